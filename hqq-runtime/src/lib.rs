@@ -1,0 +1,14 @@
+//! # hqq-runtime
+//!
+//! The hand-tuned runtime of HQQ: the 64-byte [`Packet`], and (as it grows)
+//! shared segments, the page layout, the MPMC rings and the links.
+//!
+//! Only little-endian targets are supported: the wire format is
+//! little-endian and packets live in shared memory as native words.
+
+#[cfg(not(target_endian = "little"))]
+compile_error!("hqq-runtime supports little-endian targets only (the HQQ wire format is little-endian)");
+
+pub mod packet;
+
+pub use packet::Packet;
