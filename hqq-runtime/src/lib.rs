@@ -7,8 +7,18 @@
 //! little-endian and packets live in shared memory as native words.
 
 #[cfg(not(target_endian = "little"))]
-compile_error!("hqq-runtime supports little-endian targets only (the HQQ wire format is little-endian)");
+compile_error!(
+    "hqq-runtime supports little-endian targets only (the HQQ wire format is little-endian)"
+);
 
+#[cfg(unix)]
+pub mod futex;
 pub mod packet;
+#[cfg(unix)]
+pub mod segment;
+#[cfg(unix)]
+pub mod wait;
 
 pub use packet::Packet;
+#[cfg(unix)]
+pub use segment::{Segment, SegmentOptions};

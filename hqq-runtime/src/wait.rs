@@ -1,0 +1,448 @@
+//! Waiting without burning a core: spin briefly, then yield, then park on a
+//! cross-process futex.
+//!
+//! A blocked reader (ring empty) or writer (ring full) loops on its
+//! non-blocking operation and calls [`Waiter::wait`] after each failure:
+//!
+//! ```
+//! use hqq_runtime::wait::{EventCount, Waiter};
+//! use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+//! use std::time::{Duration, Instant};
+//!
+//! // In a link these words live in the superblock's extension block.
+//! let (seq, waiters) = (AtomicU32::new(0), AtomicU32::new(0));
+//! let data_ready = AtomicBool::new(false);
+//! let event = EventCount::new(&seq, &waiters);
+//!
+//! std::thread::scope(|s| {
+//!     s.spawn(|| {
+//!         data_ready.store(true, Ordering::Release); // publish ...
+//!         event.notify(); // ... then ring the event
+//!     });
+//!     let mut waiter = Waiter::new(event, Some(Instant::now() + Duration::from_secs(10)));
+//!     while !data_ready.load(Ordering::Acquire) {
+//!         waiter.wait(|| !data_ready.load(Ordering::Acquire)).expect("deadline");
+//!     }
+//! });
+//! ```
+//!
+//! # The event count
+//!
+//! An [`EventCount`] is two `u32` words in shared memory: `seq`, bumped by
+//! every [`notify`](EventCount::notify), and `waiters`, the number of
+//! threads (in any process) parked or about to park on `seq`. A notifier
+//! pays one atomic add, one fence and one load when nobody sleeps, and
+//! issues a `futex_wake` only when `waiters` is non-zero.
+//!
+//! Parking (after the spin and yield phases) goes:
+//!
+//! 1. `seen = seq` (Acquire);
+//! 2. `waiters += 1`; SeqCst fence;
+//! 3. re-check the caller's condition; if no longer blocked, skip 4;
+//! 4. `futex_wait(seq, seen, park slice)`;
+//! 5. `waiters -= 1`.
+//!
+//! Notifying goes: (a) the caller publishes its data; (b) `seq += 1`
+//! (Release); SeqCst fence; (c) if `waiters != 0`, `futex_wake(seq, all)`.
+//!
+//! **No lost wake-up.** Take a waiter that sleeps in 4 and a notifier whose
+//! data it has not seen. The two SeqCst fences are totally ordered.
+//! If the waiter's fence comes first, the notifier's load in (c) sees the
+//! increment of step 2 and issues the wake. The futex checks `seq == seen`
+//! and enqueues the sleeper atomically with respect to that wake, so either
+//! the sleeper is already queued and is woken, or `seq` already differs from
+//! `seen` (the bump (b) precedes the wake) and it does not sleep. If the
+//! notifier's fence comes first, the waiter's re-check in 3 (after its
+//! fence) sees the data published in (a), and it does not park. Finally, if
+//! `seen` already included the bump (b), the Acquire load in 1 synchronizes
+//! with (b), so the re-check in 3 sees the data.
+//!
+//! **Peers that never notify.** The Go implementation of HQQ knows nothing
+//! of these words. Every park is therefore bounded by a short slice
+//! ([`WaitPolicy::park_slice`], 1 ms by default), after which the caller
+//! re-checks its ring: data from such a peer is seen within about one slice.
+//!
+//! **Untrusted words.** A peer can write anything into `seq` and `waiters`.
+//! The worst it achieves is extra wake syscalls (a stuck non-zero `waiters`),
+//! a slice of latency (a zeroed `waiters`), or a waiter that keeps returning
+//! early (a `seq` that changes constantly); counts wrap instead of
+//! overflowing, and no wait outlasts its deadline.
+
+use std::fmt;
+use std::ops::AddAssign;
+use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::Backoff;
+
+use crate::futex::{futex_wait, futex_wake, FutexWait};
+
+/// A futex-backed event count: the `seq` and `waiters` words of one
+/// direction of a link (see the [module docs](self)).
+#[derive(Debug, Clone, Copy)]
+pub struct EventCount<'a> {
+    seq: &'a AtomicU32,
+    waiters: &'a AtomicU32,
+}
+
+impl<'a> EventCount<'a> {
+    /// The event count made of these two words, which normally live in a
+    /// shared [`Segment`](crate::segment::Segment).
+    pub const fn new(seq: &'a AtomicU32, waiters: &'a AtomicU32) -> Self {
+        Self { seq, waiters }
+    }
+
+    /// Signals that the condition waiters wait for may have changed: bumps
+    /// `seq` and, if anyone is parked, wakes all of them. Call it *after*
+    /// publishing the data (the ring store).
+    ///
+    /// Returns whether a `futex_wake` system call was made.
+    pub fn notify(&self) -> bool {
+        // Release: pairs with the Acquire load of `seq` in `Waiter::park`, so
+        // a waiter that already sees this bump also sees the data published
+        // before it.
+        self.seq.fetch_add(1, Ordering::Release);
+        // Pairs with the fence in `Waiter::park`: either this load sees the
+        // waiter's increment, or that waiter's re-check sees our data.
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        futex_wake(self.seq, i32::MAX);
+        true
+    }
+}
+
+/// How long a [`Waiter`] spins and yields before it parks, and how long one
+/// park lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitPolicy {
+    /// Number of spin rounds (exponential: `2^i` spin-loop hints in round
+    /// `i`, at most 64 per round) before yielding.
+    pub spins: u32,
+    /// Number of `thread::yield_now` calls before parking.
+    pub yields: u32,
+    /// Longest single park. It bounds how late data from a peer that never
+    /// notifies (the Go implementation) is noticed.
+    pub park_slice: Duration,
+}
+
+impl WaitPolicy {
+    /// 10 spin rounds (a few microseconds), 10 yields, 1 ms park slices.
+    pub const DEFAULT: Self = Self {
+        spins: 10,
+        yields: 10,
+        park_slice: Duration::from_millis(1),
+    };
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Counters of what [`Waiter`]s did; add them up with `+=` to keep totals
+/// across blocking operations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct WaitStats {
+    /// Calls to [`Waiter::wait`].
+    pub waits: u64,
+    /// Spin rounds.
+    pub spins: u64,
+    /// `thread::yield_now` calls.
+    pub yields: u64,
+    /// Futex waits entered.
+    pub parks: u64,
+    /// Futex waits that ended by their slice running out rather than by a
+    /// wake-up (many of these mean the peer does not notify).
+    pub park_timeouts: u64,
+    /// Waits that ended with [`WaitTimeout`].
+    pub deadline_expiries: u64,
+}
+
+impl AddAssign for WaitStats {
+    fn add_assign(&mut self, other: Self) {
+        self.waits += other.waits;
+        self.spins += other.spins;
+        self.yields += other.yields;
+        self.parks += other.parks;
+        self.park_timeouts += other.park_timeouts;
+        self.deadline_expiries += other.deadline_expiries;
+    }
+}
+
+/// The deadline of a [`Waiter`] passed while the caller was still blocked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WaitTimeout;
+
+impl fmt::Display for WaitTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the deadline passed while waiting")
+    }
+}
+
+impl std::error::Error for WaitTimeout {}
+
+/// The waiting state of one blocking operation: create one when the
+/// operation first finds it must wait, call [`wait`](Self::wait) after each
+/// failed attempt, and drop it when the operation succeeds.
+#[derive(Debug)]
+pub struct Waiter<'a> {
+    event: EventCount<'a>,
+    deadline: Option<Instant>,
+    policy: WaitPolicy,
+    backoff: Backoff,
+    spins_done: u32,
+    yields_done: u32,
+    stats: WaitStats,
+}
+
+impl<'a> Waiter<'a> {
+    /// A waiter on `event` with the [default policy](WaitPolicy::DEFAULT).
+    /// `deadline: None` waits until the condition changes, however long
+    /// that takes (still in bounded park slices).
+    pub fn new(event: EventCount<'a>, deadline: Option<Instant>) -> Self {
+        Self::with_policy(event, deadline, WaitPolicy::DEFAULT)
+    }
+
+    /// A waiter on `event` with an explicit policy.
+    pub fn with_policy(
+        event: EventCount<'a>,
+        deadline: Option<Instant>,
+        policy: WaitPolicy,
+    ) -> Self {
+        Self {
+            event,
+            deadline,
+            policy,
+            backoff: Backoff::new(),
+            spins_done: 0,
+            yields_done: 0,
+            stats: WaitStats::default(),
+        }
+    }
+
+    /// Waits a little, then returns so that the caller retries its
+    /// operation. Returns [`WaitTimeout`] once the deadline has passed.
+    ///
+    /// The first calls spin, the next ones yield the CPU, and the rest park
+    /// on the event's futex for at most one park slice (and never past the
+    /// deadline). `still_blocked` is the caller's condition (for a reader,
+    /// "the ring is empty"); it is re-checked after registering as a waiter
+    /// and before parking, which is what prevents lost wake-ups, so it must
+    /// read the same shared state the notifier publishes before calling
+    /// [`EventCount::notify`].
+    pub fn wait(&mut self, still_blocked: impl FnOnce() -> bool) -> Result<(), WaitTimeout> {
+        self.stats.waits += 1;
+        let remaining = match self.deadline {
+            None => None,
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => {
+                    self.stats.deadline_expiries += 1;
+                    return Err(WaitTimeout);
+                }
+            },
+        };
+        if self.spins_done < self.policy.spins {
+            self.spins_done += 1;
+            self.stats.spins += 1;
+            self.backoff.spin();
+        } else if self.yields_done < self.policy.yields {
+            self.yields_done += 1;
+            self.stats.yields += 1;
+            std::thread::yield_now();
+        } else {
+            let slice = remaining.map_or(self.policy.park_slice, |left| {
+                left.min(self.policy.park_slice)
+            });
+            self.park(slice, still_blocked);
+        }
+        Ok(())
+    }
+
+    /// Steps 1-5 of the park protocol in the [module docs](self).
+    fn park(&mut self, slice: Duration, still_blocked: impl FnOnce() -> bool) {
+        let EventCount { seq, waiters } = self.event;
+        // Acquire: pairs with the Release bump in `EventCount::notify`.
+        let seen = seq.load(Ordering::Acquire);
+        waiters.fetch_add(1, Ordering::Relaxed);
+        // Pairs with the fence in `EventCount::notify` (see the module docs).
+        fence(Ordering::SeqCst);
+        if still_blocked() {
+            self.stats.parks += 1;
+            if futex_wait(seq, seen, Some(slice)) == FutexWait::TimedOut {
+                self.stats.park_timeouts += 1;
+            }
+        }
+        waiters.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// What this waiter has done so far.
+    pub fn stats(&self) -> WaitStats {
+        self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    fn no_spin_policy(park_slice: Duration) -> WaitPolicy {
+        WaitPolicy {
+            spins: 0,
+            yields: 0,
+            park_slice,
+        }
+    }
+
+    #[test]
+    fn notify_without_waiters_makes_no_syscall_but_bumps_seq() {
+        let (seq, waiters) = (AtomicU32::new(0), AtomicU32::new(0));
+        let event = EventCount::new(&seq, &waiters);
+        assert!(!event.notify());
+        assert_eq!(seq.load(Ordering::Relaxed), 1);
+        waiters.store(1, Ordering::Relaxed);
+        assert!(event.notify());
+        assert_eq!(seq.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn seq_wraps_instead_of_overflowing() {
+        let (seq, waiters) = (AtomicU32::new(u32::MAX), AtomicU32::new(0));
+        EventCount::new(&seq, &waiters).notify();
+        assert_eq!(seq.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn phases_run_in_order_spin_yield_park() {
+        let (seq, waiters) = (AtomicU32::new(0), AtomicU32::new(0));
+        let policy = WaitPolicy {
+            spins: 2,
+            yields: 3,
+            park_slice: Duration::from_micros(100),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut waiter =
+            Waiter::with_policy(EventCount::new(&seq, &waiters), Some(deadline), policy);
+        for _ in 0..7 {
+            waiter.wait(|| true).expect("deadline is far away");
+        }
+        let stats = waiter.stats();
+        assert_eq!(
+            (stats.waits, stats.spins, stats.yields, stats.parks),
+            (7, 2, 3, 2)
+        );
+        assert_eq!(stats.park_timeouts, 2);
+        assert_eq!(waiters.load(Ordering::Relaxed), 0, "waiters count restored");
+    }
+
+    #[test]
+    fn a_condition_that_changed_skips_the_park() {
+        let (seq, waiters) = (AtomicU32::new(0), AtomicU32::new(0));
+        let mut waiter = Waiter::with_policy(
+            EventCount::new(&seq, &waiters),
+            None,
+            no_spin_policy(Duration::from_secs(10)),
+        );
+        waiter.wait(|| false).expect("no deadline");
+        assert_eq!(waiter.stats().parks, 0);
+        assert_eq!(waiters.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn deadline_is_respected() {
+        let (seq, waiters) = (AtomicU32::new(0), AtomicU32::new(0));
+        let start = Instant::now();
+        let deadline = start + Duration::from_millis(20);
+        let mut waiter = Waiter::with_policy(
+            EventCount::new(&seq, &waiters),
+            Some(deadline),
+            no_spin_policy(Duration::from_secs(60)),
+        );
+        let mut result = Ok(());
+        // Bounded loop: a 20 ms deadline with clamped parks needs only a few.
+        for _ in 0..1000 {
+            result = waiter.wait(|| true);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(WaitTimeout));
+        assert!(Instant::now() >= deadline);
+        assert_eq!(waiter.stats().deadline_expiries, 1);
+        assert!(waiter.stats().parks >= 1);
+    }
+
+    #[test]
+    fn a_past_deadline_fails_at_once() {
+        let (seq, waiters) = (AtomicU32::new(0), AtomicU32::new(0));
+        let mut waiter = Waiter::new(EventCount::new(&seq, &waiters), Some(Instant::now()));
+        assert_eq!(waiter.wait(|| true), Err(WaitTimeout));
+    }
+
+    #[test]
+    fn stats_add_up() {
+        let one = WaitStats {
+            waits: 1,
+            spins: 2,
+            yields: 3,
+            parks: 4,
+            park_timeouts: 5,
+            deadline_expiries: 6,
+        };
+        let mut total = one;
+        total += one;
+        assert_eq!(
+            total,
+            WaitStats {
+                waits: 2,
+                spins: 4,
+                yields: 6,
+                parks: 8,
+                park_timeouts: 10,
+                deadline_expiries: 12,
+            }
+        );
+    }
+
+    /// Many hand-offs between two threads with a long park slice: a lost
+    /// wake-up would show up as a wait hitting its (generous) deadline.
+    #[test]
+    fn no_lost_wakeups_between_threads() {
+        let (seq, waiters) = (AtomicU32::new(0), AtomicU32::new(0));
+        let event = EventCount::new(&seq, &waiters);
+        let items = AtomicU32::new(0);
+        let done = AtomicBool::new(false);
+        let rounds = if cfg!(miri) { 5 } else { 300 };
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..rounds {
+                    // Wait until the consumer took the previous item.
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while items.load(Ordering::Acquire) != 0 && Instant::now() < deadline {
+                        std::thread::yield_now();
+                    }
+                    items.store(1, Ordering::Release);
+                    event.notify();
+                }
+                done.store(true, Ordering::Release);
+            });
+            for _ in 0..rounds {
+                let policy = no_spin_policy(Duration::from_secs(5));
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let mut waiter = Waiter::with_policy(event, Some(deadline), policy);
+                while items.load(Ordering::Acquire) == 0 {
+                    waiter
+                        .wait(|| items.load(Ordering::Acquire) == 0)
+                        .expect("lost wake-up: the deadline passed");
+                }
+                assert_eq!(waiter.stats().park_timeouts, 0, "a park timed out");
+                items.store(0, Ordering::Release);
+            }
+        });
+        assert!(done.load(Ordering::Acquire));
+    }
+}
