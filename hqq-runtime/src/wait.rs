@@ -59,7 +59,8 @@
 //!
 //! **Peers that never notify.** The Go implementation of HQQ knows nothing
 //! of these words. Every park is therefore bounded by a short slice
-//! ([`WaitPolicy::park_slice`], 1 ms by default), after which the caller
+//! ([`WaitPolicy::park_slice`], 1 ms by default; longer once the wait has
+//! been idle for a while, see [`WaitPolicy`]), after which the caller
 //! re-checks its ring: data from such a peer is seen within about one slice.
 //!
 //! **Untrusted words.** A peer can write anything into `seq` and `waiters`.
@@ -115,6 +116,16 @@ impl<'a> EventCount<'a> {
 
 /// How long a [`Waiter`] spins and yields before it parks, and how long one
 /// park lasts.
+///
+/// Parks are short ([`park_slice`](Self::park_slice)) while a wait is young,
+/// so that data from a peer that never notifies is seen within about a
+/// millisecond while traffic flows, and lengthen to
+/// [`idle_park_slice`](Self::idle_park_slice) once the wait has lasted
+/// [`idle_after`](Self::idle_after), so that a long-idle waiter costs well
+/// under 1% of a core even where each timed sleep is expensive (in a
+/// virtual machine a bare 1 ms sleep loop can cost 1.5% of a core). Set
+/// `idle_park_slice` equal to `park_slice` for uniform 1 ms polling, or
+/// longer when every writer is known to notify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitPolicy {
     /// Number of spin rounds (exponential: `2^i` spin-loop hints in round
@@ -122,17 +133,37 @@ pub struct WaitPolicy {
     pub spins: u32,
     /// Number of `thread::yield_now` calls before parking.
     pub yields: u32,
-    /// Longest single park. It bounds how late data from a peer that never
-    /// notifies (the Go implementation) is noticed.
+    /// Longest single park while the wait is younger than
+    /// [`idle_after`](Self::idle_after). It bounds how late data from a peer
+    /// that never notifies (the Go implementation) is noticed.
     pub park_slice: Duration,
+    /// How long a wait parks with [`park_slice`](Self::park_slice) before
+    /// it counts as idle, measured from its first park.
+    pub idle_after: Duration,
+    /// Longest single park once the wait is idle.
+    pub idle_park_slice: Duration,
 }
 
 impl WaitPolicy {
-    /// 10 spin rounds (a few microseconds), 10 yields, 1 ms park slices.
+    /// 10 spin rounds (a few microseconds), 10 yields, then 1 ms parks,
+    /// lengthening to 4 ms parks after 100 ms of parking.
     pub const DEFAULT: Self = Self {
         spins: 10,
         yields: 10,
         park_slice: Duration::from_millis(1),
+        idle_after: Duration::from_millis(100),
+        idle_park_slice: Duration::from_millis(4),
+    };
+
+    /// For waits where every writer is known to notify (an hqq peer that
+    /// uses the extension block): the same spinning and yielding, then parks
+    /// of 100 ms that only guard against a missed or lost notification.
+    pub const NOTIFYING_PEER: Self = Self {
+        spins: 10,
+        yields: 10,
+        park_slice: Duration::from_millis(100),
+        idle_after: Duration::ZERO,
+        idle_park_slice: Duration::from_millis(100),
     };
 }
 
@@ -195,6 +226,8 @@ pub struct Waiter<'a> {
     backoff: Backoff,
     spins_done: u32,
     yields_done: u32,
+    /// When this wait first parked.
+    parked_since: Option<Instant>,
     stats: WaitStats,
 }
 
@@ -219,6 +252,7 @@ impl<'a> Waiter<'a> {
             backoff: Backoff::new(),
             spins_done: 0,
             yields_done: 0,
+            parked_since: None,
             stats: WaitStats::default(),
         }
     }
@@ -254,12 +288,22 @@ impl<'a> Waiter<'a> {
             self.stats.yields += 1;
             std::thread::yield_now();
         } else {
-            let slice = remaining.map_or(self.policy.park_slice, |left| {
-                left.min(self.policy.park_slice)
-            });
+            let slice = self.park_slice();
+            let slice = remaining.map_or(slice, |left| left.min(slice));
             self.park(slice, still_blocked);
         }
         Ok(())
+    }
+
+    /// The longest next park: short while the wait is young, longer once
+    /// it is idle (see [`WaitPolicy`]).
+    fn park_slice(&mut self) -> Duration {
+        let parked_since = *self.parked_since.get_or_insert_with(Instant::now);
+        if parked_since.elapsed() >= self.policy.idle_after {
+            self.policy.idle_park_slice
+        } else {
+            self.policy.park_slice
+        }
     }
 
     /// Steps 1-5 of the park protocol in the [module docs](self).
@@ -295,6 +339,8 @@ mod tests {
             spins: 0,
             yields: 0,
             park_slice,
+            idle_after: Duration::MAX,
+            idle_park_slice: park_slice,
         }
     }
 
@@ -323,6 +369,7 @@ mod tests {
             spins: 2,
             yields: 3,
             park_slice: Duration::from_micros(100),
+            ..WaitPolicy::DEFAULT
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut waiter =
@@ -337,6 +384,25 @@ mod tests {
         );
         assert_eq!(stats.park_timeouts, 2);
         assert_eq!(waiters.load(Ordering::Relaxed), 0, "waiters count restored");
+    }
+
+    #[test]
+    fn idle_waits_switch_to_the_idle_slice() {
+        let (seq, waiters) = (AtomicU32::new(0), AtomicU32::new(0));
+        // The young slice is far longer than the deadline, so more than one
+        // park before the deadline means the idle slice was used.
+        let policy = WaitPolicy {
+            spins: 0,
+            yields: 0,
+            park_slice: Duration::from_secs(60),
+            idle_after: Duration::ZERO,
+            idle_park_slice: Duration::from_millis(1),
+        };
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let mut waiter =
+            Waiter::with_policy(EventCount::new(&seq, &waiters), Some(deadline), policy);
+        while waiter.wait(|| true).is_ok() {}
+        assert!(waiter.stats().parks > 1, "{:?}", waiter.stats());
     }
 
     #[test]

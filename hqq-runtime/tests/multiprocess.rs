@@ -66,6 +66,7 @@ fn child_parks_until_woken() {
     let long = Duration::from_secs(10);
     let policy = WaitPolicy {
         park_slice: long,
+        idle_park_slice: long,
         ..WaitPolicy::DEFAULT
     };
     let mut waiter = Waiter::with_policy(w.event, Some(Instant::now() + long), policy);

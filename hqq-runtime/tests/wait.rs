@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hqq_runtime::segment::Segment;
-use hqq_runtime::wait::{EventCount, WaitTimeout, Waiter};
+use hqq_runtime::wait::{EventCount, WaitPolicy, WaitTimeout, Waiter};
 
 /// CPU time consumed so far by the calling thread.
 fn thread_cpu_time() -> Duration {
@@ -23,8 +23,9 @@ fn thread_cpu_time() -> Duration {
     )
 }
 
-#[test]
-fn idle_waiter_uses_almost_no_cpu() {
+/// Blocks a waiter for 2 s with nothing arriving and reports the CPU time
+/// its thread used.
+fn measure_idle_cpu(label: &str, policy: WaitPolicy) {
     let segment = Segment::anonymous(4096).expect("anonymous segment");
     let event = EventCount::new(
         segment.atomic_u32(0).unwrap(),
@@ -34,7 +35,7 @@ fn idle_waiter_uses_almost_no_cpu() {
 
     let cpu_before = thread_cpu_time();
     let start = Instant::now();
-    let mut waiter = Waiter::new(event, Some(start + idle));
+    let mut waiter = Waiter::with_policy(event, Some(start + idle), policy);
     // Nothing ever arrives: the loop ends when the deadline passes.
     let result = loop {
         if let Err(timeout) = waiter.wait(|| true) {
@@ -48,7 +49,7 @@ fn idle_waiter_uses_almost_no_cpu() {
     let share = cpu.as_secs_f64() / wall.as_secs_f64();
     let stats = waiter.stats();
     println!(
-        "idle CPU: {:.3}% of one core over {:.2} s ({} us CPU; {} parks, {} timed out)",
+        "idle CPU ({label}): {:.3}% of one core over {:.2} s ({} us CPU; {} parks, {} timed out)",
         share * 100.0,
         wall.as_secs_f64(),
         cpu.as_micros(),
@@ -60,6 +61,16 @@ fn idle_waiter_uses_almost_no_cpu() {
         share < 0.10,
         "a blocked waiter is busy-looping: {share:.3} of a core"
     );
+}
+
+#[test]
+fn idle_waiter_uses_almost_no_cpu() {
+    measure_idle_cpu("default policy, peer may never notify", WaitPolicy::DEFAULT);
+}
+
+#[test]
+fn idle_waiter_with_a_notifying_peer_uses_almost_no_cpu() {
+    measure_idle_cpu("notifying-peer policy", WaitPolicy::NOTIFYING_PEER);
 }
 
 #[test]
