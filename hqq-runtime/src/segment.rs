@@ -9,7 +9,7 @@
 //!   single-process use.
 //!
 //! The segment is only memory: it knows nothing of the superblock, rings or
-//! buffers that the [layout](crate) places in it. It never hands out `&[u8]`
+//! buffers that the page layout places in it. It never hands out `&[u8]`
 //! or `&mut [u8]` over its bytes, because a peer process may write any of
 //! them at any moment; callers read and write through [`Segment::as_ptr`]
 //! with atomics or raw-pointer copies, or take a shared atomic word with

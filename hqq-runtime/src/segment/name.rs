@@ -46,7 +46,10 @@ pub enum SegmentNameError {
     DotName,
 }
 
-/// Checks that `name` is a valid segment name (see the [module docs](self)).
+/// Checks that `name` is a valid segment name: 1 to
+/// [`MAX_SEGMENT_NAME_LEN`] bytes of ASCII letters, digits, `.`, `_` and
+/// `-`, and neither `.` nor `..`. The name is the file name under
+/// `/dev/shm`, without the leading `/` that `shm_open(3)` wants.
 ///
 /// ```
 /// use hqq_runtime::segment::{validate_segment_name, SegmentNameError};
