@@ -7,8 +7,12 @@
 //! little-endian and packets live in shared memory as native words.
 
 #[cfg(not(target_endian = "little"))]
-compile_error!("hqq-runtime supports little-endian targets only (the HQQ wire format is little-endian)");
+compile_error!(
+    "hqq-runtime supports little-endian targets only (the HQQ wire format is little-endian)"
+);
 
+pub mod codec;
 pub mod packet;
+pub mod protocol;
 
 pub use packet::Packet;
