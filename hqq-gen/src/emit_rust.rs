@@ -547,6 +547,14 @@ impl Emitter<'_> {
             }
 
             #[automatically_derived]
+            impl ::core::ops::SubAssign for #ty {
+                #[inline]
+                fn sub_assign(&mut self, other: Self) {
+                    *self = self.difference(other);
+                }
+            }
+
+            #[automatically_derived]
             impl ::core::ops::Not for #ty {
                 type Output = Self;
 

@@ -53,8 +53,18 @@ impl Positions {
 }
 
 enum Frame {
-    Map { path: String, key: Option<String> },
-    Seq { path: String, index: usize },
+    Map {
+        path: String,
+        key: Option<String>,
+        /// Set when this mapping is a sequence item: its path and start
+        /// mark. The item is recorded at its first key instead, because a
+        /// block mapping's start mark sits at its first `:`.
+        item: Option<(String, Position)>,
+    },
+    Seq {
+        path: String,
+        index: usize,
+    },
 }
 
 #[derive(Default)]
@@ -63,24 +73,30 @@ struct Recorder {
     by_path: HashMap<String, Position>,
 }
 
+fn position(mark: Marker) -> Position {
+    Position {
+        line: mark.line(),
+        column: mark.col() + 1,
+    }
+}
+
 impl Recorder {
     /// The path of a node starting now, or `None` if the node is a mapping key
     /// (which is then remembered, with its position, for the value).
     fn node_path(&mut self, ev: &Event, mark: Marker) -> Option<String> {
-        let position = Position {
-            line: mark.line(),
-            column: mark.col() + 1,
-        };
+        let at = position(mark);
         match self.stack.last_mut() {
             None => Some(String::new()),
-            Some(Frame::Map { path, key }) => match key.take() {
+            Some(Frame::Map { path, key, item }) => match key.take() {
                 None => {
+                    if let Some((item_path, _)) = item.take() {
+                        self.by_path.entry(item_path).or_insert(at);
+                    }
                     let name = match ev {
                         Event::Scalar(s, ..) => s.clone(),
                         _ => String::from("?"),
                     };
-                    let full = join(path, &name);
-                    self.by_path.entry(full).or_insert(position);
+                    self.by_path.entry(join(path, &name)).or_insert(at);
                     *key = Some(name);
                     None
                 }
@@ -89,7 +105,9 @@ impl Recorder {
             Some(Frame::Seq { path, index }) => {
                 let full = format!("{path}[{index}]");
                 *index += 1;
-                self.by_path.entry(full.clone()).or_insert(position);
+                if !matches!(ev, Event::MappingStart(..)) {
+                    self.by_path.entry(full.clone()).or_insert(at);
+                }
                 Some(full)
             }
         }
@@ -113,15 +131,20 @@ impl MarkedEventReceiver for Recorder {
             // A container used as a mapping key gets a throw-away path so
             // that its end event pops its own frame.
             Event::MappingStart(..) => {
+                let in_seq = matches!(self.stack.last(), Some(Frame::Seq { .. }));
                 let path = self.node_path(&ev, mark).unwrap_or_else(|| "?".into());
-                self.stack.push(Frame::Map { path, key: None });
+                let item = in_seq.then(|| (path.clone(), position(mark)));
+                self.stack.push(Frame::Map { path, key: None, item });
             }
             Event::SequenceStart(..) => {
                 let path = self.node_path(&ev, mark).unwrap_or_else(|| "?".into());
                 self.stack.push(Frame::Seq { path, index: 0 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
-                self.stack.pop();
+                // An empty mapping item never saw a key: record its start.
+                if let Some(Frame::Map { item: Some((path, at)), .. }) = self.stack.pop() {
+                    self.by_path.entry(path).or_insert(at);
+                }
             }
             _ => {}
         }
