@@ -134,7 +134,11 @@ impl MarkedEventReceiver for Recorder {
                 let in_seq = matches!(self.stack.last(), Some(Frame::Seq { .. }));
                 let path = self.node_path(&ev, mark).unwrap_or_else(|| "?".into());
                 let item = in_seq.then(|| (path.clone(), position(mark)));
-                self.stack.push(Frame::Map { path, key: None, item });
+                self.stack.push(Frame::Map {
+                    path,
+                    key: None,
+                    item,
+                });
             }
             Event::SequenceStart(..) => {
                 let path = self.node_path(&ev, mark).unwrap_or_else(|| "?".into());
@@ -142,7 +146,11 @@ impl MarkedEventReceiver for Recorder {
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 // An empty mapping item never saw a key: record its start.
-                if let Some(Frame::Map { item: Some((path, at)), .. }) = self.stack.pop() {
+                if let Some(Frame::Map {
+                    item: Some((path, at)),
+                    ..
+                }) = self.stack.pop()
+                {
                     self.by_path.entry(path).or_insert(at);
                 }
             }

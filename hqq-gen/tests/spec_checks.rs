@@ -3,7 +3,8 @@
 
 use hqq_gen::{Spec, SpecErrors};
 
-const HEADER: &str = "protocol: { name: Test, layer: application, version: { major: 1, minor: 0 } }\n";
+const HEADER: &str =
+    "protocol: { name: Test, layer: application, version: { major: 1, minor: 0 } }\n";
 
 /// The errors of `HEADER + body`, one display line each.
 fn errors(body: &str) -> Vec<String> {
@@ -62,7 +63,9 @@ fn opcode_outside_the_allowed_ranges() {
 
 #[test]
 fn more_than_seven_operands() {
-    let operands: String = (0..8).map(|i| format!("      - {{ name: o{i}, type: u64 }}\n")).collect();
+    let operands: String = (0..8)
+        .map(|i| format!("      - {{ name: o{i}, type: u64 }}\n"))
+        .collect();
     assert_one(
         &format!("opcodes:\n  - code: 0x80\n    name: Big\n    direction: both\n    operands:\n{operands}"),
         "test.yaml:14:11: opcode `Big`: 8 operands, but a packet carries at most 7",
@@ -132,7 +135,10 @@ fn rules_name_known_operands_and_limits() {
         &body("size <= total"),
         "test.yaml:10:13: opcode `Ping`: operand `size`: rule `size <= total` refers to unknown operand `total`",
     );
-    assert_one(&body("size"), "test.yaml:10:13: opcode `Ping`: operand `size`: rule `size` has no comparison");
+    assert_one(
+        &body("size"),
+        "test.yaml:10:13: opcode `Ping`: operand `size`: rule `size` has no comparison",
+    );
 }
 
 #[test]
@@ -141,7 +147,10 @@ fn every_error_is_reported_at_once() {
         "opcodes:\n  - { code: 0x80, name: Ping, direction: both }\n  - { code: 0x80, name: Ping, direction: sideways }\n",
     );
     assert_eq!(errors.len(), 3, "{errors:#?}");
-    assert!(errors.iter().all(|e| e.starts_with("test.yaml:4:")), "{errors:#?}");
+    assert!(
+        errors.iter().all(|e| e.starts_with("test.yaml:4:")),
+        "{errors:#?}"
+    );
 }
 
 #[test]

@@ -34,7 +34,10 @@ fn standard_link_copy_of_hello_matches_go() {
         size: 5,
     };
     assert_eq!(copy.encode().to_bytes(), bytes);
-    assert_eq!(StandardLinkCopy::decode(&Packet::from_bytes(&bytes)), Ok(copy));
+    assert_eq!(
+        StandardLinkCopy::decode(&Packet::from_bytes(&bytes)),
+        Ok(copy)
+    );
     assert_eq!(copy.validate(&Limits::new(4, 64)), Ok(()));
 }
 
@@ -45,7 +48,9 @@ fn proto_negotiate_matches_go() {
     let negotiate = ProtoNegotiate {
         version: Version::new(1, 0),
         features: Features::LARGE_COPY | Features::REQUEST_RESPONSE,
-        capabilities: Capabilities::LARGE_BUFFERS | Capabilities::HIGH_THROUGHPUT | Capabilities::LOW_LATENCY,
+        capabilities: Capabilities::LARGE_BUFFERS
+            | Capabilities::HIGH_THROUGHPUT
+            | Capabilities::LOW_LATENCY,
     };
     assert_eq!(negotiate.features.bits(), 3);
     assert_eq!(negotiate.capabilities.bits(), 7);
@@ -77,7 +82,11 @@ fn conn_copy_chunks_of_a_150_byte_message_match_go() {
             method_or_status: 0,
         };
         assert_eq!(chunk.encode().to_bytes(), bytes, "slot {slot}");
-        assert_eq!(ConnCopy::decode(&Packet::from_bytes(&bytes)), Ok(chunk), "slot {slot}");
+        assert_eq!(
+            ConnCopy::decode(&Packet::from_bytes(&bytes)),
+            Ok(chunk),
+            "slot {slot}"
+        );
         assert_eq!(chunk.validate(&limits), Ok(()), "slot {slot}");
     }
 }

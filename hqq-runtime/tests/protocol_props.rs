@@ -3,8 +3,8 @@
 
 use hqq_runtime::codec::{DecodeError, PacketCodec, Version};
 use hqq_runtime::protocol::{
-    Capabilities, ConnAccept, ConnClose, ConnCopy, ConnCreate, Error, ErrorCode, Features, FrameFlags,
-    Message, OpCode, ProtoAck, ProtoNegotiate, StandardLinkCopy, StandardLinkTombstone,
+    Capabilities, ConnAccept, ConnClose, ConnCopy, ConnCreate, Error, ErrorCode, Features,
+    FrameFlags, Message, OpCode, ProtoAck, ProtoNegotiate, StandardLinkCopy, StandardLinkTombstone,
 };
 use hqq_runtime::Packet;
 use proptest::prelude::*;
@@ -48,8 +48,16 @@ fn frame_flags() -> impl Strategy<Value = FrameFlags> {
 
 /// A ConnCopy chunk that keeps every decode rule.
 fn conn_copy() -> impl Strategy<Value = ConnCopy> {
-    (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>(), frame_flags(), any::<u64>()).prop_map(
-        |(connection, message, total, a, b, chunk_flags, method)| {
+    (
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+        frame_flags(),
+        any::<u64>(),
+    )
+        .prop_map(|(connection, message, total, a, b, chunk_flags, method)| {
             let mut total = total;
             let mut offset = a % total.saturating_add(1);
             let mut size = b % (total - offset).saturating_add(1);
@@ -69,10 +77,13 @@ fn conn_copy() -> impl Strategy<Value = ConnCopy> {
                 offset,
                 size,
                 chunk_flags,
-                method_or_status: if chunk_flags.contains(FrameFlags::BEGIN) { method } else { 0 },
+                method_or_status: if chunk_flags.contains(FrameFlags::BEGIN) {
+                    method
+                } else {
+                    0
+                },
             }
-        },
-    )
+        })
 }
 
 proptest! {
@@ -168,14 +179,24 @@ fn check_decode(packet: &Packet) -> Result<(), TestCaseError> {
 fn bad_packets_get_the_error_that_names_the_problem() {
     use hqq_runtime::codec::OperandRef;
 
-    assert_eq!(Message::decode(&Packet::new(0x42, [0; 7])), Err(DecodeError::UnknownOpcode(0x42)));
+    assert_eq!(
+        Message::decode(&Packet::new(0x42, [0; 7])),
+        Err(DecodeError::UnknownOpcode(0x42))
+    );
     assert_eq!(
         Message::decode(&Packet::from_words([0x1_00 | 0xFF, 1, 0, 5, 0, 0, 0, 0])),
-        Err(DecodeError::ReservedBits { opcode: 0xFF, reserved: 1 })
+        Err(DecodeError::ReservedBits {
+            opcode: 0xFF,
+            reserved: 1
+        })
     );
     assert_eq!(
         Message::decode(&Packet::new(0xFF, [1, 0, 5, 9, 0, 0, 0])),
-        Err(DecodeError::UnusedOperand { opcode: 0xFF, index: 3, value: 9 })
+        Err(DecodeError::UnusedOperand {
+            opcode: 0xFF,
+            index: 3,
+            value: 9
+        })
     );
     assert_eq!(
         Message::decode(&Packet::new(0xFF, [1, 0, 0, 0, 0, 0, 0])),
@@ -187,22 +208,34 @@ fn bad_packets_get_the_error_that_names_the_problem() {
     );
     assert_eq!(
         Message::decode(&Packet::new(0x00, [7, 0x99, 0, 0, 0, 0, 0])),
-        Err(DecodeError::UnknownValue { operand: OperandRef::of::<Error>(1, "code"), value: 0x99 })
+        Err(DecodeError::UnknownValue {
+            operand: OperandRef::of::<Error>(1, "code"),
+            value: 0x99
+        })
     );
     assert_eq!(
         Message::decode(&Packet::new(0x06, [0x1_0000, 0, 0, 0, 0, 0, 0])),
-        Err(DecodeError::OutOfRange { operand: OperandRef::of::<ProtoAck>(0, "version"), value: 0x1_0000, max: 0xFFFF })
+        Err(DecodeError::OutOfRange {
+            operand: OperandRef::of::<ProtoAck>(0, "version"),
+            value: 0x1_0000,
+            max: 0xFFFF
+        })
     );
     assert_eq!(
         Message::decode(&Packet::new(0x06, [0x100, 1 << 40, 0, 0, 0, 0, 0])),
-        Err(DecodeError::UnknownFlags { operand: OperandRef::of::<ProtoAck>(1, "features"), bits: 1 << 40 })
+        Err(DecodeError::UnknownFlags {
+            operand: OperandRef::of::<ProtoAck>(1, "features"),
+            bits: 1 << 40
+        })
     );
     // A negotiation request from a newer peer: unknown bits are dropped.
     assert_eq!(
-        ProtoNegotiate::decode(&Packet::new(0x05, [0x101, 3 | 1 << 40, 7, 0, 0, 0, 0])).map(|p| p.features),
+        ProtoNegotiate::decode(&Packet::new(0x05, [0x101, 3 | 1 << 40, 7, 0, 0, 0, 0]))
+            .map(|p| p.features),
         Ok(Features::LARGE_COPY | Features::REQUEST_RESPONSE)
     );
-    let request_and_response = (FrameFlags::BEGIN | FrameFlags::END | FrameFlags::REQUEST | FrameFlags::RESPONSE).bits();
+    let request_and_response =
+        (FrameFlags::BEGIN | FrameFlags::END | FrameFlags::REQUEST | FrameFlags::RESPONSE).bits();
     assert_eq!(
         Message::decode(&Packet::new(0x04, [0, 1, 0, 0, 0, request_and_response, 0])),
         Err(DecodeError::Rule {
@@ -212,5 +245,8 @@ fn bad_packets_get_the_error_that_names_the_problem() {
         })
     );
     let e = Message::decode(&Packet::new(0x04, [0, 1, 100, 90, 20, 0, 0])).unwrap_err();
-    assert_eq!(e.to_string(), "ConnCopy (0x04) operand 3 `offset` = 90: breaks rule `offset + size <= total`");
+    assert_eq!(
+        e.to_string(),
+        "ConnCopy (0x04) operand 3 `offset` = 90: breaks rule `offset + size <= total`"
+    );
 }
