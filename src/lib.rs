@@ -9,6 +9,8 @@
 //!
 //! * [`runtime`]: shared segments, page layout, rings and links.
 //! * [`Packet`]: the 64-byte unit every ring slot carries.
+//! * [`protocol`]: the core protocol's typed packets, generated from `spec/hqq.yaml`.
 
 pub use hqq_runtime as runtime;
+pub use hqq_runtime::protocol;
 pub use hqq_runtime::Packet;

@@ -11,9 +11,11 @@ compile_error!(
     "hqq-runtime supports little-endian targets only (the HQQ wire format is little-endian)"
 );
 
+pub mod codec;
 #[cfg(unix)]
 pub mod futex;
 pub mod packet;
+pub mod protocol;
 #[cfg(unix)]
 pub mod segment;
 #[cfg(unix)]

@@ -1,0 +1,904 @@
+//! Checks a [`raw::Spec`] and resolves it into a [`Spec`].
+//!
+//! Every problem is collected (not just the first), each with the position of
+//! the offending entry, so one run of `hqq-gen check` shows them all.
+
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+
+use crate::error::SpecError;
+use crate::locate::Positions;
+use crate::model::{
+    raw, CmpOp, Condition, Direction, EnumType, EnumValue, Flag, FlagRule, FlagSet, Layer, Limit,
+    Opcode, OpcodeRanges, Operand, OperandType, Protocol, Rule, Spec, Term, UnknownBits, Version,
+};
+use crate::names;
+
+/// The packet shape the generator supports (wire-compat.md, "Packet").
+const PACKET_SIZE: u64 = 64;
+const PACKET_WORDS: u64 = 8;
+const MAX_OPERANDS: usize = 7;
+
+/// Type names the generated module defines itself.
+const GENERATED_NAMES: [&str; 3] = ["OpCode", "Message", "Handler"];
+
+/// Checks `raw` and resolves it, or returns every error found.
+pub fn resolve(raw: &raw::Spec, file: &str, positions: &Positions) -> Result<Spec, Vec<SpecError>> {
+    let mut cx = Checker {
+        file,
+        positions,
+        errors: Vec::new(),
+    };
+    let spec = cx.spec(raw);
+    if cx.errors.is_empty() {
+        Ok(spec)
+    } else {
+        cx.errors
+            .sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+        Err(cx.errors)
+    }
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    positions: &'a Positions,
+    errors: Vec<SpecError>,
+}
+
+/// What a type name refers to.
+#[derive(Clone, Copy)]
+enum TypeRef {
+    Enum(usize),
+    Flags(usize),
+    Opcode,
+    Generated,
+}
+
+impl Checker<'_> {
+    fn error(
+        &mut self,
+        path: &str,
+        entry: impl Into<String>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        let pos = self.positions.find(path);
+        self.errors.push(SpecError {
+            file: self.file.to_owned(),
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.column),
+            entry: entry.into(),
+            message: message.into(),
+            hint,
+        });
+    }
+
+    fn line_of(&self, path: &str) -> String {
+        match self.positions.find(path) {
+            Some(p) => format!(" (line {})", p.line),
+            None => String::new(),
+        }
+    }
+
+    /// Checks that `name` is an UpperCamelCase identifier.
+    fn type_name(&mut self, path: &str, what: &str, name: &str) {
+        if !names::is_upper_camel(name) {
+            self.error(
+                path,
+                format!("{what} `{name}`"),
+                "name is not a valid UpperCamelCase identifier",
+                Some(
+                    "use letters and digits, starting with an uppercase letter, e.g. `ConnCopy`"
+                        .into(),
+                ),
+            );
+        }
+    }
+
+    fn spec(&mut self, raw: &raw::Spec) -> Spec {
+        let protocol = self.protocol(&raw.protocol);
+        self.packet(raw, protocol.layer);
+        let ranges = self.ranges(raw, protocol.layer);
+
+        let mut types: HashMap<String, (TypeRef, String)> = HashMap::new();
+        for generated in GENERATED_NAMES {
+            types.insert(generated.to_owned(), (TypeRef::Generated, String::new()));
+        }
+        let enums: Vec<EnumType> = raw
+            .enums
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let path = format!("enums[{i}]");
+                self.declare_type(&mut types, &path, "enum", &e.name, TypeRef::Enum(i));
+                self.enum_type(&path, e)
+            })
+            .collect();
+        let flags: Vec<FlagSet> = raw
+            .flags
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let path = format!("flags[{i}]");
+                self.declare_type(&mut types, &path, "flag set", &f.name, TypeRef::Flags(i));
+                self.flag_set(&path, f)
+            })
+            .collect();
+
+        let mut codes: HashMap<u64, (String, String)> = HashMap::new();
+        let mut opcodes = Vec::new();
+        for (i, op) in raw.opcodes.iter().enumerate() {
+            let path = format!("opcodes[{i}]");
+            if let Some((first, first_path)) = codes.get(&op.code) {
+                let line = self.line_of(first_path);
+                self.error(
+                    &format!("{path}.code"),
+                    format!("opcode `{}`", op.name),
+                    format!(
+                        "duplicate opcode code {:#04x}: `{}` reuses the code of `{first}`{line}",
+                        op.code, op.name
+                    ),
+                    Some("every opcode needs its own code".into()),
+                );
+            } else {
+                codes.insert(op.code, (op.name.clone(), path.clone()));
+            }
+            match types.get(&op.name) {
+                Some((TypeRef::Generated, _)) => self.error(
+                    &format!("{path}.name"),
+                    format!("opcode `{}`", op.name),
+                    format!("`{}` is a name the generated code uses itself", op.name),
+                    Some(format!(
+                        "rename the opcode; {} are taken",
+                        GENERATED_NAMES.join(", ")
+                    )),
+                ),
+                Some((_, first_path)) => {
+                    let line = self.line_of(first_path);
+                    let first_path = first_path.clone();
+                    let what = if first_path.starts_with("opcodes") {
+                        "opcode name"
+                    } else {
+                        "name"
+                    };
+                    self.error(
+                        &format!("{path}.name"),
+                        format!("opcode `{}`", op.name),
+                        format!(
+                            "duplicate {what} `{}`, first defined at {first_path}{line}",
+                            op.name
+                        ),
+                        Some("opcode, enum and flag-set names share one namespace".into()),
+                    );
+                }
+                None => {
+                    types.insert(op.name.clone(), (TypeRef::Opcode, path.clone()));
+                }
+            }
+            if let Some(op) = self.opcode(&path, op, &ranges, protocol.layer, &types, &flags) {
+                opcodes.push(op);
+            }
+        }
+
+        Spec {
+            file: self.file.to_owned(),
+            protocol,
+            ranges,
+            enums,
+            flags,
+            opcodes,
+        }
+    }
+
+    fn declare_type(
+        &mut self,
+        types: &mut HashMap<String, (TypeRef, String)>,
+        path: &str,
+        what: &str,
+        name: &str,
+        r: TypeRef,
+    ) {
+        self.type_name(&format!("{path}.name"), what, name);
+        match types.get(name) {
+            Some((TypeRef::Generated, _)) => self.error(
+                &format!("{path}.name"),
+                format!("{what} `{name}`"),
+                format!("`{name}` is a name the generated code uses itself"),
+                Some(format!(
+                    "rename it; {} are taken",
+                    GENERATED_NAMES.join(", ")
+                )),
+            ),
+            Some((_, first)) => {
+                let line = self.line_of(first);
+                let first = first.clone();
+                self.error(
+                    &format!("{path}.name"),
+                    format!("{what} `{name}`"),
+                    format!("duplicate type name `{name}`, first defined at {first}{line}"),
+                    None,
+                );
+            }
+            None => {
+                types.insert(name.to_owned(), (r, path.to_owned()));
+            }
+        }
+    }
+
+    fn protocol(&mut self, raw: &raw::Protocol) -> Protocol {
+        let layer = match raw.layer.as_str() {
+            "core" => Layer::Core,
+            "application" => Layer::Application,
+            other => {
+                self.error(
+                    "protocol.layer",
+                    "protocol",
+                    format!("unknown layer `{other}`"),
+                    Some("use `core` (the HQQ protocol itself) or `application`".into()),
+                );
+                Layer::Application
+            }
+        };
+        let mut part = |field: &str, value: u64| -> u8 {
+            u8::try_from(value).unwrap_or_else(|_| {
+                self.error(
+                    &format!("protocol.version.{field}"),
+                    "protocol version",
+                    format!("{field} version {value} does not fit the wire encoding"),
+                    Some("major and minor are one byte each: `(major << 8) | minor`".into()),
+                );
+                0
+            })
+        };
+        let version = Version {
+            major: part("major", raw.version.major),
+            minor: part("minor", raw.version.minor),
+        };
+        if raw.name.trim().is_empty() {
+            self.error(
+                "protocol.name",
+                "protocol",
+                "the protocol name is empty",
+                None,
+            );
+        }
+        Protocol {
+            name: raw.name.clone(),
+            layer,
+            version,
+            doc: raw.doc.trim_end().to_owned(),
+            compatibility: raw.compatibility.trim_end().to_owned(),
+        }
+    }
+
+    fn packet(&mut self, raw: &raw::Spec, layer: Layer) {
+        let Some(p) = &raw.packet else {
+            if layer == Layer::Core {
+                self.error(
+                    "protocol",
+                    "packet",
+                    "a core spec must describe the packet shape",
+                    Some("add `packet: { size: 64, words: 8, byte_order: little, opcode: ..., operands: 7 }`".into()),
+                );
+            }
+            return;
+        };
+        let mut expect = |field: &str, found: String, wanted: String| {
+            if found != wanted {
+                self.error(
+                    &format!("packet.{field}"),
+                    "packet",
+                    format!("packet {field} is {found}, but HQQ packets have {wanted}"),
+                    Some("the packet shape is fixed by wire-compat.md: 64 bytes, 8 little-endian words, 7 operands".into()),
+                );
+            }
+        };
+        expect("size", p.size.to_string(), PACKET_SIZE.to_string());
+        expect("words", p.words.to_string(), PACKET_WORDS.to_string());
+        expect("byte_order", p.byte_order.clone(), "little".into());
+        expect("operands", p.operands.to_string(), MAX_OPERANDS.to_string());
+    }
+
+    fn range(&mut self, path: &str, r: &raw::Range) -> Option<RangeInclusive<u8>> {
+        match (u8::try_from(r.first), u8::try_from(r.last)) {
+            (Ok(first), Ok(last)) if first <= last => Some(first..=last),
+            _ => {
+                self.error(
+                    path,
+                    "opcode range",
+                    format!("{:#x}..={:#x} is not a range of opcode bytes", r.first, r.last),
+                    Some("opcodes are one byte; write `{ first: 0x80, last: 0xEF }` with first <= last".into()),
+                );
+                None
+            }
+        }
+    }
+
+    fn ranges(&mut self, raw: &raw::Spec, layer: Layer) -> OpcodeRanges {
+        let Some(r) = &raw.ranges else {
+            if layer == Layer::Core {
+                self.error(
+                    "protocol",
+                    "ranges",
+                    "a core spec must say which opcodes it owns",
+                    Some("add `ranges: { core: [...], application: { first, last } }`".into()),
+                );
+            }
+            return OpcodeRanges::hqq();
+        };
+        let core: Vec<_> = r
+            .core
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| self.range(&format!("ranges.core[{i}]"), c))
+            .collect();
+        let application = self
+            .range("ranges.application", &r.application)
+            .unwrap_or(0x80..=0xEF);
+        for c in &core {
+            if c.start() <= application.end() && application.start() <= c.end() {
+                self.error(
+                    "ranges.application",
+                    "opcode range",
+                    format!(
+                        "the application range {:#04x}..={:#04x} overlaps the core range {:#04x}..={:#04x}",
+                        application.start(),
+                        application.end(),
+                        c.start(),
+                        c.end()
+                    ),
+                    None,
+                );
+            }
+        }
+        OpcodeRanges { core, application }
+    }
+
+    fn enum_type(&mut self, path: &str, e: &raw::Enum) -> EnumType {
+        let entry = format!("enum `{}`", e.name);
+        if e.values.is_empty() {
+            self.error(path, &entry, "an enum needs at least one value", None);
+        }
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut values: HashMap<u64, usize> = HashMap::new();
+        for (i, v) in e.values.iter().enumerate() {
+            let vpath = format!("{path}.values[{i}]");
+            self.type_name(&format!("{vpath}.name"), "enum value", &v.name);
+            if let Some(first) = names.insert(&v.name, i) {
+                let line = self.line_of(&format!("{path}.values[{first}]"));
+                self.error(
+                    &format!("{vpath}.name"),
+                    &entry,
+                    format!("duplicate value name `{}`{line}", v.name),
+                    None,
+                );
+            }
+            if let Some(first) = values.insert(v.value, i) {
+                let line = self.line_of(&format!("{path}.values[{first}]"));
+                self.error(
+                    &format!("{vpath}.value"),
+                    &entry,
+                    format!(
+                        "duplicate value {:#04x}: `{}` reuses the value of `{}`{line}",
+                        v.value, v.name, e.values[first].name
+                    ),
+                    None,
+                );
+            }
+        }
+        EnumType {
+            name: e.name.clone(),
+            doc: e.doc.trim_end().to_owned(),
+            error: e.error,
+            values: e
+                .values
+                .iter()
+                .map(|v| EnumValue {
+                    name: v.name.clone(),
+                    value: v.value,
+                    doc: v.doc.trim_end().to_owned(),
+                })
+                .collect(),
+        }
+    }
+
+    fn flag_set(&mut self, path: &str, f: &raw::FlagSet) -> FlagSet {
+        let entry = format!("flag set `{}`", f.name);
+        let mut flags = Vec::new();
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut bits: HashMap<u64, usize> = HashMap::new();
+        for (i, b) in f.bits.iter().enumerate() {
+            let bpath = format!("{path}.bits[{i}]");
+            self.type_name(&format!("{bpath}.name"), "flag", &b.name);
+            if let Some(first) = names.insert(&b.name, i) {
+                let line = self.line_of(&format!("{path}.bits[{first}]"));
+                self.error(
+                    &format!("{bpath}.name"),
+                    &entry,
+                    format!("duplicate flag name `{}`{line}", b.name),
+                    None,
+                );
+            }
+            if b.bit >= 64 {
+                self.error(
+                    &format!("{bpath}.bit"),
+                    &entry,
+                    format!(
+                        "flag `{}` uses bit {}, outside the 64-bit operand",
+                        b.name, b.bit
+                    ),
+                    Some("bits are numbered 0..=63".into()),
+                );
+                continue;
+            }
+            if let Some(first) = bits.insert(b.bit, i) {
+                let line = self.line_of(&format!("{path}.bits[{first}]"));
+                self.error(
+                    &format!("{bpath}.bit"),
+                    &entry,
+                    format!(
+                        "overlapping bits: flag `{}` uses bit {}, already used by `{}`{line}",
+                        b.name, b.bit, f.bits[first].name
+                    ),
+                    Some("give every flag its own bit".into()),
+                );
+            }
+            flags.push(Flag {
+                name: b.name.clone(),
+                bit: b.bit as u32,
+                doc: b.doc.trim_end().to_owned(),
+            });
+        }
+        let mut rules = Vec::new();
+        for (i, r) in f.rules.iter().enumerate() {
+            let rpath = format!("{path}.rules[{i}]");
+            let known = |this: &mut Self, name: &str| {
+                let ok = names.contains_key(name);
+                if !ok {
+                    this.error(
+                        &rpath,
+                        &entry,
+                        format!("rule names unknown flag `{name}`"),
+                        Some(format!(
+                            "the flags of `{}` are: {}",
+                            f.name,
+                            list(f.bits.iter().map(|b| &b.name))
+                        )),
+                    );
+                }
+                ok
+            };
+            match (&r.exclusive, &r.flag, &r.requires) {
+                (Some(set), None, None) if set.len() >= 2 => {
+                    if set.iter().all(|n| known(self, n)) {
+                        rules.push(FlagRule::Exclusive {
+                            flags: set.clone(),
+                            doc: r.doc.trim_end().to_owned(),
+                        });
+                    }
+                }
+                (None, Some(flag), Some(requires)) => {
+                    if known(self, flag) & known(self, requires) {
+                        rules.push(FlagRule::Requires {
+                            flag: flag.clone(),
+                            requires: requires.clone(),
+                            doc: r.doc.trim_end().to_owned(),
+                        });
+                    }
+                }
+                _ => self.error(
+                    &rpath,
+                    &entry,
+                    "a flag rule is either `exclusive: [A, B, ...]` or `flag: A` with `requires: B`",
+                    None,
+                ),
+            }
+        }
+        FlagSet {
+            name: f.name.clone(),
+            doc: f.doc.trim_end().to_owned(),
+            flags,
+            rules,
+        }
+    }
+
+    fn opcode(
+        &mut self,
+        path: &str,
+        op: &raw::Opcode,
+        ranges: &OpcodeRanges,
+        layer: Layer,
+        types: &HashMap<String, (TypeRef, String)>,
+        flags: &[FlagSet],
+    ) -> Option<Opcode> {
+        let entry = format!("opcode `{}`", op.name);
+        self.type_name(&format!("{path}.name"), "opcode", &op.name);
+        let allowed = ranges.allowed(layer);
+        let code = u8::try_from(op.code).ok();
+        match code {
+            Some(c) if allowed.iter().any(|r| r.contains(&c)) => {}
+            _ => {
+                let which = match layer {
+                    Layer::Core => "core",
+                    Layer::Application => "application",
+                };
+                self.error(
+                    &format!("{path}.code"),
+                    &entry,
+                    format!(
+                        "opcode {:#04x} is outside the {which} opcode ranges ({})",
+                        op.code,
+                        allowed
+                            .iter()
+                            .map(|r| format!("{:#04x}..={:#04x}", r.start(), r.end()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Some(match layer {
+                        Layer::Core => "the core protocol owns these ranges; applications use `layer: application`".into(),
+                        Layer::Application => "application opcodes must not collide with the core protocol's".into(),
+                    }),
+                );
+            }
+        }
+        let direction = match op.direction.as_str() {
+            "primary->secondary" => Direction::PrimaryToSecondary,
+            "secondary->primary" => Direction::SecondaryToPrimary,
+            "both" => Direction::Both,
+            other => {
+                self.error(
+                    &format!("{path}.direction"),
+                    &entry,
+                    format!("unknown direction `{other}`"),
+                    Some("use `primary->secondary`, `secondary->primary` or `both`".into()),
+                );
+                Direction::Both
+            }
+        };
+        if op.operands.len() > MAX_OPERANDS {
+            self.error(
+                &format!("{path}.operands[{MAX_OPERANDS}]"),
+                &entry,
+                format!(
+                    "{} operands, but a packet carries at most {MAX_OPERANDS}",
+                    op.operands.len()
+                ),
+                Some("move data into the slot's payload buffer or split the packet".into()),
+            );
+        }
+
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut operands = Vec::new();
+        for (i, o) in op.operands.iter().enumerate() {
+            let opath = format!("{path}.operands[{i}]");
+            if !names::is_snake(&o.name) {
+                self.error(
+                    &format!("{opath}.name"),
+                    &entry,
+                    format!("operand name `{}` is not a valid snake_case identifier", o.name),
+                    Some("use lowercase letters, digits and `_`, starting with a letter, and no Rust keyword".into()),
+                );
+            }
+            if let Some(first) = seen.insert(&o.name, i) {
+                let line = self.line_of(&format!("{path}.operands[{first}]"));
+                self.error(
+                    &format!("{opath}.name"),
+                    &entry,
+                    format!(
+                        "duplicate operand name `{}` (operands {first} and {i}){line}",
+                        o.name
+                    ),
+                    None,
+                );
+            }
+            let ty = match (o.ty.as_str(), types.get(&o.ty)) {
+                ("u64", _) => Some(OperandType::U64),
+                ("version", _) => Some(OperandType::Version),
+                (_, Some((TypeRef::Enum(e), _))) => Some(OperandType::Enum(*e)),
+                (_, Some((TypeRef::Flags(set), _))) => Some(OperandType::Flags {
+                    set: *set,
+                    unknown_bits: UnknownBits::Reject,
+                }),
+                _ => {
+                    let mut known: Vec<&str> = vec!["u64", "version"];
+                    known.extend(types.iter().filter_map(|(n, (r, _))| match r {
+                        TypeRef::Enum(_) | TypeRef::Flags(_) => Some(n.as_str()),
+                        TypeRef::Opcode | TypeRef::Generated => None,
+                    }));
+                    known.sort_unstable();
+                    let close = names::closest(&o.ty, known.iter().copied());
+                    self.error(
+                        &format!("{opath}.type"),
+                        &entry,
+                        format!("operand `{}` refers to unknown type `{}`", o.name, o.ty),
+                        Some(match close {
+                            Some(c) => {
+                                format!("did you mean `{c}`? known types: {}", known.join(", "))
+                            }
+                            None => format!("known types: {}", known.join(", ")),
+                        }),
+                    );
+                    None
+                }
+            };
+            let ty = match (ty, o.unknown_bits.as_deref()) {
+                (ty, None) => ty,
+                (Some(OperandType::Flags { set, .. }), Some(policy @ ("reject" | "drop"))) => {
+                    Some(OperandType::Flags {
+                        set,
+                        unknown_bits: if policy == "drop" {
+                            UnknownBits::Drop
+                        } else {
+                            UnknownBits::Reject
+                        },
+                    })
+                }
+                (ty, Some(policy)) => {
+                    self.error(
+                        &format!("{opath}.unknown_bits"),
+                        &entry,
+                        format!("`unknown_bits: {policy}` on operand `{}`", o.name),
+                        Some(
+                            "`unknown_bits` is `reject` or `drop`, and only for flag-set operands"
+                                .into(),
+                        ),
+                    );
+                    ty
+                }
+            };
+            if let Some(ty) = ty {
+                operands.push(Operand {
+                    name: o.name.clone(),
+                    index: i,
+                    ty,
+                    doc: o.doc.trim_end().to_owned(),
+                    rules: Vec::new(),
+                });
+            }
+        }
+        // Rules refer to sibling operands, so they are resolved once all
+        // operand types are known.
+        let mut all_rules = Vec::new();
+        for (i, o) in op.operands.iter().enumerate() {
+            let mut rules = Vec::new();
+            for (j, r) in o.rules.iter().enumerate() {
+                let rpath = format!("{path}.operands[{i}].rules[{j}]");
+                match parse_rule(r, &operands, flags) {
+                    Ok(rule) => rules.push(rule),
+                    Err((message, hint)) => self.error(
+                        &rpath,
+                        &entry,
+                        format!("operand `{}`: {message}", o.name),
+                        hint,
+                    ),
+                }
+            }
+            all_rules.push((o.name.clone(), rules));
+        }
+        for (name, rules) in all_rules {
+            if let Some(operand) = operands.iter_mut().find(|o| o.name == name) {
+                operand.rules = rules;
+            }
+        }
+        Some(Opcode {
+            code: code?,
+            name: op.name.clone(),
+            direction,
+            doc: op.doc.trim_end().to_owned(),
+            operands,
+        })
+    }
+}
+
+fn list<'a>(items: impl Iterator<Item = &'a String>) -> String {
+    items
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+type RuleError = (String, Option<String>);
+
+/// Parses one `check`/`when` pair against the opcode's operands.
+fn parse_rule(r: &raw::Rule, operands: &[Operand], flags: &[FlagSet]) -> Result<Rule, RuleError> {
+    let tokens = tokenize(&r.check)?;
+    let cmp = tokens
+        .iter()
+        .position(|t| matches!(t, Token::Cmp(_)))
+        .ok_or_else(|| {
+            (
+                format!("rule `{}` has no comparison", r.check),
+                Some(RULE_HINT.into()),
+            )
+        })?;
+    let Token::Cmp(op) = tokens[cmp] else {
+        unreachable!("position() found a comparison")
+    };
+    let lhs = sum(&tokens[..cmp], &r.check, operands)?;
+    let rhs = sum(&tokens[cmp + 1..], &r.check, operands)?;
+    let when = r
+        .when
+        .as_deref()
+        .map(|w| condition(w, operands, flags))
+        .transpose()?;
+    let show = |s: &[Term]| {
+        s.iter()
+            .map(Term::to_string)
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    Ok(Rule {
+        text: format!("{} {} {}", show(&lhs), op.as_str(), show(&rhs)),
+        when,
+        lhs,
+        op,
+        rhs,
+        doc: r.doc.trim_end().to_owned(),
+    })
+}
+
+const RULE_HINT: &str = "write `a + b <= limits.buffer_size`: operands, limits.buffer_size, limits.slot_count, limits.max_message_size or integers, joined by `+`, with one of < <= == != >= >";
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Name(String),
+    Int(u64),
+    Plus,
+    Cmp(CmpOp),
+}
+
+fn tokenize(text: &str) -> Result<Vec<Token>, RuleError> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let rest = &text[i..];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if c == b'+' {
+            out.push(Token::Plus);
+            i += 1;
+        } else if let Some((op, len)) = [
+            ("<=", CmpOp::Le),
+            (">=", CmpOp::Ge),
+            ("==", CmpOp::Eq),
+            ("!=", CmpOp::Ne),
+            ("<", CmpOp::Lt),
+            (">", CmpOp::Gt),
+        ]
+        .iter()
+        .find(|(s, _)| rest.starts_with(s))
+        .map(|(s, op)| (*op, s.len()))
+        {
+            out.push(Token::Cmp(op));
+            i += len;
+        } else if c.is_ascii_alphanumeric() || c == b'_' {
+            let len = rest
+                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '.'))
+                .unwrap_or(rest.len());
+            let word = &rest[..len];
+            i += len;
+            if c.is_ascii_digit() {
+                let value = match word.strip_prefix("0x") {
+                    Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
+                    None => word.replace('_', "").parse(),
+                };
+                out.push(Token::Int(value.map_err(|_| {
+                    (format!("`{word}` in rule `{text}` is not an integer"), None)
+                })?));
+            } else {
+                out.push(Token::Name(word.to_owned()));
+            }
+        } else {
+            return Err((
+                format!(
+                    "unexpected `{}` in rule `{text}`",
+                    &rest[..rest.chars().next().map_or(1, char::len_utf8)]
+                ),
+                Some(RULE_HINT.into()),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn sum(tokens: &[Token], text: &str, operands: &[Operand]) -> Result<Vec<Term>, RuleError> {
+    let bad = || {
+        (
+            format!("rule `{text}` is not `sum CMP sum`"),
+            Some(RULE_HINT.to_owned()),
+        )
+    };
+    if tokens.is_empty() || tokens.len() % 2 == 0 {
+        return Err(bad());
+    }
+    let mut terms = Vec::new();
+    for (k, t) in tokens.iter().enumerate() {
+        match (k % 2, t) {
+            (1, Token::Plus) => {}
+            (0, Token::Int(v)) => terms.push(Term::Literal(*v)),
+            (0, Token::Name(n)) => terms.push(term(n, text, operands)?),
+            _ => return Err(bad()),
+        }
+    }
+    Ok(terms)
+}
+
+fn term(name: &str, text: &str, operands: &[Operand]) -> Result<Term, RuleError> {
+    if let Some(field) = name.strip_prefix("limits.") {
+        return Limit::ALL
+            .into_iter()
+            .find(|l| l.field() == field)
+            .map(Term::Limit)
+            .ok_or_else(|| {
+                (
+                    format!("rule `{text}` refers to unknown limit `{name}`"),
+                    Some("limits are limits.buffer_size, limits.slot_count and limits.max_message_size".into()),
+                )
+            });
+    }
+    match operands.iter().find(|o| o.name == name) {
+        Some(o) if o.ty == OperandType::U64 => Ok(Term::Operand(name.to_owned())),
+        Some(_) => Err((
+            format!("rule `{text}` does arithmetic on `{name}`, which is not a u64 operand"),
+            Some(
+                "only u64 operands appear in a `check`; test flags with `when: operand.Flag`"
+                    .into(),
+            ),
+        )),
+        None => Err((
+            format!("rule `{text}` refers to unknown operand `{name}`"),
+            Some(format!(
+                "the operands of this opcode are: {}",
+                list(operands.iter().map(|o| &o.name))
+            )),
+        )),
+    }
+}
+
+fn condition(text: &str, operands: &[Operand], flags: &[FlagSet]) -> Result<Condition, RuleError> {
+    let hint = || {
+        Some(
+            "write `when: operand.Flag` or `when: not operand.Flag` with a flag-set operand"
+                .to_owned(),
+        )
+    };
+    let (negated, rest) = match text.trim().strip_prefix("not ") {
+        Some(rest) => (true, rest.trim()),
+        None => (false, text.trim()),
+    };
+    let (operand, flag) = rest
+        .split_once('.')
+        .ok_or_else(|| (format!("condition `{text}` is not `operand.Flag`"), hint()))?;
+    let o = operands.iter().find(|o| o.name == operand).ok_or_else(|| {
+        (
+            format!("condition `{text}` refers to unknown operand `{operand}`"),
+            hint(),
+        )
+    })?;
+    let OperandType::Flags { set, .. } = o.ty else {
+        return Err((
+            format!("condition `{text}`: operand `{operand}` is not a flag set"),
+            hint(),
+        ));
+    };
+    let set = &flags[set];
+    if !set.flags.iter().any(|f| f.name == flag) {
+        return Err((
+            format!(
+                "condition `{text}` names unknown flag `{flag}` of `{}`",
+                set.name
+            ),
+            Some(format!(
+                "the flags are: {}",
+                list(set.flags.iter().map(|f| &f.name))
+            )),
+        ));
+    }
+    Ok(Condition {
+        negated,
+        operand: operand.to_owned(),
+        flag: flag.to_owned(),
+    })
+}

@@ -1,0 +1,95 @@
+//! `hqq-gen`: check a spec, generate its Rust code or its Markdown reference.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hqq_gen::{EmitOptions, Spec};
+
+/// Checks HQQ protocol specs and generates code and docs from them.
+#[derive(Parser)]
+#[command(name = "hqq-gen", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks a spec; prints every problem with its line and column.
+    Check {
+        /// The spec file.
+        spec: PathBuf,
+    },
+    /// Generates the Rust code of a spec.
+    Rust {
+        /// The spec file.
+        spec: PathBuf,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Path of hqq-runtime in the generated code.
+        #[arg(long, default_value = "::hqq::runtime")]
+        runtime_path: String,
+    },
+    /// Generates the Markdown protocol reference of a spec.
+    Doc {
+        /// The spec file.
+        spec: PathBuf,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Check { spec } => {
+            let spec = Spec::read(&spec).map_err(|e| e.to_string())?;
+            println!(
+                "{}: ok ({} opcodes, {} enums, {} flag sets)",
+                spec.file,
+                spec.opcodes.len(),
+                spec.enums.len(),
+                spec.flags.len()
+            );
+            Ok(())
+        }
+        Command::Rust {
+            spec,
+            output,
+            runtime_path,
+        } => {
+            let options = EmitOptions::new(&runtime_path)
+                .map_err(|e| format!("--runtime-path `{runtime_path}` is not a Rust path: {e}"))?;
+            let spec = Spec::read(&spec).map_err(|e| e.to_string())?;
+            write(output, &hqq_gen::generate_rust(&spec, &options))
+        }
+        Command::Doc { spec, output } => {
+            let spec = Spec::read(&spec).map_err(|e| e.to_string())?;
+            write(output, &hqq_gen::emit_doc(&spec))
+        }
+    }
+}
+
+fn write(output: Option<PathBuf>, text: &str) -> Result<(), String> {
+    match output {
+        Some(path) => {
+            std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Every spec check, each with a small bad spec and the message it must give
+//! (file, line and column of the offending entry included).
+
+use hqq_gen::{Spec, SpecErrors};
+
+const HEADER: &str =
+    "protocol: { name: Test, layer: application, version: { major: 1, minor: 0 } }\n";
+
+/// The errors of `HEADER + body`, one display line each.
+fn errors(body: &str) -> Vec<String> {
+    let source = format!("{HEADER}{body}");
+    match Spec::parse(&source, "test.yaml") {
+        Ok(_) => panic!("the spec was accepted:\n{source}"),
+        Err(SpecErrors(errors)) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn assert_one(body: &str, expected: &str) {
+    let errors = errors(body);
+    assert!(
+        errors.iter().any(|e| e.starts_with(expected)),
+        "expected an error starting with\n  {expected}\ngot\n  {}",
+        errors.join("\n  ")
+    );
+}
+
+#[test]
+fn a_good_spec_passes() {
+    let source = format!(
+        "{HEADER}opcodes:\n  - code: 0x80\n    name: Ping\n    direction: both\n    operands:\n      - {{ name: nonce, type: u64 }}\n"
+    );
+    let spec = Spec::parse(&source, "test.yaml").expect("valid spec");
+    assert_eq!(spec.opcodes[0].name, "Ping");
+}
+
+#[test]
+fn duplicate_opcode_code() {
+    assert_one(
+        "opcodes:\n  - { code: 0x80, name: Ping, direction: both }\n  - { code: 0x80, name: Pong, direction: both }\n",
+        "test.yaml:4:7: opcode `Pong`: duplicate opcode code 0x80: `Pong` reuses the code of `Ping` (line 3)",
+    );
+}
+
+#[test]
+fn duplicate_opcode_name() {
+    assert_one(
+        "opcodes:\n  - { code: 0x80, name: Ping, direction: both }\n  - { code: 0x81, name: Ping, direction: both }\n",
+        "test.yaml:4:19: opcode `Ping`: duplicate opcode name `Ping`, first defined at opcodes[0] (line 3)",
+    );
+}
+
+#[test]
+fn opcode_outside_the_allowed_ranges() {
+    assert_one(
+        "opcodes:\n  - { code: 0x04, name: Ping, direction: both }\n",
+        "test.yaml:3:7: opcode `Ping`: opcode 0x04 is outside the application opcode ranges (0x80..=0xef)",
+    );
+    assert_one(
+        "opcodes:\n  - { code: 0x100, name: Ping, direction: both }\n",
+        "test.yaml:3:7: opcode `Ping`: opcode 0x100 is outside the application opcode ranges",
+    );
+}
+
+#[test]
+fn more_than_seven_operands() {
+    let operands: String = (0..8)
+        .map(|i| format!("      - {{ name: o{i}, type: u64 }}\n"))
+        .collect();
+    assert_one(
+        &format!("opcodes:\n  - code: 0x80\n    name: Big\n    direction: both\n    operands:\n{operands}"),
+        "test.yaml:14:11: opcode `Big`: 8 operands, but a packet carries at most 7",
+    );
+}
+
+#[test]
+fn duplicate_operand_names() {
+    assert_one(
+        "opcodes:\n  - code: 0x80\n    name: Ping\n    direction: both\n    operands:\n      - { name: id, type: u64 }\n      - { name: id, type: u64 }\n",
+        "test.yaml:8:11: opcode `Ping`: duplicate operand name `id` (operands 0 and 1) (line 7)",
+    );
+}
+
+#[test]
+fn unknown_type() {
+    assert_one(
+        "flags:\n  - name: Mode\n    bits: [{ name: Fast, bit: 0 }]\nopcodes:\n  - code: 0x80\n    name: Ping\n    direction: both\n    operands:\n      - { name: mode, type: Mod }\n",
+        "test.yaml:10:23: opcode `Ping`: operand `mode` refers to unknown type `Mod` (hint: did you mean `Mode`?",
+    );
+}
+
+#[test]
+fn overlapping_bits() {
+    assert_one(
+        "flags:\n  - name: Mode\n    bits:\n      - { name: Fast, bit: 0 }\n      - { name: Slow, bit: 0 }\n",
+        "test.yaml:6:23: flag set `Mode`: overlapping bits: flag `Slow` uses bit 0, already used by `Fast` (line 5)",
+    );
+}
+
+#[test]
+fn invalid_identifiers() {
+    assert_one(
+        "opcodes:\n  - { code: 0x80, name: ping-pong, direction: both }\n",
+        "test.yaml:3:19: opcode `ping-pong`: name is not a valid UpperCamelCase identifier",
+    );
+    assert_one(
+        "opcodes:\n  - code: 0x80\n    name: Ping\n    direction: both\n    operands:\n      - { name: type, type: u64 }\n",
+        "test.yaml:7:11: opcode `Ping`: operand name `type` is not a valid snake_case identifier",
+    );
+    assert_one(
+        "enums:\n  - name: Color\n    values: [{ name: dark red, value: 1 }]\n",
+        "test.yaml:4:16: enum value `dark red`: name is not a valid UpperCamelCase identifier",
+    );
+}
+
+#[test]
+fn unknown_keys() {
+    assert_one(
+        "opcodes:\n  - code: 0x80\n    name: Ping\n    direction: both\n    dco: typo\n",
+        "test.yaml:6:5: `opcodes[0]`: unknown field `dco`, expected one of `code`, `name`, `direction`, `doc`, `operands`",
+    );
+}
+
+#[test]
+fn rules_name_known_operands_and_limits() {
+    let body = |check: &str| {
+        format!(
+            "opcodes:\n  - code: 0x80\n    name: Ping\n    direction: both\n    operands:\n      - name: size\n        type: u64\n        rules:\n          - check: {check}\n"
+        )
+    };
+    assert_one(
+        &body("size <= limits.buffer_sise"),
+        "test.yaml:10:13: opcode `Ping`: operand `size`: rule `size <= limits.buffer_sise` refers to unknown limit",
+    );
+    assert_one(
+        &body("size <= total"),
+        "test.yaml:10:13: opcode `Ping`: operand `size`: rule `size <= total` refers to unknown operand `total`",
+    );
+    assert_one(
+        &body("size"),
+        "test.yaml:10:13: opcode `Ping`: operand `size`: rule `size` has no comparison",
+    );
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let errors = errors(
+        "opcodes:\n  - { code: 0x80, name: Ping, direction: both }\n  - { code: 0x80, name: Ping, direction: sideways }\n",
+    );
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors.iter().all(|e| e.starts_with("test.yaml:4:")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn type_and_syntax_errors_carry_their_position() {
+    assert_one(
+        "opcodes:\n  - code: [1]\n    name: Ping\n    direction: both\n",
+        "test.yaml:3:11: `opcodes[0].code`: invalid type: sequence, expected u64",
+    );
+    assert_one(
+        "opcodes:\n  - code: 0x80\n    name: Ping: Pong\n    direction: both\n",
+        "test.yaml:4:15: mapping values are not allowed in this context",
+    );
+}

@@ -1,0 +1,86 @@
+//! Generated code for an application spec (hqq-gen/tests/data/kv.yaml,
+//! golden file kv.rs) compiles against the runtime, and its `dispatch`
+//! decodes, validates and calls the right handler method.
+
+#[allow(dead_code)] // The test uses a part of the generated API.
+mod kv {
+    include!("../../hqq-gen/tests/data/kv.rs");
+}
+
+use hqq_runtime::codec::{DispatchError, Limits, PacketCodec, Rejection};
+use hqq_runtime::protocol::ErrorCode;
+use kv::{dispatch, Handler, Put, PutFlags, Scan};
+
+#[derive(Default)]
+struct Store {
+    puts: Vec<(u64, Vec<u8>)>,
+}
+
+impl Handler for Store {
+    fn on_put(&mut self, packet: Put, payload: &[u8]) -> Result<(), Rejection> {
+        let len = usize::try_from(packet.len)
+            .map_err(|_| Rejection::new(Put::OPCODE, ErrorCode::InvalidSize, packet.key))?;
+        let value = payload.get(..len).ok_or(Rejection::new(
+            Put::OPCODE,
+            ErrorCode::InvalidSize,
+            packet.key,
+        ))?;
+        self.puts.push((packet.key, value.to_vec()));
+        Ok(())
+    }
+}
+
+#[test]
+fn dispatch_calls_the_handler_of_the_opcode() {
+    let mut store = Store::default();
+    let limits = Limits::new(4, 64);
+    let put = Put {
+        key: 7,
+        len: 3,
+        put_flags: PutFlags::CREATE,
+    };
+    assert_eq!(
+        dispatch(&mut store, &put.encode(), b"abcdef", &limits),
+        Ok(())
+    );
+    assert_eq!(store.puts, vec![(7, b"abc".to_vec())]);
+    assert_eq!(
+        kv::OpCode::try_from(0x80).map(|op| op.to_string()),
+        Ok("Put".to_owned())
+    );
+    assert!(kv::APPLICATION_OPCODES.contains(&Put::OPCODE));
+}
+
+#[test]
+fn dispatch_reports_invalid_and_unhandled_packets() {
+    let mut store = Store::default();
+    let limits = Limits::new(4, 64);
+    let too_long = Put {
+        key: 1,
+        len: 65,
+        put_flags: PutFlags::empty(),
+    };
+    assert!(matches!(
+        dispatch(&mut store, &too_long.encode(), &[], &limits),
+        Err(DispatchError::Invalid(v)) if v.rule == "len <= limits.buffer_size"
+    ));
+    let sync_without_replace =
+        hqq_runtime::Packet::new(0x80, [1, 1, PutFlags::SYNC.bits(), 0, 0, 0, 0]);
+    assert!(matches!(
+        dispatch(&mut store, &sync_without_replace, &[], &limits),
+        Err(DispatchError::Decode(
+            hqq_runtime::codec::DecodeError::Rule {
+                rule: "Sync requires Replace",
+                ..
+            }
+        ))
+    ));
+    let scan = Scan { first: 1, count: 2 };
+    let err = dispatch(&mut store, &scan.encode(), &[], &limits).unwrap_err();
+    assert_eq!(
+        err,
+        DispatchError::Rejected(Rejection::unhandled(Scan::OPCODE))
+    );
+    assert_eq!(err.error_code(), ErrorCode::InvalidOp);
+    assert!(store.puts.is_empty());
+}
