@@ -12,3 +12,4 @@ compile_error!("hqq-runtime supports little-endian targets only (the HQQ wire fo
 pub mod packet;
 
 pub use packet::Packet;
+pub mod layout;
