@@ -267,9 +267,7 @@ mod tests {
                 assert_eq!(offset % 4096, 0);
             }
             assert!(layout.buffers0_offset() >= layout.ring0_offset() + layout.ring_bytes());
-            assert!(
-                layout.ring1_offset() >= layout.buffers0_offset() + layout.buffers_bytes()
-            );
+            assert!(layout.ring1_offset() >= layout.buffers0_offset() + layout.buffers_bytes());
             assert!(layout.buffers1_offset() >= layout.ring1_offset() + layout.ring_bytes());
             assert!(layout.total_size() >= layout.buffers1_offset() + layout.buffers_bytes());
         }

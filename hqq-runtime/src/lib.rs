@@ -7,9 +7,12 @@
 //! little-endian and packets live in shared memory as native words.
 
 #[cfg(not(target_endian = "little"))]
-compile_error!("hqq-runtime supports little-endian targets only (the HQQ wire format is little-endian)");
+compile_error!(
+    "hqq-runtime supports little-endian targets only (the HQQ wire format is little-endian)"
+);
 
 pub mod packet;
 
 pub use packet::Packet;
 pub mod layout;
+pub mod ring;
