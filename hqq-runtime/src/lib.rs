@@ -14,5 +14,13 @@ compile_error!(
 pub mod packet;
 
 pub use packet::Packet;
+pub mod extension;
 pub mod layout;
+pub mod link_memory;
 pub mod ring;
+pub mod superblock;
+
+pub use layout::{Direction, Layout};
+pub use link_memory::LinkMemory;
+pub use ring::Ring;
+pub use superblock::Role;
