@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
-use crossbeam_utils::CachePadded;
+use crossbeam_utils::{Backoff, CachePadded};
 use hqq_runtime::ring::{Ring, RingRecvError};
 use hqq_runtime::Packet;
 
 const CAPACITY: u64 = 256;
 const BUFFER_SIZE: u64 = 64;
-const PACKETS: u64 = 200_000;
-const ROUND_TRIPS: u64 = 20_000;
+const PACKETS: u64 = 100_000;
+const ROUND_TRIPS: u64 = 10_000;
 
 /// Heap memory holding one ring and its buffers.
 struct HeapRing {
@@ -68,6 +68,9 @@ fn packet(i: u64) -> Packet {
     Packet::new(0xFF, [i, 0, 8, 0, 0, 0, 0])
 }
 
+/// Waits spin briefly then yield (`Backoff::snooze`, or `yield_now` after an
+/// empty poll), so runs on an oversubscribed machine still make progress.
+///
 /// Runs `producers` + `consumers` threads moving `PACKETS` packets in
 /// total, `iters` times; returns the time spent.
 fn run_threads(
@@ -118,12 +121,15 @@ fn throughput(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new(name, "ring"), |b| {
             let heap = HeapRing::new();
             let ring = heap.ring();
-            let send = |i| loop {
-                if let Ok(claim) = ring.try_claim_send() {
-                    claim.commit(packet(i));
-                    break;
+            let send = |i| {
+                let backoff = Backoff::new();
+                loop {
+                    if let Ok(claim) = ring.try_claim_send() {
+                        claim.commit(packet(i));
+                        break;
+                    }
+                    backoff.snooze();
                 }
-                std::hint::spin_loop();
             };
             let recv = || match ring.try_claim_recv() {
                 Ok(claim) => {
@@ -131,7 +137,7 @@ fn throughput(c: &mut Criterion) {
                     1
                 }
                 Err(_) => {
-                    std::hint::spin_loop();
+                    std::thread::yield_now();
                     0
                 }
             };
@@ -140,12 +146,15 @@ fn throughput(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new(name, "ring_batch"), |b| {
             let heap = HeapRing::new();
             let ring = heap.ring();
-            let send = |i| loop {
-                if let Ok(claim) = ring.try_claim_send() {
-                    claim.commit(packet(i));
-                    break;
+            let send = |i| {
+                let backoff = Backoff::new();
+                loop {
+                    if let Ok(claim) = ring.try_claim_send() {
+                        claim.commit(packet(i));
+                        break;
+                    }
+                    backoff.snooze();
                 }
-                std::hint::spin_loop();
             };
             let recv = || match ring.try_recv_batch(32) {
                 Ok(batch) => {
@@ -155,7 +164,7 @@ fn throughput(c: &mut Criterion) {
                     batch.len() as u64
                 }
                 Err(RingRecvError::Empty | RingRecvError::Contended | RingRecvError::Corrupt) => {
-                    std::hint::spin_loop();
+                    std::thread::yield_now();
                     0
                 }
             };
@@ -164,10 +173,10 @@ fn throughput(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new(name, "array_queue"), |b| {
             let queue = ArrayQueue::<Packet>::new(CAPACITY as usize);
             let send = |i| {
-                let mut p = packet(i);
+                let (mut p, backoff) = (packet(i), Backoff::new());
                 while let Err(back) = queue.push(p) {
                     p = back;
-                    std::hint::spin_loop();
+                    backoff.snooze();
                 }
             };
             let recv = || match queue.pop() {
@@ -176,7 +185,7 @@ fn throughput(c: &mut Criterion) {
                     1
                 }
                 None => {
-                    std::hint::spin_loop();
+                    std::thread::yield_now();
                     0
                 }
             };
