@@ -12,15 +12,24 @@ compile_error!(
 );
 
 pub mod codec;
+pub mod extension;
 #[cfg(unix)]
 pub mod futex;
+pub mod layout;
+pub mod link_memory;
 pub mod packet;
 pub mod protocol;
+pub mod ring;
 #[cfg(unix)]
 pub mod segment;
+pub mod superblock;
 #[cfg(unix)]
 pub mod wait;
 
+pub use layout::{Direction, Layout};
+pub use link_memory::LinkMemory;
 pub use packet::Packet;
+pub use ring::Ring;
 #[cfg(unix)]
 pub use segment::{Segment, SegmentOptions};
+pub use superblock::Role;

@@ -1,0 +1,296 @@
+//! Ring benchmarks, each next to its baseline from the same run:
+//!
+//! * `throughput/{1p1c,2p2c}/{ring,ring_batch,array_queue}`: N packets through
+//!   our `Ring` (on heap memory) vs `crossbeam_queue::ArrayQueue<Packet>` of
+//!   the same capacity.
+//! * `ping_pong/{cache_line,ring}`: round trips between two threads through a
+//!   bare cache line (the physical floor) and through two rings, one each way.
+//!
+//! Run: `cargo bench -p hqq-runtime --bench ring`
+
+#![allow(missing_docs)] // criterion_group! emits an undocumented `pub fn benches`.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::{Backoff, CachePadded};
+use hqq_runtime::ring::{Ring, RingRecvError};
+use hqq_runtime::Packet;
+
+const CAPACITY: u64 = 256;
+const BUFFER_SIZE: u64 = 64;
+const PACKETS: u64 = 100_000;
+const ROUND_TRIPS: u64 = 10_000;
+
+/// Heap memory holding one ring and its buffers.
+struct HeapRing {
+    ptr: NonNull<u8>,
+    layout: std::alloc::Layout,
+    ring: Option<Ring>,
+}
+
+impl HeapRing {
+    fn new() -> HeapRing {
+        let ring_bytes = hqq_runtime::ring::ring_bytes(CAPACITY).unwrap();
+        let buffers_at = ring_bytes.next_multiple_of(4096);
+        let len = buffers_at + (CAPACITY * BUFFER_SIZE) as usize;
+        let layout = std::alloc::Layout::from_size_align(len, 4096).unwrap();
+        // SAFETY: len > 0.
+        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
+        // SAFETY: the allocation holds the ring and buffers and outlives the
+        // ring (dropped first in `Drop`); only the ring touches it.
+        let ring = unsafe { Ring::init(ptr, CAPACITY, ptr.add(buffers_at), BUFFER_SIZE) }.unwrap();
+        HeapRing {
+            ptr,
+            layout,
+            ring: Some(ring),
+        }
+    }
+
+    fn ring(&self) -> &Ring {
+        self.ring.as_ref().unwrap()
+    }
+}
+
+impl Drop for HeapRing {
+    fn drop(&mut self) {
+        self.ring = None;
+        // SAFETY: allocated in `new` with this layout; the ring is gone.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+fn packet(i: u64) -> Packet {
+    Packet::new(0xFF, [i, 0, 8, 0, 0, 0, 0])
+}
+
+/// Waits spin briefly then yield (`Backoff::snooze`, or `yield_now` after an
+/// empty poll), so runs on an oversubscribed machine still make progress.
+///
+/// Runs `producers` + `consumers` threads moving `PACKETS` packets in
+/// total, `iters` times; returns the time spent.
+fn run_threads(
+    iters: u64,
+    producers: u64,
+    consumers: u64,
+    send: &(dyn Fn(u64) + Sync),
+    recv: &(dyn Fn() -> u64 + Sync),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let barrier = Barrier::new((producers + consumers + 1) as usize);
+        let received = AtomicU64::new(0);
+        let started = std::thread::scope(|s| {
+            for p in 0..producers {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    for i in (p..PACKETS).step_by(producers as usize) {
+                        send(i);
+                    }
+                });
+            }
+            for _ in 0..consumers {
+                let (barrier, received) = (&barrier, &received);
+                s.spawn(move || {
+                    barrier.wait();
+                    while received.load(Ordering::Relaxed) < PACKETS {
+                        let n = recv();
+                        if n > 0 {
+                            received.fetch_add(n, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+            barrier.wait();
+            Instant::now()
+        });
+        total += started.elapsed();
+    }
+    total
+}
+
+fn throughput(c: &mut Criterion) {
+    let mut group = c.benchmark_group("throughput");
+    group.throughput(Throughput::Elements(PACKETS));
+    for (name, producers, consumers) in [("1p1c", 1, 1), ("2p2c", 2, 2)] {
+        group.bench_function(BenchmarkId::new(name, "ring"), |b| {
+            let heap = HeapRing::new();
+            let ring = heap.ring();
+            let send = |i| {
+                let backoff = Backoff::new();
+                loop {
+                    if let Ok(claim) = ring.try_claim_send() {
+                        claim.commit(packet(i));
+                        break;
+                    }
+                    backoff.snooze();
+                }
+            };
+            let recv = || match ring.try_claim_recv() {
+                Ok(claim) => {
+                    std::hint::black_box(claim.packet());
+                    1
+                }
+                Err(_) => {
+                    std::thread::yield_now();
+                    0
+                }
+            };
+            b.iter_custom(|iters| run_threads(iters, producers, consumers, &send, &recv));
+        });
+        group.bench_function(BenchmarkId::new(name, "ring_batch"), |b| {
+            let heap = HeapRing::new();
+            let ring = heap.ring();
+            let send = |i| {
+                let backoff = Backoff::new();
+                loop {
+                    if let Ok(claim) = ring.try_claim_send() {
+                        claim.commit(packet(i));
+                        break;
+                    }
+                    backoff.snooze();
+                }
+            };
+            let recv = || match ring.try_recv_batch(32) {
+                Ok(batch) => {
+                    for i in 0..batch.len() {
+                        std::hint::black_box(batch.packet(i));
+                    }
+                    batch.len() as u64
+                }
+                Err(RingRecvError::Empty | RingRecvError::Contended | RingRecvError::Corrupt) => {
+                    std::thread::yield_now();
+                    0
+                }
+            };
+            b.iter_custom(|iters| run_threads(iters, producers, consumers, &send, &recv));
+        });
+        group.bench_function(BenchmarkId::new(name, "array_queue"), |b| {
+            let queue = ArrayQueue::<Packet>::new(CAPACITY as usize);
+            let send = |i| {
+                let (mut p, backoff) = (packet(i), Backoff::new());
+                while let Err(back) = queue.push(p) {
+                    p = back;
+                    backoff.snooze();
+                }
+            };
+            let recv = || match queue.pop() {
+                Some(p) => {
+                    std::hint::black_box(p);
+                    1
+                }
+                None => {
+                    std::thread::yield_now();
+                    0
+                }
+            };
+            b.iter_custom(|iters| run_threads(iters, producers, consumers, &send, &recv));
+        });
+    }
+    group.finish();
+}
+
+fn ping_pong(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ping_pong");
+    group.throughput(Throughput::Elements(ROUND_TRIPS));
+    group.bench_function("cache_line", |b| {
+        let line = CachePadded::new(AtomicU64::new(0));
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                line.store(0, Ordering::SeqCst);
+                let started = std::thread::scope(|s| {
+                    let line = &line;
+                    s.spawn(move || {
+                        for i in 0..ROUND_TRIPS {
+                            while line.load(Ordering::Acquire) != 2 * i + 1 {
+                                std::hint::spin_loop();
+                            }
+                            line.store(2 * i + 2, Ordering::Release);
+                        }
+                    });
+                    let started = Instant::now();
+                    for i in 0..ROUND_TRIPS {
+                        line.store(2 * i + 1, Ordering::Release);
+                        while line.load(Ordering::Acquire) != 2 * i + 2 {
+                            std::hint::spin_loop();
+                        }
+                    }
+                    started
+                });
+                total += started.elapsed();
+            }
+            total
+        });
+    });
+    group.bench_function("ring", |b| {
+        let (there, back) = (HeapRing::new(), HeapRing::new());
+        let (there, back) = (there.ring(), back.ring());
+        let bounce = |from: &Ring, to: &Ring| loop {
+            if let Ok(claim) = from.try_claim_recv() {
+                let p = claim.packet();
+                drop(claim);
+                loop {
+                    if let Ok(reply) = to.try_claim_send() {
+                        reply.commit(p);
+                        return;
+                    }
+                    std::hint::spin_loop();
+                }
+            }
+            std::hint::spin_loop();
+        };
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let started = std::thread::scope(|s| {
+                    s.spawn(|| {
+                        for _ in 0..ROUND_TRIPS {
+                            bounce(there, back);
+                        }
+                    });
+                    let started = Instant::now();
+                    for i in 0..ROUND_TRIPS {
+                        loop {
+                            if let Ok(claim) = there.try_claim_send() {
+                                claim.commit(packet(i));
+                                break;
+                            }
+                            std::hint::spin_loop();
+                        }
+                        loop {
+                            if let Ok(reply) = back.try_claim_recv() {
+                                std::hint::black_box(reply.packet());
+                                break;
+                            }
+                            std::hint::spin_loop();
+                        }
+                    }
+                    started
+                });
+                total += started.elapsed();
+            }
+            total
+        });
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = throughput, ping_pong
+}
+criterion_main!(benches);

@@ -1,0 +1,76 @@
+//! What a blocking claim does between attempts on a full or empty ring.
+//!
+//! The blocking claims of [`Ring`](super::Ring) are loops of
+//! `ticket = idle.prepare(); try_claim(); idle.idle(ticket, ..)`. A link that
+//! parks on a futex word loads that word in [`Idle::prepare`] (before the
+//! attempt) and waits only while it still holds that value, so a wake that
+//! lands between the failed attempt and the wait is not lost.
+
+use std::time::{Duration, Instant};
+
+/// Whether a blocking claim should try again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdleOutcome {
+    /// Try to claim again.
+    Retry,
+    /// The deadline has passed; the claim gives up.
+    TimedOut,
+}
+
+/// A wait strategy for blocking claims.
+///
+/// Implementations must return [`IdleOutcome::TimedOut`] once `deadline` has
+/// passed, and should not sleep much beyond it (the claim loop also checks
+/// the deadline after every call, so an implementation that overshoots
+/// delays the timeout but cannot defeat it).
+pub trait Idle {
+    /// Called before every claim attempt; the value is handed to the next
+    /// [`Idle::idle`]. A futex-based strategy returns the futex word here.
+    #[inline]
+    fn prepare(&self) -> u32 {
+        0
+    }
+
+    /// Waits a little after failed attempt number `attempt` (0-based).
+    fn idle(&self, ticket: u32, attempt: u32, deadline: Option<Instant>) -> IdleOutcome;
+}
+
+/// Spins with exponential backoff, then yields the thread, then sleeps in
+/// short naps: low latency when the peer is quick, no busy core when it is not.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PollingIdle;
+
+/// Attempts spent spinning (exponentially longer each time) before yielding.
+const SPIN_ATTEMPTS: u32 = 7;
+/// Attempts spent yielding before napping.
+const YIELD_ATTEMPTS: u32 = 64;
+/// Longest nap between attempts.
+const MAX_NAP: Duration = Duration::from_micros(200);
+
+impl Idle for PollingIdle {
+    fn idle(&self, _ticket: u32, attempt: u32, deadline: Option<Instant>) -> IdleOutcome {
+        if attempt < SPIN_ATTEMPTS {
+            for _ in 0..(1u32 << attempt) {
+                core::hint::spin_loop();
+            }
+        } else if attempt < YIELD_ATTEMPTS {
+            std::thread::yield_now();
+        } else {
+            let nap = match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return IdleOutcome::TimedOut;
+                    }
+                    left.min(MAX_NAP)
+                }
+                None => MAX_NAP,
+            };
+            std::thread::sleep(nap);
+        }
+        match deadline {
+            Some(deadline) if Instant::now() >= deadline => IdleOutcome::TimedOut,
+            _ => IdleOutcome::Retry,
+        }
+    }
+}

@@ -1,0 +1,856 @@
+//! The bounded MPMC ring of wire-compat.md ("Ring"), over memory shared with
+//! an untrusted peer, and the payload buffers its slots own.
+//!
+//! The algorithm is Dmitry Vyukov's bounded MPMC queue with per-slot sequence
+//! numbers (see [`mpmc`](self::mpmc) for the encoding and the corruption
+//! checks). This module lays it over the wire format:
+//!
+//! ```text
+//! ring + 0     magic 0xc9d8c1d43f096701
+//! ring + 8     slot count (a power of two)
+//! ring + 16    flags: value 2 = initialized
+//! ring + 24    read position r (consumers)
+//! ring + 128   write position w (producers; its own cache line)
+//! ring + 256   slot i at 256 + 72 * i: 64-byte packet, then seq (u64)
+//! ```
+//!
+//! Slot `i` owns payload buffer `i` of the direction's buffer region:
+//! `buffers[i * size .. (i + 1) * size]`. A producer claims a slot
+//! ([`Ring::try_claim_send`]), fills the buffer, and commits a packet; a
+//! consumer claims it ([`Ring::try_claim_recv`]), reads packet and buffer,
+//! and releases it. Both guards act on drop: an uncommitted [`SendClaim`]
+//! publishes a StandardLinkTombstone so the ring keeps moving, and a
+//! [`RecvClaim`] releases its slot.
+//!
+//! Every word of the ring is read and written with atomics; the
+//! configuration (`count`, mask, base pointers) is read once at
+//! [`Ring::init`]/[`Ring::attach`] and never again, so a peer that rewrites
+//! the header cannot steer our indices.
+
+mod atomic;
+mod idle;
+#[cfg(all(test, loom))]
+mod loom_model;
+mod mpmc;
+#[cfg(all(test, not(loom)))]
+mod tests;
+
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+pub use self::idle::{Idle, IdleOutcome, PollingIdle};
+use self::mpmc::{ClaimFailure, RingCore, Slots};
+use crate::layout::{RING_HEADER_SIZE, RING_RESERVED_SIZE, RING_SLOT_SIZE};
+use crate::packet::Packet;
+
+/// The ring header magic (offset 0).
+pub const RING_MAGIC: u64 = 0xc9d8_c1d4_3f09_6701;
+
+/// The `flags` bit (value 2) that says the ring is initialized.
+pub const RING_FLAG_INITIALIZED: u64 = 2;
+
+/// Opcode of StandardLinkTombstone (wire-compat.md, "Opcodes").
+const OPCODE_STANDARD_LINK_TOMBSTONE: u8 = 0xFE;
+
+/// Tombstone reason (operand 2) of a [`SendClaim`] dropped without commit.
+///
+/// wire-compat.md leaves tombstone reason codes open; this is ours. Peers
+/// skip a tombstone whatever its reason.
+pub const TOMBSTONE_REASON_CLAIM_DROPPED: u64 = 1;
+
+/// The ring header as it sits in memory (wire-compat.md, "Ring").
+#[repr(C)]
+struct RingHeader {
+    magic: AtomicU64,
+    count: AtomicU64,
+    flags: AtomicU64,
+    read: AtomicU64,
+    _reserved0: [AtomicU64; 12],
+    write: AtomicU64,
+    _reserved1: [AtomicU64; 15],
+}
+
+/// One slot: the packet, then its sequence number.
+#[repr(C)]
+struct RingSlot {
+    packet: [AtomicU64; 8],
+    seq: AtomicU64,
+}
+
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(offset_of!(RingHeader, magic) == 0);
+    assert!(offset_of!(RingHeader, count) == 8);
+    assert!(offset_of!(RingHeader, flags) == 16);
+    assert!(offset_of!(RingHeader, read) == 24);
+    assert!(offset_of!(RingHeader, write) == 128);
+    assert!(size_of::<RingHeader>() as u64 == RING_HEADER_SIZE);
+    assert!(offset_of!(RingSlot, packet) == 0);
+    assert!(offset_of!(RingSlot, seq) == 64);
+    assert!(size_of::<RingSlot>() as u64 == RING_SLOT_SIZE);
+};
+
+/// Bytes a ring of `count` slots occupies: `256 + 256 + 72 * count`, or
+/// `None` if that overflows.
+pub const fn ring_bytes(count: u64) -> Option<usize> {
+    let slots = match count.checked_mul(RING_SLOT_SIZE) {
+        Some(v) => v,
+        None => return None,
+    };
+    match slots.checked_add(RING_HEADER_SIZE + RING_RESERVED_SIZE) {
+        Some(v) if v <= isize::MAX as u64 => Some(v as usize),
+        _ => None,
+    }
+}
+
+/// The ring's memory in a shared region.
+struct SharedSlots {
+    header: NonNull<RingHeader>,
+    slots: NonNull<RingSlot>,
+}
+
+impl SharedSlots {
+    #[inline(always)]
+    fn header(&self) -> &RingHeader {
+        // SAFETY: the `Ring::init`/`Ring::attach` contract keeps the header
+        // valid and aligned while the ring lives; all its fields are atomics,
+        // so a shared reference tolerates concurrent writes by the peer.
+        unsafe { self.header.as_ref() }
+    }
+
+    /// # Safety
+    ///
+    /// `index < count`.
+    #[inline(always)]
+    unsafe fn slot(&self, index: usize) -> &RingSlot {
+        // SAFETY: (1) index < count (caller), and the init/attach contract
+        // makes `count` slots valid and aligned while the ring lives;
+        // (2) all fields are atomics, so concurrent peer writes are fine.
+        unsafe { self.slots.add(index).as_ref() }
+    }
+}
+
+impl Slots for SharedSlots {
+    type Word = AtomicU64;
+
+    #[inline(always)]
+    fn read_position(&self) -> &AtomicU64 {
+        &self.header().read
+    }
+
+    #[inline(always)]
+    fn write_position(&self) -> &AtomicU64 {
+        &self.header().write
+    }
+
+    #[inline(always)]
+    unsafe fn seq(&self, index: usize) -> &AtomicU64 {
+        // SAFETY: index < count (caller).
+        unsafe { &self.slot(index).seq }
+    }
+
+    #[inline(always)]
+    unsafe fn store_packet(&self, index: usize, packet: &Packet) {
+        // SAFETY: index < count (caller).
+        let slot = unsafe { self.slot(index) };
+        // Relaxed: published by the Release store of `seq` that follows.
+        for (cell, word) in slot.packet.iter().zip(packet.words()) {
+            cell.store(word, Ordering::Relaxed);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load_packet(&self, index: usize) -> Packet {
+        // SAFETY: index < count (caller).
+        let slot = unsafe { self.slot(index) };
+        // Relaxed: ordered after the Acquire load of `seq` that let us claim.
+        Packet::from_words(std::array::from_fn(|i| {
+            slot.packet[i].load(Ordering::Relaxed)
+        }))
+    }
+}
+
+/// Why a ring cannot be laid over the given memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RingInitError {
+    /// The slot count is not a power of two >= 2 (or absurdly large).
+    #[error("ring slot count {0} is not a power of two >= 2")]
+    InvalidCount(u64),
+    /// `count * buffer_size` does not fit in the address space, or the size is 0.
+    #[error("ring buffer size {0} is zero or too large for the slot count")]
+    InvalidBufferSize(u64),
+    /// The ring memory is not 8-byte aligned.
+    #[error("ring memory is not 8-byte aligned")]
+    Misaligned,
+}
+
+/// Why an existing ring cannot be attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RingAttachError {
+    /// Our own configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] RingInitError),
+    /// The initialized flag is not set.
+    #[error("ring is not initialized (flags {0:#x})")]
+    NotInitialized(u64),
+    /// The header magic is wrong.
+    #[error("ring magic is {0:#018x}, expected 0xc9d8c1d43f096701")]
+    WrongMagic(u64),
+    /// The header's slot count differs from ours.
+    #[error("ring has {theirs} slots, expected {ours}")]
+    CountMismatch {
+        /// Our slot count.
+        ours: u64,
+        /// The count in the header.
+        theirs: u64,
+    },
+}
+
+/// Why [`Ring::try_claim_send`] did not return a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RingSendError {
+    /// Every slot is published or still held by a consumer.
+    #[error("ring is full")]
+    Full,
+    /// Lost many races in a row; try again.
+    #[error("ring write position is heavily contended")]
+    Contended,
+    /// The ring is in a state no correct peer produces.
+    #[error("ring state is corrupt")]
+    Corrupt,
+}
+
+/// Why [`Ring::try_claim_recv`] or [`Ring::try_recv_batch`] returned nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RingRecvError {
+    /// No slot is published.
+    #[error("ring is empty")]
+    Empty,
+    /// Lost many races in a row; try again.
+    #[error("ring read position is heavily contended")]
+    Contended,
+    /// The ring is in a state no correct peer produces.
+    #[error("ring state is corrupt")]
+    Corrupt,
+}
+
+/// Why a blocking send claim failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RingSendWaitError {
+    /// The deadline passed while the ring stayed full.
+    #[error("timed out waiting for a free ring slot")]
+    TimedOut,
+    /// The ring is in a state no correct peer produces.
+    #[error("ring state is corrupt")]
+    Corrupt,
+}
+
+/// Why a blocking receive claim failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RingRecvWaitError {
+    /// The deadline passed while the ring stayed empty.
+    #[error("timed out waiting for a published ring slot")]
+    TimedOut,
+    /// The ring is in a state no correct peer produces.
+    #[error("ring state is corrupt")]
+    Corrupt,
+}
+
+/// A payload length that does not fit a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RingPayloadError {
+    /// `len` exceeds the buffer size or the caller's slice.
+    #[error("payload of {len} bytes exceeds the {capacity} bytes available")]
+    TooLong {
+        /// The requested length.
+        len: u64,
+        /// The bytes available.
+        capacity: u64,
+    },
+}
+
+/// One direction of a link: a ring and the payload buffers its slots own.
+///
+/// `Ring` is a view: it does not own the memory, and the contracts of
+/// [`Ring::init`] and [`Ring::attach`] keep the memory alive. It is `Send`
+/// and `Sync`; any number of threads (and processes) may produce and consume
+/// concurrently.
+pub struct Ring {
+    core: RingCore<SharedSlots>,
+    buffers: NonNull<u8>,
+    buffer_size: usize,
+}
+
+// SAFETY: `Ring` only holds pointers into shared memory; every access to the
+// ring goes through atomics, and buffer access is tied to slot ownership,
+// which the algorithm hands to exactly one claimant at a time.
+unsafe impl Send for Ring {}
+// SAFETY: as for `Send`: `&Ring` methods are safe to call concurrently.
+unsafe impl Sync for Ring {}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("count", &self.core.count())
+            .field("buffer_size", &self.buffer_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Validates a configuration and returns `(count, buffer_size)` in usable form.
+fn check_config(ring: NonNull<u8>, count: u64, buffer_size: u64) -> Result<usize, RingInitError> {
+    if count < 2 || !count.is_power_of_two() || ring_bytes(count).is_none() {
+        return Err(RingInitError::InvalidCount(count));
+    }
+    let buffers_fit = count
+        .checked_mul(buffer_size)
+        .is_some_and(|b| b <= isize::MAX as u64);
+    if buffer_size == 0 || !buffers_fit {
+        return Err(RingInitError::InvalidBufferSize(buffer_size));
+    }
+    if ring
+        .as_ptr()
+        .align_offset(std::mem::align_of::<RingHeader>())
+        != 0
+    {
+        return Err(RingInitError::Misaligned);
+    }
+    usize::try_from(buffer_size).map_err(|_| RingInitError::InvalidBufferSize(buffer_size))
+}
+
+impl Ring {
+    fn from_parts(ring: NonNull<u8>, count: u64, buffers: NonNull<u8>, size: usize) -> Ring {
+        let header = ring.cast::<RingHeader>();
+        // SAFETY: the slots start RING_HEADER_SIZE (256) bytes in, within the
+        // `ring_bytes(count)` bytes the caller of init/attach vouched for.
+        let slots = unsafe { ring.add(RING_HEADER_SIZE as usize) }.cast::<RingSlot>();
+        Ring {
+            core: RingCore::new(SharedSlots { header, slots }, count),
+            buffers,
+            buffer_size: size,
+        }
+    }
+
+    /// Creates a ring of `count` slots at `ring`: zeroes its
+    /// [`ring_bytes`]`(count)` bytes, writes the header, `seq = i` for every
+    /// slot, `r = w = 0`, and sets the initialized flag last (`Release`).
+    /// The buffers are left as they are.
+    ///
+    /// # Safety
+    ///
+    /// 1. `ring` is valid for reads and writes of `ring_bytes(count)` bytes
+    ///    and `buffers` of `count * buffer_size` bytes (only checked
+    ///    arithmetic is done on them), and both stay valid while the
+    ///    returned `Ring` or any claim from it lives.
+    /// 2. Nobody else accesses the ring memory during this call.
+    /// 3. Afterwards, nobody in this process accesses the memory except
+    ///    through atomics or raw-pointer copies (other processes may do
+    ///    anything, which can garble data but not cause undefined behaviour
+    ///    here).
+    pub unsafe fn init(
+        ring: NonNull<u8>,
+        count: u64,
+        buffers: NonNull<u8>,
+        buffer_size: u64,
+    ) -> Result<Ring, RingInitError> {
+        let size = check_config(ring, count, buffer_size)?;
+        let bytes = ring_bytes(count).ok_or(RingInitError::InvalidCount(count))?;
+        // SAFETY: contract 1 (the region is ours and valid) and 2 (nobody
+        // else looks at it yet).
+        unsafe { ring.as_ptr().write_bytes(0, bytes) };
+        let this = Ring::from_parts(ring, count, buffers, size);
+        let header = this.core_slots().header();
+        header.magic.store(RING_MAGIC, Ordering::Relaxed);
+        header.count.store(count, Ordering::Relaxed);
+        header.read.store(0, Ordering::Relaxed);
+        header.write.store(0, Ordering::Relaxed);
+        for i in 0..count {
+            // Relaxed: published by the Release store of `flags` below.
+            this.core_seq_init(i);
+        }
+        // Release: pairs with the Acquire load of `flags` in `attach`.
+        header.flags.store(RING_FLAG_INITIALIZED, Ordering::Release);
+        Ok(this)
+    }
+
+    /// Attaches to a ring another party initialized, checking its magic,
+    /// initialized flag and slot count against ours.
+    ///
+    /// The count in the header is only compared, never used: the ring keeps
+    /// using `count`.
+    ///
+    /// # Safety
+    ///
+    /// Conditions 1 and 3 of [`Ring::init`].
+    pub unsafe fn attach(
+        ring: NonNull<u8>,
+        count: u64,
+        buffers: NonNull<u8>,
+        buffer_size: u64,
+    ) -> Result<Ring, RingAttachError> {
+        let size = check_config(ring, count, buffer_size)?;
+        let this = Ring::from_parts(ring, count, buffers, size);
+        let header = this.core_slots().header();
+        // Acquire: pairs with the Release store of `flags` in `init`.
+        let flags = header.flags.load(Ordering::Acquire);
+        if flags & RING_FLAG_INITIALIZED == 0 {
+            return Err(RingAttachError::NotInitialized(flags));
+        }
+        let magic = header.magic.load(Ordering::Relaxed);
+        if magic != RING_MAGIC {
+            return Err(RingAttachError::WrongMagic(magic));
+        }
+        let theirs = header.count.load(Ordering::Relaxed);
+        if theirs != count {
+            return Err(RingAttachError::CountMismatch {
+                ours: count,
+                theirs,
+            });
+        }
+        Ok(this)
+    }
+
+    #[inline(always)]
+    fn core_slots(&self) -> &SharedSlots {
+        self.core.slots()
+    }
+
+    fn core_seq_init(&self, i: u64) {
+        // SAFETY: i < count: called for 0..count only.
+        unsafe { self.core_slots().slot(i as usize) }
+            .seq
+            .store(i, Ordering::Relaxed);
+    }
+
+    /// Slots in the ring (= payload buffers).
+    #[inline]
+    pub fn count(&self) -> u64 {
+        self.core.count()
+    }
+
+    /// Bytes per payload buffer.
+    #[inline]
+    pub fn buffer_size(&self) -> usize {
+        self.buffer_size
+    }
+
+    #[inline(always)]
+    fn buffer_ptr(&self, index: usize) -> *mut u8 {
+        debug_assert!((index as u64) < self.count());
+        // In bounds: index < count and `count * buffer_size` bytes at
+        // `buffers` are valid (init/attach contract); no overflow, as
+        // checked there.
+        self.buffers
+            .as_ptr()
+            .wrapping_add(index.wrapping_mul(self.buffer_size))
+    }
+
+    /// Claims a free slot for a producer without waiting.
+    #[inline]
+    pub fn try_claim_send(&self) -> Result<SendClaim<'_>, RingSendError> {
+        match self.core.try_claim_send() {
+            Ok(position) => Ok(SendClaim {
+                ring: self,
+                position,
+            }),
+            Err(ClaimFailure::Unavailable) => Err(RingSendError::Full),
+            Err(ClaimFailure::Contended) => Err(RingSendError::Contended),
+            Err(ClaimFailure::Corrupt) => Err(RingSendError::Corrupt),
+        }
+    }
+
+    /// Claims a free slot, waiting with `idle` until `deadline` (`None`:
+    /// forever) while the ring is full.
+    pub fn claim_send_with<I: Idle + ?Sized>(
+        &self,
+        idle: &I,
+        deadline: Option<Instant>,
+    ) -> Result<SendClaim<'_>, RingSendWaitError> {
+        let mut attempt = 0u32;
+        loop {
+            let ticket = idle.prepare();
+            match self.try_claim_send() {
+                Ok(claim) => return Ok(claim),
+                Err(RingSendError::Corrupt) => return Err(RingSendWaitError::Corrupt),
+                Err(RingSendError::Full | RingSendError::Contended) => {}
+            }
+            if wait_step(idle, ticket, attempt, deadline) == IdleOutcome::TimedOut {
+                return Err(RingSendWaitError::TimedOut);
+            }
+            attempt = attempt.saturating_add(1);
+        }
+    }
+
+    /// Claims a free slot, polling ([`PollingIdle`]) until `deadline`.
+    pub fn claim_send_timeout(
+        &self,
+        deadline: Instant,
+    ) -> Result<SendClaim<'_>, RingSendWaitError> {
+        self.claim_send_with(&PollingIdle, Some(deadline))
+    }
+
+    /// Claims a free slot, polling ([`PollingIdle`]) for as long as it takes.
+    /// Fails only on a corrupt ring.
+    pub fn claim_send(&self) -> Result<SendClaim<'_>, RingSendWaitError> {
+        self.claim_send_with(&PollingIdle, None)
+    }
+
+    /// Claims the oldest published slot for a consumer without waiting; its
+    /// packet is copied out once, at the claim.
+    #[inline]
+    pub fn try_claim_recv(&self) -> Result<RecvClaim<'_>, RingRecvError> {
+        match self.core.try_claim_recv() {
+            Ok((position, packet)) => Ok(RecvClaim {
+                ring: self,
+                position,
+                packet,
+            }),
+            Err(failure) => Err(recv_error(failure)),
+        }
+    }
+
+    /// Claims up to `max` consecutive published slots with one CAS on the
+    /// read position (at least one slot; `max` is clamped to `1..=count`).
+    ///
+    /// Cheaper per packet than repeated [`Ring::try_claim_recv`] when the
+    /// consumer drains a backlog. The slots are released together when the
+    /// batch drops.
+    #[inline]
+    pub fn try_recv_batch(&self, max: usize) -> Result<RecvBatch<'_>, RingRecvError> {
+        let max = u64::try_from(max).unwrap_or(u64::MAX);
+        match self.core.claim_recv_positions(max) {
+            Ok((start, len)) => Ok(RecvBatch {
+                ring: self,
+                start,
+                len,
+            }),
+            Err(failure) => Err(recv_error(failure)),
+        }
+    }
+
+    /// Claims a published slot, waiting with `idle` until `deadline`
+    /// (`None`: forever) while the ring is empty.
+    pub fn claim_recv_with<I: Idle + ?Sized>(
+        &self,
+        idle: &I,
+        deadline: Option<Instant>,
+    ) -> Result<RecvClaim<'_>, RingRecvWaitError> {
+        let mut attempt = 0u32;
+        loop {
+            let ticket = idle.prepare();
+            match self.try_claim_recv() {
+                Ok(claim) => return Ok(claim),
+                Err(RingRecvError::Corrupt) => return Err(RingRecvWaitError::Corrupt),
+                Err(RingRecvError::Empty | RingRecvError::Contended) => {}
+            }
+            if wait_step(idle, ticket, attempt, deadline) == IdleOutcome::TimedOut {
+                return Err(RingRecvWaitError::TimedOut);
+            }
+            attempt = attempt.saturating_add(1);
+        }
+    }
+
+    /// Claims a published slot, polling ([`PollingIdle`]) until `deadline`.
+    pub fn claim_recv_timeout(
+        &self,
+        deadline: Instant,
+    ) -> Result<RecvClaim<'_>, RingRecvWaitError> {
+        self.claim_recv_with(&PollingIdle, Some(deadline))
+    }
+
+    /// Claims a published slot, polling ([`PollingIdle`]) for as long as it
+    /// takes. Fails only on a corrupt ring.
+    pub fn claim_recv(&self) -> Result<RecvClaim<'_>, RingRecvWaitError> {
+        self.claim_recv_with(&PollingIdle, None)
+    }
+}
+
+/// One idle step of a blocking claim; also enforces the deadline itself, so
+/// an `Idle` that ignores it cannot make the claim wait forever.
+fn wait_step<I: Idle + ?Sized>(
+    idle: &I,
+    ticket: u32,
+    attempt: u32,
+    deadline: Option<Instant>,
+) -> IdleOutcome {
+    let outcome = idle.idle(ticket, attempt, deadline);
+    match deadline {
+        Some(deadline) if Instant::now() >= deadline => IdleOutcome::TimedOut,
+        _ => outcome,
+    }
+}
+
+fn recv_error(failure: ClaimFailure) -> RingRecvError {
+    match failure {
+        ClaimFailure::Unavailable => RingRecvError::Empty,
+        ClaimFailure::Contended => RingRecvError::Contended,
+        ClaimFailure::Corrupt => RingRecvError::Corrupt,
+    }
+}
+
+/// A slot claimed by a producer, with its payload buffer.
+///
+/// [`SendClaim::commit`] publishes a packet. Dropping the claim without
+/// committing publishes a StandardLinkTombstone (opcode 0xFE, operands
+/// copy id 0, buffer index = slot index, reason
+/// [`TOMBSTONE_REASON_CLAIM_DROPPED`]) so consumers skip the slot instead of
+/// waiting for it forever.
+#[must_use = "dropping a SendClaim publishes a tombstone"]
+pub struct SendClaim<'a> {
+    ring: &'a Ring,
+    position: u64,
+}
+
+impl std::fmt::Debug for SendClaim<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendClaim")
+            .field("index", &self.index())
+            .finish()
+    }
+}
+
+impl<'a> SendClaim<'a> {
+    /// The slot index, which is also the index of the slot's payload buffer.
+    #[inline]
+    pub fn index(&self) -> usize {
+        self.ring.core.index(self.position)
+    }
+
+    /// Bytes in the slot's payload buffer.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.ring.buffer_size
+    }
+
+    /// The slot's payload buffer, to fill in place (zero-copy).
+    ///
+    /// The bytes live in shared memory. A peer that violates the protocol
+    /// can write into them concurrently; that can only garble the payload
+    /// (it is plain bytes), which the receiver has to validate anyway.
+    /// [`SendClaim::write_payload`] is the copy-in alternative.
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let ptr = self.ring.buffer_ptr(self.index());
+        // SAFETY: (1) the buffer is in bounds and valid (init/attach
+        // contract); (2) the slot, and so its buffer, is ours until commit
+        // or drop, and `&mut self` ties the slice to that; (3) u8 has no
+        // invalid values, so peer writes cannot make it invalid.
+        unsafe { std::slice::from_raw_parts_mut(ptr, self.ring.buffer_size) }
+    }
+
+    /// Copies `data` to the start of the payload buffer.
+    pub fn write_payload(&mut self, data: &[u8]) -> Result<(), RingPayloadError> {
+        if data.len() > self.ring.buffer_size {
+            return Err(RingPayloadError::TooLong {
+                len: data.len() as u64,
+                capacity: self.ring.buffer_size as u64,
+            });
+        }
+        let ptr = self.ring.buffer_ptr(self.index());
+        // SAFETY: data.len() <= buffer size, the buffer is valid and ours
+        // (see `payload_mut`), and `data` is a caller slice that cannot
+        // overlap it while we hold `&mut self`.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr, data.len()) };
+        Ok(())
+    }
+
+    /// Publishes `packet` in the slot (and with it the payload buffer).
+    #[inline]
+    pub fn commit(self, packet: Packet) {
+        let this = ManuallyDrop::new(self);
+        this.ring.core.publish(this.position, &packet);
+    }
+}
+
+impl Drop for SendClaim<'_> {
+    fn drop(&mut self) {
+        let tombstone = Packet::new(
+            OPCODE_STANDARD_LINK_TOMBSTONE,
+            [
+                0,
+                self.index() as u64,
+                TOMBSTONE_REASON_CLAIM_DROPPED,
+                0,
+                0,
+                0,
+                0,
+            ],
+        );
+        self.ring.core.publish(self.position, &tombstone);
+    }
+}
+
+/// A slot claimed by a consumer: its packet (copied out at the claim) and
+/// read access to its payload buffer. Dropping it releases the slot.
+pub struct RecvClaim<'a> {
+    ring: &'a Ring,
+    position: u64,
+    packet: Packet,
+}
+
+impl std::fmt::Debug for RecvClaim<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvClaim")
+            .field("index", &self.index())
+            .field("packet", &self.packet)
+            .finish()
+    }
+}
+
+impl<'a> RecvClaim<'a> {
+    /// The slot index, which is also the index of the slot's payload buffer.
+    #[inline]
+    pub fn index(&self) -> usize {
+        self.ring.core.index(self.position)
+    }
+
+    /// The packet, as it was in the slot when it was claimed. It comes from
+    /// the peer: validate opcode and operands before use.
+    #[inline]
+    pub fn packet(&self) -> Packet {
+        self.packet
+    }
+
+    /// Bytes in the slot's payload buffer.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.ring.buffer_size
+    }
+
+    /// The slot's whole payload buffer, read in place (zero-copy).
+    ///
+    /// The bytes live in shared memory. A peer that violates the protocol
+    /// can keep writing into them while this slice is alive, so two reads
+    /// of the same byte may differ: parse a length or header once, copy out
+    /// what must stay consistent ([`RecvClaim::read_payload`]), and never
+    /// trust the bytes for memory safety.
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        let ptr = self.ring.buffer_ptr(self.index());
+        // SAFETY: the buffer is in bounds and valid (init/attach contract)
+        // and ours until release; u8 has no invalid values. See the doc
+        // comment for what a misbehaving peer can do.
+        unsafe { std::slice::from_raw_parts(ptr, self.ring.buffer_size) }
+    }
+
+    /// Copies the first `len` payload bytes (typically a size operand from
+    /// the packet, which is untrusted) into `out[..len]`.
+    pub fn read_payload(&self, len: u64, out: &mut [u8]) -> Result<usize, RingPayloadError> {
+        read_payload(self.ring, self.index(), len, out)
+    }
+
+    /// Releases the slot (the same as dropping the claim).
+    #[inline]
+    pub fn release(self) {}
+}
+
+impl Drop for RecvClaim<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.ring.core.release(self.position);
+    }
+}
+
+fn read_payload(
+    ring: &Ring,
+    index: usize,
+    len: u64,
+    out: &mut [u8],
+) -> Result<usize, RingPayloadError> {
+    let capacity = ring.buffer_size.min(out.len());
+    let n = match usize::try_from(len) {
+        Ok(n) if n <= capacity => n,
+        _ => {
+            return Err(RingPayloadError::TooLong {
+                len,
+                capacity: capacity as u64,
+            })
+        }
+    };
+    // SAFETY: (1) n <= buffer size, and the buffer is valid and owned by
+    // the caller's claim; (2) n <= out.len(); (3) `out` is a `&mut` slice,
+    // so it cannot alias the claimed buffer, which is only lent out as `&`.
+    // A peer writing the source concurrently garbles bytes, nothing more.
+    unsafe { std::ptr::copy_nonoverlapping(ring.buffer_ptr(index), out.as_mut_ptr(), n) };
+    Ok(n)
+}
+
+/// Consecutive slots claimed by one consumer with one CAS
+/// ([`Ring::try_recv_batch`]). Dropping the batch releases all of them, in
+/// order.
+pub struct RecvBatch<'a> {
+    ring: &'a Ring,
+    start: u64,
+    len: u64,
+}
+
+impl std::fmt::Debug for RecvBatch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch").field("len", &self.len).finish()
+    }
+}
+
+impl<'a> RecvBatch<'a> {
+    /// Number of claimed slots (at least 1).
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Always false: a batch holds at least one slot.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn position(&self, i: usize) -> Option<u64> {
+        let i = u64::try_from(i).ok().filter(|&i| i < self.len)?;
+        Some(self.start.wrapping_add(i))
+    }
+
+    /// The slot index of the `i`-th claimed slot.
+    #[inline]
+    pub fn index(&self, i: usize) -> Option<usize> {
+        Some(self.ring.core.index(self.position(i)?))
+    }
+
+    /// The packet of the `i`-th claimed slot, copied out of the slot now.
+    /// It comes from the peer: validate it before use.
+    #[inline]
+    pub fn packet(&self, i: usize) -> Option<Packet> {
+        Some(self.ring.core.load_packet(self.position(i)?))
+    }
+
+    /// The payload buffer of the `i`-th claimed slot, read in place; see
+    /// [`RecvClaim::payload`] for what a misbehaving peer can do to it.
+    pub fn payload(&self, i: usize) -> Option<&[u8]> {
+        let ptr = self.ring.buffer_ptr(self.index(i)?);
+        // SAFETY: as in `RecvClaim::payload`: in bounds, valid, ours until
+        // the batch drops, and u8 has no invalid values.
+        Some(unsafe { std::slice::from_raw_parts(ptr, self.ring.buffer_size) })
+    }
+
+    /// Copies the first `len` payload bytes of the `i`-th slot into `out`.
+    /// `Ok(None)` if `i` is out of range.
+    pub fn read_payload(
+        &self,
+        i: usize,
+        len: u64,
+        out: &mut [u8],
+    ) -> Result<Option<usize>, RingPayloadError> {
+        match self.index(i) {
+            Some(index) => read_payload(self.ring, index, len, out).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Drop for RecvBatch<'_> {
+    fn drop(&mut self) {
+        for i in 0..self.len {
+            self.ring.core.release(self.start.wrapping_add(i));
+        }
+    }
+}

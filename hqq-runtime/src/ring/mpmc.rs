@@ -1,0 +1,281 @@
+//! Dmitry Vyukov's bounded MPMC queue with per-slot sequence numbers, hardened
+//! against a peer that writes garbage into the ring.
+//!
+//! # Encoding
+//!
+//! * `w` (write position) and `r` (read position) are free-running `u64`
+//!   counters; position `p` lives in slot `p & mask`.
+//! * A slot's `seq` says whose turn it is for the slot at position `p`:
+//!   `seq == p` means a producer may claim it, `seq == p + 1` means the packet
+//!   for position `p` is published and a consumer may claim it, and the
+//!   consumer hands the slot to the producer of the next lap by storing
+//!   `seq = p + count`. Initially `seq = i` for slot `i` and `r = w = 0`.
+//!
+//! # Trust
+//!
+//! `r`, `w` and every `seq` are shared with an untrusted peer. Indices are
+//! always `p & mask` with our own `mask` (read once, never from the header),
+//! so no peer value can move an access out of the ring. In a correct ring,
+//! from the claimant's view at position `p` the slot's `seq` can only be in a
+//! small window (see [`RingCore::try_claim_send`] and
+//! [`RingCore::claim_recv_positions`]); anything else is reported as
+//! [`ClaimFailure::Corrupt`]. Every retry loop is bounded by
+//! [`MAX_CLAIM_RETRIES`], so a peer that keeps moving a position cannot trap
+//! us.
+//!
+//! # Orderings
+//!
+//! Positions are loaded with `Acquire` and advanced with `AcqRel` CAS (the
+//! original algorithm uses `Relaxed`). The stronger orderings are free on
+//! x86-64 and make the corruption checks sound: a claimant that reads
+//! position `p` has synchronized with every earlier claim of `p`'s slot, so
+//! it can never see a `seq` older than the window below.
+
+use crossbeam_utils::Backoff;
+
+use super::atomic::{Ordering, Word};
+use crate::packet::Packet;
+
+/// How many times a claim retries after losing a race before it gives up
+/// with [`ClaimFailure::Contended`]. Every lost race means some other claim
+/// made progress (or a peer is rewriting the position).
+pub(crate) const MAX_CLAIM_RETRIES: u32 = 1 << 16;
+
+/// The memory of one ring: two positions, `count` sequence words and
+/// `count` packet cells.
+pub(crate) trait Slots {
+    /// The atomic cell type of positions and sequence numbers.
+    type Word: Word;
+
+    /// The read position `r`.
+    fn read_position(&self) -> &Self::Word;
+
+    /// The write position `w`.
+    fn write_position(&self) -> &Self::Word;
+
+    /// The sequence number of slot `index`.
+    ///
+    /// # Safety
+    ///
+    /// `index < count`.
+    unsafe fn seq(&self, index: usize) -> &Self::Word;
+
+    /// Writes the packet of slot `index`.
+    ///
+    /// # Safety
+    ///
+    /// `index < count` and the caller owns the slot as a producer.
+    unsafe fn store_packet(&self, index: usize, packet: &Packet);
+
+    /// Reads the packet of slot `index`.
+    ///
+    /// # Safety
+    ///
+    /// `index < count` and the caller owns the slot as a consumer.
+    unsafe fn load_packet(&self, index: usize) -> Packet;
+}
+
+/// Why a claim did not succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClaimFailure {
+    /// Full (send) or empty (receive).
+    Unavailable,
+    /// Lost [`MAX_CLAIM_RETRIES`] races in a row.
+    Contended,
+    /// The positions and sequence numbers are in a state no correct ring reaches.
+    Corrupt,
+}
+
+/// The algorithm over some [`Slots`], with the configuration read once.
+pub(crate) struct RingCore<S> {
+    slots: S,
+    /// `count - 1`; `count` is a power of two >= 2.
+    mask: u64,
+    count: u64,
+}
+
+impl<S: Slots> RingCore<S> {
+    /// The algorithm over `slots` with `count` slots.
+    ///
+    /// `count` must be a power of two >= 2 and no larger than `i64::MAX`
+    /// (checked by the callers, which return typed errors).
+    pub(crate) fn new(slots: S, count: u64) -> Self {
+        debug_assert!(count >= 2 && count.is_power_of_two() && count <= i64::MAX as u64);
+        RingCore {
+            slots,
+            mask: count - 1,
+            count,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn slots(&self) -> &S {
+        &self.slots
+    }
+
+    #[inline(always)]
+    pub(crate) fn count(&self) -> u64 {
+        self.count
+    }
+
+    #[inline(always)]
+    pub(crate) fn index(&self, position: u64) -> usize {
+        (position & self.mask) as usize
+    }
+
+    #[inline(always)]
+    fn seq(&self, position: u64) -> &S::Word {
+        let index = self.index(position);
+        debug_assert!((index as u64) < self.count);
+        // SAFETY: index = position & mask < count.
+        unsafe { self.slots.seq(index) }
+    }
+
+    /// Claims the next write position for a producer.
+    ///
+    /// With the slot at `w = p`, a correct ring has `seq` in
+    /// `{p - count, p - count + 1}` (full: the previous lap is not yet
+    /// published, or not yet released), `p` (free), or above `p` only if
+    /// `w` has moved past `p` since we read it.
+    #[inline]
+    pub(crate) fn try_claim_send(&self) -> Result<u64, ClaimFailure> {
+        let write = self.slots.write_position();
+        let backoff = Backoff::new();
+        // Acquire: pairs with the AcqRel CAS below in other producers.
+        let mut p = write.load(Ordering::Acquire);
+        for _ in 0..MAX_CLAIM_RETRIES {
+            // Acquire: pairs with the Release store in `release` (a consumer
+            // handing the slot back) so our packet writes come after its reads.
+            let seq = self.seq(p).load(Ordering::Acquire);
+            let diff = seq.wrapping_sub(p) as i64;
+            if diff == 0 {
+                match write.compare_exchange_weak(
+                    p,
+                    p.wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return Ok(p),
+                    Err(current) => {
+                        p = current;
+                        backoff.spin();
+                    }
+                }
+            } else if diff < 0 {
+                let behind = diff.unsigned_abs();
+                return if behind == self.count || behind == self.count - 1 {
+                    Err(ClaimFailure::Unavailable)
+                } else {
+                    Err(ClaimFailure::Corrupt)
+                };
+            } else {
+                // The slot is ahead of p, which is only possible if w moved
+                // on: we synchronized with its claimant through `seq`.
+                let current = write.load(Ordering::Acquire);
+                if current == p {
+                    return Err(ClaimFailure::Corrupt);
+                }
+                p = current;
+                backoff.spin();
+            }
+        }
+        Err(ClaimFailure::Contended)
+    }
+
+    /// Publishes `packet` at the claimed write position `p`.
+    #[inline]
+    pub(crate) fn publish(&self, p: u64, packet: &Packet) {
+        // SAFETY: index < count, and the producer owns the slot: it claimed
+        // position p with `seq == p`, and no consumer touches it until the
+        // store below.
+        unsafe { self.slots.store_packet(self.index(p), packet) };
+        // Release: pairs with the Acquire load of `seq` in
+        // `claim_recv_positions`, which then sees the packet.
+        self.seq(p).store(p.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Claims up to `max` (>= 1) consecutive published read positions with
+    /// one CAS; returns the first position and how many were claimed.
+    ///
+    /// With the slot at `r = p`, a correct ring has `seq` in
+    /// `{p - count + 1, p}` (empty: the previous lap is not yet released, or
+    /// this lap is not yet published), `p + 1` (ready), or higher only if `r`
+    /// has moved past `p` since we read it.
+    #[inline]
+    pub(crate) fn claim_recv_positions(&self, max: u64) -> Result<(u64, u64), ClaimFailure> {
+        debug_assert!(max >= 1);
+        let max = max.clamp(1, self.count);
+        let read = self.slots.read_position();
+        let backoff = Backoff::new();
+        // Acquire: pairs with the AcqRel CAS below in other consumers.
+        let mut p = read.load(Ordering::Acquire);
+        for _ in 0..MAX_CLAIM_RETRIES {
+            // Acquire: pairs with the Release store in `publish`, so the
+            // packet of a ready slot is visible once we own it.
+            let seq = self.seq(p).load(Ordering::Acquire);
+            let diff = seq.wrapping_sub(p.wrapping_add(1)) as i64;
+            if diff == 0 {
+                let mut ready = 1;
+                while ready < max {
+                    let q = p.wrapping_add(ready);
+                    // Acquire: as above.
+                    if self.seq(q).load(Ordering::Acquire) != q.wrapping_add(1) {
+                        break;
+                    }
+                    ready += 1;
+                }
+                match read.compare_exchange_weak(
+                    p,
+                    p.wrapping_add(ready),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return Ok((p, ready)),
+                    Err(current) => {
+                        p = current;
+                        backoff.spin();
+                    }
+                }
+            } else if diff < 0 {
+                let behind = diff.unsigned_abs();
+                return if behind == 1 || behind == self.count {
+                    Err(ClaimFailure::Unavailable)
+                } else {
+                    Err(ClaimFailure::Corrupt)
+                };
+            } else {
+                let current = read.load(Ordering::Acquire);
+                if current == p {
+                    return Err(ClaimFailure::Corrupt);
+                }
+                p = current;
+                backoff.spin();
+            }
+        }
+        Err(ClaimFailure::Contended)
+    }
+
+    /// Claims one read position and copies its packet out.
+    #[inline]
+    pub(crate) fn try_claim_recv(&self) -> Result<(u64, Packet), ClaimFailure> {
+        let (p, _) = self.claim_recv_positions(1)?;
+        Ok((p, self.load_packet(p)))
+    }
+
+    /// The packet at claimed read position `p`.
+    #[inline]
+    pub(crate) fn load_packet(&self, p: u64) -> Packet {
+        // SAFETY: index < count, and the consumer owns position p until it
+        // calls `release(p)`.
+        unsafe { self.slots.load_packet(self.index(p)) }
+    }
+
+    /// Hands the slot of claimed read position `p` back to producers.
+    #[inline]
+    pub(crate) fn release(&self, p: u64) {
+        // Release: pairs with the Acquire load of `seq` in `try_claim_send`,
+        // so the next producer writes only after our reads.
+        self.seq(p)
+            .store(p.wrapping_add(self.count), Ordering::Release);
+    }
+}

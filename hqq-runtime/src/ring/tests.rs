@@ -1,0 +1,485 @@
+//! Unit tests of the ring on heap memory (they also run under Miri, with
+//! smaller sizes).
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::*;
+
+/// Zeroed, 4096-aligned heap memory standing in for a segment.
+struct Heap {
+    ptr: NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+impl Heap {
+    fn new(len: usize) -> Heap {
+        let layout = std::alloc::Layout::from_size_align(len, 4096).unwrap();
+        // SAFETY: len > 0 in every test.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        Heap {
+            ptr: NonNull::new(ptr).unwrap(),
+            layout,
+        }
+    }
+
+    fn at(&self, offset: usize) -> NonNull<u8> {
+        assert!(offset < self.layout.size());
+        // SAFETY: in bounds (asserted).
+        unsafe { self.ptr.add(offset) }
+    }
+
+    /// The u64 word at byte `offset`, as an atomic (how a peer would poke it).
+    fn word(&self, offset: usize) -> &AtomicU64 {
+        assert!(offset % 8 == 0 && offset + 8 <= self.layout.size());
+        // SAFETY: in bounds, aligned, and only accessed atomically.
+        unsafe { AtomicU64::from_ptr(self.at(offset).as_ptr().cast()) }
+    }
+}
+
+impl Drop for Heap {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+const SIZE: u64 = 64;
+const BUFFERS: usize = 8192;
+
+/// A ring of `count` slots at offset 0 and its buffers at `BUFFERS`.
+fn ring(heap: &Heap, count: u64) -> Ring {
+    // SAFETY: the heap holds the ring and `count * SIZE` buffer bytes, and
+    // outlives the ring in every test.
+    unsafe { Ring::init(heap.at(0), count, heap.at(BUFFERS), SIZE) }.unwrap()
+}
+
+fn heap() -> Heap {
+    Heap::new(BUFFERS + 16 * SIZE as usize)
+}
+
+fn seq_offset(index: usize) -> usize {
+    256 + 72 * index + 64
+}
+
+fn packet(a: u64, b: u64) -> Packet {
+    Packet::new(0xFF, [a, b, 0, 0, 0, 0, 0])
+}
+
+#[test]
+fn init_writes_wire_header() {
+    let heap = heap();
+    let _ring = ring(&heap, 4);
+    assert_eq!(heap.word(0).load(Ordering::Relaxed), RING_MAGIC);
+    assert_eq!(heap.word(8).load(Ordering::Relaxed), 4);
+    assert_eq!(heap.word(16).load(Ordering::Relaxed), 2);
+    assert_eq!(heap.word(24).load(Ordering::Relaxed), 0);
+    assert_eq!(heap.word(128).load(Ordering::Relaxed), 0);
+    for i in 0..4 {
+        assert_eq!(heap.word(seq_offset(i)).load(Ordering::Relaxed), i as u64);
+    }
+}
+
+#[test]
+fn smoke() {
+    let heap = heap();
+    let ring = ring(&heap, 4);
+    let mut claim = ring.try_claim_send().unwrap();
+    assert_eq!(claim.index(), 0);
+    claim.write_payload(b"hello").unwrap();
+    claim.commit(packet(1, 5));
+    let claim = ring.try_claim_recv().unwrap();
+    assert_eq!(claim.index(), 0);
+    assert_eq!(claim.packet(), packet(1, 5));
+    assert_eq!(&claim.payload()[..5], b"hello");
+    let mut out = [0u8; 8];
+    assert_eq!(claim.read_payload(5, &mut out), Ok(5));
+    assert_eq!(&out[..5], b"hello");
+    claim.release();
+    assert_eq!(heap.word(seq_offset(0)).load(Ordering::Relaxed), 4);
+    assert_eq!(ring.try_claim_recv().unwrap_err(), RingRecvError::Empty);
+}
+
+#[test]
+fn full_then_empty() {
+    let heap = heap();
+    let ring = ring(&heap, 4);
+    for i in 0..4 {
+        ring.try_claim_send().unwrap().commit(packet(i, 0));
+    }
+    assert_eq!(ring.try_claim_send().unwrap_err(), RingSendError::Full);
+    for i in 0..4 {
+        assert_eq!(ring.try_claim_recv().unwrap().packet(), packet(i, 0));
+    }
+    assert_eq!(ring.try_claim_recv().unwrap_err(), RingRecvError::Empty);
+}
+
+#[test]
+fn full_while_a_consumer_holds_a_slot() {
+    let heap = heap();
+    let ring = ring(&heap, 2);
+    ring.try_claim_send().unwrap().commit(packet(0, 0));
+    ring.try_claim_send().unwrap().commit(packet(1, 0));
+    let held = ring.try_claim_recv().unwrap();
+    assert_eq!(ring.try_claim_send().unwrap_err(), RingSendError::Full);
+    drop(held);
+    ring.try_claim_send().unwrap().commit(packet(2, 0));
+}
+
+#[test]
+fn wraps_around_many_laps() {
+    let laps: u64 = if cfg!(miri) { 5 } else { 1000 };
+    let heap = heap();
+    let ring = ring(&heap, 4);
+    for lap in 0..laps {
+        for i in 0..3 {
+            let mut claim = ring.try_claim_send().unwrap();
+            claim.write_payload(&(lap * 3 + i).to_le_bytes()).unwrap();
+            claim.commit(packet(lap, i));
+        }
+        for i in 0..3 {
+            let claim = ring.try_claim_recv().unwrap();
+            assert_eq!(claim.packet(), packet(lap, i));
+            assert_eq!(claim.payload()[..8], (lap * 3 + i).to_le_bytes());
+        }
+    }
+    assert_eq!(
+        heap.word(128).load(Ordering::Relaxed),
+        heap.word(24).load(Ordering::Relaxed)
+    );
+}
+
+#[test]
+fn dropped_send_claim_publishes_tombstone() {
+    let heap = heap();
+    let ring = ring(&heap, 4);
+    ring.try_claim_send().unwrap().commit(packet(1, 0));
+    drop(ring.try_claim_send().unwrap());
+    ring.try_claim_send().unwrap().commit(packet(2, 0));
+    assert_eq!(ring.try_claim_recv().unwrap().packet(), packet(1, 0));
+    let tombstone = ring.try_claim_recv().unwrap();
+    assert_eq!(tombstone.packet().opcode(), 0xFE);
+    assert_eq!(
+        tombstone.packet().operands(),
+        [0, 1, TOMBSTONE_REASON_CLAIM_DROPPED, 0, 0, 0, 0]
+    );
+    drop(tombstone);
+    assert_eq!(ring.try_claim_recv().unwrap().packet(), packet(2, 0));
+}
+
+#[test]
+fn dropped_recv_claim_releases_slot() {
+    let heap = heap();
+    let ring = ring(&heap, 2);
+    for round in 0..3 {
+        ring.try_claim_send().unwrap().commit(packet(round, 0));
+        ring.try_claim_send().unwrap().commit(packet(round, 1));
+        drop(ring.try_claim_recv().unwrap());
+        drop(ring.try_claim_recv().unwrap());
+    }
+    assert_eq!(ring.try_claim_recv().unwrap_err(), RingRecvError::Empty);
+}
+
+#[test]
+fn batch_claims_consecutive_published_slots() {
+    let heap = heap();
+    let ring = ring(&heap, 8);
+    for i in 0..5 {
+        let mut claim = ring.try_claim_send().unwrap();
+        claim.write_payload(&[i as u8; 4]).unwrap();
+        claim.commit(packet(i, 0));
+    }
+    let batch = ring.try_recv_batch(3).unwrap();
+    assert_eq!(batch.len(), 3);
+    assert!(!batch.is_empty());
+    for i in 0..3 {
+        assert_eq!(batch.packet(i), Some(packet(i as u64, 0)));
+        assert_eq!(batch.index(i), Some(i));
+        assert_eq!(batch.payload(i).map(|p| p[0]), Some(i as u8));
+    }
+    assert_eq!(batch.packet(3), None);
+    let mut out = [0u8; 4];
+    assert_eq!(batch.read_payload(1, 4, &mut out), Ok(Some(4)));
+    assert_eq!(out, [1; 4]);
+    assert_eq!(batch.read_payload(9, 4, &mut out), Ok(None));
+    drop(batch);
+    let batch = ring.try_recv_batch(100).unwrap();
+    assert_eq!(batch.len(), 2);
+    assert_eq!(batch.packet(0), Some(packet(3, 0)));
+    drop(batch);
+    assert_eq!(ring.try_recv_batch(4).unwrap_err(), RingRecvError::Empty);
+    for i in 0..8 {
+        ring.try_claim_send().unwrap().commit(packet(i, 1));
+    }
+    assert_eq!(ring.try_claim_send().unwrap_err(), RingSendError::Full);
+}
+
+#[test]
+fn payload_lengths_are_checked() {
+    let heap = heap();
+    let ring = ring(&heap, 2);
+    let mut claim = ring.try_claim_send().unwrap();
+    assert_eq!(claim.capacity(), 64);
+    assert_eq!(claim.payload_mut().len(), 64);
+    assert_eq!(
+        claim.write_payload(&[0; 65]),
+        Err(RingPayloadError::TooLong {
+            len: 65,
+            capacity: 64
+        })
+    );
+    claim.commit(packet(0, 0));
+    let claim = ring.try_claim_recv().unwrap();
+    let mut small = [0u8; 8];
+    assert!(claim.read_payload(9, &mut small).is_err());
+    assert!(claim.read_payload(u64::MAX, &mut [0u8; 128]).is_err());
+    assert_eq!(claim.read_payload(0, &mut small), Ok(0));
+}
+
+#[test]
+fn attach_validates_header() {
+    let heap = heap();
+    let ring_ptr = heap.at(0);
+    let buffers = heap.at(BUFFERS);
+    let attach = |count| {
+        // SAFETY: the heap holds ring and buffers and outlives the result.
+        unsafe { Ring::attach(ring_ptr, count, buffers, SIZE) }
+    };
+    assert_eq!(attach(4).unwrap_err(), RingAttachError::NotInitialized(0));
+    ring(&heap, 4);
+    assert!(attach(4).is_ok());
+    assert_eq!(
+        attach(8).unwrap_err(),
+        RingAttachError::CountMismatch { ours: 8, theirs: 4 }
+    );
+    assert_eq!(
+        attach(3).unwrap_err(),
+        RingAttachError::Config(RingInitError::InvalidCount(3))
+    );
+    heap.word(0).store(7, Ordering::Relaxed);
+    assert_eq!(attach(4).unwrap_err(), RingAttachError::WrongMagic(7));
+    // SAFETY: as above; one byte in is misaligned but still in the heap.
+    let misaligned = unsafe { Ring::init(heap.at(1), 4, buffers, SIZE) };
+    assert_eq!(misaligned.unwrap_err(), RingInitError::Misaligned);
+    // SAFETY: as above.
+    let zero = unsafe { Ring::init(ring_ptr, 4, buffers, 0) };
+    assert_eq!(zero.unwrap_err(), RingInitError::InvalidBufferSize(0));
+}
+
+#[test]
+fn seq_out_of_window_is_corrupt() {
+    let heap = heap();
+    let ring = ring(&heap, 4);
+    // Producer at w = 0 finds slot 0 ahead although w did not move.
+    heap.word(seq_offset(0)).store(5, Ordering::Relaxed);
+    assert_eq!(ring.try_claim_send().unwrap_err(), RingSendError::Corrupt);
+    // Consumer at r = 0 finds slot 0 far ahead.
+    assert_eq!(ring.try_claim_recv().unwrap_err(), RingRecvError::Corrupt);
+    // Far behind for the producer.
+    heap.word(128).store(10, Ordering::Relaxed);
+    heap.word(seq_offset(2)).store(3, Ordering::Relaxed);
+    assert_eq!(ring.try_claim_send().unwrap_err(), RingSendError::Corrupt);
+    // The legitimate full window is not corrupt.
+    heap.word(seq_offset(2)).store(7, Ordering::Relaxed);
+    assert_eq!(ring.try_claim_send().unwrap_err(), RingSendError::Full);
+    heap.word(seq_offset(2)).store(6, Ordering::Relaxed);
+    assert_eq!(ring.try_claim_send().unwrap_err(), RingSendError::Full);
+    // Consumer at r = 5: slot 1 legitimately at 2 (previous lap unreleased)
+    // or 5 (not yet published); 1 is out of the window.
+    heap.word(24).store(5, Ordering::Relaxed);
+    heap.word(seq_offset(1)).store(2, Ordering::Relaxed);
+    assert_eq!(ring.try_claim_recv().unwrap_err(), RingRecvError::Empty);
+    heap.word(seq_offset(1)).store(5, Ordering::Relaxed);
+    assert_eq!(ring.try_claim_recv().unwrap_err(), RingRecvError::Empty);
+    heap.word(seq_offset(1)).store(1, Ordering::Relaxed);
+    assert_eq!(ring.try_claim_recv().unwrap_err(), RingRecvError::Corrupt);
+    assert_eq!(ring.try_recv_batch(4).unwrap_err(), RingRecvError::Corrupt);
+}
+
+#[test]
+fn rewritten_header_count_does_not_change_indices() {
+    let heap = heap();
+    let ring = ring(&heap, 4);
+    heap.word(8).store(u64::MAX, Ordering::Relaxed);
+    for i in 0..9 {
+        let claim = ring.try_claim_send().unwrap();
+        assert_eq!(claim.index(), i % 4);
+        claim.commit(packet(i as u64, 0));
+        assert_eq!(ring.try_claim_recv().unwrap().index(), i % 4);
+    }
+}
+
+/// A small xorshift generator: deterministic garbage without a dependency.
+struct Garbage(u64);
+
+impl Garbage {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Mostly near-valid values (small, or near the positions), sometimes anything.
+    fn value(&mut self) -> u64 {
+        match self.next() % 4 {
+            0 => self.next(),
+            1 => self.next() % 16,
+            2 => u64::MAX - self.next() % 16,
+            _ => ((self.next() % 4) << 62) | (self.next() % 8),
+        }
+    }
+}
+
+#[test]
+fn garbage_in_ring_memory_never_panics_or_hangs() {
+    let rounds = if cfg!(miri) { 30 } else { 1000 };
+    let heap = heap();
+    let ring = ring(&heap, 4);
+    let mut garbage = Garbage(0x9e37_79b9_7f4a_7c15);
+    let words = [0usize, 8, 16, 24, 128]
+        .into_iter()
+        .chain((0..4).map(seq_offset))
+        .chain((0..4).map(|i| 256 + 72 * i));
+    let words: Vec<usize> = words.collect();
+    for _ in 0..rounds {
+        let offset = words[(garbage.next() % words.len() as u64) as usize];
+        heap.word(offset).store(garbage.value(), Ordering::Relaxed);
+        match ring.try_claim_send() {
+            Ok(mut claim) => {
+                claim.write_payload(b"x").unwrap();
+                if garbage.next() % 2 == 0 {
+                    claim.commit(packet(1, 1));
+                }
+            }
+            Err(e) => assert!(matches!(e, RingSendError::Full | RingSendError::Corrupt)),
+        }
+        match ring.try_recv_batch(3) {
+            Ok(batch) => {
+                for i in 0..batch.len() {
+                    let mut out = [0u8; 64];
+                    let len = batch.packet(i).map_or(0, |p| p.operand(2));
+                    let _ = batch.read_payload(i, len, &mut out);
+                }
+            }
+            Err(e) => assert!(matches!(e, RingRecvError::Empty | RingRecvError::Corrupt)),
+        }
+        let deadline = Instant::now() + Duration::from_micros(200);
+        match ring.claim_recv_timeout(deadline) {
+            Ok(claim) => assert!(claim.index() < 4),
+            Err(e) => assert!(matches!(
+                e,
+                RingRecvWaitError::TimedOut | RingRecvWaitError::Corrupt
+            )),
+        }
+    }
+}
+
+#[test]
+fn timeouts_are_honoured() {
+    let heap = heap();
+    let ring = ring(&heap, 2);
+    let soon = || Instant::now() + Duration::from_millis(20);
+    assert_eq!(
+        ring.claim_recv_timeout(soon()).unwrap_err(),
+        RingRecvWaitError::TimedOut
+    );
+    ring.try_claim_send().unwrap().commit(packet(0, 0));
+    ring.try_claim_send().unwrap().commit(packet(1, 0));
+    assert_eq!(
+        ring.claim_send_timeout(soon()).unwrap_err(),
+        RingSendWaitError::TimedOut
+    );
+    assert_eq!(ring.claim_recv().unwrap().packet(), packet(0, 0));
+    ring.claim_send().unwrap().commit(packet(2, 0));
+}
+
+/// An `Idle` that never reports a timeout: the claim loop must still stop.
+struct StubbornIdle;
+
+impl Idle for StubbornIdle {
+    fn idle(&self, _ticket: u32, _attempt: u32, _deadline: Option<Instant>) -> IdleOutcome {
+        std::thread::yield_now();
+        IdleOutcome::Retry
+    }
+}
+
+#[test]
+fn deadline_holds_even_if_idle_ignores_it() {
+    let heap = heap();
+    let ring = ring(&heap, 2);
+    let deadline = Instant::now() + Duration::from_millis(10);
+    assert_eq!(
+        ring.claim_recv_with(&StubbornIdle, Some(deadline))
+            .unwrap_err(),
+        RingRecvWaitError::TimedOut
+    );
+}
+
+#[test]
+fn mpmc_threads_exactly_once_in_producer_order() {
+    let (producers, consumers, per_producer): (u64, u64, u64) = if cfg!(miri) {
+        (2, 2, 20)
+    } else {
+        (3, 3, 20_000)
+    };
+    let heap = heap();
+    let ring = ring(&heap, 8);
+    let total = producers * per_producer;
+    let received = AtomicU64::new(0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let results: Vec<Vec<(u64, u64)>> = std::thread::scope(|s| {
+        for producer in 0..producers {
+            let ring = &ring;
+            s.spawn(move || {
+                for i in 0..per_producer {
+                    let mut claim = ring.claim_send_timeout(deadline).expect("send timed out");
+                    claim.write_payload(&(producer ^ i).to_le_bytes()).unwrap();
+                    claim.commit(packet(producer, i));
+                }
+            });
+        }
+        let handles: Vec<_> = (0..consumers)
+            .map(|_| {
+                let (ring, received) = (&ring, &received);
+                s.spawn(move || {
+                    let mut seen = Vec::new();
+                    while received.load(Ordering::Relaxed) < total {
+                        let Ok(batch) = ring.try_recv_batch(4) else {
+                            assert!(Instant::now() < deadline, "receive timed out");
+                            std::thread::yield_now();
+                            continue;
+                        };
+                        for i in 0..batch.len() {
+                            let p = batch.packet(i).unwrap();
+                            let payload = &batch.payload(i).unwrap()[..8];
+                            assert_eq!(payload, (p.operand(0) ^ p.operand(1)).to_le_bytes());
+                            seen.push((p.operand(0), p.operand(1)));
+                        }
+                        received.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    }
+                    seen
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all = Vec::new();
+    for seen in results {
+        for producer in 0..producers {
+            let order: Vec<u64> = seen
+                .iter()
+                .filter(|(p, _)| *p == producer)
+                .map(|(_, i)| *i)
+                .collect();
+            assert!(order.windows(2).all(|w| w[0] < w[1]));
+        }
+        all.extend(seen);
+    }
+    all.sort_unstable();
+    let expected: Vec<(u64, u64)> = (0..producers)
+        .flat_map(|p| (0..per_producer).map(move |i| (p, i)))
+        .collect();
+    assert_eq!(all, expected);
+}

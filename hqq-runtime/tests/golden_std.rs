@@ -1,0 +1,85 @@
+//! Golden segment images: perform the steps named in each
+//! `tests/data/golden/std-4x64-*.bin` (written by the established Go
+//! implementation) and compare the segment bytes.
+//!
+//! Bytes 64..4096 of the superblock page hold our extension block, which Go
+//! leaves zero; everywhere else the images must match byte for byte, and
+//! every difference must lie in the extension region.
+
+mod conformance;
+
+use std::ops::Range;
+use std::time::Duration;
+
+use conformance::{open, with_watchdog, HeapRegion, Region};
+use hqq_runtime::extension::EXTENSION_OFFSET;
+use hqq_runtime::{Layout, Packet, Role};
+
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/golden/");
+const EXTENSION_REGION: Range<usize> = EXTENSION_OFFSET..4096;
+
+fn assert_matches_golden(heap: &HeapRegion, name: &str) {
+    let golden = std::fs::read(format!("{GOLDEN}{name}")).unwrap();
+    let ours = heap.snapshot();
+    assert_eq!(ours.len(), golden.len(), "{name}: size");
+    let outside: Vec<usize> = (0..ours.len())
+        .filter(|i| ours[*i] != golden[*i] && !EXTENSION_REGION.contains(i))
+        .take(16)
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "{name}: bytes differ at {outside:x?} (ours {:02x?}, golden {:02x?})",
+        outside.iter().map(|&i| ours[i]).collect::<Vec<_>>(),
+        outside.iter().map(|&i| golden[i]).collect::<Vec<_>>(),
+    );
+    assert!(
+        golden[EXTENSION_REGION].iter().all(|&b| b == 0),
+        "{name}: Go wrote into our extension region"
+    );
+    assert_eq!(&ours[64..72], b"HQQEXT01", "{name}: extension magic");
+}
+
+fn copy(copy_id: u64, index: usize, size: usize) -> Packet {
+    Packet::new(0xFF, [copy_id, index as u64, size as u64, 0, 0, 0, 0])
+}
+
+#[test]
+fn standard_link_4x64_matches_go() {
+    with_watchdog(Duration::from_secs(30), || {
+        let layout = Layout::new(4, 64).unwrap();
+        let heap = HeapRegion::new(layout.total_size());
+        let region = Region(heap.ptr(), heap.len());
+
+        // 1. The primary creates a 4 x 64 link.
+        let primary = open(region, layout, Duration::from_secs(1)).unwrap();
+        assert_eq!(primary.role(), Role::Primary);
+        assert_matches_golden(&heap, "std-4x64-1-initialized.bin");
+
+        // 2. The primary writes "hello".
+        let mut claim = primary.tx().try_claim_send().unwrap();
+        claim.write_payload(b"hello").unwrap();
+        let index = claim.index();
+        claim.commit(copy(1, index, 5));
+        assert_matches_golden(&heap, "std-4x64-2-primary-wrote-hello.bin");
+
+        // 3. A secondary attaches and reads it.
+        let secondary = open(region, layout, Duration::from_secs(1)).unwrap();
+        assert_eq!(secondary.role(), Role::Secondary);
+        let claim = secondary.rx().try_claim_recv().unwrap();
+        assert_eq!(claim.packet(), copy(1, 0, 5));
+        let mut out = [0u8; 64];
+        let n = claim
+            .read_payload(claim.packet().operand(2), &mut out)
+            .unwrap();
+        assert_eq!(&out[..n], b"hello");
+        claim.release();
+        assert_matches_golden(&heap, "std-4x64-3-secondary-read-hello.bin");
+
+        // 4. The secondary writes "world!".
+        let mut claim = secondary.tx().try_claim_send().unwrap();
+        claim.write_payload(b"world!").unwrap();
+        let index = claim.index();
+        claim.commit(copy(1, index, 6));
+        assert_matches_golden(&heap, "std-4x64-4-secondary-wrote-world.bin");
+    });
+}
