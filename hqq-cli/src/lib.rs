@@ -1,7 +1,7 @@
 //! # hqq-cli
 //!
 //! The library behind the `hqq` command-line tool. For now it holds the
-//! cross-process benchmark suite ([`bench`]) that `hqq bench` and the
+//! cross-process benchmark suite ([`bench`](mod@bench)) that `hqq bench` and the
 //! criterion bench `benches/ipc.rs` both run.
 
 #[cfg(target_os = "linux")]
