@@ -13,7 +13,10 @@
 //! - [`CacheLineThreads`]: the word is on the heap and the echoing side is a
 //!   thread of this process (the "two threads" floor of the issue).
 //!
-//! Both sides spin, so each keeps one core busy while it runs.
+//! Both sides spin, so each keeps one core busy while it runs. A side that
+//! has spun in vain for a few thousand rounds (its partner was descheduled
+//! on an oversubscribed machine) yields its core on every further spin; the
+//! fast path never gets there.
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,7 +29,7 @@ use hqq_runtime::segment::{Segment, SegmentOptions};
 
 use super::error::{BenchError, PeerRunError};
 use super::measure::RoundTrip;
-use super::peer::{env_value, Peer, PeerRole, StallGuard};
+use super::peer::{env_value, pause, Peer, PeerRole, StallGuard};
 use super::segment_name;
 
 /// Environment variable with the floor segment's name.
@@ -92,10 +95,11 @@ fn echo_forever(word: &AtomicU64, keep_going: impl Fn() -> bool) {
             // Release: pairs with the Acquire load in `ping`.
             word.store(value.wrapping_add(1), Ordering::Release);
             answered = value;
+            spins = 0;
             continue;
         }
-        std::hint::spin_loop();
         spins = spins.wrapping_add(1);
+        pause(spins);
         if spins % CHECK_EVERY == 0 && !keep_going() {
             return;
         }

@@ -206,6 +206,7 @@ mod tests {
             cpu_model: "Test CPU".to_owned(),
             cores: 2,
             kernel: "6.0".to_owned(),
+            load_average: Some(0.5),
         }
     }
 
@@ -251,15 +252,36 @@ mod tests {
         report.push("longer name", Some(4096), Metric::GigabytesPerSec, 1.5, &[]);
         report.push("b", None, Metric::IdleCpuPercent, 0.25, &[]);
         let table = report.to_string();
-        assert!(table.contains("Test CPU, 2 cores, Linux 6.0"), "{table}");
+        assert!(
+            table.contains("Test CPU, 2 cores, Linux 6.0, load average 0.50"),
+            "{table}"
+        );
         let rows: Vec<&str> = table
             .lines()
             .skip_while(|line| !line.starts_with("transport"))
             .collect();
         assert_eq!(rows.len(), 4, "{table}");
-        let size_column_end = rows[0].find("size").expect("header") + "size".len();
+        // Right-aligned columns end, and left-aligned ones start, at the
+        // header's offsets.
+        for column in ["size", "value"] {
+            let end = rows[0].find(column).expect("header") + column.len();
+            for row in &rows[1..] {
+                let cell = row.get(..end).expect("row reaches the column");
+                let blank = row.get(end - column.len()..end) == Some("    ")
+                    && row.get(end - column.len() - 2..end - column.len()) == Some("  ");
+                assert!(
+                    !cell.ends_with(' ') || (column == "size" && blank),
+                    "{column} misaligned:\n{table}"
+                );
+            }
+        }
+        let metric = rows[0].find("metric").expect("header");
         for row in &rows[1..] {
-            assert!(row.is_char_boundary(size_column_end), "{table}");
+            let gutter = row.get(metric - 2..=metric).expect("row reaches metric");
+            assert!(
+                gutter.starts_with("  ") && !gutter.ends_with(' '),
+                "{table}"
+            );
         }
         assert!(
             rows[1].starts_with("a  ") && rows[1].contains("150 ns"),
