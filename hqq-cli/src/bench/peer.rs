@@ -261,23 +261,6 @@ impl Drop for Peer {
     }
 }
 
-/// Fruitless spins after which a spinning side yields its core on every
-/// further spin: far more than one round trip takes when both sides run
-/// (a few hundred spins), so the measured fast path never yields, while on
-/// an oversubscribed machine a side whose partner was descheduled gives the
-/// core back instead of burning its whole time slice.
-pub(super) const YIELD_AFTER_SPINS: u32 = 1 << 12;
-
-/// One fruitless spin of a spin-wait: a spin-loop hint for the first
-/// [`YIELD_AFTER_SPINS`] spins (`spins` counts from 1), then a yield.
-pub(super) fn pause(spins: u32) {
-    if spins < YIELD_AFTER_SPINS {
-        std::hint::spin_loop();
-    } else {
-        std::thread::yield_now();
-    }
-}
-
 /// Tracks how long a spin-waiting side has made no progress, checking the
 /// other side only every so many spins so the check costs nothing on the
 /// fast path.
@@ -314,8 +297,8 @@ impl StallGuard {
         role: &'static str,
         check_peer: impl FnOnce() -> Result<(), BenchError>,
     ) -> Result<(), BenchError> {
+        std::hint::spin_loop();
         self.spins = self.spins.wrapping_add(1);
-        pause(self.spins);
         if self.spins % Self::CHECK_EVERY != 0 {
             return Ok(());
         }
