@@ -26,6 +26,20 @@
 //!   [`run_peer_from_env`] first.
 //! - [`suite`] lists the transports (one entry each: name, baselines,
 //!   constructor); [`run_suite`] measures them all into a [`Report`].
+//!
+//! # Adding a transport
+//!
+//! 1. Implement [`EchoChannel`] for its end (`send` sends one whole
+//!    message, `recv_exact` receives until the buffer is full); the same
+//!    impl usually serves the parent and the peer.
+//! 2. Add a [`PeerRole`] variant (name, and an arm in its `serve` that opens
+//!    the peer's end from the environment and calls [`serve_echo`]).
+//! 3. Write a constructor that creates the parent's end, starts the peer
+//!    with [`Peer::spawn`] and returns an [`EchoClient`]; for idle CPU,
+//!    implement [`BlockedReceive`] (a receive with a timeout).
+//! 4. Add an entry to [`suite::ROUND_TRIPS`], [`suite::STREAMS`] and
+//!    [`suite::IDLE_WAITS`] naming its baselines; `hqq bench` and the
+//!    criterion bench pick it up from there.
 
 pub mod cpu_time;
 pub mod echo;
