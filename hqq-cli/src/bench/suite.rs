@@ -1,0 +1,286 @@
+//! The cross-process suite: which transports are measured, at which sizes,
+//! against which baselines, and the loop that runs them.
+//!
+//! Each transport is one entry in [`ROUND_TRIPS`], [`STREAMS`] or
+//! [`IDLE_WAITS`]: a name, its baselines, and a function that starts it
+//! (with its peer) and returns it behind the measurement's trait. The
+//! criterion bench walks the same lists. Entries are listed baselines
+//! first, because a row is compared only with rows measured before it.
+
+use std::time::Duration;
+
+use super::error::BenchError;
+use super::fd::{spawn_pipe, spawn_socketpair};
+use super::floor::{CacheLineProcesses, CacheLineThreads};
+use super::idle::EventCountIdle;
+use super::machine::Machine;
+use super::measure::{
+    measure_idle, measure_rtt, measure_stream, BlockedReceive, RoundTrip, Stream,
+};
+use super::report::{format_size, Metric, Report};
+
+/// Name of the cross-process cache-line floor.
+pub const FLOOR_PROCESSES: &str = "cache-line floor (processes)";
+/// Name of the two-thread cache-line floor.
+pub const FLOOR_THREADS: &str = "cache-line floor (threads)";
+/// Name of the Unix socketpair baseline.
+pub const SOCKETPAIR: &str = "socketpair";
+/// Name of the pipe-pair baseline.
+pub const PIPE: &str = "pipe pair";
+/// Name of the idle measurement of an hqq event-count wait.
+pub const EVENT_COUNT_WAIT: &str = "hqq event-count wait";
+/// Name of the idle measurement of a kernel-blocked socket read.
+pub const SOCKET_READ: &str = "socketpair blocked read";
+
+/// The message sizes of the suite: 64 B (one packet) and 4 KiB.
+pub const SIZES: [usize; 2] = [64, 4096];
+
+/// A transport measured for round-trip time.
+#[derive(Debug, Clone, Copy)]
+pub struct RoundTripEntry {
+    /// Name in reports and criterion ids.
+    pub name: &'static str,
+    /// Message sizes it is measured at.
+    pub sizes: &'static [usize],
+    /// Transports its figures are divided by.
+    pub baselines: &'static [&'static str],
+    /// Starts the transport and its peer.
+    pub open: fn() -> Result<Box<dyn RoundTrip>, BenchError>,
+}
+
+/// A transport measured for one-way throughput (at every size of
+/// [`SIZES`]).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamEntry {
+    /// Name in reports and criterion ids.
+    pub name: &'static str,
+    /// Transports its figures are divided by.
+    pub baselines: &'static [&'static str],
+    /// Starts the transport and its peer.
+    pub open: fn() -> Result<Box<dyn Stream>, BenchError>,
+}
+
+/// A blocked receive measured for its idle CPU use.
+#[derive(Debug, Clone, Copy)]
+pub struct IdleEntry {
+    /// Name in reports.
+    pub name: &'static str,
+    /// Starts the channel and its silent peer.
+    pub open: fn() -> Result<Box<dyn BlockedReceive>, BenchError>,
+}
+
+/// The RTT transports, baselines first.
+pub const ROUND_TRIPS: &[RoundTripEntry] = &[
+    RoundTripEntry {
+        name: FLOOR_PROCESSES,
+        sizes: &[64],
+        baselines: &[],
+        open: || Ok(Box::new(CacheLineProcesses::spawn()?)),
+    },
+    RoundTripEntry {
+        name: FLOOR_THREADS,
+        sizes: &[64],
+        baselines: &[FLOOR_PROCESSES],
+        open: || Ok(Box::new(CacheLineThreads::spawn()?)),
+    },
+    RoundTripEntry {
+        name: SOCKETPAIR,
+        sizes: &SIZES,
+        baselines: &[FLOOR_PROCESSES],
+        open: || Ok(Box::new(spawn_socketpair()?)),
+    },
+    RoundTripEntry {
+        name: PIPE,
+        sizes: &SIZES,
+        baselines: &[FLOOR_PROCESSES, SOCKETPAIR],
+        open: || Ok(Box::new(spawn_pipe()?)),
+    },
+];
+
+/// The stream transports, baselines first.
+pub const STREAMS: &[StreamEntry] = &[
+    StreamEntry {
+        name: SOCKETPAIR,
+        baselines: &[],
+        open: || Ok(Box::new(spawn_socketpair()?)),
+    },
+    StreamEntry {
+        name: PIPE,
+        baselines: &[SOCKETPAIR],
+        open: || Ok(Box::new(spawn_pipe()?)),
+    },
+];
+
+/// The idle measurements.
+pub const IDLE_WAITS: &[IdleEntry] = &[
+    IdleEntry {
+        name: SOCKET_READ,
+        open: || Ok(Box::new(spawn_socketpair()?)),
+    },
+    IdleEntry {
+        name: EVENT_COUNT_WAIT,
+        open: || Ok(Box::new(EventCountIdle::spawn()?)),
+    },
+];
+
+/// How long the suite measures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuiteConfig {
+    /// Timed laps per RTT figure (each lap one round trip, or a batch of
+    /// them for RTTs below 2 µs).
+    pub rtt_laps: usize,
+    /// Target length of one stream run.
+    pub stream_run_time: Duration,
+    /// Stream runs per figure (the median is reported).
+    pub stream_runs: usize,
+    /// How long each idle receive blocks.
+    pub idle_time: Duration,
+    /// Whether this is the reduced `--quick` configuration.
+    pub quick: bool,
+}
+
+impl SuiteConfig {
+    /// The full suite: about 15 s.
+    pub const fn full() -> Self {
+        Self {
+            rtt_laps: 50_000,
+            stream_run_time: Duration::from_millis(200),
+            stream_runs: 5,
+            idle_time: Duration::from_secs(2),
+            quick: false,
+        }
+    }
+
+    /// A few seconds, for tests: every row, rough figures.
+    pub const fn quick() -> Self {
+        Self {
+            rtt_laps: 300,
+            stream_run_time: Duration::from_millis(10),
+            stream_runs: 2,
+            idle_time: Duration::from_millis(200),
+            quick: true,
+        }
+    }
+}
+
+/// Where the suite is, for a progress indicator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Zero-based index of the measurement starting now.
+    pub index: usize,
+    /// Number of measurements in the run.
+    pub total: usize,
+    /// What is being measured, e.g. `"RTT 64 B socketpair"`.
+    pub label: String,
+}
+
+/// A measurement of the suite failed.
+#[derive(Debug, thiserror::Error)]
+#[error("measuring {step} failed")]
+pub struct SuiteRunError {
+    /// The failed step's label.
+    pub step: String,
+    /// Why it failed.
+    #[source]
+    pub source: BenchError,
+}
+
+/// One measurement of the suite.
+#[derive(Debug, Clone, Copy)]
+enum Plan {
+    Rtt(&'static RoundTripEntry, usize),
+    Stream(&'static StreamEntry, usize),
+    Idle(&'static IdleEntry),
+}
+
+impl Plan {
+    fn all() -> Vec<Plan> {
+        let mut plans = Vec::new();
+        for size in SIZES {
+            plans.extend(
+                ROUND_TRIPS
+                    .iter()
+                    .filter(|entry| entry.sizes.contains(&size))
+                    .map(|entry| Plan::Rtt(entry, size)),
+            );
+        }
+        for size in SIZES {
+            plans.extend(STREAMS.iter().map(|entry| Plan::Stream(entry, size)));
+        }
+        plans.extend(IDLE_WAITS.iter().map(Plan::Idle));
+        plans
+    }
+
+    fn label(self) -> String {
+        match self {
+            Plan::Rtt(entry, size) => format!("RTT {} {}", format_size(size), entry.name),
+            Plan::Stream(entry, size) => format!("stream {} {}", format_size(size), entry.name),
+            Plan::Idle(entry) => format!("idle CPU {}", entry.name),
+        }
+    }
+
+    fn run(self, config: &SuiteConfig, report: &mut Report) -> Result<(), BenchError> {
+        match self {
+            Plan::Rtt(entry, size) => {
+                let figures = measure_rtt((entry.open)()?.as_mut(), size, config.rtt_laps)?;
+                let size = Some(size);
+                let (name, baselines) = (entry.name, entry.baselines);
+                report.push(
+                    name,
+                    size,
+                    Metric::RttMedianNs,
+                    figures.median_ns,
+                    baselines,
+                );
+                report.push(name, size, Metric::RttP99Ns, figures.p99_ns, baselines);
+            }
+            Plan::Stream(entry, size) => {
+                let figures = measure_stream(
+                    (entry.open)()?.as_mut(),
+                    size,
+                    config.stream_run_time,
+                    config.stream_runs,
+                )?;
+                let (name, baselines, size) = (entry.name, entry.baselines, Some(size));
+                let rate = figures.messages_per_sec;
+                report.push(name, size, Metric::MessagesPerSec, rate, baselines);
+                let bytes = figures.gigabytes_per_sec;
+                report.push(name, size, Metric::GigabytesPerSec, bytes, baselines);
+            }
+            Plan::Idle(entry) => {
+                let figures = measure_idle((entry.open)()?.as_mut(), config.idle_time)?;
+                report.push(
+                    entry.name,
+                    None,
+                    Metric::IdleCpuPercent,
+                    figures.cpu_percent,
+                    &[],
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs every measurement of the suite, calling `on_step` as each starts.
+pub fn run_suite(
+    config: &SuiteConfig,
+    mut on_step: impl FnMut(&Step),
+) -> Result<Report, SuiteRunError> {
+    let plans = Plan::all();
+    let mut report = Report::new(Machine::current(), config.quick);
+    for (index, plan) in plans.iter().enumerate() {
+        let label = plan.label();
+        on_step(&Step {
+            index,
+            total: plans.len(),
+            label: label.clone(),
+        });
+        plan.run(config, &mut report)
+            .map_err(|source| SuiteRunError {
+                step: label,
+                source,
+            })?;
+    }
+    Ok(report)
+}

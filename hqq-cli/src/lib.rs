@@ -1,0 +1,8 @@
+//! # hqq-cli
+//!
+//! The library behind the `hqq` command-line tool. For now it holds the
+//! cross-process benchmark suite ([`bench`](mod@bench)) that `hqq bench` and the
+//! criterion bench `benches/ipc.rs` both run.
+
+#[cfg(target_os = "linux")]
+pub mod bench;

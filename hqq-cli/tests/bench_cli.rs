@@ -1,0 +1,148 @@
+//! Runs the built `hqq` binary's `bench --quick` (which re-executes the
+//! binary as its peers) and checks the shape of its output. No timing
+//! assertions: the figures depend on the machine.
+
+use std::io::Read;
+use std::process::{Command, Output, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Watchdog for one `hqq bench --quick` run (debug build, loaded machine).
+const WATCHDOG: Duration = Duration::from_secs(120);
+
+/// Every (transport, size, metric label) row the suite must print.
+const EXPECTED_ROWS: &[(&str, &str, &str)] = &[
+    ("cache-line floor (processes)", "64 B", "RTT median"),
+    ("cache-line floor (processes)", "64 B", "RTT p99"),
+    ("cache-line floor (threads)", "64 B", "RTT median"),
+    ("socketpair", "64 B", "RTT median"),
+    ("socketpair", "4 KiB", "RTT p99"),
+    ("pipe pair", "64 B", "RTT median"),
+    ("pipe pair", "4 KiB", "RTT median"),
+    ("socketpair", "64 B", "stream msgs/s"),
+    ("socketpair", "4 KiB", "stream GB/s"),
+    ("pipe pair", "64 B", "stream GB/s"),
+    ("pipe pair", "4 KiB", "stream msgs/s"),
+    ("socketpair blocked read", "", "idle CPU"),
+    ("hqq event-count wait", "", "idle CPU"),
+];
+
+/// Runs `hqq` with `args`, killing it (and failing) after [`WATCHDOG`].
+fn run_hqq(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hqq"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hqq");
+    let drain = |pipe: Option<Box<dyn Read + Send>>| -> JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + WATCHDOG;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for hqq") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = stderr.join().unwrap_or_default();
+            panic!(
+                "watchdog: hqq {args:?} still running after {WATCHDOG:?}; killed it\nstderr:\n{}",
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
+fn assert_success(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "hqq failed: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn quick_bench_prints_every_row_of_the_table() {
+    let output = run_hqq(&["bench", "--quick"]);
+    let stdout = assert_success(&output);
+    assert!(stdout.starts_with("machine: "), "{stdout}");
+    let header = stdout
+        .lines()
+        .find(|line| line.starts_with("transport"))
+        .unwrap_or_else(|| panic!("no table header\n{stdout}"));
+    let metric_column = header.find("metric").expect("metric column");
+    for (transport, size, metric) in EXPECTED_ROWS {
+        let found = stdout.lines().any(|line| {
+            let Some((left, right)) = line.split_at_checked(metric_column) else {
+                return false;
+            };
+            let mut left_words = left.trim_end();
+            let has_size = size.is_empty() || left_words.ends_with(size);
+            left_words = left_words
+                .strip_suffix(size)
+                .unwrap_or(left_words)
+                .trim_end();
+            left_words == *transport && has_size && right.starts_with(metric)
+        });
+        assert!(found, "no row {transport} / {size} / {metric}\n{stdout}");
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("[1/") && stderr.contains("RTT 64 B socketpair"),
+        "no progress on stderr:\n{stderr}"
+    );
+}
+
+#[test]
+fn quick_bench_json_parses_and_has_comparisons() {
+    let output = run_hqq(&["bench", "--quick", "--json"]);
+    let stdout = assert_success(&output);
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("--json output does not parse: {e}\n{stdout}"));
+    assert!(report["machine"]["cores"].as_u64().is_some_and(|n| n >= 1));
+    let rows = report["rows"].as_array().expect("rows array");
+    assert!(rows.len() >= EXPECTED_ROWS.len(), "{stdout}");
+    for row in rows {
+        let value = row["value"].as_f64().expect("numeric value");
+        assert!(value.is_finite() && value >= 0.0, "{row}");
+    }
+    let pipe_rtt = rows
+        .iter()
+        .find(|row| {
+            row["transport"] == "pipe pair" && row["size"] == 64 && row["metric"] == "rtt_median_ns"
+        })
+        .unwrap_or_else(|| panic!("no pipe RTT row\n{stdout}"));
+    let baselines: Vec<&str> = pipe_rtt["comparisons"]
+        .as_array()
+        .expect("comparisons array")
+        .iter()
+        .filter_map(|c| c["baseline"].as_str())
+        .collect();
+    assert_eq!(baselines, ["cache-line floor (processes)", "socketpair"]);
+}
+
+#[test]
+fn bench_rejects_unknown_options() {
+    let output = run_hqq(&["bench", "--no-such-option"]);
+    assert!(!output.status.success());
+}
