@@ -17,6 +17,8 @@ pub mod extension;
 pub mod futex;
 pub mod layout;
 pub mod link_memory;
+#[cfg(target_os = "linux")]
+pub mod liveness;
 pub mod packet;
 pub mod protocol;
 pub mod ring;
