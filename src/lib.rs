@@ -12,5 +12,7 @@
 //! * [`protocol`]: the core protocol's typed packets, generated from `spec/hqq.yaml`.
 
 pub use hqq_runtime as runtime;
+#[cfg(unix)]
+pub use hqq_runtime::link::{LinkConfig, StandardLink};
 pub use hqq_runtime::protocol;
 pub use hqq_runtime::Packet;

@@ -53,6 +53,8 @@ pub mod extension;
 #[cfg(unix)]
 pub mod futex;
 pub mod layout;
+#[cfg(unix)]
+pub mod link;
 pub mod link_memory;
 #[cfg(target_os = "linux")]
 pub mod liveness;
@@ -66,6 +68,8 @@ pub mod superblock;
 pub mod wait;
 
 pub use layout::{Direction, Layout};
+#[cfg(unix)]
+pub use link::{LinkConfig, StandardLink};
 pub use link_memory::LinkMemory;
 pub use packet::Packet;
 pub use ring::Ring;
