@@ -56,7 +56,7 @@ pub mod layout;
 #[cfg(unix)]
 pub mod link;
 pub mod link_memory;
-#[cfg(target_os = "linux")]
+#[cfg(unix)]
 pub mod liveness;
 pub mod packet;
 pub mod protocol;

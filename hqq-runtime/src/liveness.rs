@@ -371,6 +371,54 @@ pub fn peer_liveness(
     }
 }
 
+/// How often a blocked operation asks [`peer_liveness`] (each check reads
+/// `/proc/<pid>/stat` of the peers' entries).
+pub const PEER_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Rate-limited [`peer_liveness`] for one blocked operation: checks at most
+/// every [`PEER_CHECK_INTERVAL`], first one interval after creation (so an
+/// operation that waits briefly never touches `/proc`), and remembers a
+/// [`PeerLiveness::Gone`] answer.
+pub struct PeerWatch<'a> {
+    ext: Option<&'a ExtensionBlock>,
+    role: Role,
+    me: Option<Registration>,
+    next_check: std::cell::Cell<std::time::Instant>,
+    gone: std::cell::Cell<bool>,
+}
+
+impl<'a> PeerWatch<'a> {
+    /// Watches the other side of `role` in `ext`, skipping our entry `me`.
+    pub fn new(ext: Option<&'a ExtensionBlock>, role: Role, me: Option<Registration>) -> Self {
+        PeerWatch {
+            ext,
+            role,
+            me,
+            next_check: std::cell::Cell::new(std::time::Instant::now() + PEER_CHECK_INTERVAL),
+            gone: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Whether the peer is known gone, checking if an interval has passed.
+    pub fn poll(&self) -> bool {
+        if self.gone.get() || self.ext.is_none() {
+            return self.gone.get();
+        }
+        let now = std::time::Instant::now();
+        if now >= self.next_check.get() {
+            self.next_check.set(now + PEER_CHECK_INTERVAL);
+            let gone = peer_liveness(self.ext, self.role, self.me.as_ref()) == PeerLiveness::Gone;
+            self.gone.set(gone);
+        }
+        self.gone.get()
+    }
+
+    /// Whether a [`poll`](Self::poll) found the peer gone.
+    pub fn is_gone(&self) -> bool {
+        self.gone.get()
+    }
+}
+
 /// Whether any used entry of the table read as `records` belongs to a
 /// process that may be alive, and whether any entry is used at all:
 /// `(any_used, any_alive_or_unknown)`.
