@@ -181,7 +181,7 @@ impl ExtensionBlock {
                 &p.pid_namespace,
             ]
             .into_iter()
-                .chain(&p._reserved)
+            .chain(&p._reserved)
             {
                 word.store(0, Ordering::Relaxed);
             }

@@ -281,7 +281,9 @@ pub fn register(ext: &ExtensionBlock, role: Role) -> Result<Registration, Livene
             .compare_exchange(expected, PID_CLAIMING, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
             .then(|| {
-                entry.start_time.store(identity.start_time, Ordering::Relaxed);
+                entry
+                    .start_time
+                    .store(identity.start_time, Ordering::Relaxed);
                 entry
                     .pid_namespace
                     .store(identity.pid_namespace, Ordering::Relaxed);

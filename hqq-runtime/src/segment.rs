@@ -49,9 +49,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use memmap2::{MmapOptions, MmapRaw};
 
-pub use listing::{list_segment_names, peek_header, SegmentPeekError, SEGMENT_DIR};
 #[cfg(target_os = "linux")]
 pub use listing::{inspect_segment, list_hqq_segments, SegmentInfo, SegmentOwner};
+pub use listing::{list_segment_names, peek_header, SegmentPeekError, SEGMENT_DIR};
 pub use name::{validate_segment_name, SegmentNameError, MAX_SEGMENT_NAME_LEN};
 
 /// Permission bits a named segment gets unless [`SegmentOptions::mode`] says

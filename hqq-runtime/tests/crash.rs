@@ -41,7 +41,8 @@ fn config() -> LinkConfig {
 /// Message `seq`: seq (8 bytes), filler derived from seq, FNV-1a checksum
 /// of everything before it (8 bytes). Length 16..=BUFFER depends on seq.
 fn message(seq: u64) -> Vec<u8> {
-    let len = 16 + (seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % (BUFFER as usize - 15);
+    let len =
+        16 + (seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % (BUFFER as usize - 15);
     let mut bytes = seq.to_le_bytes().to_vec();
     bytes.extend((0..len - 16).map(|i| (seq as u8).wrapping_add(i as u8).wrapping_mul(31)));
     bytes.extend(fnv(&bytes).to_le_bytes());
@@ -145,7 +146,9 @@ fn killed_while_holding_a_write_reservation() {
     let (received, latency) = crash_once(&name, &survivor, "reserve", |link, got| {
         let mut buf = [0u8; BUFFER as usize];
         for _ in 0..3 {
-            let n = link.recv_timeout(&mut buf, RECV_TIMEOUT).expect("committed");
+            let n = link
+                .recv_timeout(&mut buf, RECV_TIMEOUT)
+                .expect("committed");
             got.push(check(&buf[..n]));
         }
         // Let the peer take its reservation.
@@ -181,7 +184,9 @@ fn killed_at_random_points_100_times() {
     for round in 0..100 {
         let name = unique_segment_name("crash-random");
         let survivor = StandardLink::create(&name, &config()).expect("create");
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let receive_for = Duration::from_micros((rng >> 33) % 5000);
         let (received, latency) = crash_once(&name, &survivor, "loop", |link, got| {
             let start = Instant::now();
@@ -194,7 +199,10 @@ fn killed_at_random_points_100_times() {
         });
         // One producer: everything it committed arrives, in order, once.
         let expected: Vec<u64> = (0..received.len() as u64).collect();
-        assert_eq!(received, expected, "round {round}: lost, duplicated or reordered");
+        assert_eq!(
+            received, expected,
+            "round {round}: lost, duplicated or reordered"
+        );
         assert!(latency < RECV_TIMEOUT);
         latencies.push(latency);
         total += received.len();

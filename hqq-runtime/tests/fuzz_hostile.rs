@@ -20,7 +20,7 @@ impl Rng {
 
 #[test]
 fn hostile_writes_between_operations_never_panic_or_hang() {
-    let mut rng = Rng(0x686f_7374_696c_65);
+    let mut rng = Rng(0x0068_6f73_7469_6c65);
     for _ in 0..400 {
         let len = 16 + (rng.next() % 512) as usize;
         let input: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();

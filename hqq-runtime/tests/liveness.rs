@@ -41,7 +41,9 @@ fn child_registers_and_waits() {
     };
     let segment = Segment::open(&env.var("HQQ_SEGMENT"), layout().total_size()).expect("open");
     let link = open_link(&segment);
-    let ext = link.extension().expect("a Rust primary writes the extension");
+    let ext = link
+        .extension()
+        .expect("a Rust primary writes the extension");
     let registration = register(ext, link.role()).expect("register");
     env.report("index", registration.index());
     // The parent kills us long before this ends.
@@ -76,7 +78,10 @@ fn killed_peer_reads_as_gone_and_its_entry_is_reclaimed() {
     let killed = Instant::now();
     // The child is a zombie until `wait` reaps it: it must already read as dead.
     while peer_liveness(Some(ext), Role::Primary, Some(&me)) != PeerLiveness::Gone {
-        assert!(killed.elapsed() < WATCHDOG, "the killed child still reads alive");
+        assert!(
+            killed.elapsed() < WATCHDOG,
+            "the killed child still reads alive"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     println!("gone detected {:?} after SIGKILL", killed.elapsed());

@@ -75,7 +75,8 @@ fn soak_producer() {
     }
     let mut marker = producer.to_le_bytes().to_vec();
     marker.extend(sent.to_le_bytes());
-    link.send_timeout(&marker, Duration::from_secs(10)).expect("end marker");
+    link.send_timeout(&marker, Duration::from_secs(10))
+        .expect("end marker");
     env.report("sent", sent);
 }
 
@@ -108,7 +109,11 @@ fn two_producers_two_consumers_lose_nothing() {
         .collect();
 
     // Per producer: seen bitmap (by seq), counts, end marker.
-    let state = Mutex::new(([Vec::<bool>::new(), Vec::new()], [Counts::default(); 2], [None::<u64>; 2]));
+    let state = Mutex::new((
+        [Vec::<bool>::new(), Vec::new()],
+        [Counts::default(); 2],
+        [None::<u64>; 2],
+    ));
     let stop = AtomicBool::new(false);
     let watchdog = Instant::now() + Duration::from_secs(secs + 60);
     std::thread::scope(|scope| {
@@ -140,8 +145,7 @@ fn two_producers_two_consumers_lose_nothing() {
                     }
                     let seq = word(1);
                     let counts = &mut s.1[producer];
-                    let checksum =
-                        u64::from_le_bytes(msg[n - 8..].try_into().expect("8 bytes"));
+                    let checksum = u64::from_le_bytes(msg[n - 8..].try_into().expect("8 bytes"));
                     if fnv(&msg[..n - 8]) != checksum {
                         counts.damaged += 1;
                     }
@@ -179,15 +183,14 @@ fn two_producers_two_consumers_lose_nothing() {
         })
         .collect();
     let s = state.into_inner().expect("no poisoned lock");
-    for p in 0..2 {
-        let c = s.1[p];
-        let lost = sent[p].saturating_sub(c.received);
+    for (p, (&sent, c)) in sent.iter().zip(s.1).enumerate() {
+        let lost = sent.saturating_sub(c.received);
         println!(
             "soak {secs}s producer {p}: sent {} received {} lost {lost} duplicated {} reordered {} damaged {}",
-            sent[p], c.received, c.duplicated, c.reordered, c.damaged
+            sent, c.received, c.duplicated, c.reordered, c.damaged
         );
-        assert!(sent[p] > 0);
-        assert_eq!(c.received, sent[p], "producer {p}: lost {lost}");
+        assert!(sent > 0);
+        assert_eq!(c.received, sent, "producer {p}: lost {lost}");
         assert_eq!(c.duplicated, 0);
         assert_eq!(c.reordered, 0);
         assert_eq!(c.damaged, 0);

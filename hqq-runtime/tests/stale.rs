@@ -105,7 +105,10 @@ fn a_killed_owners_segment_is_listed_dead_and_reclaimed_on_request() {
     ));
     let fresh = Segment::create(&name, len, &reclaiming()).expect("reclaim");
     let state = fresh.atomic_u64(8).expect("state word");
-    assert_eq!(fresh.atomic_u64(0).expect("magic").load(Ordering::Relaxed), 0);
+    assert_eq!(
+        fresh.atomic_u64(0).expect("magic").load(Ordering::Relaxed),
+        0
+    );
     assert_eq!(state.load(Ordering::Relaxed), 0, "a new, empty segment");
     let link = open_link(&fresh);
     assert_eq!(link.role(), hqq_runtime::Role::Primary);

@@ -140,7 +140,9 @@ impl HostileSegment {
             layout,
         };
         let primary = this.open(Duration::from_millis(0)).expect("primary opens");
-        let secondary = this.open(Duration::from_millis(0)).expect("secondary opens");
+        let secondary = this
+            .open(Duration::from_millis(0))
+            .expect("secondary opens");
         this.ends = Some((primary, secondary));
         this
     }
@@ -216,7 +218,9 @@ pub fn hostile_peer(data: &[u8]) {
                         claim.commit(Packet::new(0xFF, [index, 8, 0, 0, 0, 0, 0]));
                         sent += 1;
                     }
-                    Err(RingSendError::Full | RingSendError::Contended | RingSendError::Corrupt) => {}
+                    Err(
+                        RingSendError::Full | RingSendError::Contended | RingSendError::Corrupt,
+                    ) => {}
                 }
             }
             4 => match secondary.rx().try_claim_recv() {
