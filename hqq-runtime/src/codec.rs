@@ -33,6 +33,11 @@ use crate::protocol::ErrorCode;
 /// assert!(copy.validate(&Limits::new(4, 64)).is_ok());
 /// assert!(copy.validate(&Limits::new(4, 4)).is_err());
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an HQQ packet type",
+    label = "not a packet type",
+    note = "derive it with `#[derive(Packet)]` and `#[hqq(opcode = ...)]`, or generate it from a spec with `include_spec!`"
+)]
 pub trait PacketCodec: Sized {
     /// The opcode byte.
     const OPCODE: u8;
