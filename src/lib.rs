@@ -43,7 +43,7 @@
 //! use hqq::PacketCodec;
 //! use telemetry::{Level, Sample, SampleFlags};
 //!
-//! let sample = Sample { sensor: 7, level: Level::Warn, sample_flags: SampleFlags::FINAL };
+//! let sample = Sample { sensor: 7, level: Level::Warn, sample_flags: SampleFlags::FINAL, bytes: 16 };
 //! assert_eq!(Sample::OPCODE, 0x90);
 //! assert_eq!(Sample::decode(&sample.encode()), Ok(sample));
 //! ```
