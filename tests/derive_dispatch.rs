@@ -103,7 +103,14 @@ fn decode_encode_and_conversions() {
     assert_eq!(app.opcode(), 0x80);
     assert_eq!(App::from(sample(1)).name(), "Sample");
     assert_eq!(
-        App::decode(&StandardLinkCopy { copy: 1, buffer_index: 0, size: 1 }.encode()),
+        App::decode(
+            &StandardLinkCopy {
+                copy: 1,
+                buffer_index: 0,
+                size: 1
+            }
+            .encode()
+        ),
         Err(DecodeError::UnknownOpcode(0xFF))
     );
 }
@@ -118,7 +125,10 @@ fn invalid_packets_are_decode_errors() {
     let reserved = hqq::Packet::from_words([0x1_0080, 1, 0, 0, 0, 0, 0, 0]);
     assert!(matches!(
         App::dispatch(&mut Silent, &reserved, &[], &LIMITS),
-        Err(DispatchError::Decode(DecodeError::ReservedBits { opcode: 0x80, .. }))
+        Err(DispatchError::Decode(DecodeError::ReservedBits {
+            opcode: 0x80,
+            ..
+        }))
     ));
     let bad_core = StandardLinkCopy {
         copy: 1,
@@ -150,8 +160,14 @@ fn refusals_are_rejections() {
             7
         )))
     );
-    let close = ConnClose { connection: 1, reason: 0 };
+    let close = ConnClose {
+        connection: 1,
+        reason: 0,
+    };
     let err = App::dispatch(&mut Silent, &close.encode(), &[], &LIMITS).unwrap_err();
-    assert_eq!(err, DispatchError::Rejected(Rejection::unhandled(ConnClose::OPCODE)));
+    assert_eq!(
+        err,
+        DispatchError::Rejected(Rejection::unhandled(ConnClose::OPCODE))
+    );
     assert_eq!(err.error_code(), ErrorCode::InvalidOp);
 }

@@ -81,7 +81,16 @@ fn fields_sit_on_their_operands() {
     let words = probe().encode().words();
     assert_eq!(
         words,
-        [0x80, 0xDEAD_BEEF, 200, 8080, 0, 1500, 1, Level::Alarm.value()]
+        [
+            0x80,
+            0xDEAD_BEEF,
+            200,
+            8080,
+            0,
+            1500,
+            1,
+            Level::Alarm.value()
+        ]
     );
     assert_eq!(Probe::NAME, "Probe");
     let tagged = Tagged {

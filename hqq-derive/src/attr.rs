@@ -62,9 +62,7 @@ fn unknown_key(meta: &ParseNestedMeta, position: &str, accepted: &str) -> syn::E
 }
 
 fn duplicate(meta: &ParseNestedMeta, key: &str) -> syn::Error {
-    meta.error(format!(
-        "duplicate hqq attribute `{key}`; give it once"
-    ))
+    meta.error(format!("duplicate hqq attribute `{key}`; give it once"))
 }
 
 fn int(meta: &ParseNestedMeta) -> syn::Result<IntAttr> {
@@ -115,11 +113,7 @@ impl FieldAttrs {
                 }
                 out.operand = Some(int(meta)?);
             } else {
-                return Err(unknown_key(
-                    meta,
-                    "a packet field",
-                    "`operand = <0..=6>`",
-                ));
+                return Err(unknown_key(meta, "a packet field", "`operand = <0..=6>`"));
             }
             Ok(())
         });

@@ -19,7 +19,9 @@ pub fn expand(path: &LitStr) -> TokenStream {
     // stable stand-in for `proc_macro::tracked_path`).
     let track = full.to_str().map(|p| {
         let p = Literal::string(p);
-        quote!(const _: &[u8] = ::core::include_bytes!(#p);)
+        quote!(
+            const _: &[u8] = ::core::include_bytes!(#p);
+        )
     });
     let source = match std::fs::read_to_string(&full) {
         Ok(source) => source,
@@ -62,9 +64,15 @@ mod tests {
         let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
         let spec = Spec::read(&full).expect("kv.yaml is valid");
         let emitted = emit_rust(&spec, &EmitOptions::default()).to_string();
-        assert!(out.starts_with(&emitted), "include_spec! differs from emit_rust");
+        assert!(
+            out.starts_with(&emitted),
+            "include_spec! differs from emit_rust"
+        );
         let rest = &out[emitted.len()..];
-        assert!(rest.contains("include_bytes"), "no file dependency in: {rest}");
+        assert!(
+            rest.contains("include_bytes"),
+            "no file dependency in: {rest}"
+        );
         assert!(rest.contains("kv.yaml"), "no file dependency in: {rest}");
     }
 
@@ -75,7 +83,10 @@ mod tests {
         // `code: 0x10` of Pong is on line 11.
         assert!(out.contains("tests/data/bad.yaml:11:"), "{out}");
         assert!(out.contains("0x10"), "{out}");
-        assert!(out.contains("include_bytes"), "a broken spec is tracked too: {out}");
+        assert!(
+            out.contains("include_bytes"),
+            "a broken spec is tracked too: {out}"
+        );
     }
 
     #[test]
