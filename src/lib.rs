@@ -8,7 +8,7 @@
 //! This is the facade crate: applications depend on `hqq` alone.
 //!
 //! * [`runtime`]: shared segments, page layout, rings and links.
-//! * [`Packet`]: the 64-byte unit every ring slot carries.
+//! * [`Packet`](struct@Packet): the 64-byte unit every ring slot carries.
 //! * [`protocol`]: the core protocol's typed packets, generated from `spec/hqq.yaml`.
 //! * [`PacketCodec`]: what every typed packet implements, generated or derived.
 //! * [`include_spec!`], [`derive@Packet`], [`derive@Dispatch`],

@@ -8,15 +8,15 @@
 //!
 //! The macros share one pipeline, after serde_derive and thiserror:
 //!
-//! 1. [`attr`] reads `#[hqq(...)]` attributes and [`ast`] turns the input
+//! 1. `attr` reads `#[hqq(...)]` attributes and `ast` turns the input
 //!    into a model (`PacketStruct`, `DispatchEnum`, `Newtype`);
-//! 2. [`check`] validates it against the core spec (`spec/hqq.yaml`, via
-//!    [`core_spec`]) and collects every error with its span in a [`ctxt::Ctxt`];
-//! 3. [`expand`] writes the impls, or on invalid input the errors plus a
+//! 2. `check` validates it against the core spec (`spec/hqq.yaml`, via
+//!    `core_spec`) and collects every error with its span in a `ctxt::Ctxt`;
+//! 3. `expand` writes the impls, or on invalid input the errors plus a
 //!    fallback impl, so that the user sees the real error and not a cascade.
 //!
 //! `include_spec!` is the `hqq-gen` pipeline itself: [`hqq_gen::Spec::parse`]
-//! and [`hqq_gen::emit_rust`].
+//! and [`hqq_gen::emit_rust()`].
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput, LitStr};
