@@ -270,22 +270,10 @@ fn operand_free_type(cx: &mut Ctxt, ty: &Type) {
 /// The handler method for the core protocol's packets.
 pub const CORE_METHOD: &str = "on_core";
 
-/// `on_<snake case of the variant>`: `StartStream` -> `on_start_stream`.
+/// `on_<snake case of the variant>`: `StartStream` -> `on_start_stream`,
+/// the same case rule hqq-gen uses for the generated `Handler` methods.
 pub fn handler_method(variant: &syn::Ident) -> String {
-    let name = variant.to_string();
-    let chars: Vec<char> = name.chars().collect();
-    let mut out = String::from("on_");
-    for (i, &c) in chars.iter().enumerate() {
-        let boundary = i > 0
-            && c.is_ascii_uppercase()
-            && (!chars[i - 1].is_ascii_uppercase()
-                || chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()));
-        if boundary && !out.ends_with('_') {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
+    format!("on_{}", hqq_gen::names::snake(&variant.to_string()))
 }
 
 /// Checks a newtype: no generics, a wrapped type that can be an operand.
