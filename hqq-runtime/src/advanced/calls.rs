@@ -118,6 +118,15 @@ impl PendingCalls {
         }
     }
 
+    /// A call still waiting whose request had message id `message`, on any
+    /// connection (an Error packet names only the message id).
+    pub fn pending_with_message(&self, message: u64) -> Option<CallKey> {
+        self.calls
+            .iter()
+            .find(|(key, slot)| key.message == message && slot.is_none())
+            .map(|(key, _)| *key)
+    }
+
     /// Calls registered and not yet taken.
     pub fn len(&self) -> usize {
         self.calls.len()

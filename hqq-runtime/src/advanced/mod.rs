@@ -10,11 +10,13 @@
 //! * [`reassembly`]: chunk order checks and message assembly, bounded.
 //! * [`calls`]: pending calls keyed by (connection, message id).
 //! * [`connections`]: listen, dial, accept, close.
+//! * [`inbox`]: every received packet routed to whoever waits for it.
 //! * [`stats`]: the link's counters.
 
 pub mod calls;
 pub mod chunking;
 pub mod connections;
+pub mod inbox;
 pub mod negotiation;
 pub mod reassembly;
 pub mod stats;
@@ -22,6 +24,7 @@ pub mod stats;
 pub use calls::{CallFailure, CallKey, PendingCalls, Response, UnexpectedResponseError};
 pub use chunking::{Chunks, MessageHeader, MessageKind};
 pub use connections::{ConnectionCreateError, Connections, DialFailure, UnknownDialError};
+pub use inbox::{InboundError, IncomingRequest, Inbox, Routed, StreamEvent};
 pub use negotiation::{
     accept, check_ack, Negotiated, NegotiationAcceptError, NegotiationAckError,
     NegotiationStartError, NegotiationState, ProtocolOffer,
