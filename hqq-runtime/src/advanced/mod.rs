@@ -12,19 +12,24 @@
 //! * [`connections`]: listen, dial, accept, close.
 //! * [`inbox`]: every received packet routed to whoever waits for it.
 //! * [`stats`]: the link's counters.
+//! * [`transport`]: what the Advanced link needs from the link below.
+//! * [`link`]: [`AdvancedLink`], which drives all of the above.
 
 pub mod calls;
 pub mod chunking;
 pub mod connections;
 pub mod inbox;
+pub mod link;
 pub mod negotiation;
 pub mod reassembly;
 pub mod stats;
+pub mod transport;
 
 pub use calls::{CallFailure, CallKey, PendingCalls, Response, UnexpectedResponseError};
 pub use chunking::{Chunks, MessageHeader, MessageKind};
 pub use connections::{ConnectionCreateError, Connections, DialFailure, UnknownDialError};
 pub use inbox::{InboundError, IncomingRequest, Inbox, Routed, StreamEvent};
+pub use link::{AdvancedConfig, AdvancedError, AdvancedLink, ReceivedMessage, Request};
 pub use negotiation::{
     accept, check_ack, Negotiated, NegotiationAcceptError, NegotiationAckError,
     NegotiationStartError, NegotiationState, ProtocolOffer,
@@ -34,3 +39,4 @@ pub use reassembly::{
     ReassemblyLimits, Sequenced, Sequencer,
 };
 pub use stats::{AdvancedCounters, AdvancedStats};
+pub use transport::{PacketTransport, TransportError};
