@@ -234,7 +234,13 @@ impl AdvancedLink {
         lock(&self.inbox).awaiting_ack = true;
         let outcome = self
             .send_control(offer.request().encode())
-            .and_then(|()| self.wait_for(self.deadline(), |inbox| inbox.negotiate_answer.take()))
+            .and_then(|()| {
+                self.wait_for(self.deadline(), |inbox| {
+                    let answer = inbox.negotiate_answer.take()?;
+                    inbox.awaiting_ack = false;
+                    Some(answer)
+                })
+            })
             .and_then(|answer| {
                 if answer.opcode() == OpCode::Error.code() {
                     let code = Error::decode(&answer)
@@ -598,8 +604,13 @@ impl AdvancedLink {
 
     /// Waits for the next request (on any connection) to serve.
     pub fn recv_request(&self) -> Result<Request, AdvancedError> {
+        self.recv_request_timeout(self.config.timeout)
+    }
+
+    /// Waits at most `timeout` for the next request to serve.
+    pub fn recv_request_timeout(&self, timeout: Duration) -> Result<Request, AdvancedError> {
         self.require(Some((crate::protocol::Features::REQUEST_RESPONSE, "RequestResponse")))?;
-        self.wait_for(self.deadline(), |inbox| inbox.requests.pop_front())
+        self.wait_for(Instant::now() + timeout, |inbox| inbox.requests.pop_front())
     }
 
     /// Answers `request` with `response` and status 0.
