@@ -28,10 +28,18 @@ fn calls_before_negotiation_fail_clearly() {
     with_watchdog(LIMIT, || {
         let (primary, _secondary) = pair(8, 64, quick());
         assert_eq!(primary.negotiation_state(), NegotiationState::NotNegotiated);
-        assert_eq!(primary.send_large(0, b"x"), Err(AdvancedError::NotNegotiated));
-        assert_eq!(primary.call(1, b"x").unwrap_err(), AdvancedError::NotNegotiated);
+        assert_eq!(
+            primary.send_large(0, b"x"),
+            Err(AdvancedError::NotNegotiated)
+        );
+        assert_eq!(
+            primary.call(1, b"x").unwrap_err(),
+            AdvancedError::NotNegotiated
+        );
         assert_eq!(primary.dial(), Err(AdvancedError::NotNegotiated));
-        assert!(AdvancedError::NotNegotiated.to_string().contains("negotiate"));
+        assert!(AdvancedError::NotNegotiated
+            .to_string()
+            .contains("negotiate"));
     });
 }
 
@@ -42,9 +50,18 @@ fn negotiation_agrees_and_happens_once() {
         let ours = primary.negotiated().unwrap();
         let theirs = secondary.negotiated().unwrap();
         assert_eq!(ours.version, Version::new(1, 1));
-        assert_eq!((ours.features, ours.capabilities), (theirs.features, theirs.capabilities));
-        assert_eq!(primary.negotiate(ProtocolOffer::default()), Err(AdvancedError::AlreadyNegotiated));
-        assert_eq!(secondary.wait_for_negotiation(), Err(AdvancedError::AlreadyNegotiated));
+        assert_eq!(
+            (ours.features, ours.capabilities),
+            (theirs.features, theirs.capabilities)
+        );
+        assert_eq!(
+            primary.negotiate(ProtocolOffer::default()),
+            Err(AdvancedError::AlreadyNegotiated)
+        );
+        assert_eq!(
+            secondary.wait_for_negotiation(),
+            Err(AdvancedError::AlreadyNegotiated)
+        );
         assert!(primary.stats().negotiation_time > Duration::ZERO);
     });
 }
@@ -69,7 +86,10 @@ fn another_major_is_refused_with_invalid_op() {
             );
         });
         assert_eq!(primary.negotiation_state(), NegotiationState::Failed);
-        assert_eq!(primary.send_large(0, b""), Err(AdvancedError::NotNegotiated));
+        assert_eq!(
+            primary.send_large(0, b""),
+            Err(AdvancedError::NotNegotiated)
+        );
     });
 }
 
@@ -81,7 +101,10 @@ fn negotiation_times_out_without_a_peer() {
             ..AdvancedConfig::default()
         };
         let (primary, secondary) = pair(8, 64, config);
-        assert_eq!(primary.negotiate(ProtocolOffer::default()), Err(AdvancedError::TimedOut));
+        assert_eq!(
+            primary.negotiate(ProtocolOffer::default()),
+            Err(AdvancedError::TimedOut)
+        );
         drop(secondary);
     });
 }
@@ -114,7 +137,9 @@ fn dial_without_listener_is_conn_not_found_then_connections_work() {
             let pumping = s.spawn(|| secondary.recv_large(0));
             assert_eq!(
                 primary.dial(),
-                Err(AdvancedError::Dial(DialFailure::Refused(ErrorCode::ConnNotFound)))
+                Err(AdvancedError::Dial(DialFailure::Refused(
+                    ErrorCode::ConnNotFound
+                )))
             );
             primary.send_large(0, b"stop").unwrap();
             assert_eq!(pumping.join().unwrap().unwrap().data, b"stop");
@@ -126,9 +151,18 @@ fn dial_without_listener_is_conn_not_found_then_connections_work() {
         });
         assert_eq!(dialed, accepted);
         primary.send_large(dialed, b"on the connection").unwrap();
-        assert_eq!(secondary.recv_large(dialed).unwrap().data, b"on the connection");
-        assert_eq!(primary.send_large(99, b""), Err(AdvancedError::NotConnected(99)));
-        assert!(secondary.stats().errors >= 1, "the refused ConnCreate is counted");
+        assert_eq!(
+            secondary.recv_large(dialed).unwrap().data,
+            b"on the connection"
+        );
+        assert_eq!(
+            primary.send_large(99, b""),
+            Err(AdvancedError::NotConnected(99))
+        );
+        assert!(
+            secondary.stats().errors >= 1,
+            "the refused ConnCreate is counted"
+        );
     });
 }
 
@@ -153,7 +187,10 @@ fn closing_a_connection_fails_its_pending_calls() {
                 AdvancedError::Call(CallFailure::ConnectionClosed)
             );
         });
-        assert_eq!(primary.call_on(id, 1, b"").unwrap_err(), AdvancedError::NotConnected(id));
+        assert_eq!(
+            primary.call_on(id, 1, b"").unwrap_err(),
+            AdvancedError::NotConnected(id)
+        );
     });
 }
 
@@ -161,7 +198,9 @@ fn closing_a_connection_fails_its_pending_calls() {
 fn large_messages_assembled_streamed_and_aborted() {
     with_watchdog(LIMIT, || {
         let (primary, secondary) = negotiated_pair(16, 4096, quick());
-        let data: Vec<u8> = (0..(1 << 20) + 123).map(|i: u32| (i * 7 % 251) as u8).collect();
+        let data: Vec<u8> = (0..(1 << 20) + 123)
+            .map(|i: u32| (i * 7 % 251) as u8)
+            .collect();
         std::thread::scope(|s| {
             let sender = s.spawn(|| primary.send_large(0, &data).unwrap());
             assert_eq!(secondary.recv_large(0).unwrap().data, data);
@@ -175,7 +214,9 @@ fn large_messages_assembled_streamed_and_aborted() {
         std::thread::scope(|s| {
             let sender = s.spawn(|| {
                 let mut source = &data[..];
-                primary.send_large_from(0, &mut source, data.len() as u64).unwrap()
+                primary
+                    .send_large_from(0, &mut source, data.len() as u64)
+                    .unwrap()
             });
             let mut got = Vec::new();
             let mut chunks = 0;
@@ -250,12 +291,15 @@ fn concurrent_calls_get_their_own_responses_out_of_order() {
                 s.spawn(move || {
                     for i in 0..CALLS {
                         let method = t * 100 + i;
-                        let request: Vec<u8> = format!("{t}:{i}:{}", "x".repeat((i * 37) as usize))
-                            .into_bytes();
+                        let request: Vec<u8> =
+                            format!("{t}:{i}:{}", "x".repeat((i * 37) as usize)).into_bytes();
                         let response = client.call(method, &request).unwrap();
                         if method == 13 {
                             assert!(response.error);
-                            assert_eq!((response.status, response.data.as_slice()), (13, &b"unlucky"[..]));
+                            assert_eq!(
+                                (response.status, response.data.as_slice()),
+                                (13, &b"unlucky"[..])
+                            );
                         } else {
                             let mut expected = request.clone();
                             expected.reverse();
@@ -300,10 +344,14 @@ fn bad_input_is_counted_never_fatal() {
         let segment = advanced::anonymous(layout);
         let target = AdvancedLink::new(SegmentEnd::open(&segment, layout), quick());
         let peer = SegmentEnd::open(&segment, layout);
-        inject(&peer, &[(Packet::new(0x05, [0x101, 3, 7, 0, 0, 0, 0]), &[])]);
+        inject(
+            &peer,
+            &[(Packet::new(0x05, [0x101, 3, 7, 0, 0, 0, 0]), &[])],
+        );
         target.wait_for_negotiation().unwrap();
         // Drain the ack the target sent.
-        peer.recv_packet(None, &mut |p, _| assert_eq!(p.opcode(), 0x06)).unwrap();
+        peer.recv_packet(None, &mut |p, _| assert_eq!(p.opcode(), 0x06))
+            .unwrap();
         let copy = |w: [u64; 7]| Packet::new(0x04, w);
         let bad: Vec<(Packet, &[u8])> = vec![
             // Oversized total (above 64 MiB).

@@ -56,7 +56,9 @@ fn advanced_peer() {
                 answer.reverse();
                 link.respond(&request, &answer).unwrap();
             }
-            other => link.respond_error(&request, other, b"no such method").unwrap(),
+            other => link
+                .respond_error(&request, other, b"no such method")
+                .unwrap(),
         }
     }
     env.report("connection", connection);
@@ -81,7 +83,9 @@ fn advanced_link_across_processes() {
     });
     assert_eq!(
         refused,
-        Err(AdvancedError::Dial(DialFailure::Refused(ErrorCode::ConnNotFound)))
+        Err(AdvancedError::Dial(DialFailure::Refused(
+            ErrorCode::ConnNotFound
+        )))
     );
     // The peer listens after the message; retry until it does.
     let connection = loop {

@@ -204,7 +204,10 @@ mod tests {
         calls.register(key(1, 1));
         calls.register(key(2, 1));
         calls.fail_connection(1, CallFailure::ConnectionClosed);
-        assert_eq!(calls.take(key(1, 1)), Some(Err(CallFailure::ConnectionClosed)));
+        assert_eq!(
+            calls.take(key(1, 1)),
+            Some(Err(CallFailure::ConnectionClosed))
+        );
         assert_eq!(calls.take(key(2, 1)), None);
     }
 }

@@ -153,7 +153,9 @@ impl Iterator for Chunks {
         if self.done {
             return (0, Some(0));
         }
-        let left = (self.total - self.next_offset).div_ceil(self.buffer_size).max(1);
+        let left = (self.total - self.next_offset)
+            .div_ceil(self.buffer_size)
+            .max(1);
         let left = usize::try_from(left).unwrap_or(usize::MAX);
         (left, Some(left))
     }
@@ -195,7 +197,10 @@ mod tests {
             empty[0].chunk_flags,
             FrameFlags::BEGIN | FrameFlags::END | FrameFlags::REQUEST
         );
-        assert_eq!((empty[0].total, empty[0].size, empty[0].method_or_status), (0, 0, 5));
+        assert_eq!(
+            (empty[0].total, empty[0].size, empty[0].method_or_status),
+            (0, 0, 5)
+        );
 
         let exact: Vec<ConnCopy> = header(MessageKind::Plain, 0).chunks(128, 64).collect();
         assert_eq!(exact.len(), 2);

@@ -112,7 +112,10 @@ impl Connections {
     }
 
     fn in_use(&self, id: u64) -> bool {
-        id == 0 || self.open.contains(&id) || self.dialing.contains_key(&id) || self.incoming.contains(&id)
+        id == 0
+            || self.open.contains(&id)
+            || self.dialing.contains_key(&id)
+            || self.incoming.contains(&id)
     }
 
     /// Takes the peer's ConnCreate for `id` into the backlog.

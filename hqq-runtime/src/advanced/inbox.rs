@@ -10,7 +10,9 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use crate::advanced::calls::{CallFailure, CallKey, PendingCalls, Response, UnexpectedResponseError};
+use crate::advanced::calls::{
+    CallFailure, CallKey, PendingCalls, Response, UnexpectedResponseError,
+};
 use crate::advanced::chunking::MessageKind;
 use crate::advanced::connections::{ConnectionCreateError, Connections, UnknownDialError};
 use crate::advanced::reassembly::{
@@ -187,7 +189,12 @@ impl Inbox {
         (reply, routed)
     }
 
-    fn route_inner(&mut self, packet: &Packet, payload: &[u8], reply: &mut Option<Packet>) -> Reply {
+    fn route_inner(
+        &mut self,
+        packet: &Packet,
+        payload: &[u8],
+        reply: &mut Option<Packet>,
+    ) -> Reply {
         let message = Message::decode(packet)?;
         message.validate(&self.limits)?;
         match message {
@@ -427,7 +434,10 @@ mod tests {
         request.method_or_status = 7;
         deliver(&mut inbox, request, b"ping");
         let incoming = inbox.requests.pop_front().unwrap();
-        assert_eq!((incoming.method, incoming.data.as_slice()), (7, &b"ping"[..]));
+        assert_eq!(
+            (incoming.method, incoming.data.as_slice()),
+            (7, &b"ping"[..])
+        );
 
         let key = CallKey {
             connection: 0,
@@ -442,7 +452,10 @@ mod tests {
     fn a_response_for_a_call_nobody_made() {
         let mut inbox = inbox();
         let results = deliver(&mut inbox, header(0, 3, MessageKind::Response), b"x");
-        assert!(matches!(results[0], Err(InboundError::UnexpectedResponse(_))));
+        assert!(matches!(
+            results[0],
+            Err(InboundError::UnexpectedResponse(_))
+        ));
     }
 
     #[test]
@@ -458,18 +471,30 @@ mod tests {
         assert!(matches!(routed, Err(InboundError::UnknownDial(_))));
         // A chunk on a connection that is not open.
         let results = deliver(&mut inbox, header(4, 1, MessageKind::Plain), b"x");
-        assert!(matches!(results[0], Err(InboundError::UnknownConnection(4))));
+        assert!(matches!(
+            results[0],
+            Err(InboundError::UnknownConnection(4))
+        ));
         // Closing fails the connection's pending calls.
         inbox.connections.listen();
-        inbox.route(&Packet::new(0x01, [5, 0, 0, 0, 0, 0, 0]), &[]).1.unwrap();
+        inbox
+            .route(&Packet::new(0x01, [5, 0, 0, 0, 0, 0, 0]), &[])
+            .1
+            .unwrap();
         assert_eq!(inbox.connections.take_incoming(), Some(5));
         let key = CallKey {
             connection: 5,
             message: 1,
         };
         inbox.calls.register(key);
-        inbox.route(&Packet::new(0x03, [5, 0, 0, 0, 0, 0, 0]), &[]).1.unwrap();
-        assert_eq!(inbox.calls.take(key), Some(Err(CallFailure::ConnectionClosed)));
+        inbox
+            .route(&Packet::new(0x03, [5, 0, 0, 0, 0, 0, 0]), &[])
+            .1
+            .unwrap();
+        assert_eq!(
+            inbox.calls.take(key),
+            Some(Err(CallFailure::ConnectionClosed))
+        );
         assert!(inbox.closed_by_peer.contains(&5));
     }
 
@@ -483,7 +508,10 @@ mod tests {
             Err(InboundError::Unexpected(_))
         ));
         let ack = Packet::new(0x06, [0x100, 3, 7, 0, 0, 0, 0]);
-        assert!(matches!(inbox.route(&ack, &[]).1, Err(InboundError::Unexpected(_))));
+        assert!(matches!(
+            inbox.route(&ack, &[]).1,
+            Err(InboundError::Unexpected(_))
+        ));
         inbox.awaiting_ack = true;
         inbox.route(&ack, &[]).1.unwrap();
         assert_eq!(inbox.negotiate_answer, Some(ack));

@@ -211,7 +211,10 @@ impl AdvancedLink {
             .map_err(|_| AdvancedError::AlreadyNegotiated)
     }
 
-    fn finish_negotiation(&self, outcome: Result<Negotiated, AdvancedError>) -> Result<Negotiated, AdvancedError> {
+    fn finish_negotiation(
+        &self,
+        outcome: Result<Negotiated, AdvancedError>,
+    ) -> Result<Negotiated, AdvancedError> {
         let mut state = lock(&self.state);
         match outcome {
             Ok(negotiated) => {
@@ -268,7 +271,8 @@ impl AdvancedLink {
         let outcome = self
             .wait_for(self.deadline(), |inbox| inbox.negotiate_request.take())
             .and_then(|packet| {
-                let request = ProtoNegotiate::decode(&packet).map_err(|_| AdvancedError::Corrupt)?;
+                let request =
+                    ProtoNegotiate::decode(&packet).map_err(|_| AdvancedError::Corrupt)?;
                 match accept(&self.config.offer, &request) {
                     Ok(ack) => {
                         let negotiated = Negotiated {
@@ -296,7 +300,10 @@ impl AdvancedLink {
         self.finish_negotiation(outcome)
     }
 
-    fn require(&self, feature: Option<(crate::protocol::Features, &'static str)>) -> Result<(), AdvancedError> {
+    fn require(
+        &self,
+        feature: Option<(crate::protocol::Features, &'static str)>,
+    ) -> Result<(), AdvancedError> {
         let negotiated = self.negotiated().ok_or(AdvancedError::NotNegotiated)?;
         if let Some((feature, name)) = feature {
             if !negotiated.features.contains(feature) {
@@ -358,27 +365,28 @@ impl AdvancedLink {
     /// Receives one packet (waiting until `deadline`) and routes it.
     fn pump_once(&self, deadline: Instant) -> Result<(), TransportError> {
         let mut reply = None;
-        self.transport.recv_packet(Some(deadline), &mut |packet, payload| {
-            let (answer, routed) = lock(&self.inbox).route(&packet, payload);
-            reply = answer;
-            match routed {
-                Ok(routed) => {
-                    if routed.chunk {
-                        self.counters.chunk_received();
+        self.transport
+            .recv_packet(Some(deadline), &mut |packet, payload| {
+                let (answer, routed) = lock(&self.inbox).route(&packet, payload);
+                reply = answer;
+                match routed {
+                    Ok(routed) => {
+                        if routed.chunk {
+                            self.counters.chunk_received();
+                        }
+                        if routed.aborted {
+                            self.counters.abort();
+                        }
+                        if routed.peer_error {
+                            self.counters.peer_error();
+                        }
+                        if let Some(bytes) = routed.completed {
+                            self.counters.message_received(bytes);
+                        }
                     }
-                    if routed.aborted {
-                        self.counters.abort();
-                    }
-                    if routed.peer_error {
-                        self.counters.peer_error();
-                    }
-                    if let Some(bytes) = routed.completed {
-                        self.counters.message_received(bytes);
-                    }
+                    Err(_) => self.counters.error(),
                 }
-                Err(_) => self.counters.error(),
-            }
-        })?;
+            })?;
         if let Some(reply) = reply {
             // Best effort: a peer that does not drain its ring loses the answer.
             if self.send_control(reply).is_err() {
@@ -440,7 +448,13 @@ impl AdvancedLink {
             }
         }
         self.arrived.notify_all();
-        self.send_control(ConnClose { connection: id, reason: 0 }.encode())
+        self.send_control(
+            ConnClose {
+                connection: id,
+                reason: 0,
+            }
+            .encode(),
+        )
     }
 
     fn check_open(&self, connection: u64) -> Result<(), AdvancedError> {
@@ -457,7 +471,12 @@ impl AdvancedLink {
 
     /// Sends `total` bytes from `source` as one message with `header`; on a
     /// short or failing source the message is aborted.
-    fn send_message(&self, header: MessageHeader, total: u64, source: &mut dyn Read) -> Result<(), AdvancedError> {
+    fn send_message(
+        &self,
+        header: MessageHeader,
+        total: u64,
+        source: &mut dyn Read,
+    ) -> Result<(), AdvancedError> {
         if total > self.config.reassembly.max_message_size {
             return Err(AdvancedError::TooLarge {
                 size: total,
@@ -468,16 +487,17 @@ impl AdvancedLink {
         let mut sent = 0u64;
         for chunk in header.chunks(total, self.limits.buffer_size) {
             let mut failed = false;
-            self.transport.send_packet(Some(deadline), &mut |_, buffer| {
-                let size = chunk.size as usize;
-                match buffer.get_mut(..size).map(|b| source.read_exact(b)) {
-                    Some(Ok(())) => chunk.encode(),
-                    _ => {
-                        failed = true;
-                        header.abort().encode()
+            self.transport
+                .send_packet(Some(deadline), &mut |_, buffer| {
+                    let size = chunk.size as usize;
+                    match buffer.get_mut(..size).map(|b| source.read_exact(b)) {
+                        Some(Ok(())) => chunk.encode(),
+                        _ => {
+                            failed = true;
+                            header.abort().encode()
+                        }
                     }
-                }
-            })?;
+                })?;
             if failed {
                 self.counters.abort();
                 return Err(AdvancedError::SourceFailed { sent, total });
@@ -499,7 +519,12 @@ impl AdvancedLink {
     /// Sends `total` bytes read from `source` as one message on
     /// `connection`, one buffer at a time (the message never sits whole in
     /// memory). A source that fails or ends early aborts the message.
-    pub fn send_large_from(&self, connection: u64, source: &mut dyn Read, total: u64) -> Result<u64, AdvancedError> {
+    pub fn send_large_from(
+        &self,
+        connection: u64,
+        source: &mut dyn Read,
+        total: u64,
+    ) -> Result<u64, AdvancedError> {
         self.require(Some((crate::protocol::Features::LARGE_COPY, "LargeCopy")))?;
         self.check_open(connection)?;
         let message = self.next_message_id();
@@ -571,11 +596,22 @@ impl AdvancedLink {
     /// Calls `method` on `connection` with `request` and waits for the
     /// response. Any number of threads may call at once; responses are
     /// routed by (connection, message id) in whatever order they come.
-    pub fn call_on(&self, connection: u64, method: u64, request: &[u8]) -> Result<Response, AdvancedError> {
-        self.require(Some((crate::protocol::Features::REQUEST_RESPONSE, "RequestResponse")))?;
+    pub fn call_on(
+        &self,
+        connection: u64,
+        method: u64,
+        request: &[u8],
+    ) -> Result<Response, AdvancedError> {
+        self.require(Some((
+            crate::protocol::Features::REQUEST_RESPONSE,
+            "RequestResponse",
+        )))?;
         self.check_open(connection)?;
         let message = self.next_message_id();
-        let key = CallKey { connection, message };
+        let key = CallKey {
+            connection,
+            message,
+        };
         {
             let mut inbox = lock(&self.inbox);
             inbox.calls.register(key);
@@ -609,7 +645,10 @@ impl AdvancedLink {
 
     /// Waits at most `timeout` for the next request to serve.
     pub fn recv_request_timeout(&self, timeout: Duration) -> Result<Request, AdvancedError> {
-        self.require(Some((crate::protocol::Features::REQUEST_RESPONSE, "RequestResponse")))?;
+        self.require(Some((
+            crate::protocol::Features::REQUEST_RESPONSE,
+            "RequestResponse",
+        )))?;
         self.wait_for(Instant::now() + timeout, |inbox| inbox.requests.pop_front())
     }
 
@@ -620,12 +659,26 @@ impl AdvancedLink {
 
     /// Answers `request` with an error response carrying `status` (non-zero
     /// by convention) and `detail` bytes.
-    pub fn respond_error(&self, request: &Request, status: u64, detail: &[u8]) -> Result<(), AdvancedError> {
+    pub fn respond_error(
+        &self,
+        request: &Request,
+        status: u64,
+        detail: &[u8],
+    ) -> Result<(), AdvancedError> {
         self.respond_with(request, status, true, detail)
     }
 
-    fn respond_with(&self, request: &Request, status: u64, error: bool, data: &[u8]) -> Result<(), AdvancedError> {
-        self.require(Some((crate::protocol::Features::REQUEST_RESPONSE, "RequestResponse")))?;
+    fn respond_with(
+        &self,
+        request: &Request,
+        status: u64,
+        error: bool,
+        data: &[u8],
+    ) -> Result<(), AdvancedError> {
+        self.require(Some((
+            crate::protocol::Features::REQUEST_RESPONSE,
+            "RequestResponse",
+        )))?;
         let header = MessageHeader {
             connection: request.connection,
             message: request.message,

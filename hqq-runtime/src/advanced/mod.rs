@@ -28,7 +28,7 @@ pub mod transport;
 pub use calls::{CallFailure, CallKey, PendingCalls, Response, UnexpectedResponseError};
 pub use chunking::{Chunks, MessageHeader, MessageKind};
 pub use connections::{ConnectionCreateError, Connections, DialFailure, UnknownDialError};
-pub use inbox::{InboundError, IncomingRequest, Inbox, Routed, StreamEvent};
+pub use inbox::{InboundError, Inbox, IncomingRequest, Routed, StreamEvent};
 pub use link::{AdvancedConfig, AdvancedError, AdvancedLink, ReceivedMessage, Request};
 pub use negotiation::{
     accept, check_ack, Negotiated, NegotiationAcceptError, NegotiationAckError,

@@ -500,7 +500,9 @@ mod tests {
     }
 
     fn data(n: usize, seed: u8) -> Vec<u8> {
-        (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
     }
 
     fn slice(data: &[u8], chunk: &ConnCopy) -> Vec<u8> {
@@ -519,8 +521,8 @@ mod tests {
         let ca: Vec<ConnCopy> = ha.chunks(1000, 64).collect();
         let cb: Vec<ConnCopy> = hb.chunks(333, 64).collect();
         let cc: Vec<ConnCopy> = hc.chunks(0, 64).collect();
-        for i in 0..ca.len() {
-            chunks.push((ca[i], slice(&a, &ca[i])));
+        for (i, chunk) in ca.iter().enumerate() {
+            chunks.push((*chunk, slice(&a, chunk)));
             if let Some(chunk) = cb.get(i) {
                 chunks.push((*chunk, slice(&b, chunk)));
             }
@@ -551,10 +553,17 @@ mod tests {
             max_message_size: 100,
             ..ReassemblyLimits::default()
         });
-        let chunk = header(0, 1, MessageKind::Plain).chunks(101, 64).next().unwrap();
+        let chunk = header(0, 1, MessageKind::Plain)
+            .chunks(101, 64)
+            .next()
+            .unwrap();
         assert!(matches!(
             reassembler.accept(&chunk, &[0; 64]),
-            Err(ReassemblyError::TooLarge { total: 101, max: 100, .. })
+            Err(ReassemblyError::TooLarge {
+                total: 101,
+                max: 100,
+                ..
+            })
         ));
         assert_eq!(reassembler.buffered_bytes(), 0);
         // The default bound is the Go one: 64 MiB.
@@ -597,7 +606,11 @@ mod tests {
         overlap.offset = 100;
         assert!(matches!(
             r.accept(&overlap, &[0; 64]),
-            Err(ReassemblyError::OutOfOrder { expected: 128, found: 100, .. })
+            Err(ReassemblyError::OutOfOrder {
+                expected: 128,
+                found: 100,
+                ..
+            })
         ));
         assert_eq!(r.in_progress(), 0);
     }
@@ -629,7 +642,11 @@ mod tests {
         changed.total = 299;
         assert!(matches!(
             r.accept(&changed, &[0; 64]),
-            Err(ReassemblyError::TotalChanged { expected: 300, found: 299, .. })
+            Err(ReassemblyError::TotalChanged {
+                expected: 300,
+                found: 299,
+                ..
+            })
         ));
         r.accept(&chunks[0], &[0; 64]).unwrap();
         assert!(matches!(
@@ -638,7 +655,11 @@ mod tests {
         ));
         assert!(matches!(
             r.accept(&chunks[0], &[0; 10]),
-            Err(ReassemblyError::PayloadShort { size: 64, available: 10, .. })
+            Err(ReassemblyError::PayloadShort {
+                size: 64,
+                available: 10,
+                ..
+            })
         ));
         assert_eq!((r.in_progress(), r.buffered_bytes()), (0, 0));
     }
@@ -669,17 +690,34 @@ mod tests {
         };
         let mut r = Reassembler::new(limits);
         for message in 1..=2 {
-            let first = header(0, message, MessageKind::Plain).chunks(1000, 64).next().unwrap();
+            let first = header(0, message, MessageKind::Plain)
+                .chunks(1000, 64)
+                .next()
+                .unwrap();
             r.accept(&first, &[0; 64]).unwrap();
         }
-        let third = header(0, 3, MessageKind::Plain).chunks(1000, 64).next().unwrap();
+        let third = header(0, 3, MessageKind::Plain)
+            .chunks(1000, 64)
+            .next()
+            .unwrap();
         assert!(matches!(
             r.accept(&third, &[0; 64]),
-            Err(ReassemblyError::BufferBudget { total: 1000, in_use: 2000, max: 2500, .. })
+            Err(ReassemblyError::BufferBudget {
+                total: 1000,
+                in_use: 2000,
+                max: 2500,
+                ..
+            })
         ));
-        let small = header(0, 4, MessageKind::Plain).chunks(100, 64).next().unwrap();
+        let small = header(0, 4, MessageKind::Plain)
+            .chunks(100, 64)
+            .next()
+            .unwrap();
         r.accept(&small, &[0; 64]).unwrap();
-        let fourth = header(0, 5, MessageKind::Plain).chunks(10, 64).next().unwrap();
+        let fourth = header(0, 5, MessageKind::Plain)
+            .chunks(10, 64)
+            .next()
+            .unwrap();
         assert!(matches!(
             r.accept(&fourth, &[0; 64]),
             Err(ReassemblyError::TooManyPartial { limit: 3, .. })
@@ -702,7 +740,9 @@ mod tests {
         assert_eq!(infos.len(), 4);
         assert!(infos[0].first && !infos[0].last);
         assert!(infos[3].last);
-        assert!(infos.iter().all(|i| i.method_or_status == 42 && i.total == 200));
+        assert!(infos
+            .iter()
+            .all(|i| i.method_or_status == 42 && i.total == 200));
         assert_eq!(s.in_progress(), 0);
     }
 }

@@ -76,7 +76,9 @@ pub fn anonymous(layout: Layout) -> Arc<Segment> {
 
 /// A named segment for `layout`, created (and removed on drop) by this process.
 pub fn create_named(name: &str, layout: Layout) -> Arc<Segment> {
-    Arc::new(Segment::create(name, layout.total_size(), &SegmentOptions::default()).expect("create"))
+    Arc::new(
+        Segment::create(name, layout.total_size(), &SegmentOptions::default()).expect("create"),
+    )
 }
 
 /// Two Advanced link ends (primary, secondary) on one anonymous segment.
@@ -89,7 +91,11 @@ pub fn pair(slots: u64, buffer: u64, config: AdvancedConfig) -> (AdvancedLink, A
 }
 
 /// Two negotiated ends (the secondary accepts on a scoped thread).
-pub fn negotiated_pair(slots: u64, buffer: u64, config: AdvancedConfig) -> (AdvancedLink, AdvancedLink) {
+pub fn negotiated_pair(
+    slots: u64,
+    buffer: u64,
+    config: AdvancedConfig,
+) -> (AdvancedLink, AdvancedLink) {
     let (primary, secondary) = pair(slots, buffer, config);
     std::thread::scope(|s| {
         let acceptor = s.spawn(|| secondary.wait_for_negotiation().unwrap());
@@ -100,7 +106,10 @@ pub fn negotiated_pair(slots: u64, buffer: u64, config: AdvancedConfig) -> (Adva
 }
 
 /// Runs `f` on a thread and fails the test if it takes longer than `limit`.
-pub fn with_watchdog<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+pub fn with_watchdog<T: Send + 'static>(
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
     let handle = std::thread::spawn(move || {
         let out = f();
@@ -113,6 +122,8 @@ pub fn with_watchdog<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T +
             Ok(out) => out,
             Err(panic) => std::panic::resume_unwind(panic),
         },
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("watchdog: test ran over {limit:?}"),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("watchdog: test ran over {limit:?}")
+        }
     }
 }
