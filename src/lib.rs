@@ -8,11 +8,192 @@
 //! This is the facade crate: applications depend on `hqq` alone.
 //!
 //! * [`runtime`]: shared segments, page layout, rings and links.
-//! * [`Packet`]: the 64-byte unit every ring slot carries.
+//! * [`Packet`](struct@Packet): the 64-byte unit every ring slot carries.
 //! * [`protocol`]: the core protocol's typed packets, generated from `spec/hqq.yaml`.
+//! * [`PacketCodec`]: what every typed packet implements, generated or derived.
+//! * [`include_spec!`], [`derive@Packet`], [`derive@Dispatch`],
+//!   [`derive@OperandValue`]: custom opcodes, checked by the compiler.
+//!
+//! # Custom opcodes
+//!
+//! Applications add their own packets in the application range of
+//! `spec/hqq.yaml` (`0x80..=0xEF`, [`protocol::APPLICATION_OPCODES`]). There
+//! are two ways to define them, and both give types that implement
+//! [`PacketCodec`], so runtime code treats them alike:
+//!
+//! * a spec file of their own, turned into code by [`include_spec!`] (or by
+//!   `hqq-gen rust` / `hqq_gen::Builder` in a build script: same output);
+//! * Rust structs with [`derive@Packet`].
+//!
+//! [`derive@Dispatch`] then decodes any of them into one enum and calls a
+//! handler trait, with a fallback for the core protocol's packets.
+//!
+//! ## `include_spec!("path/to/spec.yaml")`
+//!
+//! Expands to exactly what `hqq-gen rust` writes for the spec: the constants,
+//! `OpCode`, enums, flag sets, one struct per opcode, `Message`, `Handler`
+//! and `dispatch`. The path is relative to the calling crate's `Cargo.toml`;
+//! the crate rebuilds when the file changes. A spec error is a compile error
+//! at the path, with the spec's `file:line:column`. Call it inside a module:
+//!
+//! ```
+//! mod telemetry {
+//!     hqq::include_spec!("tests/derive/app.yaml");
+//! }
+//! use hqq::PacketCodec;
+//! use telemetry::{Level, Sample, SampleFlags};
+//!
+//! let sample = Sample { sensor: 7, level: Level::Warn, sample_flags: SampleFlags::FINAL, bytes: 16 };
+//! assert_eq!(Sample::OPCODE, 0x90);
+//! assert_eq!(Sample::decode(&sample.encode()), Ok(sample));
+//! ```
+//!
+//! ## `#[derive(Packet)]`
+//!
+//! Implements [`PacketCodec`] for a struct whose fields are the operands of
+//! one opcode. `encode` writes the opcode and the fields' words (unused
+//! operands zero); `decode` rejects another opcode, reserved bits, non-zero
+//! unused operands and field values out of their type's range; `validate`
+//! accepts every packet (derived packets have no link rules).
+//!
+//! Attributes on the struct:
+//!
+//! * `#[hqq(opcode = 0x80)]` (required): the opcode byte. It must lie in the
+//!   application range; a core opcode or one outside the range is a compile
+//!   error naming the range.
+//! * `#[hqq(name = "Ping")]`: [`PacketCodec::NAME`], used in error values;
+//!   defaults to the struct's name.
+//!
+//! Attributes on a field:
+//!
+//! * `#[hqq(operand = N)]`, `N` in `0..=6` (operand `N` is word `N + 1`).
+//!   Without it a field takes the operand after the previous field's (the
+//!   first field operand 0). At most seven fields; no two on one operand.
+//!
+//! Field types ([`OperandValue`]): `u64`, `u32`, `u16`, `u8`, `bool` (0 or
+//! 1), `i64` (two's complement), [`runtime::codec::Version`], the enums and
+//! flag sets generated from a spec, and newtypes over these with
+//! [`derive@OperandValue`]. Narrow types reject larger words on decode with
+//! `DecodeError::OutOfRange`. Generic structs are not supported.
+//!
+//! ```
+//! # mod telemetry { hqq::include_spec!("tests/derive/app.yaml"); }
+//! use hqq::runtime::codec::{DecodeError, OperandRef};
+//! use hqq::{Packet, PacketCodec};
+//! use telemetry::{Level, SampleFlags};
+//!
+//! #[derive(Packet, Debug, Clone, Copy, PartialEq)]
+//! #[hqq(opcode = 0x80, name = "Alert")]
+//! struct Alert {
+//!     sensor: u64,
+//!     level: Level,
+//!     #[hqq(operand = 4)]
+//!     retries: u8,
+//!     flags: SampleFlags, // operand 5: the one after `retries`
+//! }
+//!
+//! let alert = Alert { sensor: 3, level: Level::Alarm, retries: 2, flags: SampleFlags::CALIBRATED };
+//! let packet = alert.encode();
+//! assert_eq!(packet.words(), [0x80, 3, 2, 0, 0, 2, 1, 0]);
+//! assert_eq!(Alert::decode(&packet), Ok(alert));
+//!
+//! let mut words = packet.words();
+//! words[5] = 300; // `retries` is a u8
+//! assert_eq!(
+//!     Alert::decode(&hqq::Packet::from_words(words)),
+//!     Err(DecodeError::OutOfRange { operand: OperandRef::of::<Alert>(4, "retries"), value: 300, max: 255 })
+//! );
+//! ```
+//!
+//! ## `#[derive(OperandValue)]`
+//!
+//! Lets a newtype (a struct with one field of an operand type) be a packet
+//! field; it encodes and decodes exactly as the type it wraps. It takes no
+//! attributes.
+//!
+//! ```
+//! use hqq::{OperandValue, Packet, PacketCodec};
+//!
+//! #[derive(OperandValue, Debug, Clone, Copy, PartialEq)]
+//! struct Millis(u32);
+//!
+//! #[derive(Packet, Debug, Clone, Copy, PartialEq)]
+//! #[hqq(opcode = 0x81)]
+//! struct Timeout(Millis); // a tuple struct: operand 0
+//!
+//! let t = Timeout(Millis(250));
+//! assert_eq!(t.encode().operand(0), 250);
+//! assert_eq!(Timeout::decode(&t.encode()), Ok(t));
+//! ```
+//!
+//! ## `#[derive(Dispatch)]`
+//!
+//! On an enum whose variants each wrap one packet type (derived or generated
+//! from a spec), generates:
+//!
+//! * a handler trait, `<Enum>Handler` (or `#[hqq(handler = Name)]` on the
+//!   enum), with one required method per variant, `on_<variant in
+//!   snake_case>(&mut self, packet, payload: &[u8]) -> Result<(), Rejection>`,
+//!   and `on_core(&mut self, message: protocol::Message, payload)` for the
+//!   core protocol's packets (the default refuses them with `InvalidOp`);
+//! * `Enum::decode(&Packet)`, `encode`, `validate`, `opcode`, `name`;
+//! * `Enum::dispatch(&mut handler, &packet, payload, &limits)`: decode,
+//!   validate, call the handler; one receive loop serves custom and core
+//!   packets;
+//! * `From<PacketType> for Enum` for every variant.
+//!
+//! Wrapped packets must have distinct opcodes in the application range; the
+//! compiler checks both.
+//!
+//! ```
+//! # mod telemetry { hqq::include_spec!("tests/derive/app.yaml"); }
+//! use hqq::protocol::{ErrorCode, Message, StandardLinkCopy};
+//! use hqq::runtime::codec::{DispatchError, Limits, Rejection};
+//! use hqq::{Dispatch, Packet, PacketCodec};
+//!
+//! #[derive(Packet, Debug, Clone, Copy, PartialEq)]
+//! #[hqq(opcode = 0x80)]
+//! struct Ping { seq: u64 }
+//!
+//! #[derive(Dispatch, Debug, PartialEq)]
+//! #[hqq(handler = Peer)]
+//! enum App {
+//!     Ping(Ping),
+//!     Sample(telemetry::Sample),
+//! }
+//!
+//! #[derive(Default)]
+//! struct Counter { pings: u64, samples: u64, copies: u64 }
+//!
+//! impl Peer for Counter {
+//!     fn on_ping(&mut self, packet: Ping, _payload: &[u8]) -> Result<(), Rejection> {
+//!         self.pings += packet.seq;
+//!         Ok(())
+//!     }
+//!     fn on_sample(&mut self, _packet: telemetry::Sample, _payload: &[u8]) -> Result<(), Rejection> {
+//!         Err(Rejection::new(telemetry::Sample::OPCODE, ErrorCode::InvalidOp, 0))
+//!     }
+//!     fn on_core(&mut self, message: Message, _payload: &[u8]) -> Result<(), Rejection> {
+//!         if let Message::StandardLinkCopy(_) = message {
+//!             self.copies += 1;
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let limits = Limits::new(4, 64);
+//! let mut counter = Counter::default();
+//! App::dispatch(&mut counter, &Ping { seq: 5 }.encode(), &[], &limits)?;
+//! let copy = StandardLinkCopy { copy: 1, buffer_index: 0, size: 3 };
+//! App::dispatch(&mut counter, &copy.encode(), b"abc", &limits)?;
+//! assert_eq!((counter.pings, counter.copies), (5, 1));
+//! assert_eq!(App::decode(&Ping { seq: 5 }.encode()), Ok(App::Ping(Ping { seq: 5 })));
+//! # Ok::<(), DispatchError>(())
+//! ```
 
+pub use hqq_derive::{include_spec, Dispatch, OperandValue, Packet};
 pub use hqq_runtime as runtime;
-#[cfg(unix)]
-pub use hqq_runtime::link::{LinkConfig, StandardLink};
+pub use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink};
+pub use hqq_runtime::codec::{OperandValue, PacketCodec};
 pub use hqq_runtime::protocol;
 pub use hqq_runtime::Packet;

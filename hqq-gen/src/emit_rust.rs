@@ -247,6 +247,7 @@ impl Emitter<'_> {
     }
 
     fn enum_type(&self, t: &EnumType) -> TokenStream {
+        let rt = self.rt;
         let ty = ident(&t.name);
         let d = doc(&t.doc);
         let n = Literal::usize_unsuffixed(t.values.len());
@@ -339,10 +340,32 @@ impl Emitter<'_> {
             }
 
             #error_impl
+
+            #[automatically_derived]
+            impl #rt::codec::OperandValue for #ty {
+                #[inline]
+                fn to_word(&self) -> u64 {
+                    self.value()
+                }
+
+                #[inline]
+                fn from_word(
+                    word: u64,
+                    operand: #rt::codec::OperandRef,
+                ) -> ::core::result::Result<Self, #rt::codec::DecodeError> {
+                    match #ty::from_value(word) {
+                        ::core::option::Option::Some(value) => ::core::result::Result::Ok(value),
+                        ::core::option::Option::None => ::core::result::Result::Err(
+                            #rt::codec::DecodeError::UnknownValue { operand, value: word },
+                        ),
+                    }
+                }
+            }
         }
     }
 
     fn flag_set(&self, set: &FlagSet) -> TokenStream {
+        let rt = self.rt;
         let ty = ident(&set.name);
         let d = doc(&set.doc);
         let n = Literal::usize_unsuffixed(set.flags.len());
@@ -583,6 +606,37 @@ impl Emitter<'_> {
                         f.write_str("empty")?;
                     }
                     f.write_str(")")
+                }
+            }
+
+            /// Unknown bits and broken rules are rejected, as for a
+            /// `unknown_bits: reject` operand of a generated packet.
+            #[automatically_derived]
+            impl #rt::codec::OperandValue for #ty {
+                #[inline]
+                fn to_word(&self) -> u64 {
+                    self.bits()
+                }
+
+                #[inline]
+                fn from_word(
+                    word: u64,
+                    operand: #rt::codec::OperandRef,
+                ) -> ::core::result::Result<Self, #rt::codec::DecodeError> {
+                    let ::core::option::Option::Some(flags) = #ty::from_bits(word) else {
+                        return ::core::result::Result::Err(#rt::codec::DecodeError::UnknownFlags {
+                            operand,
+                            bits: word & !#ty::all().bits(),
+                        });
+                    };
+                    if let ::core::option::Option::Some(rule) = flags.broken_rule() {
+                        return ::core::result::Result::Err(#rt::codec::DecodeError::Rule {
+                            operand,
+                            rule,
+                            value: word,
+                        });
+                    }
+                    ::core::result::Result::Ok(flags)
                 }
             }
         }

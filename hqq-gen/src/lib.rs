@@ -32,7 +32,7 @@ pub mod emit_rust;
 pub mod error;
 pub mod locate;
 pub mod model;
-mod names;
+pub mod names;
 
 pub use builder::{Builder, BuilderError};
 pub use emit_doc::emit_doc;

@@ -33,6 +33,11 @@ use crate::protocol::ErrorCode;
 /// assert!(copy.validate(&Limits::new(4, 64)).is_ok());
 /// assert!(copy.validate(&Limits::new(4, 4)).is_err());
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an HQQ packet type",
+    label = "not a packet type",
+    note = "derive it with `#[derive(Packet)]` and `#[hqq(opcode = ...)]`, or generate it from a spec with `include_spec!`"
+)]
 pub trait PacketCodec: Sized {
     /// The opcode byte.
     const OPCODE: u8;
@@ -48,6 +53,131 @@ pub trait PacketCodec: Sized {
 
     /// Checks the rules that depend on the link.
     fn validate(&self, limits: &Limits) -> Result<(), Violation>;
+}
+
+/// A value that one operand word carries: the field type of a typed packet.
+///
+/// Implemented for `u64`, `u32`, `u16`, `u8`, `bool`, `i64` and [`Version`]
+/// here, for every enum and flag set generated from a spec, and by
+/// `#[derive(OperandValue)]` for newtypes over any of these. Packets derived
+/// with `#[derive(Packet)]` encode and decode their fields through it.
+///
+/// Decoding is strict: a narrow integer rejects words above its maximum, a
+/// `bool` anything but 0 and 1, an enum unknown values and a flag set
+/// unknown bits or combinations its rules forbid.
+///
+/// ```
+/// use hqq_runtime::codec::{DecodeError, OperandRef, OperandValue};
+///
+/// let operand = OperandRef { opcode: 0x80, packet: "Ping", index: 0, name: "ttl" };
+/// assert_eq!(u8::from_word(200, operand), Ok(200));
+/// assert_eq!(
+///     u8::from_word(300, operand),
+///     Err(DecodeError::OutOfRange { operand, value: 300, max: 255 })
+/// );
+/// assert_eq!((-1i64).to_word(), u64::MAX);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an HQQ operand",
+    label = "not an operand type",
+    note = "operands are u64, u32, u16, u8, bool, i64, `Version`, enums and flag sets generated from a spec, or newtypes over them with `#[derive(OperandValue)]`"
+)]
+pub trait OperandValue: Sized {
+    /// The operand word.
+    fn to_word(&self) -> u64;
+
+    /// The value in `word`, or why `word` is not one; `operand` names the
+    /// operand in the error.
+    fn from_word(word: u64, operand: OperandRef) -> Result<Self, DecodeError>;
+}
+
+impl OperandValue for u64 {
+    #[inline]
+    fn to_word(&self) -> u64 {
+        *self
+    }
+
+    #[inline]
+    fn from_word(word: u64, _operand: OperandRef) -> Result<Self, DecodeError> {
+        Ok(word)
+    }
+}
+
+/// Two's complement: `-1` is `u64::MAX` on the wire.
+impl OperandValue for i64 {
+    #[inline]
+    fn to_word(&self) -> u64 {
+        *self as u64
+    }
+
+    #[inline]
+    fn from_word(word: u64, _operand: OperandRef) -> Result<Self, DecodeError> {
+        Ok(word as i64)
+    }
+}
+
+macro_rules! narrow_operand {
+    ($($t:ty),*) => {$(
+        /// Zero-extended on the wire; a word above the type's maximum is
+        /// rejected with [`DecodeError::OutOfRange`].
+        impl OperandValue for $t {
+            #[inline]
+            fn to_word(&self) -> u64 {
+                u64::from(*self)
+            }
+
+            #[inline]
+            fn from_word(word: u64, operand: OperandRef) -> Result<Self, DecodeError> {
+                <$t>::try_from(word).map_err(|_| DecodeError::OutOfRange {
+                    operand,
+                    value: word,
+                    max: u64::from(<$t>::MAX),
+                })
+            }
+        }
+    )*};
+}
+
+narrow_operand!(u32, u16, u8);
+
+/// `0` or `1` on the wire; any other word is rejected with
+/// [`DecodeError::OutOfRange`].
+impl OperandValue for bool {
+    #[inline]
+    fn to_word(&self) -> u64 {
+        u64::from(*self)
+    }
+
+    #[inline]
+    fn from_word(word: u64, operand: OperandRef) -> Result<Self, DecodeError> {
+        match word {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError::OutOfRange {
+                operand,
+                value: word,
+                max: 1,
+            }),
+        }
+    }
+}
+
+/// `(major << 8) | minor`; a word above `0xFFFF` is rejected with
+/// [`DecodeError::OutOfRange`].
+impl OperandValue for Version {
+    #[inline]
+    fn to_word(&self) -> u64 {
+        self.to_wire()
+    }
+
+    #[inline]
+    fn from_word(word: u64, operand: OperandRef) -> Result<Self, DecodeError> {
+        Version::from_wire(word).ok_or(DecodeError::OutOfRange {
+            operand,
+            value: word,
+            max: 0xFFFF,
+        })
+    }
 }
 
 /// A protocol version: `(major << 8) | minor` on the wire.

@@ -151,6 +151,30 @@ impl ::core::fmt::Display for Status {
     }
 }
 
+#[automatically_derived]
+impl ::hqq_runtime::codec::OperandValue for Status {
+    #[inline]
+    fn to_word(&self) -> u64 {
+        self.value()
+    }
+
+    #[inline]
+    fn from_word(
+        word: u64,
+        operand: ::hqq_runtime::codec::OperandRef,
+    ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
+        match Status::from_value(word) {
+            ::core::option::Option::Some(value) => ::core::result::Result::Ok(value),
+            ::core::option::Option::None => {
+                ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::UnknownValue {
+                    operand,
+                    value: word,
+                })
+            }
+        }
+    }
+}
+
 /// Options of a Put.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[repr(transparent)]
@@ -356,6 +380,38 @@ impl ::core::fmt::Debug for PutFlags {
             f.write_str("empty")?;
         }
         f.write_str(")")
+    }
+}
+
+/// Unknown bits and broken rules are rejected, as for a
+/// `unknown_bits: reject` operand of a generated packet.
+#[automatically_derived]
+impl ::hqq_runtime::codec::OperandValue for PutFlags {
+    #[inline]
+    fn to_word(&self) -> u64 {
+        self.bits()
+    }
+
+    #[inline]
+    fn from_word(
+        word: u64,
+        operand: ::hqq_runtime::codec::OperandRef,
+    ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
+        let ::core::option::Option::Some(flags) = PutFlags::from_bits(word) else {
+            return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::UnknownFlags {
+                operand,
+                bits: word & !PutFlags::all().bits(),
+            });
+        };
+        if let ::core::option::Option::Some(rule) = flags.broken_rule() {
+            return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::Rule {
+                operand,
+                rule,
+                value: word,
+            });
+        }
+
+        ::core::result::Result::Ok(flags)
     }
 }
 

@@ -1,0 +1,8 @@
+use hqq::Packet;
+
+#[derive(Packet)]
+struct Ping {
+    seq: u64,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use hqq::OperandValue;
+
+#[derive(OperandValue)]
+struct Range(u32, u32);
+
+fn main() {}

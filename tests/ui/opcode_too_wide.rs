@@ -1,0 +1,9 @@
+use hqq::Packet;
+
+#[derive(Packet)]
+#[hqq(opcode = 0x180)]
+struct Ping {
+    seq: u64,
+}
+
+fn main() {}
