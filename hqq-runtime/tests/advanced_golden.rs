@@ -10,9 +10,10 @@ mod advanced;
 use std::ops::Range;
 use std::time::Duration;
 
-use advanced::{anonymous, with_watchdog, SegmentEnd};
+use advanced::{link_config, with_watchdog};
 use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink, ProtocolOffer};
 use hqq_runtime::extension::EXTENSION_OFFSET;
+use hqq_runtime::link::StandardLink;
 use hqq_runtime::{Layout, Segment};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/golden/");
@@ -44,7 +45,12 @@ fn assert_matches_golden(segment: &Segment, name: &str) {
 fn advanced_link_8x64_matches_go() {
     with_watchdog(Duration::from_secs(60), || {
         let layout = Layout::new(8, 64).unwrap();
-        let segment = anonymous(layout);
+        let name = format!("hqq-adv-golden-{}", std::process::id());
+        let link = link_config(8, 64);
+        let primary = StandardLink::create(&name, &link).unwrap();
+        // A second mapping of the named segment, to take snapshots.
+        let segment = Segment::open(&name, layout.total_size()).unwrap();
+        let secondary = StandardLink::open(&name, &link).unwrap();
         // The acceptor supports everything Go asks for.
         let config = AdvancedConfig {
             offer: ProtocolOffer {
@@ -53,8 +59,8 @@ fn advanced_link_8x64_matches_go() {
             },
             ..AdvancedConfig::default()
         };
-        let primary = AdvancedLink::new(SegmentEnd::open(&segment, layout), config);
-        let secondary = AdvancedLink::new(SegmentEnd::open(&segment, layout), config);
+        let primary = AdvancedLink::new(primary, config);
+        let secondary = AdvancedLink::new(secondary, config);
 
         // 1. The primary negotiates 1.0 with features 3 (capabilities 7), as Go does.
         std::thread::scope(|s| {

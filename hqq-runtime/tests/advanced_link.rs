@@ -5,14 +5,15 @@ mod advanced;
 
 use std::time::Duration;
 
-use advanced::{negotiated_pair, pair, with_watchdog, SegmentEnd};
+use advanced::{negotiated_pair, pair, standard_pair, with_watchdog};
 use hqq_runtime::advanced::{
     AdvancedConfig, AdvancedError, AdvancedLink, CallFailure, DialFailure, NegotiationState,
-    PacketTransport, ProtocolOffer,
+    ProtocolOffer,
 };
 use hqq_runtime::codec::Version;
+use hqq_runtime::link::StandardLink;
 use hqq_runtime::protocol::{ErrorCode, Features};
-use hqq_runtime::{Layout, Packet};
+use hqq_runtime::Packet;
 
 fn quick() -> AdvancedConfig {
     AdvancedConfig {
@@ -327,31 +328,24 @@ fn concurrent_calls_get_their_own_responses_out_of_order() {
 }
 
 /// Sends raw packets (and payload) into `target`'s receive ring through the peer end.
-fn inject(peer: &SegmentEnd, packets: &[(Packet, &[u8])]) {
+fn inject(peer: &StandardLink, packets: &[(Packet, &[u8])]) {
     for (packet, payload) in packets {
-        peer.send_packet(None, &mut |_, buffer| {
-            buffer[..payload.len()].copy_from_slice(payload);
-            *packet
-        })
-        .unwrap();
+        peer.send_packet(*packet, payload).unwrap();
     }
 }
 
 #[test]
 fn bad_input_is_counted_never_fatal() {
     with_watchdog(LIMIT, || {
-        let layout = Layout::new(64, 64).unwrap();
-        let segment = advanced::anonymous(layout);
-        let target = AdvancedLink::new(SegmentEnd::open(&segment, layout), quick());
-        let peer = SegmentEnd::open(&segment, layout);
+        let (target, peer) = standard_pair(64, 64);
+        let target = AdvancedLink::new(target, quick());
         inject(
             &peer,
             &[(Packet::new(0x05, [0x101, 3, 7, 0, 0, 0, 0]), &[])],
         );
         target.wait_for_negotiation().unwrap();
         // Drain the ack the target sent.
-        peer.recv_packet(None, &mut |p, _| assert_eq!(p.opcode(), 0x06))
-            .unwrap();
+        assert_eq!(peer.recv_packet().unwrap().packet().opcode(), 0x06);
         let copy = |w: [u64; 7]| Packet::new(0x04, w);
         let bad: Vec<(Packet, &[u8])> = vec![
             // Oversized total (above 64 MiB).

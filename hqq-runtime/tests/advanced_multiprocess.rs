@@ -6,10 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use advanced::{create_named, SegmentEnd};
+use advanced::link_config;
 use hqq_runtime::advanced::{AdvancedConfig, AdvancedError, AdvancedLink, DialFailure};
 use hqq_runtime::protocol::ErrorCode;
-use hqq_runtime::{Layout, Segment};
 use support::{child_env, unique_segment_name, Child};
 
 const SLOTS: u64 = 64;
@@ -36,9 +35,7 @@ fn advanced_peer() {
         return;
     };
     let name = env.var("HQQ_SEGMENT");
-    let layout = Layout::new(SLOTS, BUFFER).unwrap();
-    let segment = std::sync::Arc::new(Segment::open(&name, layout.total_size()).unwrap());
-    let link = AdvancedLink::new(SegmentEnd::open(&segment, layout), config());
+    let link = AdvancedLink::open(&name, &link_config(SLOTS, BUFFER), config()).unwrap();
     let negotiated = link.wait_for_negotiation().unwrap();
     env.report("features", negotiated.features.bits());
     assert_eq!(link.recv_large(0).unwrap().data, message());
@@ -68,9 +65,7 @@ fn advanced_peer() {
 #[test]
 fn advanced_link_across_processes() {
     let name = unique_segment_name("adv");
-    let layout = Layout::new(SLOTS, BUFFER).unwrap();
-    let segment = create_named(&name, layout);
-    let link = AdvancedLink::new(SegmentEnd::open(&segment, layout), config());
+    let link = AdvancedLink::create(&name, &link_config(SLOTS, BUFFER), config()).unwrap();
     let child = Child::spawn("advanced_peer", &[("HQQ_SEGMENT", &name)]);
 
     let negotiated = link.negotiate(config().offer).unwrap();

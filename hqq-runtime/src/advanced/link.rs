@@ -32,6 +32,7 @@ use crate::advanced::reassembly::ReassemblyLimits;
 use crate::advanced::stats::{AdvancedCounters, AdvancedStats};
 use crate::advanced::transport::{PacketTransport, TransportError};
 use crate::codec::{Limits, PacketCodec};
+use crate::link::{LinkConfig, LinkOpenError, StandardLink};
 use crate::packet::Packet;
 use crate::protocol::{
     ConnAccept, ConnClose, ConnCreate, Error, ErrorCode, OpCode, ProtoNegotiate,
@@ -85,6 +86,9 @@ pub enum AdvancedError {
     /// The ring is corrupt.
     #[error("the ring is corrupt")]
     Corrupt,
+    /// Every process on the other side of the link is dead.
+    #[error("the peer is gone: every process on the other side of the link is dead")]
+    PeerGone,
     /// The connection is not open.
     #[error("connection {0} is not open")]
     NotConnected(u64),
@@ -120,6 +124,7 @@ impl From<TransportError> for AdvancedError {
         match e {
             TransportError::TimedOut => AdvancedError::TimedOut,
             TransportError::Corrupt => AdvancedError::Corrupt,
+            TransportError::PeerGone => AdvancedError::PeerGone,
         }
     }
 }
@@ -136,9 +141,22 @@ pub struct ReceivedMessage {
 /// A request received by a server; answer it with [`AdvancedLink::respond`].
 pub type Request = IncomingRequest;
 
-/// An Advanced link over a [`PacketTransport`] (a Standard link's rings).
+/// An Advanced link over a [`PacketTransport`] (a [`StandardLink`]'s rings
+/// and buffers).
 ///
 /// `Send + Sync`: share it between threads by reference or `Arc`.
+///
+/// ```
+/// use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink};
+/// use hqq_runtime::link::LinkConfig;
+///
+/// let (a, b) = AdvancedLink::pair(LinkConfig::new().slots(8).buffer_size(64), AdvancedConfig::default())?;
+/// std::thread::scope(|s| {
+///     s.spawn(|| b.wait_for_negotiation().map(drop));
+///     a.negotiate(AdvancedConfig::default().offer)
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct AdvancedLink {
     transport: Box<dyn PacketTransport>,
     config: AdvancedConfig,
@@ -179,6 +197,33 @@ impl AdvancedLink {
             next_message: AtomicU64::new(1),
             counters: AdvancedCounters::default(),
         }
+    }
+
+    /// Creates the named segment and an Advanced link on it
+    /// ([`StandardLink::create`]).
+    pub fn create(
+        name: &str,
+        link: &LinkConfig,
+        config: AdvancedConfig,
+    ) -> Result<Self, LinkOpenError> {
+        Ok(Self::new(StandardLink::create(name, link)?, config))
+    }
+
+    /// Opens the named segment and an Advanced link on it
+    /// ([`StandardLink::open`]).
+    pub fn open(
+        name: &str,
+        link: &LinkConfig,
+        config: AdvancedConfig,
+    ) -> Result<Self, LinkOpenError> {
+        Ok(Self::new(StandardLink::open(name, link)?, config))
+    }
+
+    /// Two ends of one Advanced link on an anonymous segment:
+    /// `(primary, secondary)` ([`StandardLink::pair`]).
+    pub fn pair(link: &LinkConfig, config: AdvancedConfig) -> Result<(Self, Self), LinkOpenError> {
+        let (primary, secondary) = StandardLink::pair(link)?;
+        Ok((Self::new(primary, config), Self::new(secondary, config)))
     }
 
     /// The configuration.
@@ -343,7 +388,7 @@ impl AdvancedLink {
                     self.arrived.notify_all();
                     match pumped {
                         Ok(()) | Err(TransportError::TimedOut) => {}
-                        Err(TransportError::Corrupt) => return Err(AdvancedError::Corrupt),
+                        Err(e) => return Err(e.into()),
                     }
                 }
                 Err(_) => {

@@ -1,16 +1,15 @@
 //! What the Advanced link needs from the link below it: raw packets, each
 //! with its slot's own payload buffer.
 //!
-//! [`LinkMemory`] (the rings and buffers of a segment) implements it; the
-//! Standard link does too, so an Advanced link shares its rings and
-//! buffers and adds no memory.
+//! The [`StandardLink`] implements it with its raw-packet API, so an
+//! Advanced link shares the Standard link's rings and buffers (it adds no
+//! memory), blocks on the Standard link's futex-backed waits and sees
+//! [`PeerGone`](TransportError::PeerGone) when every peer process died.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::link_memory::LinkMemory;
+use crate::link::{LinkRecvError, LinkSendError, StandardLink};
 use crate::packet::Packet;
-use crate::protocol::OpCode;
-use crate::ring::{RingRecvWaitError, RingSendWaitError};
 
 /// Why a transport could not send or receive a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
@@ -21,6 +20,10 @@ pub enum TransportError {
     /// The ring is in a state no correct peer produces.
     #[error("the ring is corrupt")]
     Corrupt,
+    /// Every process on the other side of the link is dead (see
+    /// [`crate::liveness`]).
+    #[error("the peer is gone: every process on the other side of the link is dead")]
+    PeerGone,
 }
 
 /// Raw packets with their slot's payload buffer, in both directions.
@@ -50,13 +53,32 @@ pub trait PacketTransport: Send + Sync {
     ) -> Result<(), TransportError>;
 }
 
-impl PacketTransport for LinkMemory {
+/// How long from now until `deadline`; `None` (forever) is a year.
+fn remaining(deadline: Option<Instant>) -> Duration {
+    deadline.map_or(Duration::from_secs(3600 * 24 * 365), |d| {
+        d.saturating_duration_since(Instant::now())
+    })
+}
+
+impl From<LinkSendError> for TransportError {
+    fn from(e: LinkSendError) -> Self {
+        match e {
+            LinkSendError::WouldBlock | LinkSendError::TimedOut => TransportError::TimedOut,
+            LinkSendError::PeerGone => TransportError::PeerGone,
+            // `send_packet_with` checks no size; a ring in a bad state is
+            // the only other failure.
+            LinkSendError::InvalidSize { .. } | LinkSendError::Corrupt => TransportError::Corrupt,
+        }
+    }
+}
+
+impl PacketTransport for StandardLink {
     fn buffer_size(&self) -> usize {
-        usize::try_from(self.layout().size()).unwrap_or(usize::MAX)
+        StandardLink::buffer_size(self)
     }
 
     fn slots(&self) -> u64 {
-        self.layout().count()
+        StandardLink::slots(self)
     }
 
     fn send_packet(
@@ -64,18 +86,8 @@ impl PacketTransport for LinkMemory {
         deadline: Option<Instant>,
         fill: &mut dyn FnMut(usize, &mut [u8]) -> Packet,
     ) -> Result<(), TransportError> {
-        let claim = match deadline {
-            Some(deadline) => self.tx().claim_send_timeout(deadline),
-            None => self.tx().claim_send(),
-        };
-        let mut claim = claim.map_err(|e| match e {
-            RingSendWaitError::TimedOut => TransportError::TimedOut,
-            _ => TransportError::Corrupt,
-        })?;
-        let index = claim.index();
-        let packet = fill(index, claim.payload_mut());
-        claim.commit(packet);
-        Ok(())
+        Ok(self
+            .send_packet_with_timeout(remaining(deadline), |index, buffer| fill(index, buffer))?)
     }
 
     fn recv_packet(
@@ -83,21 +95,17 @@ impl PacketTransport for LinkMemory {
         deadline: Option<Instant>,
         read: &mut dyn FnMut(Packet, &[u8]),
     ) -> Result<(), TransportError> {
-        loop {
-            let claim = match deadline {
-                Some(deadline) => self.rx().claim_recv_timeout(deadline),
-                None => self.rx().claim_recv(),
-            };
-            let claim = claim.map_err(|e| match e {
-                RingRecvWaitError::TimedOut => TransportError::TimedOut,
+        // The raw receive skips tombstones and validates nothing: the
+        // Advanced layer decodes every packet itself.
+        let received = self
+            .recv_packet_timeout(remaining(deadline))
+            .map_err(|e| match e {
+                LinkRecvError::WouldBlock | LinkRecvError::TimedOut => TransportError::TimedOut,
+                LinkRecvError::PeerGone => TransportError::PeerGone,
                 _ => TransportError::Corrupt,
             })?;
-            let packet = claim.packet();
-            if packet.opcode() == OpCode::StandardLinkTombstone.code() {
-                continue;
-            }
-            read(packet, claim.payload());
-            return Ok(());
-        }
+        read(received.packet(), received.buffer());
+        received.release();
+        Ok(())
     }
 }

@@ -432,6 +432,16 @@ impl StandardLink {
         self.send_raw_with(build, self.write_deadline())
     }
 
+    /// [`send_packet_with`](Self::send_packet_with) that waits at most
+    /// `timeout` while the ring is full.
+    pub fn send_packet_with_timeout(
+        &self,
+        timeout: Duration,
+        build: impl FnOnce(usize, &mut [u8]) -> Packet,
+    ) -> Result<(), LinkSendError> {
+        self.send_raw_with(build, Deadline::after(Some(timeout)))
+    }
+
     /// [`send_packet_with`](Self::send_packet_with) without waiting.
     pub fn try_send_packet_with(
         &self,
