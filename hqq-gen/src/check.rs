@@ -10,7 +10,7 @@ use crate::error::SpecError;
 use crate::locate::Positions;
 use crate::model::{
     raw, CmpOp, Condition, Direction, EnumType, EnumValue, Flag, FlagRule, FlagSet, Layer, Limit,
-    Opcode, OpcodeRanges, Operand, OperandType, Protocol, Rule, Spec, Term, UnknownBits, Version,
+    Method, Opcode, OpcodeRanges, Operand, OperandType, Protocol, Rule, Spec, Term, UnknownBits, Version,
 };
 use crate::names;
 
@@ -21,6 +21,10 @@ const MAX_OPERANDS: usize = 7;
 
 /// Type names the generated module defines itself.
 const GENERATED_NAMES: [&str; 3] = ["OpCode", "Message", "Handler"];
+
+/// Method names the generated `rpc::Client` and `rpc::Server` define
+/// themselves.
+const GENERATED_METHODS: [&str; 4] = ["new", "on_connection", "link", "should_stop"];
 
 /// Checks `raw` and resolves it, or returns every error found.
 pub fn resolve(raw: &raw::Spec, file: &str, positions: &Positions) -> Result<Spec, Vec<SpecError>> {
@@ -180,6 +184,8 @@ impl Checker<'_> {
             }
         }
 
+        let methods = self.methods(&raw.methods);
+
         Spec {
             file: self.file.to_owned(),
             protocol,
@@ -187,7 +193,72 @@ impl Checker<'_> {
             enums,
             flags,
             opcodes,
+            methods,
         }
+    }
+
+    /// Checks `methods:`: snake_case names that the generated client and
+    /// server do not use themselves, unique names and unique non-zero ids.
+    fn methods(&mut self, raw: &[raw::Method]) -> Vec<Method> {
+        let mut ids: HashMap<u64, (String, String)> = HashMap::new();
+        let mut names: HashMap<String, String> = HashMap::new();
+        for (i, m) in raw.iter().enumerate() {
+            let path = format!("methods[{i}]");
+            let entry = format!("method `{}`", m.name);
+            if !names::is_snake(&m.name) {
+                self.error(
+                    &format!("{path}.name"),
+                    entry.clone(),
+                    "name is not a valid snake_case identifier",
+                    Some("use lowercase letters, digits and `_`, starting with a letter, e.g. `get_value`".into()),
+                );
+            } else if GENERATED_METHODS.contains(&m.name.as_str()) {
+                self.error(
+                    &format!("{path}.name"),
+                    entry.clone(),
+                    format!("`{}` is a name the generated client and server use themselves", m.name),
+                    Some(format!("rename the method; {} are taken", GENERATED_METHODS.join(", "))),
+                );
+            }
+            if let Some(first) = names.get(&m.name) {
+                let line = self.line_of(first);
+                let first = first.clone();
+                self.error(
+                    &format!("{path}.name"),
+                    entry.clone(),
+                    format!("duplicate method name `{}`, first defined at {first}{line}", m.name),
+                    Some("every method needs its own name".into()),
+                );
+            } else {
+                names.insert(m.name.clone(), path.clone());
+            }
+            if m.id == 0 {
+                self.error(
+                    &format!("{path}.id"),
+                    entry.clone(),
+                    "method id 0 is not allowed",
+                    Some("method ids start at 1 (0 marks a chunk that carries no method)".into()),
+                );
+            } else if let Some((first, first_path)) = ids.get(&m.id) {
+                let line = self.line_of(first_path);
+                let first = first.clone();
+                self.error(
+                    &format!("{path}.id"),
+                    entry,
+                    format!("duplicate method id {}: `{}` reuses the id of `{first}`{line}", m.id, m.name),
+                    Some("every method needs its own id".into()),
+                );
+            } else {
+                ids.insert(m.id, (m.name.clone(), path.clone()));
+            }
+        }
+        raw.iter()
+            .map(|m| Method {
+                id: m.id,
+                name: m.name.clone(),
+                doc: m.doc.trim_end().to_owned(),
+            })
+            .collect()
     }
 
     fn declare_type(

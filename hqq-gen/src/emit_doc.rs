@@ -268,6 +268,22 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
             writeln!(out)?;
         }
     }
+    if !spec.methods.is_empty() {
+        writeln!(out, "## RPC methods")?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Called and served over an Advanced link: a request carries the method id in ConnCopy \
+             operand 6 of its first chunk."
+        )?;
+        writeln!(out)?;
+        writeln!(out, "| id | method | description |")?;
+        writeln!(out, "| --- | --- | --- |")?;
+        for m in &spec.methods {
+            writeln!(out, "| {} | `{}` | {} |", m.id, m.name, cell(&m.doc))?;
+        }
+        writeln!(out)?;
+    }
     writeln!(out, "## Rules")?;
     writeln!(out)?;
     writeln!(

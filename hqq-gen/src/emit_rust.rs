@@ -64,6 +64,7 @@ pub fn emit_rust(spec: &Spec, options: &EmitOptions) -> TokenStream {
     let packets = spec.opcodes.iter().map(|op| e.packet(op));
     let message = e.message();
     let handler = e.handler();
+    let rpc = crate::emit_rpc::emit_rpc(spec, &options.runtime_path);
     quote! {
         #constants
         #opcode_enum
@@ -72,6 +73,7 @@ pub fn emit_rust(spec: &Spec, options: &EmitOptions) -> TokenStream {
         #(#packets)*
         #message
         #handler
+        #rpc
     }
 }
 

@@ -28,6 +28,7 @@
 pub mod builder;
 pub mod check;
 pub mod emit_doc;
+pub mod emit_rpc;
 pub mod emit_rust;
 pub mod error;
 pub mod locate;

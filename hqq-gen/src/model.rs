@@ -31,6 +31,22 @@ pub mod raw {
         /// `opcodes:`
         #[serde(default)]
         pub opcodes: Vec<Opcode>,
+        /// `methods:` (RPC methods served over an Advanced link).
+        #[serde(default)]
+        pub methods: Vec<Method>,
+    }
+
+    /// One entry of `methods:`: `{ id, name, doc }`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Method {
+        /// Method id (ConnCopy operand 6 of a request's first chunk).
+        pub id: u64,
+        /// Method name (snake_case).
+        pub name: String,
+        /// Documentation.
+        #[serde(default)]
+        pub doc: String,
     }
 
     /// `protocol: { name, layer, version, doc, compatibility }`
@@ -236,6 +252,20 @@ pub struct Spec {
     pub flags: Vec<FlagSet>,
     /// Opcodes, in spec order.
     pub opcodes: Vec<Opcode>,
+    /// RPC methods, in spec order (empty if the spec has none).
+    pub methods: Vec<Method>,
+}
+
+/// An RPC method (`methods:` entry), called and served over an Advanced
+/// link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Method {
+    /// Method id, non-zero; requests carry it in ConnCopy operand 6.
+    pub id: u64,
+    /// Method name (snake_case); the generated server and client methods.
+    pub name: String,
+    /// Documentation.
+    pub doc: String,
 }
 
 /// The `protocol:` section.

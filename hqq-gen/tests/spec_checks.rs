@@ -164,3 +164,58 @@ fn type_and_syntax_errors_carry_their_position() {
         "test.yaml:4:15: mapping values are not allowed in this context",
     );
 }
+
+#[test]
+fn methods_are_resolved() {
+    let source = format!(
+        "{HEADER}methods:\n  - {{ id: 1, name: echo, doc: Returns the request. }}\n  - {{ id: 7, name: sum }}\n"
+    );
+    let spec = Spec::parse(&source, "test.yaml").expect("valid spec");
+    let methods: Vec<(u64, &str)> = spec.methods.iter().map(|m| (m.id, m.name.as_str())).collect();
+    assert_eq!(methods, [(1, "echo"), (7, "sum")]);
+    assert_eq!(spec.methods[0].doc, "Returns the request.");
+}
+
+#[test]
+fn duplicate_method_id() {
+    assert_one(
+        "methods:\n  - { id: 1, name: echo }\n  - { id: 1, name: sum }\n",
+        "test.yaml:4:7: method `sum`: duplicate method id 1: `sum` reuses the id of `echo` (line 3)",
+    );
+}
+
+#[test]
+fn duplicate_method_name() {
+    assert_one(
+        "methods:\n  - { id: 1, name: echo }\n  - { id: 2, name: echo }\n",
+        "test.yaml:4:14: method `echo`: duplicate method name `echo`, first defined at methods[0] (line 3)",
+    );
+}
+
+#[test]
+fn method_name_not_snake_case() {
+    assert_one(
+        "methods:\n  - { id: 1, name: GetValue }\n",
+        "test.yaml:3:14: method `GetValue`: name is not a valid snake_case identifier",
+    );
+    assert_one(
+        "methods:\n  - { id: 1, name: fn }\n",
+        "test.yaml:3:14: method `fn`: name is not a valid snake_case identifier",
+    );
+}
+
+#[test]
+fn method_name_the_generated_code_uses() {
+    assert_one(
+        "methods:\n  - { id: 1, name: should_stop }\n",
+        "test.yaml:3:14: method `should_stop`: `should_stop` is a name the generated client and server use themselves",
+    );
+}
+
+#[test]
+fn method_id_zero() {
+    assert_one(
+        "methods:\n  - { id: 0, name: echo }\n",
+        "test.yaml:3:7: method `echo`: method id 0 is not allowed",
+    );
+}

@@ -11,6 +11,7 @@
 //! * [`calls`]: pending calls keyed by (connection, message id).
 //! * [`connections`]: listen, dial, accept, close.
 //! * [`inbox`]: every received packet routed to whoever waits for it.
+//! * [`rpc`]: serving and calling RPC methods (what generated RPC code uses).
 //! * [`stats`]: the link's counters.
 //! * [`transport`]: what the Advanced link needs from the link below.
 //! * [`link`]: [`AdvancedLink`], which drives all of the above.
@@ -22,6 +23,7 @@ pub mod inbox;
 pub mod link;
 pub mod negotiation;
 pub mod reassembly;
+pub mod rpc;
 pub mod stats;
 pub mod transport;
 
@@ -38,5 +40,6 @@ pub use reassembly::{
     Assembled, AssembledMessage, ChunkInfo, MessageKey, Reassembler, ReassemblyError,
     ReassemblyLimits, Sequenced, Sequencer,
 };
+pub use rpc::{RpcCallError, RpcService, ServeEnd, Status};
 pub use stats::{AdvancedCounters, AdvancedStats};
 pub use transport::{PacketTransport, TransportError};

@@ -1,0 +1,118 @@
+//! Serving and calling RPC methods over an [`AdvancedLink`]: the part of
+//! generated RPC code (hqq-gen's `methods:` section) that does not depend
+//! on the spec.
+//!
+//! A spec's generated `rpc` module has a `Server` trait with one method per
+//! RPC method; its `serve` wraps the server in an [`RpcService`] and runs
+//! [`serve`] here. Its `Client` calls [`call`] here, which turns an error
+//! response into [`RpcCallError::Status`].
+
+use std::time::Duration;
+
+use crate::advanced::link::{AdvancedError, AdvancedLink};
+
+/// An error answer to a request: a non-zero status code and detail bytes
+/// (sent as a Response|Error message with the code in operand 6).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("status {code}: {}", String::from_utf8_lossy(.detail))]
+pub struct Status {
+    /// The status code (non-zero).
+    pub code: u64,
+    /// Detail bytes (often UTF-8 text).
+    pub detail: Vec<u8>,
+}
+
+impl Status {
+    /// The status [`serve`] answers a request for an unknown method with.
+    pub const UNKNOWN_METHOD: u64 = u64::MAX;
+
+    /// A status with `code` and a text detail.
+    pub fn new(code: u64, detail: impl Into<String>) -> Self {
+        Status {
+            code,
+            detail: detail.into().into_bytes(),
+        }
+    }
+}
+
+/// Why a call did not return a response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RpcCallError {
+    /// The server answered with an error status.
+    #[error("the server answered with {0}")]
+    Status(Status),
+    /// The link failed (timeout, peer gone, closed connection, ...).
+    #[error(transparent)]
+    Link(#[from] AdvancedError),
+}
+
+/// Calls `method` with `request` on `connection` and returns the response
+/// bytes, or the error status the server answered with.
+pub fn call(
+    link: &AdvancedLink,
+    connection: u64,
+    method: u64,
+    request: &[u8],
+) -> Result<Vec<u8>, RpcCallError> {
+    let response = link.call_on(connection, method, request)?;
+    if response.error || response.status != 0 {
+        return Err(RpcCallError::Status(Status {
+            code: response.status,
+            detail: response.data,
+        }));
+    }
+    Ok(response.data)
+}
+
+/// A server as [`serve`] drives it: requests by method id.
+pub trait RpcService {
+    /// Answers a request for `method`; `None` if there is no such method.
+    fn handle(&mut self, method: u64, request: &[u8]) -> Option<Result<Vec<u8>, Status>>;
+
+    /// Whether [`serve`] should return; asked after every request and
+    /// whenever no request came for a while.
+    fn should_stop(&mut self) -> bool {
+        false
+    }
+}
+
+/// Why [`serve`] returned normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServeEnd {
+    /// The service asked to stop ([`RpcService::should_stop`]).
+    Stopped,
+    /// Every process on the other side of the link is dead.
+    PeerGone,
+}
+
+/// How long [`serve`] waits for a request before it asks
+/// [`RpcService::should_stop`] again.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// Answers requests on `link` (any connection) with `service` until the
+/// service asks to stop or the peer is gone. A request for a method the
+/// service does not have is answered with [`Status::UNKNOWN_METHOD`]. The
+/// link must have negotiated RequestResponse.
+pub fn serve(link: &AdvancedLink, service: &mut dyn RpcService) -> Result<ServeEnd, AdvancedError> {
+    let poll = link.config().timeout.min(STOP_POLL);
+    loop {
+        if service.should_stop() {
+            return Ok(ServeEnd::Stopped);
+        }
+        let request = match link.recv_request_timeout(poll) {
+            Ok(request) => request,
+            Err(AdvancedError::TimedOut) => continue,
+            Err(AdvancedError::PeerGone) => return Ok(ServeEnd::PeerGone),
+            Err(e) => return Err(e),
+        };
+        match service.handle(request.method, &request.data) {
+            Some(Ok(response)) => link.respond(&request, &response)?,
+            Some(Err(status)) => link.respond_error(&request, status.code, &status.detail)?,
+            None => link.respond_error(
+                &request,
+                Status::UNKNOWN_METHOD,
+                format!("unknown method {}", request.method).as_bytes(),
+            )?,
+        }
+    }
+}
