@@ -10,7 +10,8 @@ use crate::error::SpecError;
 use crate::locate::Positions;
 use crate::model::{
     raw, CmpOp, Condition, Direction, EnumType, EnumValue, Flag, FlagRule, FlagSet, Layer, Limit,
-    Method, Opcode, OpcodeRanges, Operand, OperandType, Protocol, Rule, Spec, Term, UnknownBits, Version,
+    Method, Opcode, OpcodeRanges, Operand, OperandType, Protocol, Rule, Spec, Term, UnknownBits,
+    Version,
 };
 use crate::names;
 
@@ -216,8 +217,14 @@ impl Checker<'_> {
                 self.error(
                     &format!("{path}.name"),
                     entry.clone(),
-                    format!("`{}` is a name the generated client and server use themselves", m.name),
-                    Some(format!("rename the method; {} are taken", GENERATED_METHODS.join(", "))),
+                    format!(
+                        "`{}` is a name the generated client and server use themselves",
+                        m.name
+                    ),
+                    Some(format!(
+                        "rename the method; {} are taken",
+                        GENERATED_METHODS.join(", ")
+                    )),
                 );
             }
             if let Some(first) = names.get(&m.name) {
@@ -226,7 +233,10 @@ impl Checker<'_> {
                 self.error(
                     &format!("{path}.name"),
                     entry.clone(),
-                    format!("duplicate method name `{}`, first defined at {first}{line}", m.name),
+                    format!(
+                        "duplicate method name `{}`, first defined at {first}{line}",
+                        m.name
+                    ),
                     Some("every method needs its own name".into()),
                 );
             } else {
@@ -245,7 +255,10 @@ impl Checker<'_> {
                 self.error(
                     &format!("{path}.id"),
                     entry,
-                    format!("duplicate method id {}: `{}` reuses the id of `{first}`{line}", m.id, m.name),
+                    format!(
+                        "duplicate method id {}: `{}` reuses the id of `{first}`{line}",
+                        m.id, m.name
+                    ),
                     Some("every method needs its own id".into()),
                 );
             } else {

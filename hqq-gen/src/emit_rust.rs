@@ -2,7 +2,9 @@
 //!
 //! The output is a list of items meant to be the body of one module: the
 //! protocol constants, `OpCode`, the enum and flag-set types, one struct per
-//! opcode implementing `PacketCodec`, `Message`, `Handler` and `dispatch`.
+//! opcode implementing `PacketCodec`, `Message`, `Handler` and `dispatch`
+//! (the last four only if the spec has opcodes), and the `rpc` module of a
+//! spec with `methods:` ([`crate::emit_rpc`]).
 //! Every path outside the module is fully qualified through
 //! [`EmitOptions::runtime_path`], so the code compiles wherever it lands.
 
@@ -58,13 +60,24 @@ pub fn emit_rust(spec: &Spec, options: &EmitOptions) -> TokenStream {
         rt: &options.runtime_path,
     };
     let constants = e.constants();
+    let rpc = crate::emit_rpc::emit_rpc(spec, &options.runtime_path);
+    if spec.opcodes.is_empty() {
+        // A spec of RPC methods (or types) only: no packets to dispatch.
+        let enums = spec.enums.iter().map(|t| e.enum_type(t));
+        let flags = spec.flags.iter().map(|t| e.flag_set(t));
+        return quote! {
+            #constants
+            #(#enums)*
+            #(#flags)*
+            #rpc
+        };
+    }
     let opcode_enum = e.opcode_enum();
     let enums = spec.enums.iter().map(|t| e.enum_type(t));
     let flags = spec.flags.iter().map(|t| e.flag_set(t));
     let packets = spec.opcodes.iter().map(|op| e.packet(op));
     let message = e.message();
     let handler = e.handler();
-    let rpc = crate::emit_rpc::emit_rpc(spec, &options.runtime_path);
     quote! {
         #constants
         #opcode_enum

@@ -40,3 +40,24 @@ fn generated_code_uses_only_qualified_paths() {
     }
     assert!(code.contains("::hqq::runtime::codec::PacketCodec for ConnCopy"));
 }
+
+#[test]
+fn generated_rpc_uses_only_qualified_paths() {
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kv.yaml"))
+            .expect("kv.yaml");
+    let spec = Spec::parse(&source, "kv.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let code = generate_rust(&spec, &EmitOptions::default());
+    let rpc = &code[code.find("pub mod rpc").expect("an rpc module")..];
+    for bare in [
+        " Result<", " Option<", " Ok(", " Some(", " Err(", " None", " Vec<", " Sized",
+    ] {
+        assert!(
+            !rpc.contains(bare),
+            "generated RPC code uses the unqualified `{}`",
+            bare.trim()
+        );
+    }
+    assert!(rpc.contains("fn get("));
+    assert!(rpc.contains("pub const METHOD_PUT: u64 = 2;"));
+}

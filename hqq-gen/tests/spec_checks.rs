@@ -171,7 +171,11 @@ fn methods_are_resolved() {
         "{HEADER}methods:\n  - {{ id: 1, name: echo, doc: Returns the request. }}\n  - {{ id: 7, name: sum }}\n"
     );
     let spec = Spec::parse(&source, "test.yaml").expect("valid spec");
-    let methods: Vec<(u64, &str)> = spec.methods.iter().map(|m| (m.id, m.name.as_str())).collect();
+    let methods: Vec<(u64, &str)> = spec
+        .methods
+        .iter()
+        .map(|m| (m.id, m.name.as_str()))
+        .collect();
     assert_eq!(methods, [(1, "echo"), (7, "sum")]);
     assert_eq!(spec.methods[0].doc, "Returns the request.");
 }

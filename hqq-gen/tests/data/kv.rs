@@ -937,3 +937,162 @@ pub fn dispatch<H: Handler + ?Sized>(
     }
         .map_err(::hqq_runtime::codec::DispatchError::Rejected)
 }
+
+/// The RPC methods of KeyValue, served and called over an Advanced link.
+pub mod rpc {
+    /// Method id of [`Server::get`].
+    pub const METHOD_GET: u64 = 1;
+
+    /// Method id of [`Server::put`].
+    pub const METHOD_PUT: u64 = 2;
+
+    /// Every method as `(id, name)`, in spec order.
+    pub const METHODS: [(u64, &str); 2] = [(METHOD_GET, "get"), (METHOD_PUT, "put")];
+
+    /// The server side: one method per RPC method. An `Err` answers
+    /// the request with an error status.
+    pub trait Server {
+        /// Returns the value stored under the key in the request.
+        ///
+        /// RPC method `get` (id 1).
+        fn get(
+            &mut self,
+            request: &[u8],
+        ) -> ::core::result::Result<
+            ::std::vec::Vec<u8>,
+            ::hqq_runtime::advanced::Status,
+        >;
+
+        /// Stores a value; the request is the key (8 bytes, little-endian)
+        /// followed by the value.
+        ///
+        /// RPC method `put` (id 2).
+        fn put(
+            &mut self,
+            request: &[u8],
+        ) -> ::core::result::Result<
+            ::std::vec::Vec<u8>,
+            ::hqq_runtime::advanced::Status,
+        >;
+
+        /// Whether [`serve`] should return; asked after every
+        /// request and whenever the link has been idle for a while.
+        fn should_stop(&mut self) -> bool {
+            false
+        }
+    }
+    struct Service<'s, S: ?::core::marker::Sized>(&'s mut S);
+
+    #[automatically_derived]
+    impl<S: Server + ?::core::marker::Sized> ::hqq_runtime::advanced::RpcService
+    for Service<'_, S> {
+        fn handle(
+            &mut self,
+            method: u64,
+            request: &[u8],
+        ) -> ::core::option::Option<
+            ::core::result::Result<::std::vec::Vec<u8>, ::hqq_runtime::advanced::Status>,
+        > {
+            match method {
+                METHOD_GET => ::core::option::Option::Some(self.0.get(request)),
+                METHOD_PUT => ::core::option::Option::Some(self.0.put(request)),
+                _ => ::core::option::Option::None,
+            }
+        }
+
+        fn should_stop(&mut self) -> bool {
+            self.0.should_stop()
+        }
+    }
+
+    /// Answers requests on `link` with `server` until
+    /// [`Server::should_stop`] says so or the peer is gone. A request
+    /// for an unknown method id is answered with the error status
+    /// `advanced::Status::UNKNOWN_METHOD`.
+    pub fn serve<S: Server + ?::core::marker::Sized>(
+        link: &::hqq_runtime::advanced::AdvancedLink,
+        server: &mut S,
+    ) -> ::core::result::Result<
+        ::hqq_runtime::advanced::ServeEnd,
+        ::hqq_runtime::advanced::AdvancedError,
+    > {
+        ::hqq_runtime::advanced::rpc::serve(link, &mut Service(server))
+    }
+
+    /// The client side: one method per RPC method, each a call on
+    /// an Advanced link that waits for its response.
+    #[derive(Clone, Copy)]
+    pub struct Client<'l> {
+        link: &'l ::hqq_runtime::advanced::AdvancedLink,
+        connection: u64,
+    }
+
+    #[automatically_derived]
+    impl ::core::fmt::Debug for Client<'_> {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.debug_struct("Client")
+                .field("connection", &self.connection)
+                .finish_non_exhaustive()
+        }
+    }
+    impl<'l> Client<'l> {
+        /// A client calling on the link itself (connection 0).
+        pub fn new(link: &'l ::hqq_runtime::advanced::AdvancedLink) -> Self {
+            Client { link, connection: 0 }
+        }
+
+        /// A client calling on `connection` (from `dial`).
+        pub fn on_connection(
+            link: &'l ::hqq_runtime::advanced::AdvancedLink,
+            connection: u64,
+        ) -> Self {
+            Client { link, connection }
+        }
+
+        /// The link the client calls on.
+        pub fn link(&self) -> &'l ::hqq_runtime::advanced::AdvancedLink {
+            self.link
+        }
+
+        /// Calls [`Server::get`] and waits for its response.
+        ///
+        /// Returns the value stored under the key in the request.
+        ///
+        /// RPC method `get` (id 1).
+        pub fn get(
+            &self,
+            request: &[u8],
+        ) -> ::core::result::Result<
+            ::std::vec::Vec<u8>,
+            ::hqq_runtime::advanced::RpcCallError,
+        > {
+            ::hqq_runtime::advanced::rpc::call(
+                self.link,
+                self.connection,
+                METHOD_GET,
+                request,
+            )
+        }
+
+        /// Calls [`Server::put`] and waits for its response.
+        ///
+        /// Stores a value; the request is the key (8 bytes, little-endian)
+        /// followed by the value.
+        ///
+        /// RPC method `put` (id 2).
+        pub fn put(
+            &self,
+            request: &[u8],
+        ) -> ::core::result::Result<
+            ::std::vec::Vec<u8>,
+            ::hqq_runtime::advanced::RpcCallError,
+        > {
+            ::hqq_runtime::advanced::rpc::call(
+                self.link,
+                self.connection,
+                METHOD_PUT,
+                request,
+            )
+        }
+    }
+}
