@@ -1,0 +1,177 @@
+//! RPC methods from a spec (`tests/derive/rpc.yaml` through
+//! `include_spec!`): a server process runs the generated `serve` with its
+//! `Server`, the test calls it through the generated `Client`.
+
+#[path = "../hqq-runtime/tests/support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use hqq::runtime::advanced::{RpcCallError, ServeEnd, Status};
+use hqq::runtime::link::LinkConfig;
+use hqq::{AdvancedConfig, AdvancedLink};
+use support::{child_env, unique_segment_name, Child};
+
+mod strings {
+    hqq::include_spec!("tests/derive/rpc.yaml");
+}
+use strings::rpc;
+
+const WATCHDOG: Duration = Duration::from_secs(60);
+
+fn link_config() -> LinkConfig {
+    let mut config = LinkConfig::new();
+    config
+        .slots(16)
+        .buffer_size(256)
+        .ready_timeout(Duration::from_secs(10));
+    config
+}
+
+fn advanced_config() -> AdvancedConfig {
+    AdvancedConfig {
+        timeout: Duration::from_secs(20),
+        ..AdvancedConfig::default()
+    }
+}
+
+#[derive(Default)]
+struct Strings {
+    answered: u64,
+    stopping: bool,
+}
+
+impl rpc::Server for Strings {
+    fn reverse(&mut self, request: &[u8]) -> Result<Vec<u8>, Status> {
+        self.answered += 1;
+        Ok(request.iter().rev().copied().collect())
+    }
+
+    fn fail(&mut self, request: &[u8]) -> Result<Vec<u8>, Status> {
+        self.answered += 1;
+        Err(Status {
+            code: 7,
+            detail: request.to_vec(),
+        })
+    }
+
+    fn count(&mut self, _request: &[u8]) -> Result<Vec<u8>, Status> {
+        let before = self.answered;
+        self.answered += 1;
+        Ok(before.to_le_bytes().to_vec())
+    }
+
+    fn stop(&mut self, _request: &[u8]) -> Result<Vec<u8>, Status> {
+        self.stopping = true;
+        Ok(Vec::new())
+    }
+
+    fn should_stop(&mut self) -> bool {
+        self.stopping
+    }
+}
+
+/// The server process: serves until stopped or until the client is gone.
+#[test]
+fn rpc_server() {
+    let Some(env) = child_env("rpc_server") else {
+        return;
+    };
+    let link = AdvancedLink::open(&env.var("HQQ_SEGMENT"), &link_config(), advanced_config())
+        .expect("open the link");
+    link.wait_for_negotiation().expect("negotiation");
+    let mut server = Strings::default();
+    let end = rpc::serve(&link, &mut server).expect("serve");
+    env.report("end", format!("{end:?}"));
+    env.report("answered", server.answered);
+}
+
+fn start_server() -> (AdvancedLink, Child) {
+    let name = unique_segment_name("rpc");
+    let link = AdvancedLink::create(&name, &link_config(), advanced_config()).expect("create");
+    let child = Child::spawn("rpc_server", &[("HQQ_SEGMENT", &name)]);
+    link.negotiate(advanced_config().offer).expect("negotiate");
+    (link, child)
+}
+
+#[test]
+fn generated_client_calls_generated_server_across_processes() {
+    let (link, child) = start_server();
+    let client = rpc::Client::new(&link);
+
+    assert_eq!(client.reverse(b"abc").unwrap(), b"cba");
+    // Larger than one 256-byte buffer: chunked both ways.
+    let large: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let mut expected = large.clone();
+    expected.reverse();
+    assert_eq!(client.reverse(&large).unwrap(), expected);
+    assert_eq!(client.reverse(b"").unwrap(), b"");
+
+    match client.fail(b"why") {
+        Err(RpcCallError::Status(status)) => {
+            assert_eq!(
+                status,
+                Status {
+                    code: 7,
+                    detail: b"why".to_vec()
+                }
+            );
+        }
+        other => panic!("expected status 7, got {other:?}"),
+    }
+    // A method id the server does not know.
+    let unknown = hqq::runtime::advanced::rpc::call(&link, 0, 99, b"x");
+    assert!(
+        matches!(&unknown, Err(RpcCallError::Status(s)) if s.code == Status::UNKNOWN_METHOD),
+        "{unknown:?}"
+    );
+    assert_eq!(client.count(b"").unwrap(), 4u64.to_le_bytes());
+    assert_eq!(client.stop(b"").unwrap(), b"");
+
+    let output = child.wait(WATCHDOG);
+    output.assert_success();
+    assert_eq!(
+        output.report::<String>("end"),
+        format!("{:?}", ServeEnd::Stopped)
+    );
+    assert_eq!(output.report::<u64>("answered"), 5);
+}
+
+/// A client process that makes one call and exits without leaving the
+/// link (as a crash would): its process-table entry stays, naming a dead pid.
+#[test]
+fn rpc_client_that_dies() {
+    let Some(env) = child_env("rpc_client_that_dies") else {
+        return;
+    };
+    let link = AdvancedLink::open(&env.var("HQQ_SEGMENT"), &link_config(), advanced_config())
+        .expect("open the link");
+    link.negotiate(advanced_config().offer).expect("negotiate");
+    assert_eq!(rpc::Client::new(&link).reverse(b"ab").unwrap(), b"ba");
+    env.report("called", 1);
+    std::mem::forget(link);
+}
+
+#[test]
+fn serve_returns_when_the_client_process_died() {
+    let name = unique_segment_name("rpc-dies");
+    let link = AdvancedLink::create(&name, &link_config(), advanced_config()).expect("create");
+    let child = Child::spawn("rpc_client_that_dies", &[("HQQ_SEGMENT", &name)]);
+    let (done, finished) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        link.wait_for_negotiation().expect("negotiation");
+        let mut server = Strings::default();
+        let end = rpc::serve(&link, &mut server);
+        let _ = done.send(());
+        (end, server.answered)
+    });
+    let output = child.wait(WATCHDOG);
+    output.assert_success();
+    assert_eq!(output.report::<u64>("called"), 1);
+    finished
+        .recv_timeout(WATCHDOG)
+        .expect("watchdog: serve did not notice the dead client");
+    let (end, answered) = server.join().unwrap();
+    assert_eq!(end.unwrap(), ServeEnd::PeerGone);
+    assert_eq!(answered, 1);
+}
