@@ -5,6 +5,8 @@ use std::io;
 use std::process::ExitStatus;
 use std::time::Duration;
 
+use hqq_runtime::advanced::AdvancedError;
+use hqq_runtime::link::LinkOpenError as AdvancedLinkOpenError;
 use hqq_runtime::segment::{SegmentCreateError, SegmentOpenError};
 
 /// Why a measurement failed in the benchmark process.
@@ -78,6 +80,20 @@ pub enum BenchError {
     /// The calling thread's CPU time could not be read.
     #[error("clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed")]
     CpuClock(#[source] io::Error),
+    /// The Advanced link of a measurement could not be created.
+    #[error("could not create the benchmark's Advanced link")]
+    AdvancedCreate(#[source] AdvancedLinkOpenError),
+    /// An Advanced link operation failed while talking to the peer.
+    #[error("{operation} on the Advanced link to the {role} peer failed")]
+    Advanced {
+        /// The role the peer runs.
+        role: &'static str,
+        /// What was being done.
+        operation: &'static str,
+        /// The link's error.
+        #[source]
+        source: AdvancedError,
+    },
 }
 
 /// Why a peer process (the re-executed benchmark) failed its role.
@@ -115,5 +131,17 @@ pub enum PeerRunError {
     SegmentLayout {
         /// The word's byte offset.
         offset: usize,
+    },
+    /// The benchmark's Advanced link could not be opened.
+    #[error("could not open the benchmark's Advanced link")]
+    AdvancedOpen(#[source] AdvancedLinkOpenError),
+    /// An Advanced link operation failed while talking to the parent.
+    #[error("{operation} on the Advanced link to the benchmark process failed")]
+    Advanced {
+        /// What was being done.
+        operation: &'static str,
+        /// The link's error.
+        #[source]
+        source: AdvancedError,
     },
 }

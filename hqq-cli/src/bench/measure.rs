@@ -129,10 +129,43 @@ pub fn measure_stream(
     run_time: Duration,
     runs: usize,
 ) -> Result<StreamFigures, BenchError> {
-    let pilot = transport.stream(size, PILOT_MESSAGES)?;
-    let rate = PILOT_MESSAGES as f64 / pilot.as_secs_f64().max(1e-9);
+    stream_figures(transport, size, run_time, runs, PILOT_MESSAGES, MIN_RUN_MESSAGES)
+}
+
+/// Messages in the pilot run, and the fewest in a measured run, of a
+/// large-message measurement (1 MiB each: a few suffice).
+const LARGE_PILOT_MESSAGES: u64 = 8;
+
+/// [`measure_stream`] for large messages (hundreds of KiB and more): the
+/// pilot and the shortest run are a few messages, not a thousand.
+pub fn measure_large_stream(
+    transport: &mut dyn Stream,
+    size: usize,
+    run_time: Duration,
+    runs: usize,
+) -> Result<StreamFigures, BenchError> {
+    stream_figures(
+        transport,
+        size,
+        run_time,
+        runs,
+        LARGE_PILOT_MESSAGES,
+        LARGE_PILOT_MESSAGES,
+    )
+}
+
+fn stream_figures(
+    transport: &mut dyn Stream,
+    size: usize,
+    run_time: Duration,
+    runs: usize,
+    pilot_messages: u64,
+    min_run_messages: u64,
+) -> Result<StreamFigures, BenchError> {
+    let pilot = transport.stream(size, pilot_messages)?;
+    let rate = pilot_messages as f64 / pilot.as_secs_f64().max(1e-9);
     let messages_per_run =
-        ((rate * run_time.as_secs_f64()) as u64).clamp(MIN_RUN_MESSAGES, MAX_RUN_MESSAGES);
+        ((rate * run_time.as_secs_f64()) as u64).clamp(min_run_messages, MAX_RUN_MESSAGES);
     let mut rates = Vec::with_capacity(runs.max(1));
     for _ in 0..runs.max(1) {
         let elapsed = transport.stream(size, messages_per_run)?;

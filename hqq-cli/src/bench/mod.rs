@@ -7,6 +7,9 @@
 //!   and p99 ([`measure_rtt`]);
 //! - **one-way stream** of 64 B and 4 KiB messages: messages/s and GB/s
 //!   ([`measure_stream`]);
+//! - **large messages** of 1 MiB, one way: messages/s and GB/s
+//!   ([`measure_large_stream`]; the Advanced link assembled and streamed,
+//!   next to a socketpair);
 //! - **idle CPU** of a receiver blocked for 2 s on a silent peer, in percent
 //!   of one core ([`measure_idle`]).
 //!
@@ -41,6 +44,7 @@
 //!    [`suite::IDLE_WAITS`] naming its baselines; `hqq bench` and the
 //!    criterion bench pick it up from there.
 
+pub mod advanced;
 pub mod cpu_time;
 pub mod echo;
 pub mod error;
@@ -59,7 +63,7 @@ pub use echo::{serve_echo, EchoChannel, EchoClient, MAX_MESSAGE_SIZE};
 pub use error::{BenchError, PeerRunError};
 pub use machine::Machine;
 pub use measure::{
-    measure_idle, measure_rtt, measure_stream, BlockedReceive, IdleFigures, RoundTrip, RttFigures,
+    measure_idle, measure_large_stream, measure_rtt, measure_stream, BlockedReceive, IdleFigures, RoundTrip, RttFigures,
     Stream, StreamFigures,
 };
 pub use peer::{run_peer_from_env, Peer, PeerRole, PEER_ROLE_ENV};

@@ -9,13 +9,15 @@
 
 use std::time::Duration;
 
+use super::advanced::{spawn_advanced, AdvancedMode};
 use super::error::BenchError;
 use super::fd::{spawn_pipe, spawn_socketpair};
 use super::floor::{CacheLineProcesses, CacheLineThreads};
 use super::idle::EventCountIdle;
 use super::machine::Machine;
 use super::measure::{
-    measure_idle, measure_rtt, measure_stream, BlockedReceive, RoundTrip, Stream,
+    measure_idle, measure_large_stream, measure_rtt, measure_stream, BlockedReceive, RoundTrip,
+    Stream,
 };
 use super::report::{format_size, Metric, Report};
 
@@ -31,6 +33,16 @@ pub const PIPE: &str = "pipe pair";
 pub const EVENT_COUNT_WAIT: &str = "hqq event-count wait";
 /// Name of the idle measurement of a kernel-blocked socket read.
 pub const SOCKET_READ: &str = "socketpair blocked read";
+
+/// Name of the Advanced link's RPC rows (`call` to an echo method).
+pub const ADVANCED_CALL: &str = "hqq AdvancedLink call";
+/// Name of the Advanced link's assembled large-message rows.
+pub const ADVANCED_ASSEMBLED: &str = "hqq AdvancedLink send_large/recv_large";
+/// Name of the Advanced link's streamed large-message rows.
+pub const ADVANCED_STREAMED: &str = "hqq AdvancedLink send_large_from/recv_stream";
+
+/// The size of the large-message rows: 1 MiB.
+pub const LARGE_SIZE: usize = 1 << 20;
 
 /// The message sizes of the suite: 64 B (one packet) and 4 KiB.
 pub const SIZES: [usize; 2] = [64, 4096];
@@ -94,6 +106,31 @@ pub const ROUND_TRIPS: &[RoundTripEntry] = &[
         sizes: &SIZES,
         baselines: &[FLOOR_PROCESSES, SOCKETPAIR],
         open: || Ok(Box::new(spawn_pipe()?)),
+    },
+    RoundTripEntry {
+        name: ADVANCED_CALL,
+        sizes: &[64],
+        baselines: &[FLOOR_PROCESSES, SOCKETPAIR],
+        open: || Ok(Box::new(spawn_advanced(AdvancedMode::Rpc)?)),
+    },
+];
+
+/// The large-message transports (at [`LARGE_SIZE`]), baselines first.
+pub const LARGE_STREAMS: &[StreamEntry] = &[
+    StreamEntry {
+        name: SOCKETPAIR,
+        baselines: &[],
+        open: || Ok(Box::new(spawn_socketpair()?)),
+    },
+    StreamEntry {
+        name: ADVANCED_ASSEMBLED,
+        baselines: &[SOCKETPAIR],
+        open: || Ok(Box::new(spawn_advanced(AdvancedMode::Assembled)?)),
+    },
+    StreamEntry {
+        name: ADVANCED_STREAMED,
+        baselines: &[SOCKETPAIR, ADVANCED_ASSEMBLED],
+        open: || Ok(Box::new(spawn_advanced(AdvancedMode::Streamed)?)),
     },
 ];
 
@@ -190,6 +227,7 @@ pub struct SuiteRunError {
 enum Plan {
     Rtt(&'static RoundTripEntry, usize),
     Stream(&'static StreamEntry, usize),
+    Large(&'static StreamEntry),
     Idle(&'static IdleEntry),
 }
 
@@ -207,6 +245,7 @@ impl Plan {
         for size in SIZES {
             plans.extend(STREAMS.iter().map(|entry| Plan::Stream(entry, size)));
         }
+        plans.extend(LARGE_STREAMS.iter().map(Plan::Large));
         plans.extend(IDLE_WAITS.iter().map(Plan::Idle));
         plans
     }
@@ -215,6 +254,7 @@ impl Plan {
         match self {
             Plan::Rtt(entry, size) => format!("RTT {} {}", format_size(size), entry.name),
             Plan::Stream(entry, size) => format!("stream {} {}", format_size(size), entry.name),
+            Plan::Large(entry) => format!("stream {} {}", format_size(LARGE_SIZE), entry.name),
             Plan::Idle(entry) => format!("idle CPU {}", entry.name),
         }
     }
@@ -242,6 +282,19 @@ impl Plan {
                     config.stream_runs,
                 )?;
                 let (name, baselines, size) = (entry.name, entry.baselines, Some(size));
+                let rate = figures.messages_per_sec;
+                report.push(name, size, Metric::MessagesPerSec, rate, baselines);
+                let bytes = figures.gigabytes_per_sec;
+                report.push(name, size, Metric::GigabytesPerSec, bytes, baselines);
+            }
+            Plan::Large(entry) => {
+                let figures = measure_large_stream(
+                    (entry.open)()?.as_mut(),
+                    LARGE_SIZE,
+                    config.stream_run_time,
+                    config.stream_runs,
+                )?;
+                let (name, baselines, size) = (entry.name, entry.baselines, Some(LARGE_SIZE));
                 let rate = figures.messages_per_sec;
                 report.push(name, size, Metric::MessagesPerSec, rate, baselines);
                 let bytes = figures.gigabytes_per_sec;

@@ -1,0 +1,275 @@
+//! The hqq Advanced link rows: 1 MiB messages, assembled
+//! (`send_large`/`recv_large`) and streamed (`send_large_from`/
+//! `recv_stream`), and the 64 B RPC round trip (`call` against a peer that
+//! serves an echo method), each to a peer process on the same named
+//! segment.
+//!
+//! The peer is started in one [`AdvancedMode`] (from the environment). In
+//! the two large-message modes it receives messages on connection 0 and
+//! answers a one-byte message (the end of a run) with a one-byte
+//! acknowledgement; in RPC mode it serves method [`ECHO_METHOD`].
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use hqq_runtime::advanced::{AdvancedConfig, AdvancedError, AdvancedLink, RpcService, Status};
+use hqq_runtime::link::LinkConfig;
+
+use super::error::{BenchError, PeerRunError};
+use super::measure::{RoundTrip, Stream};
+use super::peer::{env_value, Peer, PeerRole};
+use super::segment_name;
+
+/// Environment variable with the link segment's name.
+const SEGMENT_ENV: &str = "HQQ_BENCH_ADVANCED_SEGMENT";
+
+/// Environment variable with the peer's [`AdvancedMode`].
+const MODE_ENV: &str = "HQQ_BENCH_ADVANCED_MODE";
+
+/// Ring slots per direction (2 MiB of buffers per direction).
+const SLOTS: u64 = 512;
+
+/// Bytes per buffer (the Standard link rows use the same).
+const BUFFER_SIZE: u64 = 4096;
+
+/// Method id of the peer's echo method.
+pub const ECHO_METHOD: u64 = 1;
+
+/// The byte that ends a run of large messages (sent as a one-byte message
+/// and echoed back as the acknowledgement).
+const END_OF_RUN: u8 = 0xAC;
+
+/// Deadline of each blocking link call, on both sides.
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How the peer receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdvancedMode {
+    /// Large messages, each assembled whole (`recv_large`).
+    Assembled,
+    /// Large messages, chunk by chunk (`recv_stream`).
+    Streamed,
+    /// Requests to [`ECHO_METHOD`], answered with their own bytes.
+    Rpc,
+}
+
+impl AdvancedMode {
+    const ALL: [AdvancedMode; 3] = [
+        AdvancedMode::Assembled,
+        AdvancedMode::Streamed,
+        AdvancedMode::Rpc,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            AdvancedMode::Assembled => "assembled",
+            AdvancedMode::Streamed => "streamed",
+            AdvancedMode::Rpc => "rpc",
+        }
+    }
+}
+
+fn link_config() -> LinkConfig {
+    let mut config = LinkConfig::new();
+    config
+        .slots(SLOTS)
+        .buffer_size(BUFFER_SIZE)
+        .ready_timeout(TIMEOUT);
+    config
+}
+
+fn advanced_config() -> AdvancedConfig {
+    AdvancedConfig {
+        timeout: TIMEOUT,
+        ..AdvancedConfig::default()
+    }
+}
+
+/// The parent's end: an Advanced link to a peer in one mode.
+pub struct AdvancedClient {
+    // Declared first: the link is dropped before the peer is killed.
+    link: AdvancedLink,
+    peer: Peer,
+    mode: AdvancedMode,
+    message: Vec<u8>,
+}
+
+impl std::fmt::Debug for AdvancedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdvancedClient")
+            .field("mode", &self.mode)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Creates the link (as its primary), starts a peer in `mode` and
+/// negotiates with it.
+pub fn spawn_advanced(mode: AdvancedMode) -> Result<AdvancedClient, BenchError> {
+    let name = segment_name("advanced");
+    let link = AdvancedLink::create(&name, &link_config(), advanced_config())
+        .map_err(BenchError::AdvancedCreate)?;
+    let peer = Peer::spawn(
+        PeerRole::AdvancedEcho,
+        &[(SEGMENT_ENV, &name), (MODE_ENV, mode.name())],
+        Stdio::null(),
+        Stdio::null(),
+    )?;
+    let mut client = AdvancedClient {
+        link,
+        peer,
+        mode,
+        message: Vec::new(),
+    };
+    let offer = advanced_config().offer;
+    client
+        .link
+        .negotiate(offer)
+        .map_err(|source| client.failure("negotiate", source))?;
+    Ok(client)
+}
+
+impl AdvancedClient {
+    /// The error for `source`, or the peer's exit if that is the cause.
+    fn failure(&mut self, operation: &'static str, source: AdvancedError) -> BenchError {
+        match self.peer.ensure_running() {
+            Err(exited) => exited,
+            Ok(()) => BenchError::Advanced {
+                role: PeerRole::AdvancedEcho.name(),
+                operation,
+                source,
+            },
+        }
+    }
+
+    /// Makes the message `size` bytes long.
+    fn prepare(&mut self, size: usize) {
+        self.message.resize(size, 0x5A);
+    }
+}
+
+impl Stream for AdvancedClient {
+    fn stream(&mut self, size: usize, count: u64) -> Result<Duration, BenchError> {
+        self.prepare(size);
+        let start = Instant::now();
+        for _ in 0..count {
+            let sent = match self.mode {
+                AdvancedMode::Streamed => {
+                    let mut source = self.message.as_slice();
+                    self.link.send_large_from(0, &mut source, size as u64)
+                }
+                _ => self.link.send_large(0, &self.message),
+            };
+            sent.map_err(|source| self.failure("send a large message", source))?;
+        }
+        self.link
+            .send_large(0, &[END_OF_RUN])
+            .map_err(|source| self.failure("send the end of the run", source))?;
+        let ack = self
+            .link
+            .recv_large(0)
+            .map_err(|source| self.failure("receive the acknowledgement", source))?;
+        let elapsed = start.elapsed();
+        if ack.data != [END_OF_RUN] {
+            return Err(BenchError::Protocol {
+                role: PeerRole::AdvancedEcho.name(),
+                detail: format!("acknowledgement of {} bytes", ack.data.len()),
+            });
+        }
+        Ok(elapsed)
+    }
+}
+
+impl RoundTrip for AdvancedClient {
+    fn round_trips(
+        &mut self,
+        size: usize,
+        batch_len: u64,
+        laps: &mut [Duration],
+    ) -> Result<(), BenchError> {
+        self.prepare(size);
+        for lap in laps {
+            let start = Instant::now();
+            for _ in 0..batch_len {
+                let response = self
+                    .link
+                    .call(ECHO_METHOD, &self.message)
+                    .map_err(|source| self.failure("call", source))?;
+                if response.data.len() != size || response.error {
+                    return Err(BenchError::Protocol {
+                        role: PeerRole::AdvancedEcho.name(),
+                        detail: format!(
+                            "response of {} bytes (error flag {})",
+                            response.data.len(),
+                            response.error
+                        ),
+                    });
+                }
+            }
+            *lap = start.elapsed();
+        }
+        Ok(())
+    }
+}
+
+/// The peer's RPC service: method [`ECHO_METHOD`] echoes.
+struct Echo;
+
+impl RpcService for Echo {
+    fn handle(&mut self, method: u64, request: &[u8]) -> Option<Result<Vec<u8>, Status>> {
+        (method == ECHO_METHOD).then(|| Ok(request.to_vec()))
+    }
+}
+
+/// The peer's side: opens the link, accepts the negotiation and serves its
+/// mode until the parent ends the process.
+pub(super) fn serve_peer() -> Result<(), PeerRunError> {
+    let name: String = env_value(SEGMENT_ENV)?;
+    let mode_name: String = env_value(MODE_ENV)?;
+    let mode = AdvancedMode::ALL
+        .into_iter()
+        .find(|mode| mode.name() == mode_name)
+        .ok_or(PeerRunError::BadEnvironment { name: MODE_ENV })?;
+    let link = AdvancedLink::open(&name, &link_config(), advanced_config())
+        .map_err(PeerRunError::AdvancedOpen)?;
+    let failed = |operation| move |source| PeerRunError::Advanced { operation, source };
+    link.wait_for_negotiation().map_err(failed("accept the negotiation"))?;
+    match mode {
+        AdvancedMode::Rpc => {
+            hqq_runtime::advanced::rpc::serve(&link, &mut Echo).map_err(failed("serve"))?;
+            Ok(())
+        }
+        AdvancedMode::Assembled => loop {
+            match link.recv_large(0) {
+                Ok(message) if message.data == [END_OF_RUN] => link
+                    .send_large(0, &[END_OF_RUN])
+                    .map(drop)
+                    .map_err(failed("acknowledge"))?,
+                Ok(_) | Err(AdvancedError::TimedOut) => {}
+                Err(AdvancedError::PeerGone) => return Ok(()),
+                Err(source) => return Err(failed("receive")(source)),
+            }
+        },
+        AdvancedMode::Streamed => {
+            link.set_streaming(0, true);
+            let mut buffer = vec![0u8; BUFFER_SIZE as usize];
+            loop {
+                let received = link.recv_stream(0, &mut |_, chunk| {
+                    // Take the bytes out of the link, as a consumer would.
+                    if let Some(to) = buffer.get_mut(..chunk.len()) {
+                        to.copy_from_slice(chunk);
+                    }
+                });
+                match received {
+                    Ok((_, 1)) if buffer.first() == Some(&END_OF_RUN) => link
+                        .send_large(0, &[END_OF_RUN])
+                        .map(drop)
+                        .map_err(failed("acknowledge"))?,
+                    Ok(_) | Err(AdvancedError::TimedOut) => {}
+                    Err(AdvancedError::PeerGone) => return Ok(()),
+                    Err(source) => return Err(failed("receive")(source)),
+                }
+            }
+        }
+    }
+}
