@@ -137,7 +137,7 @@ impl AdvancedClient {
             Ok(()) => BenchError::Advanced {
                 role: PeerRole::AdvancedEcho.name(),
                 operation,
-                source,
+                source: Box::new(source),
             },
         }
     }
@@ -233,7 +233,8 @@ pub(super) fn serve_peer() -> Result<(), PeerRunError> {
     let link = AdvancedLink::open(&name, &link_config(), advanced_config())
         .map_err(PeerRunError::AdvancedOpen)?;
     let failed = |operation| move |source| PeerRunError::Advanced { operation, source };
-    link.wait_for_negotiation().map_err(failed("accept the negotiation"))?;
+    link.wait_for_negotiation()
+        .map_err(failed("accept the negotiation"))?;
     match mode {
         AdvancedMode::Rpc => {
             hqq_runtime::advanced::rpc::serve(&link, &mut Echo).map_err(failed("serve"))?;

@@ -90,9 +90,9 @@ pub enum BenchError {
         role: &'static str,
         /// What was being done.
         operation: &'static str,
-        /// The link's error.
+        /// The link's error (boxed: it is larger than the other variants).
         #[source]
-        source: AdvancedError,
+        source: Box<AdvancedError>,
     },
 }
 

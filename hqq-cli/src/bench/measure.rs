@@ -129,7 +129,14 @@ pub fn measure_stream(
     run_time: Duration,
     runs: usize,
 ) -> Result<StreamFigures, BenchError> {
-    stream_figures(transport, size, run_time, runs, PILOT_MESSAGES, MIN_RUN_MESSAGES)
+    stream_figures(
+        transport,
+        size,
+        run_time,
+        runs,
+        PILOT_MESSAGES,
+        MIN_RUN_MESSAGES,
+    )
 }
 
 /// Messages in the pilot run, and the fewest in a measured run, of a

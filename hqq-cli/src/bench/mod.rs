@@ -63,8 +63,8 @@ pub use echo::{serve_echo, EchoChannel, EchoClient, MAX_MESSAGE_SIZE};
 pub use error::{BenchError, PeerRunError};
 pub use machine::Machine;
 pub use measure::{
-    measure_idle, measure_large_stream, measure_rtt, measure_stream, BlockedReceive, IdleFigures, RoundTrip, RttFigures,
-    Stream, StreamFigures,
+    measure_idle, measure_large_stream, measure_rtt, measure_stream, BlockedReceive, IdleFigures,
+    RoundTrip, RttFigures, Stream, StreamFigures,
 };
 pub use peer::{run_peer_from_env, Peer, PeerRole, PEER_ROLE_ENV};
 pub use report::{format_size, Comparison, Metric, Report, Row};
