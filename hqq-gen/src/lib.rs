@@ -24,6 +24,24 @@
 //! let code = hqq_gen::generate_rust(&spec, &hqq_gen::EmitOptions::default());
 //! assert!(code.contains("pub struct Ping"));
 //! ```
+//!
+//! A spec may also list RPC methods (`methods:`, each `{ id, name, doc }`,
+//! ids non-zero and unique, names snake_case). They become a `pub mod rpc`
+//! ([`emit_rpc`]): `METHOD_<NAME>` ids, a `Server` trait with one method
+//! per RPC method, `serve` (which drives a `Server` over an Advanced link)
+//! and a `Client` with one calling method per RPC method:
+//!
+//! ```
+//! let spec = hqq_gen::Spec::parse(
+//!     "protocol: { name: Demo, layer: application, version: { major: 1, minor: 0 } }\n\
+//!      methods:\n  - { id: 1, name: echo, doc: Returns the request. }\n",
+//!     "demo.yaml",
+//! )
+//! .unwrap();
+//! let code = hqq_gen::generate_rust(&spec, &hqq_gen::EmitOptions::default());
+//! assert!(code.contains("pub const METHOD_ECHO: u64 = 1;"));
+//! assert!(code.contains("pub trait Server"));
+//! ```
 
 pub mod builder;
 pub mod check;
