@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use hqq::runtime::advanced::{RpcCallError, ServeEnd, Status};
+use hqq::runtime::advanced::{AdvancedError, RpcCallError, ServeEnd, Status};
 use hqq::runtime::link::LinkConfig;
 use hqq::{AdvancedConfig, AdvancedLink};
 use support::{child_env, unique_segment_name, Child};
@@ -64,6 +64,11 @@ impl rpc::Server for Strings {
     fn stop(&mut self, _request: &[u8]) -> Result<Vec<u8>, Status> {
         self.stopping = true;
         Ok(Vec::new())
+    }
+
+    fn crash(&mut self, _request: &[u8]) -> Result<Vec<u8>, Status> {
+        // Leaves the process table entry behind, naming a dead process.
+        std::process::exit(3)
     }
 
     fn should_stop(&mut self) -> bool {
@@ -174,4 +179,15 @@ fn serve_returns_when_the_client_process_died() {
     let (end, answered) = server.join().unwrap();
     assert_eq!(end.unwrap(), ServeEnd::PeerGone);
     assert_eq!(answered, 1);
+}
+
+#[test]
+fn a_call_fails_with_peer_gone_when_the_server_process_dies() {
+    let (link, child) = start_server();
+    let client = rpc::Client::new(&link);
+    assert_eq!(client.reverse(b"12").unwrap(), b"21");
+    let outcome = client.crash(b"");
+    assert_eq!(outcome, Err(RpcCallError::Link(AdvancedError::PeerGone)));
+    let output = child.wait(WATCHDOG);
+    assert_eq!(output.status.and_then(|s| s.code()), Some(3));
 }
