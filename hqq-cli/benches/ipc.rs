@@ -1,5 +1,6 @@
 //! Criterion benchmarks of cross-process IPC: RTT and one-way streams over
-//! every transport of the suite (see `hqq_cli::bench::suite`), plus the idle
+//! every transport of the suite (see `hqq_cli::bench::suite`), 1 MiB
+//! messages over the large-message transports, plus the idle
 //! CPU of a blocked receiver (printed after the groups).
 //!
 //! Each benchmark keeps one peer process for its whole run and measures
@@ -9,7 +10,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
-use hqq_cli::bench::suite::{IDLE_WAITS, ROUND_TRIPS, SIZES, STREAMS};
+use hqq_cli::bench::suite::{
+    StreamEntry, IDLE_WAITS, LARGE_SIZE, LARGE_STREAMS, ROUND_TRIPS, SIZES, STREAMS,
+};
 use hqq_cli::bench::{measure_idle, run_peer_from_env};
 
 /// How long each idle receive blocks.
@@ -38,10 +41,10 @@ fn rtt_group(criterion: &mut Criterion, size: usize) {
     group.finish();
 }
 
-fn stream_group(criterion: &mut Criterion, size: usize) {
+fn stream_group(criterion: &mut Criterion, entries: &[StreamEntry], size: usize) {
     let mut group = criterion.benchmark_group(format!("stream_{}", group_size(size)));
     group.throughput(Throughput::Bytes(size as u64));
-    for entry in STREAMS {
+    for entry in entries {
         let mut transport =
             (entry.open)().unwrap_or_else(|e| panic!("starting {}: {e}", entry.name));
         group.bench_function(entry.name, |bencher| {
@@ -83,8 +86,9 @@ fn main() -> ExitCode {
         rtt_group(&mut criterion, size);
     }
     for size in SIZES {
-        stream_group(&mut criterion, size);
+        stream_group(&mut criterion, STREAMS, size);
     }
+    stream_group(&mut criterion, LARGE_STREAMS, LARGE_SIZE);
     idle_cpu();
     criterion.final_summary();
     ExitCode::SUCCESS

@@ -21,7 +21,10 @@ fn rpc_methods_are_listed() {
     let spec = Spec::parse(source, "demo.yaml").unwrap_or_else(|e| panic!("{e}"));
     let doc = emit_doc(&spec);
     assert!(doc.contains("## RPC methods"), "{doc}");
-    assert!(doc.contains("| 1 | `echo` | Returns the request. |"), "{doc}");
+    assert!(
+        doc.contains("| 1 | `echo` | Returns the request. |"),
+        "{doc}"
+    );
     assert!(doc.contains("| 9 | `sum` |  |"), "{doc}");
     // A spec without methods has no such section.
     let plain = Spec::parse(
