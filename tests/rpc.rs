@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use hqq::runtime::advanced::{AdvancedError, RpcCallError, ServeEnd, Status};
+use hqq::runtime::advanced::{CallError, RpcCallError, ServeEnd, Status, TransportError};
 use hqq::runtime::link::LinkConfig;
 use hqq::{AdvancedConfig, AdvancedLink};
 use support::{child_env, unique_segment_name, Child};
@@ -187,7 +187,12 @@ fn a_call_fails_with_peer_gone_when_the_server_process_dies() {
     let client = rpc::Client::new(&link);
     assert_eq!(client.reverse(b"12").unwrap(), b"21");
     let outcome = client.crash(b"");
-    assert_eq!(outcome, Err(RpcCallError::Link(AdvancedError::PeerGone)));
+    assert_eq!(
+        outcome,
+        Err(RpcCallError::Link(CallError::Transport(
+            TransportError::PeerGone
+        )))
+    );
     let output = child.wait(WATCHDOG);
     assert_eq!(output.status.and_then(|s| s.code()), Some(3));
 }

@@ -132,7 +132,7 @@ pub fn emit_rpc(spec: &Spec, rt: &syn::Path) -> TokenStream {
             pub fn serve<S: Server + ?::core::marker::Sized>(
                 link: &#rt::advanced::AdvancedLink,
                 server: &mut S,
-            ) -> ::core::result::Result<#rt::advanced::ServeEnd, #rt::advanced::AdvancedError> {
+            ) -> ::core::result::Result<#rt::advanced::ServeEnd, #rt::advanced::RpcServeError> {
                 #rt::advanced::rpc::serve(link, &mut Service(server))
             }
 

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use advanced::{negotiated_pair, pair, standard_pair, with_watchdog};
 use hqq_runtime::advanced::{
-    AdvancedConfig, AdvancedError, AdvancedLink, CallFailure, DialFailure, NegotiationState,
-    ProtocolOffer,
+    AcceptNegotiationError, AdvancedConfig, AdvancedLink, AdvancedStateError, CallError,
+    CallFailure, DialError, DialFailure, NegotiateError, NegotiationState, ProtocolOffer,
+    RecvLargeError, RecvRequestError, SendLargeError, TransportError,
 };
 use hqq_runtime::codec::Version;
 use hqq_runtime::link::StandardLink;
@@ -31,14 +32,17 @@ fn calls_before_negotiation_fail_clearly() {
         assert_eq!(primary.negotiation_state(), NegotiationState::NotNegotiated);
         assert_eq!(
             primary.send_large(0, b"x"),
-            Err(AdvancedError::NotNegotiated)
+            Err(SendLargeError::State(AdvancedStateError::NotNegotiated))
         );
         assert_eq!(
             primary.call(1, b"x").unwrap_err(),
-            AdvancedError::NotNegotiated
+            CallError::State(AdvancedStateError::NotNegotiated)
         );
-        assert_eq!(primary.dial(), Err(AdvancedError::NotNegotiated));
-        assert!(AdvancedError::NotNegotiated
+        assert_eq!(
+            primary.dial(),
+            Err(DialError::State(AdvancedStateError::NotNegotiated))
+        );
+        assert!(AdvancedStateError::NotNegotiated
             .to_string()
             .contains("negotiate"));
     });
@@ -57,11 +61,11 @@ fn negotiation_agrees_and_happens_once() {
         );
         assert_eq!(
             primary.negotiate(ProtocolOffer::default()),
-            Err(AdvancedError::AlreadyNegotiated)
+            Err(NegotiateError::AlreadyNegotiated)
         );
         assert_eq!(
             secondary.wait_for_negotiation(),
-            Err(AdvancedError::AlreadyNegotiated)
+            Err(AcceptNegotiationError::AlreadyNegotiated)
         );
         assert!(primary.stats().negotiation_time > Duration::ZERO);
     });
@@ -79,17 +83,17 @@ fn another_major_is_refused_with_invalid_op() {
             };
             assert_eq!(
                 primary.negotiate(offer),
-                Err(AdvancedError::NegotiationRefused(ErrorCode::InvalidOp))
+                Err(NegotiateError::Refused(ErrorCode::InvalidOp))
             );
             assert_eq!(
                 acceptor.join().unwrap(),
-                Err(AdvancedError::MajorMismatch(Version::new(2, 0)))
+                Err(AcceptNegotiationError::MajorMismatch(Version::new(2, 0)))
             );
         });
         assert_eq!(primary.negotiation_state(), NegotiationState::Failed);
         assert_eq!(
             primary.send_large(0, b""),
-            Err(AdvancedError::NotNegotiated)
+            Err(SendLargeError::State(AdvancedStateError::NotNegotiated))
         );
     });
 }
@@ -104,7 +108,7 @@ fn negotiation_times_out_without_a_peer() {
         let (primary, secondary) = pair(8, 64, config);
         assert_eq!(
             primary.negotiate(ProtocolOffer::default()),
-            Err(AdvancedError::TimedOut)
+            Err(NegotiateError::Transport(TransportError::TimedOut))
         );
         drop(secondary);
     });
@@ -123,7 +127,7 @@ fn unnegotiated_features_are_refused() {
         let (primary, _secondary) = negotiated_pair(8, 64, config);
         assert_eq!(
             primary.call(1, b"").unwrap_err(),
-            AdvancedError::FeatureNotNegotiated("RequestResponse")
+            CallError::State(AdvancedStateError::FeatureNotNegotiated("RequestResponse"))
         );
     });
 }
@@ -138,7 +142,7 @@ fn dial_without_listener_is_conn_not_found_then_connections_work() {
             let pumping = s.spawn(|| secondary.recv_large(0));
             assert_eq!(
                 primary.dial(),
-                Err(AdvancedError::Dial(DialFailure::Refused(
+                Err(DialError::Refused(DialFailure::Refused(
                     ErrorCode::ConnNotFound
                 )))
             );
@@ -158,7 +162,7 @@ fn dial_without_listener_is_conn_not_found_then_connections_work() {
         );
         assert_eq!(
             primary.send_large(99, b""),
-            Err(AdvancedError::NotConnected(99))
+            Err(SendLargeError::NotConnected(99))
         );
         assert!(
             secondary.stats().errors >= 1,
@@ -185,12 +189,12 @@ fn closing_a_connection_fails_its_pending_calls() {
             secondary.close(id).unwrap();
             assert_eq!(
                 caller.join().unwrap().unwrap_err(),
-                AdvancedError::Call(CallFailure::ConnectionClosed)
+                CallError::Failed(CallFailure::ConnectionClosed)
             );
         });
         assert_eq!(
             primary.call_on(id, 1, b"").unwrap_err(),
-            AdvancedError::NotConnected(id)
+            CallError::NotConnected(id)
         );
     });
 }
@@ -242,11 +246,11 @@ fn large_messages_assembled_streamed_and_aborted() {
             });
             assert!(matches!(
                 secondary.recv_stream(0, &mut |_, _| {}),
-                Err(AdvancedError::Aborted(_))
+                Err(RecvLargeError::Aborted(_))
             ));
             assert!(matches!(
                 sender.join().unwrap(),
-                Err(AdvancedError::SourceFailed { total: 20_000, .. })
+                Err(SendLargeError::SourceFailed { total: 20_000, .. })
             ));
         });
         assert!(secondary.stats().aborts >= 1 && primary.stats().aborts >= 1);
@@ -271,7 +275,7 @@ fn concurrent_calls_get_their_own_responses_out_of_order() {
                     while batch.len() < 3 {
                         match server.recv_request_timeout(Duration::from_millis(5)) {
                             Ok(request) => batch.push(request),
-                            Err(AdvancedError::TimedOut) => break,
+                            Err(RecvRequestError::Transport(TransportError::TimedOut)) => break,
                             Err(e) => panic!("{e}"),
                         }
                     }

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use advanced::link_config;
-use hqq_runtime::advanced::{AdvancedConfig, AdvancedError, AdvancedLink, DialFailure};
+use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink, DialError, DialFailure};
 use hqq_runtime::protocol::ErrorCode;
 use support::{child_env, unique_segment_name, Child};
 
@@ -78,7 +78,7 @@ fn advanced_link_across_processes() {
     });
     assert_eq!(
         refused,
-        Err(AdvancedError::Dial(DialFailure::Refused(
+        Err(DialError::Refused(DialFailure::Refused(
             ErrorCode::ConnNotFound
         )))
     );
@@ -86,7 +86,7 @@ fn advanced_link_across_processes() {
     let connection = loop {
         match link.dial() {
             Ok(id) => break id,
-            Err(AdvancedError::Dial(DialFailure::Refused(ErrorCode::ConnNotFound))) => {
+            Err(DialError::Refused(DialFailure::Refused(ErrorCode::ConnNotFound))) => {
                 std::thread::sleep(Duration::from_millis(5));
             }
             Err(e) => panic!("dial: {e}"),

@@ -12,7 +12,9 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use hqq_runtime::advanced::{AdvancedConfig, AdvancedError, AdvancedLink, RpcService, Status};
+use hqq_runtime::advanced::{
+    AdvancedConfig, AdvancedLink, RecvLargeError, RpcService, Status, TransportError,
+};
 use hqq_runtime::link::LinkConfig;
 
 use super::error::{BenchError, PeerRunError};
@@ -131,7 +133,11 @@ pub fn spawn_advanced(mode: AdvancedMode) -> Result<AdvancedClient, BenchError> 
 
 impl AdvancedClient {
     /// The error for `source`, or the peer's exit if that is the cause.
-    fn failure(&mut self, operation: &'static str, source: AdvancedError) -> BenchError {
+    fn failure(
+        &mut self,
+        operation: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> BenchError {
         match self.peer.ensure_running() {
             Err(exited) => exited,
             Ok(()) => BenchError::Advanced {
@@ -221,6 +227,17 @@ impl RpcService for Echo {
     }
 }
 
+/// A peer-side error of an Advanced link operation.
+fn failed(
+    operation: &'static str,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> PeerRunError {
+    PeerRunError::Advanced {
+        operation,
+        source: Box::new(source),
+    }
+}
+
 /// The peer's side: opens the link, accepts the negotiation and serves its
 /// mode until the parent ends the process.
 pub(super) fn serve_peer() -> Result<(), PeerRunError> {
@@ -232,12 +249,11 @@ pub(super) fn serve_peer() -> Result<(), PeerRunError> {
         .ok_or(PeerRunError::BadEnvironment { name: MODE_ENV })?;
     let link = AdvancedLink::open(&name, &link_config(), advanced_config())
         .map_err(PeerRunError::AdvancedOpen)?;
-    let failed = |operation| move |source| PeerRunError::Advanced { operation, source };
     link.wait_for_negotiation()
-        .map_err(failed("accept the negotiation"))?;
+        .map_err(|e| failed("accept the negotiation", e))?;
     match mode {
         AdvancedMode::Rpc => {
-            hqq_runtime::advanced::rpc::serve(&link, &mut Echo).map_err(failed("serve"))?;
+            hqq_runtime::advanced::rpc::serve(&link, &mut Echo).map_err(|e| failed("serve", e))?;
             Ok(())
         }
         AdvancedMode::Assembled => loop {
@@ -245,10 +261,10 @@ pub(super) fn serve_peer() -> Result<(), PeerRunError> {
                 Ok(message) if message.data == [END_OF_RUN] => link
                     .send_large(0, &[END_OF_RUN])
                     .map(drop)
-                    .map_err(failed("acknowledge"))?,
-                Ok(_) | Err(AdvancedError::TimedOut) => {}
-                Err(AdvancedError::PeerGone) => return Ok(()),
-                Err(source) => return Err(failed("receive")(source)),
+                    .map_err(|e| failed("acknowledge", e))?,
+                Ok(_) | Err(RecvLargeError::Transport(TransportError::TimedOut)) => {}
+                Err(RecvLargeError::Transport(TransportError::PeerGone)) => return Ok(()),
+                Err(source) => return Err(failed("receive", source)),
             }
         },
         AdvancedMode::Streamed => {
@@ -265,10 +281,10 @@ pub(super) fn serve_peer() -> Result<(), PeerRunError> {
                     Ok((_, 1)) if buffer.first() == Some(&END_OF_RUN) => link
                         .send_large(0, &[END_OF_RUN])
                         .map(drop)
-                        .map_err(failed("acknowledge"))?,
-                    Ok(_) | Err(AdvancedError::TimedOut) => {}
-                    Err(AdvancedError::PeerGone) => return Ok(()),
-                    Err(source) => return Err(failed("receive")(source)),
+                        .map_err(|e| failed("acknowledge", e))?,
+                    Ok(_) | Err(RecvLargeError::Transport(TransportError::TimedOut)) => {}
+                    Err(RecvLargeError::Transport(TransportError::PeerGone)) => return Ok(()),
+                    Err(source) => return Err(failed("receive", source)),
                 }
             }
         }

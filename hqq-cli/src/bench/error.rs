@@ -5,7 +5,6 @@ use std::io;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use hqq_runtime::advanced::AdvancedError;
 use hqq_runtime::link::LinkOpenError as AdvancedLinkOpenError;
 use hqq_runtime::segment::{SegmentCreateError, SegmentOpenError};
 
@@ -90,9 +89,9 @@ pub enum BenchError {
         role: &'static str,
         /// What was being done.
         operation: &'static str,
-        /// The link's error (boxed: it is larger than the other variants).
+        /// The link's error (one of the Advanced link's per-operation errors).
         #[source]
-        source: Box<AdvancedError>,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -142,6 +141,6 @@ pub enum PeerRunError {
         operation: &'static str,
         /// The link's error.
         #[source]
-        source: AdvancedError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }

@@ -1014,7 +1014,7 @@ pub mod rpc {
         server: &mut S,
     ) -> ::core::result::Result<
         ::hqq_runtime::advanced::ServeEnd,
-        ::hqq_runtime::advanced::AdvancedError,
+        ::hqq_runtime::advanced::RpcServeError,
     > {
         ::hqq_runtime::advanced::rpc::serve(link, &mut Service(server))
     }

@@ -21,12 +21,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::advanced::calls::{CallFailure, CallKey, Response};
+use crate::advanced::calls::{CallKey, Response};
 use crate::advanced::chunking::{MessageHeader, MessageKind};
-use crate::advanced::connections::DialFailure;
+use crate::advanced::error::{
+    AcceptError, AcceptNegotiationError, AdvancedStateError, CallError, CloseError, DialError,
+    NegotiateError, RecvLargeError, RecvRequestError, RespondError, SendLargeError,
+};
 use crate::advanced::inbox::{Inbox, IncomingRequest, StreamEvent};
 use crate::advanced::negotiation::{
-    accept, check_ack, Negotiated, NegotiationAckError, NegotiationState, ProtocolOffer,
+    accept, check_ack, Negotiated, NegotiationState, ProtocolOffer,
 };
 use crate::advanced::reassembly::ReassemblyLimits;
 use crate::advanced::stats::{AdvancedCounters, AdvancedStats};
@@ -55,76 +58,6 @@ impl Default for AdvancedConfig {
             offer: ProtocolOffer::default(),
             timeout: Duration::from_secs(10),
             reassembly: ReassemblyLimits::default(),
-        }
-    }
-}
-
-/// Why an Advanced operation failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
-pub enum AdvancedError {
-    /// The link has not negotiated yet: call `negotiate` or `wait_for_negotiation` first.
-    #[error("the link has not negotiated yet; call negotiate or wait_for_negotiation first")]
-    NotNegotiated,
-    /// The negotiated features do not include the one this call needs.
-    #[error("the negotiated features do not include {0}")]
-    FeatureNotNegotiated(&'static str),
-    /// A negotiation already ran on this link.
-    #[error("this link already negotiated; a link negotiates once")]
-    AlreadyNegotiated,
-    /// The peer refused the negotiation with an Error packet.
-    #[error("the peer refused the negotiation: {0}")]
-    NegotiationRefused(ErrorCode),
-    /// The peer's ack breaks the negotiation rules.
-    #[error(transparent)]
-    BadAck(#[from] NegotiationAckError),
-    /// The peer asked for another major version (answered with Error(InvalidOp)).
-    #[error("the peer asked for protocol {0}, another major version")]
-    MajorMismatch(crate::codec::Version),
-    /// The deadline passed.
-    #[error("timed out")]
-    TimedOut,
-    /// The ring is corrupt.
-    #[error("the ring is corrupt")]
-    Corrupt,
-    /// Every process on the other side of the link is dead.
-    #[error("the peer is gone: every process on the other side of the link is dead")]
-    PeerGone,
-    /// The connection is not open.
-    #[error("connection {0} is not open")]
-    NotConnected(u64),
-    /// The dial failed.
-    #[error(transparent)]
-    Dial(#[from] DialFailure),
-    /// The call failed without a response.
-    #[error(transparent)]
-    Call(#[from] CallFailure),
-    /// The message is above the negotiated bound.
-    #[error("message of {size} bytes is above the bound of {max}")]
-    TooLarge {
-        /// The message's size.
-        size: u64,
-        /// The bound.
-        max: u64,
-    },
-    /// The source of a streamed send failed or ended early; the message was aborted.
-    #[error("the message source failed after {sent} of {total} bytes; the message was aborted")]
-    SourceFailed {
-        /// Bytes sent before the failure.
-        sent: u64,
-        /// The announced total.
-        total: u64,
-    },
-    /// A streamed message was aborted by its sender.
-    #[error("message {0} was aborted by its sender")]
-    Aborted(u64),
-}
-
-impl From<TransportError> for AdvancedError {
-    fn from(e: TransportError) -> Self {
-        match e {
-            TransportError::TimedOut => AdvancedError::TimedOut,
-            TransportError::Corrupt => AdvancedError::Corrupt,
-            TransportError::PeerGone => AdvancedError::PeerGone,
         }
     }
 }
@@ -250,16 +183,12 @@ impl AdvancedLink {
         Instant::now() + self.config.timeout
     }
 
-    fn start_negotiation(&self) -> Result<(), AdvancedError> {
-        lock(&self.state)
-            .start()
-            .map_err(|_| AdvancedError::AlreadyNegotiated)
+    /// Starts the negotiation; `false` if one already ran.
+    fn start_negotiation(&self) -> bool {
+        lock(&self.state).start().is_ok()
     }
 
-    fn finish_negotiation(
-        &self,
-        outcome: Result<Negotiated, AdvancedError>,
-    ) -> Result<Negotiated, AdvancedError> {
+    fn finish_negotiation<E>(&self, outcome: Result<Negotiated, E>) -> Result<Negotiated, E> {
         let mut state = lock(&self.state);
         match outcome {
             Ok(negotiated) => {
@@ -276,25 +205,29 @@ impl AdvancedLink {
 
     /// Initiates the negotiation with `offer` (version, requested features,
     /// offered capabilities) and waits for the peer's answer.
-    pub fn negotiate(&self, offer: ProtocolOffer) -> Result<Negotiated, AdvancedError> {
-        self.start_negotiation()?;
+    pub fn negotiate(&self, offer: ProtocolOffer) -> Result<Negotiated, NegotiateError> {
+        if !self.start_negotiation() {
+            return Err(NegotiateError::AlreadyNegotiated);
+        }
         let started = Instant::now();
         lock(&self.inbox).awaiting_ack = true;
         let outcome = self
             .send_control(offer.request().encode())
+            .map_err(NegotiateError::from)
             .and_then(|()| {
                 self.wait_for(self.deadline(), |inbox| {
                     let answer = inbox.negotiate_answer.take()?;
                     inbox.awaiting_ack = false;
                     Some(answer)
                 })
+                .map_err(NegotiateError::from)
             })
             .and_then(|answer| {
                 if answer.opcode() == OpCode::Error.code() {
                     let code = Error::decode(&answer)
                         .map(|e| e.code)
                         .unwrap_or(ErrorCode::InvalidOp);
-                    return Err(AdvancedError::NegotiationRefused(code));
+                    return Err(NegotiateError::Refused(code));
                 }
                 let (version, features, capabilities) = check_ack(&offer, &answer)?;
                 Ok(Negotiated {
@@ -310,14 +243,18 @@ impl AdvancedLink {
     /// Waits for the peer's ProtoNegotiate and answers it with what this
     /// side speaks ([`AdvancedConfig::offer`]); a different major version
     /// is refused with `Error(InvalidOp)`.
-    pub fn wait_for_negotiation(&self) -> Result<Negotiated, AdvancedError> {
-        self.start_negotiation()?;
+    pub fn wait_for_negotiation(&self) -> Result<Negotiated, AcceptNegotiationError> {
+        if !self.start_negotiation() {
+            return Err(AcceptNegotiationError::AlreadyNegotiated);
+        }
         let started = Instant::now();
         let outcome = self
             .wait_for(self.deadline(), |inbox| inbox.negotiate_request.take())
+            .map_err(AcceptNegotiationError::from)
             .and_then(|packet| {
-                let request =
-                    ProtoNegotiate::decode(&packet).map_err(|_| AdvancedError::Corrupt)?;
+                // The inbox keeps only ProtoNegotiate packets that decode.
+                let request = ProtoNegotiate::decode(&packet)
+                    .map_err(|_| AcceptNegotiationError::Transport(TransportError::Corrupt))?;
                 match accept(&self.config.offer, &request) {
                     Ok(ack) => {
                         let negotiated = Negotiated {
@@ -338,7 +275,7 @@ impl AdvancedLink {
                             code: refused.error_code(),
                         };
                         self.send_control(error.encode())?;
-                        Err(AdvancedError::MajorMismatch(request.version))
+                        Err(AcceptNegotiationError::MajorMismatch(request.version))
                     }
                 }
             });
@@ -348,20 +285,19 @@ impl AdvancedLink {
     fn require(
         &self,
         feature: Option<(crate::protocol::Features, &'static str)>,
-    ) -> Result<(), AdvancedError> {
-        let negotiated = self.negotiated().ok_or(AdvancedError::NotNegotiated)?;
+    ) -> Result<(), AdvancedStateError> {
+        let negotiated = self.negotiated().ok_or(AdvancedStateError::NotNegotiated)?;
         if let Some((feature, name)) = feature {
             if !negotiated.features.contains(feature) {
-                return Err(AdvancedError::FeatureNotNegotiated(name));
+                return Err(AdvancedStateError::FeatureNotNegotiated(name));
             }
         }
         Ok(())
     }
 
-    fn send_control(&self, packet: Packet) -> Result<(), AdvancedError> {
+    fn send_control(&self, packet: Packet) -> Result<(), TransportError> {
         self.transport
-            .send_packet(Some(self.deadline()), &mut |_, _| packet)?;
-        Ok(())
+            .send_packet(Some(self.deadline()), &mut |_, _| packet)
     }
 
     /// Waits until `take` finds what it wants in the inbox, pumping the
@@ -370,14 +306,14 @@ impl AdvancedLink {
         &self,
         deadline: Instant,
         mut take: impl FnMut(&mut Inbox) -> Option<T>,
-    ) -> Result<T, AdvancedError> {
+    ) -> Result<T, TransportError> {
         loop {
             if let Some(found) = take(&mut lock(&self.inbox)) {
                 return Ok(found);
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(AdvancedError::TimedOut);
+                return Err(TransportError::TimedOut);
             }
             let slice = deadline.min(now + WAIT_SLICE);
             match self.pump.try_lock() {
@@ -388,7 +324,7 @@ impl AdvancedLink {
                     self.arrived.notify_all();
                     match pumped {
                         Ok(()) | Err(TransportError::TimedOut) => {}
-                        Err(e) => return Err(e.into()),
+                        Err(e) => return Err(e),
                     }
                 }
                 Err(_) => {
@@ -442,14 +378,14 @@ impl AdvancedLink {
     }
 
     /// Starts accepting connections (ConnCreate from the peer).
-    pub fn listen(&self) -> Result<(), AdvancedError> {
+    pub fn listen(&self) -> Result<(), AdvancedStateError> {
         self.require(None)?;
         lock(&self.inbox).connections.listen();
         Ok(())
     }
 
     /// Waits for the peer to open a connection, accepts it and returns its id.
-    pub fn accept(&self) -> Result<u64, AdvancedError> {
+    pub fn accept(&self) -> Result<u64, AcceptError> {
         self.require(None)?;
         let id = self.wait_for(self.deadline(), |inbox| inbox.connections.take_incoming())?;
         self.send_control(ConnAccept { connection: id }.encode())?;
@@ -457,7 +393,7 @@ impl AdvancedLink {
     }
 
     /// Opens a connection to the peer (which must listen) and returns its id.
-    pub fn dial(&self) -> Result<u64, AdvancedError> {
+    pub fn dial(&self) -> Result<u64, DialError> {
         self.require(None)?;
         let id = lock(&self.inbox).connections.start_dial();
         let create = ConnCreate {
@@ -472,13 +408,13 @@ impl AdvancedLink {
             Ok(Err(failure)) => Err(failure.into()),
             Err(e) => {
                 lock(&self.inbox).connections.cancel_dial(id);
-                Err(e)
+                Err(e.into())
             }
         }
     }
 
     /// Closes connection `id`: tells the peer and fails the calls pending on it.
-    pub fn close(&self, id: u64) -> Result<(), AdvancedError> {
+    pub fn close(&self, id: u64) -> Result<(), CloseError> {
         self.require(None)?;
         {
             let mut inbox = lock(&self.inbox);
@@ -486,7 +422,7 @@ impl AdvancedLink {
             let peer_closed = inbox.closed_by_peer.remove(&id);
             inbox.local_closed(id);
             if !was_open && !peer_closed {
-                return Err(AdvancedError::NotConnected(id));
+                return Err(CloseError::NotConnected(id));
             }
             if peer_closed {
                 return Ok(());
@@ -499,14 +435,21 @@ impl AdvancedLink {
                 reason: 0,
             }
             .encode(),
-        )
+        )?;
+        Ok(())
     }
 
-    fn check_open(&self, connection: u64) -> Result<(), AdvancedError> {
-        if lock(&self.inbox).connections.is_open(connection) {
-            Ok(())
+    fn is_open(&self, connection: u64) -> bool {
+        lock(&self.inbox).connections.is_open(connection)
+    }
+
+    /// `Err((size, bound))` if a message of `total` bytes is above the bound.
+    fn check_size(&self, total: u64) -> Result<(), (u64, u64)> {
+        let max = self.config.reassembly.max_message_size;
+        if total > max {
+            Err((total, max))
         } else {
-            Err(AdvancedError::NotConnected(connection))
+            Ok(())
         }
     }
 
@@ -514,20 +457,16 @@ impl AdvancedLink {
         self.next_message.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Sends `total` bytes from `source` as one message with `header`; on a
-    /// short or failing source the message is aborted.
+    /// Sends `total` bytes from `source` as one message with `header` (its
+    /// size already checked). On a short or failing source the message is
+    /// aborted and the result is `Ok(Some(bytes sent before))`; a slice of
+    /// exactly `total` bytes never fails.
     fn send_message(
         &self,
         header: MessageHeader,
         total: u64,
         source: &mut dyn Read,
-    ) -> Result<(), AdvancedError> {
-        if total > self.config.reassembly.max_message_size {
-            return Err(AdvancedError::TooLarge {
-                size: total,
-                max: self.config.reassembly.max_message_size,
-            });
-        }
+    ) -> Result<Option<u64>, TransportError> {
         let deadline = self.deadline();
         let mut sent = 0u64;
         for chunk in header.chunks(total, self.limits.buffer_size) {
@@ -545,18 +484,18 @@ impl AdvancedLink {
                 })?;
             if failed {
                 self.counters.abort();
-                return Err(AdvancedError::SourceFailed { sent, total });
+                return Ok(Some(sent));
             }
             sent += chunk.size;
             self.counters.chunk_sent();
         }
         self.counters.message_sent(total);
-        Ok(())
+        Ok(None)
     }
 
     /// Sends `data` as one message on `connection` (0 = the link itself),
     /// split into chunks of at most one buffer. Returns the message id.
-    pub fn send_large(&self, connection: u64, data: &[u8]) -> Result<u64, AdvancedError> {
+    pub fn send_large(&self, connection: u64, data: &[u8]) -> Result<u64, SendLargeError> {
         let mut source = data;
         self.send_large_from(connection, &mut source, data.len() as u64)
     }
@@ -569,9 +508,13 @@ impl AdvancedLink {
         connection: u64,
         source: &mut dyn Read,
         total: u64,
-    ) -> Result<u64, AdvancedError> {
+    ) -> Result<u64, SendLargeError> {
         self.require(Some((crate::protocol::Features::LARGE_COPY, "LargeCopy")))?;
-        self.check_open(connection)?;
+        if !self.is_open(connection) {
+            return Err(SendLargeError::NotConnected(connection));
+        }
+        self.check_size(total)
+            .map_err(|(size, max)| SendLargeError::TooLarge { size, max })?;
         let message = self.next_message_id();
         let header = MessageHeader {
             connection,
@@ -580,14 +523,18 @@ impl AdvancedLink {
             error: false,
             method_or_status: 0,
         };
-        self.send_message(header, total, source)?;
-        Ok(message)
+        match self.send_message(header, total, source)? {
+            None => Ok(message),
+            Some(sent) => Err(SendLargeError::SourceFailed { sent, total }),
+        }
     }
 
     /// Waits for the next whole message on `connection`.
-    pub fn recv_large(&self, connection: u64) -> Result<ReceivedMessage, AdvancedError> {
+    pub fn recv_large(&self, connection: u64) -> Result<ReceivedMessage, RecvLargeError> {
         self.require(Some((crate::protocol::Features::LARGE_COPY, "LargeCopy")))?;
-        self.check_open(connection)?;
+        if !self.is_open(connection) {
+            return Err(RecvLargeError::NotConnected(connection));
+        }
         let message = self.wait_for(self.deadline(), |inbox| inbox.take_message(connection))?;
         Ok(ReceivedMessage {
             message: message.key.message,
@@ -609,9 +556,11 @@ impl AdvancedLink {
         &self,
         connection: u64,
         sink: &mut dyn FnMut(u64, &[u8]),
-    ) -> Result<(u64, u64), AdvancedError> {
+    ) -> Result<(u64, u64), RecvLargeError> {
         self.require(Some((crate::protocol::Features::LARGE_COPY, "LargeCopy")))?;
-        self.check_open(connection)?;
+        if !self.is_open(connection) {
+            return Err(RecvLargeError::NotConnected(connection));
+        }
         let deadline = self.deadline();
         loop {
             match self.wait_for(deadline, |inbox| inbox.take_stream_event(connection))? {
@@ -627,14 +576,14 @@ impl AdvancedLink {
                         return Ok((message, total));
                     }
                 }
-                StreamEvent::Aborted { message } => return Err(AdvancedError::Aborted(message)),
+                StreamEvent::Aborted { message } => return Err(RecvLargeError::Aborted(message)),
             }
         }
     }
 
     /// Calls `method` on the link itself (connection 0) with `request` and
     /// waits for the response.
-    pub fn call(&self, method: u64, request: &[u8]) -> Result<Response, AdvancedError> {
+    pub fn call(&self, method: u64, request: &[u8]) -> Result<Response, CallError> {
         self.call_on(0, method, request)
     }
 
@@ -646,12 +595,16 @@ impl AdvancedLink {
         connection: u64,
         method: u64,
         request: &[u8],
-    ) -> Result<Response, AdvancedError> {
+    ) -> Result<Response, CallError> {
         self.require(Some((
             crate::protocol::Features::REQUEST_RESPONSE,
             "RequestResponse",
         )))?;
-        self.check_open(connection)?;
+        if !self.is_open(connection) {
+            return Err(CallError::NotConnected(connection));
+        }
+        self.check_size(request.len() as u64)
+            .map_err(|(size, max)| CallError::TooLarge { size, max })?;
         let message = self.next_message_id();
         let key = CallKey {
             connection,
@@ -672,33 +625,33 @@ impl AdvancedLink {
         let mut source = request;
         let outcome = self
             .send_message(header, request.len() as u64, &mut source)
-            .and_then(|()| self.wait_for(self.deadline(), |inbox| inbox.calls.take(key)));
+            .and_then(|_| self.wait_for(self.deadline(), |inbox| inbox.calls.take(key)));
         match outcome {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(failure)) => Err(failure.into()),
             Err(e) => {
                 lock(&self.inbox).calls.cancel(key);
-                Err(e)
+                Err(e.into())
             }
         }
     }
 
     /// Waits for the next request (on any connection) to serve.
-    pub fn recv_request(&self) -> Result<Request, AdvancedError> {
+    pub fn recv_request(&self) -> Result<Request, RecvRequestError> {
         self.recv_request_timeout(self.config.timeout)
     }
 
     /// Waits at most `timeout` for the next request to serve.
-    pub fn recv_request_timeout(&self, timeout: Duration) -> Result<Request, AdvancedError> {
+    pub fn recv_request_timeout(&self, timeout: Duration) -> Result<Request, RecvRequestError> {
         self.require(Some((
             crate::protocol::Features::REQUEST_RESPONSE,
             "RequestResponse",
         )))?;
-        self.wait_for(Instant::now() + timeout, |inbox| inbox.requests.pop_front())
+        Ok(self.wait_for(Instant::now() + timeout, |inbox| inbox.requests.pop_front())?)
     }
 
     /// Answers `request` with `response` and status 0.
-    pub fn respond(&self, request: &Request, response: &[u8]) -> Result<(), AdvancedError> {
+    pub fn respond(&self, request: &Request, response: &[u8]) -> Result<(), RespondError> {
         self.respond_with(request, 0, false, response)
     }
 
@@ -709,7 +662,7 @@ impl AdvancedLink {
         request: &Request,
         status: u64,
         detail: &[u8],
-    ) -> Result<(), AdvancedError> {
+    ) -> Result<(), RespondError> {
         self.respond_with(request, status, true, detail)
     }
 
@@ -719,11 +672,13 @@ impl AdvancedLink {
         status: u64,
         error: bool,
         data: &[u8],
-    ) -> Result<(), AdvancedError> {
+    ) -> Result<(), RespondError> {
         self.require(Some((
             crate::protocol::Features::REQUEST_RESPONSE,
             "RequestResponse",
         )))?;
+        self.check_size(data.len() as u64)
+            .map_err(|(size, max)| RespondError::TooLarge { size, max })?;
         let header = MessageHeader {
             connection: request.connection,
             message: request.message,
@@ -732,6 +687,7 @@ impl AdvancedLink {
             method_or_status: status,
         };
         let mut source = data;
-        self.send_message(header, data.len() as u64, &mut source)
+        self.send_message(header, data.len() as u64, &mut source)?;
+        Ok(())
     }
 }

@@ -10,6 +10,7 @@
 //! * [`reassembly`]: chunk order checks and message assembly, bounded.
 //! * [`calls`]: pending calls keyed by (connection, message id).
 //! * [`connections`]: listen, dial, accept, close.
+//! * [`error`]: one error enum per operation of the link.
 //! * [`inbox`]: every received packet routed to whoever waits for it.
 //! * [`rpc`]: serving and calling RPC methods (what generated RPC code uses).
 //! * [`stats`]: the link's counters.
@@ -19,6 +20,7 @@
 pub mod calls;
 pub mod chunking;
 pub mod connections;
+pub mod error;
 pub mod inbox;
 pub mod link;
 pub mod negotiation;
@@ -30,8 +32,12 @@ pub mod transport;
 pub use calls::{CallFailure, CallKey, PendingCalls, Response, UnexpectedResponseError};
 pub use chunking::{Chunks, MessageHeader, MessageKind};
 pub use connections::{ConnectionCreateError, Connections, DialFailure, UnknownDialError};
+pub use error::{
+    AcceptError, AcceptNegotiationError, AdvancedStateError, CallError, CloseError, DialError,
+    NegotiateError, RecvLargeError, RecvRequestError, RespondError, SendLargeError,
+};
 pub use inbox::{InboundError, Inbox, IncomingRequest, Routed, StreamEvent};
-pub use link::{AdvancedConfig, AdvancedError, AdvancedLink, ReceivedMessage, Request};
+pub use link::{AdvancedConfig, AdvancedLink, ReceivedMessage, Request};
 pub use negotiation::{
     accept, check_ack, Negotiated, NegotiationAcceptError, NegotiationAckError,
     NegotiationStartError, NegotiationState, ProtocolOffer,
@@ -40,6 +46,6 @@ pub use reassembly::{
     Assembled, AssembledMessage, ChunkInfo, MessageKey, Reassembler, ReassemblyError,
     ReassemblyLimits, Sequenced, Sequencer,
 };
-pub use rpc::{RpcCallError, RpcService, ServeEnd, Status};
+pub use rpc::{RpcCallError, RpcServeError, RpcService, ServeEnd, Status};
 pub use stats::{AdvancedCounters, AdvancedStats};
 pub use transport::{PacketTransport, TransportError};

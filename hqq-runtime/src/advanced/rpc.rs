@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use crate::advanced::link::{AdvancedError, AdvancedLink};
+use crate::advanced::error::{CallError, RecvRequestError, RespondError};
+use crate::advanced::link::AdvancedLink;
+use crate::advanced::transport::TransportError;
 
 /// An error answer to a request: a non-zero status code and detail bytes
 /// (sent as a Response|Error message with the code in operand 6).
@@ -41,9 +43,9 @@ pub enum RpcCallError {
     /// The server answered with an error status.
     #[error("the server answered with {0}")]
     Status(Status),
-    /// The link failed (timeout, peer gone, closed connection, ...).
+    /// The call got no response (timeout, peer gone, closed connection, ...).
     #[error(transparent)]
-    Link(#[from] AdvancedError),
+    Link(#[from] CallError),
 }
 
 /// Calls `method` with `request` on `connection` and returns the response
@@ -85,6 +87,17 @@ pub enum ServeEnd {
     PeerGone,
 }
 
+/// Why [`serve`] stopped with an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum RpcServeError {
+    /// Waiting for a request failed (not negotiated, corrupt ring, ...).
+    #[error(transparent)]
+    Receive(#[from] RecvRequestError),
+    /// Sending a response failed.
+    #[error(transparent)]
+    Respond(#[from] RespondError),
+}
+
 /// How long [`serve`] waits for a request before it asks
 /// [`RpcService::should_stop`] again.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -93,7 +106,7 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 /// service asks to stop or the peer is gone. A request for a method the
 /// service does not have is answered with [`Status::UNKNOWN_METHOD`]. The
 /// link must have negotiated RequestResponse.
-pub fn serve(link: &AdvancedLink, service: &mut dyn RpcService) -> Result<ServeEnd, AdvancedError> {
+pub fn serve(link: &AdvancedLink, service: &mut dyn RpcService) -> Result<ServeEnd, RpcServeError> {
     let poll = link.config().timeout.min(STOP_POLL);
     loop {
         if service.should_stop() {
@@ -101,9 +114,11 @@ pub fn serve(link: &AdvancedLink, service: &mut dyn RpcService) -> Result<ServeE
         }
         let request = match link.recv_request_timeout(poll) {
             Ok(request) => request,
-            Err(AdvancedError::TimedOut) => continue,
-            Err(AdvancedError::PeerGone) => return Ok(ServeEnd::PeerGone),
-            Err(e) => return Err(e),
+            Err(RecvRequestError::Transport(TransportError::TimedOut)) => continue,
+            Err(RecvRequestError::Transport(TransportError::PeerGone)) => {
+                return Ok(ServeEnd::PeerGone)
+            }
+            Err(e) => return Err(e.into()),
         };
         match service.handle(request.method, &request.data) {
             Some(Ok(response)) => link.respond(&request, &response)?,
