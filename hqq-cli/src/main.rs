@@ -16,6 +16,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Echo every received message back (the peer of `hqq ping`).
+    Echo(cmd::echo::EchoArgs),
+    /// Round trips against `hqq echo`; prints median, p99 and max RTT.
+    Ping(cmd::ping::PingArgs),
+    /// Send stdin: one message per line, or per `--chunk B` bytes.
+    Send(cmd::send::SendArgs),
+    /// Write received messages to stdout: one per line, or `--raw` bytes.
+    Recv(cmd::recv::RecvArgs),
     /// Show a segment: superblock, rings, extension block, processes.
     Inspect(cmd::inspect::InspectArgs),
     /// List the HQQ segments in /dev/shm.
@@ -32,6 +40,10 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let (name, result) = match &cli.command {
+        Command::Echo(args) => ("echo", cmd::echo::run(args).map_err(boxed)),
+        Command::Ping(args) => ("ping", cmd::ping::run(args).map_err(boxed)),
+        Command::Send(args) => ("send", cmd::send::run(args).map_err(boxed)),
+        Command::Recv(args) => ("recv", cmd::recv::run(args).map_err(boxed)),
         Command::Inspect(args) => ("inspect", cmd::inspect::run(args).map_err(boxed)),
         Command::List(args) => ("list", cmd::list::run(args).map_err(boxed)),
         Command::Bench(args) => ("bench", cmd::bench::run(args).map_err(boxed)),

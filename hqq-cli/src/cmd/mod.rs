@@ -6,9 +6,14 @@
 //! exit status.
 
 pub mod bench;
+pub mod echo;
 pub mod inspect;
+pub mod link;
 pub mod list;
 pub mod liveness;
+pub mod ping;
+pub mod recv;
+pub mod send;
 
 use std::error::Error;
 

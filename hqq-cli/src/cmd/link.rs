@@ -1,0 +1,81 @@
+//! What every link subcommand (`echo`, `ping`, `send`, `recv`) shares: the
+//! segment name and configuration options, opening the link, the
+//! end-of-stream packet and packet tracing.
+
+use std::time::Duration;
+
+use clap::Args;
+use hqq_runtime::link::{LinkConfig, LinkOpenError, RecvReservation, StandardLink};
+use hqq_runtime::protocol::Message;
+use hqq_runtime::Packet;
+
+/// Opcode of the packet `hqq send` publishes after the last message so
+/// that `hqq recv` knows the stream ended: the first opcode of the tool's
+/// own, in the application range (`0x80..=0xEF`) of the spec. Its operands
+/// are zero and it carries no payload. A peer that never sends it (a Go
+/// program) is read with `hqq recv --count N` instead.
+pub const END_OF_STREAM_OPCODE: u8 = 0xEF;
+
+/// The end-of-stream packet (see [`END_OF_STREAM_OPCODE`]).
+pub fn end_of_stream() -> Packet {
+    Packet::new(END_OF_STREAM_OPCODE, [0; 7])
+}
+
+/// The segment and link configuration every link subcommand takes.
+#[derive(Debug, Clone, Args)]
+pub struct LinkArgs {
+    /// Segment name (as in /dev/shm).
+    pub name: String,
+    /// Create the segment and become the primary (the segment is removed
+    /// when this process exits); without it, open an existing segment.
+    #[arg(long)]
+    pub create: bool,
+    /// Ring slots (= payload buffers) per direction: a power of two, the
+    /// same on both sides.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub slots: u64,
+    /// Bytes per payload buffer, the largest message: a multiple of 8, the
+    /// same on both sides.
+    #[arg(long, value_name = "B", default_value_t = 4096)]
+    pub buffer_size: u64,
+}
+
+impl LinkArgs {
+    /// Creates (`--create`) or opens the link.
+    pub fn open(&self) -> Result<StandardLink, LinkOpenError> {
+        let mut config = LinkConfig::new();
+        config
+            .slots(self.slots)
+            .buffer_size(self.buffer_size)
+            .ready_timeout(Duration::from_secs(2));
+        if self.create {
+            StandardLink::create(&self.name, &config)
+        } else {
+            StandardLink::open(&self.name, &config)
+        }
+    }
+}
+
+/// Prints a received packet, decoded, and the start of its payload on
+/// stderr (`--trace`).
+pub fn trace_received(message: &RecvReservation<'_>) {
+    trace_packet("rx", &message.packet(), message.payload());
+}
+
+/// Prints `packet` decoded (or raw if it is not a core packet) with the
+/// first bytes of `payload`, on stderr, prefixed by `direction`.
+pub fn trace_packet(direction: &str, packet: &Packet, payload: &[u8]) {
+    const PREVIEW: usize = 32;
+    let decoded = match Message::decode(packet) {
+        Ok(message) => format!("{message:?}"),
+        Err(_) if packet.opcode() == END_OF_STREAM_OPCODE => "EndOfStream".to_owned(),
+        Err(error) => format!("{packet:?} ({error})"),
+    };
+    let shown = payload.get(..PREVIEW).unwrap_or(payload);
+    let more = if payload.len() > PREVIEW { "..." } else { "" };
+    eprintln!(
+        "trace {direction} {decoded} payload {} bytes {:?}{more}",
+        payload.len(),
+        String::from_utf8_lossy(shown)
+    );
+}
