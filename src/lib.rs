@@ -194,5 +194,7 @@
 pub use hqq_derive::{include_spec, Dispatch, OperandValue, Packet};
 pub use hqq_runtime as runtime;
 pub use hqq_runtime::codec::{OperandValue, PacketCodec};
+#[cfg(unix)]
+pub use hqq_runtime::link::{LinkConfig, StandardLink};
 pub use hqq_runtime::protocol;
 pub use hqq_runtime::Packet;

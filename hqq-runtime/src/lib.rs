@@ -16,6 +16,8 @@ pub mod extension;
 #[cfg(unix)]
 pub mod futex;
 pub mod layout;
+#[cfg(unix)]
+pub mod link;
 pub mod link_memory;
 pub mod packet;
 pub mod protocol;
@@ -27,6 +29,8 @@ pub mod superblock;
 pub mod wait;
 
 pub use layout::{Direction, Layout};
+#[cfg(unix)]
+pub use link::{LinkConfig, StandardLink};
 pub use link_memory::LinkMemory;
 pub use packet::Packet;
 pub use ring::Ring;

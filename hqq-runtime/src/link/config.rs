@@ -1,0 +1,137 @@
+//! [`LinkConfig`]: what both ends of a Standard link must agree on, and how
+//! this end creates, opens and waits.
+
+use std::time::Duration;
+
+use crate::segment::DEFAULT_SEGMENT_MODE;
+use crate::wait::WaitPolicy;
+
+/// Configuration of a [`StandardLink`](super::StandardLink), built like
+/// `prost_build::Config`: start from [`LinkConfig::new`] and chain setters.
+///
+/// Both ends must agree on [`slots`](Self::slots) and
+/// [`buffer_size`](Self::buffer_size) (a secondary rejects a segment laid
+/// out differently); the other options are local to this end.
+///
+/// ```
+/// use hqq_runtime::link::LinkConfig;
+/// use std::time::Duration;
+///
+/// let mut config = LinkConfig::new();
+/// config.slots(64).buffer_size(256).ready_timeout(Duration::from_millis(500));
+/// assert_eq!(config.get_slots(), 64);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkConfig {
+    pub(crate) slots: u64,
+    pub(crate) buffer_size: u64,
+    pub(crate) ready_timeout: Duration,
+    pub(crate) mode: u32,
+    pub(crate) keep_on_drop: bool,
+    pub(crate) wait_policy: WaitPolicy,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LinkConfig {
+    /// Ring slots (= payload buffers) per direction by default.
+    pub const DEFAULT_SLOTS: u64 = 1024;
+    /// Bytes per payload buffer by default.
+    pub const DEFAULT_BUFFER_SIZE: u64 = 4096;
+    /// How long [`StandardLink::open`](super::StandardLink::open) waits for
+    /// the creator by default (the established implementation's 1 s).
+    pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// The defaults: 1024 slots of 4096 bytes, a 1 s ready timeout, mode
+    /// 0600, the segment removed when its creator drops, and
+    /// [`WaitPolicy::DEFAULT`].
+    pub const fn new() -> Self {
+        LinkConfig {
+            slots: Self::DEFAULT_SLOTS,
+            buffer_size: Self::DEFAULT_BUFFER_SIZE,
+            ready_timeout: Self::DEFAULT_READY_TIMEOUT,
+            mode: DEFAULT_SEGMENT_MODE,
+            keep_on_drop: false,
+            wait_policy: WaitPolicy::DEFAULT,
+        }
+    }
+
+    /// Ring slots per direction: a power of two, at least 2.
+    pub fn slots(&mut self, slots: u64) -> &mut Self {
+        self.slots = slots;
+        self
+    }
+
+    /// Bytes per payload buffer, which is also the largest message: a
+    /// multiple of 8, at least 8.
+    pub fn buffer_size(&mut self, bytes: u64) -> &mut Self {
+        self.buffer_size = bytes;
+        self
+    }
+
+    /// How long an opening end waits for the segment to exist and be
+    /// initialized by its creator.
+    pub fn ready_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// Permission bits of a segment this end creates (0600 by default).
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Whether a segment this end creates stays in `/dev/shm` after the link
+    /// is dropped (by default the creator removes it).
+    pub fn keep_on_drop(&mut self, keep: bool) -> &mut Self {
+        self.keep_on_drop = keep;
+        self
+    }
+
+    /// How blocked sends and receives spin, yield and park.
+    ///
+    /// [`WaitPolicy::DEFAULT`] parks in 1 ms slices, so that data from a
+    /// peer that never wakes anyone (the Go implementation) is noticed
+    /// within about a millisecond; [`WaitPolicy::NOTIFYING_PEER`] parks much
+    /// longer and costs less idle CPU, but only suits links whose every
+    /// peer is hqq.
+    pub fn wait_policy(&mut self, policy: WaitPolicy) -> &mut Self {
+        self.wait_policy = policy;
+        self
+    }
+
+    /// The configured slot count.
+    pub const fn get_slots(&self) -> u64 {
+        self.slots
+    }
+
+    /// The configured buffer size.
+    pub const fn get_buffer_size(&self) -> u64 {
+        self.buffer_size
+    }
+
+    /// The configured ready timeout.
+    pub const fn get_ready_timeout(&self) -> Duration {
+        self.ready_timeout
+    }
+
+    /// The configured permission bits.
+    pub const fn get_mode(&self) -> u32 {
+        self.mode
+    }
+
+    /// Whether a created segment is kept after drop.
+    pub const fn get_keep_on_drop(&self) -> bool {
+        self.keep_on_drop
+    }
+
+    /// The configured wait policy.
+    pub const fn get_wait_policy(&self) -> WaitPolicy {
+        self.wait_policy
+    }
+}

@@ -1,0 +1,729 @@
+//! [`StandardLink`]: bidirectional messages over one segment, each message
+//! one StandardLinkCopy packet with its data in the claimed slot's buffer.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::codec::{Limits, PacketCodec};
+use crate::layout::{Direction, Layout};
+use crate::link_memory::LinkMemory;
+use crate::packet::Packet;
+use crate::protocol::{Error as ErrorPacket, StandardLinkCopy, StandardLinkTombstone};
+use crate::ring::{
+    RecvClaim, RingRecvError, RingRecvWaitError, RingSendError, RingSendWaitError, SendClaim,
+};
+use crate::segment::{Segment, SegmentOpenError, SegmentOptions};
+use crate::superblock::Role;
+use crate::wait::{EventCount, WaitPolicy};
+
+use super::config::LinkConfig;
+use super::error::{LinkOpenError, LinkProtocolError, LinkRecvError, LinkSendError};
+use super::idle::{EventIdle, EventWords};
+use super::pending::PendingReads;
+use super::reservation::{RecvReservation, SendReservation};
+use super::stats::{LinkCounters, LinkStats};
+
+/// How long an open retries a segment that does not exist yet or is still
+/// being sized by its creator, between attempts.
+const OPEN_RETRY_NAP: Duration = Duration::from_millis(1);
+
+/// A timeout stored in an `AtomicU64`: nanoseconds, or this for "none".
+const NO_TIMEOUT: u64 = u64::MAX;
+
+/// When a blocking operation gives up.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Deadline {
+    /// Do not wait at all (the `try_` variants).
+    Now,
+    /// Wait until then.
+    At(Instant),
+    /// Wait for as long as it takes.
+    Never,
+}
+
+impl Deadline {
+    /// The deadline `timeout` from now; a zero timeout does not wait.
+    pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
+        match timeout {
+            None => Deadline::Never,
+            Some(t) if t.is_zero() => Deadline::Now,
+            Some(t) => Instant::now()
+                .checked_add(t)
+                .map_or(Deadline::Never, Deadline::At),
+        }
+    }
+
+    fn instant(self) -> Option<Instant> {
+        match self {
+            Deadline::At(at) => Some(at),
+            Deadline::Now | Deadline::Never => None,
+        }
+    }
+}
+
+fn encode_timeout(timeout: Option<Duration>) -> u64 {
+    timeout.map_or(NO_TIMEOUT, |t| {
+        u64::try_from(t.as_nanos()).map_or(NO_TIMEOUT - 1, |n| n.min(NO_TIMEOUT - 1))
+    })
+}
+
+fn decode_timeout(nanos: u64) -> Option<Duration> {
+    (nanos != NO_TIMEOUT).then(|| Duration::from_nanos(nanos))
+}
+
+/// A Standard link: any number of threads, and any number of processes
+/// that open the same segment, send and receive messages of 1 to
+/// [`buffer_size`](Self::buffer_size) bytes.
+///
+/// The primary (normally the creator of the segment) sends on ring 0 and
+/// receives on ring 1; every secondary the other way round. A third or
+/// fourth process that opens the segment is one more secondary sharing the
+/// secondaries' rings: each message is received by exactly one of them (a
+/// worker pool).
+///
+/// Every operation comes in three flavours, as on
+/// [`UdpSocket`](std::net::UdpSocket): blocking ([`send`](Self::send), which
+/// honours [`set_write_timeout`](Self::set_write_timeout)), with an explicit
+/// timeout ([`send_timeout`](Self::send_timeout)), and non-blocking
+/// ([`try_send`](Self::try_send), which fails with
+/// [`WouldBlock`](LinkSendError::WouldBlock)). A blocked operation spins,
+/// yields, then parks on a futex in the segment that an hqq peer wakes at
+/// once; parks are timed (see [`LinkConfig::wait_policy`]) so that a peer
+/// that never wakes anyone is still noticed.
+///
+/// Everything the peer writes is untrusted: a malformed packet is released
+/// and reported as [`LinkRecvError::Protocol`], an Error packet as
+/// [`LinkRecvError::Peer`], a corrupt ring as `Corrupt`.
+///
+/// ```
+/// use hqq_runtime::link::{LinkConfig, StandardLink};
+///
+/// let (a, b) = StandardLink::pair(LinkConfig::new().slots(8).buffer_size(64))?;
+/// a.send(b"hello")?;
+/// let mut buf = [0u8; 64];
+/// let n = b.recv(&mut buf)?;
+/// assert_eq!(&buf[..n], b"hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct StandardLink {
+    // Declared before the segment: dropped first, while the mapping lives.
+    memory: LinkMemory,
+    segment: Arc<Segment>,
+    limits: Limits,
+    buffer_size: usize,
+    policy: WaitPolicy,
+    next_copy: AtomicU64,
+    read_timeout: AtomicU64,
+    write_timeout: AtomicU64,
+    pending: PendingReads,
+    counters: LinkCounters,
+    /// Event words for waits when the primary wrote no extension block (a
+    /// Go primary): nobody notifies them, so parks on them are timed naps.
+    local_event: (AtomicU32, AtomicU32),
+}
+
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<StandardLink>();
+};
+
+impl StandardLink {
+    /// Creates the named segment (exclusively; it must not exist) and opens
+    /// the link on it. The creator normally becomes the
+    /// [`Primary`](Role::Primary). The segment is removed when this link is
+    /// dropped unless [`LinkConfig::keep_on_drop`] is set.
+    pub fn create(name: &str, config: &LinkConfig) -> Result<StandardLink, LinkOpenError> {
+        let layout = Layout::new(config.slots, config.buffer_size)?;
+        let mut options = SegmentOptions::new();
+        options.mode(config.mode).keep_on_drop(config.keep_on_drop);
+        let segment = Segment::create(name, layout.total_size(), &options)?;
+        let deadline = Deadline::after(Some(config.ready_timeout));
+        Self::on_segment(Arc::new(segment), layout, config, deadline)
+    }
+
+    /// Opens the existing named segment and joins the link on it; the
+    /// election of wire-compat.md decides the role (a [`Secondary`](Role::Secondary)
+    /// unless the segment is still blank). Waits up to
+    /// [`LinkConfig::ready_timeout`] for the segment to exist and be ready.
+    pub fn open(name: &str, config: &LinkConfig) -> Result<StandardLink, LinkOpenError> {
+        let layout = Layout::new(config.slots, config.buffer_size)?;
+        let deadline = Deadline::after(Some(config.ready_timeout));
+        let segment = loop {
+            match Segment::open(name, layout.total_size()) {
+                Ok(segment) => break segment,
+                Err(SegmentOpenError::NotFound { .. } | SegmentOpenError::TooSmall { .. })
+                    if deadline.instant().is_some_and(|d| Instant::now() < d)
+                        || matches!(deadline, Deadline::Never) =>
+                {
+                    std::thread::sleep(OPEN_RETRY_NAP);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        Self::on_segment(Arc::new(segment), layout, config, deadline)
+    }
+
+    /// Two ends of one link on an anonymous segment: `(primary, secondary)`.
+    /// For tests and for threads of one process.
+    pub fn pair(config: &LinkConfig) -> Result<(StandardLink, StandardLink), LinkOpenError> {
+        let layout = Layout::new(config.slots, config.buffer_size)?;
+        let segment = Arc::new(Segment::anonymous(layout.total_size())?);
+        let deadline = Deadline::after(Some(config.ready_timeout));
+        let primary = Self::on_segment(Arc::clone(&segment), layout, config, deadline)?;
+        let secondary = Self::on_segment(segment, layout, config, deadline)?;
+        Ok((primary, secondary))
+    }
+
+    fn on_segment(
+        segment: Arc<Segment>,
+        layout: Layout,
+        config: &LinkConfig,
+        ready: Deadline,
+    ) -> Result<StandardLink, LinkOpenError> {
+        // A successful mapping is never null; a dangling pointer would be
+        // rejected as misaligned by `LinkMemory::open`.
+        let region = NonNull::new(segment.as_ptr()).unwrap_or(NonNull::dangling());
+        let ready = match ready {
+            Deadline::At(at) => at,
+            Deadline::Now => Instant::now(),
+            Deadline::Never => Instant::now() + Duration::from_secs(3600 * 24 * 365),
+        };
+        // SAFETY: (1) the mapping is valid for `segment.len()` bytes while
+        // the `Arc` lives; the link holds it and drops it after `memory`,
+        // and every claim borrows the link. (2) In this process the region
+        // is only accessed through `LinkMemory`s (other links on the same
+        // segment) and atomics. (3) A new segment is zero-filled.
+        let memory = unsafe { LinkMemory::open(region, segment.len(), layout, ready) }?;
+        let buffer_size = layout.size() as usize;
+        Ok(StandardLink {
+            memory,
+            segment,
+            limits: Limits::new(layout.count(), layout.size()),
+            buffer_size,
+            policy: config.wait_policy,
+            next_copy: AtomicU64::new(1),
+            read_timeout: AtomicU64::new(NO_TIMEOUT),
+            write_timeout: AtomicU64::new(NO_TIMEOUT),
+            pending: PendingReads::default(),
+            counters: LinkCounters::default(),
+            local_event: (AtomicU32::new(0), AtomicU32::new(0)),
+        })
+    }
+
+    /// Whether this end initialized the segment (primary) or joined it.
+    pub fn role(&self) -> Role {
+        self.memory.role()
+    }
+
+    /// Bytes per payload buffer: the largest message.
+    pub fn buffer_size(&self) -> usize {
+        self.buffer_size
+    }
+
+    /// Ring slots per direction.
+    pub fn slots(&self) -> u64 {
+        self.memory.layout().count()
+    }
+
+    /// The segment layout.
+    pub fn layout(&self) -> &Layout {
+        self.memory.layout()
+    }
+
+    /// The segment's name (`None` for a [`pair`](Self::pair)).
+    pub fn name(&self) -> Option<&str> {
+        self.segment.name()
+    }
+
+    /// Whether the primary wrote the extension block, so that blocked
+    /// operations are woken at once by hqq peers (a Go primary does not
+    /// write it; waits then poll in timed naps).
+    pub fn has_wake_words(&self) -> bool {
+        self.memory.extension().is_some()
+    }
+
+    /// The memory under the link, for layers built on it.
+    pub fn memory(&self) -> &LinkMemory {
+        &self.memory
+    }
+
+    /// A snapshot of this process's counters for this link.
+    pub fn stats(&self) -> LinkStats {
+        self.counters.snapshot()
+    }
+
+    /// Sets how long blocking receives wait (`None`: forever, the default;
+    /// a zero duration makes them non-blocking).
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) {
+        self.read_timeout
+            .store(encode_timeout(timeout), Ordering::Relaxed);
+    }
+
+    /// Sets how long blocking sends wait (`None`: forever, the default;
+    /// a zero duration makes them non-blocking).
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) {
+        self.write_timeout
+            .store(encode_timeout(timeout), Ordering::Relaxed);
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> Option<Duration> {
+        decode_timeout(self.read_timeout.load(Ordering::Relaxed))
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> Option<Duration> {
+        decode_timeout(self.write_timeout.load(Ordering::Relaxed))
+    }
+
+    fn read_deadline(&self) -> Deadline {
+        Deadline::after(self.read_timeout())
+    }
+
+    fn write_deadline(&self) -> Deadline {
+        Deadline::after(self.write_timeout())
+    }
+
+    // ---- copy API -------------------------------------------------------
+
+    /// Sends `data` (1 to [`buffer_size`](Self::buffer_size) bytes) as one
+    /// message, waiting while the ring is full (up to the write timeout).
+    #[inline]
+    pub fn send(&self, data: &[u8]) -> Result<(), LinkSendError> {
+        self.send_copy(data, self.write_deadline())
+    }
+
+    /// [`send`](Self::send) that fails with
+    /// [`WouldBlock`](LinkSendError::WouldBlock) instead of waiting.
+    #[inline]
+    pub fn try_send(&self, data: &[u8]) -> Result<(), LinkSendError> {
+        self.send_copy(data, Deadline::Now)
+    }
+
+    /// [`send`](Self::send) that waits at most `timeout`.
+    #[inline]
+    pub fn send_timeout(&self, data: &[u8], timeout: Duration) -> Result<(), LinkSendError> {
+        self.send_copy(data, Deadline::after(Some(timeout)))
+    }
+
+    /// Receives one message into `buf` and returns its length, waiting
+    /// while none is there (up to the read timeout). If the message is
+    /// longer than `buf`, the rest is kept in this process (its slot is
+    /// released at once) and returned by the next receive.
+    #[inline]
+    pub fn recv(&self, buf: &mut [u8]) -> Result<usize, LinkRecvError> {
+        self.recv_copy(buf, self.read_deadline())
+    }
+
+    /// [`recv`](Self::recv) that fails with
+    /// [`WouldBlock`](LinkRecvError::WouldBlock) instead of waiting.
+    #[inline]
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<usize, LinkRecvError> {
+        self.recv_copy(buf, Deadline::Now)
+    }
+
+    /// [`recv`](Self::recv) that waits at most `timeout`.
+    #[inline]
+    pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkRecvError> {
+        self.recv_copy(buf, Deadline::after(Some(timeout)))
+    }
+
+    // ---- zero-copy API --------------------------------------------------
+
+    /// Sends a message written in place: `fill` gets the claimed slot's
+    /// whole buffer and returns the message length (1 to
+    /// [`buffer_size`](Self::buffer_size); anything else publishes a
+    /// tombstone and fails with [`InvalidSize`](LinkSendError::InvalidSize)).
+    pub fn send_with(&self, fill: impl FnOnce(&mut [u8]) -> usize) -> Result<(), LinkSendError> {
+        let mut reservation = self.reserve_send()?;
+        let len = fill(reservation.buffer_mut());
+        reservation.commit(len)
+    }
+
+    /// Receives a message in place: `read` gets its bytes in the slot's
+    /// buffer (or the rest of a partially read message), and the slot is
+    /// released when `read` returns.
+    pub fn recv_with<R>(&self, read: impl FnOnce(&[u8]) -> R) -> Result<R, LinkRecvError> {
+        if !self.pending.is_empty() {
+            if let Some(remainder) = self.pending.take() {
+                let value = read(remainder.rest());
+                self.pending.recycle(remainder);
+                return Ok(value);
+            }
+        }
+        let message = self.recv_data(self.read_deadline())?;
+        Ok(read(message.payload()))
+    }
+
+    /// Claims a free slot to fill in place, waiting while the ring is full
+    /// (up to the write timeout). See [`SendReservation`].
+    #[inline]
+    pub fn reserve_send(&self) -> Result<SendReservation<'_>, LinkSendError> {
+        self.claim_tx(self.write_deadline())
+            .map(|claim| SendReservation::new(self, claim))
+    }
+
+    /// [`reserve_send`](Self::reserve_send) without waiting.
+    #[inline]
+    pub fn try_reserve_send(&self) -> Result<SendReservation<'_>, LinkSendError> {
+        self.claim_tx(Deadline::Now)
+            .map(|claim| SendReservation::new(self, claim))
+    }
+
+    /// Claims the next message to read in place, waiting while none is
+    /// there (up to the read timeout). Tombstones are skipped; the slot is
+    /// released when the reservation drops. Reservations always take a new
+    /// message, never the rest of a partially read one.
+    #[inline]
+    pub fn reserve_recv(&self) -> Result<RecvReservation<'_>, LinkRecvError> {
+        self.recv_data(self.read_deadline())
+    }
+
+    /// [`reserve_recv`](Self::reserve_recv) without waiting.
+    #[inline]
+    pub fn try_reserve_recv(&self) -> Result<RecvReservation<'_>, LinkRecvError> {
+        self.recv_data(Deadline::Now)
+    }
+
+    // ---- raw packets ----------------------------------------------------
+
+    /// Publishes `packet` as it is, with `payload` (possibly empty) copied
+    /// to the start of the claimed slot's buffer. The caller chooses every
+    /// operand; use [`send_packet_with`](Self::send_packet_with) when the
+    /// packet must name the slot's buffer index. Waits up to the write
+    /// timeout while the ring is full.
+    pub fn send_packet(&self, packet: Packet, payload: &[u8]) -> Result<(), LinkSendError> {
+        self.send_raw(packet, payload, self.write_deadline())
+    }
+
+    /// [`send_packet`](Self::send_packet) without waiting.
+    pub fn try_send_packet(&self, packet: Packet, payload: &[u8]) -> Result<(), LinkSendError> {
+        self.send_raw(packet, payload, Deadline::Now)
+    }
+
+    /// Claims a slot and publishes the packet that `build` returns; `build`
+    /// gets the slot index (the buffer index to name in the packet) and the
+    /// slot's whole buffer to fill. Waits up to the write timeout while the
+    /// ring is full.
+    pub fn send_packet_with(
+        &self,
+        build: impl FnOnce(usize, &mut [u8]) -> Packet,
+    ) -> Result<(), LinkSendError> {
+        self.send_raw_with(build, self.write_deadline())
+    }
+
+    /// [`send_packet_with`](Self::send_packet_with) without waiting.
+    pub fn try_send_packet_with(
+        &self,
+        build: impl FnOnce(usize, &mut [u8]) -> Packet,
+    ) -> Result<(), LinkSendError> {
+        self.send_raw_with(build, Deadline::Now)
+    }
+
+    /// Receives the next packet of any opcode, with its slot's whole buffer
+    /// ([`RecvReservation::payload`]); tombstones are skipped (and
+    /// counted). Nothing is validated: the caller decodes the packet.
+    /// Waits up to the read timeout.
+    pub fn recv_packet(&self) -> Result<RecvReservation<'_>, LinkRecvError> {
+        self.recv_raw(self.read_deadline())
+    }
+
+    /// [`recv_packet`](Self::recv_packet) without waiting.
+    pub fn try_recv_packet(&self) -> Result<RecvReservation<'_>, LinkRecvError> {
+        self.recv_raw(Deadline::Now)
+    }
+
+    /// [`recv_packet`](Self::recv_packet) that waits at most `timeout`.
+    pub fn recv_packet_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<RecvReservation<'_>, LinkRecvError> {
+        self.recv_raw(Deadline::after(Some(timeout)))
+    }
+
+    // ---- internals ------------------------------------------------------
+
+    #[inline]
+    fn check_len(&self, len: usize) -> Result<(), LinkSendError> {
+        if len == 0 || len > self.buffer_size {
+            return Err(LinkSendError::InvalidSize {
+                len,
+                max: self.buffer_size,
+            });
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn send_copy(&self, data: &[u8], deadline: Deadline) -> Result<(), LinkSendError> {
+        self.check_len(data.len())?;
+        let mut claim = self.claim_tx(deadline)?;
+        if claim.write_payload(data).is_err() {
+            self.abandon(claim);
+            return Err(LinkSendError::InvalidSize {
+                len: data.len(),
+                max: self.buffer_size,
+            });
+        }
+        self.commit_copy(claim, data.len());
+        Ok(())
+    }
+
+    fn send_raw(
+        &self,
+        packet: Packet,
+        payload: &[u8],
+        deadline: Deadline,
+    ) -> Result<(), LinkSendError> {
+        if payload.len() > self.buffer_size {
+            return Err(LinkSendError::InvalidSize {
+                len: payload.len(),
+                max: self.buffer_size,
+            });
+        }
+        let mut claim = self.claim_tx(deadline)?;
+        if claim.write_payload(payload).is_err() {
+            self.abandon(claim);
+            return Err(LinkSendError::InvalidSize {
+                len: payload.len(),
+                max: self.buffer_size,
+            });
+        }
+        self.commit_raw(claim, packet, payload.len());
+        Ok(())
+    }
+
+    fn send_raw_with(
+        &self,
+        build: impl FnOnce(usize, &mut [u8]) -> Packet,
+        deadline: Deadline,
+    ) -> Result<(), LinkSendError> {
+        let mut claim = self.claim_tx(deadline)?;
+        let packet = build(claim.index(), claim.payload_mut());
+        self.commit_raw(claim, packet, 0);
+        Ok(())
+    }
+
+    /// Publishes a StandardLinkCopy of `len` bytes in `claim`.
+    #[inline]
+    pub(crate) fn commit_copy(&self, claim: SendClaim<'_>, len: usize) {
+        let copy = self.next_copy.fetch_add(1, Ordering::Relaxed);
+        let packet = StandardLinkCopy {
+            copy,
+            buffer_index: claim.index() as u64,
+            size: len as u64,
+        }
+        .encode();
+        self.commit_raw(claim, packet, len);
+    }
+
+    #[inline]
+    pub(crate) fn commit_raw(&self, claim: SendClaim<'_>, packet: Packet, bytes: usize) {
+        claim.commit(packet);
+        self.counters.tx.packet(bytes);
+        self.notify(self.data_out());
+    }
+
+    /// Drops `claim` uncommitted: it publishes a tombstone, which consumers
+    /// skip.
+    pub(crate) fn abandon(&self, claim: SendClaim<'_>) {
+        drop(claim);
+        self.counters.tx.tombstone();
+        self.notify(self.data_out());
+    }
+
+    /// Releases a received slot and wakes blocked senders.
+    #[inline]
+    pub(crate) fn release(&self, claim: RecvClaim<'_>) {
+        drop(claim);
+        self.notify(self.space_in());
+    }
+
+    #[inline]
+    fn recv_copy(&self, buf: &mut [u8], deadline: Deadline) -> Result<usize, LinkRecvError> {
+        if !self.pending.is_empty() {
+            if let Some(n) = self.pending.read(buf) {
+                return Ok(n);
+            }
+        }
+        let message = self.recv_data(deadline)?;
+        let payload = message.payload();
+        let n = payload.len().min(buf.len());
+        let (head, rest) = payload.split_at(n);
+        if let Some(dst) = buf.get_mut(..n) {
+            dst.copy_from_slice(head);
+        }
+        if !rest.is_empty() {
+            self.pending.push(rest);
+        }
+        Ok(n)
+    }
+
+    /// The next data message (tombstones skipped).
+    fn recv_data(&self, deadline: Deadline) -> Result<RecvReservation<'_>, LinkRecvError> {
+        loop {
+            let claim = self.claim_rx(deadline)?;
+            let packet = claim.packet();
+            match packet.opcode() {
+                StandardLinkCopy::OPCODE => {
+                    return match self.check_copy(&packet, claim.index()) {
+                        Ok(len) => {
+                            self.counters.rx.packet(len);
+                            Ok(RecvReservation::new(self, claim, len))
+                        }
+                        Err(e) => {
+                            self.release(claim);
+                            self.counters.rx.error();
+                            Err(e.into())
+                        }
+                    };
+                }
+                StandardLinkTombstone::OPCODE => self.skip_tombstone(claim),
+                ErrorPacket::OPCODE => {
+                    self.release(claim);
+                    self.counters.rx.error();
+                    return Err(match ErrorPacket::decode(&packet) {
+                        Ok(e) => LinkRecvError::Peer {
+                            code: e.code,
+                            context: e.context,
+                        },
+                        Err(e) => LinkProtocolError::Decode(e).into(),
+                    });
+                }
+                _ => {
+                    self.release(claim);
+                    self.counters.rx.error();
+                    return Err(LinkRecvError::UnexpectedPacket(packet));
+                }
+            }
+        }
+    }
+
+    /// The next packet of any opcode (tombstones skipped).
+    fn recv_raw(&self, deadline: Deadline) -> Result<RecvReservation<'_>, LinkRecvError> {
+        loop {
+            let claim = self.claim_rx(deadline)?;
+            if claim.packet().opcode() == StandardLinkTombstone::OPCODE {
+                self.skip_tombstone(claim);
+                continue;
+            }
+            self.counters.rx.packet(0);
+            let len = claim.capacity();
+            return Ok(RecvReservation::new(self, claim, len));
+        }
+    }
+
+    fn skip_tombstone(&self, claim: RecvClaim<'_>) {
+        self.release(claim);
+        self.counters.rx.tombstone();
+    }
+
+    /// The data length of a StandardLinkCopy received in slot `slot`.
+    #[inline]
+    fn check_copy(&self, packet: &Packet, slot: usize) -> Result<usize, LinkProtocolError> {
+        let copy = StandardLinkCopy::decode(packet)?;
+        copy.validate(&self.limits)?;
+        if copy.buffer_index != slot as u64 {
+            return Err(LinkProtocolError::BufferMismatch {
+                slot,
+                buffer_index: copy.buffer_index,
+            });
+        }
+        // `validate` checked size <= buffer_size, which is a usize.
+        Ok(usize::try_from(copy.size).unwrap_or(self.buffer_size))
+    }
+
+    #[inline]
+    fn claim_tx(&self, deadline: Deadline) -> Result<SendClaim<'_>, LinkSendError> {
+        let ring = self.memory.tx();
+        match ring.try_claim_send() {
+            Ok(claim) => return Ok(claim),
+            Err(RingSendError::Corrupt) => {
+                self.counters.tx.error();
+                return Err(LinkSendError::Corrupt);
+            }
+            Err(RingSendError::Full | RingSendError::Contended) => {}
+        }
+        if let Deadline::Now = deadline {
+            return Err(LinkSendError::WouldBlock);
+        }
+        let idle = EventIdle::new(self.space_out(), deadline.instant(), self.policy);
+        let result = ring.claim_send_with(&idle, deadline.instant());
+        self.counters.tx.waited(idle.stats());
+        result.map_err(|e| match e {
+            RingSendWaitError::TimedOut => LinkSendError::TimedOut,
+            RingSendWaitError::Corrupt => {
+                self.counters.tx.error();
+                LinkSendError::Corrupt
+            }
+        })
+    }
+
+    #[inline]
+    fn claim_rx(&self, deadline: Deadline) -> Result<RecvClaim<'_>, LinkRecvError> {
+        let ring = self.memory.rx();
+        match ring.try_claim_recv() {
+            Ok(claim) => return Ok(claim),
+            Err(RingRecvError::Corrupt) => {
+                self.counters.rx.error();
+                return Err(LinkRecvError::Corrupt);
+            }
+            Err(RingRecvError::Empty | RingRecvError::Contended) => {}
+        }
+        if let Deadline::Now = deadline {
+            return Err(LinkRecvError::WouldBlock);
+        }
+        let idle = EventIdle::new(self.data_in(), deadline.instant(), self.policy);
+        let result = ring.claim_recv_with(&idle, deadline.instant());
+        self.counters.rx.waited(idle.stats());
+        result.map_err(|e| match e {
+            RingRecvWaitError::TimedOut => LinkRecvError::TimedOut,
+            RingRecvWaitError::Corrupt => {
+                self.counters.rx.error();
+                LinkRecvError::Corrupt
+            }
+        })
+    }
+
+    // ---- wake-up words --------------------------------------------------
+
+    fn words(&self, direction: Direction, data: bool) -> EventWords<'_> {
+        match self.memory.extension() {
+            Some(e) if data => (e.data_seq(direction), e.data_waiters(direction)),
+            Some(e) => (e.space_seq(direction), e.space_waiters(direction)),
+            None => (&self.local_event.0, &self.local_event.1),
+        }
+    }
+
+    /// Where receivers wait for our sends.
+    #[inline]
+    fn data_out(&self) -> EventWords<'_> {
+        self.words(self.role().tx(), true)
+    }
+
+    /// Where we wait for the peer's sends.
+    #[inline]
+    fn data_in(&self) -> EventWords<'_> {
+        self.words(self.role().rx(), true)
+    }
+
+    /// Where we wait for the peer to release our sent slots.
+    #[inline]
+    fn space_out(&self) -> EventWords<'_> {
+        self.words(self.role().tx(), false)
+    }
+
+    /// Where peers wait for us to release their slots.
+    #[inline]
+    fn space_in(&self) -> EventWords<'_> {
+        self.words(self.role().rx(), false)
+    }
+
+    #[inline]
+    fn notify(&self, (seq, waiters): EventWords<'_>) {
+        EventCount::new(seq, waiters).notify();
+    }
+}
