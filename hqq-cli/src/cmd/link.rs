@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::Args;
 use hqq_runtime::link::{LinkConfig, LinkOpenError, RecvReservation, StandardLink};
 use hqq_runtime::protocol::Message;
+use hqq_runtime::segment::peek_header;
+use hqq_runtime::superblock::{STATE_READY, SUPERBLOCK_MAGIC};
 use hqq_runtime::Packet;
 
 /// Opcode of the packet `hqq send` publishes after the last message so
@@ -31,22 +33,50 @@ pub struct LinkArgs {
     #[arg(long)]
     pub create: bool,
     /// Ring slots (= payload buffers) per direction: a power of two, the
-    /// same on both sides.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
-    pub slots: u64,
+    /// same on both sides [default: 1024, or the existing segment's]
+    #[arg(long, value_name = "N")]
+    pub slots: Option<u64>,
     /// Bytes per payload buffer, the largest message: a multiple of 8, the
-    /// same on both sides.
-    #[arg(long, value_name = "B", default_value_t = 4096)]
-    pub buffer_size: u64,
+    /// same on both sides [default: 4096, or the existing segment's]
+    #[arg(long, value_name = "B")]
+    pub buffer_size: Option<u64>,
 }
+
+/// Ring slots per direction when neither `--slots` nor an existing segment
+/// says otherwise.
+pub const DEFAULT_SLOTS: u64 = 1024;
+
+/// Bytes per payload buffer when neither `--buffer-size` nor an existing
+/// segment says otherwise.
+pub const DEFAULT_BUFFER_SIZE: u64 = 4096;
 
 impl LinkArgs {
     /// Creates (`--create`) or opens the link.
+    ///
+    /// Without `--slots`/`--buffer-size`, opening adopts the configuration
+    /// an existing segment's superblock announces (the open protocol still
+    /// validates it), and creating uses the defaults.
     pub fn open(&self) -> Result<StandardLink, LinkOpenError> {
+        let announced = if self.create {
+            None
+        } else {
+            peek_header(&self.name)
+                .ok()
+                .filter(|words| words[0] == SUPERBLOCK_MAGIC && words[1] == STATE_READY)
+                .map(|words| (words[5], words[6]))
+        };
         let mut config = LinkConfig::new();
         config
-            .slots(self.slots)
-            .buffer_size(self.buffer_size)
+            .slots(
+                self.slots
+                    .or(announced.map(|a| a.0))
+                    .unwrap_or(DEFAULT_SLOTS),
+            )
+            .buffer_size(
+                self.buffer_size
+                    .or(announced.map(|a| a.1))
+                    .unwrap_or(DEFAULT_BUFFER_SIZE),
+            )
             .ready_timeout(Duration::from_secs(2));
         if self.create {
             StandardLink::create(&self.name, &config)
