@@ -11,6 +11,7 @@ compile_error!(
     "hqq-runtime supports little-endian targets only (the HQQ wire format is little-endian)"
 );
 
+pub mod advanced;
 pub mod codec;
 pub mod extension;
 #[cfg(unix)]
