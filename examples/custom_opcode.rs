@@ -203,6 +203,9 @@ fn server(name: &str) -> Result<(), Error> {
             println!("server: refused {refused}");
         }
     }
-    println!("server: {} core packet(s) served by on_core", me.core_packets);
+    println!(
+        "server: {} core packet(s) served by on_core",
+        me.core_packets
+    );
     Ok(())
 }
