@@ -12,7 +12,8 @@
 //! 384          direction 1 (secondary -> primary), data line
 //! 512          direction 1, space line
 //! 640..1664    process table: 16 entries of 64 bytes
-//!              { pid, start_time, heartbeat, flags, 4 reserved words } (u64 each)
+//!              { pid, start_time, generation, flags, pid_namespace,
+//!                3 reserved words } (u64 each; see `crate::liveness`)
 //! ```
 //!
 //! Each futex word pair sits alone on a 128-byte line (two cache lines, as
@@ -23,7 +24,8 @@
 //! Nothing here is needed for correctness: a Go peer never writes it, and a
 //! misbehaving peer can write anything into it at any time. The words are
 //! wake-up hints only; every wait that uses them must also have a timeout.
-//! The process table is laid out and zeroed but not used yet.
+//! The process table records the attached processes for liveness checks
+//! (see [`crate::liveness`]); it too is only a hint.
 //!
 //! The primary writes the block before it publishes the superblock, magic
 //! last (`Release`); [`ExtensionBlock::from_superblock_page`] returns it only if the
@@ -48,6 +50,12 @@ pub const EXTENSION_OFFSET: usize = SUPERBLOCK_SIZE;
 /// Entries in the process table.
 pub const PROCESS_TABLE_LEN: usize = 16;
 
+/// Offset of the process table in the superblock page.
+pub const PROCESS_TABLE_OFFSET: usize = 640;
+
+/// Bytes per process-table entry.
+pub const PROCESS_ENTRY_SIZE: usize = 64;
+
 /// The wake-up words of one direction.
 #[repr(C)]
 pub struct DirectionWords {
@@ -59,7 +67,7 @@ pub struct DirectionWords {
     _space_pad: [AtomicU32; 30],
 }
 
-/// One process-table entry (reserved for liveness tracking; no logic yet).
+/// One process-table entry, written by [`crate::liveness::register`].
 #[repr(C)]
 pub struct ProcessEntry {
     /// Process id, 0 for a free entry.
@@ -67,11 +75,14 @@ pub struct ProcessEntry {
     /// Process start time in boot-relative clock ticks (with the pid,
     /// identifies the process across pid reuse).
     pub start_time: AtomicU64,
-    /// A counter or timestamp the process advances while alive.
+    /// Generation: bumped each time the entry is claimed.
     pub heartbeat: AtomicU64,
     /// Role and flag bits.
     pub flags: AtomicU64,
-    _reserved: [AtomicU64; 4],
+    /// Inode of the registering process's pid namespace (`/proc/self/ns/pid`),
+    /// 0 if unknown; pids from another namespace are not checked.
+    pub pid_namespace: AtomicU64,
+    _reserved: [AtomicU64; 3],
 }
 
 /// The extension block, as it sits at page offset [`EXTENSION_OFFSET`].
@@ -101,8 +112,9 @@ const _: () = {
     assert!(offset_of!(DirectionWords, data_waiters) == 4);
     assert!(offset_of!(DirectionWords, space_seq) == 128);
     assert!(offset_of!(DirectionWords, space_waiters) == 132);
-    assert!(base + offset_of!(ExtensionBlock, processes) == 640);
-    assert!(size_of::<ProcessEntry>() == 64);
+    assert!(base + offset_of!(ExtensionBlock, processes) == PROCESS_TABLE_OFFSET);
+    assert!(size_of::<ProcessEntry>() == PROCESS_ENTRY_SIZE);
+    assert!(offset_of!(ProcessEntry, pid_namespace) == 32);
     assert!(base + size_of::<ExtensionBlock>() == 1664);
     assert!(base + size_of::<ExtensionBlock>() <= PAGE_SIZE as usize);
 };
@@ -161,9 +173,15 @@ impl ExtensionBlock {
             }
         }
         for p in &self.processes {
-            for word in [&p.pid, &p.start_time, &p.heartbeat, &p.flags]
-                .into_iter()
-                .chain(&p._reserved)
+            for word in [
+                &p.pid,
+                &p.start_time,
+                &p.heartbeat,
+                &p.flags,
+                &p.pid_namespace,
+            ]
+            .into_iter()
+            .chain(&p._reserved)
             {
                 word.store(0, Ordering::Relaxed);
             }
@@ -209,5 +227,11 @@ impl ExtensionBlock {
     #[inline]
     pub fn process(&self, i: usize) -> Option<&ProcessEntry> {
         self.processes.get(i)
+    }
+
+    /// All process-table entries.
+    #[inline]
+    pub fn processes(&self) -> &[ProcessEntry; PROCESS_TABLE_LEN] {
+        &self.processes
     }
 }

@@ -25,6 +25,43 @@
 //!
 //! Only little-endian targets are supported: the wire format is
 //! little-endian and packets live in shared memory as native words.
+//!
+//! # Threat model
+//!
+//! Every process that can open a segment read-write can write any byte of
+//! it at any moment: the superblock, the extension block and its process
+//! table, ring headers, positions, sequence numbers, packets and payload
+//! buffers. Named segments are created `0600` (owner only) unless
+//! [`SegmentOptions::mode`](segment::SegmentOptions::mode) says otherwise,
+//! and segment names are validated ([`segment::validate_segment_name`]), so
+//! by default only processes of the same user are in that position.
+//!
+//! **Such a process can:**
+//! - send us garbage: wrong opcodes, sizes, indices and flags (these come
+//!   back as typed errors from decode/validate and the ring, never as a
+//!   panic), or well-formed but false data (we cannot tell);
+//! - deny service: fill a ring and never release it, stop publishing a
+//!   claimed slot, or corrupt positions so the ring reports `Corrupt`;
+//!   blocking calls then end at their deadline (or with `PeerGone` once the
+//!   process table says the other side is dead), never hang past it;
+//! - lie in the process table: make a dead peer look alive (we wait for our
+//!   timeout) or a live one look dead (we report `PeerGone`), or make
+//!   [`segment::inspect_segment`] call a segment stale;
+//! - shrink the segment file with `ftruncate`, after which touching the lost
+//!   pages raises `SIGBUS` in our process (no `shm_open` object can prevent
+//!   this; see [`segment`]).
+//!
+//! **It cannot:**
+//! - make us read or write outside the mapping: every index, offset and size
+//!   read from shared memory is bounds-checked before use;
+//! - make us allocate without bound: every size or count from shared memory
+//!   is checked against the link's limits (buffer size, slot count, the
+//!   message bound of [`codec::Limits`]) before any allocation;
+//! - make us panic, or hang past a caller's deadline;
+//! - make us signal, kill or wait for any process: liveness checks only read
+//!   `/proc/<pid>/stat` for pids found in the table ([`liveness`]);
+//! - make us unlink a segment: stale segments are reclaimed only when the
+//!   caller asks ([`SegmentOptions::reclaim_stale`](segment::SegmentOptions::reclaim_stale)).
 
 #[cfg(not(target_endian = "little"))]
 compile_error!(
@@ -40,6 +77,8 @@ pub mod layout;
 #[cfg(unix)]
 pub mod link;
 pub mod link_memory;
+#[cfg(unix)]
+pub mod liveness;
 pub mod packet;
 pub mod protocol;
 pub mod ring;

@@ -49,6 +49,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use memmap2::{MmapOptions, MmapRaw};
 
+#[cfg(target_os = "linux")]
+pub use listing::{inspect_segment, list_hqq_segments, SegmentInfo, SegmentOwner};
 pub use listing::{list_segment_names, peek_header, SegmentPeekError, SEGMENT_DIR};
 pub use name::{validate_segment_name, SegmentNameError, MAX_SEGMENT_NAME_LEN};
 
@@ -69,6 +71,7 @@ pub const DEFAULT_SEGMENT_MODE: u32 = 0o600;
 pub struct SegmentOptions {
     mode: u32,
     keep_on_drop: bool,
+    reclaim_stale: bool,
 }
 
 impl Default for SegmentOptions {
@@ -84,7 +87,31 @@ impl SegmentOptions {
         Self {
             mode: DEFAULT_SEGMENT_MODE,
             keep_on_drop: false,
+            reclaim_stale: false,
         }
+    }
+
+    /// Whether [`Segment::create`] may replace an existing segment of the
+    /// same name whose processes are all dead (default `false`: an existing
+    /// name is always [`SegmentCreateError::AlreadyExists`]).
+    ///
+    /// Stale means: an HQQ superblock with our extension block, at least one
+    /// registered process, and every registered process dead (see
+    /// [`inspect_segment`]). A segment with no registered process (a Go
+    /// peer's, or one whose creator has not opened its link yet) is never
+    /// reclaimed. Only on Linux; elsewhere the option has no effect.
+    ///
+    /// Two processes reclaiming the same stale name at the same moment can
+    /// race: one may remove the segment the other just made (which has no
+    /// registered process yet, so it is not reclaimed again afterwards).
+    pub fn reclaim_stale(&mut self, reclaim: bool) -> &mut Self {
+        self.reclaim_stale = reclaim;
+        self
+    }
+
+    /// Whether [`Segment::create`] may replace a stale segment.
+    pub const fn get_reclaim_stale(&self) -> bool {
+        self.reclaim_stale
     }
 
     /// Sets the permission bits of the new segment (only the low nine bits,
@@ -294,7 +321,9 @@ impl Segment {
     ///
     /// Creation is exclusive: it fails with
     /// [`AlreadyExists`](SegmentCreateError::AlreadyExists) if the name
-    /// exists. The object gets exactly the permission bits of
+    /// exists, unless [`SegmentOptions::reclaim_stale`] is set and the
+    /// existing segment is stale, in which case its name is removed and the
+    /// creation retried once. The object gets exactly the permission bits of
     /// [`SegmentOptions::mode`] (0600 by default), its file descriptor is
     /// close-on-exec and is closed before this returns, and all of its memory
     /// is reserved (see the [module docs](self)). If any step fails, the name
@@ -303,6 +332,24 @@ impl Segment {
     /// The returned segment [`is_creator`](Self::is_creator) and removes the
     /// name when dropped unless [`SegmentOptions::keep_on_drop`] was set.
     pub fn create(
+        name: &str,
+        len: usize,
+        options: &SegmentOptions,
+    ) -> Result<Self, SegmentCreateError> {
+        match Self::create_exclusive(name, len, options) {
+            Err(SegmentCreateError::AlreadyExists { .. })
+                if options.reclaim_stale && is_stale(name) =>
+            {
+                // The name may have been removed in the meantime; either way
+                // the exclusive create below decides.
+                let _ = shm_unlink(name);
+                Self::create_exclusive(name, len, options)
+            }
+            other => other,
+        }
+    }
+
+    fn create_exclusive(
         name: &str,
         len: usize,
         options: &SegmentOptions,
@@ -548,6 +595,17 @@ impl Drop for Segment {
             }
         }
     }
+}
+
+/// Whether segment `name` is stale: registered processes, all dead.
+#[cfg(target_os = "linux")]
+fn is_stale(name: &str) -> bool {
+    inspect_segment(name).is_ok_and(|info| info.owner == SegmentOwner::Dead)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn is_stale(_name: &str) -> bool {
+    false
 }
 
 /// Removes a half-made segment's name if creation fails after `shm_open`.

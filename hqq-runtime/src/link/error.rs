@@ -51,6 +51,10 @@ pub enum LinkSendError {
     /// The send ring is in a state no correct peer produces.
     #[error("the link's send ring is corrupt")]
     Corrupt,
+    /// The ring stayed full and every process on the other side is dead
+    /// (see [`crate::liveness`]).
+    #[error("the peer is gone: every process on the other side of the link is dead")]
+    PeerGone,
 }
 
 /// A received packet that breaks the protocol. The slot it came in is
@@ -87,6 +91,10 @@ pub enum LinkRecvError {
     /// The receive ring is in a state no correct peer produces.
     #[error("the link's receive ring is corrupt")]
     Corrupt,
+    /// No message is waiting and every process on the other side is dead
+    /// (see [`crate::liveness`]); everything it committed was received.
+    #[error("the peer is gone: every process on the other side of the link is dead")]
+    PeerGone,
     /// The peer sent a packet that breaks the protocol.
     #[error(transparent)]
     Protocol(#[from] LinkProtocolError),
@@ -113,6 +121,7 @@ impl From<LinkSendError> for io::Error {
             LinkSendError::TimedOut => io::ErrorKind::TimedOut,
             LinkSendError::InvalidSize { .. } => io::ErrorKind::InvalidInput,
             LinkSendError::Corrupt => io::ErrorKind::InvalidData,
+            LinkSendError::PeerGone => io::ErrorKind::BrokenPipe,
         };
         io::Error::new(kind, e)
     }
@@ -127,6 +136,7 @@ impl From<LinkRecvError> for io::Error {
             | LinkRecvError::Protocol(_)
             | LinkRecvError::UnexpectedPacket(_) => io::ErrorKind::InvalidData,
             LinkRecvError::Peer { .. } => io::ErrorKind::Other,
+            LinkRecvError::PeerGone => io::ErrorKind::BrokenPipe,
         };
         io::Error::new(kind, e)
     }

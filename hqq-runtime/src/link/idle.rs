@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use crate::liveness::PeerWatch;
 use crate::ring::{Idle, IdleOutcome};
 use crate::wait::{EventCount, WaitPolicy, WaitStats, Waiter};
 
@@ -31,6 +32,8 @@ pub(crate) type EventWords<'a> = (
 pub(crate) struct EventIdle<'a> {
     seq: &'a std::sync::atomic::AtomicU32,
     waiter: RefCell<Waiter<'a>>,
+    /// Ends the wait (as a timeout) once every peer is known dead.
+    peer: Option<PeerWatch<'a>>,
 }
 
 impl<'a> EventIdle<'a> {
@@ -46,7 +49,19 @@ impl<'a> EventIdle<'a> {
                 deadline,
                 policy,
             )),
+            peer: None,
         }
+    }
+
+    /// Also ends the wait when `peer` finds the other side dead.
+    pub(crate) fn watching(mut self, peer: PeerWatch<'a>) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    /// Whether the wait ended because the peer is gone.
+    pub(crate) fn peer_gone(&self) -> bool {
+        self.peer.as_ref().is_some_and(PeerWatch::is_gone)
     }
 
     /// What the waiter did.
@@ -64,6 +79,9 @@ impl Idle for EventIdle<'_> {
     }
 
     fn idle(&self, ticket: u32, _attempt: u32, _deadline: Option<Instant>) -> IdleOutcome {
+        if self.peer.as_ref().is_some_and(PeerWatch::poll) {
+            return IdleOutcome::TimedOut;
+        }
         // The waiter holds the same deadline and counts its own phases.
         let still_blocked = || self.seq.load(Ordering::Acquire) == ticket;
         match self.waiter.borrow_mut().wait(still_blocked) {

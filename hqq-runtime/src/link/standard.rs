@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::codec::{Limits, PacketCodec};
 use crate::layout::{Direction, Layout};
 use crate::link_memory::LinkMemory;
+use crate::liveness::{self, PeerLiveness, PeerWatch, Registration};
 use crate::packet::Packet;
 use crate::protocol::{Error as ErrorPacket, StandardLinkCopy, StandardLinkTombstone};
 use crate::ring::{
@@ -123,12 +124,24 @@ pub struct StandardLink {
     /// Event words for waits when the primary wrote no extension block (a
     /// Go primary): nobody notifies them, so parks on them are timed naps.
     local_event: (AtomicU32, AtomicU32),
+    /// Our process-table entry (`None` without an extension block or with
+    /// a full table: then peers cannot see us die, and we still wait for
+    /// our timeouts as before).
+    registration: Option<Registration>,
 }
 
 const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<StandardLink>();
 };
+
+impl Drop for StandardLink {
+    fn drop(&mut self) {
+        if let (Some(registration), Some(ext)) = (self.registration, self.memory.extension()) {
+            registration.deregister(ext);
+        }
+    }
+}
 
 impl StandardLink {
     /// Creates the named segment (exclusively; it must not exist) and opens
@@ -198,6 +211,9 @@ impl StandardLink {
         // segment) and atomics. (3) A new segment is zero-filled.
         let memory = unsafe { LinkMemory::open(region, segment.len(), layout, ready) }?;
         let buffer_size = layout.size() as usize;
+        let registration = memory
+            .extension()
+            .and_then(|ext| liveness::register(ext, memory.role()).ok());
         Ok(StandardLink {
             memory,
             segment,
@@ -210,6 +226,7 @@ impl StandardLink {
             pending: PendingReads::default(),
             counters: LinkCounters::default(),
             local_event: (AtomicU32::new(0), AtomicU32::new(0)),
+            registration,
         })
     }
 
@@ -650,10 +667,12 @@ impl StandardLink {
         if let Deadline::Now = deadline {
             return Err(LinkSendError::WouldBlock);
         }
-        let idle = EventIdle::new(self.space_out(), deadline.instant(), self.policy);
+        let idle = EventIdle::new(self.space_out(), deadline.instant(), self.policy)
+            .watching(self.peer_watch());
         let result = ring.claim_send_with(&idle, deadline.instant());
         self.counters.tx.waited(idle.stats());
         result.map_err(|e| match e {
+            RingSendWaitError::TimedOut if idle.peer_gone() => LinkSendError::PeerGone,
             RingSendWaitError::TimedOut => LinkSendError::TimedOut,
             RingSendWaitError::Corrupt => {
                 self.counters.tx.error();
@@ -676,16 +695,39 @@ impl StandardLink {
         if let Deadline::Now = deadline {
             return Err(LinkRecvError::WouldBlock);
         }
-        let idle = EventIdle::new(self.data_in(), deadline.instant(), self.policy);
+        let idle = EventIdle::new(self.data_in(), deadline.instant(), self.policy)
+            .watching(self.peer_watch());
         let result = ring.claim_recv_with(&idle, deadline.instant());
         self.counters.rx.waited(idle.stats());
         result.map_err(|e| match e {
+            RingRecvWaitError::TimedOut if idle.peer_gone() => LinkRecvError::PeerGone,
             RingRecvWaitError::TimedOut => LinkRecvError::TimedOut,
             RingRecvWaitError::Corrupt => {
                 self.counters.rx.error();
                 LinkRecvError::Corrupt
             }
         })
+    }
+
+    /// Watches the other side's processes for one blocked operation.
+    fn peer_watch(&self) -> PeerWatch<'_> {
+        PeerWatch::new(self.memory.extension(), self.role(), self.registration)
+    }
+
+    /// Our process-table entry, if we have one (see [`crate::liveness`]).
+    pub fn registration(&self) -> Option<Registration> {
+        self.registration
+    }
+
+    /// Whether the other side still has a live process, per the process
+    /// table ([`PeerLiveness::Unknown`] for peers that do not register,
+    /// such as the Go implementation: treat as alive).
+    pub fn peer_liveness(&self) -> PeerLiveness {
+        liveness::peer_liveness(
+            self.memory.extension(),
+            self.role(),
+            self.registration.as_ref(),
+        )
     }
 
     // ---- wake-up words --------------------------------------------------

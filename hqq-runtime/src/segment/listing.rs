@@ -5,6 +5,10 @@ use std::os::unix::fs::FileExt;
 
 use super::name::{validate_segment_name, SegmentNameError};
 use super::shm_open;
+#[cfg(target_os = "linux")]
+use crate::liveness::{ProcessRecord, ProcessStatus};
+#[cfg(target_os = "linux")]
+use crate::superblock::SUPERBLOCK_MAGIC;
 
 /// The directory in which Linux keeps POSIX shared-memory objects.
 pub const SEGMENT_DIR: &str = "/dev/shm";
@@ -82,25 +86,12 @@ pub fn list_segment_names() -> io::Result<Vec<String>> {
 /// The words are a snapshot of memory that other processes may be writing;
 /// treat them as hints.
 pub fn peek_header(name: &str) -> Result<[u64; 8], SegmentPeekError> {
-    validate_segment_name(name)?;
+    let (file, len) = open_for_peek(name)?;
     let io_error = |operation, source| SegmentPeekError::Io {
         name: name.to_owned(),
         operation,
         source,
     };
-    let file = shm_open(name, libc::O_RDONLY, 0).map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound => SegmentPeekError::NotFound {
-            name: name.to_owned(),
-        },
-        io::ErrorKind::PermissionDenied => SegmentPeekError::PermissionDenied {
-            name: name.to_owned(),
-        },
-        _ => io_error("shm_open", source),
-    })?;
-    let len = file
-        .metadata()
-        .map_err(|source| io_error("fstat", source))?
-        .len();
     let too_small = || SegmentPeekError::TooSmall {
         name: name.to_owned(),
         len,
@@ -122,4 +113,151 @@ pub fn peek_header(name: &str) -> Result<[u64; 8], SegmentPeekError> {
         *word = u64::from_le_bytes(le);
     }
     Ok(words)
+}
+
+/// What [`inspect_segment`] found in a segment's first page.
+#[cfg(target_os = "linux")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The segment name.
+    pub name: String,
+    /// Length of the segment, in bytes.
+    pub len: u64,
+    /// The eight superblock words (magic, state, major, minor, page size,
+    /// count, size, layout size), as read.
+    pub header: [u64; 8],
+    /// Whether word 0 holds the HQQ superblock magic.
+    pub is_hqq: bool,
+    /// Whether the extension block (and so the process table) is present.
+    pub has_extension: bool,
+    /// The used process-table entries and their status now.
+    pub processes: Vec<(ProcessRecord, ProcessStatus)>,
+    /// Summary of `processes`.
+    pub owner: SegmentOwner,
+}
+
+/// Whether anyone still uses a segment, as far as its process table says.
+#[cfg(target_os = "linux")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentOwner {
+    /// At least one registered process is alive (or cannot be checked).
+    Alive,
+    /// Processes registered, and every one of them is dead: the segment is
+    /// stale and may be reclaimed.
+    Dead,
+    /// No process is registered (no extension block, a Go-owned segment, or
+    /// one not opened yet): nothing can be concluded, and it is never
+    /// reclaimed.
+    Unknown,
+}
+
+/// Reads segment `name`'s superblock page with one `pread` (without mapping
+/// it) and checks the liveness of every process in its table.
+///
+/// The page is a snapshot of memory other processes may be writing, so the
+/// answer is a hint; a hostile writer can make any segment look alive or
+/// dead.
+#[cfg(target_os = "linux")]
+pub fn inspect_segment(name: &str) -> Result<SegmentInfo, SegmentPeekError> {
+    use crate::extension::{
+        EXTENSION_MAGIC, EXTENSION_OFFSET, EXTENSION_VERSION, PROCESS_ENTRY_SIZE,
+        PROCESS_TABLE_LEN, PROCESS_TABLE_OFFSET,
+    };
+    use crate::liveness::table_liveness;
+
+    let (file, len) = open_for_peek(name)?;
+    let mut page = vec![0u8; PROCESS_TABLE_OFFSET + PROCESS_TABLE_LEN * PROCESS_ENTRY_SIZE];
+    let want = page.len().min(usize::try_from(len).unwrap_or(usize::MAX));
+    let read = file
+        .read_at(&mut page[..want], 0)
+        .map_err(|source| SegmentPeekError::Io {
+            name: name.to_owned(),
+            operation: "pread",
+            source,
+        })?;
+    if read < HEADER_LEN {
+        return Err(SegmentPeekError::TooSmall {
+            name: name.to_owned(),
+            len: read as u64,
+        });
+    }
+    // Bytes not read (short segment) stay zero: no extension, free entries.
+    let word = |offset: usize| {
+        let mut le = [0u8; 8];
+        if let Some(bytes) = page.get(offset..offset + 8) {
+            le.copy_from_slice(bytes);
+        }
+        u64::from_le_bytes(le)
+    };
+    let header: [u64; 8] = std::array::from_fn(|i| word(i * 8));
+    let is_hqq = header[0] == SUPERBLOCK_MAGIC;
+    let has_extension = is_hqq
+        && word(EXTENSION_OFFSET) == EXTENSION_MAGIC
+        && word(EXTENSION_OFFSET + 8) == EXTENSION_VERSION;
+    let records: Vec<ProcessRecord> = if has_extension {
+        (0..PROCESS_TABLE_LEN)
+            .map(|i| {
+                let base = PROCESS_TABLE_OFFSET + i * PROCESS_ENTRY_SIZE;
+                ProcessRecord::from_words(std::array::from_fn(|w| word(base + w * 8)))
+            })
+            .filter(ProcessRecord::is_used)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let owner = match table_liveness(&records) {
+        (false, _) => SegmentOwner::Unknown,
+        (true, true) => SegmentOwner::Alive,
+        (true, false) => SegmentOwner::Dead,
+    };
+    let processes = records.into_iter().map(|r| (r, r.status())).collect();
+    Ok(SegmentInfo {
+        name: name.to_owned(),
+        len,
+        header,
+        is_hqq,
+        has_extension,
+        processes,
+        owner,
+    })
+}
+
+/// Every HQQ segment in [`SEGMENT_DIR`] (superblock magic in word 0) that
+/// this user can read, with its owner's liveness; for tools that clean up
+/// stale segments. Segments that vanish or cannot be read while listing are
+/// skipped.
+#[cfg(target_os = "linux")]
+pub fn list_hqq_segments() -> io::Result<Vec<SegmentInfo>> {
+    Ok(list_segment_names()?
+        .iter()
+        .filter_map(|name| inspect_segment(name).ok())
+        .filter(|info| info.is_hqq)
+        .collect())
+}
+
+/// Opens `name` read-only for a peek; returns the file and its length.
+fn open_for_peek(name: &str) -> Result<(std::fs::File, u64), SegmentPeekError> {
+    validate_segment_name(name)?;
+    let file = shm_open(name, libc::O_RDONLY, 0).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => SegmentPeekError::NotFound {
+            name: name.to_owned(),
+        },
+        io::ErrorKind::PermissionDenied => SegmentPeekError::PermissionDenied {
+            name: name.to_owned(),
+        },
+        _ => SegmentPeekError::Io {
+            name: name.to_owned(),
+            operation: "shm_open",
+            source,
+        },
+    })?;
+    let len = file
+        .metadata()
+        .map_err(|source| SegmentPeekError::Io {
+            name: name.to_owned(),
+            operation: "fstat",
+            source,
+        })?
+        .len();
+    Ok((file, len))
 }
