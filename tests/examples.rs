@@ -66,7 +66,10 @@ fn quickstart_exchanges_and_measures() {
 fn custom_opcode_round_trips() {
     let out = run("custom_opcode");
     assert!(out.contains("server: refused"), "{out}");
-    assert!(out.contains("round trip ok: 3 Pings answered by 3 Pongs"), "{out}");
+    assert!(
+        out.contains("round trip ok: 3 Pings answered by 3 Pongs"),
+        "{out}"
+    );
 }
 
 #[test]

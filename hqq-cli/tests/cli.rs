@@ -258,6 +258,17 @@ fn inspect_and_list_show_a_live_segment() {
     assert_eq!(report["superblock"]["buffer_size"], 64);
     assert_eq!(report["rings"].as_array().map(Vec::len), Some(2));
     assert_eq!(report["problems"].as_array().map(Vec::len), Some(0));
+    // The echo registered itself in the process table, as the primary.
+    let echo_pid = u64::from(echo.child.id());
+    let processes = report["extension"]["processes"]
+        .as_array()
+        .expect("processes");
+    let entry = processes
+        .iter()
+        .find(|p| p["pid"] == echo_pid)
+        .unwrap_or_else(|| panic!("echo {echo_pid} not in {processes:?}"));
+    assert_eq!(entry["status"], "alive");
+    assert_eq!(entry["role"], "primary");
 
     let list = run(&["list", "--json"]);
     assert!(list.status.success(), "list failed: {}", list.stderr);
@@ -270,6 +281,7 @@ fn inspect_and_list_show_a_live_segment() {
         .unwrap_or_else(|| panic!("{} not listed: {segments}", name.0));
     assert_eq!(listed["ready"], true);
     assert_eq!(listed["slots"], 8);
+    assert_eq!(listed["owner"], "alive");
     assert!(run(&["list"]).stdout().contains(&name.0));
 
     // One message ends the echo (--count 1).
@@ -327,4 +339,21 @@ fn every_subcommand_has_help() {
             out.stdout()
         );
     }
+}
+
+#[test]
+fn interrupting_the_creator_removes_the_segment() {
+    let name = Name::new("sigint");
+    let echo = start(&["echo", &name.0, "--create"], None);
+    name.wait_ready();
+    let pid = libc::pid_t::try_from(echo.child.id()).expect("pid fits");
+    // SAFETY: sends SIGINT to our own child, which is still running (it
+    // waits for messages forever).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let echo = echo.finish();
+    assert_eq!(echo.status.code(), Some(128 + libc::SIGINT));
+    assert!(
+        !std::path::Path::new(&name.path()).exists(),
+        "the segment outlived its creator"
+    );
 }

@@ -11,16 +11,17 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 
 use clap::Args;
-use hqq_runtime::extension::{EXTENSION_MAGIC, EXTENSION_OFFSET, PROCESS_TABLE_LEN};
+use hqq_runtime::extension::{
+    EXTENSION_MAGIC, EXTENSION_OFFSET, PROCESS_ENTRY_SIZE, PROCESS_TABLE_LEN, PROCESS_TABLE_OFFSET,
+};
 use hqq_runtime::layout::{Direction, Layout, PAGE_SIZE};
+use hqq_runtime::liveness::{ProcessRecord, ProcessStatus};
 use hqq_runtime::ring::{RING_FLAG_INITIALIZED, RING_MAGIC};
 use hqq_runtime::segment::{Segment, SegmentOpenError, SEGMENT_DIR};
 use hqq_runtime::superblock::{
-    STATE_EMPTY, STATE_INITIALIZING, STATE_READY, SUPERBLOCK_MAGIC, SUPERBLOCK_SIZE,
+    Role, STATE_EMPTY, STATE_INITIALIZING, STATE_READY, SUPERBLOCK_MAGIC, SUPERBLOCK_SIZE,
 };
 use serde::Serialize;
-
-use super::liveness::{liveness, Liveness};
 
 /// Arguments of `hqq inspect`.
 #[derive(Debug, Args)]
@@ -158,12 +159,40 @@ pub struct ProcessReport {
     pub pid: u64,
     /// Start time (clock ticks after boot).
     pub start_time: u64,
-    /// Heartbeat word.
-    pub heartbeat: u64,
-    /// Role and flag bits.
-    pub flags: u64,
-    /// What `/proc` says.
-    pub liveness: Liveness,
+    /// Generation of the entry (bumped on every claim).
+    pub generation: u64,
+    /// `primary`, `secondary` or `invalid` (from the flag bits).
+    pub role: &'static str,
+    /// Pid namespace inode of the process (0 if unknown).
+    pub pid_namespace: u64,
+    /// `alive`, `dead` or `unknown` (another pid namespace), from `/proc`.
+    pub status: &'static str,
+}
+
+/// The words of `record` as a report line.
+fn process_report(entry: usize, record: &ProcessRecord) -> ProcessReport {
+    ProcessReport {
+        entry,
+        pid: record.pid,
+        start_time: record.start_time,
+        generation: record.generation,
+        role: match record.role() {
+            Some(Role::Primary) => "primary",
+            Some(Role::Secondary) => "secondary",
+            None => "invalid",
+        },
+        pid_namespace: record.pid_namespace,
+        status: status_name(record.status()),
+    }
+}
+
+/// How `hqq` prints a [`ProcessStatus`].
+pub fn status_name(status: ProcessStatus) -> &'static str {
+    match status {
+        ProcessStatus::Alive => "alive",
+        ProcessStatus::Dead => "dead",
+        ProcessStatus::Unknown => "unknown",
+    }
 }
 
 const DIRECTIONS: [(Direction, &str); 2] = [
@@ -361,20 +390,10 @@ fn read_extension(segment: &Segment, problems: &mut Vec<String>) -> Option<Exten
         .collect();
     let processes = (0..PROCESS_TABLE_LEN)
         .filter_map(|entry| {
-            let base = 640 + 64 * entry;
-            let pid = word(base)?;
-            if pid == 0 {
-                return None;
-            }
-            let start_time = word(base + 8)?;
-            Some(ProcessReport {
-                entry,
-                pid,
-                start_time,
-                heartbeat: word(base + 16)?,
-                flags: word(base + 24)?,
-                liveness: liveness(pid, start_time),
-            })
+            let base = PROCESS_TABLE_OFFSET + PROCESS_ENTRY_SIZE * entry;
+            let words: [Option<u64>; 5] = std::array::from_fn(|i| word(base + 8 * i));
+            let record = ProcessRecord::from_words(words.map(|w| w.unwrap_or(0)));
+            record.is_used().then(|| process_report(entry, &record))
         })
         .collect();
     Some(ExtensionReport {
@@ -442,14 +461,14 @@ impl fmt::Display for SegmentReport {
                 } else {
                     writeln!(
                         f,
-                        "  {:<5} {:>8} {:>12} {:>12} {:>8}  liveness",
-                        "entry", "pid", "start_time", "heartbeat", "flags"
+                        "  {:<5} {:>8} {:>12} {:>10}  {:<9}  status",
+                        "entry", "pid", "start_time", "generation", "role"
                     )?;
                     for p in &ext.processes {
                         writeln!(
                             f,
-                            "  {:<5} {:>8} {:>12} {:>12} {:>#8x}  {}",
-                            p.entry, p.pid, p.start_time, p.heartbeat, p.flags, p.liveness
+                            "  {:<5} {:>8} {:>12} {:>10}  {:<9}  {}",
+                            p.entry, p.pid, p.start_time, p.generation, p.role, p.status
                         )?;
                     }
                 }

@@ -29,7 +29,8 @@ pub struct LinkArgs {
     /// Segment name (as in /dev/shm).
     pub name: String,
     /// Create the segment and become the primary (the segment is removed
-    /// when this process exits); without it, open an existing segment.
+    /// when this process exits, also on Ctrl-C); without it, open an
+    /// existing segment.
     #[arg(long)]
     pub create: bool,
     /// Ring slots (= payload buffers) per direction: a power of two, the
@@ -79,7 +80,9 @@ impl LinkArgs {
             )
             .ready_timeout(Duration::from_secs(2));
         if self.create {
-            StandardLink::create(&self.name, &config)
+            let link = StandardLink::create(&self.name, &config)?;
+            super::interrupt::remove_on_interrupt(&self.name);
+            Ok(link)
         } else {
             StandardLink::open(&self.name, &config)
         }

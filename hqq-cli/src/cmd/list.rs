@@ -1,16 +1,15 @@
 //! `hqq list [--json]`: the HQQ segments in `/dev/shm` (told from other
 //! shared-memory objects by the superblock magic), with their configuration
-//! and the processes registered in them.
+//! and the liveness of the processes registered in them.
 
 use std::fmt;
 
 use clap::Args;
-use hqq_runtime::segment::{list_segment_names, peek_header, Segment, SEGMENT_DIR};
-use hqq_runtime::superblock::{STATE_READY, SUPERBLOCK_MAGIC};
+use hqq_runtime::segment::{list_hqq_segments, SegmentInfo, SegmentOwner, SEGMENT_DIR};
+use hqq_runtime::superblock::STATE_READY;
 use serde::Serialize;
 
-use super::inspect::read_report;
-use super::liveness::Liveness;
+use super::inspect::status_name;
 
 /// Arguments of `hqq list`.
 #[derive(Debug, Args)]
@@ -42,51 +41,42 @@ pub struct ListedSegment {
     pub slots: u64,
     /// Bytes per payload buffer.
     pub buffer_size: u64,
-    /// Layout size in bytes.
-    pub layout_size: u64,
-    /// Registered processes still running (`None` if the segment could not
-    /// be mapped or has no extension block).
-    pub live_processes: Option<usize>,
-    /// Registered processes that are gone.
-    pub dead_processes: Option<usize>,
+    /// Length of the segment in bytes.
+    pub bytes: u64,
+    /// `alive` (a registered process runs), `dead` (every registered
+    /// process is gone: the segment is stale) or `unknown` (none
+    /// registered, e.g. a Go-owned segment).
+    pub owner: &'static str,
+    /// Registered processes and their status, as `pid:status`.
+    pub processes: Vec<String>,
+}
+
+impl From<SegmentInfo> for ListedSegment {
+    fn from(info: SegmentInfo) -> Self {
+        ListedSegment {
+            ready: info.header[1] == STATE_READY,
+            slots: info.header[5],
+            buffer_size: info.header[6],
+            bytes: info.len,
+            owner: match info.owner {
+                SegmentOwner::Alive => "alive",
+                SegmentOwner::Dead => "dead",
+                SegmentOwner::Unknown => "unknown",
+            },
+            processes: info
+                .processes
+                .iter()
+                .map(|(record, status)| format!("{}:{}", record.pid, status_name(*status)))
+                .collect(),
+            name: info.name,
+        }
+    }
 }
 
 /// The HQQ segments visible to this user, sorted by name.
 pub fn list_segments() -> Result<Vec<ListedSegment>, ListError> {
-    let names = list_segment_names().map_err(ListError::Directory)?;
-    Ok(names
-        .into_iter()
-        .filter_map(|name| {
-            // Segments vanish and others' segments are unreadable: skip them.
-            let words = peek_header(&name).ok()?;
-            (words[0] == SUPERBLOCK_MAGIC).then(|| listed(name, words))
-        })
-        .collect())
-}
-
-fn listed(name: String, words: [u64; 8]) -> ListedSegment {
-    let processes = Segment::open(&name, 0)
-        .ok()
-        .and_then(|segment| read_report(&name, &segment).extension)
-        .map(|ext| ext.processes);
-    let live = processes.as_ref().map(|list| {
-        list.iter()
-            .filter(|p| matches!(p.liveness, Liveness::Alive | Liveness::Unverified))
-            .count()
-    });
-    let dead = processes
-        .as_ref()
-        .zip(live)
-        .map(|(list, live)| list.len() - live);
-    ListedSegment {
-        name,
-        ready: words[1] == STATE_READY,
-        slots: words[5],
-        buffer_size: words[6],
-        layout_size: words[7],
-        live_processes: live,
-        dead_processes: dead,
-    }
+    let segments = list_hqq_segments().map_err(ListError::Directory)?;
+    Ok(segments.into_iter().map(ListedSegment::from).collect())
 }
 
 /// Prints the list on stdout.
@@ -109,19 +99,21 @@ impl fmt::Display for Table<'_> {
         }
         writeln!(
             f,
-            "{:<32} {:<8} {:>7} {:>8} {:>12}  processes",
-            "name", "state", "slots", "buffer", "bytes"
+            "{:<32} {:<9} {:>7} {:>8} {:>12}  {:<7}  processes",
+            "name", "state", "slots", "buffer", "bytes", "owner"
         )?;
         for s in self.0 {
             let state = if s.ready { "ready" } else { "not ready" };
-            let processes = match (s.live_processes, s.dead_processes) {
-                (Some(live), Some(dead)) => format!("{live} alive, {dead} dead"),
-                _ => "unknown".to_owned(),
-            };
             writeln!(
                 f,
-                "{:<32} {:<8} {:>7} {:>8} {:>12}  {processes}",
-                s.name, state, s.slots, s.buffer_size, s.layout_size
+                "{:<32} {:<9} {:>7} {:>8} {:>12}  {:<7}  {}",
+                s.name,
+                state,
+                s.slots,
+                s.buffer_size,
+                s.bytes,
+                s.owner,
+                s.processes.join(" ")
             )?;
         }
         Ok(())

@@ -8,9 +8,9 @@
 pub mod bench;
 pub mod echo;
 pub mod inspect;
+pub mod interrupt;
 pub mod link;
 pub mod list;
-pub mod liveness;
 pub mod ping;
 pub mod recv;
 pub mod send;
