@@ -208,6 +208,7 @@ fn send_lines_into_recv_keeps_the_text() {
             "8",
             "--buffer-size",
             "64",
+            "--trace",
         ],
         None,
     );
@@ -218,6 +219,10 @@ fn send_lines_into_recv_keeps_the_text() {
     assert!(recv.status.success(), "recv failed: {}", recv.stderr);
     let expected = format!("hello\n\nworld\n{}\n{}\nend\n", &long[..64], &long[64..]);
     assert_eq!(recv.stdout(), expected);
+    // --trace: one decoded event per packet (6 messages + end of stream).
+    let copies = recv.stderr.matches("StandardLinkCopy {").count();
+    assert_eq!(copies, 6, "{}", recv.stderr);
+    assert!(recv.stderr.contains("opcode: 0xef"), "{}", recv.stderr);
 }
 
 #[test]

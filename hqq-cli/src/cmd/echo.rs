@@ -3,7 +3,7 @@
 use clap::Args;
 use hqq_runtime::link::{LinkOpenError, LinkRecvError, LinkSendError};
 
-use super::link::{trace_received, LinkArgs, END_OF_STREAM_OPCODE};
+use super::link::{install_trace, LinkArgs, END_OF_STREAM_OPCODE};
 
 /// Arguments of `hqq echo`.
 #[derive(Debug, Args)]
@@ -14,7 +14,7 @@ pub struct EchoArgs {
     /// Stop after echoing N messages (default: run until interrupted).
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
-    /// Print every received packet, decoded, on stderr.
+    /// Print every packet sent or received, decoded, on stderr.
     #[arg(long)]
     pub trace: bool,
 }
@@ -35,15 +35,15 @@ pub enum EchoError {
 
 /// Echoes messages until `args.count` is reached (or forever).
 pub fn run(args: &EchoArgs) -> Result<(), EchoError> {
+    if args.trace {
+        install_trace();
+    }
     let link = args.link.open()?;
     let mut message = vec![0u8; link.buffer_size()];
     let mut echoed = 0u64;
     while args.count.map_or(true, |count| echoed < count) {
         let len = match link.reserve_recv() {
             Ok(received) => {
-                if args.trace {
-                    trace_received(&received);
-                }
                 let payload = received.payload();
                 let len = payload.len().min(message.len());
                 message[..len].copy_from_slice(&payload[..len]);

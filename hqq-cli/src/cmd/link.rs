@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use hqq_runtime::link::{LinkConfig, LinkOpenError, RecvReservation, StandardLink};
-use hqq_runtime::protocol::Message;
+use hqq_runtime::link::{LinkConfig, LinkOpenError, StandardLink};
 use hqq_runtime::segment::peek_header;
 use hqq_runtime::superblock::{STATE_READY, SUPERBLOCK_MAGIC};
 use hqq_runtime::Packet;
@@ -89,26 +88,14 @@ impl LinkArgs {
     }
 }
 
-/// Prints a received packet, decoded, and the start of its payload on
-/// stderr (`--trace`).
-pub fn trace_received(message: &RecvReservation<'_>) {
-    trace_packet("rx", &message.packet(), message.payload());
-}
-
-/// Prints `packet` decoded (or raw if it is not a core packet) with the
-/// first bytes of `payload`, on stderr, prefixed by `direction`.
-pub fn trace_packet(direction: &str, packet: &Packet, payload: &[u8]) {
-    const PREVIEW: usize = 32;
-    let decoded = match Message::decode(packet) {
-        Ok(message) => format!("{message:?}"),
-        Err(_) if packet.opcode() == END_OF_STREAM_OPCODE => "EndOfStream".to_owned(),
-        Err(error) => format!("{packet:?} ({error})"),
-    };
-    let shown = payload.get(..PREVIEW).unwrap_or(payload);
-    let more = if payload.len() > PREVIEW { "..." } else { "" };
-    eprintln!(
-        "trace {direction} {decoded} payload {} bytes {:?}{more}",
-        payload.len(),
-        String::from_utf8_lossy(shown)
-    );
+/// Prints the runtime's packet events (the `trace` feature of
+/// `hqq-runtime`: every packet this process publishes or claims, decoded)
+/// on stderr (`--trace`).
+pub fn install_trace() {
+    // Fails only if a subscriber is already installed, which then prints.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+        .without_time()
+        .try_init();
 }

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use clap::Args;
 use hqq_runtime::link::{LinkOpenError, LinkRecvError};
 
-use super::link::{trace_packet, trace_received, LinkArgs, END_OF_STREAM_OPCODE};
+use super::link::{install_trace, LinkArgs, END_OF_STREAM_OPCODE};
 
 /// Arguments of `hqq recv`.
 #[derive(Debug, Args)]
@@ -22,7 +22,7 @@ pub struct RecvArgs {
     /// Write the messages' bytes as they are, without line breaks.
     #[arg(long)]
     pub raw: bool,
-    /// Print every received packet, decoded, on stderr.
+    /// Print every packet sent or received, decoded, on stderr.
     #[arg(long)]
     pub trace: bool,
 }
@@ -43,15 +43,15 @@ pub enum RecvError {
 
 /// Receives and writes messages until the end of the stream.
 pub fn run(args: &RecvArgs) -> Result<(), RecvError> {
+    if args.trace {
+        install_trace();
+    }
     let link = args.link.open()?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut received = 0u64;
     while args.count.map_or(true, |count| received < count) {
         match link.reserve_recv() {
             Ok(message) => {
-                if args.trace {
-                    trace_received(&message);
-                }
                 let bytes = message.payload();
                 out.write_all(bytes)?;
                 if !args.raw {
@@ -66,9 +66,6 @@ pub fn run(args: &RecvArgs) -> Result<(), RecvError> {
             Err(LinkRecvError::UnexpectedPacket(packet))
                 if packet.opcode() == END_OF_STREAM_OPCODE =>
             {
-                if args.trace {
-                    trace_packet("rx", &packet, &[]);
-                }
                 break;
             }
             Err(error) => return Err(error.into()),
