@@ -5,6 +5,11 @@
 //! is the 1-byte message `"\n"`, and the bytes arrive unchanged); a line
 //! longer than the buffer size is split into several messages of at most
 //! the buffer size.
+//!
+//! With `--create`, start the receiver before the input ends: the name
+//! leaves `/dev/shm` when `send` exits, and a receiver that has not opened
+//! it by then cannot find it (one that has keeps reading). Giving
+//! `--create` to `hqq recv` instead avoids the race.
 
 use std::io::{self, BufRead, Read};
 
