@@ -47,6 +47,16 @@ fn conformance_on_named_segment_mismatched_config() {
 }
 
 #[test]
+fn conformance_on_named_segment_stuck_primary() {
+    on_named_segment(conformance::secondary_times_out_on_stuck_primary);
+}
+
+#[test]
+fn conformance_on_named_segment_region_checks() {
+    on_named_segment(conformance::region_is_checked);
+}
+
+#[test]
 fn conformance_on_named_segment_garbage_superblock() {
     on_named_segment(conformance::garbage_superblock_is_an_error);
 }
