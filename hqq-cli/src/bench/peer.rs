@@ -22,7 +22,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use super::error::{BenchError, PeerRunError};
-use super::{echo, fd, floor, idle};
+use super::{echo, fd, floor, idle, link};
 
 /// Environment variable naming the role a re-executed peer runs.
 pub const PEER_ROLE_ENV: &str = "HQQ_BENCH_PEER";
@@ -60,11 +60,19 @@ pub enum PeerRole {
     /// Maps the idle-wait segment and sends nothing (the
     /// [idle CPU](super::idle) measurement).
     Idle,
+    /// Opens the Standard link named in the environment and serves the echo
+    /// protocol on it.
+    LinkEcho,
 }
 
 impl PeerRole {
     /// Every role, for parsing.
-    pub const ALL: [PeerRole; 3] = [PeerRole::FdEcho, PeerRole::CacheLineEcho, PeerRole::Idle];
+    pub const ALL: [PeerRole; 4] = [
+        PeerRole::FdEcho,
+        PeerRole::CacheLineEcho,
+        PeerRole::Idle,
+        PeerRole::LinkEcho,
+    ];
 
     /// The role's name in [`PEER_ROLE_ENV`].
     pub const fn name(self) -> &'static str {
@@ -72,6 +80,7 @@ impl PeerRole {
             PeerRole::FdEcho => "fd-echo",
             PeerRole::CacheLineEcho => "cache-line-echo",
             PeerRole::Idle => "idle",
+            PeerRole::LinkEcho => "link-echo",
         }
     }
 
@@ -87,6 +96,7 @@ impl PeerRole {
             PeerRole::FdEcho => echo::serve_echo(&mut fd::stdio_channel()?),
             PeerRole::CacheLineEcho => floor::serve_peer(),
             PeerRole::Idle => idle::serve_peer(),
+            PeerRole::LinkEcho => link::serve_peer(),
         }
     }
 }

@@ -13,6 +13,7 @@ use super::error::BenchError;
 use super::fd::{spawn_pipe, spawn_socketpair};
 use super::floor::{CacheLineProcesses, CacheLineThreads};
 use super::idle::EventCountIdle;
+use super::link::spawn_link;
 use super::machine::Machine;
 use super::measure::{
     measure_idle, measure_rtt, measure_stream, BlockedReceive, RoundTrip, Stream,
@@ -29,6 +30,10 @@ pub const SOCKETPAIR: &str = "socketpair";
 pub const PIPE: &str = "pipe pair";
 /// Name of the idle measurement of an hqq event-count wait.
 pub const EVENT_COUNT_WAIT: &str = "hqq event-count wait";
+/// Name of the hqq Standard link rows.
+pub const STANDARD_LINK: &str = "hqq StandardLink";
+/// Name of the idle measurement of a blocked Standard link receive.
+pub const STANDARD_LINK_RECV: &str = "hqq StandardLink blocked recv";
 /// Name of the idle measurement of a kernel-blocked socket read.
 pub const SOCKET_READ: &str = "socketpair blocked read";
 
@@ -95,6 +100,12 @@ pub const ROUND_TRIPS: &[RoundTripEntry] = &[
         baselines: &[FLOOR_PROCESSES, SOCKETPAIR],
         open: || Ok(Box::new(spawn_pipe()?)),
     },
+    RoundTripEntry {
+        name: STANDARD_LINK,
+        sizes: &SIZES,
+        baselines: &[FLOOR_PROCESSES, SOCKETPAIR],
+        open: || Ok(Box::new(spawn_link()?)),
+    },
 ];
 
 /// The stream transports, baselines first.
@@ -109,6 +120,11 @@ pub const STREAMS: &[StreamEntry] = &[
         baselines: &[SOCKETPAIR],
         open: || Ok(Box::new(spawn_pipe()?)),
     },
+    StreamEntry {
+        name: STANDARD_LINK,
+        baselines: &[SOCKETPAIR],
+        open: || Ok(Box::new(spawn_link()?)),
+    },
 ];
 
 /// The idle measurements.
@@ -120,6 +136,10 @@ pub const IDLE_WAITS: &[IdleEntry] = &[
     IdleEntry {
         name: EVENT_COUNT_WAIT,
         open: || Ok(Box::new(EventCountIdle::spawn()?)),
+    },
+    IdleEntry {
+        name: STANDARD_LINK_RECV,
+        open: || Ok(Box::new(spawn_link()?)),
     },
 ];
 
