@@ -13,8 +13,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use hqq::runtime::advanced::{RpcCallError, Status};
-use hqq::runtime::link::LinkConfig;
-use hqq::{AdvancedConfig, AdvancedLink};
+use hqq::{AdvancedConfig, AdvancedLink, LinkConfig};
 
 mod calculator {
     hqq::include_spec!("examples/rpc.yaml");

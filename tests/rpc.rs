@@ -8,8 +8,7 @@ mod support;
 use std::time::Duration;
 
 use hqq::runtime::advanced::{CallError, RpcCallError, ServeEnd, Status, TransportError};
-use hqq::runtime::link::LinkConfig;
-use hqq::{AdvancedConfig, AdvancedLink};
+use hqq::{AdvancedConfig, AdvancedLink, LinkConfig};
 use support::{child_env, unique_segment_name, Child};
 
 mod strings {

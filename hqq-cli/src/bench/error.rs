@@ -5,7 +5,7 @@ use std::io;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use hqq_runtime::link::LinkOpenError as AdvancedLinkOpenError;
+use hqq_runtime::link::LinkOpenError;
 use hqq_runtime::segment::{SegmentCreateError, SegmentOpenError};
 
 /// Why a measurement failed in the benchmark process.
@@ -76,12 +76,15 @@ pub enum BenchError {
         /// The word's byte offset.
         offset: usize,
     },
+    /// The Standard link of a measurement could not be created.
+    #[error("could not create the benchmark's Standard link")]
+    LinkCreate(#[source] LinkOpenError),
     /// The calling thread's CPU time could not be read.
     #[error("clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed")]
     CpuClock(#[source] io::Error),
     /// The Advanced link of a measurement could not be created.
     #[error("could not create the benchmark's Advanced link")]
-    AdvancedCreate(#[source] AdvancedLinkOpenError),
+    AdvancedCreate(#[source] LinkOpenError),
     /// An Advanced link operation failed while talking to the peer.
     #[error("{operation} on the Advanced link to the {role} peer failed")]
     Advanced {
@@ -125,6 +128,9 @@ pub enum PeerRunError {
     /// The benchmark's shared segment could not be opened.
     #[error("could not open the benchmark's shared segment")]
     SegmentOpen(#[from] SegmentOpenError),
+    /// The benchmark's Standard link could not be opened.
+    #[error("could not open the benchmark's Standard link")]
+    LinkOpen(#[source] LinkOpenError),
     /// A word of the benchmark segment is out of bounds.
     #[error("word at offset {offset} lies outside the benchmark segment")]
     SegmentLayout {
@@ -133,7 +139,7 @@ pub enum PeerRunError {
     },
     /// The benchmark's Advanced link could not be opened.
     #[error("could not open the benchmark's Advanced link")]
-    AdvancedOpen(#[source] AdvancedLinkOpenError),
+    AdvancedOpen(#[source] LinkOpenError),
     /// An Advanced link operation failed while talking to the parent.
     #[error("{operation} on the Advanced link to the benchmark process failed")]
     Advanced {

@@ -51,6 +51,7 @@ pub mod error;
 pub mod fd;
 pub mod floor;
 pub mod idle;
+pub mod link;
 pub mod machine;
 pub mod measure;
 pub mod peer;

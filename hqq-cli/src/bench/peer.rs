@@ -22,7 +22,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use super::error::{BenchError, PeerRunError};
-use super::{advanced, echo, fd, floor, idle};
+use super::{advanced, echo, fd, floor, idle, link};
 
 /// Environment variable naming the role a re-executed peer runs.
 pub const PEER_ROLE_ENV: &str = "HQQ_BENCH_PEER";
@@ -63,15 +63,19 @@ pub enum PeerRole {
     /// Opens the Advanced link named in the environment and receives large
     /// messages or serves an echo method on it (see [`super::advanced`]).
     AdvancedEcho,
+    /// Opens the Standard link named in the environment and serves the echo
+    /// protocol on it.
+    LinkEcho,
 }
 
 impl PeerRole {
     /// Every role, for parsing.
-    pub const ALL: [PeerRole; 4] = [
+    pub const ALL: [PeerRole; 5] = [
         PeerRole::FdEcho,
         PeerRole::CacheLineEcho,
         PeerRole::Idle,
         PeerRole::AdvancedEcho,
+        PeerRole::LinkEcho,
     ];
 
     /// The role's name in [`PEER_ROLE_ENV`].
@@ -81,6 +85,7 @@ impl PeerRole {
             PeerRole::CacheLineEcho => "cache-line-echo",
             PeerRole::Idle => "idle",
             PeerRole::AdvancedEcho => "advanced-echo",
+            PeerRole::LinkEcho => "link-echo",
         }
     }
 
@@ -97,6 +102,7 @@ impl PeerRole {
             PeerRole::CacheLineEcho => floor::serve_peer(),
             PeerRole::Idle => idle::serve_peer(),
             PeerRole::AdvancedEcho => advanced::serve_peer(),
+            PeerRole::LinkEcho => link::serve_peer(),
         }
     }
 }

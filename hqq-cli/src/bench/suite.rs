@@ -14,6 +14,7 @@ use super::error::BenchError;
 use super::fd::{spawn_pipe, spawn_socketpair};
 use super::floor::{CacheLineProcesses, CacheLineThreads};
 use super::idle::EventCountIdle;
+use super::link::spawn_link;
 use super::machine::Machine;
 use super::measure::{
     measure_idle, measure_large_stream, measure_rtt, measure_stream, BlockedReceive, RoundTrip,
@@ -31,6 +32,10 @@ pub const SOCKETPAIR: &str = "socketpair";
 pub const PIPE: &str = "pipe pair";
 /// Name of the idle measurement of an hqq event-count wait.
 pub const EVENT_COUNT_WAIT: &str = "hqq event-count wait";
+/// Name of the hqq Standard link rows.
+pub const STANDARD_LINK: &str = "hqq StandardLink";
+/// Name of the idle measurement of a blocked Standard link receive.
+pub const STANDARD_LINK_RECV: &str = "hqq StandardLink blocked recv";
 /// Name of the idle measurement of a kernel-blocked socket read.
 pub const SOCKET_READ: &str = "socketpair blocked read";
 
@@ -108,14 +113,21 @@ pub const ROUND_TRIPS: &[RoundTripEntry] = &[
         open: || Ok(Box::new(spawn_pipe()?)),
     },
     RoundTripEntry {
+        name: STANDARD_LINK,
+        sizes: &SIZES,
+        baselines: &[FLOOR_PROCESSES, SOCKETPAIR],
+        open: || Ok(Box::new(spawn_link()?)),
+    },
+    RoundTripEntry {
         name: ADVANCED_CALL,
         sizes: &[64],
-        baselines: &[FLOOR_PROCESSES, SOCKETPAIR],
+        baselines: &[FLOOR_PROCESSES, SOCKETPAIR, STANDARD_LINK],
         open: || Ok(Box::new(spawn_advanced(AdvancedMode::Rpc)?)),
     },
 ];
 
-/// The large-message transports (at [`LARGE_SIZE`]), baselines first.
+/// The large-message transports (at [`LARGE_SIZE`]), baselines first. The
+/// Standard link sends each 1 MiB as buffer-size messages.
 pub const LARGE_STREAMS: &[StreamEntry] = &[
     StreamEntry {
         name: SOCKETPAIR,
@@ -123,13 +135,18 @@ pub const LARGE_STREAMS: &[StreamEntry] = &[
         open: || Ok(Box::new(spawn_socketpair()?)),
     },
     StreamEntry {
-        name: ADVANCED_ASSEMBLED,
+        name: STANDARD_LINK,
         baselines: &[SOCKETPAIR],
+        open: || Ok(Box::new(spawn_link()?)),
+    },
+    StreamEntry {
+        name: ADVANCED_ASSEMBLED,
+        baselines: &[SOCKETPAIR, STANDARD_LINK],
         open: || Ok(Box::new(spawn_advanced(AdvancedMode::Assembled)?)),
     },
     StreamEntry {
         name: ADVANCED_STREAMED,
-        baselines: &[SOCKETPAIR, ADVANCED_ASSEMBLED],
+        baselines: &[SOCKETPAIR, STANDARD_LINK, ADVANCED_ASSEMBLED],
         open: || Ok(Box::new(spawn_advanced(AdvancedMode::Streamed)?)),
     },
 ];
@@ -146,6 +163,11 @@ pub const STREAMS: &[StreamEntry] = &[
         baselines: &[SOCKETPAIR],
         open: || Ok(Box::new(spawn_pipe()?)),
     },
+    StreamEntry {
+        name: STANDARD_LINK,
+        baselines: &[SOCKETPAIR],
+        open: || Ok(Box::new(spawn_link()?)),
+    },
 ];
 
 /// The idle measurements.
@@ -157,6 +179,10 @@ pub const IDLE_WAITS: &[IdleEntry] = &[
     IdleEntry {
         name: EVENT_COUNT_WAIT,
         open: || Ok(Box::new(EventCountIdle::spawn()?)),
+    },
+    IdleEntry {
+        name: STANDARD_LINK_RECV,
+        open: || Ok(Box::new(spawn_link()?)),
     },
 ];
 
