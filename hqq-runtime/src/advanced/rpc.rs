@@ -106,6 +106,12 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 /// service asks to stop or the peer is gone. A request for a method the
 /// service does not have is answered with [`Status::UNKNOWN_METHOD`]. The
 /// link must have negotiated RequestResponse.
+///
+/// "The peer is gone" means every process on the other side died (see
+/// [`crate::liveness`]). A client that drops its link cleanly leaves the
+/// process table, and a side with no registered process reads as unknown
+/// (alive), so the loop keeps waiting: end it with a method that makes
+/// [`RpcService::should_stop`] true.
 pub fn serve(link: &AdvancedLink, service: &mut dyn RpcService) -> Result<ServeEnd, RpcServeError> {
     let poll = link.config().timeout.min(STOP_POLL);
     loop {
