@@ -388,3 +388,72 @@ fn bad_input_is_counted_never_fatal() {
         assert_eq!(stats.messages_received, 1);
     });
 }
+
+/// A service with one method (7: sum of the request's bytes) that stops
+/// after `stop_after` requests.
+struct Summer {
+    answered: u64,
+    stop_after: u64,
+}
+
+impl hqq_runtime::advanced::RpcService for Summer {
+    fn handle(
+        &mut self,
+        method: u64,
+        request: &[u8],
+    ) -> Option<Result<Vec<u8>, hqq_runtime::advanced::Status>> {
+        self.answered += 1;
+        match method {
+            7 if request.is_empty() => {
+                Some(Err(hqq_runtime::advanced::Status::new(22, "empty request")))
+            }
+            7 => Some(Ok(request
+                .iter()
+                .map(|&b| u64::from(b))
+                .sum::<u64>()
+                .to_le_bytes()
+                .to_vec())),
+            _ => None,
+        }
+    }
+
+    fn should_stop(&mut self) -> bool {
+        self.answered >= self.stop_after
+    }
+}
+
+#[test]
+fn serve_answers_known_unknown_and_failing_methods_then_stops() {
+    use hqq_runtime::advanced::{rpc, RpcCallError, ServeEnd, Status};
+    with_watchdog(LIMIT, || {
+        let (client, server) = negotiated_pair(8, 64, quick());
+        std::thread::scope(|s| {
+            let serving = s.spawn(|| {
+                let mut summer = Summer {
+                    answered: 0,
+                    stop_after: 3,
+                };
+                rpc::serve(&server, &mut summer)
+            });
+            // 200 bytes: three chunks each way on 64-byte buffers.
+            let request: Vec<u8> = (0..200u8).collect();
+            let expected: u64 = (0..200u64).sum();
+            assert_eq!(
+                rpc::call(&client, 0, 7, &request).unwrap(),
+                expected.to_le_bytes()
+            );
+            assert_eq!(
+                rpc::call(&client, 0, 7, b""),
+                Err(RpcCallError::Status(Status::new(22, "empty request")))
+            );
+            match rpc::call(&client, 0, 8, b"x") {
+                Err(RpcCallError::Status(status)) => {
+                    assert_eq!(status.code, Status::UNKNOWN_METHOD);
+                    assert_eq!(status.detail, b"unknown method 8");
+                }
+                other => panic!("expected the unknown-method status, got {other:?}"),
+            }
+            assert_eq!(serving.join().unwrap(), Ok(ServeEnd::Stopped));
+        });
+    });
+}
