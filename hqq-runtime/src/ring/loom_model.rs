@@ -70,7 +70,7 @@ const CONSUMERS: usize = 2;
 const ATTEMPTS: usize = 2;
 
 fn recv_one(ring: &RingCore<LoomSlots>) -> Result<(u64, u64), ClaimFailure> {
-    let (p, packet) = ring.try_claim_recv()?;
+    let (p, packet) = ring.try_claim_recv(None)?;
     ring.release(p);
     Ok((packet.operand(0), packet.operand(1)))
 }
@@ -83,10 +83,10 @@ fn two_producers_two_consumers_two_slots() {
         let ring = Arc::new(RingCore::new(LoomSlots::new(2), 2));
         // Start mid-lap with one packet queued, so the threads wrap around
         // into lap 1 and a producer can find the ring full.
-        let p = ring.try_claim_send().unwrap();
+        let p = ring.try_claim_send(None).unwrap();
         ring.publish(p, &Packet::default());
         assert_eq!(recv_one(&ring), Ok((0, 0)));
-        let p = ring.try_claim_send().unwrap();
+        let p = ring.try_claim_send(None).unwrap();
         ring.publish(p, &Packet::new(1, [PRODUCERS, 0, 0, 0, 0, 0, 0]));
 
         let producers: Vec<_> = (0..PRODUCERS)
@@ -96,7 +96,7 @@ fn two_producers_two_consumers_two_slots() {
                     let mut sent = Vec::new();
                     'items: for i in 0..PER_PRODUCER {
                         for _ in 0..ATTEMPTS {
-                            match ring.try_claim_send() {
+                            match ring.try_claim_send(None) {
                                 Ok(p) => {
                                     ring.publish(p, &Packet::new(1, [producer, i, 0, 0, 0, 0, 0]));
                                     sent.push((producer, i));
