@@ -179,11 +179,13 @@ impl std::ops::AddAssign for RecoveredClaims {
     }
 }
 
-/// Steps 1 to 4 of the module docs for the record in `word`, whose
-/// claimant the caller found dead (or whose repairer it found dead, for a
-/// recovering record): takes the record as survivor `me` and completes the
-/// claim on `core` (ring tagged `tag`). `tombstone` builds the tombstone for
-/// a slot index.
+/// Steps 1 to 4 of the module docs for the record `seen` in `word`, whose
+/// claimant the caller found dead: takes the record as survivor `me` and
+/// completes the claim on `core` (ring tagged `tag`). A record another
+/// survivor is already recovering is taken over only if
+/// `repairer_dead(its index)`. `tombstone` builds the tombstone for a slot
+/// index.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn recover_record<S: Slots>(
     core: &RingCore<S>,
     word: &S::Word,
@@ -191,11 +193,15 @@ pub(crate) fn recover_record<S: Slots>(
     tag: u64,
     kind: ClaimKind,
     me: usize,
+    repairer_dead: impl FnOnce(usize) -> bool,
     tombstone: impl FnOnce(usize) -> Packet,
 ) -> RecoveredClaims {
     let Some(record) = ClaimRecord::decode(seen, tag) else {
         return RecoveredClaims::default();
     };
+    if record.repairer().is_some_and(|r| r == me || !repairer_dead(r)) {
+        return RecoveredClaims::default();
+    }
     let mine = record.recovering_by(me);
     // AcqRel: exactly one survivor wins; Acquire pairs with the Release
     // record store of the claimant (after its claim CAS).

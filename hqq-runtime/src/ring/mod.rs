@@ -518,11 +518,9 @@ impl Ring {
                 let Some(record) = claims::ClaimRecord::decode(seen, tag) else {
                     continue;
                 };
-                let takeable = match record.repairer() {
-                    Some(repairer) => dead(repairer),
-                    None => *owner_dead.get_or_insert_with(|| dead(index)),
-                };
-                if takeable {
+                // A record being recovered already: its claimant was found
+                // dead by that survivor, so only the survivor matters.
+                if record.repairer().is_some() || *owner_dead.get_or_insert_with(|| dead(index)) {
                     done += claims::recover_record(
                         &self.core,
                         word,
@@ -530,6 +528,7 @@ impl Ring {
                         tag,
                         kind,
                         me,
+                        dead,
                         tombstone(TOMBSTONE_REASON_CLAIMANT_DIED),
                     );
                 }
