@@ -65,11 +65,7 @@ impl HeapRing {
             // SAFETY: the boxed words outlive the ring (dropped after it)
             // and are only accessed atomically.
             unsafe {
-                ring.record_claims(
-                    NonNull::from(&*records[0]),
-                    NonNull::from(&*records[1]),
-                    0,
-                )
+                ring.record_claims(NonNull::from(&*records[0]), NonNull::from(&*records[1]), 0)
             };
         }
         HeapRing {

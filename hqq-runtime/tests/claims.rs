@@ -175,7 +175,9 @@ fn killed_consumer_does_not_stall_the_pool() {
     producer.set_write_timeout(Some(WATCHDOG));
     let victim = spawn(&name, "hold-recv", "0");
     wait_for_peers(&producer);
-    producer.send(&message(0, 0)).expect("send the victim's message");
+    producer
+        .send(&message(0, 0))
+        .expect("send the victim's message");
     wait_for_claim(&producer, victim.id(), false);
     let workers: Vec<Child> = (0..2).map(|_| spawn(&name, "worker", "0")).collect();
     let victim = kill(victim);
@@ -230,7 +232,10 @@ fn killed_producer_does_not_stall_the_pool() {
         .count()
         < 4
     {
-        assert!(registered.elapsed() < WATCHDOG, "producers never registered");
+        assert!(
+            registered.elapsed() < WATCHDOG,
+            "producers never registered"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     kill(victim);
@@ -247,11 +252,18 @@ fn killed_producer_does_not_stall_the_pool() {
         };
         let (sender, seq) = check(&buf[..n]);
         assert!(sender == 1 || sender == 2, "message from sender {sender}");
-        assert_eq!(seq, next[sender as usize], "sender {sender}: lost or reordered");
+        assert_eq!(
+            seq, next[sender as usize],
+            "sender {sender}: lost or reordered"
+        );
         next[sender as usize] += 1;
     }
     assert_eq!(next, [0, MESSAGES, MESSAGES]);
-    assert_eq!(consumer.stats().rx.tombstones, 1, "the dead claim's tombstone");
+    assert_eq!(
+        consumer.stats().rx.tombstones,
+        1,
+        "the dead claim's tombstone"
+    );
     for producer in producers {
         producer.wait(WATCHDOG).assert_success();
     }

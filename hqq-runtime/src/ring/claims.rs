@@ -199,7 +199,10 @@ pub(crate) fn recover_record<S: Slots>(
     let Some(record) = ClaimRecord::decode(seen, tag) else {
         return RecoveredClaims::default();
     };
-    if record.repairer().is_some_and(|r| r == me || !repairer_dead(r)) {
+    if record
+        .repairer()
+        .is_some_and(|r| r == me || !repairer_dead(r))
+    {
         return RecoveredClaims::default();
     }
     let mine = record.recovering_by(me);

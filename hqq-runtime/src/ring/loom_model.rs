@@ -250,7 +250,11 @@ fn dead_producer_slot_becomes_one_tombstone() {
         all.extend(drain(&ring));
         // The tombstone is position 0, so it comes first.
         assert_eq!(all, vec![(TOMBSTONE, 0), (1, 7)]);
-        assert_eq!(dead.load(loom::sync::atomic::Ordering::Relaxed), 0, "record cleared");
+        assert_eq!(
+            dead.load(loom::sync::atomic::Ordering::Relaxed),
+            0,
+            "record cleared"
+        );
     });
 }
 

@@ -48,13 +48,13 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-pub use self::claims::RecoveredClaims;
 use self::claims::ClaimKind;
+pub use self::claims::RecoveredClaims;
 pub use self::idle::{Idle, IdleOutcome, PollingIdle};
 use self::mpmc::{ClaimFailure, Recorder, RingCore, Slots};
 use crate::extension::ExtensionBlock;
-use crate::liveness::{ProcessRecord, ProcessStatus};
 use crate::layout::{RING_HEADER_SIZE, RING_RESERVED_SIZE, RING_SLOT_SIZE};
+use crate::liveness::{ProcessRecord, ProcessStatus};
 use crate::packet::Packet;
 
 /// The ring header magic (offset 0).
@@ -646,7 +646,10 @@ impl Ring {
     #[inline]
     pub fn try_recv_batch(&self, max: usize) -> Result<RecvBatch<'_>, RingRecvError> {
         let max = u64::try_from(max).unwrap_or(u64::MAX);
-        match self.core.claim_recv_positions(max, self.recorder(ClaimKind::Recv)) {
+        match self
+            .core
+            .claim_recv_positions(max, self.recorder(ClaimKind::Recv))
+        {
             Ok((start, len)) => Ok(RecvBatch {
                 ring: self,
                 start,
