@@ -1,24 +1,33 @@
-//! Custom opcodes: an application defines Ping (0x80) and Pong (0x81) with
-//! `#[derive(Packet)]`, handles them through the trait `#[derive(Dispatch)]`
-//! generates, and round-trips them: encode -> 64 wire bytes -> decode ->
-//! dispatch. One receive loop also serves the core protocol's packets.
+//! Custom opcodes between two processes: an application defines Ping
+//! (0x80) and Pong (0x81) with `#[derive(Packet)]`, sends them as raw
+//! packets on a Standard link, and handles them through the trait
+//! `#[derive(Dispatch)]` generates. The same receive loop serves the core
+//! protocol's packets (a plain data message) and refuses a corrupt Ping
+//! before any handler runs.
 //!
-//! For now both sides live in one process and the "link" is a queue of wire
-//! bytes; once the Standard link exists the two sides become two processes.
+//! The program is the client; it starts a copy of itself as the server.
 //!
 //! Run with `cargo run --example custom_opcode`.
 
-use std::collections::VecDeque;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
 
-use hqq::protocol::{Message, StandardLinkCopy};
-use hqq::runtime::codec::{DispatchError, Limits, Rejection};
-use hqq::{Dispatch, OperandValue, Packet, PacketCodec};
+use hqq::protocol::{ErrorCode, Message};
+use hqq::runtime::codec::{Limits, Rejection};
+use hqq::{Dispatch, LinkConfig, OperandValue, Packet, PacketCodec, StandardLink};
+
+/// Set in the server's environment to the segment name.
+const SERVER_ENV: &str = "HQQ_CUSTOM_OPCODE_SERVER";
+/// Pings the client sends.
+const PINGS: u64 = 3;
+/// No receive waits longer than this: a vanished peer is an error, not a hang.
+const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Nanoseconds since the sender's clock epoch.
 #[derive(OperandValue, Debug, Clone, Copy, PartialEq)]
 struct Nanos(u64);
 
-/// Asks the peer for a Pong.
+/// Asks the peer for a Pong; `len` payload bytes ride in the slot's buffer.
 #[derive(Packet, Debug, Clone, Copy, PartialEq)]
 #[hqq(opcode = 0x80)]
 struct Ping {
@@ -26,16 +35,18 @@ struct Ping {
     sent_at: Nanos,
     /// Hops left: a u8, so a word above 255 is refused on decode.
     ttl: u8,
+    /// Payload bytes at the start of the slot's buffer.
+    len: u16,
 }
 
-/// Answers a Ping; `echo` carries the Ping's `sent_at`.
+/// Answers a Ping; `echo` carries the Ping's `sent_at`, the payload is the
+/// Ping's payload.
 #[derive(Packet, Debug, Clone, Copy, PartialEq)]
 #[hqq(opcode = 0x81)]
 struct Pong {
     seq: u64,
     echo: Nanos,
-    /// Whether the payload is a copy of the Ping's payload.
-    payload_echoed: bool,
+    len: u16,
 }
 
 /// Everything this application receives.
@@ -45,50 +56,43 @@ enum Inbound {
     Pong(Pong),
 }
 
-/// 64 wire bytes and the payload of their slot, as a link carries them.
-type Frame = ([u8; 64], Vec<u8>);
-
 /// One side of the conversation: answers Pings, records Pongs.
-struct Peer {
+struct Peer<'a> {
     name: &'static str,
-    outbox: VecDeque<Frame>,
+    link: &'a StandardLink,
     pongs: Vec<Pong>,
+    core_packets: usize,
 }
 
-impl Peer {
-    fn new(name: &'static str) -> Self {
-        Peer {
-            name,
-            outbox: VecDeque::new(),
-            pongs: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, packet: &impl PacketCodec, payload: &[u8]) {
-        self.outbox
-            .push_back((packet.encode().to_bytes(), payload.to_vec()));
-    }
+/// The first `len` bytes of a slot's buffer, or a rejection.
+fn payload_of(buffer: &[u8], len: u16, opcode: u8, context: u64) -> Result<&[u8], Rejection> {
+    buffer
+        .get(..usize::from(len))
+        .ok_or(Rejection::new(opcode, ErrorCode::InvalidSize, context))
 }
 
-impl InboundHandler for Peer {
-    fn on_ping(&mut self, ping: Ping, payload: &[u8]) -> Result<(), Rejection> {
+impl InboundHandler for Peer<'_> {
+    fn on_ping(&mut self, ping: Ping, buffer: &[u8]) -> Result<(), Rejection> {
+        let payload = payload_of(buffer, ping.len, Ping::OPCODE, ping.seq)?;
         println!(
-            "{}: Ping #{} ttl {} with {} payload bytes",
+            "{}: Ping #{} ttl {} with {:?}",
             self.name,
             ping.seq,
             ping.ttl,
-            payload.len()
+            String::from_utf8_lossy(payload)
         );
         let pong = Pong {
             seq: ping.seq,
             echo: ping.sent_at,
-            payload_echoed: true,
+            len: ping.len,
         };
-        self.send(&pong, payload);
-        Ok(())
+        self.link
+            .send_packet(pong.encode(), payload)
+            .map_err(|_| Rejection::new(Ping::OPCODE, ErrorCode::BufferOverflow, ping.seq))
     }
 
-    fn on_pong(&mut self, pong: Pong, payload: &[u8]) -> Result<(), Rejection> {
+    fn on_pong(&mut self, pong: Pong, buffer: &[u8]) -> Result<(), Rejection> {
+        let payload = payload_of(buffer, pong.len, Pong::OPCODE, pong.seq)?;
         println!(
             "{}: Pong #{} echoing {:?} with {:?}",
             self.name,
@@ -100,68 +104,108 @@ impl InboundHandler for Peer {
         Ok(())
     }
 
-    fn on_core(&mut self, message: Message, payload: &[u8]) -> Result<(), Rejection> {
-        println!(
-            "{}: core packet {} with {} payload bytes",
-            self.name,
-            message.opcode(),
-            payload.len()
-        );
+    fn on_core(&mut self, message: Message, _buffer: &[u8]) -> Result<(), Rejection> {
+        println!("{}: core packet {message:?}", self.name);
+        self.core_packets += 1;
         Ok(())
     }
 }
 
-/// Delivers everything `from` sent to `to`, as a receive loop would.
-fn deliver(from: &mut Peer, to: &mut Peer, limits: &Limits) -> Result<(), DispatchError> {
-    while let Some((bytes, payload)) = from.outbox.pop_front() {
-        let packet = hqq::Packet::from_bytes(&bytes);
-        Inbound::dispatch(to, &packet, &payload, limits)?;
-    }
-    Ok(())
+fn config() -> LinkConfig {
+    let mut config = LinkConfig::new();
+    config.slots(16).buffer_size(4096);
+    config
 }
 
-fn main() -> Result<(), DispatchError> {
-    let limits = Limits::new(16, 4096);
-    let mut client = Peer::new("client");
-    let mut server = Peer::new("server");
+type Error = Box<dyn std::error::Error>;
 
-    for seq in 1..=3 {
+fn main() -> ExitCode {
+    let result = match std::env::var(SERVER_ENV) {
+        Ok(name) => server(&name),
+        Err(_) => client(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("custom_opcode: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn client() -> Result<(), Error> {
+    let name = format!("hqq-custom-opcode-{}", std::process::id());
+    let link = StandardLink::create(&name, &config())?;
+    link.set_read_timeout(Some(PATIENCE));
+    let mut server = Command::new(std::env::current_exe()?)
+        .env(SERVER_ENV, &name)
+        .spawn()?;
+
+    for seq in 1..=PINGS {
+        let payload = format!("hello {seq}");
         let ping = Ping {
             seq,
             sent_at: Nanos(1_000 * seq),
             ttl: 8,
+            len: payload.len() as u16,
         };
-        client.send(&ping, format!("hello {seq}").as_bytes());
+        link.send_packet(ping.encode(), payload.as_bytes())?;
     }
-    // A core packet goes through the same loop and reaches `on_core`.
-    let copy = StandardLinkCopy {
-        copy: 1,
-        buffer_index: 0,
-        size: 4,
-    };
-    client.send(&copy, b"core");
-
-    deliver(&mut client, &mut server, &limits)?;
-    deliver(&mut server, &mut client, &limits)?;
-
-    assert_eq!(client.pongs.len(), 3);
-    for (i, pong) in client.pongs.iter().enumerate() {
-        let seq = i as u64 + 1;
-        assert_eq!(pong.seq, seq);
-        assert_eq!(pong.echo, Nanos(1_000 * seq));
-    }
-
+    // A core data message goes through the server's same loop to `on_core`.
+    link.send(b"plain data")?;
     // A corrupt Ping (ttl above 255) is refused before any handler runs.
     let mut words = Ping {
         seq: 9,
         sent_at: Nanos(0),
         ttl: 1,
+        len: 0,
     }
     .encode()
     .words();
     words[3] = 300;
-    let refused = Inbound::dispatch(&mut server, &hqq::Packet::from_words(words), &[], &limits);
-    println!("corrupt Ping: {}", refused.unwrap_err());
-    println!("round trip ok: 3 Pings answered by 3 Pongs");
+    link.send_packet(Packet::from_words(words), &[])?;
+
+    let limits = Limits::new(link.slots(), link.buffer_size() as u64);
+    let mut me = Peer {
+        name: "client",
+        link: &link,
+        pongs: Vec::new(),
+        core_packets: 0,
+    };
+    while (me.pongs.len() as u64) < PINGS {
+        let received = link.recv_packet()?;
+        Inbound::dispatch(&mut me, &received.packet(), received.payload(), &limits)?;
+    }
+    let status = server.wait()?;
+    if !status.success() {
+        return Err(format!("server exited with {status}").into());
+    }
+    println!("round trip ok: {PINGS} Pings answered by {PINGS} Pongs");
+    Ok(())
+}
+
+fn server(name: &str) -> Result<(), Error> {
+    let link = StandardLink::open(name, &config())?;
+    link.set_read_timeout(Some(PATIENCE));
+    let limits = Limits::new(link.slots(), link.buffer_size() as u64);
+    let mut me = Peer {
+        name: "server",
+        link: &link,
+        pongs: Vec::new(),
+        core_packets: 0,
+    };
+    // Three Pings, one core packet, one corrupt Ping.
+    for _ in 0..PINGS + 2 {
+        let received = link.recv_packet()?;
+        if let Err(refused) =
+            Inbound::dispatch(&mut me, &received.packet(), received.payload(), &limits)
+        {
+            println!("server: refused {refused}");
+        }
+    }
+    println!(
+        "server: {} core packet(s) served by on_core",
+        me.core_packets
+    );
     Ok(())
 }

@@ -7,6 +7,24 @@
 //!
 //! This is the facade crate: applications depend on `hqq` alone.
 //!
+//! ```
+//! use hqq::{LinkConfig, StandardLink};
+//!
+//! // One process creates the named segment (and becomes the primary)...
+//! let name = format!("hqq-doc-facade-{}", std::process::id());
+//! let server = StandardLink::create(&name, &LinkConfig::new())?;
+//! // ...another opens it by name (here the same process, for the example).
+//! let client = StandardLink::open(&name, &LinkConfig::new())?;
+//! client.send(b"hello")?;
+//! let mut buf = [0u8; 4096];
+//! let n = server.recv(&mut buf)?;
+//! assert_eq!(&buf[..n], b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! See the repository's README for a tour and `examples/` for programs
+//! with two or more processes.
+//!
 //! * [`runtime`]: shared segments, page layout, rings and links.
 //! * [`Packet`](struct@Packet): the 64-byte unit every ring slot carries.
 //! * [`protocol`]: the core protocol's typed packets, generated from `spec/hqq.yaml`.
@@ -195,5 +213,7 @@ pub use hqq_derive::{include_spec, Dispatch, OperandValue, Packet};
 pub use hqq_runtime as runtime;
 pub use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink};
 pub use hqq_runtime::codec::{OperandValue, PacketCodec};
+#[cfg(unix)]
+pub use hqq_runtime::link::{LinkConfig, StandardLink};
 pub use hqq_runtime::protocol;
 pub use hqq_runtime::Packet;

@@ -1,10 +1,10 @@
 //! `hqq`: the command-line tool of HQQ.
 
-use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use hqq_cli::bench::{run_peer_from_env, run_suite, Step, SuiteConfig};
+use clap::{Parser, Subcommand};
+use hqq_cli::bench::run_peer_from_env;
+use hqq_cli::cmd::{self, error_line};
 
 /// Shared-memory IPC toolkit for the HQQ protocol.
 #[derive(Debug, Parser)]
@@ -16,19 +16,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Echo every received message back (the peer of `hqq ping`).
+    Echo(cmd::echo::EchoArgs),
+    /// Round trips against `hqq echo`; prints median, p99 and max RTT.
+    Ping(cmd::ping::PingArgs),
+    /// Send stdin: one message per line, or per `--chunk B` bytes.
+    Send(cmd::send::SendArgs),
+    /// Write received messages to stdout: one per line, or `--raw` bytes.
+    Recv(cmd::recv::RecvArgs),
+    /// Show a segment: superblock, rings, extension block, processes.
+    Inspect(cmd::inspect::InspectArgs),
+    /// List the HQQ segments in /dev/shm.
+    List(cmd::list::ListArgs),
     /// Run the cross-process benchmark suite (RTT, stream, idle CPU) next to
     /// its socketpair, pipe and cache-line baselines, and print the figures.
-    Bench(BenchArgs),
-}
-
-#[derive(Debug, Args)]
-struct BenchArgs {
-    /// Fewer iterations: every row in a few seconds, rough figures.
-    #[arg(long)]
-    quick: bool,
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,77 +38,25 @@ fn main() -> ExitCode {
     if let Some(code) = run_peer_from_env() {
         return code;
     }
-    match Cli::parse().command {
-        Command::Bench(args) => bench(&args),
-    }
-}
-
-fn bench(args: &BenchArgs) -> ExitCode {
-    let config = if args.quick {
-        SuiteConfig::quick()
-    } else {
-        SuiteConfig::full()
+    let cli = Cli::parse();
+    let (name, result) = match &cli.command {
+        Command::Echo(args) => ("echo", cmd::echo::run(args).map_err(boxed)),
+        Command::Ping(args) => ("ping", cmd::ping::run(args).map_err(boxed)),
+        Command::Send(args) => ("send", cmd::send::run(args).map_err(boxed)),
+        Command::Recv(args) => ("recv", cmd::recv::run(args).map_err(boxed)),
+        Command::Inspect(args) => ("inspect", cmd::inspect::run(args).map_err(boxed)),
+        Command::List(args) => ("list", cmd::list::run(args).map_err(boxed)),
+        Command::Bench(args) => ("bench", cmd::bench::run(args).map_err(boxed)),
     };
-    let mut progress = Progress::new();
-    let result = run_suite(&config, |step| progress.show(step));
-    progress.finish();
-    let report = match result {
-        Ok(report) => report,
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
-            return ExitCode::FAILURE;
+            eprintln!("hqq {name}: {}", error_line(error.as_ref()));
+            ExitCode::FAILURE
         }
-    };
-    if args.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
-            Err(error) => {
-                eprintln!("error: serializing the report: {error}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        print!("{report}");
     }
-    ExitCode::SUCCESS
 }
 
-/// The progress indicator on stderr: one line rewritten in place on a
-/// terminal, one line per step otherwise.
-struct Progress {
-    terminal: bool,
-    width: usize,
-}
-
-impl Progress {
-    fn new() -> Self {
-        Self {
-            terminal: std::io::stderr().is_terminal(),
-            width: 0,
-        }
-    }
-
-    fn show(&mut self, step: &Step) {
-        let text = format!("[{}/{}] {}", step.index + 1, step.total, step.label);
-        let mut stderr = std::io::stderr().lock();
-        if self.terminal {
-            let pad = self.width.saturating_sub(text.len());
-            let _ = write!(stderr, "\r{text}{:pad$}", "");
-            self.width = text.len();
-        } else {
-            let _ = writeln!(stderr, "{text}");
-        }
-        let _ = stderr.flush();
-    }
-
-    fn finish(&mut self) {
-        if self.terminal && self.width > 0 {
-            let _ = write!(std::io::stderr(), "\r{:width$}\r", "", width = self.width);
-        }
-    }
+fn boxed(error: impl std::error::Error + 'static) -> Box<dyn std::error::Error> {
+    Box::new(error)
 }

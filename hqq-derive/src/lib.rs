@@ -17,6 +17,21 @@
 //!
 //! `include_spec!` is the `hqq-gen` pipeline itself: [`hqq_gen::Spec::parse`]
 //! and [`hqq_gen::emit_rust()`].
+//!
+//! ```
+//! use hqq::{Packet, PacketCodec};
+//!
+//! #[derive(Packet, Debug, Clone, Copy, PartialEq)]
+//! #[hqq(opcode = 0x80)]
+//! struct Ping {
+//!     seq: u64,
+//!     ttl: u8,
+//! }
+//!
+//! let packet = Ping { seq: 1, ttl: 8 }.encode();
+//! assert_eq!(packet.opcode(), 0x80);
+//! assert_eq!(Ping::decode(&packet), Ok(Ping { seq: 1, ttl: 8 }));
+//! ```
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput, LitStr};

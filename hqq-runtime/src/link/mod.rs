@@ -28,6 +28,8 @@ mod pending;
 mod reservation;
 mod standard;
 mod stats;
+#[cfg(feature = "trace")]
+mod trace;
 
 pub use config::LinkConfig;
 pub use error::{LinkOpenError, LinkProtocolError, LinkRecvError, LinkSendError};

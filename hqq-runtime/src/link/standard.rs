@@ -543,6 +543,8 @@ impl StandardLink {
 
     #[inline]
     pub(crate) fn commit_raw(&self, claim: SendClaim<'_>, packet: Packet, bytes: usize) {
+        #[cfg(feature = "trace")]
+        super::trace::packet("tx", claim.index(), &packet);
         claim.commit(packet);
         self.counters.tx.packet(bytes);
         self.notify(self.data_out());
@@ -690,7 +692,11 @@ impl StandardLink {
     fn claim_rx(&self, deadline: Deadline) -> Result<RecvClaim<'_>, LinkRecvError> {
         let ring = self.memory.rx();
         match ring.try_claim_recv() {
-            Ok(claim) => return Ok(claim),
+            Ok(claim) => {
+                #[cfg(feature = "trace")]
+                super::trace::packet("rx", claim.index(), &claim.packet());
+                return Ok(claim);
+            }
             Err(RingRecvError::Corrupt) => {
                 self.counters.rx.error();
                 return Err(LinkRecvError::Corrupt);
@@ -705,6 +711,10 @@ impl StandardLink {
             .recovering(self.dead_claims(ring));
         let result = ring.claim_recv_with(&idle, deadline.instant());
         self.counters.rx.waited(idle.stats());
+        #[cfg(feature = "trace")]
+        if let Ok(claim) = &result {
+            super::trace::packet("rx", claim.index(), &claim.packet());
+        }
         result.map_err(|e| match e {
             RingRecvWaitError::TimedOut if idle.peer_gone() => LinkRecvError::PeerGone,
             RingRecvWaitError::TimedOut => LinkRecvError::TimedOut,

@@ -2,7 +2,7 @@
 //! an untrusted peer, and the payload buffers its slots own.
 //!
 //! The algorithm is Dmitry Vyukov's bounded MPMC queue with per-slot sequence
-//! numbers (see [`mpmc`](self::mpmc) for the encoding and the corruption
+//! numbers (see the private `mpmc` module for the encoding and the corruption
 //! checks). This module lays it over the wire format:
 //!
 //! ```text

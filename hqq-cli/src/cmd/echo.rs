@@ -1,0 +1,66 @@
+//! `hqq echo NAME`: sends every received message back.
+
+use clap::Args;
+use hqq_runtime::link::{LinkOpenError, LinkRecvError, LinkSendError};
+
+use super::link::{install_trace, LinkArgs, END_OF_STREAM_OPCODE};
+
+/// Arguments of `hqq echo`.
+#[derive(Debug, Args)]
+pub struct EchoArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub link: LinkArgs,
+    /// Stop after echoing N messages (default: run until interrupted).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Print every packet sent or received, decoded, on stderr.
+    #[arg(long)]
+    pub trace: bool,
+}
+
+/// Why `hqq echo` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EchoError {
+    /// The link could not be opened.
+    #[error("opening the link")]
+    Open(#[from] LinkOpenError),
+    /// Receiving failed.
+    #[error("receiving")]
+    Recv(#[from] LinkRecvError),
+    /// Sending the echo failed.
+    #[error("sending the echo")]
+    Send(#[from] LinkSendError),
+}
+
+/// Echoes messages until `args.count` is reached (or forever).
+pub fn run(args: &EchoArgs) -> Result<(), EchoError> {
+    if args.trace {
+        install_trace();
+    }
+    let link = args.link.open()?;
+    let mut message = vec![0u8; link.buffer_size()];
+    let mut echoed = 0u64;
+    while args.count.map_or(true, |count| echoed < count) {
+        let len = match link.reserve_recv() {
+            Ok(received) => {
+                let payload = received.payload();
+                let len = payload.len().min(message.len());
+                message[..len].copy_from_slice(&payload[..len]);
+                len
+            }
+            // Another tool's end of stream: nothing to echo.
+            Err(LinkRecvError::UnexpectedPacket(packet))
+                if packet.opcode() == END_OF_STREAM_OPCODE =>
+            {
+                continue
+            }
+            Err(error) => return Err(error.into()),
+        };
+        // The received slot is released before sending, so a peer blocked
+        // on a full ring in the other direction cannot deadlock us.
+        link.send(&message[..len])?;
+        echoed += 1;
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! `hqq recv NAME`: writes received messages to stdout, one per line (the
+//! default: a message gets a `\n` unless it already ends with one) or as
+//! raw bytes (`--raw`), until `hqq send`'s end-of-stream packet or
+//! `--count N` messages.
+
+use std::io::{self, Write};
+
+use clap::Args;
+use hqq_runtime::link::{LinkOpenError, LinkRecvError};
+
+use super::link::{install_trace, LinkArgs, END_OF_STREAM_OPCODE};
+
+/// Arguments of `hqq recv`.
+#[derive(Debug, Args)]
+pub struct RecvArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub link: LinkArgs,
+    /// Stop after N messages (default: at the end-of-stream packet).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Write the messages' bytes as they are, without line breaks.
+    #[arg(long)]
+    pub raw: bool,
+    /// Print every packet sent or received, decoded, on stderr.
+    #[arg(long)]
+    pub trace: bool,
+}
+
+/// Why `hqq recv` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecvError {
+    /// The link could not be opened.
+    #[error("opening the link")]
+    Open(#[from] LinkOpenError),
+    /// Receiving failed.
+    #[error("receiving")]
+    Recv(#[from] LinkRecvError),
+    /// Writing stdout failed.
+    #[error("writing stdout")]
+    Stdout(#[from] io::Error),
+}
+
+/// Receives and writes messages until the end of the stream.
+pub fn run(args: &RecvArgs) -> Result<(), RecvError> {
+    if args.trace {
+        install_trace();
+    }
+    let link = args.link.open()?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut received = 0u64;
+    while args.count.map_or(true, |count| received < count) {
+        match link.reserve_recv() {
+            Ok(message) => {
+                let bytes = message.payload();
+                out.write_all(bytes)?;
+                if !args.raw {
+                    if bytes.last() != Some(&b'\n') {
+                        out.write_all(b"\n")?;
+                    }
+                    // Lines show up as they arrive.
+                    out.flush()?;
+                }
+                received += 1;
+            }
+            Err(LinkRecvError::UnexpectedPacket(packet))
+                if packet.opcode() == END_OF_STREAM_OPCODE =>
+            {
+                break;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,364 @@
+//! Runs the built `hqq` binary: echo + ping, send into recv, inspect and
+//! list on a live segment, inspect on garbage, errors, `--help`. Every
+//! child process is bounded by a watchdog and killed if it overstays.
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Longest any one `hqq` process may run (debug build, loaded machine).
+const WATCHDOG: Duration = Duration::from_secs(60);
+
+/// What a finished `hqq` process left.
+struct Finished {
+    status: ExitStatus,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Finished {
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// A running `hqq` process; killed if dropped before it finished.
+struct Running {
+    child: Child,
+    stdout: Option<JoinHandle<Vec<u8>>>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+}
+
+fn drain(pipe: Option<impl Read + Send + 'static>) -> Option<JoinHandle<Vec<u8>>> {
+    pipe.map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    })
+}
+
+/// Starts `hqq args`, with `stdin` written to it on a thread (then closed).
+fn start(args: &[&str], stdin: Option<Vec<u8>>) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hqq"))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hqq");
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        });
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    Running {
+        child,
+        stdout,
+        stderr,
+    }
+}
+
+impl Running {
+    /// Waits for the process, killing it and failing after [`WATCHDOG`].
+    fn finish(mut self) -> Finished {
+        let deadline = Instant::now() + WATCHDOG;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for hqq") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("hqq did not finish within {WATCHDOG:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let join = |handle: Option<JoinHandle<Vec<u8>>>| {
+            handle.map(|h| h.join().expect("drain")).unwrap_or_default()
+        };
+        Finished {
+            status,
+            stdout: join(self.stdout.take()),
+            stderr: String::from_utf8_lossy(&join(self.stderr.take())).into_owned(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn run(args: &[&str]) -> Finished {
+    start(args, None).finish()
+}
+
+/// A segment name unique to this test; the name is removed at the end
+/// even if a test fails with a child still holding it.
+struct Name(String);
+
+impl Name {
+    fn new(test: &str) -> Name {
+        Name(format!("hqq-cli-test-{}-{test}", std::process::id()))
+    }
+
+    fn path(&self) -> String {
+        format!("/dev/shm/{}", self.0)
+    }
+
+    /// Waits until the segment's superblock says ready (the creator
+    /// published it), failing after [`WATCHDOG`].
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + WATCHDOG;
+        loop {
+            if let Ok(bytes) = std::fs::read(self.path()) {
+                let word = |i: usize| {
+                    bytes
+                        .get(i * 8..i * 8 + 8)
+                        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+                };
+                if word(0) == Some(0x4851_515f_5354_4c31) && word(1) == Some(2) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "segment {} never became ready",
+                self.0
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Name {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.path());
+    }
+}
+
+#[test]
+fn echo_and_ping_print_rtts() {
+    let name = Name::new("ping");
+    let echo = start(&["echo", &name.0, "--create", "--count", "50"], None);
+    name.wait_ready();
+    let ping = run(&["ping", &name.0, "--size", "100", "--count", "50"]);
+    assert!(ping.status.success(), "ping failed: {}", ping.stderr);
+    let out = ping.stdout();
+    for figure in ["median", "p99", "max"] {
+        let value = out
+            .split(&format!("{figure} "))
+            .nth(1)
+            .and_then(|rest| rest.split(" us").next())
+            .and_then(|number| number.parse::<f64>().ok());
+        assert!(
+            value.is_some_and(|v| v > 0.0),
+            "no positive {figure} in {out:?}"
+        );
+    }
+    let echo = echo.finish();
+    assert!(echo.status.success(), "echo failed: {}", echo.stderr);
+}
+
+#[test]
+fn send_into_recv_moves_a_file_intact() {
+    let name = Name::new("file");
+    // Not a multiple of the chunk, and bytes of every value.
+    let file: Vec<u8> = (0..300_001u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let recv = start(
+        &["recv", &name.0, "--create", "--raw", "--slots", "16"],
+        None,
+    );
+    name.wait_ready();
+    let send = start(&["send", &name.0, "--chunk", "4000"], Some(file.clone())).finish();
+    assert!(send.status.success(), "send failed: {}", send.stderr);
+    let recv = recv.finish();
+    assert!(recv.status.success(), "recv failed: {}", recv.stderr);
+    assert_eq!(recv.stdout.len(), file.len());
+    assert!(recv.stdout == file, "received bytes differ");
+}
+
+#[test]
+fn send_lines_into_recv_keeps_the_text() {
+    let name = Name::new("lines");
+    // An empty line, and a line longer than the 64-byte buffer (split into
+    // several messages, which recv prints as several lines).
+    let long = "x".repeat(100);
+    let text = format!("hello\n\nworld\n{long}\nend\n");
+    let recv = start(
+        &[
+            "recv",
+            &name.0,
+            "--create",
+            "--slots",
+            "8",
+            "--buffer-size",
+            "64",
+            "--trace",
+        ],
+        None,
+    );
+    name.wait_ready();
+    let send = start(&["send", &name.0], Some(text.into_bytes())).finish();
+    assert!(send.status.success(), "send failed: {}", send.stderr);
+    let recv = recv.finish();
+    assert!(recv.status.success(), "recv failed: {}", recv.stderr);
+    let expected = format!("hello\n\nworld\n{}\n{}\nend\n", &long[..64], &long[64..]);
+    assert_eq!(recv.stdout(), expected);
+    // --trace: one decoded event per packet (6 messages + end of stream).
+    let copies = recv.stderr.matches("StandardLinkCopy {").count();
+    assert_eq!(copies, 6, "{}", recv.stderr);
+    assert!(recv.stderr.contains("opcode: 0xef"), "{}", recv.stderr);
+}
+
+#[test]
+fn inspect_and_list_show_a_live_segment() {
+    let name = Name::new("live");
+    let echo = start(
+        &[
+            "echo",
+            &name.0,
+            "--create",
+            "--count",
+            "1",
+            "--slots",
+            "8",
+            "--buffer-size",
+            "64",
+        ],
+        None,
+    );
+    name.wait_ready();
+
+    let text = run(&["inspect", &name.0]);
+    assert!(text.status.success(), "inspect failed: {}", text.stderr);
+    let out = text.stdout();
+    assert!(out.contains("state        2 (ready)"), "{out}");
+    assert!(out.contains("slots        8"), "{out}");
+    assert!(out.contains("primary->secondary"), "{out}");
+    assert!(out.contains("problems: none"), "{out}");
+
+    let json = run(&["inspect", &name.0, "--json"]);
+    assert!(
+        json.status.success(),
+        "inspect --json failed: {}",
+        json.stderr
+    );
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
+    assert_eq!(report["superblock"]["slots"], 8);
+    assert_eq!(report["superblock"]["buffer_size"], 64);
+    assert_eq!(report["rings"].as_array().map(Vec::len), Some(2));
+    assert_eq!(report["problems"].as_array().map(Vec::len), Some(0));
+    // The echo registered itself in the process table, as the primary.
+    let echo_pid = u64::from(echo.child.id());
+    let processes = report["extension"]["processes"]
+        .as_array()
+        .expect("processes");
+    let entry = processes
+        .iter()
+        .find(|p| p["pid"] == echo_pid)
+        .unwrap_or_else(|| panic!("echo {echo_pid} not in {processes:?}"));
+    assert_eq!(entry["status"], "alive");
+    assert_eq!(entry["role"], "primary");
+
+    let list = run(&["list", "--json"]);
+    assert!(list.status.success(), "list failed: {}", list.stderr);
+    let segments: serde_json::Value = serde_json::from_slice(&list.stdout).expect("valid JSON");
+    let listed = segments
+        .as_array()
+        .expect("an array")
+        .iter()
+        .find(|s| s["name"] == name.0.as_str())
+        .unwrap_or_else(|| panic!("{} not listed: {segments}", name.0));
+    assert_eq!(listed["ready"], true);
+    assert_eq!(listed["slots"], 8);
+    assert_eq!(listed["owner"], "alive");
+    assert!(run(&["list"]).stdout().contains(&name.0));
+
+    // One message ends the echo (--count 1).
+    let send = start(&["send", &name.0], Some(b"bye\n".to_vec())).finish();
+    assert!(send.status.success(), "send failed: {}", send.stderr);
+    let echo = echo.finish();
+    assert!(echo.status.success(), "echo failed: {}", echo.stderr);
+}
+
+#[test]
+fn inspect_reports_garbage_without_failing() {
+    let name = Name::new("garbage");
+    let garbage: Vec<u8> = (0..20480u32).map(|i| (i * 7 + 3) as u8).collect();
+    std::fs::write(name.path(), garbage).expect("write a garbage segment");
+    let inspect = run(&["inspect", &name.0, "--json"]);
+    assert!(
+        inspect.status.success(),
+        "inspect failed: {}",
+        inspect.stderr
+    );
+    let report: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("valid JSON");
+    assert_eq!(report["superblock"]["magic_ok"], false);
+    assert!(report["problems"].as_array().is_some_and(|p| !p.is_empty()));
+}
+
+#[test]
+fn errors_are_one_line_and_a_failure_status() {
+    let missing = Name::new("missing");
+    for args in [
+        vec!["inspect", missing.0.as_str()],
+        vec!["ping", missing.0.as_str(), "--count", "1"],
+        vec!["recv", missing.0.as_str()],
+        vec!["inspect", "not/a/name"],
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let expected_prefix = format!("hqq {}: ", args[0]);
+        assert!(
+            out.stderr.starts_with(&expected_prefix),
+            "{args:?}: {:?}",
+            out.stderr
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {:?}", out.stderr);
+    }
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in ["echo", "ping", "send", "recv", "inspect", "list", "bench"] {
+        let out = run(&[sub, "--help"]);
+        assert!(out.status.success(), "{sub} --help failed");
+        assert!(
+            out.stdout().contains(&format!("Usage: hqq {sub}")),
+            "{sub} --help: {}",
+            out.stdout()
+        );
+    }
+}
+
+#[test]
+fn interrupting_the_creator_removes_the_segment() {
+    let name = Name::new("sigint");
+    let echo = start(&["echo", &name.0, "--create"], None);
+    name.wait_ready();
+    let pid = libc::pid_t::try_from(echo.child.id()).expect("pid fits");
+    // SAFETY: sends SIGINT to our own child, which is still running (it
+    // waits for messages forever).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let echo = echo.finish();
+    assert_eq!(echo.status.code(), Some(128 + libc::SIGINT));
+    assert!(
+        !std::path::Path::new(&name.path()).exists(),
+        "the segment outlived its creator"
+    );
+}
