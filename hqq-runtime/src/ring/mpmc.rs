@@ -145,7 +145,7 @@ impl<S: Slots> RingCore<S> {
     ///
     /// With a `record`er, the won position is stored into the record word
     /// right after the winning CAS.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_claim_send(
         &self,
         record: Recorder<'_, S::Word>,
@@ -223,7 +223,7 @@ impl<S: Slots> RingCore<S> {
     ///
     /// At most [`MAX_RECORDED_BATCH`] positions are claimed at once, so that
     /// a `record` can name them all.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn claim_recv_positions(
         &self,
         max: u64,
@@ -288,7 +288,7 @@ impl<S: Slots> RingCore<S> {
     }
 
     /// Claims one read position and copies its packet out.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_claim_recv(
         &self,
         record: Recorder<'_, S::Word>,
