@@ -95,6 +95,15 @@ fn decode_timeout(nanos: u64) -> Option<Duration> {
 /// once; parks are timed (see [`LinkConfig::wait_policy`]) so that a peer
 /// that never wakes anyone is still noticed.
 ///
+/// A process of the pool that dies while it holds a slot (killed between
+/// claiming and committing or releasing it) does not stall the others: a
+/// blocked send or receive completes such slots once per liveness interval
+/// ([`recover_dead_claims`](Self::recover_dead_claims)): a dead sender's
+/// slot becomes a tombstone, which receivers skip; a dead receiver's slot
+/// is released, and the message in it is lost with that receiver. This
+/// needs the extension block (an hqq primary) and a process-table entry for
+/// every process of the pool; see [`crate::ring::claims`].
+///
 /// Everything the peer writes is untrusted: a malformed packet is released
 /// and reported as [`LinkRecvError::Protocol`], an Error packet as
 /// [`LinkRecvError::Peer`], a corrupt ring as `Corrupt`.

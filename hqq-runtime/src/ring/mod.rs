@@ -27,7 +27,7 @@
 //! when the segment has our extension block), each claim stores the won
 //! position in the process's table entry, and a survivor completes a dead
 //! process's slot with [`Ring::recover_dead_claims`]; see
-//! [`claims`](self::claims) for the invariants and races.
+//! [`claims`] for the invariants and races.
 //!
 //! Every word of the ring is read and written with atomics; the
 //! configuration (`count`, mask, base pointers) is read once at
@@ -487,7 +487,7 @@ impl Ring {
     /// claimed and never released (its message is lost with it).
     ///
     /// `ext` is the link's extension block and `me` our own process-table
-    /// index (skipped; it is also written into the records we take over).
+    /// index (below 16; skipped, and written into the records we take over).
     /// Reads `/proc` only for entries whose records name this ring. Does
     /// nothing unless claims are recorded on this ring
     /// ([`Ring::record_claims`]). See [`claims`] for the invariants that
