@@ -5,6 +5,12 @@
 //!   the same capacity.
 //! * `ping_pong/{cache_line,ring}`: round trips between two threads through a
 //!   bare cache line (the physical floor) and through two rings, one each way.
+//! * `claim_records/{single,1p1c,2p2c}/{off,on}`: the cost of claim records
+//!   (dead-claim recovery, `hqq_runtime::ring::claims`): the same ring
+//!   without and with `Ring::record_claims`; `single` is one thread doing
+//!   claim-commit-claim-release (the bare hot path), the others move
+//!   packets between threads as in `throughput`. All threads are one
+//!   process, so they share the process's two record words.
 //!
 //! Run: `cargo bench -p hqq-runtime --bench ring`
 
@@ -31,10 +37,16 @@ struct HeapRing {
     ptr: NonNull<u8>,
     layout: std::alloc::Layout,
     ring: Option<Ring>,
+    /// The process's claim record words, when recording.
+    _records: Box<[CachePadded<AtomicU64>; 2]>,
 }
 
 impl HeapRing {
     fn new() -> HeapRing {
+        HeapRing::with_records(false)
+    }
+
+    fn with_records(record: bool) -> HeapRing {
         let ring_bytes = hqq_runtime::ring::ring_bytes(CAPACITY).unwrap();
         let buffers_at = ring_bytes.next_multiple_of(4096);
         let len = buffers_at + (CAPACITY * BUFFER_SIZE) as usize;
@@ -43,11 +55,24 @@ impl HeapRing {
         let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
         // SAFETY: the allocation holds the ring and buffers and outlives the
         // ring (dropped first in `Drop`); only the ring touches it.
-        let ring = unsafe { Ring::init(ptr, CAPACITY, ptr.add(buffers_at), BUFFER_SIZE) }.unwrap();
+        let mut ring =
+            unsafe { Ring::init(ptr, CAPACITY, ptr.add(buffers_at), BUFFER_SIZE) }.unwrap();
+        let records = Box::new([
+            CachePadded::new(AtomicU64::new(0)),
+            CachePadded::new(AtomicU64::new(0)),
+        ]);
+        if record {
+            // SAFETY: the boxed words outlive the ring (dropped after it)
+            // and are only accessed atomically.
+            unsafe {
+                ring.record_claims(NonNull::from(&*records[0]), NonNull::from(&*records[1]), 0)
+            };
+        }
         HeapRing {
             ptr,
             layout,
             ring: Some(ring),
+            _records: records,
         }
     }
 
@@ -281,6 +306,57 @@ fn ping_pong(c: &mut Criterion) {
     group.finish();
 }
 
+fn claim_records(c: &mut Criterion) {
+    let mut group = c.benchmark_group("claim_records");
+    group.throughput(Throughput::Elements(PACKETS));
+    // Off and on alternate per scenario, so drift on a shared machine hits
+    // both alike.
+    for record in [false, true] {
+        let mode = if record { "on" } else { "off" };
+        group.bench_function(BenchmarkId::new("single", mode), |b| {
+            let heap = HeapRing::with_records(record);
+            let ring = heap.ring();
+            b.iter(|| {
+                for i in 0..PACKETS {
+                    ring.try_claim_send().unwrap().commit(packet(i));
+                    std::hint::black_box(ring.try_claim_recv().unwrap().packet());
+                }
+            });
+        });
+    }
+    for (name, producers, consumers) in [("1p1c", 1, 1), ("2p2c", 2, 2)] {
+        for record in [false, true] {
+            let mode = if record { "on" } else { "off" };
+            group.bench_function(BenchmarkId::new(name, mode), |b| {
+                let heap = HeapRing::with_records(record);
+                let ring = heap.ring();
+                let send = |i| {
+                    let backoff = Backoff::new();
+                    loop {
+                        if let Ok(claim) = ring.try_claim_send() {
+                            claim.commit(packet(i));
+                            break;
+                        }
+                        backoff.snooze();
+                    }
+                };
+                let recv = || match ring.try_claim_recv() {
+                    Ok(claim) => {
+                        std::hint::black_box(claim.packet());
+                        1
+                    }
+                    Err(_) => {
+                        std::thread::yield_now();
+                        0
+                    }
+                };
+                b.iter_custom(|iters| run_threads(iters, producers, consumers, &send, &recv));
+            });
+        }
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(10)
@@ -291,6 +367,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = throughput, ping_pong
+    targets = throughput, ping_pong, claim_records
 }
 criterion_main!(benches);

@@ -13,7 +13,8 @@
 //! 512          direction 1, space line
 //! 640..1664    process table: 16 entries of 64 bytes
 //!              { pid, start_time, generation, flags, pid_namespace,
-//!                3 reserved words } (u64 each; see `crate::liveness`)
+//!                send claim, receive claim, 1 reserved word }
+//!              (u64 each; see `crate::liveness` and `crate::ring::claims`)
 //! ```
 //!
 //! Each futex word pair sits alone on a 128-byte line (two cache lines, as
@@ -82,7 +83,13 @@ pub struct ProcessEntry {
     /// Inode of the registering process's pid namespace (`/proc/self/ns/pid`),
     /// 0 if unknown; pids from another namespace are not checked.
     pub pid_namespace: AtomicU64,
-    _reserved: [AtomicU64; 3],
+    /// The last write position this process claimed as a producer, encoded
+    /// as a claim record (see `crate::ring::claims`); 0 if none.
+    pub send_claim: AtomicU64,
+    /// The last read positions this process claimed as a consumer, encoded
+    /// as a claim record (see `crate::ring::claims`); 0 if none.
+    pub recv_claim: AtomicU64,
+    _reserved: [AtomicU64; 1],
 }
 
 /// The extension block, as it sits at page offset [`EXTENSION_OFFSET`].
@@ -115,6 +122,8 @@ const _: () = {
     assert!(base + offset_of!(ExtensionBlock, processes) == PROCESS_TABLE_OFFSET);
     assert!(size_of::<ProcessEntry>() == PROCESS_ENTRY_SIZE);
     assert!(offset_of!(ProcessEntry, pid_namespace) == 32);
+    assert!(offset_of!(ProcessEntry, send_claim) == 40);
+    assert!(offset_of!(ProcessEntry, recv_claim) == 48);
     assert!(base + size_of::<ExtensionBlock>() == 1664);
     assert!(base + size_of::<ExtensionBlock>() <= PAGE_SIZE as usize);
 };
@@ -179,6 +188,8 @@ impl ExtensionBlock {
                 &p.heartbeat,
                 &p.flags,
                 &p.pid_namespace,
+                &p.send_claim,
+                &p.recv_claim,
             ]
             .into_iter()
             .chain(&p._reserved)

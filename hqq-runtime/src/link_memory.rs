@@ -189,6 +189,26 @@ impl LinkMemory {
         &self.rx
     }
 
+    /// Turns claim recording on for both rings, into the claim words of
+    /// process-table entry `index` (our own registration; see
+    /// [`crate::ring::claims`]). Does nothing without an extension block or
+    /// for an index outside the table.
+    pub fn record_claims(&mut self, index: usize) {
+        let Some(entry) = self.extension().and_then(|e| e.process(index)) else {
+            return;
+        };
+        let send = NonNull::from(&entry.send_claim);
+        let recv = NonNull::from(&entry.recv_claim);
+        let (tx, rx) = (self.role.tx() as u8, self.role.rx() as u8);
+        // SAFETY: the words live in the region's superblock page, valid
+        // while `self` (and so both rings) lives (open contract 1), and are
+        // accessed only through atomics (contract 2).
+        unsafe {
+            self.tx.record_claims(send, recv, tx);
+            self.rx.record_claims(send, recv, rx);
+        }
+    }
+
     /// The superblock.
     #[inline]
     pub fn superblock(&self) -> Superblock<'_> {

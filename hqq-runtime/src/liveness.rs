@@ -295,6 +295,10 @@ pub fn register(ext: &ExtensionBlock, role: Role) -> Result<Registration, Livene
                     Ordering::Relaxed,
                 );
                 entry.heartbeat.fetch_add(1, Ordering::Relaxed);
+                // The previous holder's claim records are dead or repaired;
+                // ours start empty.
+                entry.send_claim.store(0, Ordering::Relaxed);
+                entry.recv_claim.store(0, Ordering::Relaxed);
                 // Release: pairs with the Acquire load in `ProcessRecord::load`.
                 entry.pid.store(my_pid, Ordering::Release);
                 Registration {

@@ -11,12 +11,13 @@
 //! waiter's registration makes the notifier wake us; see
 //! [`wait`](crate::wait)).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::liveness::PeerWatch;
-use crate::ring::{Idle, IdleOutcome};
+use crate::extension::ExtensionBlock;
+use crate::liveness::{PeerWatch, PEER_CHECK_INTERVAL};
+use crate::ring::{Idle, IdleOutcome, RecoveredClaims, Ring};
 use crate::wait::{EventCount, WaitPolicy, WaitStats, Waiter};
 
 /// The `seq` and `waiters` words of one event, as [`EventCount`] takes them.
@@ -34,6 +35,45 @@ pub(crate) struct EventIdle<'a> {
     waiter: RefCell<Waiter<'a>>,
     /// Ends the wait (as a timeout) once every peer is known dead.
     peer: Option<PeerWatch<'a>>,
+    /// Completes dead processes' claims on the ring we wait on.
+    dead_claims: Option<DeadClaims<'a>>,
+}
+
+/// Rate-limited [`Ring::recover_dead_claims`] for one blocked operation:
+/// at most once per [`PEER_CHECK_INTERVAL`], first one interval after
+/// creation, so a wait that ends quickly never scans the process table and
+/// a claimant gets at least one interval before it is looked at.
+pub(crate) struct DeadClaims<'a> {
+    ring: &'a Ring,
+    ext: &'a ExtensionBlock,
+    me: usize,
+    next_check: Cell<Instant>,
+}
+
+impl<'a> DeadClaims<'a> {
+    pub(crate) fn new(ring: &'a Ring, ext: &'a ExtensionBlock, me: usize) -> Self {
+        DeadClaims {
+            ring,
+            ext,
+            me,
+            next_check: Cell::new(Instant::now() + PEER_CHECK_INTERVAL),
+        }
+    }
+
+    /// Recovers now, whatever the interval.
+    pub(crate) fn recover(&self) -> RecoveredClaims {
+        self.ring.recover_dead_claims(self.ext, self.me)
+    }
+
+    /// Recovers if an interval has passed; whether anything was completed.
+    fn poll(&self) -> bool {
+        let now = Instant::now();
+        if now < self.next_check.get() {
+            return false;
+        }
+        self.next_check.set(now + PEER_CHECK_INTERVAL);
+        self.recover() != RecoveredClaims::default()
+    }
 }
 
 impl<'a> EventIdle<'a> {
@@ -50,7 +90,14 @@ impl<'a> EventIdle<'a> {
                 policy,
             )),
             peer: None,
+            dead_claims: None,
         }
+    }
+
+    /// Also completes dead processes' claims on the ring we wait on.
+    pub(crate) fn recovering(mut self, dead_claims: Option<DeadClaims<'a>>) -> Self {
+        self.dead_claims = dead_claims;
+        self
     }
 
     /// Also ends the wait when `peer` finds the other side dead.
@@ -79,6 +126,10 @@ impl Idle for EventIdle<'_> {
     }
 
     fn idle(&self, ticket: u32, _attempt: u32, _deadline: Option<Instant>) -> IdleOutcome {
+        if self.dead_claims.as_ref().is_some_and(DeadClaims::poll) {
+            // A completed slot is claimable now: retry before parking.
+            return IdleOutcome::Retry;
+        }
         if self.peer.as_ref().is_some_and(PeerWatch::poll) {
             return IdleOutcome::TimedOut;
         }

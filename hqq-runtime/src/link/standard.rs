@@ -13,7 +13,8 @@ use crate::liveness::{self, PeerLiveness, PeerWatch, Registration};
 use crate::packet::Packet;
 use crate::protocol::{Error as ErrorPacket, StandardLinkCopy, StandardLinkTombstone};
 use crate::ring::{
-    RecvClaim, RingRecvError, RingRecvWaitError, RingSendError, RingSendWaitError, SendClaim,
+    RecoveredClaims, RecvClaim, Ring, RingRecvError, RingRecvWaitError, RingSendError,
+    RingSendWaitError, SendClaim,
 };
 use crate::segment::{Segment, SegmentOpenError, SegmentOptions};
 use crate::superblock::Role;
@@ -21,7 +22,7 @@ use crate::wait::{EventCount, WaitPolicy};
 
 use super::config::LinkConfig;
 use super::error::{LinkOpenError, LinkProtocolError, LinkRecvError, LinkSendError};
-use super::idle::{EventIdle, EventWords};
+use super::idle::{DeadClaims, EventIdle, EventWords};
 use super::pending::PendingReads;
 use super::reservation::{RecvReservation, SendReservation};
 use super::stats::{LinkCounters, LinkStats};
@@ -93,6 +94,15 @@ fn decode_timeout(nanos: u64) -> Option<Duration> {
 /// yields, then parks on a futex in the segment that an hqq peer wakes at
 /// once; parks are timed (see [`LinkConfig::wait_policy`]) so that a peer
 /// that never wakes anyone is still noticed.
+///
+/// A process of the pool that dies while it holds a slot (killed between
+/// claiming and committing or releasing it) does not stall the others: a
+/// blocked send or receive completes such slots once per liveness interval
+/// ([`recover_dead_claims`](Self::recover_dead_claims)): a dead sender's
+/// slot becomes a tombstone, which receivers skip; a dead receiver's slot
+/// is released, and the message in it is lost with that receiver. This
+/// needs the extension block (an hqq primary) and a process-table entry for
+/// every process of the pool; see [`crate::ring::claims`].
 ///
 /// Everything the peer writes is untrusted: a malformed packet is released
 /// and reported as [`LinkRecvError::Protocol`], an Error packet as
@@ -209,11 +219,14 @@ impl StandardLink {
         // and every claim borrows the link. (2) In this process the region
         // is only accessed through `LinkMemory`s (other links on the same
         // segment) and atomics. (3) A new segment is zero-filled.
-        let memory = unsafe { LinkMemory::open(region, segment.len(), layout, ready) }?;
+        let mut memory = unsafe { LinkMemory::open(region, segment.len(), layout, ready) }?;
         let buffer_size = layout.size() as usize;
         let registration = memory
             .extension()
             .and_then(|ext| liveness::register(ext, memory.role()).ok());
+        if let Some(registration) = registration {
+            memory.record_claims(registration.index());
+        }
         Ok(StandardLink {
             memory,
             segment,
@@ -680,7 +693,8 @@ impl StandardLink {
             return Err(LinkSendError::WouldBlock);
         }
         let idle = EventIdle::new(self.space_out(), deadline.instant(), self.policy)
-            .watching(self.peer_watch());
+            .watching(self.peer_watch())
+            .recovering(self.dead_claims(ring));
         let result = ring.claim_send_with(&idle, deadline.instant());
         self.counters.tx.waited(idle.stats());
         result.map_err(|e| match e {
@@ -712,7 +726,8 @@ impl StandardLink {
             return Err(LinkRecvError::WouldBlock);
         }
         let idle = EventIdle::new(self.data_in(), deadline.instant(), self.policy)
-            .watching(self.peer_watch());
+            .watching(self.peer_watch())
+            .recovering(self.dead_claims(ring));
         let result = ring.claim_recv_with(&idle, deadline.instant());
         self.counters.rx.waited(idle.stats());
         #[cfg(feature = "trace")]
@@ -727,6 +742,32 @@ impl StandardLink {
                 LinkRecvError::Corrupt
             }
         })
+    }
+
+    /// Completes dead processes' claims on `ring` while one operation is
+    /// blocked on it (`None` without an extension block or registration:
+    /// recovery is then unavailable).
+    fn dead_claims<'a>(&'a self, ring: &'a Ring) -> Option<DeadClaims<'a>> {
+        let ext = self.memory.extension()?;
+        let me = self.registration?.index();
+        Some(DeadClaims::new(ring, ext, me))
+    }
+
+    /// Completes, now, the claims that dead processes left unfinished on
+    /// both rings of this link (a dead producer's slot becomes a tombstone,
+    /// a dead consumer's slot is released and its message lost). Blocked
+    /// sends and receives do this by themselves once per liveness interval
+    /// ([`liveness::PEER_CHECK_INTERVAL`]); this is for callers that poll.
+    /// Does nothing without an extension block (a Go primary) or
+    /// process-table entry.
+    pub fn recover_dead_claims(&self) -> RecoveredClaims {
+        let mut done = RecoveredClaims::default();
+        for ring in [self.memory.tx(), self.memory.rx()] {
+            if let Some(claims) = self.dead_claims(ring) {
+                done += claims.recover();
+            }
+        }
+        done
     }
 
     /// Watches the other side's processes for one blocked operation.

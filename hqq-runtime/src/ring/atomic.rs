@@ -21,6 +21,14 @@ pub(crate) trait Word {
         success: Ordering,
         failure: Ordering,
     ) -> Result<u64, u64>;
+    /// Atomic compare-and-exchange that fails only if the value differs.
+    fn compare_exchange(
+        &self,
+        current: u64,
+        new: u64,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u64, u64>;
 }
 
 impl Word for core::sync::atomic::AtomicU64 {
@@ -44,6 +52,17 @@ impl Word for core::sync::atomic::AtomicU64 {
     ) -> Result<u64, u64> {
         core::sync::atomic::AtomicU64::compare_exchange_weak(self, current, new, success, failure)
     }
+
+    #[inline(always)]
+    fn compare_exchange(
+        &self,
+        current: u64,
+        new: u64,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u64, u64> {
+        core::sync::atomic::AtomicU64::compare_exchange(self, current, new, success, failure)
+    }
 }
 
 #[cfg(loom)]
@@ -64,5 +83,15 @@ impl Word for loom::sync::atomic::AtomicU64 {
         failure: Ordering,
     ) -> Result<u64, u64> {
         loom::sync::atomic::AtomicU64::compare_exchange_weak(self, current, new, success, failure)
+    }
+
+    fn compare_exchange(
+        &self,
+        current: u64,
+        new: u64,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u64, u64> {
+        loom::sync::atomic::AtomicU64::compare_exchange(self, current, new, success, failure)
     }
 }

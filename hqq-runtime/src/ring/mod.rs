@@ -22,12 +22,20 @@
 //! publishes a StandardLinkTombstone so the ring keeps moving, and a
 //! [`RecvClaim`] releases its slot.
 //!
+//! A process killed while it holds a claim would stall everyone behind the
+//! slot. With claim recording on ([`Ring::record_claims`], which links do
+//! when the segment has our extension block), each claim stores the won
+//! position in the process's table entry, and a survivor completes a dead
+//! process's slot with [`Ring::recover_dead_claims`]; see
+//! [`claims`] for the invariants and races.
+//!
 //! Every word of the ring is read and written with atomics; the
 //! configuration (`count`, mask, base pointers) is read once at
 //! [`Ring::init`]/[`Ring::attach`] and never again, so a peer that rewrites
 //! the header cannot steer our indices.
 
 mod atomic;
+pub mod claims;
 mod idle;
 #[cfg(all(test, loom))]
 mod loom_model;
@@ -40,9 +48,13 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use self::claims::ClaimKind;
+pub use self::claims::RecoveredClaims;
 pub use self::idle::{Idle, IdleOutcome, PollingIdle};
-use self::mpmc::{ClaimFailure, RingCore, Slots};
+use self::mpmc::{ClaimFailure, Recorder, RingCore, Slots};
+use crate::extension::ExtensionBlock;
 use crate::layout::{RING_HEADER_SIZE, RING_RESERVED_SIZE, RING_SLOT_SIZE};
+use crate::liveness::{ProcessRecord, ProcessStatus};
 use crate::packet::Packet;
 
 /// The ring header magic (offset 0).
@@ -59,6 +71,10 @@ const OPCODE_STANDARD_LINK_TOMBSTONE: u8 = 0xFE;
 /// wire-compat.md leaves tombstone reason codes open; this is ours. Peers
 /// skip a tombstone whatever its reason.
 pub const TOMBSTONE_REASON_CLAIM_DROPPED: u64 = 1;
+
+/// Tombstone reason (operand 2) of a slot whose producer died holding the
+/// claim, published by a survivor ([`Ring::recover_dead_claims`]).
+pub const TOMBSTONE_REASON_CLAIMANT_DIED: u64 = 2;
 
 /// The ring header as it sits in memory (wire-compat.md, "Ring").
 #[repr(C)]
@@ -281,6 +297,15 @@ pub struct Ring {
     core: RingCore<SharedSlots>,
     buffers: NonNull<u8>,
     buffer_size: usize,
+    records: Option<ClaimRecords>,
+}
+
+/// This process's claim record words for one ring (see [`claims`]).
+struct ClaimRecords {
+    send: NonNull<AtomicU64>,
+    recv: NonNull<AtomicU64>,
+    /// The record bits naming this ring.
+    tag: u64,
 }
 
 // SAFETY: `Ring` only holds pointers into shared memory; every access to the
@@ -330,6 +355,7 @@ impl Ring {
             core: RingCore::new(SharedSlots { header, slots }, count),
             buffers,
             buffer_size: size,
+            records: None,
         }
     }
 
@@ -412,6 +438,105 @@ impl Ring {
         Ok(this)
     }
 
+    /// Turns claim recording on: from now on every claim from this `Ring`
+    /// stores the won position in `send` (as a producer) or `recv` (as a
+    /// consumer), naming the ring as `ring` (0 or 1: the ring's index in
+    /// the link, [`crate::layout::Direction`]). See [`claims`].
+    ///
+    /// # Safety
+    ///
+    /// `send` and `recv` are valid and aligned for as long as this `Ring`
+    /// lives, and this process accesses them only through atomics (they
+    /// are the `send_claim`/`recv_claim` words of our own process-table
+    /// entry in the same mapping as the ring).
+    pub unsafe fn record_claims(
+        &mut self,
+        send: NonNull<AtomicU64>,
+        recv: NonNull<AtomicU64>,
+        ring: u8,
+    ) {
+        self.records = Some(ClaimRecords {
+            send,
+            recv,
+            tag: claims::ring_tag(ring),
+        });
+    }
+
+    /// Whether claims are recorded ([`Ring::record_claims`]).
+    pub fn records_claims(&self) -> bool {
+        self.records.is_some()
+    }
+
+    #[inline(always)]
+    fn recorder(&self, kind: ClaimKind) -> Recorder<'_, AtomicU64> {
+        self.records.as_ref().map(|r| {
+            let word = match kind {
+                ClaimKind::Send => r.send,
+                ClaimKind::Recv => r.recv,
+            };
+            // SAFETY: valid, aligned and atomic-only while the ring lives
+            // (`record_claims` contract); the reference borrows `self`.
+            (unsafe { word.as_ref() }, r.tag)
+        })
+    }
+
+    /// Completes the claims on this ring that dead processes left
+    /// unfinished: publishes a tombstone (reason
+    /// [`TOMBSTONE_REASON_CLAIMANT_DIED`]) in each slot a dead producer
+    /// claimed and never published, and releases each slot a dead consumer
+    /// claimed and never released (its message is lost with it).
+    ///
+    /// `ext` is the link's extension block and `me` our own process-table
+    /// index (below 16; skipped, and written into the records we take over).
+    /// Reads `/proc` only for entries whose records name this ring. Does
+    /// nothing unless claims are recorded on this ring
+    /// ([`Ring::record_claims`]). See [`claims`] for the invariants that
+    /// make this safe while live processes keep claiming.
+    pub fn recover_dead_claims(&self, ext: &ExtensionBlock, me: usize) -> RecoveredClaims {
+        let mut done = RecoveredClaims::default();
+        let Some(records) = self.records.as_ref() else {
+            return done;
+        };
+        let tag = records.tag;
+        let dead = |index: usize| {
+            index != me
+                && ext
+                    .process(index)
+                    .is_some_and(|e| ProcessRecord::load(e).status() == ProcessStatus::Dead)
+        };
+        for (index, entry) in ext.processes().iter().enumerate() {
+            if index == me {
+                continue;
+            }
+            let mut owner_dead = None;
+            for (word, kind) in [
+                (&entry.send_claim, ClaimKind::Send),
+                (&entry.recv_claim, ClaimKind::Recv),
+            ] {
+                // Acquire: pairs with the Release record store after a claim.
+                let seen = word.load(Ordering::Acquire);
+                let Some(record) = claims::ClaimRecord::decode(seen, tag) else {
+                    continue;
+                };
+                // A record being recovered already: its claimant was found
+                // dead by that survivor, so only the survivor matters.
+                if record.repairer().is_some() || *owner_dead.get_or_insert_with(|| dead(index)) {
+                    done += claims::recover_record(
+                        &self.core,
+                        word,
+                        seen,
+                        tag,
+                        kind,
+                        me,
+                        dead,
+                        tombstone(TOMBSTONE_REASON_CLAIMANT_DIED),
+                    );
+                }
+            }
+        }
+        done
+    }
+
     #[inline(always)]
     fn core_slots(&self) -> &SharedSlots {
         self.core.slots()
@@ -450,7 +575,7 @@ impl Ring {
     /// Claims a free slot for a producer without waiting.
     #[inline]
     pub fn try_claim_send(&self) -> Result<SendClaim<'_>, RingSendError> {
-        match self.core.try_claim_send() {
+        match self.core.try_claim_send(self.recorder(ClaimKind::Send)) {
             Ok(position) => Ok(SendClaim {
                 ring: self,
                 position,
@@ -501,7 +626,7 @@ impl Ring {
     /// packet is copied out once, at the claim.
     #[inline]
     pub fn try_claim_recv(&self) -> Result<RecvClaim<'_>, RingRecvError> {
-        match self.core.try_claim_recv() {
+        match self.core.try_claim_recv(self.recorder(ClaimKind::Recv)) {
             Ok((position, packet)) => Ok(RecvClaim {
                 ring: self,
                 position,
@@ -512,7 +637,8 @@ impl Ring {
     }
 
     /// Claims up to `max` consecutive published slots with one CAS on the
-    /// read position (at least one slot; `max` is clamped to `1..=count`).
+    /// read position (at least one slot; `max` is clamped to `1..=count`
+    /// and to at most 512, so that a claim record can name the batch).
     ///
     /// Cheaper per packet than repeated [`Ring::try_claim_recv`] when the
     /// consumer drains a backlog. The slots are released together when the
@@ -520,7 +646,10 @@ impl Ring {
     #[inline]
     pub fn try_recv_batch(&self, max: usize) -> Result<RecvBatch<'_>, RingRecvError> {
         let max = u64::try_from(max).unwrap_or(u64::MAX);
-        match self.core.claim_recv_positions(max) {
+        match self
+            .core
+            .claim_recv_positions(max, self.recorder(ClaimKind::Recv))
+        {
             Ok((start, len)) => Ok(RecvBatch {
                 ring: self,
                 start,
@@ -666,19 +795,19 @@ impl<'a> SendClaim<'a> {
 
 impl Drop for SendClaim<'_> {
     fn drop(&mut self) {
-        let tombstone = Packet::new(
+        let packet = tombstone(TOMBSTONE_REASON_CLAIM_DROPPED)(self.index());
+        self.ring.core.publish(self.position, &packet);
+    }
+}
+
+/// Builds the StandardLinkTombstone for a slot index: copy id 0, buffer
+/// index = slot index, `reason`.
+fn tombstone(reason: u64) -> impl FnOnce(usize) -> Packet {
+    move |index| {
+        Packet::new(
             OPCODE_STANDARD_LINK_TOMBSTONE,
-            [
-                0,
-                self.index() as u64,
-                TOMBSTONE_REASON_CLAIM_DROPPED,
-                0,
-                0,
-                0,
-                0,
-            ],
-        );
-        self.ring.core.publish(self.position, &tombstone);
+            [0, index as u64, reason, 0, 0, 0, 0],
+        )
     }
 }
 

@@ -34,6 +34,7 @@
 use crossbeam_utils::Backoff;
 
 use super::atomic::{Ordering, Word};
+use super::claims::{self, MAX_RECORDED_BATCH, POSITION_MASK};
 use crate::packet::Packet;
 
 /// How many times a claim retries after losing a race before it gives up
@@ -86,6 +87,10 @@ pub(crate) enum ClaimFailure {
     Corrupt,
 }
 
+/// Where a claimant records the positions it wins (see
+/// [`claims`](super::claims)): its record word and the ring's tag.
+pub(crate) type Recorder<'a, W> = Option<(&'a W, u64)>;
+
 /// The algorithm over some [`Slots`], with the configuration read once.
 pub(crate) struct RingCore<S> {
     slots: S,
@@ -137,8 +142,14 @@ impl<S: Slots> RingCore<S> {
     /// `{p - count, p - count + 1}` (full: the previous lap is not yet
     /// published, or not yet released), `p` (free), or above `p` only if
     /// `w` has moved past `p` since we read it.
-    #[inline]
-    pub(crate) fn try_claim_send(&self) -> Result<u64, ClaimFailure> {
+    ///
+    /// With a `record`er, the won position is stored into the record word
+    /// right after the winning CAS.
+    #[inline(always)]
+    pub(crate) fn try_claim_send(
+        &self,
+        record: Recorder<'_, S::Word>,
+    ) -> Result<u64, ClaimFailure> {
         let write = self.slots.write_position();
         let backoff = Backoff::new();
         // Acquire: pairs with the AcqRel CAS below in other producers.
@@ -155,7 +166,15 @@ impl<S: Slots> RingCore<S> {
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 ) {
-                    Ok(_) => return Ok(p),
+                    Ok(_) => {
+                        if let Some((word, tag)) = record {
+                            // Release: pairs with the Acquire CAS in
+                            // `claims::recover_record` (a survivor reading
+                            // the record sees our claim of `w`).
+                            word.store(claims::encode(tag, p, 1), Ordering::Release);
+                        }
+                        return Ok(p);
+                    }
                     Err(current) => {
                         p = current;
                         backoff.spin();
@@ -201,10 +220,17 @@ impl<S: Slots> RingCore<S> {
     /// `{p - count + 1, p}` (empty: the previous lap is not yet released, or
     /// this lap is not yet published), `p + 1` (ready), or higher only if `r`
     /// has moved past `p` since we read it.
-    #[inline]
-    pub(crate) fn claim_recv_positions(&self, max: u64) -> Result<(u64, u64), ClaimFailure> {
+    ///
+    /// At most [`MAX_RECORDED_BATCH`] positions are claimed at once, so that
+    /// a `record` can name them all.
+    #[inline(always)]
+    pub(crate) fn claim_recv_positions(
+        &self,
+        max: u64,
+        record: Recorder<'_, S::Word>,
+    ) -> Result<(u64, u64), ClaimFailure> {
         debug_assert!(max >= 1);
-        let max = max.clamp(1, self.count);
+        let max = max.clamp(1, self.count.min(MAX_RECORDED_BATCH));
         let read = self.slots.read_position();
         let backoff = Backoff::new();
         // Acquire: pairs with the AcqRel CAS below in other consumers.
@@ -230,7 +256,13 @@ impl<S: Slots> RingCore<S> {
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 ) {
-                    Ok(_) => return Ok((p, ready)),
+                    Ok(_) => {
+                        if let Some((word, tag)) = record {
+                            // Release: as in `try_claim_send`.
+                            word.store(claims::encode(tag, p, ready), Ordering::Release);
+                        }
+                        return Ok((p, ready));
+                    }
                     Err(current) => {
                         p = current;
                         backoff.spin();
@@ -256,9 +288,12 @@ impl<S: Slots> RingCore<S> {
     }
 
     /// Claims one read position and copies its packet out.
-    #[inline]
-    pub(crate) fn try_claim_recv(&self) -> Result<(u64, Packet), ClaimFailure> {
-        let (p, _) = self.claim_recv_positions(1)?;
+    #[inline(always)]
+    pub(crate) fn try_claim_recv(
+        &self,
+        record: Recorder<'_, S::Word>,
+    ) -> Result<(u64, Packet), ClaimFailure> {
+        let (p, _) = self.claim_recv_positions(1, record)?;
         Ok((p, self.load_packet(p)))
     }
 
@@ -277,5 +312,83 @@ impl<S: Slots> RingCore<S> {
         // so the next producer writes only after our reads.
         self.seq(p)
             .store(p.wrapping_add(self.count), Ordering::Release);
+    }
+
+    /// The full position `1..=count` behind `front` whose low 48 bits are
+    /// `recorded` (a claimed, unfinished position is never further behind).
+    #[inline]
+    fn behind(&self, front: u64, recorded: u64) -> Option<u64> {
+        let distance = front.wrapping_sub(recorded) & POSITION_MASK;
+        (1..=self.count)
+            .contains(&distance)
+            .then(|| front.wrapping_sub(distance))
+    }
+
+    /// Publishes a tombstone for the write position recorded (mod 2^48) by
+    /// a dead producer, if that position is still claimed and unpublished
+    /// (`seq == p`). Returns whether it did.
+    ///
+    /// The caller must hold the dead claimant's record exclusively (see
+    /// [`claims::recover_record`]): then nobody else writes this slot until
+    /// the `seq` CAS below publishes it.
+    pub(crate) fn complete_dead_send(
+        &self,
+        recorded: u64,
+        tombstone: impl FnOnce(usize) -> Packet,
+    ) -> bool {
+        // Acquire: pairs with the AcqRel claim CAS of `w`.
+        let w = self.slots.write_position().load(Ordering::Acquire);
+        let Some(p) = self.behind(w, recorded) else {
+            return false;
+        };
+        // Acquire: pairs with the Release store in `publish` (had the
+        // claimant published, we would see `p + 1`).
+        if self.seq(p).load(Ordering::Acquire) != p {
+            return false;
+        }
+        let index = self.index(p);
+        // SAFETY: index < count. `seq == p` and `w > p`: the dead claimant
+        // won position p (invariant R) and never published it; consumers
+        // wait for `seq == p + 1`, producers of the next lap for
+        // `seq == p + count`, and the caller's exclusive hold of the record
+        // keeps other survivors out. So the slot is ours to write.
+        unsafe { self.slots.store_packet(index, &tombstone(index)) };
+        // Release: pairs with the Acquire load of `seq` in
+        // `claim_recv_positions`, which then sees the tombstone.
+        self.seq(p)
+            .compare_exchange(p, p.wrapping_add(1), Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Releases the read positions recorded (first mod 2^48, `len`) by a
+    /// dead consumer that are still claimed and unreleased
+    /// (`q < r`, `seq == q + 1`). Returns how many it released.
+    pub(crate) fn complete_dead_recv(&self, recorded: u64, len: u64) -> u64 {
+        // Acquire: pairs with the AcqRel claim CAS of `r`.
+        let r = self.slots.read_position().load(Ordering::Acquire);
+        let Some(first) = self.behind(r, recorded) else {
+            return 0;
+        };
+        let claimed = r.wrapping_sub(first).min(len);
+        let mut released = 0;
+        for i in 0..claimed {
+            let q = first.wrapping_add(i);
+            // Release: pairs with the Acquire load of `seq` in
+            // `try_claim_send`, as `release` does. Only q's consumer, which
+            // is dead, would store anything else here.
+            if self
+                .seq(q)
+                .compare_exchange(
+                    q.wrapping_add(1),
+                    q.wrapping_add(self.count),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                released += 1;
+            }
+        }
+        released
     }
 }

@@ -483,3 +483,142 @@ fn mpmc_threads_exactly_once_in_producer_order() {
         .collect();
     assert_eq!(all, expected);
 }
+
+/// A process table on heap memory: entry 0 is us (alive), entry 1 the
+/// claimant, whose liveness the test chooses.
+struct Table {
+    page: Heap,
+}
+
+impl Table {
+    fn new() -> Table {
+        let page = Heap::new(4096);
+        Table { page }
+    }
+
+    fn ext(&self) -> &crate::extension::ExtensionBlock {
+        // SAFETY: one aligned page that lives as long as `self`, only
+        // accessed through the block's atomics.
+        let ext = unsafe { crate::extension::ExtensionBlock::at(self.page.at(0)) };
+        ext
+    }
+
+    fn set(&self, index: usize, pid: u64, start_time: u64) {
+        let entry = self.ext().process(index).unwrap();
+        entry.start_time.store(start_time, Ordering::Relaxed);
+        entry.pid.store(pid, Ordering::Release);
+    }
+
+    /// A view of `heap`'s ring that records claims in entry `index`.
+    fn view(&self, heap: &Heap, count: u64, index: usize) -> Ring {
+        let entry = self.ext().process(index).unwrap();
+        // SAFETY: as in `ring`; the ring was initialized by `ring()`.
+        let mut view = unsafe { Ring::attach(heap.at(0), count, heap.at(BUFFERS), SIZE) }.unwrap();
+        // SAFETY: the words live in `self.page`, which outlives the view in
+        // every test, and are only accessed atomically.
+        unsafe {
+            view.record_claims(
+                NonNull::from(&entry.send_claim),
+                NonNull::from(&entry.recv_claim),
+                0,
+            )
+        };
+        view
+    }
+}
+
+/// A pid that just exited (reaped), so it names no process.
+fn dead_pid() -> u64 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    child.wait().unwrap();
+    u64::from(child.id())
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "reads /proc and spawns a process")]
+fn dead_producer_claim_becomes_a_tombstone_and_live_one_is_left_alone() {
+    let (heap, table) = (heap(), Table::new());
+    let _init = ring(&heap, 4);
+    let me = crate::liveness::ProcessIdentity::current().unwrap();
+    table.set(0, u64::from(me.pid), me.start_time);
+    let (claimant, survivor) = (table.view(&heap, 4, 1), table.view(&heap, 4, 0));
+
+    survivor.try_claim_send().unwrap().commit(packet(1, 0));
+    // The claimant takes position 1 and "dies" holding it.
+    std::mem::forget(claimant.try_claim_send().unwrap());
+    survivor.try_claim_send().unwrap().commit(packet(3, 0));
+
+    // Alive (our own identity): nothing is touched.
+    table.set(1, u64::from(me.pid), me.start_time);
+    assert_eq!(
+        survivor.recover_dead_claims(table.ext(), 0),
+        RecoveredClaims::default()
+    );
+    // Dead: one tombstone, and the record is cleared.
+    table.set(1, dead_pid(), 1);
+    let done = survivor.recover_dead_claims(table.ext(), 0);
+    assert_eq!(
+        done,
+        RecoveredClaims {
+            tombstones: 1,
+            released: 0
+        }
+    );
+    assert_eq!(
+        table
+            .ext()
+            .process(1)
+            .unwrap()
+            .send_claim
+            .load(Ordering::Relaxed),
+        0
+    );
+    assert_eq!(
+        survivor.recover_dead_claims(table.ext(), 0),
+        RecoveredClaims::default()
+    );
+
+    assert_eq!(survivor.try_claim_recv().unwrap().packet(), packet(1, 0));
+    let tombstone = survivor.try_claim_recv().unwrap().packet();
+    assert_eq!(tombstone.opcode(), OPCODE_STANDARD_LINK_TOMBSTONE);
+    assert_eq!(tombstone.operand(1), 1, "buffer index = slot");
+    assert_eq!(tombstone.operand(2), TOMBSTONE_REASON_CLAIMANT_DIED);
+    assert_eq!(survivor.try_claim_recv().unwrap().packet(), packet(3, 0));
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "reads /proc and spawns a process")]
+fn dead_consumer_batch_is_released_and_the_ring_laps_again() {
+    let (heap, table) = (heap(), Table::new());
+    let _init = ring(&heap, 4);
+    let me = crate::liveness::ProcessIdentity::current().unwrap();
+    table.set(0, u64::from(me.pid), me.start_time);
+    let (claimant, survivor) = (table.view(&heap, 4, 1), table.view(&heap, 4, 0));
+    for i in 0..4 {
+        survivor.try_claim_send().unwrap().commit(packet(i, 0));
+    }
+    // The claimant takes two messages in one batch and dies holding them.
+    let batch = claimant.try_recv_batch(2).unwrap();
+    assert_eq!(batch.len(), 2);
+    std::mem::forget(batch);
+    assert_eq!(survivor.try_claim_recv().unwrap().packet(), packet(2, 0));
+    assert_eq!(survivor.try_claim_send().unwrap_err(), RingSendError::Full);
+
+    table.set(1, dead_pid(), 1);
+    let done = survivor.recover_dead_claims(table.ext(), 0);
+    assert_eq!(
+        done,
+        RecoveredClaims {
+            tombstones: 0,
+            released: 2
+        }
+    );
+    // Messages 0 and 1 died with their consumer; the ring has room again.
+    for i in 4..7 {
+        survivor.try_claim_send().unwrap().commit(packet(i, 0));
+    }
+    for i in [3, 4, 5, 6] {
+        assert_eq!(survivor.try_claim_recv().unwrap().packet(), packet(i, 0));
+    }
+    assert_eq!(survivor.try_claim_recv().unwrap_err(), RingRecvError::Empty);
+}
