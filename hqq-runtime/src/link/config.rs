@@ -28,7 +28,7 @@ pub struct LinkConfig {
     pub(crate) ready_timeout: Duration,
     pub(crate) mode: u32,
     pub(crate) keep_on_drop: bool,
-    pub(crate) wait_policy: WaitPolicy,
+    pub(crate) wait_policy: Option<WaitPolicy>,
 }
 
 impl Default for LinkConfig {
@@ -47,8 +47,8 @@ impl LinkConfig {
     pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(1);
 
     /// The defaults: 1024 slots of 4096 bytes, a 1 s ready timeout, mode
-    /// 0600, the segment removed when its creator drops, and
-    /// [`WaitPolicy::DEFAULT`].
+    /// 0600, the segment removed when its creator drops, and the wait
+    /// policy chosen by the segment (see [`wait_policy`](Self::wait_policy)).
     pub const fn new() -> Self {
         LinkConfig {
             slots: Self::DEFAULT_SLOTS,
@@ -56,7 +56,7 @@ impl LinkConfig {
             ready_timeout: Self::DEFAULT_READY_TIMEOUT,
             mode: DEFAULT_SEGMENT_MODE,
             keep_on_drop: false,
-            wait_policy: WaitPolicy::DEFAULT,
+            wait_policy: None,
         }
     }
 
@@ -93,15 +93,18 @@ impl LinkConfig {
         self
     }
 
-    /// How blocked sends and receives spin, yield and park.
+    /// How blocked sends and receives spin, yield and park, instead of the
+    /// policy the segment suggests.
     ///
-    /// [`WaitPolicy::DEFAULT`] parks in 1 ms slices, so that data from a
-    /// peer that never wakes anyone (the Go implementation) is noticed
-    /// within about a millisecond; [`WaitPolicy::NOTIFYING_PEER`] parks much
-    /// longer and costs less idle CPU, but only suits links whose every
-    /// peer is hqq.
+    /// Unless set, a link on a segment with our extension block (its peers
+    /// can wake it) uses [`WaitPolicy::WAKE_WORDS`], and a link on a segment
+    /// without one (a Go primary, which never wakes anyone) uses
+    /// [`WaitPolicy::DEFAULT`], whose parks stay short so that the peer's
+    /// data is noticed within a few milliseconds.
+    /// [`WaitPolicy::NOTIFYING_PEER`] parks much longer and costs the least
+    /// idle CPU, but only suits links whose every peer is hqq.
     pub fn wait_policy(&mut self, policy: WaitPolicy) -> &mut Self {
-        self.wait_policy = policy;
+        self.wait_policy = Some(policy);
         self
     }
 
@@ -130,8 +133,8 @@ impl LinkConfig {
         self.keep_on_drop
     }
 
-    /// The configured wait policy.
-    pub const fn get_wait_policy(&self) -> WaitPolicy {
+    /// The configured wait policy; `None` lets the segment choose.
+    pub const fn get_wait_policy(&self) -> Option<WaitPolicy> {
         self.wait_policy
     }
 }

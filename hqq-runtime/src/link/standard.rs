@@ -227,12 +227,19 @@ impl StandardLink {
         if let Some(registration) = registration {
             memory.record_claims(registration.index());
         }
+        // Peers on a segment with wake words can wake us, so idle parks may
+        // be long; without them (a Go primary) only short parks notice data.
+        let policy = config.wait_policy.unwrap_or(if memory.extension().is_some() {
+            WaitPolicy::WAKE_WORDS
+        } else {
+            WaitPolicy::DEFAULT
+        });
         Ok(StandardLink {
             memory,
             segment,
             limits: Limits::new(layout.count(), layout.size()),
             buffer_size,
-            policy: config.wait_policy,
+            policy,
             next_copy: AtomicU64::new(1),
             read_timeout: AtomicU64::new(NO_TIMEOUT),
             write_timeout: AtomicU64::new(NO_TIMEOUT),
