@@ -229,11 +229,13 @@ impl StandardLink {
         }
         // Peers on a segment with wake words can wake us, so idle parks may
         // be long; without them (a Go primary) only short parks notice data.
-        let policy = config.wait_policy.unwrap_or(if memory.extension().is_some() {
-            WaitPolicy::WAKE_WORDS
-        } else {
-            WaitPolicy::DEFAULT
-        });
+        let policy = config
+            .wait_policy
+            .unwrap_or(if memory.extension().is_some() {
+                WaitPolicy::WAKE_WORDS
+            } else {
+                WaitPolicy::DEFAULT
+            });
         Ok(StandardLink {
             memory,
             segment,
