@@ -6,40 +6,14 @@
 //! leaves zero; everywhere else the images must match byte for byte.
 
 mod advanced;
+mod golden;
 
-use std::ops::Range;
 use std::time::Duration;
 
 use advanced::{link_config, with_watchdog};
 use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink, ProtocolOffer};
-use hqq_runtime::extension::EXTENSION_OFFSET;
 use hqq_runtime::link::StandardLink;
 use hqq_runtime::{Layout, Segment};
-
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/golden/");
-const EXTENSION_REGION: Range<usize> = EXTENSION_OFFSET..4096;
-
-fn snapshot(segment: &Segment) -> Vec<u8> {
-    // SAFETY: the segment is mapped for `len` bytes; no other thread writes
-    // while the test takes the snapshot (every step has finished).
-    unsafe { std::slice::from_raw_parts(segment.as_ptr(), segment.len()).to_vec() }
-}
-
-fn assert_matches_golden(segment: &Segment, name: &str) {
-    let golden = std::fs::read(format!("{GOLDEN}{name}")).unwrap();
-    let ours = snapshot(segment);
-    assert_eq!(ours.len(), golden.len(), "{name}: size");
-    let outside: Vec<usize> = (0..ours.len())
-        .filter(|i| ours[*i] != golden[*i] && !EXTENSION_REGION.contains(i))
-        .take(16)
-        .collect();
-    assert!(
-        outside.is_empty(),
-        "{name}: bytes differ at {outside:x?} (ours {:02x?}, golden {:02x?})",
-        outside.iter().map(|&i| ours[i]).collect::<Vec<_>>(),
-        outside.iter().map(|&i| golden[i]).collect::<Vec<_>>(),
-    );
-}
 
 #[test]
 fn advanced_link_8x64_matches_go() {
@@ -71,17 +45,20 @@ fn advanced_link_8x64_matches_go() {
             assert_eq!(ours.features.bits(), 3);
             assert_eq!(ours.capabilities.bits(), 7);
         });
-        assert_matches_golden(&segment, "adv-8x64-1-negotiated.bin");
+        golden::assert_matches(&golden::snapshot(&segment), "adv-8x64-1-negotiated.bin");
 
         // 2. The primary sends a 150-byte message (bytes 0..149) on connection 0.
         let data: Vec<u8> = (0..150u8).collect();
         assert_eq!(primary.send_large(0, &data).unwrap(), 1);
-        assert_matches_golden(&segment, "adv-8x64-2-sent-large-150.bin");
+        golden::assert_matches(&golden::snapshot(&segment), "adv-8x64-2-sent-large-150.bin");
 
         // 3. The secondary receives it.
         let received = secondary.recv_large(0).unwrap();
         assert_eq!(received.data, data);
-        assert_matches_golden(&segment, "adv-8x64-3-received-large-150.bin");
+        golden::assert_matches(
+            &golden::snapshot(&segment),
+            "adv-8x64-3-received-large-150.bin",
+        );
         let stats = secondary.stats();
         assert_eq!((stats.messages_received, stats.chunks_received), (1, 3));
         assert_eq!(primary.stats().chunks_sent, 3);

@@ -7,37 +7,12 @@
 //! every difference must lie in the extension region.
 
 mod conformance;
+mod golden;
 
-use std::ops::Range;
 use std::time::Duration;
 
 use conformance::{open, with_watchdog, HeapRegion, Region};
-use hqq_runtime::extension::EXTENSION_OFFSET;
 use hqq_runtime::{Layout, Packet, Role};
-
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/golden/");
-const EXTENSION_REGION: Range<usize> = EXTENSION_OFFSET..4096;
-
-fn assert_matches_golden(heap: &HeapRegion, name: &str) {
-    let golden = std::fs::read(format!("{GOLDEN}{name}")).unwrap();
-    let ours = heap.snapshot();
-    assert_eq!(ours.len(), golden.len(), "{name}: size");
-    let outside: Vec<usize> = (0..ours.len())
-        .filter(|i| ours[*i] != golden[*i] && !EXTENSION_REGION.contains(i))
-        .take(16)
-        .collect();
-    assert!(
-        outside.is_empty(),
-        "{name}: bytes differ at {outside:x?} (ours {:02x?}, golden {:02x?})",
-        outside.iter().map(|&i| ours[i]).collect::<Vec<_>>(),
-        outside.iter().map(|&i| golden[i]).collect::<Vec<_>>(),
-    );
-    assert!(
-        golden[EXTENSION_REGION].iter().all(|&b| b == 0),
-        "{name}: Go wrote into our extension region"
-    );
-    assert_eq!(&ours[64..72], b"HQQEXT01", "{name}: extension magic");
-}
 
 fn copy(copy_id: u64, index: usize, size: usize) -> Packet {
     Packet::new(0xFF, [copy_id, index as u64, size as u64, 0, 0, 0, 0])
@@ -53,14 +28,14 @@ fn standard_link_4x64_matches_go() {
         // 1. The primary creates a 4 x 64 link.
         let primary = open(region, layout, Duration::from_secs(1)).unwrap();
         assert_eq!(primary.role(), Role::Primary);
-        assert_matches_golden(&heap, "std-4x64-1-initialized.bin");
+        golden::assert_matches(&heap.snapshot(), "std-4x64-1-initialized.bin");
 
         // 2. The primary writes "hello".
         let mut claim = primary.tx().try_claim_send().unwrap();
         claim.write_payload(b"hello").unwrap();
         let index = claim.index();
         claim.commit(copy(1, index, 5));
-        assert_matches_golden(&heap, "std-4x64-2-primary-wrote-hello.bin");
+        golden::assert_matches(&heap.snapshot(), "std-4x64-2-primary-wrote-hello.bin");
 
         // 3. A secondary attaches and reads it.
         let secondary = open(region, layout, Duration::from_secs(1)).unwrap();
@@ -73,13 +48,13 @@ fn standard_link_4x64_matches_go() {
             .unwrap();
         assert_eq!(&out[..n], b"hello");
         claim.release();
-        assert_matches_golden(&heap, "std-4x64-3-secondary-read-hello.bin");
+        golden::assert_matches(&heap.snapshot(), "std-4x64-3-secondary-read-hello.bin");
 
         // 4. The secondary writes "world!".
         let mut claim = secondary.tx().try_claim_send().unwrap();
         claim.write_payload(b"world!").unwrap();
         let index = claim.index();
         claim.commit(copy(1, index, 6));
-        assert_matches_golden(&heap, "std-4x64-4-secondary-wrote-world.bin");
+        golden::assert_matches(&heap.snapshot(), "std-4x64-4-secondary-wrote-world.bin");
     });
 }
