@@ -108,7 +108,7 @@ fn parent() -> Result<(), Error> {
     let elapsed = start.elapsed().as_secs_f64();
     let bytes = (STREAM_MESSAGES * STREAM_SIZE) as f64;
     println!(
-        "stream: {STREAM_MESSAGES} x {STREAM_SIZE} B in {:.3} s = {:.2} GB/s, {:.0} k messages/s",
+        "zero-copy stream: {STREAM_MESSAGES} x {STREAM_SIZE} B buffers handed over (8 B of each written and read) in {:.3} s = {:.2} GB/s of buffers, {:.0} k messages/s",
         elapsed,
         bytes / elapsed / 1e9,
         STREAM_MESSAGES as f64 / elapsed / 1e3
