@@ -5,25 +5,14 @@
 
 mod fuzz_harness;
 
-/// splitmix64: a small, seeded, reproducible generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
+use fuzz_harness::Rng;
 
 #[test]
 fn hostile_writes_between_operations_never_panic_or_hang() {
     let mut rng = Rng(0x0068_6f73_7469_6c65);
     for _ in 0..400 {
         let len = 16 + (rng.next() % 512) as usize;
-        let input: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let input = rng.bytes(len);
         fuzz_harness::hostile_peer(&input);
     }
 }

@@ -5,25 +5,14 @@
 
 mod fuzz_harness;
 
-/// splitmix64: a small, seeded, reproducible generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
+use fuzz_harness::Rng;
 
 #[test]
 fn random_chunk_sequences_never_panic() {
     let mut rng = Rng(0x5245_4153_5345_4d42);
     for _ in 0..5_000 {
         let len = (rng.next() % 600) as usize;
-        let input: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let input = rng.bytes(len);
         fuzz_harness::reassembly(&input);
     }
 }

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use hqq_runtime::extension::PROCESS_TABLE_LEN;
@@ -19,18 +18,7 @@ fn layout() -> Layout {
 }
 
 fn open_link(segment: &Segment) -> LinkMemory {
-    let region = NonNull::new(segment.as_ptr()).expect("mapping is non-null");
-    // SAFETY: the segment outlives the LinkMemory in every caller (declared
-    // first, dropped last) and is only accessed through LinkMemory here.
-    unsafe {
-        LinkMemory::open(
-            region,
-            segment.len(),
-            layout(),
-            Instant::now() + Duration::from_secs(5),
-        )
-    }
-    .expect("open link memory")
+    support::open_link_memory(segment, layout())
 }
 
 /// Child half: registers as a secondary, then waits to be killed.

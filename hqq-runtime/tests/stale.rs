@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -23,18 +22,7 @@ fn layout() -> Layout {
 }
 
 fn open_link(segment: &Segment) -> LinkMemory {
-    let region = NonNull::new(segment.as_ptr()).expect("mapping is non-null");
-    // SAFETY: the segment outlives the LinkMemory in every caller and is
-    // only accessed through LinkMemory here.
-    unsafe {
-        LinkMemory::open(
-            region,
-            segment.len(),
-            layout(),
-            Instant::now() + Duration::from_secs(5),
-        )
-    }
-    .expect("open link memory")
+    support::open_link_memory(segment, layout())
 }
 
 fn keep() -> SegmentOptions {

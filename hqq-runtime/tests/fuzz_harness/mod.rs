@@ -16,6 +16,25 @@ use hqq_runtime::ring::{RingRecvError, RingSendError};
 use hqq_runtime::segment::Segment;
 use hqq_runtime::{Layout, LinkMemory, Packet};
 
+/// splitmix64: a small, seeded, reproducible generator.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next pseudo-random word.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// `n` pseudo-random bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
 /// Reads bytes off the front of the fuzzer's input; zeros once it runs out.
 pub struct Input<'a> {
     data: &'a [u8],

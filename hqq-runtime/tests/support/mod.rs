@@ -263,3 +263,24 @@ impl std::fmt::Display for ChildOutput {
         write!(f, "--- stderr:\n{}", self.stderr)
     }
 }
+
+/// Opens (as primary, or joins as secondary) the link memory of `layout` on
+/// the whole of `segment`, waiting up to 5 s for the primary.
+pub fn open_link_memory(
+    segment: &hqq_runtime::segment::Segment,
+    layout: hqq_runtime::Layout,
+) -> hqq_runtime::LinkMemory {
+    let region = std::ptr::NonNull::new(segment.as_ptr()).expect("mapping is non-null");
+    // SAFETY: the returned LinkMemory borrows nothing, so every caller keeps
+    // `segment` alive longer (declared first, dropped last) and touches the
+    // region only through LinkMemory and atomics.
+    unsafe {
+        hqq_runtime::LinkMemory::open(
+            region,
+            segment.len(),
+            layout,
+            Instant::now() + Duration::from_secs(5),
+        )
+    }
+    .expect("open link memory")
+}
