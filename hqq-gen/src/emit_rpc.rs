@@ -9,19 +9,8 @@
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
+use crate::emit_rust::doc;
 use crate::model::{Method, Spec};
-
-fn doc(text: &str) -> TokenStream {
-    let lines = text.lines().map(|l| {
-        let l = if l.is_empty() {
-            String::new()
-        } else {
-            format!(" {l}")
-        };
-        quote!(#[doc = #l])
-    });
-    quote!(#(#lines)*)
-}
 
 fn id_const(m: &Method) -> Ident {
     format_ident!("METHOD_{}", m.name.to_ascii_uppercase())

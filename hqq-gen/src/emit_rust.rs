@@ -96,7 +96,7 @@ struct Emitter<'a> {
 }
 
 /// `#[doc = "..."]` lines for `text` (one per line, as `///` would give).
-fn doc(text: &str) -> TokenStream {
+pub(crate) fn doc(text: &str) -> TokenStream {
     let lines = text.lines().map(|l| {
         let l = if l.is_empty() {
             String::new()
