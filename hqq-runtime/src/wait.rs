@@ -29,33 +29,37 @@
 //! # The event count
 //!
 //! An [`EventCount`] is two `u32` words in shared memory: `seq`, bumped by
-//! every [`notify`](EventCount::notify), and `waiters`, the number of
-//! threads (in any process) parked or about to park on `seq`. A notifier
-//! pays one atomic add, one fence and one load when nobody sleeps, and
-//! issues a `futex_wake` only when `waiters` is non-zero.
+//! a [`notify`](EventCount::notify) that finds a sleeper, and `waiters`,
+//! the number of threads (in any process) parked or about to park on
+//! `seq`. When nobody sleeps, a notifier pays one read-modify-write of
+//! `waiters` that adds zero: no store to a line a spinning peer reads, and
+//! no system call. It bumps `seq` and issues a `futex_wake` only when
+//! `waiters` is non-zero.
 //!
 //! Parking (after the spin and yield phases) goes:
 //!
 //! 1. `seen = seq` (Acquire);
-//! 2. `waiters += 1`; SeqCst fence;
+//! 2. `waiters += 1` (AcqRel read-modify-write);
 //! 3. re-check the caller's condition; if no longer blocked, skip 4;
 //! 4. `futex_wait(seq, seen, park slice)`;
 //! 5. `waiters -= 1`.
 //!
-//! Notifying goes: (a) the caller publishes its data; (b) `seq += 1`
-//! (Release); SeqCst fence; (c) if `waiters != 0`, `futex_wake(seq, all)`.
+//! Notifying goes: (a) the caller publishes its data; (b) `n = waiters + 0`
+//! (AcqRel read-modify-write); (c) if `n != 0`, `seq += 1` (Release) and
+//! `futex_wake(seq, all)`.
 //!
 //! **No lost wake-up.** Take a waiter that sleeps in 4 and a notifier whose
-//! data it has not seen. The two SeqCst fences are totally ordered.
-//! If the waiter's fence comes first, the notifier's load in (c) sees the
-//! increment of step 2 and issues the wake. The futex checks `seq == seen`
-//! and enqueues the sleeper atomically with respect to that wake, so either
-//! the sleeper is already queued and is woken, or `seq` already differs from
-//! `seen` (the bump (b) precedes the wake) and it does not sleep. If the
-//! notifier's fence comes first, the waiter's re-check in 3 (after its
-//! fence) sees the data published in (a), and it does not park. Finally, if
-//! `seen` already included the bump (b), the Acquire load in 1 synchronizes
-//! with (b), so the re-check in 3 sees the data.
+//! data it has not seen. Read-modify-writes of `waiters` are totally
+//! ordered (its modification order). If (b) comes after 2, it reads a
+//! count that includes our waiter (which decrements only in 5), so the
+//! notifier bumps `seq` and wakes. The futex checks `seq == seen` and
+//! enqueues the sleeper atomically with respect to that wake, so either
+//! the sleeper is already queued and is woken, or `seq` already differs
+//! from `seen` and it does not sleep; `seen` cannot include the bump, as
+//! (c) happens after (b), (b) after 2 and 2 after 1. If (b) comes before
+//! 2, then 2 reads the value (b) wrote or a later one in its release
+//! sequence, so (b) synchronizes with 2 and the re-check in 3 sees the data
+//! published in (a): it does not park.
 //!
 //! **Peers that never notify.** The Go implementation of HQQ knows nothing
 //! of these words. Every park is therefore bounded by a short slice
@@ -71,10 +75,8 @@
 
 use std::fmt;
 use std::ops::AddAssign;
-use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-use crossbeam_utils::Backoff;
 
 use crate::futex::{futex_wait, futex_wake, FutexWait};
 
@@ -93,22 +95,28 @@ impl<'a> EventCount<'a> {
         Self { seq, waiters }
     }
 
-    /// Signals that the condition waiters wait for may have changed: bumps
-    /// `seq` and, if anyone is parked, wakes all of them. Call it *after*
+    /// Signals that the condition waiters wait for may have changed: if
+    /// anyone is parked, bumps `seq` and wakes all of them. Call it *after*
     /// publishing the data (the ring store).
     ///
     /// Returns whether a `futex_wake` system call was made.
+    #[inline]
     pub fn notify(&self) -> bool {
-        // Release: pairs with the Acquire load of `seq` in `Waiter::park`, so
-        // a waiter that already sees this bump also sees the data published
-        // before it.
-        self.seq.fetch_add(1, Ordering::Release);
-        // Pairs with the fence in `Waiter::park`: either this load sees the
-        // waiter's increment, or that waiter's re-check sees our data.
-        fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::Relaxed) == 0 {
+        // AcqRel read-modify-write that adds nothing: it takes its place in
+        // the modification order of `waiters`, which is what orders it
+        // against a waiter's increment (see the module docs). On x86-64 it
+        // compiles to a fence and a load, so the line stays shared.
+        if self.waiters.fetch_add(0, Ordering::AcqRel) == 0 {
             return false;
         }
+        self.wake()
+    }
+
+    #[cold]
+    fn wake(&self) -> bool {
+        // Release: a waiter whose `seen` includes this bump also sees the
+        // data published before it.
+        self.seq.fetch_add(1, Ordering::Release);
         futex_wake(self.seq, i32::MAX);
         true
     }
@@ -128,9 +136,13 @@ impl<'a> EventCount<'a> {
 /// longer when every writer is known to notify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitPolicy {
-    /// Number of spin rounds (exponential: `2^i` spin-loop hints in round
-    /// `i`, at most 64 per round) before yielding.
-    pub spins: u32,
+    /// How long to spin before yielding: each [`Waiter::wait`] of this
+    /// phase is one spin-loop hint, so the caller re-checks its condition
+    /// every few tens of nanoseconds and sees a peer's answer almost as
+    /// soon as it lands. Measured on the clock (read every
+    /// [`SPIN_CLOCK_EVERY`] spins), as spin-loop hints cost from a few to
+    /// over a hundred cycles depending on the processor.
+    pub spin: Duration,
     /// Number of `thread::yield_now` calls before parking.
     pub yields: u32,
     /// Longest single park while the wait is younger than
@@ -145,11 +157,11 @@ pub struct WaitPolicy {
 }
 
 impl WaitPolicy {
-    /// 40 spin rounds (about 50 µs: a peer's answer usually lands within
-    /// it, so a round trip never leaves user space), 20 yields, then 1 ms
-    /// parks, lengthening to 4 ms parks after 100 ms of parking.
+    /// 50 µs of spinning (a peer's answer usually lands within it, so a
+    /// round trip never leaves user space), 20 yields, then 1 ms parks,
+    /// lengthening to 4 ms parks after 100 ms of parking.
     pub const DEFAULT: Self = Self {
-        spins: 40,
+        spin: Duration::from_micros(50),
         yields: 20,
         park_slice: Duration::from_millis(1),
         idle_after: Duration::from_millis(100),
@@ -164,7 +176,7 @@ impl WaitPolicy {
     /// within 1 ms while traffic flows and within 20 ms after a pause; the
     /// fewer timed wake-ups keep a long-idle reader's CPU cost low.
     pub const WAKE_WORDS: Self = Self {
-        spins: 40,
+        spin: Duration::from_micros(50),
         yields: 20,
         park_slice: Duration::from_millis(1),
         idle_after: Duration::from_millis(100),
@@ -175,7 +187,7 @@ impl WaitPolicy {
     /// uses the extension block): the same spinning and yielding, then parks
     /// of 100 ms that only guard against a missed or lost notification.
     pub const NOTIFYING_PEER: Self = Self {
-        spins: 40,
+        spin: Duration::from_micros(50),
         yields: 20,
         park_slice: Duration::from_millis(100),
         idle_after: Duration::ZERO,
@@ -239,13 +251,21 @@ pub struct Waiter<'a> {
     event: EventCount<'a>,
     deadline: Option<Instant>,
     policy: WaitPolicy,
-    backoff: Backoff,
-    spins_done: u32,
+    /// Whether the wait is still in its spin phase.
+    spinning: bool,
+    /// When the spin phase ends; set at the first clock read.
+    spin_until: Option<Instant>,
     yields_done: u32,
     /// When this wait first parked.
     parked_since: Option<Instant>,
     stats: WaitStats,
 }
+
+/// How many spins of a [`Waiter`] share one clock read (for the end of the
+/// spin phase and the deadline): a clock read costs about as much as a
+/// spin, and reading it on every spin would halve how often the caller
+/// re-checks its condition.
+pub const SPIN_CLOCK_EVERY: u64 = 32;
 
 impl<'a> Waiter<'a> {
     /// A waiter on `event` with the [default policy](WaitPolicy::DEFAULT).
@@ -265,8 +285,8 @@ impl<'a> Waiter<'a> {
             event,
             deadline,
             policy,
-            backoff: Backoff::new(),
-            spins_done: 0,
+            spinning: true,
+            spin_until: None,
             yields_done: 0,
             parked_since: None,
             stats: WaitStats::default(),
@@ -276,30 +296,36 @@ impl<'a> Waiter<'a> {
     /// Waits a little, then returns so that the caller retries its
     /// operation. Returns [`WaitTimeout`] once the deadline has passed.
     ///
-    /// The first calls spin, the next ones yield the CPU, and the rest park
+    /// The first calls spin (one spin-loop hint each, for
+    /// [`WaitPolicy::spin`]), the next ones yield the CPU, and the rest park
     /// on the event's futex for at most one park slice (and never past the
-    /// deadline). `still_blocked` is the caller's condition (for a reader,
-    /// "the ring is empty"); it is re-checked after registering as a waiter
-    /// and before parking, which is what prevents lost wake-ups, so it must
-    /// read the same shared state the notifier publishes before calling
-    /// [`EventCount::notify`].
+    /// deadline). While spinning, the deadline is checked every
+    /// [`SPIN_CLOCK_EVERY`] calls, so a timeout may be noticed a few
+    /// microseconds late. `still_blocked` is the caller's condition (for a
+    /// reader, "the ring is empty"); it is re-checked after registering as
+    /// a waiter and before parking, which is what prevents lost wake-ups,
+    /// so it must read the same shared state the notifier publishes before
+    /// calling [`EventCount::notify`].
     pub fn wait(&mut self, still_blocked: impl FnOnce() -> bool) -> Result<(), WaitTimeout> {
         self.stats.waits += 1;
-        let remaining = match self.deadline {
-            None => None,
-            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => Some(left),
-                _ => {
-                    self.stats.deadline_expiries += 1;
-                    return Err(WaitTimeout);
-                }
-            },
-        };
-        if self.spins_done < self.policy.spins {
-            self.spins_done += 1;
-            self.stats.spins += 1;
-            self.backoff.spin();
-        } else if self.yields_done < self.policy.yields {
+        if self.spinning {
+            if self.stats.spins % SPIN_CLOCK_EVERY == 0 {
+                let now = Instant::now();
+                self.remaining(now)?;
+                let spin = self.policy.spin;
+                let until = *self
+                    .spin_until
+                    .get_or_insert_with(|| now.checked_add(spin).unwrap_or(now));
+                self.spinning = now < until;
+            }
+            if self.spinning {
+                self.stats.spins += 1;
+                std::hint::spin_loop();
+                return Ok(());
+            }
+        }
+        let remaining = self.remaining(Instant::now())?;
+        if self.yields_done < self.policy.yields {
             self.yields_done += 1;
             self.stats.yields += 1;
             std::thread::yield_now();
@@ -309,6 +335,28 @@ impl<'a> Waiter<'a> {
             self.park(slice, still_blocked);
         }
         Ok(())
+    }
+
+    /// Whether the wait is still in its spin phase (so far): callers with
+    /// periodic side duties can skip them while spinning.
+    #[inline]
+    pub fn is_spinning(&self) -> bool {
+        self.spinning
+    }
+
+    /// Time left until the deadline at `now` (`None`: no deadline), or
+    /// [`WaitTimeout`] once it has passed.
+    fn remaining(&mut self, now: Instant) -> Result<Option<Duration>, WaitTimeout> {
+        let Some(deadline) = self.deadline else {
+            return Ok(None);
+        };
+        match deadline.checked_duration_since(now) {
+            Some(left) if !left.is_zero() => Ok(Some(left)),
+            _ => {
+                self.stats.deadline_expiries += 1;
+                Err(WaitTimeout)
+            }
+        }
     }
 
     /// The longest next park: short while the wait is young, longer once
@@ -327,16 +375,18 @@ impl<'a> Waiter<'a> {
         let EventCount { seq, waiters } = self.event;
         // Acquire: pairs with the Release bump in `EventCount::notify`.
         let seen = seq.load(Ordering::Acquire);
-        waiters.fetch_add(1, Ordering::Relaxed);
-        // Pairs with the fence in `EventCount::notify` (see the module docs).
-        fence(Ordering::SeqCst);
+        // AcqRel: ordered against a notifier's read-modify-write of
+        // `waiters` (see the module docs): either it counts us and wakes
+        // us, or we synchronize with it and the re-check sees its data.
+        waiters.fetch_add(1, Ordering::AcqRel);
         if still_blocked() {
             self.stats.parks += 1;
             if futex_wait(seq, seen, Some(slice)) == FutexWait::TimedOut {
                 self.stats.park_timeouts += 1;
             }
         }
-        waiters.fetch_sub(1, Ordering::Relaxed);
+        // Release: keeps the re-check above before our leaving.
+        waiters.fetch_sub(1, Ordering::Release);
     }
 
     /// What this waiter has done so far.
@@ -352,7 +402,7 @@ mod tests {
 
     fn no_spin_policy(park_slice: Duration) -> WaitPolicy {
         WaitPolicy {
-            spins: 0,
+            spin: Duration::ZERO,
             yields: 0,
             park_slice,
             idle_after: Duration::MAX,
@@ -361,19 +411,20 @@ mod tests {
     }
 
     #[test]
-    fn notify_without_waiters_makes_no_syscall_but_bumps_seq() {
+    fn notify_without_waiters_writes_nothing_and_makes_no_syscall() {
         let (seq, waiters) = (AtomicU32::new(0), AtomicU32::new(0));
         let event = EventCount::new(&seq, &waiters);
         assert!(!event.notify());
-        assert_eq!(seq.load(Ordering::Relaxed), 1);
+        assert_eq!(seq.load(Ordering::Relaxed), 0);
+        assert_eq!(waiters.load(Ordering::Relaxed), 0);
         waiters.store(1, Ordering::Relaxed);
         assert!(event.notify());
-        assert_eq!(seq.load(Ordering::Relaxed), 2);
+        assert_eq!(seq.load(Ordering::Relaxed), 1);
     }
 
     #[test]
     fn seq_wraps_instead_of_overflowing() {
-        let (seq, waiters) = (AtomicU32::new(u32::MAX), AtomicU32::new(0));
+        let (seq, waiters) = (AtomicU32::new(u32::MAX), AtomicU32::new(1));
         EventCount::new(&seq, &waiters).notify();
         assert_eq!(seq.load(Ordering::Relaxed), 0);
     }
@@ -381,22 +432,38 @@ mod tests {
     #[test]
     fn phases_run_in_order_spin_yield_park() {
         let (seq, waiters) = (AtomicU32::new(0), AtomicU32::new(0));
+        let spin = Duration::from_millis(2);
         let policy = WaitPolicy {
-            spins: 2,
+            spin,
             yields: 3,
             park_slice: Duration::from_micros(100),
             ..WaitPolicy::DEFAULT
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(10);
         let mut waiter =
             Waiter::with_policy(EventCount::new(&seq, &waiters), Some(deadline), policy);
-        for _ in 0..7 {
+        while waiter.is_spinning() {
+            waiter.wait(|| true).expect("deadline is far away");
+        }
+        assert!(
+            start.elapsed() >= spin,
+            "spun for less than the policy says"
+        );
+        // The call that finds the spin time over yields at once.
+        let spun = waiter.stats();
+        assert_eq!(
+            (spun.waits, spun.yields, spun.parks),
+            (spun.spins + 1, 1, 0)
+        );
+        assert!(spun.spins > 0 && spun.spins % SPIN_CLOCK_EVERY == 0);
+        for _ in 0..4 {
             waiter.wait(|| true).expect("deadline is far away");
         }
         let stats = waiter.stats();
         assert_eq!(
             (stats.waits, stats.spins, stats.yields, stats.parks),
-            (7, 2, 3, 2)
+            (spun.waits + 4, spun.spins, 3, 2)
         );
         assert_eq!(stats.park_timeouts, 2);
         assert_eq!(waiters.load(Ordering::Relaxed), 0, "waiters count restored");
@@ -408,7 +475,7 @@ mod tests {
         // The young slice is far longer than the deadline, so more than one
         // park before the deadline means the idle slice was used.
         let policy = WaitPolicy {
-            spins: 0,
+            spin: Duration::ZERO,
             yields: 0,
             park_slice: Duration::from_secs(60),
             idle_after: Duration::ZERO,

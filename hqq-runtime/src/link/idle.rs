@@ -1,18 +1,15 @@
 //! [`EventIdle`]: the [`Idle`] strategy of a link's blocking claims, which
 //! joins the ring's claim loop and the futex-backed [`Waiter`].
 //!
-//! The ring's claim loop is `ticket = prepare(); try_claim(); idle(ticket)`.
-//! [`EventIdle::prepare`] loads the event's `seq` word (Acquire) before the
-//! attempt, and [`EventIdle::idle`] lets the waiter park only while `seq`
-//! still holds that value. A notifier publishes its packet (or releases its
-//! slot), then bumps `seq`: if the bump came before our load, the Acquire
-//! load synchronizes with it and our claim attempt sees the packet; if it
-//! came after, `seq` differs from the ticket and we do not park (or the
-//! waiter's registration makes the notifier wake us; see
-//! [`wait`](crate::wait)).
+//! The ring's claim loop is `try_claim(); idle(attempt)`. Before it parks,
+//! the [`Waiter`] announces itself in the event's `waiters` word and then
+//! re-checks the ring itself ([`Ring::is_empty_hint`] for a receive,
+//! [`Ring::is_full_hint`] for a send). A notifier publishes its packet (or
+//! releases its slot), then reads `waiters` with a read-modify-write: either
+//! it counts us and wakes us, or our re-check sees its packet (or slot) and
+//! we do not park (see [`wait`](crate::wait)).
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::extension::ExtensionBlock;
@@ -31,13 +28,29 @@ pub(crate) type EventWords<'a> = (
 ///
 /// One `EventIdle` serves one blocking operation on one thread.
 pub(crate) struct EventIdle<'a> {
-    seq: &'a std::sync::atomic::AtomicU32,
+    /// The ring we wait on, and what we wait for on it.
+    ring: &'a Ring,
+    wants: Wants,
     waiter: RefCell<Waiter<'a>>,
     /// Ends the wait (as a timeout) once every peer is known dead.
     peer: Option<PeerWatch<'a>>,
     /// Completes dead processes' claims on the ring we wait on.
     dead_claims: Option<DeadClaims<'a>>,
 }
+
+/// What a blocked operation waits for on its ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wants {
+    /// A published slot (a blocked receive).
+    Data,
+    /// A free slot (a blocked send).
+    Space,
+}
+
+/// While spinning, the liveness and dead-claim checks (each a clock read,
+/// rate-limited to once per [`PEER_CHECK_INTERVAL`]) run only every this
+/// many attempts, so the spin re-checks the ring as often as it can.
+const SPIN_CHECK_EVERY: u32 = 256;
 
 /// Rate-limited [`Ring::recover_dead_claims`] for one blocked operation:
 /// at most once per [`PEER_CHECK_INTERVAL`], first one interval after
@@ -77,13 +90,18 @@ impl<'a> DeadClaims<'a> {
 }
 
 impl<'a> EventIdle<'a> {
+    /// Waits on `ring` for `wants`, parking on the event `words` that the
+    /// other side notifies after making it available.
     pub(crate) fn new(
+        ring: &'a Ring,
+        wants: Wants,
         (seq, waiters): EventWords<'a>,
         deadline: Option<Instant>,
         policy: WaitPolicy,
     ) -> Self {
         EventIdle {
-            seq,
+            ring,
+            wants,
             waiter: RefCell::new(Waiter::with_policy(
                 EventCount::new(seq, waiters),
                 deadline,
@@ -117,25 +135,30 @@ impl<'a> EventIdle<'a> {
     }
 }
 
-impl Idle for EventIdle<'_> {
-    #[inline]
-    fn prepare(&self) -> u32 {
-        // Acquire: pairs with the Release bump in `EventCount::notify` made
-        // after the peer published (see the module docs).
-        self.seq.load(Ordering::Acquire)
-    }
-
-    fn idle(&self, ticket: u32, _attempt: u32, _deadline: Option<Instant>) -> IdleOutcome {
-        if self.dead_claims.as_ref().is_some_and(DeadClaims::poll) {
-            // A completed slot is claimable now: retry before parking.
-            return IdleOutcome::Retry;
+impl EventIdle<'_> {
+    /// Whether the ring still lacks what we wait for.
+    fn still_blocked(&self) -> bool {
+        match self.wants {
+            Wants::Data => self.ring.is_empty_hint(),
+            Wants::Space => self.ring.is_full_hint(),
         }
-        if self.peer.as_ref().is_some_and(PeerWatch::poll) {
-            return IdleOutcome::TimedOut;
+    }
+}
+
+impl Idle for EventIdle<'_> {
+    fn idle(&self, attempt: u32, _deadline: Option<Instant>) -> IdleOutcome {
+        let mut waiter = self.waiter.borrow_mut();
+        if !waiter.is_spinning() || attempt % SPIN_CHECK_EVERY == SPIN_CHECK_EVERY - 1 {
+            if self.dead_claims.as_ref().is_some_and(DeadClaims::poll) {
+                // A completed slot is claimable now: retry before parking.
+                return IdleOutcome::Retry;
+            }
+            if self.peer.as_ref().is_some_and(PeerWatch::poll) {
+                return IdleOutcome::TimedOut;
+            }
         }
         // The waiter holds the same deadline and counts its own phases.
-        let still_blocked = || self.seq.load(Ordering::Acquire) == ticket;
-        match self.waiter.borrow_mut().wait(still_blocked) {
+        match waiter.wait(|| self.still_blocked()) {
             Ok(()) => IdleOutcome::Retry,
             Err(_) => IdleOutcome::TimedOut,
         }

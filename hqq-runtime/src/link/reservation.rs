@@ -73,7 +73,7 @@ impl<'a> SendReservation<'a> {
             link.abandon(claim);
             return Err(LinkSendError::InvalidSize { len, max });
         }
-        link.commit_copy(claim, len);
+        link.commit_copy(claim, link.next_copy_id(), len);
         Ok(())
     }
 

@@ -22,7 +22,7 @@ use crate::wait::{EventCount, WaitPolicy};
 
 use super::config::LinkConfig;
 use super::error::{LinkOpenError, LinkProtocolError, LinkRecvError, LinkSendError};
-use super::idle::{DeadClaims, EventIdle, EventWords};
+use super::idle::{DeadClaims, EventIdle, EventWords, Wants};
 use super::pending::PendingReads;
 use super::reservation::{RecvReservation, SendReservation};
 use super::stats::{LinkCounters, LinkStats};
@@ -510,6 +510,9 @@ impl StandardLink {
     fn send_copy(&self, data: &[u8], deadline: Deadline) -> Result<(), LinkSendError> {
         self.check_len(data.len())?;
         let mut claim = self.claim_tx(deadline)?;
+        // Before the payload: the id's locked add would otherwise wait for
+        // the payload's stores to reach the cache, delaying the publish.
+        let copy = self.next_copy_id();
         if claim.write_payload(data).is_err() {
             self.abandon(claim);
             return Err(LinkSendError::InvalidSize {
@@ -517,7 +520,7 @@ impl StandardLink {
                 max: self.buffer_size,
             });
         }
-        self.commit_copy(claim, data.len());
+        self.commit_copy(claim, copy, data.len());
         Ok(())
     }
 
@@ -556,10 +559,15 @@ impl StandardLink {
         Ok(())
     }
 
-    /// Publishes a StandardLinkCopy of `len` bytes in `claim`.
+    /// The next copy id (a per-sender counter starting at 1).
     #[inline]
-    pub(crate) fn commit_copy(&self, claim: SendClaim<'_>, len: usize) {
-        let copy = self.next_copy.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn next_copy_id(&self) -> u64 {
+        self.next_copy.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Publishes StandardLinkCopy `copy` of `len` bytes in `claim`.
+    #[inline]
+    pub(crate) fn commit_copy(&self, claim: SendClaim<'_>, copy: u64, len: usize) {
         let packet = StandardLinkCopy {
             copy,
             buffer_index: claim.index() as u64,
@@ -701,9 +709,15 @@ impl StandardLink {
         if let Deadline::Now = deadline {
             return Err(LinkSendError::WouldBlock);
         }
-        let idle = EventIdle::new(self.space_out(), deadline.instant(), self.policy)
-            .watching(self.peer_watch())
-            .recovering(self.dead_claims(ring));
+        let idle = EventIdle::new(
+            ring,
+            Wants::Space,
+            self.space_out(),
+            deadline.instant(),
+            self.policy,
+        )
+        .watching(self.peer_watch())
+        .recovering(self.dead_claims(ring));
         let result = ring.claim_send_with(&idle, deadline.instant());
         self.counters.tx.waited(idle.stats());
         result.map_err(|e| match e {
@@ -734,9 +748,15 @@ impl StandardLink {
         if let Deadline::Now = deadline {
             return Err(LinkRecvError::WouldBlock);
         }
-        let idle = EventIdle::new(self.data_in(), deadline.instant(), self.policy)
-            .watching(self.peer_watch())
-            .recovering(self.dead_claims(ring));
+        let idle = EventIdle::new(
+            ring,
+            Wants::Data,
+            self.data_in(),
+            deadline.instant(),
+            self.policy,
+        )
+        .watching(self.peer_watch())
+        .recovering(self.dead_claims(ring));
         let result = ring.claim_recv_with(&idle, deadline.instant());
         self.counters.rx.waited(idle.stats());
         #[cfg(feature = "trace")]

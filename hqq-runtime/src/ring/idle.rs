@@ -1,10 +1,11 @@
 //! What a blocking claim does between attempts on a full or empty ring.
 //!
 //! The blocking claims of [`Ring`](super::Ring) are loops of
-//! `ticket = idle.prepare(); try_claim(); idle.idle(ticket, ..)`. A link that
-//! parks on a futex word loads that word in [`Idle::prepare`] (before the
-//! attempt) and waits only while it still holds that value, so a wake that
-//! lands between the failed attempt and the wait is not lost.
+//! `try_claim(); idle.idle(attempt, ..)`. A strategy that parks on a futex
+//! word must re-check the ring ([`Ring::is_empty_hint`](super::Ring::is_empty_hint),
+//! [`Ring::is_full_hint`](super::Ring::is_full_hint)) after announcing
+//! itself as a waiter, so that a wake-up that lands between the failed
+//! attempt and the park is not lost (see [`crate::wait`]).
 
 use std::time::{Duration, Instant};
 
@@ -21,18 +22,11 @@ pub enum IdleOutcome {
 ///
 /// Implementations must return [`IdleOutcome::TimedOut`] once `deadline` has
 /// passed, and should not sleep much beyond it (the claim loop also checks
-/// the deadline after every call, so an implementation that overshoots
-/// delays the timeout but cannot defeat it).
+/// the deadline after every 64th call, so an implementation that ignores
+/// it delays the timeout by at most 64 of its waits but cannot defeat it).
 pub trait Idle {
-    /// Called before every claim attempt; the value is handed to the next
-    /// [`Idle::idle`]. A futex-based strategy returns the futex word here.
-    #[inline]
-    fn prepare(&self) -> u32 {
-        0
-    }
-
     /// Waits a little after failed attempt number `attempt` (0-based).
-    fn idle(&self, ticket: u32, attempt: u32, deadline: Option<Instant>) -> IdleOutcome;
+    fn idle(&self, attempt: u32, deadline: Option<Instant>) -> IdleOutcome;
 }
 
 /// Spins with exponential backoff, then yields the thread, then sleeps in
@@ -48,7 +42,7 @@ const YIELD_ATTEMPTS: u32 = 64;
 const MAX_NAP: Duration = Duration::from_micros(200);
 
 impl Idle for PollingIdle {
-    fn idle(&self, _ticket: u32, attempt: u32, deadline: Option<Instant>) -> IdleOutcome {
+    fn idle(&self, attempt: u32, deadline: Option<Instant>) -> IdleOutcome {
         if attempt < SPIN_ATTEMPTS {
             for _ in 0..(1u32 << attempt) {
                 core::hint::spin_loop();

@@ -40,6 +40,7 @@ mod idle;
 #[cfg(all(test, loom))]
 mod loom_model;
 mod mpmc;
+mod prefetch;
 #[cfg(all(test, not(loom)))]
 mod tests;
 
@@ -52,6 +53,7 @@ use self::claims::ClaimKind;
 pub use self::claims::RecoveredClaims;
 pub use self::idle::{Idle, IdleOutcome, PollingIdle};
 use self::mpmc::{ClaimFailure, Recorder, RingCore, Slots};
+use self::prefetch::prefetch_read;
 use crate::extension::ExtensionBlock;
 use crate::layout::{RING_HEADER_SIZE, RING_RESERVED_SIZE, RING_SLOT_SIZE};
 use crate::liveness::{ProcessRecord, ProcessStatus};
@@ -121,10 +123,12 @@ pub const fn ring_bytes(count: u64) -> Option<usize> {
     }
 }
 
-/// The ring's memory in a shared region.
+/// The ring's memory in a shared region, and its payload buffers.
 struct SharedSlots {
     header: NonNull<RingHeader>,
     slots: NonNull<RingSlot>,
+    buffers: NonNull<u8>,
+    buffer_size: usize,
 }
 
 impl SharedSlots {
@@ -185,6 +189,31 @@ impl Slots for SharedSlots {
         Packet::from_words(std::array::from_fn(|i| {
             slot.packet[i].load(Ordering::Relaxed)
         }))
+    }
+
+    #[inline(always)]
+    fn will_consume(&self, index: usize) {
+        // The seq word shares its line with the packet's end; fetch the
+        // packet's start and the payload's first line alongside.
+        // `wrapping_add`: a hint needs no in-bounds pointer (index < count
+        // here anyway).
+        prefetch_read(self.slots.as_ptr().wrapping_add(index).cast::<u8>());
+        prefetch_read(
+            self.buffers
+                .as_ptr()
+                .wrapping_add(index.wrapping_mul(self.buffer_size)),
+        );
+    }
+
+    #[inline(always)]
+    fn will_produce(&self, index: usize) {
+        // Read the next slot's seq line while idle, so the next claim finds
+        // it cached instead of fetching it from the consumer's core.
+        let slot = self.slots.as_ptr().wrapping_add(index);
+        prefetch_read(
+            slot.cast::<u8>()
+                .wrapping_add(std::mem::offset_of!(RingSlot, seq)),
+        );
     }
 }
 
@@ -352,7 +381,15 @@ impl Ring {
         // `ring_bytes(count)` bytes the caller of init/attach vouched for.
         let slots = unsafe { ring.add(RING_HEADER_SIZE as usize) }.cast::<RingSlot>();
         Ring {
-            core: RingCore::new(SharedSlots { header, slots }, count),
+            core: RingCore::new(
+                SharedSlots {
+                    header,
+                    slots,
+                    buffers,
+                    buffer_size: size,
+                },
+                count,
+            ),
             buffers,
             buffer_size: size,
             records: None,
@@ -549,6 +586,21 @@ impl Ring {
             .store(i, Ordering::Relaxed);
     }
 
+    /// Whether a producer would find no free slot now (or a corrupt one).
+    /// A racy snapshot: a waiter re-checks it after announcing itself and
+    /// before it parks, which is what a notify after a release pairs with.
+    #[inline]
+    pub fn is_full_hint(&self) -> bool {
+        self.core.is_full_hint()
+    }
+
+    /// Whether a consumer would find no published slot now (or a corrupt
+    /// one). A racy snapshot; see [`Ring::is_full_hint`].
+    #[inline]
+    pub fn is_empty_hint(&self) -> bool {
+        self.core.is_empty_hint()
+    }
+
     /// Slots in the ring (= payload buffers).
     #[inline]
     pub fn count(&self) -> u64 {
@@ -595,13 +647,12 @@ impl Ring {
     ) -> Result<SendClaim<'_>, RingSendWaitError> {
         let mut attempt = 0u32;
         loop {
-            let ticket = idle.prepare();
             match self.try_claim_send() {
                 Ok(claim) => return Ok(claim),
                 Err(RingSendError::Corrupt) => return Err(RingSendWaitError::Corrupt),
                 Err(RingSendError::Full | RingSendError::Contended) => {}
             }
-            if wait_step(idle, ticket, attempt, deadline) == IdleOutcome::TimedOut {
+            if wait_step(idle, attempt, deadline) == IdleOutcome::TimedOut {
                 return Err(RingSendWaitError::TimedOut);
             }
             attempt = attempt.saturating_add(1);
@@ -668,13 +719,12 @@ impl Ring {
     ) -> Result<RecvClaim<'_>, RingRecvWaitError> {
         let mut attempt = 0u32;
         loop {
-            let ticket = idle.prepare();
             match self.try_claim_recv() {
                 Ok(claim) => return Ok(claim),
                 Err(RingRecvError::Corrupt) => return Err(RingRecvWaitError::Corrupt),
                 Err(RingRecvError::Empty | RingRecvError::Contended) => {}
             }
-            if wait_step(idle, ticket, attempt, deadline) == IdleOutcome::TimedOut {
+            if wait_step(idle, attempt, deadline) == IdleOutcome::TimedOut {
                 return Err(RingRecvWaitError::TimedOut);
             }
             attempt = attempt.saturating_add(1);
@@ -696,17 +746,24 @@ impl Ring {
     }
 }
 
-/// One idle step of a blocking claim; also enforces the deadline itself, so
-/// an `Idle` that ignores it cannot make the claim wait forever.
-fn wait_step<I: Idle + ?Sized>(
-    idle: &I,
-    ticket: u32,
-    attempt: u32,
-    deadline: Option<Instant>,
-) -> IdleOutcome {
-    let outcome = idle.idle(ticket, attempt, deadline);
+/// How many idle steps of a blocking claim share one deadline check of
+/// the claim's own.
+const DEADLINE_CHECK_EVERY: u32 = 64;
+
+/// One idle step of a blocking claim; also enforces the deadline itself
+/// (every [`DEADLINE_CHECK_EVERY`] steps, as `Idle`s check it anyway and
+/// a clock read costs as much as a spin), so an `Idle` that ignores it
+/// cannot make the claim wait forever.
+#[inline]
+fn wait_step<I: Idle + ?Sized>(idle: &I, attempt: u32, deadline: Option<Instant>) -> IdleOutcome {
+    let outcome = idle.idle(attempt, deadline);
     match deadline {
-        Some(deadline) if Instant::now() >= deadline => IdleOutcome::TimedOut,
+        Some(deadline)
+            if attempt % DEADLINE_CHECK_EVERY == DEADLINE_CHECK_EVERY - 1
+                && Instant::now() >= deadline =>
+        {
+            IdleOutcome::TimedOut
+        }
         _ => outcome,
     }
 }

@@ -74,6 +74,15 @@ pub(crate) trait Slots {
     ///
     /// `index < count` and the caller owns the slot as a consumer.
     unsafe fn load_packet(&self, index: usize) -> Packet;
+
+    /// Hints that a consumer is about to claim slot `index` (seen
+    /// published) and read its packet and payload.
+    #[inline(always)]
+    fn will_consume(&self, _index: usize) {}
+
+    /// Hints that a producer will next try to claim slot `index`.
+    #[inline(always)]
+    fn will_produce(&self, _index: usize) {}
 }
 
 /// Why a claim did not succeed.
@@ -201,6 +210,26 @@ impl<S: Slots> RingCore<S> {
         Err(ClaimFailure::Contended)
     }
 
+    /// Whether the slot at the write position looks unavailable to a
+    /// producer (`seq != w`): full, or in a state a claim would report.
+    /// A racy snapshot, for deciding whether to park.
+    #[inline]
+    pub(crate) fn is_full_hint(&self) -> bool {
+        // Acquire (both): as in `try_claim_send`.
+        let p = self.slots.write_position().load(Ordering::Acquire);
+        self.seq(p).load(Ordering::Acquire) != p
+    }
+
+    /// Whether the slot at the read position looks unavailable to a
+    /// consumer (`seq != r + 1`): empty, or in a state a claim would
+    /// report. A racy snapshot, for deciding whether to park.
+    #[inline]
+    pub(crate) fn is_empty_hint(&self) -> bool {
+        // Acquire (both): as in `claim_recv_positions`.
+        let p = self.slots.read_position().load(Ordering::Acquire);
+        self.seq(p).load(Ordering::Acquire) != p.wrapping_add(1)
+    }
+
     /// Publishes `packet` at the claimed write position `p`.
     #[inline]
     pub(crate) fn publish(&self, p: u64, packet: &Packet) {
@@ -211,6 +240,7 @@ impl<S: Slots> RingCore<S> {
         // Release: pairs with the Acquire load of `seq` in
         // `claim_recv_positions`, which then sees the packet.
         self.seq(p).store(p.wrapping_add(1), Ordering::Release);
+        self.slots.will_produce(self.index(p.wrapping_add(1)));
     }
 
     /// Claims up to `max` (>= 1) consecutive published read positions with
@@ -241,6 +271,7 @@ impl<S: Slots> RingCore<S> {
             let seq = self.seq(p).load(Ordering::Acquire);
             let diff = seq.wrapping_sub(p.wrapping_add(1)) as i64;
             if diff == 0 {
+                self.slots.will_consume(self.index(p));
                 let mut ready = 1;
                 while ready < max {
                     let q = p.wrapping_add(ready);

@@ -399,7 +399,7 @@ fn timeouts_are_honoured() {
 struct StubbornIdle;
 
 impl Idle for StubbornIdle {
-    fn idle(&self, _ticket: u32, _attempt: u32, _deadline: Option<Instant>) -> IdleOutcome {
+    fn idle(&self, _attempt: u32, _deadline: Option<Instant>) -> IdleOutcome {
         std::thread::yield_now();
         IdleOutcome::Retry
     }

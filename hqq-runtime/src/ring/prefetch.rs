@@ -1,0 +1,24 @@
+//! Cache prefetch hints for the lines a claim is about to touch.
+//!
+//! A round trip through a ring is bounded by cache-line transfers between
+//! cores. Some of them are known in advance: a producer will next read the
+//! sequence word of the following slot, and a consumer that sees a slot
+//! published will read its packet and payload. Asking for those lines early
+//! overlaps their transfers with other work instead of paying them one
+//! after another.
+
+/// Hints that the cache line holding `ptr` will be read soon. It never
+/// faults and has no effect on the program's semantics, whatever `ptr` is.
+#[inline(always)]
+pub(crate) fn prefetch_read(ptr: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 processor has;
+    // a prefetch does not access memory architecturally, so any pointer,
+    // even a dangling one, is fine.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(ptr.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ptr;
+}
