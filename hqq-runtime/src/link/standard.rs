@@ -732,6 +732,14 @@ impl StandardLink {
 
     #[inline]
     fn claim_rx(&self, deadline: Deadline) -> Result<RecvClaim<'_>, LinkRecvError> {
+        let claim = self.wait_rx(deadline)?;
+        // A received message often asks for a reply.
+        self.memory.tx().prepare_send();
+        Ok(claim)
+    }
+
+    #[inline]
+    fn wait_rx(&self, deadline: Deadline) -> Result<RecvClaim<'_>, LinkRecvError> {
         let ring = self.memory.rx();
         match ring.try_claim_recv() {
             Ok(claim) => {

@@ -53,7 +53,7 @@ use self::claims::ClaimKind;
 pub use self::claims::RecoveredClaims;
 pub use self::idle::{Idle, IdleOutcome, PollingIdle};
 use self::mpmc::{ClaimFailure, Recorder, RingCore, Slots};
-use self::prefetch::prefetch_read;
+use self::prefetch::{prefetch_read, prefetch_write};
 use crate::extension::ExtensionBlock;
 use crate::layout::{RING_HEADER_SIZE, RING_RESERVED_SIZE, RING_SLOT_SIZE};
 use crate::liveness::{ProcessRecord, ProcessStatus};
@@ -150,6 +150,14 @@ impl SharedSlots {
         // (2) all fields are atomics, so concurrent peer writes are fine.
         unsafe { self.slots.add(index).as_ref() }
     }
+
+    /// The start of buffer `index` (a hint address: not dereferenced).
+    #[inline(always)]
+    fn buffer(&self, index: usize) -> *const u8 {
+        self.buffers
+            .as_ptr()
+            .wrapping_add(index.wrapping_mul(self.buffer_size))
+    }
 }
 
 impl Slots for SharedSlots {
@@ -197,12 +205,9 @@ impl Slots for SharedSlots {
         // packet's start and the payload's first line alongside.
         // `wrapping_add`: a hint needs no in-bounds pointer (index < count
         // here anyway).
-        prefetch_read(self.slots.as_ptr().wrapping_add(index).cast::<u8>());
-        prefetch_read(
-            self.buffers
-                .as_ptr()
-                .wrapping_add(index.wrapping_mul(self.buffer_size)),
-        );
+        let slot = self.slots.as_ptr().wrapping_add(index);
+        prefetch_read(slot.cast::<u8>());
+        prefetch_read(self.buffer(index));
     }
 
     #[inline(always)]
@@ -214,6 +219,15 @@ impl Slots for SharedSlots {
             slot.cast::<u8>()
                 .wrapping_add(std::mem::offset_of!(RingSlot, seq)),
         );
+    }
+
+    #[inline(always)]
+    fn will_fill(&self, index: usize) {
+        // The packet's first line holds the previous slot's seq, which the
+        // consumer wrote when it released that slot: fetch it for writing
+        // now rather than when the packet is stored.
+        prefetch_write(self.slots.as_ptr().wrapping_add(index).cast::<u8>());
+        prefetch_write(self.buffer(index));
     }
 }
 
@@ -599,6 +613,17 @@ impl Ring {
     #[inline]
     pub fn is_empty_hint(&self) -> bool {
         self.core.is_empty_hint()
+    }
+
+    /// Hints that this process will soon send on this ring (a reply is
+    /// due): fetches the next slot's first packet line and its buffer's
+    /// first line for writing, so the send does not wait for them. The
+    /// consumer last wrote that packet line (releasing the slot before),
+    /// so in request-response traffic fetching it early takes a cache-line
+    /// transfer off the round trip. Only a hint: nothing is claimed.
+    #[inline]
+    pub fn prepare_send(&self) {
+        self.core.prepare_send();
     }
 
     /// Slots in the ring (= payload buffers).

@@ -83,6 +83,11 @@ pub(crate) trait Slots {
     /// Hints that a producer will next try to claim slot `index`.
     #[inline(always)]
     fn will_produce(&self, _index: usize) {}
+
+    /// Hints that a producer is about to fill slot `index` (claim it and
+    /// write its packet and payload).
+    #[inline(always)]
+    fn will_fill(&self, _index: usize) {}
 }
 
 /// Why a claim did not succeed.
@@ -208,6 +213,15 @@ impl<S: Slots> RingCore<S> {
             }
         }
         Err(ClaimFailure::Contended)
+    }
+
+    /// Hints that this side will soon produce: the slot at the write
+    /// position is about to be filled.
+    #[inline]
+    pub(crate) fn prepare_send(&self) {
+        // Relaxed: only an address for a hint.
+        let p = self.slots.write_position().load(Ordering::Relaxed);
+        self.slots.will_fill(self.index(p));
     }
 
     /// Whether the slot at the write position looks unavailable to a
