@@ -39,6 +39,9 @@ const NO_TIMEOUT: u64 = u64::MAX;
 pub(crate) enum Deadline {
     /// Do not wait at all (the `try_` variants).
     Now,
+    /// Wait at most this long, counted from when the operation first has
+    /// to wait: one that finds its slot at once never reads the clock.
+    Within(Duration),
     /// Wait until then.
     At(Instant),
     /// Wait for as long as it takes.
@@ -48,19 +51,37 @@ pub(crate) enum Deadline {
 impl Deadline {
     /// The deadline `timeout` from now; a zero timeout does not wait.
     pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
+        let mut deadline = Deadline::within(timeout);
+        deadline.start();
+        deadline
+    }
+
+    /// The deadline `timeout` from the first wait; a zero timeout does not
+    /// wait.
+    pub(crate) fn within(timeout: Option<Duration>) -> Deadline {
         match timeout {
             None => Deadline::Never,
             Some(t) if t.is_zero() => Deadline::Now,
-            Some(t) => Instant::now()
-                .checked_add(t)
-                .map_or(Deadline::Never, Deadline::At),
+            Some(t) => Deadline::Within(t),
         }
+    }
+
+    /// Starts the clock of a [`Within`](Deadline::Within) deadline (a
+    /// waiting operation calls this once, so retries share the deadline);
+    /// returns the instant to wait until, `None` for no limit.
+    fn start(&mut self) -> Option<Instant> {
+        if let Deadline::Within(t) = *self {
+            *self = Instant::now()
+                .checked_add(t)
+                .map_or(Deadline::Never, Deadline::At);
+        }
+        self.instant()
     }
 
     fn instant(self) -> Option<Instant> {
         match self {
             Deadline::At(at) => Some(at),
-            Deadline::Now | Deadline::Never => None,
+            Deadline::Now | Deadline::Within(_) | Deadline::Never => None,
         }
     }
 }
@@ -212,6 +233,7 @@ impl StandardLink {
         let ready = match ready {
             Deadline::At(at) => at,
             Deadline::Now => Instant::now(),
+            Deadline::Within(t) => Instant::now() + t,
             Deadline::Never => Instant::now() + Duration::from_secs(3600 * 24 * 365),
         };
         // SAFETY: (1) the mapping is valid for `segment.len()` bytes while
@@ -319,11 +341,11 @@ impl StandardLink {
     }
 
     fn read_deadline(&self) -> Deadline {
-        Deadline::after(self.read_timeout())
+        Deadline::within(self.read_timeout())
     }
 
     fn write_deadline(&self) -> Deadline {
-        Deadline::after(self.write_timeout())
+        Deadline::within(self.write_timeout())
     }
 
     // ---- copy API -------------------------------------------------------
@@ -345,7 +367,7 @@ impl StandardLink {
     /// [`send`](Self::send) that waits at most `timeout`.
     #[inline]
     pub fn send_timeout(&self, data: &[u8], timeout: Duration) -> Result<(), LinkSendError> {
-        self.send_copy(data, Deadline::after(Some(timeout)))
+        self.send_copy(data, Deadline::within(Some(timeout)))
     }
 
     /// Receives one message into `buf` and returns its length, waiting
@@ -367,7 +389,7 @@ impl StandardLink {
     /// [`recv`](Self::recv) that waits at most `timeout`.
     #[inline]
     pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkRecvError> {
-        self.recv_copy(buf, Deadline::after(Some(timeout)))
+        self.recv_copy(buf, Deadline::within(Some(timeout)))
     }
 
     // ---- zero-copy API --------------------------------------------------
@@ -461,7 +483,7 @@ impl StandardLink {
         timeout: Duration,
         build: impl FnOnce(usize, &mut [u8]) -> Packet,
     ) -> Result<(), LinkSendError> {
-        self.send_raw_with(build, Deadline::after(Some(timeout)))
+        self.send_raw_with(build, Deadline::within(Some(timeout)))
     }
 
     /// [`send_packet_with`](Self::send_packet_with) without waiting.
@@ -490,7 +512,7 @@ impl StandardLink {
         &self,
         timeout: Duration,
     ) -> Result<RecvReservation<'_>, LinkRecvError> {
-        self.recv_raw(Deadline::after(Some(timeout)))
+        self.recv_raw(Deadline::within(Some(timeout)))
     }
 
     // ---- internals ------------------------------------------------------
@@ -622,9 +644,9 @@ impl StandardLink {
     }
 
     /// The next data message (tombstones skipped).
-    fn recv_data(&self, deadline: Deadline) -> Result<RecvReservation<'_>, LinkRecvError> {
+    fn recv_data(&self, mut deadline: Deadline) -> Result<RecvReservation<'_>, LinkRecvError> {
         loop {
-            let claim = self.claim_rx(deadline)?;
+            let claim = self.claim_rx(&mut deadline)?;
             let packet = claim.packet();
             match packet.opcode() {
                 StandardLinkCopy::OPCODE => {
@@ -662,9 +684,9 @@ impl StandardLink {
     }
 
     /// The next packet of any opcode (tombstones skipped).
-    fn recv_raw(&self, deadline: Deadline) -> Result<RecvReservation<'_>, LinkRecvError> {
+    fn recv_raw(&self, mut deadline: Deadline) -> Result<RecvReservation<'_>, LinkRecvError> {
         loop {
-            let claim = self.claim_rx(deadline)?;
+            let claim = self.claim_rx(&mut deadline)?;
             if claim.packet().opcode() == StandardLinkTombstone::OPCODE {
                 self.skip_tombstone(claim);
                 continue;
@@ -696,7 +718,7 @@ impl StandardLink {
     }
 
     #[inline]
-    fn claim_tx(&self, deadline: Deadline) -> Result<SendClaim<'_>, LinkSendError> {
+    fn claim_tx(&self, mut deadline: Deadline) -> Result<SendClaim<'_>, LinkSendError> {
         let ring = self.memory.tx();
         match ring.try_claim_send() {
             Ok(claim) => return Ok(claim),
@@ -709,16 +731,11 @@ impl StandardLink {
         if let Deadline::Now = deadline {
             return Err(LinkSendError::WouldBlock);
         }
-        let idle = EventIdle::new(
-            ring,
-            Wants::Space,
-            self.space_out(),
-            deadline.instant(),
-            self.policy,
-        )
-        .watching(self.peer_watch())
-        .recovering(self.dead_claims(ring));
-        let result = ring.claim_send_with(&idle, deadline.instant());
+        let until = deadline.start();
+        let idle = EventIdle::new(ring, Wants::Space, self.space_out(), until, self.policy)
+            .watching(self.peer_watch())
+            .recovering(self.dead_claims(ring));
+        let result = ring.claim_send_with(&idle, until);
         self.counters.tx.waited(idle.stats());
         result.map_err(|e| match e {
             RingSendWaitError::TimedOut if idle.peer_gone() => LinkSendError::PeerGone,
@@ -731,7 +748,9 @@ impl StandardLink {
     }
 
     #[inline]
-    fn claim_rx(&self, deadline: Deadline) -> Result<RecvClaim<'_>, LinkRecvError> {
+    /// Claims the next received slot; `deadline` is started if we wait, so
+    /// that a caller's retries (after a tombstone) share it.
+    fn claim_rx(&self, deadline: &mut Deadline) -> Result<RecvClaim<'_>, LinkRecvError> {
         let claim = self.wait_rx(deadline)?;
         // A received message often asks for a reply.
         self.memory.tx().prepare_send();
@@ -739,7 +758,7 @@ impl StandardLink {
     }
 
     #[inline]
-    fn wait_rx(&self, deadline: Deadline) -> Result<RecvClaim<'_>, LinkRecvError> {
+    fn wait_rx(&self, deadline: &mut Deadline) -> Result<RecvClaim<'_>, LinkRecvError> {
         let ring = self.memory.rx();
         match ring.try_claim_recv() {
             Ok(claim) => {
@@ -756,16 +775,11 @@ impl StandardLink {
         if let Deadline::Now = deadline {
             return Err(LinkRecvError::WouldBlock);
         }
-        let idle = EventIdle::new(
-            ring,
-            Wants::Data,
-            self.data_in(),
-            deadline.instant(),
-            self.policy,
-        )
-        .watching(self.peer_watch())
-        .recovering(self.dead_claims(ring));
-        let result = ring.claim_recv_with(&idle, deadline.instant());
+        let until = deadline.start();
+        let idle = EventIdle::new(ring, Wants::Data, self.data_in(), until, self.policy)
+            .watching(self.peer_watch())
+            .recovering(self.dead_claims(ring));
+        let result = ring.claim_recv_with(&idle, until);
         self.counters.rx.waited(idle.stats());
         #[cfg(feature = "trace")]
         if let Ok(claim) = &result {
