@@ -18,9 +18,11 @@
 //! ```
 //!
 //! Each futex word pair sits alone on a 128-byte line (two cache lines, as
-//! adjacent-line prefetch pairs them). A producer bumps `data_seq` after
-//! publishing and wakes only if `data_waiters != 0`; a consumer bumps
-//! `space_seq` after releasing and wakes only if `space_waiters != 0`.
+//! adjacent-line prefetch pairs them). After publishing, a producer reads
+//! `data_waiters` and, only if it is non-zero, bumps `data_seq` and wakes;
+//! after releasing, a consumer does the same with `space_waiters` and
+//! `space_seq` (see [`crate::wait`]). While nobody sleeps the words are
+//! only read, so their lines stay shared between the processes.
 //!
 //! Nothing here is needed for correctness: a Go peer never writes it, and a
 //! misbehaving peer can write anything into it at any time. The words are

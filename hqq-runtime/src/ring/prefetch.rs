@@ -6,12 +6,15 @@
 //! published will read its packet and payload. Asking for those lines early
 //! overlaps their transfers with other work instead of paying them one
 //! after another.
+//!
+//! Elsewhere than on x86-64 (and under Miri, which runs no inline
+//! assembly) the hints do nothing.
 
 /// Hints that the cache line holding `ptr` will be read soon. It never
 /// faults and has no effect on the program's semantics, whatever `ptr` is.
 #[inline(always)]
 pub(crate) fn prefetch_read(ptr: *const u8) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 processor has;
     // a prefetch does not access memory architecturally, so any pointer,
     // even a dangling one, is fine.
@@ -19,7 +22,7 @@ pub(crate) fn prefetch_read(ptr: *const u8) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         _mm_prefetch::<_MM_HINT_T0>(ptr.cast::<i8>());
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     let _ = ptr;
 }
 
@@ -29,7 +32,7 @@ pub(crate) fn prefetch_read(ptr: *const u8) {
 /// the program's semantics, whatever `ptr` is.
 #[inline(always)]
 pub(crate) fn prefetch_write(ptr: *const u8) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     // SAFETY: PREFETCHW only hints the cache; it does not access memory
     // architecturally, so any pointer is fine, and it touches no register
     // but its operand's, no flags and no stack. Processors without PRFCHW
@@ -41,6 +44,6 @@ pub(crate) fn prefetch_write(ptr: *const u8) {
             options(nostack, preserves_flags, readonly)
         );
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     let _ = ptr;
 }
