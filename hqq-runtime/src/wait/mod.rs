@@ -75,10 +75,14 @@
 
 use std::fmt;
 use std::ops::AddAssign;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 use crate::futex::{futex_wait, futex_wake, FutexWait};
+
+#[cfg(all(test, loom))]
+mod loom_model;
+mod protocol;
 
 /// A futex-backed event count: the `seq` and `waiters` words of one
 /// direction of a link (see the [module docs](self)).
@@ -102,21 +106,9 @@ impl<'a> EventCount<'a> {
     /// Returns whether a `futex_wake` system call was made.
     #[inline]
     pub fn notify(&self) -> bool {
-        // AcqRel read-modify-write that adds nothing: it takes its place in
-        // the modification order of `waiters`, which is what orders it
-        // against a waiter's increment (see the module docs). On x86-64 it
-        // compiles to a fence and a load, so the line stays shared.
-        if self.waiters.fetch_add(0, Ordering::AcqRel) == 0 {
+        if !protocol::bump_if_waited(self.seq, self.waiters) {
             return false;
         }
-        self.wake()
-    }
-
-    #[cold]
-    fn wake(&self) -> bool {
-        // Release: a waiter whose `seen` includes this bump also sees the
-        // data published before it.
-        self.seq.fetch_add(1, Ordering::Release);
         futex_wake(self.seq, i32::MAX);
         true
     }
@@ -373,20 +365,14 @@ impl<'a> Waiter<'a> {
     /// Steps 1-5 of the park protocol in the [module docs](self).
     fn park(&mut self, slice: Duration, still_blocked: impl FnOnce() -> bool) {
         let EventCount { seq, waiters } = self.event;
-        // Acquire: pairs with the Release bump in `EventCount::notify`.
-        let seen = seq.load(Ordering::Acquire);
-        // AcqRel: ordered against a notifier's read-modify-write of
-        // `waiters` (see the module docs): either it counts us and wakes
-        // us, or we synchronize with it and the re-check sees its data.
-        waiters.fetch_add(1, Ordering::AcqRel);
+        let seen = protocol::announce(seq, waiters);
         if still_blocked() {
             self.stats.parks += 1;
             if futex_wait(seq, seen, Some(slice)) == FutexWait::TimedOut {
                 self.stats.park_timeouts += 1;
             }
         }
-        // Release: keeps the re-check above before our leaving.
-        waiters.fetch_sub(1, Ordering::Release);
+        protocol::withdraw(waiters);
     }
 
     /// What this waiter has done so far.
@@ -398,7 +384,7 @@ impl<'a> Waiter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     fn no_spin_policy(park_slice: Duration) -> WaitPolicy {
         WaitPolicy {
