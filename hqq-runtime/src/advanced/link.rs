@@ -17,7 +17,7 @@
 //! Every blocking call has a deadline ([`AdvancedConfig::timeout`]).
 
 use std::io::Read;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -97,6 +97,9 @@ pub struct AdvancedLink {
     state: Mutex<NegotiationState>,
     inbox: Mutex<Inbox>,
     arrived: Condvar,
+    /// Threads waiting on `arrived` (changed under the `inbox` lock), so
+    /// that the pump makes a wake-up system call only when someone sleeps.
+    sleepers: AtomicUsize,
     pump: Mutex<()>,
     next_message: AtomicU64,
     counters: AdvancedCounters,
@@ -126,6 +129,7 @@ impl AdvancedLink {
             limits,
             state: Mutex::new(NegotiationState::NotNegotiated),
             arrived: Condvar::new(),
+            sleepers: AtomicUsize::new(0),
             pump: Mutex::new(()),
             next_message: AtomicU64::new(1),
             counters: AdvancedCounters::default(),
@@ -321,7 +325,7 @@ impl AdvancedLink {
                     let pumped = self.pump_once(slice);
                     drop(pump);
                     // Wake the others: to take what was routed, or to pump.
-                    self.arrived.notify_all();
+                    self.wake_sleepers();
                     match pumped {
                         Ok(()) | Err(TransportError::TimedOut) => {}
                         Err(e) => return Err(e),
@@ -333,13 +337,27 @@ impl AdvancedLink {
                         return Ok(found);
                     }
                     let wait = slice.saturating_duration_since(Instant::now());
-                    drop(
-                        self.arrived
-                            .wait_timeout(inbox, wait)
-                            .unwrap_or_else(PoisonError::into_inner),
-                    );
+                    // Counted under the inbox lock, which the pump takes to
+                    // route: a pump that routes after we checked sees us.
+                    self.sleepers.fetch_add(1, Ordering::Relaxed);
+                    let (inbox, _) = self
+                        .arrived
+                        .wait_timeout(inbox, wait)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    self.sleepers.fetch_sub(1, Ordering::Relaxed);
+                    drop(inbox);
                 }
             }
+        }
+    }
+
+    /// Wakes the threads waiting on `arrived`, if there are any (a lone
+    /// caller pays no system call).
+    fn wake_sleepers(&self) {
+        // Relaxed: sleepers count themselves under the inbox lock, and every
+        // caller took that lock after changing what sleepers wait for.
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
+            self.arrived.notify_all();
         }
     }
 
@@ -428,7 +446,7 @@ impl AdvancedLink {
                 return Ok(());
             }
         }
-        self.arrived.notify_all();
+        self.wake_sleepers();
         self.send_control(
             ConnClose {
                 connection: id,
