@@ -8,8 +8,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::codec::PacketCodec;
 use crate::link::{LinkRecvError, LinkSendError, StandardLink};
 use crate::packet::Packet;
+use crate::protocol::ConnCopy;
 
 /// Why a transport could not send or receive a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
@@ -104,7 +106,12 @@ impl PacketTransport for StandardLink {
                 LinkRecvError::PeerGone => TransportError::PeerGone,
                 _ => TransportError::Corrupt,
             })?;
-        read(received.packet(), received.buffer());
+        let packet = received.packet();
+        if packet.opcode() == ConnCopy::OPCODE {
+            // Operand 4 is the chunk size (untrusted, but only a hint).
+            received.prefetch(usize::try_from(packet.operand(4)).unwrap_or(0));
+        }
+        read(packet, received.buffer());
         received.release();
         Ok(())
     }

@@ -32,6 +32,9 @@
 //! that sees a slot published prefetches its packet and payload before
 //! claiming it, and a receive fetches the next send slot's lines for
 //! writing, because a reply usually follows ([`Ring::prepare_send`](crate::Ring::prepare_send)).
+//! Once a data message's length is known, all its payload lines are asked
+//! for at once ([`RecvReservation::prefetch`]), so that copying a 4 KiB
+//! message out does not fetch 64 lines one after another.
 
 mod config;
 mod error;

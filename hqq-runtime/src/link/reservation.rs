@@ -145,6 +145,16 @@ impl<'a> RecvReservation<'a> {
         self.claim.payload()
     }
 
+    /// Hints that the first `len` bytes of the buffer are about to be read,
+    /// so their cache lines are fetched together rather than one by one as
+    /// a copy reaches them. Data messages get this at receive; call it for
+    /// raw packets whose length only the caller can decode. Only a hint:
+    /// any `len` is fine (it is clamped to the buffer).
+    #[inline]
+    pub fn prefetch(&self, len: usize) {
+        self.claim.prefetch_payload(len);
+    }
+
     /// Releases the slot (the same as dropping).
     pub fn release(self) {}
 }

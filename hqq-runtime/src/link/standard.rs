@@ -652,6 +652,7 @@ impl StandardLink {
                 StandardLinkCopy::OPCODE => {
                     return match self.check_copy(&packet, claim.index()) {
                         Ok(len) => {
+                            claim.prefetch_payload(len);
                             self.counters.rx.packet(len);
                             Ok(RecvReservation::new(self, claim, len))
                         }
