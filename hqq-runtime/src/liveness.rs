@@ -381,15 +381,37 @@ pub fn peer_liveness(
 /// `/proc/<pid>/stat` of the peers' entries).
 pub const PEER_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// The rate limit of a periodic check during one blocked operation: due
+/// once per [`PEER_CHECK_INTERVAL`], the first time one interval after it
+/// is first asked. Creating one reads no clock, so an operation that waits
+/// only briefly (and never asks) pays nothing for it.
+#[derive(Debug, Default)]
+pub(crate) struct CheckInterval {
+    next: std::cell::Cell<Option<std::time::Instant>>,
+}
+
+impl CheckInterval {
+    /// Whether the check is due now (and if so, the next one is an
+    /// interval away).
+    pub(crate) fn due(&self) -> bool {
+        let now = std::time::Instant::now();
+        let due = self.next.get().is_some_and(|next| now >= next);
+        if due || self.next.get().is_none() {
+            self.next.set(Some(now + PEER_CHECK_INTERVAL));
+        }
+        due
+    }
+}
+
 /// Rate-limited [`peer_liveness`] for one blocked operation: checks at most
-/// every [`PEER_CHECK_INTERVAL`], first one interval after creation (so an
-/// operation that waits briefly never touches `/proc`), and remembers a
-/// [`PeerLiveness::Gone`] answer.
+/// every [`PEER_CHECK_INTERVAL`], first one interval after its first poll
+/// (so an operation that waits briefly never touches `/proc`), and
+/// remembers a [`PeerLiveness::Gone`] answer.
 pub struct PeerWatch<'a> {
     ext: Option<&'a ExtensionBlock>,
     role: Role,
     me: Option<Registration>,
-    next_check: std::cell::Cell<std::time::Instant>,
+    interval: CheckInterval,
     gone: std::cell::Cell<bool>,
 }
 
@@ -400,7 +422,7 @@ impl<'a> PeerWatch<'a> {
             ext,
             role,
             me,
-            next_check: std::cell::Cell::new(std::time::Instant::now() + PEER_CHECK_INTERVAL),
+            interval: CheckInterval::default(),
             gone: std::cell::Cell::new(false),
         }
     }
@@ -410,9 +432,7 @@ impl<'a> PeerWatch<'a> {
         if self.gone.get() || self.ext.is_none() {
             return self.gone.get();
         }
-        let now = std::time::Instant::now();
-        if now >= self.next_check.get() {
-            self.next_check.set(now + PEER_CHECK_INTERVAL);
+        if self.interval.due() {
             let gone = peer_liveness(self.ext, self.role, self.me.as_ref()) == PeerLiveness::Gone;
             self.gone.set(gone);
         }

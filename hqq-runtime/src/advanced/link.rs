@@ -484,8 +484,8 @@ impl AdvancedLink {
         header: MessageHeader,
         total: u64,
         source: &mut dyn Read,
+        deadline: Instant,
     ) -> Result<Option<u64>, TransportError> {
-        let deadline = self.deadline();
         let mut sent = 0u64;
         for chunk in header.chunks(total, self.limits.buffer_size) {
             let mut failed = false;
@@ -541,7 +541,7 @@ impl AdvancedLink {
             error: false,
             method_or_status: 0,
         };
-        match self.send_message(header, total, source)? {
+        match self.send_message(header, total, source, self.deadline())? {
             None => Ok(message),
             Some(sent) => Err(SendLargeError::SourceFailed { sent, total }),
         }
@@ -641,9 +641,12 @@ impl AdvancedLink {
             method_or_status: method,
         };
         let mut source = request;
+        // One deadline for the whole call: each clock read costs about as
+        // much as a cache-line transfer.
+        let deadline = self.deadline();
         let outcome = self
-            .send_message(header, request.len() as u64, &mut source)
-            .and_then(|_| self.wait_for(self.deadline(), |inbox| inbox.calls.take(key)));
+            .send_message(header, request.len() as u64, &mut source, deadline)
+            .and_then(|_| self.wait_for(deadline, |inbox| inbox.calls.take(key)));
         match outcome {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(failure)) => Err(failure.into()),
@@ -705,7 +708,7 @@ impl AdvancedLink {
             method_or_status: status,
         };
         let mut source = data;
-        self.send_message(header, data.len() as u64, &mut source)?;
+        self.send_message(header, data.len() as u64, &mut source, self.deadline())?;
         Ok(())
     }
 }

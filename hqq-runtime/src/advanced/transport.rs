@@ -6,7 +6,7 @@
 //! memory), blocks on the Standard link's futex-backed waits and sees
 //! [`PeerGone`](TransportError::PeerGone) when every peer process died.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::codec::PacketCodec;
 use crate::link::{LinkRecvError, LinkSendError, StandardLink};
@@ -55,13 +55,6 @@ pub trait PacketTransport: Send + Sync {
     ) -> Result<(), TransportError>;
 }
 
-/// How long from now until `deadline`; `None` (forever) is a year.
-fn remaining(deadline: Option<Instant>) -> Duration {
-    deadline.map_or(Duration::from_secs(3600 * 24 * 365), |d| {
-        d.saturating_duration_since(Instant::now())
-    })
-}
-
 impl From<LinkSendError> for TransportError {
     fn from(e: LinkSendError) -> Self {
         match e {
@@ -88,8 +81,7 @@ impl PacketTransport for StandardLink {
         deadline: Option<Instant>,
         fill: &mut dyn FnMut(usize, &mut [u8]) -> Packet,
     ) -> Result<(), TransportError> {
-        Ok(self
-            .send_packet_with_timeout(remaining(deadline), |index, buffer| fill(index, buffer))?)
+        Ok(self.send_packet_with_deadline(deadline, |index, buffer| fill(index, buffer))?)
     }
 
     fn recv_packet(
@@ -99,13 +91,11 @@ impl PacketTransport for StandardLink {
     ) -> Result<(), TransportError> {
         // The raw receive skips tombstones and validates nothing: the
         // Advanced layer decodes every packet itself.
-        let received = self
-            .recv_packet_timeout(remaining(deadline))
-            .map_err(|e| match e {
-                LinkRecvError::WouldBlock | LinkRecvError::TimedOut => TransportError::TimedOut,
-                LinkRecvError::PeerGone => TransportError::PeerGone,
-                _ => TransportError::Corrupt,
-            })?;
+        let received = self.recv_packet_until(deadline).map_err(|e| match e {
+            LinkRecvError::WouldBlock | LinkRecvError::TimedOut => TransportError::TimedOut,
+            LinkRecvError::PeerGone => TransportError::PeerGone,
+            _ => TransportError::Corrupt,
+        })?;
         let packet = received.packet();
         if packet.opcode() == ConnCopy::OPCODE {
             // Operand 4 is the chunk size (untrusted, but only a hint).

@@ -9,11 +9,11 @@
 //! it counts us and wakes us, or our re-check sees its packet (or slot) and
 //! we do not park (see [`wait`](crate::wait)).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::time::Instant;
 
 use crate::extension::ExtensionBlock;
-use crate::liveness::{PeerWatch, PEER_CHECK_INTERVAL};
+use crate::liveness::{CheckInterval, PeerWatch};
 use crate::ring::{Idle, IdleOutcome, RecoveredClaims, Ring};
 use crate::wait::{EventCount, WaitPolicy, WaitStats, Waiter};
 
@@ -48,19 +48,19 @@ pub(crate) enum Wants {
 }
 
 /// While spinning, the liveness and dead-claim checks (each a clock read,
-/// rate-limited to once per [`PEER_CHECK_INTERVAL`]) run only every this
+/// rate-limited to once per [`PEER_CHECK_INTERVAL`](crate::liveness::PEER_CHECK_INTERVAL)) run only every this
 /// many attempts, so the spin re-checks the ring as often as it can.
 const SPIN_CHECK_EVERY: u32 = 256;
 
 /// Rate-limited [`Ring::recover_dead_claims`] for one blocked operation:
-/// at most once per [`PEER_CHECK_INTERVAL`], first one interval after
-/// creation, so a wait that ends quickly never scans the process table and
-/// a claimant gets at least one interval before it is looked at.
+/// at most once per [`PEER_CHECK_INTERVAL`](crate::liveness::PEER_CHECK_INTERVAL), first one interval after its
+/// first poll, so a wait that ends quickly never scans the process table
+/// and a claimant gets at least one interval before it is looked at.
 pub(crate) struct DeadClaims<'a> {
     ring: &'a Ring,
     ext: &'a ExtensionBlock,
     me: usize,
-    next_check: Cell<Instant>,
+    interval: CheckInterval,
 }
 
 impl<'a> DeadClaims<'a> {
@@ -69,7 +69,7 @@ impl<'a> DeadClaims<'a> {
             ring,
             ext,
             me,
-            next_check: Cell::new(Instant::now() + PEER_CHECK_INTERVAL),
+            interval: CheckInterval::default(),
         }
     }
 
@@ -80,12 +80,7 @@ impl<'a> DeadClaims<'a> {
 
     /// Recovers if an interval has passed; whether anything was completed.
     fn poll(&self) -> bool {
-        let now = Instant::now();
-        if now < self.next_check.get() {
-            return false;
-        }
-        self.next_check.set(now + PEER_CHECK_INTERVAL);
-        self.recover() != RecoveredClaims::default()
+        self.interval.due() && self.recover() != RecoveredClaims::default()
     }
 }
 

@@ -56,6 +56,11 @@ impl Deadline {
         deadline
     }
 
+    /// The deadline `at` (`None`: none).
+    pub(crate) fn until(at: Option<Instant>) -> Deadline {
+        at.map_or(Deadline::Never, Deadline::At)
+    }
+
     /// The deadline `timeout` from the first wait; a zero timeout does not
     /// wait.
     pub(crate) fn within(timeout: Option<Duration>) -> Deadline {
@@ -486,6 +491,17 @@ impl StandardLink {
         self.send_raw_with(build, Deadline::within(Some(timeout)))
     }
 
+    /// [`send_packet_with`](Self::send_packet_with) that waits until
+    /// `deadline` (`None`: for as long as it takes), for layers that hold
+    /// one deadline across several operations.
+    pub(crate) fn send_packet_with_deadline(
+        &self,
+        deadline: Option<Instant>,
+        build: impl FnOnce(usize, &mut [u8]) -> Packet,
+    ) -> Result<(), LinkSendError> {
+        self.send_raw_with(build, Deadline::until(deadline))
+    }
+
     /// [`send_packet_with`](Self::send_packet_with) without waiting.
     pub fn try_send_packet_with(
         &self,
@@ -505,6 +521,15 @@ impl StandardLink {
     /// [`recv_packet`](Self::recv_packet) without waiting.
     pub fn try_recv_packet(&self) -> Result<RecvReservation<'_>, LinkRecvError> {
         self.recv_raw(Deadline::Now)
+    }
+
+    /// [`recv_packet`](Self::recv_packet) that waits until `deadline`
+    /// (`None`: for as long as it takes).
+    pub(crate) fn recv_packet_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<RecvReservation<'_>, LinkRecvError> {
+        self.recv_raw(Deadline::until(deadline))
     }
 
     /// [`recv_packet`](Self::recv_packet) that waits at most `timeout`.

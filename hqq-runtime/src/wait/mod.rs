@@ -291,9 +291,9 @@ impl<'a> Waiter<'a> {
     /// The first calls spin (one spin-loop hint each, for
     /// [`WaitPolicy::spin`]), the next ones yield the CPU, and the rest park
     /// on the event's futex for at most one park slice (and never past the
-    /// deadline). While spinning, the deadline is checked every
-    /// [`SPIN_CLOCK_EVERY`] calls, so a timeout may be noticed a few
-    /// microseconds late. `still_blocked` is the caller's condition (for a
+    /// deadline). While spinning, the clock is read at the first call (if
+    /// there is a deadline) and then every [`SPIN_CLOCK_EVERY`] calls, so a
+    /// timeout may be noticed a few microseconds late. `still_blocked` is the caller's condition (for a
     /// reader, "the ring is empty"); it is re-checked after registering as
     /// a waiter and before parking, which is what prevents lost wake-ups,
     /// so it must read the same shared state the notifier publishes before
@@ -301,7 +301,10 @@ impl<'a> Waiter<'a> {
     pub fn wait(&mut self, still_blocked: impl FnOnce() -> bool) -> Result<(), WaitTimeout> {
         self.stats.waits += 1;
         if self.spinning {
-            if self.stats.spins % SPIN_CLOCK_EVERY == 0 {
+            // Without a deadline the first clock read comes after a round
+            // of spins, so a short wait reads no clock at all.
+            let first = self.stats.spins == 0 && self.deadline.is_some();
+            if first || self.stats.spins % SPIN_CLOCK_EVERY == SPIN_CLOCK_EVERY - 1 {
                 let now = Instant::now();
                 self.remaining(now)?;
                 let spin = self.policy.spin;
@@ -442,7 +445,7 @@ mod tests {
             (spun.waits, spun.yields, spun.parks),
             (spun.spins + 1, 1, 0)
         );
-        assert!(spun.spins > 0 && spun.spins % SPIN_CLOCK_EVERY == 0);
+        assert!(spun.spins > 0 && spun.spins % SPIN_CLOCK_EVERY == SPIN_CLOCK_EVERY - 1);
         for _ in 0..4 {
             waiter.wait(|| true).expect("deadline is far away");
         }
