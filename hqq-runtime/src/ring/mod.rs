@@ -154,9 +154,10 @@ impl SharedSlots {
         unsafe { self.slots.add(index).as_ref() }
     }
 
-    /// The start of buffer `index` (a hint address: not dereferenced).
+    /// The start of buffer `index` (computed with wrapping arithmetic: in
+    /// bounds only if `index < count`).
     #[inline(always)]
-    fn buffer(&self, index: usize) -> *const u8 {
+    fn buffer(&self, index: usize) -> *mut u8 {
         self.buffers
             .as_ptr()
             .wrapping_add(index.wrapping_mul(self.buffer_size))
@@ -341,8 +342,6 @@ pub enum RingPayloadError {
 /// concurrently.
 pub struct Ring {
     core: RingCore<SharedSlots>,
-    buffers: NonNull<u8>,
-    buffer_size: usize,
     records: Option<ClaimRecords>,
 }
 
@@ -365,7 +364,7 @@ impl std::fmt::Debug for Ring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ring")
             .field("count", &self.core.count())
-            .field("buffer_size", &self.buffer_size)
+            .field("buffer_size", &self.buffer_size())
             .finish_non_exhaustive()
     }
 }
@@ -407,8 +406,6 @@ impl Ring {
                 },
                 count,
             ),
-            buffers,
-            buffer_size: size,
             records: None,
         }
     }
@@ -638,18 +635,16 @@ impl Ring {
     /// Bytes per payload buffer.
     #[inline]
     pub fn buffer_size(&self) -> usize {
-        self.buffer_size
+        self.core.slots().buffer_size
     }
 
     #[inline(always)]
     fn buffer_ptr(&self, index: usize) -> *mut u8 {
         debug_assert!((index as u64) < self.count());
-        // In bounds: index < count and `count * buffer_size` bytes at
+        // In bounds when index < count: `count * buffer_size` bytes at
         // `buffers` are valid (init/attach contract); no overflow, as
         // checked there.
-        self.buffers
-            .as_ptr()
-            .wrapping_add(index.wrapping_mul(self.buffer_size))
+        self.core.slots().buffer(index)
     }
 
     /// Claims a free slot for a producer without waiting.
@@ -835,7 +830,7 @@ impl<'a> SendClaim<'a> {
     /// Bytes in the slot's payload buffer.
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.ring.buffer_size
+        self.ring.buffer_size()
     }
 
     /// The slot's payload buffer, to fill in place (zero-copy).
@@ -851,15 +846,15 @@ impl<'a> SendClaim<'a> {
         // contract); (2) the slot, and so its buffer, is ours until commit
         // or drop, and `&mut self` ties the slice to that; (3) u8 has no
         // invalid values, so peer writes cannot make it invalid.
-        unsafe { std::slice::from_raw_parts_mut(ptr, self.ring.buffer_size) }
+        unsafe { std::slice::from_raw_parts_mut(ptr, self.ring.buffer_size()) }
     }
 
     /// Copies `data` to the start of the payload buffer.
     pub fn write_payload(&mut self, data: &[u8]) -> Result<(), RingPayloadError> {
-        if data.len() > self.ring.buffer_size {
+        if data.len() > self.ring.buffer_size() {
             return Err(RingPayloadError::TooLong {
                 len: data.len() as u64,
-                capacity: self.ring.buffer_size as u64,
+                capacity: self.ring.buffer_size() as u64,
             });
         }
         let ptr = self.ring.buffer_ptr(self.index());
@@ -930,7 +925,7 @@ impl<'a> RecvClaim<'a> {
     /// Bytes in the slot's payload buffer.
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.ring.buffer_size
+        self.ring.buffer_size()
     }
 
     /// The slot's whole payload buffer, read in place (zero-copy).
@@ -946,7 +941,7 @@ impl<'a> RecvClaim<'a> {
         // SAFETY: the buffer is in bounds and valid (init/attach contract)
         // and ours until release; u8 has no invalid values. See the doc
         // comment for what a misbehaving peer can do.
-        unsafe { std::slice::from_raw_parts(ptr, self.ring.buffer_size) }
+        unsafe { std::slice::from_raw_parts(ptr, self.ring.buffer_size()) }
     }
 
     /// Copies the first `len` payload bytes (typically a size operand from
@@ -962,7 +957,7 @@ impl<'a> RecvClaim<'a> {
     #[inline]
     pub fn prefetch_payload(&self, len: usize) {
         let start = self.ring.buffer_ptr(self.index());
-        let len = len.min(self.ring.buffer_size);
+        let len = len.min(self.ring.buffer_size());
         for offset in (CACHE_LINE..len).step_by(CACHE_LINE) {
             prefetch_read(start.wrapping_add(offset));
         }
@@ -986,7 +981,7 @@ fn read_payload(
     len: u64,
     out: &mut [u8],
 ) -> Result<usize, RingPayloadError> {
-    let capacity = ring.buffer_size.min(out.len());
+    let capacity = ring.buffer_size().min(out.len());
     let n = match usize::try_from(len) {
         Ok(n) if n <= capacity => n,
         _ => {
@@ -1056,7 +1051,7 @@ impl<'a> RecvBatch<'a> {
         let ptr = self.ring.buffer_ptr(self.index(i)?);
         // SAFETY: as in `RecvClaim::payload`: in bounds, valid, ours until
         // the batch drops, and u8 has no invalid values.
-        Some(unsafe { std::slice::from_raw_parts(ptr, self.ring.buffer_size) })
+        Some(unsafe { std::slice::from_raw_parts(ptr, self.ring.buffer_size()) })
     }
 
     /// Copies the first `len` payload bytes of the `i`-th slot into `out`.

@@ -28,22 +28,36 @@ pub(crate) fn prefetch_read(ptr: *const u8) {
 
 /// Hints that the cache line holding `ptr` will be written soon, so the
 /// core asks for it exclusively now and a later store does not wait for
-/// other cores to drop their copies. It never faults and has no effect on
-/// the program's semantics, whatever `ptr` is.
+/// other cores to drop their copies. On a processor without PREFETCHW it
+/// is a read hint. It never faults and has no effect on the program's
+/// semantics, whatever `ptr` is.
 #[inline(always)]
 pub(crate) fn prefetch_write(ptr: *const u8) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
-    // SAFETY: PREFETCHW only hints the cache; it does not access memory
-    // architecturally, so any pointer is fine, and it touches no register
-    // but its operand's, no flags and no stack. Processors without PRFCHW
-    // execute the opcode (0F 0D /1) as a no-op.
-    unsafe {
-        std::arch::asm!(
-            "prefetchw [{0}]",
-            in(reg) ptr,
-            options(nostack, preserves_flags, readonly)
-        );
+    if has_prefetchw() {
+        // SAFETY: the processor has PREFETCHW (checked above); it only
+        // hints the cache and does not access memory architecturally, so
+        // any pointer is fine, and it touches no register but its
+        // operand's, no flags and no stack.
+        unsafe {
+            std::arch::asm!(
+                "prefetchw [{0}]",
+                in(reg) ptr,
+                options(nostack, preserves_flags, readonly)
+            );
+        }
+        return;
     }
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    let _ = ptr;
+    prefetch_read(ptr);
+}
+
+/// Whether the processor has PREFETCHW (CPUID leaf 0x8000_0001, ECX bit 8,
+/// PRFCHW), asked once per process.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+fn has_prefetchw() -> bool {
+    use std::arch::x86_64::__cpuid;
+    static PRFCHW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PRFCHW.get_or_init(|| {
+        __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
+    })
 }
