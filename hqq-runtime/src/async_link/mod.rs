@@ -28,11 +28,12 @@
 //! let echo = async {
 //!     let mut buf = [0u8; 64];
 //!     let n = b.recv(&mut buf).await?;
-//!     b.send(&buf[..n]).await
+//!     b.send(&buf[..n]).await?;
+//!     Ok::<(), Box<dyn std::error::Error>>(())
 //! };
 //! let ask = async {
 //!     a.send(b"ping").await?;
-//!     a.recv_with(|reply| reply.to_vec()).await
+//!     Ok::<Vec<u8>, Box<dyn std::error::Error>>(a.recv_with(|reply| reply.to_vec()).await?)
 //! };
 //! let (echoed, reply) = tokio::join!(echo, ask);
 //! echoed?;
