@@ -381,6 +381,17 @@ mod tests {
     }
 
     #[test]
+    fn long_copies_take_the_wide_path_intact() {
+        let data: Vec<u8> = (0..9000u32).map(|i| (i * 13 + i / 256) as u8).collect();
+        for start in [0, 1, 8, 31, 32, 33] {
+            for len in [511, 512, 4096, 4097, 8191] {
+                let view = PayloadView::from_slice(&data[start..start + len]);
+                assert_eq!(view.to_vec(), &data[start..start + len], "{start} {len}");
+            }
+        }
+    }
+
+    #[test]
     fn subviews_are_checked() {
         let view = PayloadView::from_slice(b"abcdef");
         assert_eq!(view.get(2..4).map(|v| v.to_vec()), Some(b"cd".to_vec()));
