@@ -45,6 +45,8 @@
 
 pub mod builder;
 pub mod check;
+pub mod codec_steps;
+pub mod emit_c;
 pub mod emit_doc;
 pub mod emit_rpc;
 pub mod emit_rust;
@@ -54,6 +56,7 @@ pub mod model;
 pub mod names;
 
 pub use builder::{Builder, BuilderError};
+pub use emit_c::emit_c;
 pub use emit_doc::emit_doc;
 pub use emit_rust::{emit_rust, EmitOptions};
 pub use error::{SpecError, SpecErrors};

@@ -32,6 +32,15 @@ enum Command {
         #[arg(long, default_value = "::hqq::runtime")]
         runtime_path: String,
     },
+    /// Generates a C11 header of a spec (constants, structs, and inline
+    /// encode, decode and validate functions).
+    C {
+        /// The spec file.
+        spec: PathBuf,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Generates the Markdown protocol reference of a spec.
     Doc {
         /// The spec file.
@@ -74,6 +83,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| format!("--runtime-path `{runtime_path}` is not a Rust path: {e}"))?;
             let spec = Spec::read(&spec).map_err(|e| e.to_string())?;
             write(output, &hqq_gen::generate_rust(&spec, &options))
+        }
+        Command::C { spec, output } => {
+            let spec = Spec::read(&spec).map_err(|e| e.to_string())?;
+            write(output, &hqq_gen::emit_c(&spec))
         }
         Command::Doc { spec, output } => {
             let spec = Spec::read(&spec).map_err(|e| e.to_string())?;
