@@ -41,6 +41,18 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Generates a Go file of a spec (the same types and codecs as the C
+    /// header, standard library only).
+    Go {
+        /// The spec file.
+        spec: PathBuf,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Go package name (default: the protocol's name in lowercase).
+        #[arg(long)]
+        package: Option<String>,
+    },
     /// Generates the Markdown protocol reference of a spec.
     Doc {
         /// The spec file.
@@ -87,6 +99,17 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::C { spec, output } => {
             let spec = Spec::read(&spec).map_err(|e| e.to_string())?;
             write(output, &hqq_gen::emit_c(&spec))
+        }
+        Command::Go {
+            spec,
+            output,
+            package,
+        } => {
+            let spec = Spec::read(&spec).map_err(|e| e.to_string())?;
+            write(
+                output,
+                &hqq_gen::emit_go(&spec, &hqq_gen::GoOptions { package }),
+            )
         }
         Command::Doc { spec, output } => {
             let spec = Spec::read(&spec).map_err(|e| e.to_string())?;

@@ -156,8 +156,11 @@ static void bad_packets(void) {
           "Request|Response: status %d", (int)r.status);
     r = decode_conn_copy_with(6, UINT64_C(1) << 40);
     CHECK(r.status == HQQ_UNKNOWN_FLAGS && r.value == (UINT64_C(1) << 40), "unknown frame flag: status %d", (int)r.status);
-    /* offset + size wraps around in 64 bits; the rule still sees it is above total. */
-    r = decode_conn_copy_with(5, UINT64_MAX);
+    /* A middle chunk whose offset + size wraps around in 64 bits to 1. */
+    hqq_conn_copy wraps = {0, 1, 150, 2, UINT64_MAX, 0, 0}, decoded;
+    uint8_t wrapped[HQQ_PACKET_SIZE];
+    hqq_conn_copy_encode(&wraps, wrapped);
+    r = hqq_conn_copy_decode(wrapped, &decoded);
     CHECK(r.status == HQQ_RULE_BROKEN && strcmp(r.rule, "offset + size <= total") == 0, "wrapping sum: status %d", (int)r.status);
     r = decode_conn_copy_with(7, 9);
     CHECK(r.status == HQQ_OK, "method id on a Begin chunk: status %d", (int)r.status);
