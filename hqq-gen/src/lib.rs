@@ -46,6 +46,7 @@
 pub mod builder;
 pub mod check;
 pub mod codec_steps;
+pub mod compat;
 pub mod emit_c;
 pub mod emit_doc;
 pub mod emit_go;
@@ -57,6 +58,7 @@ pub mod model;
 pub mod names;
 
 pub use builder::{Builder, BuilderError};
+pub use compat::{compare, CompatReport};
 pub use emit_c::emit_c;
 pub use emit_doc::emit_doc;
 pub use emit_go::{emit_go, GoOptions};

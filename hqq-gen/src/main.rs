@@ -21,6 +21,15 @@ enum Command {
         /// The spec file.
         spec: PathBuf,
     },
+    /// Lists the changes from OLD to NEW that break deployed peers and the
+    /// compatible ones; fails on a breaking change unless the major version
+    /// went up.
+    Compat {
+        /// The spec as deployed.
+        old: PathBuf,
+        /// The changed spec.
+        new: PathBuf,
+    },
     /// Generates the Rust code of a spec.
     Rust {
         /// The spec file.
@@ -85,6 +94,20 @@ fn run(cli: Cli) -> Result<(), String> {
                 spec.flags.len()
             );
             Ok(())
+        }
+        Command::Compat { old, new } => {
+            let old = Spec::read(&old).map_err(|e| e.to_string())?;
+            let new = Spec::read(&new).map_err(|e| e.to_string())?;
+            let report = hqq_gen::compare(&old, &new);
+            println!("{report}");
+            if report.is_allowed() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} -> {}: breaking changes without a new major version",
+                    old.file, new.file
+                ))
+            }
         }
         Command::Rust {
             spec,
