@@ -10,8 +10,8 @@ use crate::error::SpecError;
 use crate::locate::Positions;
 use crate::model::{
     raw, CmpOp, Condition, Direction, EnumType, EnumValue, Flag, FlagRule, FlagSet, Layer, Limit,
-    Method, Opcode, OpcodeRanges, Operand, OperandType, Protocol, Rule, Spec, Term, UnknownBits,
-    Version,
+    Method, Opcode, OpcodeRanges, Operand, OperandType, Protocol, Rule, Scalar, Spec, Term,
+    UnknownBits, Version,
 };
 use crate::names;
 
@@ -678,6 +678,9 @@ impl Checker<'_> {
             let ty = match (o.ty.as_str(), types.get(&o.ty)) {
                 ("u64", _) => Some(OperandType::U64),
                 ("version", _) => Some(OperandType::Version),
+                (name, _) if Scalar::from_name(name).is_some() => {
+                    Scalar::from_name(name).map(OperandType::Scalar)
+                }
                 (_, Some((TypeRef::Enum(e), _))) => Some(OperandType::Enum(*e)),
                 (_, Some((TypeRef::Flags(set), _))) => Some(OperandType::Flags {
                     set: *set,
@@ -685,6 +688,7 @@ impl Checker<'_> {
                 }),
                 _ => {
                     let mut known: Vec<&str> = vec!["u64", "version"];
+                    known.extend(Scalar::ALL.iter().map(|s| s.name()));
                     known.extend(types.iter().filter_map(|(n, (r, _))| match r {
                         TypeRef::Enum(_) | TypeRef::Flags(_) => Some(n.as_str()),
                         TypeRef::Opcode | TypeRef::Generated => None,

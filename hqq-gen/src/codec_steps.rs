@@ -9,7 +9,8 @@
 //! order). Validate checks the rules that do need limits.
 
 use crate::model::{
-    Condition, EnumType, FlagSet, Opcode, Operand, OperandType, Rule, Spec, Term, UnknownBits,
+    Condition, EnumType, FlagSet, Opcode, Operand, OperandType, Rule, Scalar, Spec, Term,
+    UnknownBits,
 };
 
 /// One check of a decode, after the opcode and reserved-byte checks.
@@ -19,6 +20,8 @@ pub enum DecodeStep<'a> {
     Unused(usize),
     /// A plain `u64` operand: nothing to check.
     Plain(&'a Operand),
+    /// A scalar operand: at most the type's maximum.
+    Scalar(&'a Operand, Scalar),
     /// A version operand: at most `0xFFFF`.
     Version(&'a Operand),
     /// An enum operand: one of the enum's values.
@@ -36,6 +39,7 @@ pub fn decode_steps<'a>(spec: &'a Spec, opcode: &'a Opcode) -> Vec<DecodeStep<'a
     let mut steps: Vec<DecodeStep<'a>> = (used..7).map(DecodeStep::Unused).collect();
     steps.extend(opcode.operands.iter().map(|o| match o.ty {
         OperandType::U64 => DecodeStep::Plain(o),
+        OperandType::Scalar(s) => DecodeStep::Scalar(o, s),
         OperandType::Version => DecodeStep::Version(o),
         OperandType::Enum(i) => DecodeStep::Enum(o, &spec.enums[i]),
         OperandType::Flags { set, unknown_bits } => {

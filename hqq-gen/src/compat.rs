@@ -192,6 +192,7 @@ fn compare_direction(c: &mut Changes, entry: &str, old: Direction, new: Directio
 fn type_name(spec: &Spec, o: &Operand) -> String {
     match o.ty {
         OperandType::U64 => "u64".into(),
+        OperandType::Scalar(s) => s.name().into(),
         OperandType::Version => "version".into(),
         OperandType::Enum(i) => spec.enums[i].name.clone(),
         OperandType::Flags { set, .. } => spec.flags[set].name.clone(),

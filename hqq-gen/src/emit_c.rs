@@ -12,7 +12,9 @@
 use std::fmt::Write;
 
 use crate::codec_steps::{self, DecodeStep};
-use crate::model::{FlagRule, FlagSet, Opcode, OperandType, Rule, Spec, Term, UnknownBits};
+use crate::model::{
+    FlagRule, FlagSet, Opcode, Operand, OperandType, Rule, Scalar, Spec, Term, UnknownBits,
+};
 use crate::names;
 
 /// C keywords and names of the C library a field must not take.
@@ -363,6 +365,7 @@ fn write_packet(out: &mut String, spec: &Spec, p: &str, up: &str, op: &Opcode) -
     for o in &op.operands {
         let cty = match o.ty {
             OperandType::Version => format!("{p}_version"),
+            OperandType::Scalar(s) => c_scalar(s).to_owned(),
             _ => "uint64_t".to_owned(),
         };
         writeln!(
@@ -400,6 +403,9 @@ fn write_encode(out: &mut String, p: &str, up: &str, op: &Opcode, ty: &str) -> s
                 "((uint64_t)packet->{0}.major << 8) | packet->{0}.minor",
                 field(&o.name)
             ),
+            Some(o) if matches!(o.ty, OperandType::Scalar(_)) => {
+                format!("(uint64_t)packet->{}", field(&o.name))
+            }
             Some(o) => format!("packet->{}", field(&o.name)),
         };
         writeln!(out, "    {p}_store_word(out, {w}u, {value});")?;
@@ -459,6 +465,7 @@ fn write_decode_step(
             load(i)
         ),
         DecodeStep::Plain(o) => writeln!(out, "    packet.{} = {};", field(&o.name), load(o.index)),
+        DecodeStep::Scalar(o, s) => write_scalar_decode(out, p, up, o, s),
         DecodeStep::Version(o) => writeln!(
             out,
             "    if ({0} > 0xFFFFu) {{\n        return {p}_fail({up}_OUT_OF_RANGE, {1}, NULL, {0});\n    }}\n    \
@@ -498,6 +505,43 @@ fn write_decode_step(
             )
         }
         DecodeStep::Rule(o, rule) => write_rule_check(out, spec, p, up, op, o.index, &o.name, rule, "packet."),
+    }
+}
+
+/// The C type of a scalar operand.
+fn c_scalar(s: Scalar) -> &'static str {
+    match s {
+        Scalar::U8 => "uint8_t",
+        Scalar::U16 => "uint16_t",
+        Scalar::U32 => "uint32_t",
+        Scalar::I64 => "int64_t",
+        Scalar::Bool => "bool",
+    }
+}
+
+fn write_scalar_decode(
+    out: &mut String,
+    p: &str,
+    up: &str,
+    o: &Operand,
+    s: Scalar,
+) -> std::fmt::Result {
+    let word = format!("{p}_load_word(in, {}u)", o.index + 1);
+    let name = field(&o.name);
+    match s.max() {
+        Some(max) => writeln!(
+            out,
+            "    if ({word} > UINT64_C({max:#x})) {{\n        return {p}_fail({up}_OUT_OF_RANGE, {}, NULL, {word});\n    }}\n    \
+             packet.{name} = ({}){word};",
+            o.index,
+            c_scalar(s)
+        ),
+        // Two's complement without the implementation-defined conversion
+        // of a word above INT64_MAX.
+        None => writeln!(
+            out,
+            "    packet.{name} = {word} <= (uint64_t)INT64_MAX ? (int64_t){word} : -(int64_t)(~{word}) - 1;"
+        ),
     }
 }
 

@@ -10,7 +10,8 @@ use std::fmt::Write;
 
 use crate::codec_steps::{self, DecodeStep};
 use crate::model::{
-    EnumType, FlagRule, FlagSet, Opcode, OperandType, Rule, Spec, Term, UnknownBits,
+    EnumType, FlagRule, FlagSet, Opcode, Operand, OperandType, Rule, Scalar, Spec, Term,
+    UnknownBits,
 };
 
 /// Options of the Go emitter.
@@ -209,6 +210,14 @@ type wide struct {{
 	lo uint64
 }}
 
+// boolWord is the operand word of a bool: 1 or 0.
+func boolWord(b bool) uint64 {{
+	if b {{
+		return 1
+	}}
+	return 0
+}}
+
 func wideOf(v uint64) wide {{
 	return wide{{0, v}}
 }}
@@ -322,6 +331,7 @@ fn write_flags(out: &mut String, f: &FlagSet) -> std::fmt::Result {
 fn go_type(spec: &Spec, ty: &OperandType) -> String {
     match ty {
         OperandType::U64 => "uint64".into(),
+        OperandType::Scalar(s) => go_scalar(*s).into(),
         OperandType::Version => "Version".into(),
         OperandType::Enum(i) => spec.enums[*i].name.clone(),
         OperandType::Flags { set, .. } => spec.flags[*set].name.clone(),
@@ -362,6 +372,7 @@ fn write_packet(out: &mut String, spec: &Spec, op: &Opcode) -> std::fmt::Result 
     for o in &op.operands {
         let value = match o.ty {
             OperandType::U64 => format!("p.{}", camel(&o.name)),
+            OperandType::Scalar(Scalar::Bool) => format!("boolWord(p.{})", camel(&o.name)),
             OperandType::Version => format!("p.{}.word()", camel(&o.name)),
             _ => format!("uint64(p.{})", camel(&o.name)),
         };
@@ -401,6 +412,7 @@ fn write_decode_step(
             i + 1
         ),
         DecodeStep::Plain(o) => writeln!(out, "\tp.{} = b.Word({})", camel(&o.name), o.index + 1),
+        DecodeStep::Scalar(o, s) => write_scalar_decode(out, op, o, s),
         DecodeStep::Version(o) => writeln!(
             out,
             "\tif w := b.Word({0}); w > 0xFFFF {{\n\t\treturn p, fail(OutOfRange, Opcode{n}, {1}, \"\", w)\n\t}} else {{\n\t\t\
@@ -438,6 +450,34 @@ fn write_decode_step(
             )
         }
         DecodeStep::Rule(o, rule) => write_rule_check(out, spec, op, o.index, &o.name, rule, "return p, "),
+    }
+}
+
+/// The Go type of a scalar operand.
+fn go_scalar(s: Scalar) -> &'static str {
+    match s {
+        Scalar::U8 => "uint8",
+        Scalar::U16 => "uint16",
+        Scalar::U32 => "uint32",
+        Scalar::I64 => "int64",
+        Scalar::Bool => "bool",
+    }
+}
+
+fn write_scalar_decode(out: &mut String, op: &Opcode, o: &Operand, s: Scalar) -> std::fmt::Result {
+    let (n, word, field) = (&op.name, o.index + 1, camel(&o.name));
+    let value = match s {
+        Scalar::Bool => "w == 1".to_owned(),
+        _ => format!("{}(w)", go_scalar(s)),
+    };
+    match s.max() {
+        Some(max) => writeln!(
+            out,
+            "\tif w := b.Word({word}); w > {max:#x} {{\n\t\treturn p, fail(OutOfRange, Opcode{n}, {}, \"\", w)\n\t}} else {{\n\t\t\
+             p.{field} = {value}\n\t}}",
+            o.index
+        ),
+        None => writeln!(out, "\tp.{field} = int64(b.Word({word}))"),
     }
 }
 

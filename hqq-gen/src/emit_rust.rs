@@ -12,8 +12,8 @@ use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::model::{
-    CmpOp, Direction, EnumType, FlagRule, FlagSet, Opcode, Operand, OperandType, Rule, Spec, Term,
-    UnknownBits,
+    CmpOp, Direction, EnumType, FlagRule, FlagSet, Opcode, Operand, OperandType, Rule, Scalar,
+    Spec, Term, UnknownBits,
 };
 use crate::names;
 
@@ -661,6 +661,10 @@ impl Emitter<'_> {
         let rt = self.rt;
         match o.ty {
             OperandType::U64 => quote!(u64),
+            OperandType::Scalar(s) => {
+                let t = ident(s.name());
+                quote!(::core::primitive::#t)
+            }
             OperandType::Version => quote!(#rt::codec::Version),
             OperandType::Enum(i) => {
                 let t = ident(&self.spec.enums[i].name);
@@ -677,6 +681,8 @@ impl Emitter<'_> {
     fn to_word(o: &Operand, value: TokenStream) -> TokenStream {
         match o.ty {
             OperandType::U64 => value,
+            OperandType::Scalar(Scalar::I64) => quote!((#value as u64)),
+            OperandType::Scalar(_) => quote!(::core::primitive::u64::from(#value)),
             OperandType::Version => quote!(#value.to_wire()),
             OperandType::Enum(_) => quote!(#value.value()),
             OperandType::Flags { .. } => quote!(#value.bits()),
@@ -840,6 +846,14 @@ impl Emitter<'_> {
             let operand = self.operand_ref(o);
             match o.ty {
                 OperandType::U64 => None,
+                OperandType::Scalar(s) => {
+                    let t = ident(s.name());
+                    Some(quote! {
+                        let #f = <::core::primitive::#t as #rt::codec::OperandValue>::from_word(
+                            #f, #operand,
+                        )?;
+                    })
+                }
                 OperandType::Version => Some(quote! {
                     let ::core::option::Option::Some(#f) = #rt::codec::Version::from_wire(#f) else {
                         return ::core::result::Result::Err(DecodeError::OutOfRange {

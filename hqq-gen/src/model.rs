@@ -479,6 +479,8 @@ pub struct Operand {
 pub enum OperandType {
     /// A plain `u64`.
     U64,
+    /// A plain integer or boolean of another width, range-checked on decode.
+    Scalar(Scalar),
     /// A version, `(major << 8) | minor`.
     Version,
     /// The enum `Spec::enums[i]`.
@@ -490,6 +492,61 @@ pub enum OperandType {
         /// What decode does with bits the set does not define.
         unknown_bits: UnknownBits,
     },
+}
+
+/// The plain operand types besides `u64`: the Rust types hqq-derive
+/// accepts for fields, with the same wire rules (zero-extended; a word above
+/// the type's maximum is rejected; `i64` is two's complement, every word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar {
+    /// `u8`
+    U8,
+    /// `u16`
+    U16,
+    /// `u32`
+    U32,
+    /// `i64`, two's complement.
+    I64,
+    /// `bool`: 0 or 1.
+    Bool,
+}
+
+impl Scalar {
+    /// Every scalar type.
+    pub const ALL: [Scalar; 5] = [
+        Scalar::U8,
+        Scalar::U16,
+        Scalar::U32,
+        Scalar::I64,
+        Scalar::Bool,
+    ];
+
+    /// The type's name in the spec (and in Rust).
+    pub fn name(self) -> &'static str {
+        match self {
+            Scalar::U8 => "u8",
+            Scalar::U16 => "u16",
+            Scalar::U32 => "u32",
+            Scalar::I64 => "i64",
+            Scalar::Bool => "bool",
+        }
+    }
+
+    /// The type named `name` in the spec.
+    pub fn from_name(name: &str) -> Option<Scalar> {
+        Scalar::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The largest word decode accepts, or `None` if it accepts every word.
+    pub fn max(self) -> Option<u64> {
+        match self {
+            Scalar::U8 => Some(u8::MAX.into()),
+            Scalar::U16 => Some(u16::MAX.into()),
+            Scalar::U32 => Some(u32::MAX.into()),
+            Scalar::I64 => None,
+            Scalar::Bool => Some(1),
+        }
+    }
 }
 
 /// What decode does with undefined bits of a flag-set operand.

@@ -77,8 +77,25 @@ fn go(dir: &Path, program: &Path, args: &[&str]) -> String {
     text
 }
 
+/// A Go module in the test's temporary directory: `files` (name, contents)
+/// and a go.mod.
+fn module(name: &str, files: &[(&str, String)]) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("generated_go_{name}"));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    for (file, contents) in files {
+        std::fs::write(dir.join(file), contents).expect("write a Go file");
+    }
+    let go_mod = format!("module example.invalid/{name}\n\ngo 1.21\n");
+    std::fs::write(dir.join("go.mod"), go_mod).expect("go.mod");
+    dir
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(Path::new(MANIFEST).join(path)).expect("a test file")
+}
+
 #[test]
-fn go_toolchain_formats_vets_and_tests_the_core_file() {
+fn go_toolchain_formats_vets_and_tests_the_generated_files() {
     let Ok(root) = Command::new("go").args(["env", "GOROOT"]).output() else {
         assert!(
             std::env::var_os("HQQ_REQUIRE_GO").is_none(),
@@ -88,31 +105,33 @@ fn go_toolchain_formats_vets_and_tests_the_core_file() {
         return;
     };
     let gofmt = Path::new(String::from_utf8_lossy(&root.stdout).trim()).join("bin/gofmt");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("generated_go");
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
-    let code = emit_go(
+    let core = emit_go(
         &spec("../spec/hqq.yaml", "spec/hqq.yaml"),
         &GoOptions::default(),
     );
-    std::fs::write(dir.join("hqq.go"), code).expect("write hqq.go");
-    std::fs::copy(
-        Path::new(MANIFEST).join("tests/go/golden_test.go"),
-        dir.join("golden_test.go"),
-    )
-    .expect("copy golden_test.go");
-    std::fs::write(
-        dir.join("go.mod"),
-        "module example.invalid/hqq\n\ngo 1.21\n",
-    )
-    .expect("go.mod");
-    let golden = Path::new(MANIFEST).join("tests/data/kv.go");
-    let unformatted = go(&dir, &gofmt, &["-l", ".", &golden.display().to_string()]);
-    assert!(
-        unformatted.trim().is_empty(),
-        "gofmt would change: {unformatted}"
+    let core = module(
+        "hqq",
+        &[
+            ("hqq.go", core),
+            ("golden_test.go", read("tests/go/golden_test.go")),
+        ],
+    );
+    let kv = module(
+        "keyvalue",
+        &[
+            ("kv.go", read("tests/data/kv.go")),
+            ("kv_test.go", read("tests/go/kv_test.go")),
+        ],
     );
     let go_bin = Path::new("go");
-    go(&dir, go_bin, &["vet", "./..."]);
-    let report = go(&dir, go_bin, &["test", "-count=1", "./..."]);
-    assert!(report.contains("ok"), "{report}");
+    for dir in [&core, &kv] {
+        let unformatted = go(dir, &gofmt, &["-l", "."]);
+        assert!(
+            unformatted.trim().is_empty(),
+            "gofmt would change: {unformatted}"
+        );
+        go(dir, go_bin, &["vet", "./..."]);
+        let report = go(dir, go_bin, &["test", "-count=1", "./..."]);
+        assert!(report.contains("ok"), "{report}");
+    }
 }

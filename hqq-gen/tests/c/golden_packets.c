@@ -223,6 +223,27 @@ static void application_packets(void) {
           "Scan past the key space: status %d, rule %s", (int)r.status, r.rule ? r.rule : "(none)");
 }
 
+/* Narrow operands: zero-extended (i64 two's complement), range-checked on decode. */
+static void narrow_operands(void) {
+    uint8_t bytes[KEY_VALUE_PACKET_SIZE];
+    key_value_stats stats = {255, 8080, UINT32_MAX, -2, true}, out;
+    key_value_stats_encode(&stats, bytes);
+    CHECK(key_value_load_word(bytes, 1) == 255 && key_value_load_word(bytes, 3) == UINT32_MAX &&
+              key_value_load_word(bytes, 4) == UINT64_MAX - 1u && key_value_load_word(bytes, 5) == 1,
+          "Stats words");
+    key_value_result r = key_value_stats_decode(bytes, &out);
+    CHECK(r.status == KEY_VALUE_OK && out.shard == 255 && out.port == 8080 && out.keys == UINT32_MAX &&
+              out.delta == -2 && out.read_only,
+          "Stats round trip: status %d", (int)r.status);
+    key_value_store_word(bytes, 1, 256);
+    r = key_value_stats_decode(bytes, &out);
+    CHECK(r.status == KEY_VALUE_OUT_OF_RANGE && r.operand == 0 && r.value == 256, "u8 operand of 256: status %d", (int)r.status);
+    key_value_store_word(bytes, 1, 0);
+    key_value_store_word(bytes, 5, 2);
+    r = key_value_stats_decode(bytes, &out);
+    CHECK(r.status == KEY_VALUE_OUT_OF_RANGE && r.operand == 4, "bool operand of 2: status %d", (int)r.status);
+}
+
 int main(int argc, char **argv) {
     static const char *const names[] = {
         "std-4x64-1-initialized.bin",         "std-4x64-2-primary-wrote-hello.bin",
@@ -245,6 +266,7 @@ int main(int argc, char **argv) {
     known_packets(argv[1]);
     bad_packets();
     application_packets();
+    narrow_operands();
     if (failures != 0) {
         fprintf(stderr, "%d checks failed\n", failures);
         return 1;

@@ -113,6 +113,14 @@ type wide struct {
 	lo uint64
 }
 
+// boolWord is the operand word of a bool: 1 or 0.
+func boolWord(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func wideOf(v uint64) wide {
 	return wide{0, v}
 }
@@ -143,6 +151,8 @@ const (
 	OpcodeReply Opcode = 0x81
 	// OpcodeScan: Asks for the keys in a range.
 	OpcodeScan Opcode = 0x82
+	// OpcodeStats: Counters of the store, in narrow operands (range-checked on decode).
+	OpcodeStats Opcode = 0x83
 )
 
 // String returns the opcode's name in the spec.
@@ -154,6 +164,8 @@ func (o Opcode) String() string {
 		return "Reply"
 	case OpcodeScan:
 		return "Scan"
+	case OpcodeStats:
+		return "Stats"
 	}
 	return fmt.Sprintf("Opcode(%#02x)", uint8(o))
 }
@@ -403,6 +415,82 @@ func (p *Scan) Validate(_ *Limits) error {
 	return nil
 }
 
+// Stats (opcode 0x83, secondary->primary): Counters of the store, in narrow operands (range-checked on decode).
+type Stats struct {
+	// Shard is operand 0: Shard the counters are of.
+	Shard uint8
+	// Port is operand 1: Port the shard listens on.
+	Port uint16
+	// Keys is operand 2: Keys in the shard.
+	Keys uint32
+	// Delta is operand 3: Change of the key count since the last Stats.
+	Delta int64
+	// ReadOnly is operand 4: Whether the shard refuses writes.
+	ReadOnly bool
+}
+
+// Opcode returns OpcodeStats.
+func (p *Stats) Opcode() Opcode {
+	return OpcodeStats
+}
+
+// Encode returns the packet's bytes.
+func (p *Stats) Encode() Packet {
+	var b Packet
+	b.SetWord(0, uint64(OpcodeStats))
+	b.SetWord(1, uint64(p.Shard))
+	b.SetWord(2, uint64(p.Port))
+	b.SetWord(3, uint64(p.Keys))
+	b.SetWord(4, uint64(p.Delta))
+	b.SetWord(5, boolWord(p.ReadOnly))
+	return b
+}
+
+// DecodeStats reads a Stats from b.
+func DecodeStats(b *Packet) (Stats, error) {
+	var p Stats
+	word0 := b.Word(0)
+	if Opcode(word0) != OpcodeStats {
+		return p, fail(WrongOpcode, OpcodeStats, -1, "", uint64(uint8(word0)))
+	}
+	if word0>>8 != 0 {
+		return p, fail(ReservedBits, OpcodeStats, -1, "", word0>>8)
+	}
+	if w := b.Word(6); w != 0 {
+		return p, fail(UnusedOperand, OpcodeStats, 5, "", w)
+	}
+	if w := b.Word(7); w != 0 {
+		return p, fail(UnusedOperand, OpcodeStats, 6, "", w)
+	}
+	if w := b.Word(1); w > 0xff {
+		return p, fail(OutOfRange, OpcodeStats, 0, "", w)
+	} else {
+		p.Shard = uint8(w)
+	}
+	if w := b.Word(2); w > 0xffff {
+		return p, fail(OutOfRange, OpcodeStats, 1, "", w)
+	} else {
+		p.Port = uint16(w)
+	}
+	if w := b.Word(3); w > 0xffffffff {
+		return p, fail(OutOfRange, OpcodeStats, 2, "", w)
+	} else {
+		p.Keys = uint32(w)
+	}
+	p.Delta = int64(b.Word(4))
+	if w := b.Word(5); w > 0x1 {
+		return p, fail(OutOfRange, OpcodeStats, 4, "", w)
+	} else {
+		p.ReadOnly = w == 1
+	}
+	return p, nil
+}
+
+// Validate checks the rules of a Stats that depend on the link's limits.
+func (p *Stats) Validate(_ *Limits) error {
+	return nil
+}
+
 // Message is any packet of the protocol: one of the packet structs, by pointer.
 type Message interface {
 	// Opcode returns the packet's opcode.
@@ -430,6 +518,12 @@ func Decode(b *Packet) (Message, error) {
 		return &p, nil
 	case OpcodeScan:
 		p, err := DecodeScan(b)
+		if err != nil {
+			return nil, err
+		}
+		return &p, nil
+	case OpcodeStats:
+		p, err := DecodeStats(b)
 		if err != nil {
 			return nil, err
 		}
