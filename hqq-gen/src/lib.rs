@@ -53,6 +53,7 @@ pub mod emit_go;
 pub mod emit_rpc;
 pub mod emit_rust;
 pub mod error;
+pub mod interpret;
 pub mod locate;
 pub mod model;
 pub mod names;

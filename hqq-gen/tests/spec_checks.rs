@@ -233,7 +233,11 @@ fn narrow_operand_types_are_accepted() {
          - {{ name: d, type: i64 }}\n      - {{ name: e, type: bool }}\n"
     );
     let spec = Spec::parse(&source, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
-    let types: Vec<OperandType> = spec.opcodes[0].operands.iter().map(|o| o.ty.clone()).collect();
+    let types: Vec<OperandType> = spec.opcodes[0]
+        .operands
+        .iter()
+        .map(|o| o.ty.clone())
+        .collect();
     assert_eq!(
         types,
         Scalar::ALL.map(OperandType::Scalar).to_vec(),
@@ -247,7 +251,9 @@ fn unknown_operand_type_lists_the_narrow_types() {
         "opcodes:\n  - code: 0x80\n    name: Stats\n    direction: both\n    operands:\n      - { name: a, type: u9 }\n",
     );
     assert!(
-        errors.iter().any(|e| e.contains("u8") && e.contains("bool") && e.contains("i64")),
+        errors
+            .iter()
+            .any(|e| e.contains("u8") && e.contains("bool") && e.contains("i64")),
         "{errors:?}"
     );
 }

@@ -52,3 +52,5 @@ pub use error::{LinkOpenError, LinkProtocolError, LinkRecvError, LinkSendError};
 pub use reservation::{RecvReservation, SendReservation};
 pub use standard::StandardLink;
 pub use stats::{DirectionStats, LinkStats};
+#[cfg(feature = "trace")]
+pub use trace::describe_other_packets;
