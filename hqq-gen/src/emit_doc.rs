@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{Direction, Layer, Operand, OperandType, Spec, UnknownBits};
+use crate::model::{Direction, Imported, Layer, Operand, OperandType, Spec, UnknownBits};
 use crate::names;
 
 /// The Markdown reference of `spec`.
@@ -212,6 +212,7 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
     for e in &spec.enums {
         writeln!(out, "### {}", e.name)?;
         writeln!(out)?;
+        imported_from(out, e.imported.as_ref())?;
         if !e.doc.is_empty() {
             writeln!(out, "{}", e.doc)?;
             writeln!(out)?;
@@ -237,6 +238,7 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
     for set in &spec.flags {
         writeln!(out, "### {}", set.name)?;
         writeln!(out)?;
+        imported_from(out, set.imported.as_ref())?;
         if !set.doc.is_empty() {
             writeln!(out, "{}", set.doc)?;
             writeln!(out)?;
@@ -354,6 +356,14 @@ fn write_types_and_languages(out: &mut String) -> std::fmt::Result {
         "`hqq-gen compat OLD NEW` lists the changes between two versions of a spec that break deployed \
          peers, and fails on one unless the major version went up."
     )
+}
+
+/// Where an imported type is defined, as a paragraph.
+fn imported_from(out: &mut String, imported: Option<&Imported>) -> std::fmt::Result {
+    match imported {
+        Some(i) => writeln!(out, "Imported from `{}` ({}).\n", i.file, i.protocol),
+        None => Ok(()),
+    }
 }
 
 fn direction(d: Direction) -> &'static str {

@@ -12,8 +12,8 @@ use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::model::{
-    CmpOp, Direction, EnumType, FlagRule, FlagSet, Opcode, Operand, OperandType, Rule, Scalar,
-    Spec, Term, UnknownBits,
+    CmpOp, Direction, EnumType, FlagRule, FlagSet, Imported, Layer, Opcode, Operand, OperandType,
+    Rule, Scalar, Spec, Term, UnknownBits,
 };
 use crate::names;
 
@@ -261,7 +261,26 @@ impl Emitter<'_> {
         }
     }
 
+    /// A type imported from the core spec is the runtime's own (one
+    /// `ErrorCode` for every protocol), re-exported instead of copied.
+    fn core_reexport(&self, name: &str, imported: Option<&Imported>) -> Option<TokenStream> {
+        let rt = self.rt;
+        let ty = ident(name);
+        let from = imported.filter(|i| i.layer == Layer::Core)?;
+        let d = doc(&format!(
+            "Imported from `{}` ({}).",
+            from.file, from.protocol
+        ));
+        Some(quote! {
+            #d
+            pub use #rt::protocol::#ty;
+        })
+    }
+
     fn enum_type(&self, t: &EnumType) -> TokenStream {
+        if let Some(reexport) = self.core_reexport(&t.name, t.imported.as_ref()) {
+            return reexport;
+        }
         let rt = self.rt;
         let ty = ident(&t.name);
         let d = doc(&t.doc);
@@ -380,6 +399,9 @@ impl Emitter<'_> {
     }
 
     fn flag_set(&self, set: &FlagSet) -> TokenStream {
+        if let Some(reexport) = self.core_reexport(&set.name, set.imported.as_ref()) {
+            return reexport;
+        }
         let rt = self.rt;
         let ty = ident(&set.name);
         let d = doc(&set.doc);

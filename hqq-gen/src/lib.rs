@@ -43,6 +43,16 @@
 //! assert!(code.contains("pub trait Server"));
 //! ```
 
+//! A spec may import other specs (`imports: [{ path: ../spec/hqq.yaml }]`,
+//! relative to the importing file) and use their enums and flag sets as
+//! operand types; errors in an imported file are reported in that file.
+//! Generated Rust re-exports types imported from the core spec from the
+//! runtime's `protocol` module; C and Go carry their own copies.
+//!
+//! Besides Rust and Markdown, [`emit_c()`] and [`emit_go()`] generate a C11
+//! header and a Go file; [`compare`] lists the breaking changes between two
+//! versions of a spec; [`interpret`] decodes packets at run time.
+
 pub mod builder;
 pub mod check;
 pub mod codec_steps;
@@ -70,16 +80,35 @@ pub use model::Spec;
 impl Spec {
     /// Parses and checks the spec in `source`; `file` names it in messages.
     ///
-    /// Returns every problem found, each with its line and column.
+    /// Returns every problem found, each with its file, line and column.
+    /// The specs it imports are read relative to `file`'s directory.
     pub fn parse(source: &str, file: &str) -> Result<Spec, SpecErrors> {
-        let raw: model::raw::Spec =
-            serde_yaml::from_str(source).map_err(|e| SpecErrors(vec![yaml_error(&e, file)]))?;
-        let positions = locate::Positions::index(source);
-        check::resolve(&raw, file, &positions).map_err(SpecErrors)
+        Spec::parse_importing(source, file, &mut Vec::new())
     }
 
     /// Reads, parses and checks the spec file at `path`.
     pub fn read(path: &std::path::Path) -> Result<Spec, SpecErrors> {
+        Spec::read_importing(path, &mut Vec::new())
+    }
+
+    /// [`Spec::parse`]; `importing` holds the files being read further up
+    /// the chain of imports, to reject a cycle.
+    fn parse_importing(
+        source: &str,
+        file: &str,
+        importing: &mut Vec<std::path::PathBuf>,
+    ) -> Result<Spec, SpecErrors> {
+        let raw: model::raw::Spec =
+            serde_yaml::from_str(source).map_err(|e| SpecErrors(vec![yaml_error(&e, file)]))?;
+        let positions = locate::Positions::index(source);
+        let imports = read_imports(&raw, file, &positions, importing)?;
+        check::resolve(&raw, file, &positions, &imports).map_err(SpecErrors)
+    }
+
+    fn read_importing(
+        path: &std::path::Path,
+        importing: &mut Vec<std::path::PathBuf>,
+    ) -> Result<Spec, SpecErrors> {
         let file = path.display().to_string();
         let source = std::fs::read_to_string(path).map_err(|e| {
             SpecErrors(vec![SpecError {
@@ -91,7 +120,58 @@ impl Spec {
                 hint: None,
             }])
         })?;
-        Spec::parse(&source, &file)
+        Spec::parse_importing(&source, &file, importing)
+    }
+}
+
+/// Reads the specs `raw` imports (paths relative to `file`'s directory).
+/// An import that fails gives its own errors (in its own file) and one at
+/// the import entry of `file`.
+fn read_imports(
+    raw: &model::raw::Spec,
+    file: &str,
+    positions: &locate::Positions,
+    importing: &mut Vec<std::path::PathBuf>,
+) -> Result<Vec<Spec>, SpecErrors> {
+    let dir = std::path::Path::new(file)
+        .parent()
+        .unwrap_or(std::path::Path::new(""));
+    let here = std::fs::canonicalize(file).ok();
+    let mut specs = Vec::new();
+    let mut errors = Vec::new();
+    for (k, import) in raw.imports.iter().enumerate() {
+        let path = dir.join(&import.path);
+        let at = |message: String| {
+            let pos = positions.find(&format!("imports[{k}].path"));
+            SpecError {
+                file: file.to_owned(),
+                line: pos.map(|p| p.line),
+                column: pos.map(|p| p.column),
+                entry: format!("import `{}`", import.path),
+                message,
+                hint: None,
+            }
+        };
+        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if importing.contains(&canonical) || here.as_ref() == Some(&canonical) {
+            errors.push(at("imports a spec that imports this one (a cycle)".into()));
+            continue;
+        }
+        importing.extend(here.clone());
+        let result = Spec::read_importing(&path, importing);
+        importing.truncate(importing.len() - usize::from(here.is_some()));
+        match result {
+            Ok(spec) => specs.push(spec),
+            Err(SpecErrors(inner)) => {
+                errors.push(at(format!("{} does not check", path.display())));
+                errors.extend(inner);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(specs)
+    } else {
+        Err(SpecErrors(errors))
     }
 }
 

@@ -18,6 +18,9 @@ pub mod raw {
     pub struct Spec {
         /// `protocol:`
         pub protocol: Protocol,
+        /// `imports:` other specs whose enums and flag sets this one uses.
+        #[serde(default)]
+        pub imports: Vec<Import>,
         /// `packet:` (optional in application specs).
         pub packet: Option<Packet>,
         /// `ranges:` (optional in application specs).
@@ -34,6 +37,14 @@ pub mod raw {
         /// `methods:` (RPC methods served over an Advanced link).
         #[serde(default)]
         pub methods: Vec<Method>,
+    }
+
+    /// One entry of `imports:`: `{ path }`, relative to the importing file.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Import {
+        /// Path of the imported spec.
+        pub path: String,
     }
 
     /// One entry of `methods:`: `{ id, name, doc }`.
@@ -340,6 +351,21 @@ pub struct EnumType {
     pub error: bool,
     /// Values in spec order.
     pub values: Vec<EnumValue>,
+    /// The spec that defines the type, if this one imports it.
+    pub imported: Option<Imported>,
+}
+
+/// Where an imported enum or flag set is defined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// The defining spec's file name.
+    pub file: String,
+    /// The defining spec's protocol name.
+    pub protocol: String,
+    /// The defining spec's layer: the generated Rust of a spec re-exports
+    /// types of the core spec from the runtime's `protocol` module instead
+    /// of defining its own copy.
+    pub layer: Layer,
 }
 
 /// One enum value.
@@ -364,6 +390,8 @@ pub struct FlagSet {
     pub flags: Vec<Flag>,
     /// Invalid combinations.
     pub rules: Vec<FlagRule>,
+    /// The spec that defines the type, if this one imports it.
+    pub imported: Option<Imported>,
 }
 
 impl FlagSet {
