@@ -1063,13 +1063,13 @@ pub trait Handler {
         )
     }
 
-    /// Handles a [`Stats`] packet and the payload bytes of its slot.
+    /// Handles a [`Stats`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
     fn on_stats(
         &mut self,
         packet: Stats,
-        payload: &[u8],
+        payload: ::hqq_runtime::PayloadView<'_>,
     ) -> ::core::result::Result<(), ::hqq_runtime::codec::Rejection> {
         let _ = (packet, payload);
 
