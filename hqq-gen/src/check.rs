@@ -10,8 +10,8 @@ use crate::error::SpecError;
 use crate::locate::Positions;
 use crate::model::{
     raw, CmpOp, Condition, Direction, EnumType, EnumValue, Flag, FlagRule, FlagSet, Imported,
-    Layer, Limit, Method, Opcode, OpcodeRanges, Operand, OperandType, Protocol, Rule, Scalar, Spec,
-    Term, UnknownBits, Version,
+    Layer, Limit, Method, Opcode, OpcodeRanges, Operand, OperandType, Protocol, RpcType, Rule,
+    Scalar, Spec, Term, UnknownBits, Version,
 };
 use crate::names;
 
@@ -189,7 +189,7 @@ impl Checker<'_> {
             }
         }
 
-        let methods = self.methods(&raw.methods);
+        let methods = self.methods(&raw.methods, &opcodes);
 
         Spec {
             file: self.file.to_owned(),
@@ -204,7 +204,7 @@ impl Checker<'_> {
 
     /// Checks `methods:`: snake_case names that the generated client and
     /// server do not use themselves, unique names and unique non-zero ids.
-    fn methods(&mut self, raw: &[raw::Method]) -> Vec<Method> {
+    fn methods(&mut self, raw: &[raw::Method], opcodes: &[Opcode]) -> Vec<Method> {
         let mut ids: HashMap<u64, (String, String)> = HashMap::new();
         let mut names: HashMap<String, String> = HashMap::new();
         for (i, m) in raw.iter().enumerate() {
@@ -270,12 +270,42 @@ impl Checker<'_> {
             }
         }
         raw.iter()
-            .map(|m| Method {
+            .enumerate()
+            .map(|(i, m)| Method {
                 id: m.id,
                 name: m.name.clone(),
                 doc: m.doc.trim_end().to_owned(),
+                request: self.rpc_type(&format!("methods[{i}].request"), m, &m.request, opcodes),
+                response: self.rpc_type(&format!("methods[{i}].response"), m, &m.response, opcodes),
             })
             .collect()
+    }
+
+    /// A method's `request:` or `response:`: `bytes` (or absent) or a packet.
+    fn rpc_type(
+        &mut self,
+        path: &str,
+        m: &raw::Method,
+        ty: &Option<String>,
+        opcodes: &[Opcode],
+    ) -> RpcType {
+        let Some(name) = ty.as_deref().filter(|t| *t != "bytes") else {
+            return RpcType::Bytes;
+        };
+        if let Some(i) = opcodes.iter().position(|op| op.name == name) {
+            return RpcType::Packet(i);
+        }
+        let known = std::iter::once("bytes").chain(opcodes.iter().map(|op| op.name.as_str()));
+        self.error(
+            path,
+            format!("method `{}`", m.name),
+            format!("unknown request or response type `{name}`"),
+            Some(format!(
+                "a method takes and returns `bytes` or a packet of the spec: {}",
+                known.collect::<Vec<_>>().join(", ")
+            )),
+        );
+        RpcType::Bytes
     }
 
     /// The enums and flag sets of `imports`, declared in `types` under the

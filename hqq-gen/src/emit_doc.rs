@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{Direction, Imported, Layer, Operand, OperandType, Spec, UnknownBits};
+use crate::model::{Direction, Imported, Layer, Operand, OperandType, RpcType, Spec, UnknownBits};
 use crate::names;
 
 /// The Markdown reference of `spec`.
@@ -283,7 +283,20 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
         writeln!(out, "| id | method | description |")?;
         writeln!(out, "| --- | --- | --- |")?;
         for m in &spec.methods {
-            writeln!(out, "| {} | `{}` | {} |", m.id, m.name, cell(&m.doc))?;
+            let ty = |t: RpcType| match t {
+                RpcType::Bytes => "bytes".to_owned(),
+                RpcType::Packet(i) => format!(
+                    "[{0}](#{1:#04x}-{2})",
+                    spec.opcodes[i].name,
+                    spec.opcodes[i].code,
+                    spec.opcodes[i].name.to_lowercase()
+                ),
+            };
+            let types = match (m.request, m.response) {
+                (RpcType::Bytes, RpcType::Bytes) => String::new(),
+                (req, resp) => format!("Request {}, response {}. ", ty(req), ty(resp)),
+            };
+            writeln!(out, "| {} | `{}` | {types}{} |", m.id, m.name, cell(&m.doc))?;
         }
         writeln!(out)?;
     }

@@ -10,7 +10,80 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::emit_rust::doc;
-use crate::model::{Method, Spec};
+use crate::model::{Method, RpcType, Spec};
+
+/// The Rust types of a method's request (as the server gets it and as the
+/// client passes it) and response.
+struct Types {
+    /// `&[u8]` or `super::Put`.
+    server_request: TokenStream,
+    /// `&[u8]` or `&super::Put`.
+    client_request: TokenStream,
+    /// `Vec<u8>` or `super::Reply`.
+    response: TokenStream,
+}
+
+fn packet_type(spec: &Spec, ty: RpcType) -> Option<TokenStream> {
+    match ty {
+        RpcType::Bytes => None,
+        RpcType::Packet(i) => {
+            let t = Ident::new(&spec.opcodes[i].name, Span::call_site());
+            Some(quote!(super::#t))
+        }
+    }
+}
+
+fn types(spec: &Spec, m: &Method) -> Types {
+    let request = packet_type(spec, m.request);
+    Types {
+        server_request: request.clone().unwrap_or(quote!(&[u8])),
+        client_request: request.map_or(quote!(&[u8]), |t| quote!(&#t)),
+        response: packet_type(spec, m.response).unwrap_or(quote!(::std::vec::Vec<u8>)),
+    }
+}
+
+/// The `Service::handle` arm body of `m`: decode a typed request (a bad one
+/// is answered with `Status::BAD_REQUEST`), call the server, encode a typed
+/// response.
+fn handle_body(spec: &Spec, rt: &syn::Path, m: &Method) -> TokenStream {
+    let f = Ident::new(&m.name, Span::call_site());
+    let call = match packet_type(spec, m.request) {
+        None => quote!(self.0.#f(cx, request)),
+        Some(t) => quote! {
+            match <#t as #rt::advanced::RpcMessage>::from_message(request) {
+                ::core::result::Result::Ok(request) => self.0.#f(cx, request),
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(#rt::advanced::Status::new(
+                    #rt::advanced::Status::BAD_REQUEST,
+                    ::std::string::ToString::to_string(&e),
+                )),
+            }
+        },
+    };
+    match m.response {
+        RpcType::Bytes => call,
+        RpcType::Packet(_) => {
+            quote!((#call).map(|response| #rt::advanced::RpcMessage::to_message(&response)))
+        }
+    }
+}
+
+/// The body of the client method of `m`.
+fn client_body(spec: &Spec, rt: &syn::Path, m: &Method) -> TokenStream {
+    let c = id_const(m);
+    let request = match m.request {
+        RpcType::Bytes => quote!(request),
+        RpcType::Packet(_) => quote!(&#rt::advanced::RpcMessage::to_message(request)),
+    };
+    let call = quote!(#rt::advanced::rpc::call(self.link, self.connection, #c, #request));
+    match packet_type(spec, m.response) {
+        None => call,
+        Some(t) => quote! {
+            let response = #call?;
+            <#t as #rt::advanced::RpcMessage>::from_message(&response)
+                .map_err(#rt::advanced::RpcCallError::BadResponse)
+        },
+    }
+}
 
 fn id_const(m: &Method) -> Ident {
     format_ident!("METHOD_{}", m.name.to_ascii_uppercase())
@@ -45,28 +118,45 @@ pub fn emit_rpc(spec: &Spec, rt: &syn::Path) -> TokenStream {
     let server_methods = methods.iter().map(|m| {
         let f = Ident::new(&m.name, Span::call_site());
         let d = doc(&method_doc(m));
+        let Types {
+            server_request,
+            response,
+            ..
+        } = types(spec, m);
         quote! {
             #d
-            fn #f(&mut self, request: &[u8]) -> ::core::result::Result<::std::vec::Vec<u8>, #rt::advanced::Status>;
+            fn #f(
+                &mut self,
+                cx: &#rt::advanced::CallContext,
+                request: #server_request,
+            ) -> ::core::result::Result<#response, #rt::advanced::Status>;
         }
     });
     let arms = methods.iter().map(|m| {
-        let f = Ident::new(&m.name, Span::call_site());
         let c = id_const(m);
-        quote!(#c => ::core::option::Option::Some(self.0.#f(request)),)
+        let body = handle_body(spec, rt, m);
+        quote!(#c => ::core::option::Option::Some(#body),)
     });
     let client_methods = methods.iter().map(|m| {
         let f = Ident::new(&m.name, Span::call_site());
-        let c = id_const(m);
         let d = doc(&format!(
             "Calls [`Server::{}`] and waits for its response.\n\n{}",
             m.name,
             method_doc(m)
         ));
+        let Types {
+            client_request,
+            response,
+            ..
+        } = types(spec, m);
+        let body = client_body(spec, rt, m);
         quote! {
             #d
-            pub fn #f(&self, request: &[u8]) -> ::core::result::Result<::std::vec::Vec<u8>, #rt::advanced::RpcCallError> {
-                #rt::advanced::rpc::call(self.link, self.connection, #c, request)
+            pub fn #f(
+                &self,
+                request: #client_request,
+            ) -> ::core::result::Result<#response, #rt::advanced::RpcCallError> {
+                #body
             }
         }
     });
@@ -100,6 +190,7 @@ pub fn emit_rpc(spec: &Spec, rt: &syn::Path) -> TokenStream {
             impl<S: Server + ?::core::marker::Sized> #rt::advanced::RpcService for Service<'_, S> {
                 fn handle(
                     &mut self,
+                    cx: &#rt::advanced::CallContext,
                     method: u64,
                     request: &[u8],
                 ) -> ::core::option::Option<::core::result::Result<::std::vec::Vec<u8>, #rt::advanced::Status>> {

@@ -26,10 +26,12 @@
 //! ```
 //!
 //! A spec may also list RPC methods (`methods:`, each `{ id, name, doc }`,
-//! ids non-zero and unique, names snake_case). They become a `pub mod rpc`
-//! ([`emit_rpc`]): `METHOD_<NAME>` ids, a `Server` trait with one method
-//! per RPC method, `serve` (which drives a `Server` over an Advanced link)
-//! and a `Client` with one calling method per RPC method:
+//! ids non-zero and unique, names snake_case, and optionally `request:` and
+//! `response:`, each `bytes` (the default) or a packet of the spec). They
+//! become a `pub mod rpc` ([`emit_rpc`]): `METHOD_<NAME>` ids, a `Server`
+//! trait with one method per RPC method (taking the call's `CallContext`
+//! and the typed request), `serve` (which drives a `Server` over an
+//! Advanced link) and a `Client` with one calling method per RPC method:
 //!
 //! ```
 //! let spec = hqq_gen::Spec::parse(

@@ -58,6 +58,10 @@ pub mod raw {
         /// Documentation.
         #[serde(default)]
         pub doc: String,
+        /// Request type: `bytes` (default) or a packet name.
+        pub request: Option<String>,
+        /// Response type: `bytes` (default) or a packet name.
+        pub response: Option<String>,
     }
 
     /// `protocol: { name, layer, version, doc, compatibility }`
@@ -277,6 +281,19 @@ pub struct Method {
     pub name: String,
     /// Documentation.
     pub doc: String,
+    /// What a request carries.
+    pub request: RpcType,
+    /// What a response carries.
+    pub response: RpcType,
+}
+
+/// The type of an RPC method's request or response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpcType {
+    /// Bytes, as they are.
+    Bytes,
+    /// The packet `Spec::opcodes[i]`, as its 64 bytes.
+    Packet(usize),
 }
 
 /// The `protocol:` section.

@@ -266,3 +266,11 @@ fn rules_take_u64_operands_only() {
         "test.yaml:",
     );
 }
+
+#[test]
+fn rpc_types_are_bytes_or_packets() {
+    assert_one(
+        "opcodes:\n  - { code: 0x80, name: Ping, direction: both }\nmethods:\n  - { id: 1, name: ping, request: Pong }\n",
+        "test.yaml:5:26: method `ping`: unknown request or response type `Pong` (hint: a method takes and returns `bytes` or a packet of the spec: bytes, Ping)",
+    );
+}

@@ -1121,6 +1121,7 @@ pub mod rpc {
         /// RPC method `get` (id 1).
         fn get(
             &mut self,
+            cx: &::hqq_runtime::advanced::CallContext,
             request: &[u8],
         ) -> ::core::result::Result<
             ::std::vec::Vec<u8>,
@@ -1133,6 +1134,7 @@ pub mod rpc {
         /// RPC method `put` (id 2).
         fn put(
             &mut self,
+            cx: &::hqq_runtime::advanced::CallContext,
             request: &[u8],
         ) -> ::core::result::Result<
             ::std::vec::Vec<u8>,
@@ -1152,14 +1154,15 @@ pub mod rpc {
     for Service<'_, S> {
         fn handle(
             &mut self,
+            cx: &::hqq_runtime::advanced::CallContext,
             method: u64,
             request: &[u8],
         ) -> ::core::option::Option<
             ::core::result::Result<::std::vec::Vec<u8>, ::hqq_runtime::advanced::Status>,
         > {
             match method {
-                METHOD_GET => ::core::option::Option::Some(self.0.get(request)),
-                METHOD_PUT => ::core::option::Option::Some(self.0.put(request)),
+                METHOD_GET => ::core::option::Option::Some(self.0.get(cx, request)),
+                METHOD_PUT => ::core::option::Option::Some(self.0.put(cx, request)),
                 _ => ::core::option::Option::None,
             }
         }
