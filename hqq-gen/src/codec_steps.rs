@@ -81,8 +81,27 @@ pub fn condition_mask(spec: &Spec, opcode: &Opcode, condition: &Condition) -> u6
         .map_or(0, |f| 1u64 << f.bit)
 }
 
-/// Whether a sum is a single term (then backends compare it directly, with
-/// no widening).
-pub fn is_single(sum: &[Term]) -> bool {
-    sum.len() == 1
+/// The expression, in a backend's syntax, that is true when `rule` holds
+/// (its `when` condition aside). Two single terms are compared directly;
+/// otherwise both sums are built in 128 bits (`wide_of` the first term,
+/// `wide_add` each further one) and compared with `wide_cmp`, which gives
+/// -1, 0 or 1, so a sum never overflows.
+pub fn holds_expr(
+    rule: &Rule,
+    term: &dyn Fn(&Term) -> String,
+    wide_of: &dyn Fn(&str) -> String,
+    wide_add: &dyn Fn(&str, &str) -> String,
+    wide_cmp: &dyn Fn(&str, &str) -> String,
+) -> String {
+    let cmp = rule.op.as_str();
+    if let ([l], [r]) = (rule.lhs.as_slice(), rule.rhs.as_slice()) {
+        return format!("{} {cmp} {}", term(l), term(r));
+    }
+    let wide = |sum: &[Term]| match sum.split_first() {
+        Some((first, rest)) => rest
+            .iter()
+            .fold(wide_of(&term(first)), |acc, t| wide_add(&acc, &term(t))),
+        None => wide_of("0"),
+    };
+    format!("{} {cmp} 0", wide_cmp(&wide(&rule.lhs), &wide(&rule.rhs)))
 }

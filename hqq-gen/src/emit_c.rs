@@ -591,23 +591,13 @@ fn write_rule_check(
         Term::Limit(l) => format!("limits->{}", l.field()),
         Term::Literal(v) => format!("UINT64_C({v:#x})"),
     };
-    let cmp = rule.op.as_str();
-    let holds = if codec_steps::is_single(&rule.lhs) && codec_steps::is_single(&rule.rhs) {
-        format!("{} {cmp} {}", term(&rule.lhs[0]), term(&rule.rhs[0]))
-    } else {
-        let wide = |sum: &[Term]| {
-            sum[1..]
-                .iter()
-                .fold(format!("{p}_wide_of({})", term(&sum[0])), |acc, t| {
-                    format!("{p}_wide_add({acc}, {})", term(t))
-                })
-        };
-        format!(
-            "{p}_wide_cmp({}, {}) {cmp} 0",
-            wide(&rule.lhs),
-            wide(&rule.rhs)
-        )
-    };
+    let holds = codec_steps::holds_expr(
+        rule,
+        &term,
+        &|t| format!("{p}_wide_of({t})"),
+        &|acc, t| format!("{p}_wide_add({acc}, {t})"),
+        &|l, r| format!("{p}_wide_cmp({l}, {r})"),
+    );
     let mut test = format!("!({holds})");
     if let Some(c) = &rule.when {
         let mask = codec_steps::condition_mask(spec, op, c);
@@ -639,46 +629,46 @@ fn write_message(out: &mut String, spec: &Spec, p: &str, up: &str) -> std::fmt::
         writeln!(out, "        {p}_{n} {n};")?;
     }
     writeln!(out, "    }} as;\n}} {p}_message;\n")?;
-    writeln!(
+    let dispatch =
+        |out: &mut String, doc: &str, signature: &str, on: &str, call: &dyn Fn(&str) -> String| {
+            writeln!(
+                out,
+                "/* {doc} */\nstatic inline {p}_result {p}_message_{signature} {{"
+            )?;
+            writeln!(out, "    switch ({on}) {{")?;
+            for op in &spec.opcodes {
+                let n = names::snake(&op.name);
+                writeln!(
+                    out,
+                    "    case {up}_OP_{}: {}",
+                    names::shouty(&op.name),
+                    call(&n)
+                )?;
+            }
+            writeln!(
+                out,
+                "    default: return {p}_fail({up}_UNKNOWN_OPCODE, -1, NULL, {on});\n    }}\n}}\n"
+            )
+        };
+    dispatch(
         out,
-        "/* Decodes the packet at `in`, whichever opcode it has. */"
+        "Decodes the packet at `in`, whichever opcode it has.",
+        &format!("decode(const uint8_t in[{up}_PACKET_SIZE], {p}_message *out)"),
+        "in[0]",
+        &|n| format!("out->opcode = in[0]; return {p}_{n}_decode(in, &out->as.{n});"),
     )?;
-    writeln!(out, "static inline {p}_result {p}_message_decode(const uint8_t in[{up}_PACKET_SIZE], {p}_message *out) {{")?;
-    writeln!(out, "    out->opcode = in[0];\n    switch (in[0]) {{")?;
-    for op in &spec.opcodes {
-        let n = names::snake(&op.name);
-        writeln!(
-            out,
-            "    case {up}_OP_{}: return {p}_{n}_decode(in, &out->as.{n});",
-            names::shouty(&op.name)
-        )?;
-    }
-    writeln!(
+    dispatch(
         out,
-        "    default: return {p}_fail({up}_UNKNOWN_OPCODE, -1, NULL, in[0]);\n    }}\n}}\n"
+        &format!("Encodes `message`; {up}_UNKNOWN_OPCODE (nothing written) if its opcode is not the protocol's."),
+        &format!("encode(const {p}_message *message, uint8_t out[{up}_PACKET_SIZE])"),
+        "message->opcode",
+        &|n| format!("{p}_{n}_encode(&message->as.{n}, out); return {p}_ok();"),
     )?;
-    writeln!(out, "/* Encodes `message`; {up}_UNKNOWN_OPCODE (nothing written) if its opcode is not the protocol's. */")?;
-    writeln!(out, "static inline {p}_result {p}_message_encode(const {p}_message *message, uint8_t out[{up}_PACKET_SIZE]) {{")?;
-    writeln!(out, "    switch (message->opcode) {{")?;
-    for op in &spec.opcodes {
-        let n = names::snake(&op.name);
-        writeln!(
-            out,
-            "    case {up}_OP_{}: {p}_{n}_encode(&message->as.{n}, out); return {p}_ok();",
-            names::shouty(&op.name)
-        )?;
-    }
-    writeln!(out, "    default: return {p}_fail({up}_UNKNOWN_OPCODE, -1, NULL, message->opcode);\n    }}\n}}\n")?;
-    writeln!(out, "/* Validates `message` against `limits`. */")?;
-    writeln!(out, "static inline {p}_result {p}_message_validate(const {p}_message *message, const {p}_limits *limits) {{")?;
-    writeln!(out, "    switch (message->opcode) {{")?;
-    for op in &spec.opcodes {
-        let n = names::snake(&op.name);
-        writeln!(
-            out,
-            "    case {up}_OP_{}: return {p}_{n}_validate(&message->as.{n}, limits);",
-            names::shouty(&op.name)
-        )?;
-    }
-    writeln!(out, "    default: return {p}_fail({up}_UNKNOWN_OPCODE, -1, NULL, message->opcode);\n    }}\n}}\n")
+    dispatch(
+        out,
+        "Validates `message` against `limits`.",
+        &format!("validate(const {p}_message *message, const {p}_limits *limits)"),
+        "message->opcode",
+        &|n| format!("return {p}_{n}_validate(&message->as.{n}, limits);"),
+    )
 }

@@ -510,19 +510,13 @@ fn write_rule_check(
         Term::Limit(l) => format!("limits.{}", camel(l.field())),
         Term::Literal(v) => format!("{v:#x}"),
     };
-    let cmp = rule.op.as_str();
-    let holds = if codec_steps::is_single(&rule.lhs) && codec_steps::is_single(&rule.rhs) {
-        format!("{} {cmp} {}", term(&rule.lhs[0]), term(&rule.rhs[0]))
-    } else {
-        let wide = |sum: &[Term]| {
-            sum[1..]
-                .iter()
-                .fold(format!("wideOf({})", term(&sum[0])), |acc, t| {
-                    format!("{acc}.add({})", term(t))
-                })
-        };
-        format!("{}.cmp({}) {cmp} 0", wide(&rule.lhs), wide(&rule.rhs))
-    };
+    let holds = codec_steps::holds_expr(
+        rule,
+        &term,
+        &|t| format!("wideOf({t})"),
+        &|acc, t| format!("{acc}.add({t})"),
+        &|l, r| format!("{l}.cmp({r})"),
+    );
     let mut test = format!("!({holds})");
     if let Some(c) = &rule.when {
         let mask = codec_steps::condition_mask(spec, op, c);
