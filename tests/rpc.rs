@@ -36,6 +36,19 @@ fn advanced_config() -> AdvancedConfig {
     }
 }
 
+/// The request of `tally` (a serde type).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Words(pub Vec<String>);
+
+/// The response of `tally` (a serde type).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Tally {
+    /// Number of words.
+    pub words: u64,
+    /// Number of letters in all of them.
+    pub letters: u64,
+}
+
 #[derive(Default)]
 struct Strings {
     answered: u64,
@@ -84,6 +97,14 @@ impl rpc::Server for Strings {
         self.answered += 1;
         let ahead = u64::from(cx.deadline > std::time::Instant::now());
         Ok([cx.connection.to_le_bytes(), ahead.to_le_bytes()].concat())
+    }
+
+    fn tally(&mut self, _cx: &CallContext, request: Words) -> Result<Tally, Status> {
+        self.answered += 1;
+        Ok(Tally {
+            words: request.0.len() as u64,
+            letters: request.0.iter().map(|w| w.chars().count() as u64).sum(),
+        })
     }
 
     fn should_stop(&mut self) -> bool {
@@ -158,6 +179,20 @@ fn generated_client_calls_generated_server_across_processes() {
         matches!(&bad, Err(RpcCallError::Status(s)) if s.code == Status::BAD_REQUEST),
         "{bad:?}"
     );
+    // Serde types, with postcard.
+    let words = Words(vec!["shared".into(), "memory".into(), "ipc".into()]);
+    assert_eq!(
+        client.tally(&words).unwrap(),
+        Tally {
+            words: 3,
+            letters: 15
+        }
+    );
+    let bad = hqq::runtime::advanced::rpc::call(&link, 0, rpc::METHOD_TALLY, &[0xFF; 3]);
+    assert!(
+        matches!(&bad, Err(RpcCallError::Status(s)) if s.code == Status::BAD_REQUEST),
+        "{bad:?}"
+    );
     // The handler's call context: link-level connection, deadline ahead.
     let context = client.context(b"").unwrap();
     assert_eq!(context, [0u64.to_le_bytes(), 1u64.to_le_bytes()].concat());
@@ -169,7 +204,7 @@ fn generated_client_calls_generated_server_across_processes() {
         output.report::<String>("end"),
         format!("{:?}", ServeEnd::Stopped)
     );
-    assert_eq!(output.report::<u64>("answered"), 7);
+    assert_eq!(output.report::<u64>("answered"), 8);
 }
 
 /// A client process that makes one call and exits without leaving the

@@ -286,13 +286,26 @@ impl Checker<'_> {
         &mut self,
         path: &str,
         m: &raw::Method,
-        ty: &Option<String>,
+        ty: &Option<raw::RpcType>,
         opcodes: &[Opcode],
     ) -> RpcType {
-        let Some(name) = ty.as_deref().filter(|t| *t != "bytes") else {
-            return RpcType::Bytes;
+        let name = match ty {
+            None => return RpcType::Bytes,
+            Some(raw::RpcType::Name(name)) if name == "bytes" => return RpcType::Bytes,
+            Some(raw::RpcType::Name(name)) => name,
+            Some(raw::RpcType::Serde { serde }) => {
+                if syn::parse_str::<syn::Path>(serde).is_err() {
+                    self.error(
+                        path,
+                        format!("method `{}`", m.name),
+                        format!("`serde: {serde}` is not a Rust type path"),
+                        Some("write the type's path, e.g. `serde: crate::kv::Entry`".into()),
+                    );
+                }
+                return RpcType::Serde(serde.clone());
+            }
         };
-        if let Some(i) = opcodes.iter().position(|op| op.name == name) {
+        if let Some(i) = opcodes.iter().position(|op| op.name == *name) {
             return RpcType::Packet(i);
         }
         let known = std::iter::once("bytes").chain(opcodes.iter().map(|op| op.name.as_str()));
@@ -301,7 +314,7 @@ impl Checker<'_> {
             format!("method `{}`", m.name),
             format!("unknown request or response type `{name}`"),
             Some(format!(
-                "a method takes and returns `bytes` or a packet of the spec: {}",
+                "a method takes and returns `bytes`, `{{ serde: path::Type }}` or a packet of the spec: {}",
                 known.collect::<Vec<_>>().join(", ")
             )),
         );

@@ -283,16 +283,17 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
         writeln!(out, "| id | method | description |")?;
         writeln!(out, "| --- | --- | --- |")?;
         for m in &spec.methods {
-            let ty = |t: RpcType| match t {
+            let ty = |t: &RpcType| match t {
                 RpcType::Bytes => "bytes".to_owned(),
-                RpcType::Packet(i) => format!(
+                RpcType::Serde(path) => format!("`{path}` (postcard)"),
+                &RpcType::Packet(i) => format!(
                     "[{0}](#{1:#04x}-{2})",
                     spec.opcodes[i].name,
                     spec.opcodes[i].code,
                     spec.opcodes[i].name.to_lowercase()
                 ),
             };
-            let types = match (m.request, m.response) {
+            let types = match (&m.request, &m.response) {
                 (RpcType::Bytes, RpcType::Bytes) => String::new(),
                 (req, resp) => format!("Request {}, response {}. ", ty(req), ty(resp)),
             };

@@ -23,46 +23,82 @@ struct Types {
     response: TokenStream,
 }
 
-fn packet_type(spec: &Spec, ty: RpcType) -> Option<TokenStream> {
+/// The Rust type of a typed request or response; `None` for bytes.
+fn rust_type(spec: &Spec, ty: &RpcType) -> Option<TokenStream> {
     match ty {
         RpcType::Bytes => None,
-        RpcType::Packet(i) => {
+        &RpcType::Packet(i) => {
             let t = Ident::new(&spec.opcodes[i].name, Span::call_site());
             Some(quote!(super::#t))
+        }
+        // Checked to parse as a path; a relative path is written from the
+        // generated module's parent, as a packet is.
+        RpcType::Serde(path) => {
+            let path: syn::Path = syn::parse_str(path).expect("checked to be a path");
+            Some(
+                if path.leading_colon.is_some()
+                    || path.segments.first().is_some_and(|s| s.ident == "crate")
+                {
+                    quote!(#path)
+                } else {
+                    quote!(super::#path)
+                },
+            )
         }
     }
 }
 
 fn types(spec: &Spec, m: &Method) -> Types {
-    let request = packet_type(spec, m.request);
+    let request = rust_type(spec, &m.request);
     Types {
         server_request: request.clone().unwrap_or(quote!(&[u8])),
         client_request: request.map_or(quote!(&[u8]), |t| quote!(&#t)),
-        response: packet_type(spec, m.response).unwrap_or(quote!(::std::vec::Vec<u8>)),
+        response: rust_type(spec, &m.response).unwrap_or(quote!(::std::vec::Vec<u8>)),
+    }
+}
+
+/// `bytes` (a `&[u8]`) as a value of the typed `ty`
+/// (`Result<T, RpcMessageError>`).
+fn decode_message(spec: &Spec, rt: &syn::Path, ty: &RpcType, bytes: TokenStream) -> TokenStream {
+    let t = rust_type(spec, ty);
+    match ty {
+        RpcType::Serde(_) => quote!(#rt::advanced::rpc::from_postcard::<#t>(#bytes)),
+        _ => quote!(<#t as #rt::advanced::RpcMessage>::from_message(#bytes)),
+    }
+}
+
+/// `value` (a `&T` of a typed `ty`) as message bytes
+/// (`Result<Vec<u8>, RpcMessageError>`); `None` for bytes, which need no
+/// encoding.
+fn encode_message(rt: &syn::Path, ty: &RpcType, value: TokenStream) -> Option<TokenStream> {
+    match ty {
+        RpcType::Bytes => None,
+        RpcType::Packet(_) => Some(quote!(
+            ::core::result::Result::<_, #rt::advanced::RpcMessageError>::Ok(#rt::advanced::RpcMessage::to_message(#value))
+        )),
+        RpcType::Serde(_) => Some(quote!(#rt::advanced::rpc::to_postcard(#value))),
     }
 }
 
 /// The `Service::handle` arm body of `m`: decode a typed request (a bad one
 /// is answered with `Status::BAD_REQUEST`), call the server, encode a typed
-/// response.
+/// response (`Status::BAD_RESPONSE` if that fails).
 fn handle_body(spec: &Spec, rt: &syn::Path, m: &Method) -> TokenStream {
     let f = Ident::new(&m.name, Span::call_site());
-    let call = match packet_type(spec, m.request) {
-        None => quote!(self.0.#f(cx, request)),
-        Some(t) => quote! {
-            match <#t as #rt::advanced::RpcMessage>::from_message(request) {
-                ::core::result::Result::Ok(request) => self.0.#f(cx, request),
-                ::core::result::Result::Err(e) => ::core::result::Result::Err(#rt::advanced::Status::new(
-                    #rt::advanced::Status::BAD_REQUEST,
-                    ::std::string::ToString::to_string(&e),
-                )),
-            }
-        },
+    let status = |code: TokenStream| quote!(|e| #rt::advanced::Status::new(#rt::advanced::Status::#code, ::std::string::ToString::to_string(&e)));
+    let call = match m.request {
+        RpcType::Bytes => quote!(self.0.#f(cx, request)),
+        _ => {
+            let decode = decode_message(spec, rt, &m.request, quote!(request));
+            let bad_request = status(quote!(BAD_REQUEST));
+            quote!(#decode.map_err(#bad_request).and_then(|request| self.0.#f(cx, request)))
+        }
     };
-    match m.response {
-        RpcType::Bytes => call,
-        RpcType::Packet(_) => {
-            quote!((#call).map(|response| #rt::advanced::RpcMessage::to_message(&response)))
+    match encode_message(rt, &m.response, quote!(&response)) {
+        None => call,
+        Some(encode) => {
+            let bad_response = status(quote!(BAD_RESPONSE));
+            quote!((#call).and_then(|response| #encode.map_err(#bad_response)))
         }
     }
 }
@@ -70,18 +106,20 @@ fn handle_body(spec: &Spec, rt: &syn::Path, m: &Method) -> TokenStream {
 /// The body of the client method of `m`.
 fn client_body(spec: &Spec, rt: &syn::Path, m: &Method) -> TokenStream {
     let c = id_const(m);
-    let request = match m.request {
-        RpcType::Bytes => quote!(request),
-        RpcType::Packet(_) => quote!(&#rt::advanced::RpcMessage::to_message(request)),
+    let request = match encode_message(rt, &m.request, quote!(request)) {
+        None => quote!(request),
+        Some(encode) => quote!(&#encode.map_err(#rt::advanced::RpcCallError::BadRequest)?),
     };
     let call = quote!(#rt::advanced::rpc::call(self.link, self.connection, #c, #request));
-    match packet_type(spec, m.response) {
-        None => call,
-        Some(t) => quote! {
-            let response = #call?;
-            <#t as #rt::advanced::RpcMessage>::from_message(&response)
-                .map_err(#rt::advanced::RpcCallError::BadResponse)
-        },
+    match m.response {
+        RpcType::Bytes => call,
+        _ => {
+            let decode = decode_message(spec, rt, &m.response, quote!(&response));
+            quote! {
+                let response = #call?;
+                #decode.map_err(#rt::advanced::RpcCallError::BadResponse)
+            }
+        }
     }
 }
 

@@ -58,10 +58,23 @@ pub mod raw {
         /// Documentation.
         #[serde(default)]
         pub doc: String,
-        /// Request type: `bytes` (default) or a packet name.
-        pub request: Option<String>,
-        /// Response type: `bytes` (default) or a packet name.
-        pub response: Option<String>,
+        /// Request type: `bytes` (default), a packet name or `{ serde }`.
+        pub request: Option<RpcType>,
+        /// Response type: `bytes` (default), a packet name or `{ serde }`.
+        pub response: Option<RpcType>,
+    }
+
+    /// `bytes`, a packet name, or `{ serde: path::Type }`.
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    pub enum RpcType {
+        /// `bytes` or a packet name.
+        Name(String),
+        /// A Rust type implementing serde's traits, encoded with postcard.
+        Serde {
+            /// The type's Rust path.
+            serde: String,
+        },
     }
 
     /// `protocol: { name, layer, version, doc, compatibility }`
@@ -288,12 +301,16 @@ pub struct Method {
 }
 
 /// The type of an RPC method's request or response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RpcType {
     /// Bytes, as they are.
     Bytes,
     /// The packet `Spec::opcodes[i]`, as its 64 bytes.
     Packet(usize),
+    /// A Rust type (its path) implementing serde's `Serialize` and
+    /// `Deserialize`, encoded with postcard (the runtime's cargo feature
+    /// `postcard`).
+    Serde(String),
 }
 
 /// The `protocol:` section.

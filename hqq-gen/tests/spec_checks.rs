@@ -271,6 +271,6 @@ fn rules_take_u64_operands_only() {
 fn rpc_types_are_bytes_or_packets() {
     assert_one(
         "opcodes:\n  - { code: 0x80, name: Ping, direction: both }\nmethods:\n  - { id: 1, name: ping, request: Pong }\n",
-        "test.yaml:5:26: method `ping`: unknown request or response type `Pong` (hint: a method takes and returns `bytes` or a packet of the spec: bytes, Ping)",
+        "test.yaml:5:26: method `ping`: unknown request or response type `Pong` (hint: a method takes and returns `bytes`, `{ serde: path::Type }` or a packet of the spec: bytes, Ping)",
     );
 }

@@ -34,6 +34,10 @@ impl Status {
     /// value of the method's request type ([`RpcMessage::from_message`]).
     pub const BAD_REQUEST: u64 = u64::MAX - 1;
 
+    /// The status a generated server answers with when its response does
+    /// not encode (a serde type postcard cannot write).
+    pub const BAD_RESPONSE: u64 = u64::MAX - 2;
+
     /// A status with `code` and a text detail.
     pub fn new(code: u64, detail: impl Into<String>) -> Self {
         Status {
@@ -52,6 +56,9 @@ pub enum RpcCallError {
     /// The call got no response (timeout, peer gone, closed connection, ...).
     #[error(transparent)]
     Link(#[from] CallError),
+    /// The request does not encode (a serde type postcard cannot write).
+    #[error("the request does not encode")]
+    BadRequest(#[source] RpcMessageError),
     /// The response is not a value of the method's response type.
     #[error("the response does not decode")]
     BadResponse(#[source] RpcMessageError),
@@ -93,6 +100,33 @@ pub enum RpcMessageError {
     /// The bytes are a packet that does not decode.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// postcard could not write the value or read the bytes.
+    #[error("postcard: {0}")]
+    Postcard(String),
+}
+
+/// `value` in postcard's encoding: the message of a method whose spec type
+/// is `{ serde: path::Type }` (cargo feature `postcard`).
+#[cfg(feature = "postcard")]
+pub fn to_postcard<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, RpcMessageError> {
+    postcard::to_allocvec(value).map_err(|e| RpcMessageError::Postcard(e.to_string()))
+}
+
+/// The value postcard reads from all of `bytes` (trailing bytes are an
+/// error), for a method whose spec type is `{ serde: path::Type }` (cargo
+/// feature `postcard`). The bytes are a reassembled message, so their size
+/// is bounded by the link's message limit; a length prefix the peer wrote
+/// is only a hint to serde's collections, which cap what they reserve.
+#[cfg(feature = "postcard")]
+pub fn from_postcard<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RpcMessageError> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(RpcMessageError::Postcard(format!(
+            "{} bytes after the value",
+            rest.len()
+        ))),
+        Err(e) => Err(RpcMessageError::Postcard(e.to_string())),
+    }
 }
 
 impl RpcMessage for Vec<u8> {
@@ -215,5 +249,41 @@ pub fn serve(link: &AdvancedLink, service: &mut dyn RpcService) -> Result<ServeE
                 format!("unknown method {}", request.method).as_bytes(),
             )?,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ConnAccept, StandardLinkCopy};
+
+    #[test]
+    fn packets_are_messages_of_exactly_one_packet() {
+        let accept = ConnAccept { connection: 3 };
+        let bytes = accept.to_message();
+        assert_eq!(bytes.len(), PACKET_SIZE);
+        assert_eq!(ConnAccept::from_message(&bytes), Ok(accept));
+        assert_eq!(
+            ConnAccept::from_message(&bytes[..63]),
+            Err(RpcMessageError::Length(63))
+        );
+        assert!(matches!(
+            StandardLinkCopy::from_message(&bytes),
+            Err(RpcMessageError::Decode(_))
+        ));
+    }
+
+    #[cfg(feature = "postcard")]
+    #[test]
+    fn postcard_rejects_trailing_and_missing_bytes() {
+        let bytes = to_postcard(&(7u32, "seven")).unwrap();
+        assert_eq!(
+            from_postcard::<(u32, String)>(&bytes),
+            Ok((7, "seven".into()))
+        );
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(from_postcard::<(u32, String)>(&longer).is_err());
+        assert!(from_postcard::<(u32, String)>(&bytes[..bytes.len() - 1]).is_err());
     }
 }
