@@ -25,6 +25,43 @@ const C_RESERVED: &[&str] = &[
     "union", "unsigned", "void", "volatile", "while", "bool", "true", "false",
 ];
 
+/// Names (after the protocol prefix) the header defines itself.
+const C_GENERATED: &[&str] = &[
+    "version",
+    "limits",
+    "status",
+    "result",
+    "wide",
+    "message",
+    "ok",
+    "fail",
+    "load_word",
+    "store_word",
+    "opcode",
+];
+
+/// The spec's types whose C names clash with what the header defines
+/// itself (`Result` would be `<prefix>_result`), each as a message. The
+/// `hqq-gen c` command refuses such a spec.
+pub fn name_clashes(spec: &Spec) -> Vec<String> {
+    let types = spec
+        .opcodes
+        .iter()
+        .map(|o| &o.name)
+        .chain(spec.enums.iter().map(|e| &e.name))
+        .chain(spec.flags.iter().map(|f| &f.name));
+    types
+        .filter(|name| C_GENERATED.contains(&names::snake(name).as_str()))
+        .map(|name| {
+            format!(
+                "`{name}` would be `{}_{}`, which the C header defines itself",
+                prefix(spec),
+                names::snake(name)
+            )
+        })
+        .collect()
+}
+
 /// The C header of `spec`.
 pub fn emit_c(spec: &Spec) -> String {
     let mut out = String::new();

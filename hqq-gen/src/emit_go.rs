@@ -22,6 +22,46 @@ pub struct GoOptions {
     pub package: Option<String>,
 }
 
+/// Identifiers the Go file defines itself.
+const GO_GENERATED: &[&str] = &[
+    "Packet",
+    "Version",
+    "Limits",
+    "ErrorKind",
+    "CodecError",
+    "Opcode",
+    "Message",
+    "Decode",
+    "ProtocolName",
+    "ProtocolVersion",
+    "PacketSize",
+    "ApplicationOpcodeFirst",
+    "ApplicationOpcodeLast",
+    "UnknownOpcode",
+    "WrongOpcode",
+    "ReservedBits",
+    "UnusedOperand",
+    "UnknownValue",
+    "UnknownFlags",
+    "OutOfRange",
+    "RuleBroken",
+];
+
+/// The spec's types whose Go names clash with what the file defines itself,
+/// each as a message. The `hqq-gen go` command refuses such a spec.
+pub fn name_clashes(spec: &Spec) -> Vec<String> {
+    let types = spec
+        .opcodes
+        .iter()
+        .map(|o| &o.name)
+        .chain(spec.enums.iter().map(|e| &e.name))
+        .chain(spec.flags.iter().map(|f| &f.name));
+    types
+        .filter(|name| GO_GENERATED.contains(&name.as_str()))
+        .map(|name| format!("`{name}` is a name the Go file defines itself"))
+        .collect()
+}
+
 /// The Go source file of `spec`.
 pub fn emit_go(spec: &Spec, options: &GoOptions) -> String {
     let mut out = String::new();

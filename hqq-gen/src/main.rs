@@ -121,6 +121,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::C { spec, output } => {
             let spec = Spec::read(&spec).map_err(|e| e.to_string())?;
+            refuse_clashes(&spec, hqq_gen::emit_c::name_clashes(&spec), "C")?;
             write(output, &hqq_gen::emit_c(&spec))
         }
         Command::Go {
@@ -129,6 +130,7 @@ fn run(cli: Cli) -> Result<(), String> {
             package,
         } => {
             let spec = Spec::read(&spec).map_err(|e| e.to_string())?;
+            refuse_clashes(&spec, hqq_gen::emit_go::name_clashes(&spec), "Go")?;
             write(
                 output,
                 &hqq_gen::emit_go(&spec, &hqq_gen::GoOptions { package }),
@@ -139,6 +141,18 @@ fn run(cli: Cli) -> Result<(), String> {
             write(output, &hqq_gen::emit_doc(&spec))
         }
     }
+}
+
+/// An error listing `clashes`, if there are any.
+fn refuse_clashes(spec: &Spec, clashes: Vec<String>, language: &str) -> Result<(), String> {
+    if clashes.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: cannot generate {language}: {} (rename the type in the spec)",
+        spec.file,
+        clashes.join("; ")
+    ))
 }
 
 fn write(output: Option<PathBuf>, text: &str) -> Result<(), String> {

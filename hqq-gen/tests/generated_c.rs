@@ -66,3 +66,22 @@ fn the_header_names_everything_with_the_protocol_prefix() {
         assert!(name.starts_with("key_value_"), "{line}");
     }
 }
+
+#[test]
+fn names_the_header_defines_itself_are_refused() {
+    let spec = Spec::parse(
+        "protocol: { name: App, layer: application, version: { major: 1, minor: 0 } }\n\
+         opcodes:\n  - { code: 0x80, name: Result, direction: both }\n  - { code: 0x81, name: Fine, direction: both }\n",
+        "app.yaml",
+    )
+    .unwrap();
+    assert_eq!(
+        hqq_gen::emit_c::name_clashes(&spec),
+        ["`Result` would be `app_result`, which the C header defines itself"]
+    );
+    assert!(hqq_gen::emit_go::name_clashes(&spec).is_empty());
+    assert!(hqq_gen::emit_c::name_clashes(
+        &Spec::read(&Path::new(MANIFEST).join("../spec/hqq.yaml")).unwrap()
+    )
+    .is_empty());
+}

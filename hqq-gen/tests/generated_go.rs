@@ -135,3 +135,40 @@ fn go_toolchain_formats_vets_and_tests_the_generated_files() {
         assert!(report.contains("ok"), "{report}");
     }
 }
+
+#[test]
+fn names_the_go_file_defines_itself_are_refused() {
+    let spec = Spec::parse(
+        "protocol: { name: App, layer: application, version: { major: 1, minor: 0 } }\n\
+         opcodes:\n  - { code: 0x80, name: Limits, direction: both }\n",
+        "app.yaml",
+    )
+    .unwrap();
+    assert_eq!(
+        hqq_gen::emit_go::name_clashes(&spec),
+        ["`Limits` is a name the Go file defines itself"]
+    );
+    let core = spec_file("../spec/hqq.yaml");
+    assert!(hqq_gen::emit_go::name_clashes(&core).is_empty());
+    let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("limits.yaml");
+    std::fs::write(
+        &file,
+        "protocol: { name: App, layer: application, version: { major: 1, minor: 0 } }\n\
+         opcodes:\n  - { code: 0x80, name: Limits, direction: both }\n",
+    )
+    .expect("a spec file");
+    let out = Command::new(env!("CARGO_BIN_EXE_hqq-gen"))
+        .arg("go")
+        .arg(&file)
+        .output()
+        .expect("run hqq-gen");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("cannot generate Go"),
+        "{stderr}"
+    );
+}
+
+fn spec_file(path: &str) -> Spec {
+    spec(path, path)
+}
