@@ -85,7 +85,33 @@ impl Spec {
     /// Returns every problem found, each with its file, line and column.
     /// The specs it imports are read relative to `file`'s directory.
     pub fn parse(source: &str, file: &str) -> Result<Spec, SpecErrors> {
-        Spec::parse_importing(source, file, &mut Vec::new())
+        let dir = std::path::Path::new(file)
+            .parent()
+            .unwrap_or(std::path::Path::new(""));
+        Spec::parse_importing(source, file, dir, &mut Vec::new())
+    }
+
+    /// [`Spec::parse`], with the specs it imports read relative to `dir`
+    /// (for a caller that names the file in messages by a path relative
+    /// to somewhere else, as `include_spec!` does).
+    pub fn parse_in(source: &str, file: &str, dir: &std::path::Path) -> Result<Spec, SpecErrors> {
+        Spec::parse_importing(source, file, dir, &mut Vec::new())
+    }
+
+    /// The files of the specs this one imports, directly or not (the
+    /// defining file of every imported type), for build tools that rebuild
+    /// when one changes.
+    pub fn imported_files(&self) -> Vec<&str> {
+        let mut files: Vec<&str> = self
+            .enums
+            .iter()
+            .filter_map(|e| e.imported.as_ref())
+            .chain(self.flags.iter().filter_map(|f| f.imported.as_ref()))
+            .map(|i| i.file.as_str())
+            .collect();
+        files.sort_unstable();
+        files.dedup();
+        files
     }
 
     /// Reads, parses and checks the spec file at `path`.
@@ -98,12 +124,17 @@ impl Spec {
     fn parse_importing(
         source: &str,
         file: &str,
+        dir: &std::path::Path,
         importing: &mut Vec<std::path::PathBuf>,
     ) -> Result<Spec, SpecErrors> {
         let raw: model::raw::Spec =
             serde_yaml::from_str(source).map_err(|e| SpecErrors(vec![yaml_error(&e, file)]))?;
         let positions = locate::Positions::index(source);
-        let imports = read_imports(&raw, file, &positions, importing)?;
+        let here = std::fs::canonicalize(
+            dir.join(std::path::Path::new(file).file_name().unwrap_or_default()),
+        )
+        .ok();
+        let imports = read_imports(&raw, file, dir, here, &positions, importing)?;
         check::resolve(&raw, file, &positions, &imports).map_err(SpecErrors)
     }
 
@@ -122,23 +153,23 @@ impl Spec {
                 hint: None,
             }])
         })?;
-        Spec::parse_importing(&source, &file, importing)
+        let dir = path.parent().unwrap_or(std::path::Path::new(""));
+        Spec::parse_importing(&source, &file, dir, importing)
     }
 }
 
-/// Reads the specs `raw` imports (paths relative to `file`'s directory).
+/// Reads the specs `raw` imports (paths relative to `dir`); `here` is the
+/// importing file, canonical, if it exists.
 /// An import that fails gives its own errors (in its own file) and one at
 /// the import entry of `file`.
 fn read_imports(
     raw: &model::raw::Spec,
     file: &str,
+    dir: &std::path::Path,
+    here: Option<std::path::PathBuf>,
     positions: &locate::Positions,
     importing: &mut Vec<std::path::PathBuf>,
 ) -> Result<Vec<Spec>, SpecErrors> {
-    let dir = std::path::Path::new(file)
-        .parent()
-        .unwrap_or(std::path::Path::new(""));
-    let here = std::fs::canonicalize(file).ok();
     let mut specs = Vec::new();
     let mut errors = Vec::new();
     for (k, import) in raw.imports.iter().enumerate() {
