@@ -27,7 +27,8 @@
 //!
 //! A spec may also list RPC methods (`methods:`, each `{ id, name, doc }`,
 //! ids non-zero and unique, names snake_case, and optionally `request:` and
-//! `response:`, each `bytes` (the default) or a packet of the spec). They
+//! `response:`, each `bytes` (the default), a packet of the spec, or
+//! `{ serde: path::Type }` (postcard, the runtime's `postcard` feature)). They
 //! become a `pub mod rpc` ([`emit_rpc`]): `METHOD_<NAME>` ids, a `Server`
 //! trait with one method per RPC method (taking the call's `CallContext`
 //! and the typed request), `serve` (which drives a `Server` over an
