@@ -165,6 +165,22 @@ fn write_constants(out: &mut String, spec: &Spec, p: &str, up: &str) -> std::fmt
         "#define {up}_APPLICATION_OPCODE_LAST {:#04x}u\n",
         app.end()
     )?;
+    if !spec.methods.is_empty() {
+        writeln!(
+            out,
+            "/* RPC method ids (ConnCopy operand 6 of a request's first chunk). */"
+        )?;
+        for m in &spec.methods {
+            writeln!(
+                out,
+                "#define {up}_METHOD_{} UINT64_C({}) /* {} */",
+                m.name.to_ascii_uppercase(),
+                m.id,
+                comment(&m.doc)
+            )?;
+        }
+        writeln!(out)?;
+    }
     if spec.opcodes.is_empty() {
         return Ok(());
     }

@@ -129,6 +129,7 @@ fn write_file(out: &mut String, spec: &Spec, options: &GoOptions) -> std::fmt::R
     )?;
     write_runtime(out, spec)?;
     write_opcodes(out, spec)?;
+    write_methods(out, spec)?;
     for e in &spec.enums {
         write_enum(out, e)?;
     }
@@ -310,6 +311,22 @@ fn write_opcodes(out: &mut String, spec: &Spec) -> std::fmt::Result {
         out,
         "\t}}\n\treturn fmt.Sprintf(\"Opcode(%#02x)\", uint8(o))\n}}\n"
     )
+}
+
+fn write_methods(out: &mut String, spec: &Spec) -> std::fmt::Result {
+    if spec.methods.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "// RPC method ids (ConnCopy operand 6 of a request's first chunk).\nconst ("
+    )?;
+    for m in &spec.methods {
+        let name = format!("Method{}", camel(&m.name));
+        doc(out, 1, &format!("{name}: {}", m.doc))?;
+        writeln!(out, "\t{name} uint64 = {}", m.id)?;
+    }
+    writeln!(out, ")\n")
 }
 
 fn write_enum(out: &mut String, e: &EnumType) -> std::fmt::Result {

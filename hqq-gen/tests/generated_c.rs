@@ -60,6 +60,7 @@ fn the_header_names_everything_with_the_protocol_prefix() {
     assert!(code.contains("#define KEY_VALUE_OP_PUT 0x80u"));
     assert!(code.contains("#define KEY_VALUE_PUT_FLAGS_SYNC (UINT64_C(1) << 4)"));
     assert!(code.contains("typedef struct key_value_reply {"));
+    assert!(code.contains("#define KEY_VALUE_METHOD_PUT UINT64_C(2)"));
     for line in code.lines().filter(|l| l.starts_with("static inline")) {
         let name = line.split('(').next().unwrap_or(line);
         let name = name.rsplit([' ', '*']).next().unwrap_or(name);

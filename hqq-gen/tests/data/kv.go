@@ -170,6 +170,14 @@ func (o Opcode) String() string {
 	return fmt.Sprintf("Opcode(%#02x)", uint8(o))
 }
 
+// RPC method ids (ConnCopy operand 6 of a request's first chunk).
+const (
+	// MethodGet: Returns the value stored under the key in the request.
+	MethodGet uint64 = 1
+	// MethodPut: Stores a value; the request is the key (8 bytes, little-endian) followed by the value.
+	MethodPut uint64 = 2
+)
+
 // Status: Outcome of a request.
 type Status uint64
 
