@@ -367,3 +367,105 @@ fn check_peers(watched: &[Watched]) -> Vec<Key> {
     }
     wake
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::LinkConfig;
+    use crate::wait::WaitPolicy;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    #[derive(Default)]
+    struct CountingWaker(AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A watcher of its own (not the process's), serving on a thread that
+    /// parks forever once the test is done.
+    fn private_watcher(no_waitv: bool) -> &'static Watcher {
+        let watcher: &'static Watcher = Box::leak(Box::new(Watcher {
+            table: Mutex::new(Table::default()),
+            control: AtomicU32::new(0),
+            running: AtomicBool::new(true),
+            no_waitv: AtomicBool::new(no_waitv),
+        }));
+        std::thread::spawn(move || watcher.run());
+        watcher
+    }
+
+    /// A message sent after registration wakes the task, and the
+    /// registration is gone afterwards. With `futex_waitv` the park slices
+    /// are a minute long, so only the sender's notify can end the wait in
+    /// time; the fallback notices the message at the end of a 1 ms slice.
+    fn wakes_a_registered_task(no_waitv: bool) {
+        let watcher = private_watcher(no_waitv);
+        let slice = if no_waitv {
+            Duration::from_millis(1)
+        } else {
+            Duration::from_secs(60)
+        };
+        let mut config = LinkConfig::new();
+        config.slots(4).buffer_size(64).wait_policy(WaitPolicy {
+            park_slice: slice,
+            idle_park_slice: slice,
+            ..WaitPolicy::DEFAULT
+        });
+        let (a, b) = StandardLink::pair(&config).expect("pair");
+        let b = Arc::new(b);
+        let counter = Arc::new(CountingWaker::default());
+        let waker = Waker::from(Arc::clone(&counter));
+        let mut key = None;
+        assert!(watcher.register(&mut key, &b, Interest::Data, &waker, Instant::now()));
+        // Let the thread park first (it may not have: then its re-check
+        // sees the message).
+        std::thread::sleep(Duration::from_millis(20));
+        a.try_send(b"x").expect("send");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while counter.0.load(Ordering::Relaxed) == 0 {
+            assert!(Instant::now() < deadline, "the task was never woken");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(watcher.lock().len, 0);
+        watcher.deregister(&mut key);
+        assert_eq!(key, None);
+    }
+
+    #[test]
+    fn wakes_with_futex_waitv() {
+        wakes_a_registered_task(false);
+    }
+
+    #[test]
+    fn wakes_without_futex_waitv() {
+        wakes_a_registered_task(true);
+    }
+
+    #[test]
+    fn keys_of_removed_entries_go_stale() {
+        let mut config = LinkConfig::new();
+        config.slots(4).buffer_size(64);
+        let (a, _b) = StandardLink::pair(&config).expect("pair");
+        let link = Arc::new(a);
+        let waker = Waker::from(Arc::new(CountingWaker::default()));
+        let mut table = Table::default();
+        let entry = || Entry {
+            link: Arc::clone(&link),
+            interest: Interest::Data,
+            waker: waker.clone(),
+            since: Instant::now(),
+        };
+        let first = table.insert(entry());
+        assert!(table.remove(first).is_some());
+        let second = table.insert(entry());
+        // The slot is reused, but the old key does not name the new entry.
+        assert_eq!(first.index, second.index);
+        assert!(table.get_mut(first).is_none());
+        assert!(table.remove(first).is_none());
+        assert_eq!(table.len, 1);
+    }
+}
