@@ -67,6 +67,15 @@ fn multi_thread() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Runs `test` on `runtime`, failing instead of hanging if it never ends.
+fn run<F: Future>(runtime: tokio::runtime::Runtime, test: F) -> F::Output {
+    runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(120), test)
+            .await
+            .expect("the test hung")
+    })
+}
+
 /// Waits (bounded) until `done` holds.
 fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
@@ -110,11 +119,38 @@ fn poll_until_registered<F: Future>(mut future: Pin<&mut F>, waker: &Waker) {
 
 fn assert_send<T: Send>(_: &T) {}
 
+/// Runs two futures concurrently on the current task (what `tokio::join!`
+/// does, without tokio's macros).
+async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut out_a, mut out_b) = (None, None);
+    std::future::poll_fn(|cx| {
+        if out_a.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                out_a = Some(v);
+            }
+        }
+        if out_b.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                out_b = Some(v);
+            }
+        }
+        match (out_a.take(), out_b.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (out_a, out_b) = (a, b);
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
 #[test]
 fn ping_pong_on_a_current_thread_runtime() {
     let _serial = serial();
     let (a, b) = pair(4);
-    current_thread().block_on(async {
+    run(current_thread(), async {
         let echo = async {
             let mut buf = [0u8; 64];
             for _ in 0..200 {
@@ -129,7 +165,7 @@ fn ping_pong_on_a_current_thread_runtime() {
                 assert_eq!(reply, Some(i));
             }
         };
-        tokio::join!(echo, ask);
+        join(echo, ask).await;
     });
     assert_eq!(waiting_tasks(), 0);
 }
@@ -143,7 +179,9 @@ fn many_tasks_share_one_link_on_a_multi_thread_runtime() {
     let (a, b) = (Arc::new(a), Arc::new(b));
     const SENDERS: u32 = 4;
     const EACH: u32 = 300;
-    let received = multi_thread().block_on(async {
+    const RECEIVERS: usize = 2;
+    const STOP: u32 = u32::MAX;
+    let received = run(multi_thread(), async {
         let mut senders = Vec::new();
         for s in 0..SENDERS {
             let a = Arc::clone(&a);
@@ -154,23 +192,26 @@ fn many_tasks_share_one_link_on_a_multi_thread_runtime() {
             }));
         }
         let mut receivers = Vec::new();
-        for _ in 0..2 {
+        for _ in 0..RECEIVERS {
             let b = Arc::clone(&b);
             receivers.push(tokio::spawn(async move {
                 let mut got = Vec::new();
                 loop {
                     let mut buf = [0u8; 4];
-                    match tokio::time::timeout(Duration::from_millis(500), b.recv(&mut buf)).await {
-                        Ok(result) => got.push(u32::from_le_bytes(
-                            buf[..result.expect("recv")].try_into().expect("4 bytes"),
-                        )),
-                        Err(_) => return got,
+                    let n = b.recv(&mut buf).await.expect("recv");
+                    match u32::from_le_bytes(buf[..n].try_into().expect("4 bytes")) {
+                        STOP => return got,
+                        value => got.push(value),
                     }
                 }
             }));
         }
         for sender in senders {
             sender.await.expect("sender task");
+        }
+        // Each receiver leaves at the first stop message it takes.
+        for _ in 0..RECEIVERS {
+            a.send(&STOP.to_le_bytes()).await.expect("send stop");
         }
         let mut all = Vec::new();
         for receiver in receivers {
@@ -189,7 +230,7 @@ fn async_read_and_write_carry_a_stream() {
     let _serial = serial();
     let (mut a, mut b) = pair(4);
     let data: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
-    let got = multi_thread().block_on(async {
+    let got = run(multi_thread(), async {
         let writer = async {
             a.write_all(&data).await.expect("write_all");
             a.flush().await.expect("flush");
@@ -199,7 +240,7 @@ fn async_read_and_write_carry_a_stream() {
             b.read_exact(&mut got).await.expect("read_exact");
             got
         };
-        tokio::join!(writer, reader).1
+        join(writer, reader).await.1
     });
     assert_eq!(got, data);
 }

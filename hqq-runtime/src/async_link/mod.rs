@@ -25,19 +25,12 @@
 //! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
 //! let (a, b) = StandardLink::pair(LinkConfig::new().slots(8).buffer_size(64))?;
 //! let (a, b) = (AsyncStandardLink::new(a), AsyncStandardLink::new(b));
-//! let echo = async {
-//!     let mut buf = [0u8; 64];
-//!     let n = b.recv(&mut buf).await?;
-//!     b.send(&buf[..n]).await?;
-//!     Ok::<(), Box<dyn std::error::Error>>(())
-//! };
-//! let ask = async {
-//!     a.send(b"ping").await?;
-//!     Ok::<Vec<u8>, Box<dyn std::error::Error>>(a.recv_with(|reply| reply.to_vec()).await?)
-//! };
-//! let (echoed, reply) = tokio::join!(echo, ask);
-//! echoed?;
-//! assert_eq!(reply?, b"ping");
+//! a.send(b"ping").await?;
+//! let mut buf = [0u8; 64];
+//! let n = b.recv(&mut buf).await?;
+//! b.send(&buf[..n]).await?;
+//! let reply = a.recv_with(|reply| reply.to_vec()).await?;
+//! assert_eq!(reply, b"ping");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
