@@ -5,6 +5,12 @@
 //! returns how many it took; a read returns one message, or as much of it
 //! as fits, with the rest on the next read. A link has no end of stream,
 //! so a read never returns 0 bytes into a non-empty buffer.
+//!
+//! Cancel safety is that of the `AsyncReadExt::read`/`AsyncWriteExt::write`
+//! futures: a read or write happens whole within one poll, so one that
+//! was dropped took or sent nothing. The wait stays registered in the link
+//! (one per direction, as tokio's sockets keep theirs) until the ring
+//! becomes ready or the link is dropped.
 
 use std::io;
 use std::pin::Pin;
