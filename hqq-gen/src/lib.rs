@@ -59,6 +59,32 @@ pub use emit_rust::{emit_rust, EmitOptions};
 pub use error::{SpecError, SpecErrors};
 pub use model::Spec;
 
+/// The core HQQ protocol spec, `spec/hqq.yaml` of this crate: the tables
+/// hqq-runtime's `protocol` module is generated from and the opcode ranges
+/// hqq-derive checks application opcodes against.
+pub const CORE_SPEC_SOURCE: &str = include_str!("../spec/hqq.yaml");
+
+/// The name [`core_spec`] gives the core spec in messages and in the
+/// `@generated` header.
+pub const CORE_SPEC_FILE: &str = "hqq-gen/spec/hqq.yaml";
+
+/// The core spec, parsed and checked once per process.
+///
+/// ```
+/// let core = hqq_gen::core_spec();
+/// assert_eq!(core.protocol.name, "HQQ");
+/// assert!(core.ranges.application.contains(&0x80));
+/// ```
+pub fn core_spec() -> &'static Spec {
+    static CORE: std::sync::OnceLock<Spec> = std::sync::OnceLock::new();
+    CORE.get_or_init(|| {
+        // The file ships inside this crate and its tests parse it, so an
+        // error here is a broken release, not bad input.
+        Spec::parse(CORE_SPEC_SOURCE, CORE_SPEC_FILE)
+            .unwrap_or_else(|e| panic!("{CORE_SPEC_FILE} must pass hqq-gen's checks:\n{e}"))
+    })
+}
+
 impl Spec {
     /// Parses and checks the spec in `source`; `file` names it in messages.
     ///
