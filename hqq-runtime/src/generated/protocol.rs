@@ -51,6 +51,13 @@ pub enum OpCode {
     StandardLinkCopy = 0xff,
 }
 
+#[allow(
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::unreadable_literal,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+)]
 impl OpCode {
     /// Every opcode, in spec order.
     pub const ALL: [OpCode; 9] = [
@@ -125,14 +132,7 @@ impl ::core::convert::TryFrom<u8> for OpCode {
 
     #[inline]
     fn try_from(code: u8) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        match OpCode::from_code(code) {
-            ::core::option::Option::Some(op) => ::core::result::Result::Ok(op),
-            ::core::option::Option::None => {
-                ::core::result::Result::Err(
-                    crate::codec::DecodeError::UnknownOpcode(code),
-                )
-            }
-        }
+        OpCode::from_code(code).ok_or(crate::codec::DecodeError::UnknownOpcode(code))
     }
 }
 
@@ -163,6 +163,13 @@ pub enum ErrorCode {
     BufferOverflow = 0x07,
 }
 
+#[allow(
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::unreadable_literal,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+)]
 impl ErrorCode {
     /// Every value, in spec order.
     pub const ALL: [ErrorCode; 7] = [
@@ -246,768 +253,55 @@ impl crate::codec::OperandValue for ErrorCode {
         word: u64,
         operand: crate::codec::OperandRef,
     ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        match ErrorCode::from_value(word) {
-            ::core::option::Option::Some(value) => ::core::result::Result::Ok(value),
-            ::core::option::Option::None => {
-                ::core::result::Result::Err(crate::codec::DecodeError::UnknownValue {
-                    operand,
-                    value: word,
-                })
-            }
-        }
-    }
-}
-
-/// Optional protocol features, negotiated by ProtoNegotiate and ProtoAck.
-/// LargeCopy and RequestResponse have the bits the established
-/// implementation uses; the seed's further features take the next bits.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[repr(transparent)]
-pub struct Features(u64);
-
-impl Features {
-    /// Messages larger than one buffer, sent as ConnCopy chunks.
-    pub const LARGE_COPY: Self = Self(1 << 0);
-
-    /// Request and response messages (ConnCopy Request/Response frames).
-    pub const REQUEST_RESPONSE: Self = Self(1 << 1);
-
-    /// Data compression.
-    pub const COMPRESSION: Self = Self(1 << 2);
-
-    /// Data encryption.
-    pub const ENCRYPTION: Self = Self(1 << 3);
-
-    /// Advanced flow control.
-    pub const FLOW_CONTROL: Self = Self(1 << 4);
-
-    /// Enhanced statistics.
-    pub const STATISTICS: Self = Self(1 << 5);
-
-    /// Quality of service (QoS).
-    pub const QUALITY_OF_SERVICE: Self = Self(1 << 6);
-
-    /// Every flag with its name, in bit order of the spec.
-    pub const FLAGS: [(&'static str, Self); 7] = [
-        ("LARGE_COPY", Self::LARGE_COPY),
-        ("REQUEST_RESPONSE", Self::REQUEST_RESPONSE),
-        ("COMPRESSION", Self::COMPRESSION),
-        ("ENCRYPTION", Self::ENCRYPTION),
-        ("FLOW_CONTROL", Self::FLOW_CONTROL),
-        ("STATISTICS", Self::STATISTICS),
-        ("QUALITY_OF_SERVICE", Self::QUALITY_OF_SERVICE),
-    ];
-
-    /// No flag set.
-    #[inline]
-    pub const fn empty() -> Self {
-        Self(0)
-    }
-
-    /// Every defined flag set.
-    #[inline]
-    pub const fn all() -> Self {
-        Self(0x7f)
-    }
-
-    /// The operand word.
-    #[inline]
-    pub const fn bits(self) -> u64 {
-        self.0
-    }
-
-    /// The flags in `bits`, or `None` if it has bits no flag defines.
-    #[inline]
-    pub const fn from_bits(bits: u64) -> ::core::option::Option<Self> {
-        if bits & !Self::all().0 == 0 {
-            ::core::option::Option::Some(Self(bits))
-        } else {
-            ::core::option::Option::None
-        }
-    }
-
-    /// The flags in `bits`, ignoring bits no flag defines.
-    #[inline]
-    pub const fn from_bits_truncate(bits: u64) -> Self {
-        Self(bits & Self::all().0)
-    }
-
-    /// Whether no flag is set.
-    #[inline]
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// Whether every flag of `other` is set.
-    #[inline]
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether any flag of `other` is set.
-    #[inline]
-    pub const fn intersects(self, other: Self) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    /// The flags set in `self` or `other`.
-    #[inline]
-    pub const fn union(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-
-    /// The flags set in both `self` and `other`.
-    #[inline]
-    pub const fn intersection(self, other: Self) -> Self {
-        Self(self.0 & other.0)
-    }
-
-    /// The flags of `self` not in `other`.
-    #[inline]
-    pub const fn difference(self, other: Self) -> Self {
-        Self(self.0 & !other.0)
-    }
-
-    /// The first rule of the set these flags break; this set has no rules, so always `None`.
-    pub const fn broken_rule(self) -> ::core::option::Option<&'static str> {
-        let _ = self;
-
-        ::core::option::Option::None
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitOr for Features {
-    type Output = Self;
-
-    #[inline]
-    fn bitor(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitOrAssign for Features {
-    #[inline]
-    fn bitor_assign(&mut self, other: Self) {
-        self.0 = self.0 | other.0;
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitAnd for Features {
-    type Output = Self;
-
-    #[inline]
-    fn bitand(self, other: Self) -> Self {
-        Self(self.0 & other.0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitAndAssign for Features {
-    #[inline]
-    fn bitand_assign(&mut self, other: Self) {
-        self.0 = self.0 & other.0;
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitXor for Features {
-    type Output = Self;
-
-    #[inline]
-    fn bitxor(self, other: Self) -> Self {
-        Self(self.0 ^ other.0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitXorAssign for Features {
-    #[inline]
-    fn bitxor_assign(&mut self, other: Self) {
-        self.0 = self.0 ^ other.0;
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::Sub for Features {
-    type Output = Self;
-
-    #[inline]
-    fn sub(self, other: Self) -> Self {
-        self.difference(other)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::SubAssign for Features {
-    #[inline]
-    fn sub_assign(&mut self, other: Self) {
-        *self = self.difference(other);
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::Not for Features {
-    type Output = Self;
-
-    #[inline]
-    fn not(self) -> Self {
-        Self(!self.0 & Self::all().0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::fmt::Debug for Features {
-    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        f.write_str(::core::stringify!(Features))?;
-        f.write_str("(")?;
-        let mut first = true;
-        for (name, flag) in Self::FLAGS {
-            if self.contains(flag) {
-                if !first {
-                    f.write_str(" | ")?;
-                }
-                f.write_str(name)?;
-                first = false;
-            }
-        }
-        if first {
-            f.write_str("empty")?;
-        }
-        f.write_str(")")
-    }
-}
-
-/// Unknown bits and broken rules are rejected, as for a
-/// `unknown_bits: reject` operand of a generated packet.
-#[automatically_derived]
-impl crate::codec::OperandValue for Features {
-    #[inline]
-    fn to_word(&self) -> u64 {
-        self.bits()
-    }
-
-    #[inline]
-    fn from_word(
-        word: u64,
-        operand: crate::codec::OperandRef,
-    ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        let ::core::option::Option::Some(flags) = Features::from_bits(word) else {
-            return ::core::result::Result::Err(crate::codec::DecodeError::UnknownFlags {
+        ErrorCode::from_value(word)
+            .ok_or(crate::codec::DecodeError::UnknownValue {
                 operand,
-                bits: word & !Features::all().bits(),
-            });
-        };
-        if let ::core::option::Option::Some(rule) = flags.broken_rule() {
-            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
-                operand,
-                rule,
                 value: word,
-            });
-        }
-
-        ::core::result::Result::Ok(flags)
+            })
     }
 }
 
-/// System capabilities an endpoint advertises during negotiation. The first
-/// three bits are the established implementation's; ReliableDelivery (from
-/// the seed) takes the next bit.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[repr(transparent)]
-pub struct Capabilities(u64);
-
-impl Capabilities {
-    /// Large payload buffers.
-    pub const LARGE_BUFFERS: Self = Self(1 << 0);
-
-    /// High-throughput mode.
-    pub const HIGH_THROUGHPUT: Self = Self(1 << 1);
-
-    /// Low-latency optimizations.
-    pub const LOW_LATENCY: Self = Self(1 << 2);
-
-    /// Reliable delivery guarantees.
-    pub const RELIABLE_DELIVERY: Self = Self(1 << 3);
-
-    /// Every flag with its name, in bit order of the spec.
-    pub const FLAGS: [(&'static str, Self); 4] = [
-        ("LARGE_BUFFERS", Self::LARGE_BUFFERS),
-        ("HIGH_THROUGHPUT", Self::HIGH_THROUGHPUT),
-        ("LOW_LATENCY", Self::LOW_LATENCY),
-        ("RELIABLE_DELIVERY", Self::RELIABLE_DELIVERY),
-    ];
-
-    /// No flag set.
-    #[inline]
-    pub const fn empty() -> Self {
-        Self(0)
-    }
-
-    /// Every defined flag set.
-    #[inline]
-    pub const fn all() -> Self {
-        Self(0x0f)
-    }
-
-    /// The operand word.
-    #[inline]
-    pub const fn bits(self) -> u64 {
-        self.0
-    }
-
-    /// The flags in `bits`, or `None` if it has bits no flag defines.
-    #[inline]
-    pub const fn from_bits(bits: u64) -> ::core::option::Option<Self> {
-        if bits & !Self::all().0 == 0 {
-            ::core::option::Option::Some(Self(bits))
-        } else {
-            ::core::option::Option::None
-        }
-    }
-
-    /// The flags in `bits`, ignoring bits no flag defines.
-    #[inline]
-    pub const fn from_bits_truncate(bits: u64) -> Self {
-        Self(bits & Self::all().0)
-    }
-
-    /// Whether no flag is set.
-    #[inline]
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// Whether every flag of `other` is set.
-    #[inline]
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether any flag of `other` is set.
-    #[inline]
-    pub const fn intersects(self, other: Self) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    /// The flags set in `self` or `other`.
-    #[inline]
-    pub const fn union(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-
-    /// The flags set in both `self` and `other`.
-    #[inline]
-    pub const fn intersection(self, other: Self) -> Self {
-        Self(self.0 & other.0)
-    }
-
-    /// The flags of `self` not in `other`.
-    #[inline]
-    pub const fn difference(self, other: Self) -> Self {
-        Self(self.0 & !other.0)
-    }
-
-    /// The first rule of the set these flags break; this set has no rules, so always `None`.
-    pub const fn broken_rule(self) -> ::core::option::Option<&'static str> {
-        let _ = self;
-
-        ::core::option::Option::None
-    }
+crate::flag_set! {
+    #[doc = " Optional protocol features, negotiated by ProtoNegotiate and ProtoAck."]
+    #[doc = " LargeCopy and RequestResponse have the bits the established"] #[doc =
+    " implementation uses; the seed's further features take the next bits."] pub struct
+    Features { #[doc = " Messages larger than one buffer, sent as ConnCopy chunks."]
+    const LARGE_COPY = 0; #[doc =
+    " Request and response messages (ConnCopy Request/Response frames)."] const
+    REQUEST_RESPONSE = 1; #[doc = " Data compression."] const COMPRESSION = 2; #[doc =
+    " Data encryption."] const ENCRYPTION = 3; #[doc = " Advanced flow control."] const
+    FLOW_CONTROL = 4; #[doc = " Enhanced statistics."] const STATISTICS = 5; #[doc =
+    " Quality of service (QoS)."] const QUALITY_OF_SERVICE = 6; } #[doc =
+    " The first rule of the set these flags break; this set has no rules, so always `None`."]
+    rules {}
 }
 
-#[automatically_derived]
-impl ::core::ops::BitOr for Capabilities {
-    type Output = Self;
-
-    #[inline]
-    fn bitor(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
+crate::flag_set! {
+    #[doc = " System capabilities an endpoint advertises during negotiation. The first"]
+    #[doc = " three bits are the established implementation's; ReliableDelivery (from"]
+    #[doc = " the seed) takes the next bit."] pub struct Capabilities { #[doc =
+    " Large payload buffers."] const LARGE_BUFFERS = 0; #[doc = " High-throughput mode."]
+    const HIGH_THROUGHPUT = 1; #[doc = " Low-latency optimizations."] const LOW_LATENCY =
+    2; #[doc = " Reliable delivery guarantees."] const RELIABLE_DELIVERY = 3; } #[doc =
+    " The first rule of the set these flags break; this set has no rules, so always `None`."]
+    rules {}
 }
 
-#[automatically_derived]
-impl ::core::ops::BitOrAssign for Capabilities {
-    #[inline]
-    fn bitor_assign(&mut self, other: Self) {
-        self.0 = self.0 | other.0;
-    }
-}
+crate::flag_set! {
+    #[doc = " Flags of one ConnCopy chunk."] pub struct FrameFlags { #[doc =
+    " First chunk of a message."] const BEGIN = 0; #[doc =
+    " Last chunk of a message (a one-chunk message has Begin and End)."] const END = 1;
 
-#[automatically_derived]
-impl ::core::ops::BitAnd for Capabilities {
-    type Output = Self;
-
-    #[inline]
-    fn bitand(self, other: Self) -> Self {
-        Self(self.0 & other.0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitAndAssign for Capabilities {
-    #[inline]
-    fn bitand_assign(&mut self, other: Self) {
-        self.0 = self.0 & other.0;
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitXor for Capabilities {
-    type Output = Self;
-
-    #[inline]
-    fn bitxor(self, other: Self) -> Self {
-        Self(self.0 ^ other.0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitXorAssign for Capabilities {
-    #[inline]
-    fn bitxor_assign(&mut self, other: Self) {
-        self.0 = self.0 ^ other.0;
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::Sub for Capabilities {
-    type Output = Self;
-
-    #[inline]
-    fn sub(self, other: Self) -> Self {
-        self.difference(other)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::SubAssign for Capabilities {
-    #[inline]
-    fn sub_assign(&mut self, other: Self) {
-        *self = self.difference(other);
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::Not for Capabilities {
-    type Output = Self;
-
-    #[inline]
-    fn not(self) -> Self {
-        Self(!self.0 & Self::all().0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::fmt::Debug for Capabilities {
-    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        f.write_str(::core::stringify!(Capabilities))?;
-        f.write_str("(")?;
-        let mut first = true;
-        for (name, flag) in Self::FLAGS {
-            if self.contains(flag) {
-                if !first {
-                    f.write_str(" | ")?;
-                }
-                f.write_str(name)?;
-                first = false;
-            }
-        }
-        if first {
-            f.write_str("empty")?;
-        }
-        f.write_str(")")
-    }
-}
-
-/// Unknown bits and broken rules are rejected, as for a
-/// `unknown_bits: reject` operand of a generated packet.
-#[automatically_derived]
-impl crate::codec::OperandValue for Capabilities {
-    #[inline]
-    fn to_word(&self) -> u64 {
-        self.bits()
-    }
-
-    #[inline]
-    fn from_word(
-        word: u64,
-        operand: crate::codec::OperandRef,
-    ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        let ::core::option::Option::Some(flags) = Capabilities::from_bits(word) else {
-            return ::core::result::Result::Err(crate::codec::DecodeError::UnknownFlags {
-                operand,
-                bits: word & !Capabilities::all().bits(),
-            });
-        };
-        if let ::core::option::Option::Some(rule) = flags.broken_rule() {
-            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
-                operand,
-                rule,
-                value: word,
-            });
-        }
-
-        ::core::result::Result::Ok(flags)
-    }
-}
-
-/// Flags of one ConnCopy chunk.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[repr(transparent)]
-pub struct FrameFlags(u64);
-
-impl FrameFlags {
-    /// First chunk of a message.
-    pub const BEGIN: Self = Self(1 << 0);
-
-    /// Last chunk of a message (a one-chunk message has Begin and End).
-    pub const END: Self = Self(1 << 1);
-
-    /// Discards the partial message; total, offset and size are 0.
-    pub const ABORT: Self = Self(1 << 2);
-
-    /// The message is a request.
-    pub const REQUEST: Self = Self(1 << 3);
-
-    /// The message is a response.
-    pub const RESPONSE: Self = Self(1 << 4);
-
-    /// The response reports an error; its status operand says which.
-    pub const ERROR: Self = Self(1 << 5);
-
-    /// Every flag with its name, in bit order of the spec.
-    pub const FLAGS: [(&'static str, Self); 6] = [
-        ("BEGIN", Self::BEGIN),
-        ("END", Self::END),
-        ("ABORT", Self::ABORT),
-        ("REQUEST", Self::REQUEST),
-        ("RESPONSE", Self::RESPONSE),
-        ("ERROR", Self::ERROR),
-    ];
-
-    /// No flag set.
-    #[inline]
-    pub const fn empty() -> Self {
-        Self(0)
-    }
-
-    /// Every defined flag set.
-    #[inline]
-    pub const fn all() -> Self {
-        Self(0x3f)
-    }
-
-    /// The operand word.
-    #[inline]
-    pub const fn bits(self) -> u64 {
-        self.0
-    }
-
-    /// The flags in `bits`, or `None` if it has bits no flag defines.
-    #[inline]
-    pub const fn from_bits(bits: u64) -> ::core::option::Option<Self> {
-        if bits & !Self::all().0 == 0 {
-            ::core::option::Option::Some(Self(bits))
-        } else {
-            ::core::option::Option::None
-        }
-    }
-
-    /// The flags in `bits`, ignoring bits no flag defines.
-    #[inline]
-    pub const fn from_bits_truncate(bits: u64) -> Self {
-        Self(bits & Self::all().0)
-    }
-
-    /// Whether no flag is set.
-    #[inline]
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// Whether every flag of `other` is set.
-    #[inline]
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether any flag of `other` is set.
-    #[inline]
-    pub const fn intersects(self, other: Self) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    /// The flags set in `self` or `other`.
-    #[inline]
-    pub const fn union(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-
-    /// The flags set in both `self` and `other`.
-    #[inline]
-    pub const fn intersection(self, other: Self) -> Self {
-        Self(self.0 & other.0)
-    }
-
-    /// The flags of `self` not in `other`.
-    #[inline]
-    pub const fn difference(self, other: Self) -> Self {
-        Self(self.0 & !other.0)
-    }
-
-    /// The first rule of the set these flags break, if any. The rules:
-    ///
-    /// - Request and Response are exclusive: A message is a request or a response, never both.
-    /// - Error requires Response: Only a response can report an error.
-    pub const fn broken_rule(self) -> ::core::option::Option<&'static str> {
-        if (self.0 & (FrameFlags::REQUEST.0 | FrameFlags::RESPONSE.0)).count_ones() > 1 {
-            return ::core::option::Option::Some("Request and Response are exclusive");
-        }
-        if self.contains(FrameFlags::ERROR) && !self.contains(FrameFlags::RESPONSE) {
-            return ::core::option::Option::Some("Error requires Response");
-        }
-
-        ::core::option::Option::None
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitOr for FrameFlags {
-    type Output = Self;
-
-    #[inline]
-    fn bitor(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitOrAssign for FrameFlags {
-    #[inline]
-    fn bitor_assign(&mut self, other: Self) {
-        self.0 = self.0 | other.0;
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitAnd for FrameFlags {
-    type Output = Self;
-
-    #[inline]
-    fn bitand(self, other: Self) -> Self {
-        Self(self.0 & other.0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitAndAssign for FrameFlags {
-    #[inline]
-    fn bitand_assign(&mut self, other: Self) {
-        self.0 = self.0 & other.0;
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitXor for FrameFlags {
-    type Output = Self;
-
-    #[inline]
-    fn bitxor(self, other: Self) -> Self {
-        Self(self.0 ^ other.0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitXorAssign for FrameFlags {
-    #[inline]
-    fn bitxor_assign(&mut self, other: Self) {
-        self.0 = self.0 ^ other.0;
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::Sub for FrameFlags {
-    type Output = Self;
-
-    #[inline]
-    fn sub(self, other: Self) -> Self {
-        self.difference(other)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::SubAssign for FrameFlags {
-    #[inline]
-    fn sub_assign(&mut self, other: Self) {
-        *self = self.difference(other);
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::Not for FrameFlags {
-    type Output = Self;
-
-    #[inline]
-    fn not(self) -> Self {
-        Self(!self.0 & Self::all().0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::fmt::Debug for FrameFlags {
-    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        f.write_str(::core::stringify!(FrameFlags))?;
-        f.write_str("(")?;
-        let mut first = true;
-        for (name, flag) in Self::FLAGS {
-            if self.contains(flag) {
-                if !first {
-                    f.write_str(" | ")?;
-                }
-                f.write_str(name)?;
-                first = false;
-            }
-        }
-        if first {
-            f.write_str("empty")?;
-        }
-        f.write_str(")")
-    }
-}
-
-/// Unknown bits and broken rules are rejected, as for a
-/// `unknown_bits: reject` operand of a generated packet.
-#[automatically_derived]
-impl crate::codec::OperandValue for FrameFlags {
-    #[inline]
-    fn to_word(&self) -> u64 {
-        self.bits()
-    }
-
-    #[inline]
-    fn from_word(
-        word: u64,
-        operand: crate::codec::OperandRef,
-    ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        let ::core::option::Option::Some(flags) = FrameFlags::from_bits(word) else {
-            return ::core::result::Result::Err(crate::codec::DecodeError::UnknownFlags {
-                operand,
-                bits: word & !FrameFlags::all().bits(),
-            });
-        };
-        if let ::core::option::Option::Some(rule) = flags.broken_rule() {
-            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
-                operand,
-                rule,
-                value: word,
-            });
-        }
-
-        ::core::result::Result::Ok(flags)
-    }
+    #[doc = " Discards the partial message; total, offset and size are 0."] const ABORT =
+    2; #[doc = " The message is a request."] const REQUEST = 3; #[doc =
+    " The message is a response."] const RESPONSE = 4; #[doc =
+    " The response reports an error; its status operand says which."] const ERROR = 5; }
+    #[doc = " The first rule of the set these flags break, if any. The rules:"] #[doc =
+    ""] #[doc =
+    " - Request and Response are exclusive: A message is a request or a response, never both."]
+    #[doc = " - Error requires Response: Only a response can report an error."] rules {
+    exclusive(REQUEST, RESPONSE) => "Request and Response are exclusive"; requires(ERROR,
+    RESPONSE) => "Error requires Response"; }
 }
 
 /// Reports an error to the peer, in answer to an invalid operation or a failure.
@@ -1025,6 +319,13 @@ pub struct Error {
     pub code: ErrorCode,
 }
 
+#[allow(
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::unreadable_literal,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for Error {
     const OPCODE: u8 = 0x00;
@@ -1034,9 +335,9 @@ impl crate::codec::PacketCodec for Error {
     #[inline]
     fn encode(&self) -> crate::Packet {
         crate::Packet::from_words([
-            Self::OPCODE as u64,
-            self.context,
-            self.code.value(),
+            u64::from(<Self as crate::codec::PacketCodec>::OPCODE),
+            <u64 as crate::codec::OperandValue>::to_word(&self.context),
+            <ErrorCode as crate::codec::OperandValue>::to_word(&self.code),
             0,
             0,
             0,
@@ -1049,64 +350,18 @@ impl crate::codec::PacketCodec for Error {
     fn decode(
         packet: &crate::Packet,
     ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        use crate::codec::DecodeError;
-        let [word0, context, code, unused2, unused3, unused4, unused5, unused6] = packet
-            .words();
-        if word0 as u8 != Self::OPCODE {
-            return ::core::result::Result::Err(DecodeError::WrongOpcode {
-                expected: Self::OPCODE,
-                found: word0 as u8,
-            });
-        }
-        if word0 >> 8 != 0 {
-            return ::core::result::Result::Err(DecodeError::ReservedBits {
-                opcode: Self::OPCODE,
-                reserved: word0 >> 8,
-            });
-        }
-        if unused2 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 2u8,
-                value: unused2,
-            });
-        }
-        if unused3 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 3u8,
-                value: unused3,
-            });
-        }
-        if unused4 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 4u8,
-                value: unused4,
-            });
-        }
-        if unused5 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 5u8,
-                value: unused5,
-            });
-        }
-        if unused6 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 6u8,
-                value: unused6,
-            });
-        }
-        let ::core::option::Option::Some(code) = ErrorCode::from_value(code) else {
-            return ::core::result::Result::Err(DecodeError::UnknownValue {
-                operand: crate::codec::OperandRef::of::<Self>(1, "code"),
-                value: code,
-            });
-        };
+        let words = crate::encoding::operand_words::<Self>(packet, 3)?;
 
-        ::core::result::Result::Ok(Self { context, code })
+        ::core::result::Result::Ok(Self {
+            context: <u64 as crate::codec::OperandValue>::from_word(
+                words[0],
+                crate::codec::OperandRef::of::<Self>(0, "context"),
+            )?,
+            code: <ErrorCode as crate::codec::OperandValue>::from_word(
+                words[1],
+                crate::codec::OperandRef::of::<Self>(1, "code"),
+            )?,
+        })
     }
 
     #[inline]
@@ -1115,14 +370,6 @@ impl crate::codec::PacketCodec for Error {
         _limits: &crate::codec::Limits,
     ) -> ::core::result::Result<(), crate::codec::Violation> {
         ::core::result::Result::Ok(())
-    }
-}
-
-#[automatically_derived]
-impl ::core::convert::From<Error> for Message {
-    #[inline]
-    fn from(packet: Error) -> Self {
-        Message::Error(packet)
     }
 }
 
@@ -1146,6 +393,13 @@ pub struct ConnCreate {
     pub stream_flags: u64,
 }
 
+#[allow(
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::unreadable_literal,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for ConnCreate {
     const OPCODE: u8 = 0x01;
@@ -1155,9 +409,9 @@ impl crate::codec::PacketCodec for ConnCreate {
     #[inline]
     fn encode(&self) -> crate::Packet {
         crate::Packet::from_words([
-            Self::OPCODE as u64,
-            self.connection,
-            self.stream_flags,
+            u64::from(<Self as crate::codec::PacketCodec>::OPCODE),
+            <u64 as crate::codec::OperandValue>::to_word(&self.connection),
+            <u64 as crate::codec::OperandValue>::to_word(&self.stream_flags),
             0,
             0,
             0,
@@ -1170,69 +424,29 @@ impl crate::codec::PacketCodec for ConnCreate {
     fn decode(
         packet: &crate::Packet,
     ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        use crate::codec::DecodeError;
-        let [word0, connection, stream_flags, unused2, unused3, unused4, unused5, unused6,
-        ] = packet.words();
-        if word0 as u8 != Self::OPCODE {
-            return ::core::result::Result::Err(DecodeError::WrongOpcode {
-                expected: Self::OPCODE,
-                found: word0 as u8,
-            });
-        }
-        if word0 >> 8 != 0 {
-            return ::core::result::Result::Err(DecodeError::ReservedBits {
-                opcode: Self::OPCODE,
-                reserved: word0 >> 8,
-            });
-        }
-        if unused2 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 2u8,
-                value: unused2,
-            });
-        }
-        if unused3 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 3u8,
-                value: unused3,
-            });
-        }
-        if unused4 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 4u8,
-                value: unused4,
-            });
-        }
-        if unused5 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 5u8,
-                value: unused5,
-            });
-        }
-        if unused6 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 6u8,
-                value: unused6,
-            });
-        }
-        let packet = Self { connection, stream_flags };
+        let words = crate::encoding::operand_words::<Self>(packet, 3)?;
+        let packet = Self {
+            connection: <u64 as crate::codec::OperandValue>::from_word(
+                words[0],
+                crate::codec::OperandRef::of::<Self>(0, "connection"),
+            )?,
+            stream_flags: <u64 as crate::codec::OperandValue>::from_word(
+                words[1],
+                crate::codec::OperandRef::of::<Self>(1, "stream_flags"),
+            )?,
+        };
         if packet.connection < 1 {
-            return ::core::result::Result::Err(DecodeError::Rule {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(0, "connection"),
                 rule: "connection >= 1",
-                value: packet.connection,
+                value: crate::codec::OperandValue::to_word(&packet.connection),
             });
         }
         if packet.stream_flags != 0 {
-            return ::core::result::Result::Err(DecodeError::Rule {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(1, "stream_flags"),
                 rule: "stream_flags == 0",
-                value: packet.stream_flags,
+                value: crate::codec::OperandValue::to_word(&packet.stream_flags),
             });
         }
 
@@ -1245,14 +459,6 @@ impl crate::codec::PacketCodec for ConnCreate {
         _limits: &crate::codec::Limits,
     ) -> ::core::result::Result<(), crate::codec::Violation> {
         ::core::result::Result::Ok(())
-    }
-}
-
-#[automatically_derived]
-impl ::core::convert::From<ConnCreate> for Message {
-    #[inline]
-    fn from(packet: ConnCreate) -> Self {
-        Message::ConnCreate(packet)
     }
 }
 
@@ -1269,6 +475,13 @@ pub struct ConnAccept {
     pub connection: u64,
 }
 
+#[allow(
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::unreadable_literal,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for ConnAccept {
     const OPCODE: u8 = 0x02;
@@ -1278,8 +491,8 @@ impl crate::codec::PacketCodec for ConnAccept {
     #[inline]
     fn encode(&self) -> crate::Packet {
         crate::Packet::from_words([
-            Self::OPCODE as u64,
-            self.connection,
+            u64::from(<Self as crate::codec::PacketCodec>::OPCODE),
+            <u64 as crate::codec::OperandValue>::to_word(&self.connection),
             0,
             0,
             0,
@@ -1293,69 +506,18 @@ impl crate::codec::PacketCodec for ConnAccept {
     fn decode(
         packet: &crate::Packet,
     ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        use crate::codec::DecodeError;
-        let [word0, connection, unused1, unused2, unused3, unused4, unused5, unused6] = packet
-            .words();
-        if word0 as u8 != Self::OPCODE {
-            return ::core::result::Result::Err(DecodeError::WrongOpcode {
-                expected: Self::OPCODE,
-                found: word0 as u8,
-            });
-        }
-        if word0 >> 8 != 0 {
-            return ::core::result::Result::Err(DecodeError::ReservedBits {
-                opcode: Self::OPCODE,
-                reserved: word0 >> 8,
-            });
-        }
-        if unused1 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 1u8,
-                value: unused1,
-            });
-        }
-        if unused2 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 2u8,
-                value: unused2,
-            });
-        }
-        if unused3 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 3u8,
-                value: unused3,
-            });
-        }
-        if unused4 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 4u8,
-                value: unused4,
-            });
-        }
-        if unused5 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 5u8,
-                value: unused5,
-            });
-        }
-        if unused6 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 6u8,
-                value: unused6,
-            });
-        }
-        let packet = Self { connection };
+        let words = crate::encoding::operand_words::<Self>(packet, 1)?;
+        let packet = Self {
+            connection: <u64 as crate::codec::OperandValue>::from_word(
+                words[0],
+                crate::codec::OperandRef::of::<Self>(0, "connection"),
+            )?,
+        };
         if packet.connection < 1 {
-            return ::core::result::Result::Err(DecodeError::Rule {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(0, "connection"),
                 rule: "connection >= 1",
-                value: packet.connection,
+                value: crate::codec::OperandValue::to_word(&packet.connection),
             });
         }
 
@@ -1368,14 +530,6 @@ impl crate::codec::PacketCodec for ConnAccept {
         _limits: &crate::codec::Limits,
     ) -> ::core::result::Result<(), crate::codec::Violation> {
         ::core::result::Result::Ok(())
-    }
-}
-
-#[automatically_derived]
-impl ::core::convert::From<ConnAccept> for Message {
-    #[inline]
-    fn from(packet: ConnAccept) -> Self {
-        Message::ConnAccept(packet)
     }
 }
 
@@ -1396,6 +550,13 @@ pub struct ConnClose {
     pub reason: u64,
 }
 
+#[allow(
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::unreadable_literal,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for ConnClose {
     const OPCODE: u8 = 0x03;
@@ -1405,9 +566,9 @@ impl crate::codec::PacketCodec for ConnClose {
     #[inline]
     fn encode(&self) -> crate::Packet {
         crate::Packet::from_words([
-            Self::OPCODE as u64,
-            self.connection,
-            self.reason,
+            u64::from(<Self as crate::codec::PacketCodec>::OPCODE),
+            <u64 as crate::codec::OperandValue>::to_word(&self.connection),
+            <u64 as crate::codec::OperandValue>::to_word(&self.reason),
             0,
             0,
             0,
@@ -1420,62 +581,22 @@ impl crate::codec::PacketCodec for ConnClose {
     fn decode(
         packet: &crate::Packet,
     ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        use crate::codec::DecodeError;
-        let [word0, connection, reason, unused2, unused3, unused4, unused5, unused6] = packet
-            .words();
-        if word0 as u8 != Self::OPCODE {
-            return ::core::result::Result::Err(DecodeError::WrongOpcode {
-                expected: Self::OPCODE,
-                found: word0 as u8,
-            });
-        }
-        if word0 >> 8 != 0 {
-            return ::core::result::Result::Err(DecodeError::ReservedBits {
-                opcode: Self::OPCODE,
-                reserved: word0 >> 8,
-            });
-        }
-        if unused2 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 2u8,
-                value: unused2,
-            });
-        }
-        if unused3 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 3u8,
-                value: unused3,
-            });
-        }
-        if unused4 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 4u8,
-                value: unused4,
-            });
-        }
-        if unused5 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 5u8,
-                value: unused5,
-            });
-        }
-        if unused6 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 6u8,
-                value: unused6,
-            });
-        }
-        let packet = Self { connection, reason };
+        let words = crate::encoding::operand_words::<Self>(packet, 3)?;
+        let packet = Self {
+            connection: <u64 as crate::codec::OperandValue>::from_word(
+                words[0],
+                crate::codec::OperandRef::of::<Self>(0, "connection"),
+            )?,
+            reason: <u64 as crate::codec::OperandValue>::from_word(
+                words[1],
+                crate::codec::OperandRef::of::<Self>(1, "reason"),
+            )?,
+        };
         if packet.connection < 1 {
-            return ::core::result::Result::Err(DecodeError::Rule {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(0, "connection"),
                 rule: "connection >= 1",
-                value: packet.connection,
+                value: crate::codec::OperandValue::to_word(&packet.connection),
             });
         }
 
@@ -1488,14 +609,6 @@ impl crate::codec::PacketCodec for ConnClose {
         _limits: &crate::codec::Limits,
     ) -> ::core::result::Result<(), crate::codec::Violation> {
         ::core::result::Result::Ok(())
-    }
-}
-
-#[automatically_derived]
-impl ::core::convert::From<ConnClose> for Message {
-    #[inline]
-    fn from(packet: ConnClose) -> Self {
-        Message::ConnClose(packet)
     }
 }
 
@@ -1556,6 +669,13 @@ pub struct ConnCopy {
     pub method_or_status: u64,
 }
 
+#[allow(
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::unreadable_literal,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for ConnCopy {
     const OPCODE: u8 = 0x04;
@@ -1565,14 +685,14 @@ impl crate::codec::PacketCodec for ConnCopy {
     #[inline]
     fn encode(&self) -> crate::Packet {
         crate::Packet::from_words([
-            Self::OPCODE as u64,
-            self.connection,
-            self.message,
-            self.total,
-            self.offset,
-            self.size,
-            self.chunk_flags.bits(),
-            self.method_or_status,
+            u64::from(<Self as crate::codec::PacketCodec>::OPCODE),
+            <u64 as crate::codec::OperandValue>::to_word(&self.connection),
+            <u64 as crate::codec::OperandValue>::to_word(&self.message),
+            <u64 as crate::codec::OperandValue>::to_word(&self.total),
+            <u64 as crate::codec::OperandValue>::to_word(&self.offset),
+            <u64 as crate::codec::OperandValue>::to_word(&self.size),
+            <FrameFlags as crate::codec::OperandValue>::to_word(&self.chunk_flags),
+            <u64 as crate::codec::OperandValue>::to_word(&self.method_or_status),
         ])
     }
 
@@ -1580,98 +700,90 @@ impl crate::codec::PacketCodec for ConnCopy {
     fn decode(
         packet: &crate::Packet,
     ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        use crate::codec::DecodeError;
-        let [word0, connection, message, total, offset, size, chunk_flags,
-        method_or_status] = packet.words();
-        if word0 as u8 != Self::OPCODE {
-            return ::core::result::Result::Err(DecodeError::WrongOpcode {
-                expected: Self::OPCODE,
-                found: word0 as u8,
-            });
-        }
-        if word0 >> 8 != 0 {
-            return ::core::result::Result::Err(DecodeError::ReservedBits {
-                opcode: Self::OPCODE,
-                reserved: word0 >> 8,
-            });
-        }
-        let ::core::option::Option::Some(chunk_flags) = FrameFlags::from_bits(
-            chunk_flags,
-        ) else {
-            return ::core::result::Result::Err(DecodeError::UnknownFlags {
-                operand: crate::codec::OperandRef::of::<Self>(5, "chunk_flags"),
-                bits: chunk_flags & !FrameFlags::all().bits(),
-            });
-        };
-        if let ::core::option::Option::Some(rule) = chunk_flags.broken_rule() {
-            return ::core::result::Result::Err(DecodeError::Rule {
-                operand: crate::codec::OperandRef::of::<Self>(5, "chunk_flags"),
-                rule,
-                value: chunk_flags.bits(),
-            });
-        }
+        let words = crate::encoding::operand_words::<Self>(packet, 127)?;
         let packet = Self {
-            connection,
-            message,
-            total,
-            offset,
-            size,
-            chunk_flags,
-            method_or_status,
+            connection: <u64 as crate::codec::OperandValue>::from_word(
+                words[0],
+                crate::codec::OperandRef::of::<Self>(0, "connection"),
+            )?,
+            message: <u64 as crate::codec::OperandValue>::from_word(
+                words[1],
+                crate::codec::OperandRef::of::<Self>(1, "message"),
+            )?,
+            total: <u64 as crate::codec::OperandValue>::from_word(
+                words[2],
+                crate::codec::OperandRef::of::<Self>(2, "total"),
+            )?,
+            offset: <u64 as crate::codec::OperandValue>::from_word(
+                words[3],
+                crate::codec::OperandRef::of::<Self>(3, "offset"),
+            )?,
+            size: <u64 as crate::codec::OperandValue>::from_word(
+                words[4],
+                crate::codec::OperandRef::of::<Self>(4, "size"),
+            )?,
+            chunk_flags: <FrameFlags as crate::codec::OperandValue>::from_word(
+                words[5],
+                crate::codec::OperandRef::of::<Self>(5, "chunk_flags"),
+            )?,
+            method_or_status: <u64 as crate::codec::OperandValue>::from_word(
+                words[6],
+                crate::codec::OperandRef::of::<Self>(6, "method_or_status"),
+            )?,
         };
         if packet.chunk_flags.contains(FrameFlags::ABORT) && packet.total != 0 {
-            return ::core::result::Result::Err(DecodeError::Rule {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(2, "total"),
                 rule: "total == 0 when chunk_flags.Abort",
-                value: packet.total,
+                value: crate::codec::OperandValue::to_word(&packet.total),
             });
         }
         if u128::from(packet.offset) + u128::from(packet.size) > u128::from(packet.total)
         {
-            return ::core::result::Result::Err(DecodeError::Rule {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(3, "offset"),
                 rule: "offset + size <= total",
-                value: packet.offset,
+                value: crate::codec::OperandValue::to_word(&packet.offset),
             });
         }
         if packet.chunk_flags.contains(FrameFlags::BEGIN) && packet.offset != 0 {
-            return ::core::result::Result::Err(DecodeError::Rule {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(3, "offset"),
                 rule: "offset == 0 when chunk_flags.Begin",
-                value: packet.offset,
+                value: crate::codec::OperandValue::to_word(&packet.offset),
             });
         }
         if packet.chunk_flags.contains(FrameFlags::ABORT) && packet.offset != 0 {
-            return ::core::result::Result::Err(DecodeError::Rule {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(3, "offset"),
                 rule: "offset == 0 when chunk_flags.Abort",
-                value: packet.offset,
+                value: crate::codec::OperandValue::to_word(&packet.offset),
             });
         }
         if packet.chunk_flags.contains(FrameFlags::END)
             && u128::from(packet.offset) + u128::from(packet.size)
                 != u128::from(packet.total)
         {
-            return ::core::result::Result::Err(DecodeError::Rule {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(4, "size"),
                 rule: "offset + size == total when chunk_flags.End",
-                value: packet.size,
+                value: crate::codec::OperandValue::to_word(&packet.size),
             });
         }
         if packet.chunk_flags.contains(FrameFlags::ABORT) && packet.size != 0 {
-            return ::core::result::Result::Err(DecodeError::Rule {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(4, "size"),
                 rule: "size == 0 when chunk_flags.Abort",
-                value: packet.size,
+                value: crate::codec::OperandValue::to_word(&packet.size),
             });
         }
         if !packet.chunk_flags.contains(FrameFlags::BEGIN)
             && packet.method_or_status != 0
         {
-            return ::core::result::Result::Err(DecodeError::Rule {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(6, "method_or_status"),
                 rule: "method_or_status == 0 when not chunk_flags.Begin",
-                value: packet.method_or_status,
+                value: crate::codec::OperandValue::to_word(&packet.method_or_status),
             });
         }
 
@@ -1687,26 +799,18 @@ impl crate::codec::PacketCodec for ConnCopy {
             return ::core::result::Result::Err(crate::codec::Violation {
                 operand: crate::codec::OperandRef::of::<Self>(2, "total"),
                 rule: "total <= limits.max_message_size",
-                value: self.total,
+                value: crate::codec::OperandValue::to_word(&self.total),
             });
         }
         if self.size > limits.buffer_size {
             return ::core::result::Result::Err(crate::codec::Violation {
                 operand: crate::codec::OperandRef::of::<Self>(4, "size"),
                 rule: "size <= limits.buffer_size",
-                value: self.size,
+                value: crate::codec::OperandValue::to_word(&self.size),
             });
         }
 
         ::core::result::Result::Ok(())
-    }
-}
-
-#[automatically_derived]
-impl ::core::convert::From<ConnCopy> for Message {
-    #[inline]
-    fn from(packet: ConnCopy) -> Self {
-        Message::ConnCopy(packet)
     }
 }
 
@@ -1731,6 +835,13 @@ pub struct ProtoNegotiate {
     pub capabilities: Capabilities,
 }
 
+#[allow(
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::unreadable_literal,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for ProtoNegotiate {
     const OPCODE: u8 = 0x05;
@@ -1740,10 +851,12 @@ impl crate::codec::PacketCodec for ProtoNegotiate {
     #[inline]
     fn encode(&self) -> crate::Packet {
         crate::Packet::from_words([
-            Self::OPCODE as u64,
-            self.version.to_wire(),
-            self.features.bits(),
-            self.capabilities.bits(),
+            u64::from(<Self as crate::codec::PacketCodec>::OPCODE),
+            <crate::codec::Version as crate::codec::OperandValue>::to_word(
+                &self.version,
+            ),
+            <Features as crate::codec::OperandValue>::to_word(&self.features),
+            <Capabilities as crate::codec::OperandValue>::to_word(&self.capabilities),
             0,
             0,
             0,
@@ -1755,79 +868,19 @@ impl crate::codec::PacketCodec for ProtoNegotiate {
     fn decode(
         packet: &crate::Packet,
     ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        use crate::codec::DecodeError;
-        let [word0, version, features, capabilities, unused3, unused4, unused5, unused6,
-        ] = packet.words();
-        if word0 as u8 != Self::OPCODE {
-            return ::core::result::Result::Err(DecodeError::WrongOpcode {
-                expected: Self::OPCODE,
-                found: word0 as u8,
-            });
-        }
-        if word0 >> 8 != 0 {
-            return ::core::result::Result::Err(DecodeError::ReservedBits {
-                opcode: Self::OPCODE,
-                reserved: word0 >> 8,
-            });
-        }
-        if unused3 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 3u8,
-                value: unused3,
-            });
-        }
-        if unused4 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 4u8,
-                value: unused4,
-            });
-        }
-        if unused5 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 5u8,
-                value: unused5,
-            });
-        }
-        if unused6 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 6u8,
-                value: unused6,
-            });
-        }
-        let ::core::option::Option::Some(version) = crate::codec::Version::from_wire(
-            version,
-        ) else {
-            return ::core::result::Result::Err(DecodeError::OutOfRange {
-                operand: crate::codec::OperandRef::of::<Self>(0, "version"),
-                value: version,
-                max: 0xFFFF,
-            });
-        };
-        let features = Features::from_bits_truncate(features);
-        if let ::core::option::Option::Some(rule) = features.broken_rule() {
-            return ::core::result::Result::Err(DecodeError::Rule {
-                operand: crate::codec::OperandRef::of::<Self>(1, "features"),
-                rule,
-                value: features.bits(),
-            });
-        }
-        let capabilities = Capabilities::from_bits_truncate(capabilities);
-        if let ::core::option::Option::Some(rule) = capabilities.broken_rule() {
-            return ::core::result::Result::Err(DecodeError::Rule {
-                operand: crate::codec::OperandRef::of::<Self>(2, "capabilities"),
-                rule,
-                value: capabilities.bits(),
-            });
-        }
+        let words = crate::encoding::operand_words::<Self>(packet, 7)?;
 
         ::core::result::Result::Ok(Self {
-            version,
-            features,
-            capabilities,
+            version: <crate::codec::Version as crate::codec::OperandValue>::from_word(
+                words[0],
+                crate::codec::OperandRef::of::<Self>(0, "version"),
+            )?,
+            features: crate::encoding::flags_dropping_unknown_bits::<
+                Features,
+            >(words[1], crate::codec::OperandRef::of::<Self>(1, "features"))?,
+            capabilities: crate::encoding::flags_dropping_unknown_bits::<
+                Capabilities,
+            >(words[2], crate::codec::OperandRef::of::<Self>(2, "capabilities"))?,
         })
     }
 
@@ -1837,14 +890,6 @@ impl crate::codec::PacketCodec for ProtoNegotiate {
         _limits: &crate::codec::Limits,
     ) -> ::core::result::Result<(), crate::codec::Violation> {
         ::core::result::Result::Ok(())
-    }
-}
-
-#[automatically_derived]
-impl ::core::convert::From<ProtoNegotiate> for Message {
-    #[inline]
-    fn from(packet: ProtoNegotiate) -> Self {
-        Message::ProtoNegotiate(packet)
     }
 }
 
@@ -1867,6 +912,13 @@ pub struct ProtoAck {
     pub capabilities: Capabilities,
 }
 
+#[allow(
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::unreadable_literal,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for ProtoAck {
     const OPCODE: u8 = 0x06;
@@ -1876,10 +928,12 @@ impl crate::codec::PacketCodec for ProtoAck {
     #[inline]
     fn encode(&self) -> crate::Packet {
         crate::Packet::from_words([
-            Self::OPCODE as u64,
-            self.version.to_wire(),
-            self.features.bits(),
-            self.capabilities.bits(),
+            u64::from(<Self as crate::codec::PacketCodec>::OPCODE),
+            <crate::codec::Version as crate::codec::OperandValue>::to_word(
+                &self.version,
+            ),
+            <Features as crate::codec::OperandValue>::to_word(&self.features),
+            <Capabilities as crate::codec::OperandValue>::to_word(&self.capabilities),
             0,
             0,
             0,
@@ -1891,91 +945,21 @@ impl crate::codec::PacketCodec for ProtoAck {
     fn decode(
         packet: &crate::Packet,
     ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        use crate::codec::DecodeError;
-        let [word0, version, features, capabilities, unused3, unused4, unused5, unused6,
-        ] = packet.words();
-        if word0 as u8 != Self::OPCODE {
-            return ::core::result::Result::Err(DecodeError::WrongOpcode {
-                expected: Self::OPCODE,
-                found: word0 as u8,
-            });
-        }
-        if word0 >> 8 != 0 {
-            return ::core::result::Result::Err(DecodeError::ReservedBits {
-                opcode: Self::OPCODE,
-                reserved: word0 >> 8,
-            });
-        }
-        if unused3 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 3u8,
-                value: unused3,
-            });
-        }
-        if unused4 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 4u8,
-                value: unused4,
-            });
-        }
-        if unused5 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 5u8,
-                value: unused5,
-            });
-        }
-        if unused6 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 6u8,
-                value: unused6,
-            });
-        }
-        let ::core::option::Option::Some(version) = crate::codec::Version::from_wire(
-            version,
-        ) else {
-            return ::core::result::Result::Err(DecodeError::OutOfRange {
-                operand: crate::codec::OperandRef::of::<Self>(0, "version"),
-                value: version,
-                max: 0xFFFF,
-            });
-        };
-        let ::core::option::Option::Some(features) = Features::from_bits(features) else {
-            return ::core::result::Result::Err(DecodeError::UnknownFlags {
-                operand: crate::codec::OperandRef::of::<Self>(1, "features"),
-                bits: features & !Features::all().bits(),
-            });
-        };
-        if let ::core::option::Option::Some(rule) = features.broken_rule() {
-            return ::core::result::Result::Err(DecodeError::Rule {
-                operand: crate::codec::OperandRef::of::<Self>(1, "features"),
-                rule,
-                value: features.bits(),
-            });
-        }
-        let ::core::option::Option::Some(capabilities) = Capabilities::from_bits(
-            capabilities,
-        ) else {
-            return ::core::result::Result::Err(DecodeError::UnknownFlags {
-                operand: crate::codec::OperandRef::of::<Self>(2, "capabilities"),
-                bits: capabilities & !Capabilities::all().bits(),
-            });
-        };
-        if let ::core::option::Option::Some(rule) = capabilities.broken_rule() {
-            return ::core::result::Result::Err(DecodeError::Rule {
-                operand: crate::codec::OperandRef::of::<Self>(2, "capabilities"),
-                rule,
-                value: capabilities.bits(),
-            });
-        }
+        let words = crate::encoding::operand_words::<Self>(packet, 7)?;
 
         ::core::result::Result::Ok(Self {
-            version,
-            features,
-            capabilities,
+            version: <crate::codec::Version as crate::codec::OperandValue>::from_word(
+                words[0],
+                crate::codec::OperandRef::of::<Self>(0, "version"),
+            )?,
+            features: <Features as crate::codec::OperandValue>::from_word(
+                words[1],
+                crate::codec::OperandRef::of::<Self>(1, "features"),
+            )?,
+            capabilities: <Capabilities as crate::codec::OperandValue>::from_word(
+                words[2],
+                crate::codec::OperandRef::of::<Self>(2, "capabilities"),
+            )?,
         })
     }
 
@@ -1985,14 +969,6 @@ impl crate::codec::PacketCodec for ProtoAck {
         _limits: &crate::codec::Limits,
     ) -> ::core::result::Result<(), crate::codec::Violation> {
         ::core::result::Result::Ok(())
-    }
-}
-
-#[automatically_derived]
-impl ::core::convert::From<ProtoAck> for Message {
-    #[inline]
-    fn from(packet: ProtoAck) -> Self {
-        Message::ProtoAck(packet)
     }
 }
 
@@ -2017,6 +993,13 @@ pub struct StandardLinkTombstone {
     pub reason: u64,
 }
 
+#[allow(
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::unreadable_literal,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for StandardLinkTombstone {
     const OPCODE: u8 = 0xfe;
@@ -2026,10 +1009,10 @@ impl crate::codec::PacketCodec for StandardLinkTombstone {
     #[inline]
     fn encode(&self) -> crate::Packet {
         crate::Packet::from_words([
-            Self::OPCODE as u64,
-            self.copy,
-            self.buffer_index,
-            self.reason,
+            u64::from(<Self as crate::codec::PacketCodec>::OPCODE),
+            <u64 as crate::codec::OperandValue>::to_word(&self.copy),
+            <u64 as crate::codec::OperandValue>::to_word(&self.buffer_index),
+            <u64 as crate::codec::OperandValue>::to_word(&self.reason),
             0,
             0,
             0,
@@ -2041,51 +1024,22 @@ impl crate::codec::PacketCodec for StandardLinkTombstone {
     fn decode(
         packet: &crate::Packet,
     ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        use crate::codec::DecodeError;
-        let [word0, copy, buffer_index, reason, unused3, unused4, unused5, unused6] = packet
-            .words();
-        if word0 as u8 != Self::OPCODE {
-            return ::core::result::Result::Err(DecodeError::WrongOpcode {
-                expected: Self::OPCODE,
-                found: word0 as u8,
-            });
-        }
-        if word0 >> 8 != 0 {
-            return ::core::result::Result::Err(DecodeError::ReservedBits {
-                opcode: Self::OPCODE,
-                reserved: word0 >> 8,
-            });
-        }
-        if unused3 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 3u8,
-                value: unused3,
-            });
-        }
-        if unused4 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 4u8,
-                value: unused4,
-            });
-        }
-        if unused5 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 5u8,
-                value: unused5,
-            });
-        }
-        if unused6 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 6u8,
-                value: unused6,
-            });
-        }
+        let words = crate::encoding::operand_words::<Self>(packet, 7)?;
 
-        ::core::result::Result::Ok(Self { copy, buffer_index, reason })
+        ::core::result::Result::Ok(Self {
+            copy: <u64 as crate::codec::OperandValue>::from_word(
+                words[0],
+                crate::codec::OperandRef::of::<Self>(0, "copy"),
+            )?,
+            buffer_index: <u64 as crate::codec::OperandValue>::from_word(
+                words[1],
+                crate::codec::OperandRef::of::<Self>(1, "buffer_index"),
+            )?,
+            reason: <u64 as crate::codec::OperandValue>::from_word(
+                words[2],
+                crate::codec::OperandRef::of::<Self>(2, "reason"),
+            )?,
+        })
     }
 
     #[inline]
@@ -2097,19 +1051,11 @@ impl crate::codec::PacketCodec for StandardLinkTombstone {
             return ::core::result::Result::Err(crate::codec::Violation {
                 operand: crate::codec::OperandRef::of::<Self>(1, "buffer_index"),
                 rule: "buffer_index < limits.slot_count",
-                value: self.buffer_index,
+                value: crate::codec::OperandValue::to_word(&self.buffer_index),
             });
         }
 
         ::core::result::Result::Ok(())
-    }
-}
-
-#[automatically_derived]
-impl ::core::convert::From<StandardLinkTombstone> for Message {
-    #[inline]
-    fn from(packet: StandardLinkTombstone) -> Self {
-        Message::StandardLinkTombstone(packet)
     }
 }
 
@@ -2138,6 +1084,13 @@ pub struct StandardLinkCopy {
     pub size: u64,
 }
 
+#[allow(
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::unreadable_literal,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for StandardLinkCopy {
     const OPCODE: u8 = 0xff;
@@ -2147,10 +1100,10 @@ impl crate::codec::PacketCodec for StandardLinkCopy {
     #[inline]
     fn encode(&self) -> crate::Packet {
         crate::Packet::from_words([
-            Self::OPCODE as u64,
-            self.copy,
-            self.buffer_index,
-            self.size,
+            u64::from(<Self as crate::codec::PacketCodec>::OPCODE),
+            <u64 as crate::codec::OperandValue>::to_word(&self.copy),
+            <u64 as crate::codec::OperandValue>::to_word(&self.buffer_index),
+            <u64 as crate::codec::OperandValue>::to_word(&self.size),
             0,
             0,
             0,
@@ -2162,55 +1115,26 @@ impl crate::codec::PacketCodec for StandardLinkCopy {
     fn decode(
         packet: &crate::Packet,
     ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        use crate::codec::DecodeError;
-        let [word0, copy, buffer_index, size, unused3, unused4, unused5, unused6] = packet
-            .words();
-        if word0 as u8 != Self::OPCODE {
-            return ::core::result::Result::Err(DecodeError::WrongOpcode {
-                expected: Self::OPCODE,
-                found: word0 as u8,
-            });
-        }
-        if word0 >> 8 != 0 {
-            return ::core::result::Result::Err(DecodeError::ReservedBits {
-                opcode: Self::OPCODE,
-                reserved: word0 >> 8,
-            });
-        }
-        if unused3 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 3u8,
-                value: unused3,
-            });
-        }
-        if unused4 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 4u8,
-                value: unused4,
-            });
-        }
-        if unused5 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 5u8,
-                value: unused5,
-            });
-        }
-        if unused6 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 6u8,
-                value: unused6,
-            });
-        }
-        let packet = Self { copy, buffer_index, size };
+        let words = crate::encoding::operand_words::<Self>(packet, 7)?;
+        let packet = Self {
+            copy: <u64 as crate::codec::OperandValue>::from_word(
+                words[0],
+                crate::codec::OperandRef::of::<Self>(0, "copy"),
+            )?,
+            buffer_index: <u64 as crate::codec::OperandValue>::from_word(
+                words[1],
+                crate::codec::OperandRef::of::<Self>(1, "buffer_index"),
+            )?,
+            size: <u64 as crate::codec::OperandValue>::from_word(
+                words[2],
+                crate::codec::OperandRef::of::<Self>(2, "size"),
+            )?,
+        };
         if packet.size < 1 {
-            return ::core::result::Result::Err(DecodeError::Rule {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(2, "size"),
                 rule: "size >= 1",
-                value: packet.size,
+                value: crate::codec::OperandValue::to_word(&packet.size),
             });
         }
 
@@ -2226,26 +1150,18 @@ impl crate::codec::PacketCodec for StandardLinkCopy {
             return ::core::result::Result::Err(crate::codec::Violation {
                 operand: crate::codec::OperandRef::of::<Self>(1, "buffer_index"),
                 rule: "buffer_index < limits.slot_count",
-                value: self.buffer_index,
+                value: crate::codec::OperandValue::to_word(&self.buffer_index),
             });
         }
         if self.size > limits.buffer_size {
             return ::core::result::Result::Err(crate::codec::Violation {
                 operand: crate::codec::OperandRef::of::<Self>(2, "size"),
                 rule: "size <= limits.buffer_size",
-                value: self.size,
+                value: crate::codec::OperandValue::to_word(&self.size),
             });
         }
 
         ::core::result::Result::Ok(())
-    }
-}
-
-#[automatically_derived]
-impl ::core::convert::From<StandardLinkCopy> for Message {
-    #[inline]
-    fn from(packet: StandardLinkCopy) -> Self {
-        Message::StandardLinkCopy(packet)
     }
 }
 
@@ -2272,64 +1188,259 @@ pub enum Message {
     StandardLinkCopy(StandardLinkCopy),
 }
 
+/// Receives decoded packets from [`dispatch`], one method per opcode.
+///
+/// Implement the methods for the packets you handle; the others
+/// refuse their packet with `InvalidOp`. `payload` holds the bytes of the packet's slot
+/// buffer, already copied out of shared memory by the link.
+#[allow(
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::unreadable_literal,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+)]
+pub trait Handler {
+    /// Handles a [`Error`] packet and the payload bytes of its slot.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_error(
+        &mut self,
+        packet: Error,
+        payload: &[u8],
+    ) -> ::core::result::Result<(), crate::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            crate::codec::Rejection::unhandled(
+                <Error as crate::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
+
+    /// Handles a [`ConnCreate`] packet and the payload bytes of its slot.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_conn_create(
+        &mut self,
+        packet: ConnCreate,
+        payload: &[u8],
+    ) -> ::core::result::Result<(), crate::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            crate::codec::Rejection::unhandled(
+                <ConnCreate as crate::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
+
+    /// Handles a [`ConnAccept`] packet and the payload bytes of its slot.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_conn_accept(
+        &mut self,
+        packet: ConnAccept,
+        payload: &[u8],
+    ) -> ::core::result::Result<(), crate::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            crate::codec::Rejection::unhandled(
+                <ConnAccept as crate::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
+
+    /// Handles a [`ConnClose`] packet and the payload bytes of its slot.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_conn_close(
+        &mut self,
+        packet: ConnClose,
+        payload: &[u8],
+    ) -> ::core::result::Result<(), crate::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            crate::codec::Rejection::unhandled(
+                <ConnClose as crate::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
+
+    /// Handles a [`ConnCopy`] packet and the payload bytes of its slot.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_conn_copy(
+        &mut self,
+        packet: ConnCopy,
+        payload: &[u8],
+    ) -> ::core::result::Result<(), crate::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            crate::codec::Rejection::unhandled(
+                <ConnCopy as crate::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
+
+    /// Handles a [`ProtoNegotiate`] packet and the payload bytes of its slot.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_proto_negotiate(
+        &mut self,
+        packet: ProtoNegotiate,
+        payload: &[u8],
+    ) -> ::core::result::Result<(), crate::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            crate::codec::Rejection::unhandled(
+                <ProtoNegotiate as crate::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
+
+    /// Handles a [`ProtoAck`] packet and the payload bytes of its slot.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_proto_ack(
+        &mut self,
+        packet: ProtoAck,
+        payload: &[u8],
+    ) -> ::core::result::Result<(), crate::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            crate::codec::Rejection::unhandled(
+                <ProtoAck as crate::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
+
+    /// Handles a [`StandardLinkTombstone`] packet and the payload bytes of its slot.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_standard_link_tombstone(
+        &mut self,
+        packet: StandardLinkTombstone,
+        payload: &[u8],
+    ) -> ::core::result::Result<(), crate::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            crate::codec::Rejection::unhandled(
+                <StandardLinkTombstone as crate::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
+
+    /// Handles a [`StandardLinkCopy`] packet and the payload bytes of its slot.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_standard_link_copy(
+        &mut self,
+        packet: StandardLinkCopy,
+        payload: &[u8],
+    ) -> ::core::result::Result<(), crate::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            crate::codec::Rejection::unhandled(
+                <StandardLinkCopy as crate::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
+}
+
+#[allow(
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::unreadable_literal,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+)]
 impl Message {
-    /// Decodes a packet of any opcode of this protocol.
+    /// Decodes a packet of any variant's opcode. Other opcodes give
+    /// `DecodeError::UnknownOpcode`.
     #[inline]
     pub fn decode(
         packet: &crate::Packet,
     ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
-        match OpCode::try_from(packet.opcode())? {
-            OpCode::Error => {
-                <Error as crate::codec::PacketCodec>::decode(packet).map(Message::Error)
-            }
-            OpCode::ConnCreate => {
-                <ConnCreate as crate::codec::PacketCodec>::decode(packet)
-                    .map(Message::ConnCreate)
-            }
-            OpCode::ConnAccept => {
-                <ConnAccept as crate::codec::PacketCodec>::decode(packet)
-                    .map(Message::ConnAccept)
-            }
-            OpCode::ConnClose => {
-                <ConnClose as crate::codec::PacketCodec>::decode(packet)
-                    .map(Message::ConnClose)
-            }
-            OpCode::ConnCopy => {
-                <ConnCopy as crate::codec::PacketCodec>::decode(packet)
-                    .map(Message::ConnCopy)
-            }
-            OpCode::ProtoNegotiate => {
-                <ProtoNegotiate as crate::codec::PacketCodec>::decode(packet)
-                    .map(Message::ProtoNegotiate)
-            }
-            OpCode::ProtoAck => {
-                <ProtoAck as crate::codec::PacketCodec>::decode(packet)
-                    .map(Message::ProtoAck)
-            }
-            OpCode::StandardLinkTombstone => {
-                <StandardLinkTombstone as crate::codec::PacketCodec>::decode(packet)
-                    .map(Message::StandardLinkTombstone)
-            }
-            OpCode::StandardLinkCopy => {
-                <StandardLinkCopy as crate::codec::PacketCodec>::decode(packet)
-                    .map(Message::StandardLinkCopy)
-            }
+        let opcode = packet.opcode();
+        if opcode == <Error as crate::codec::PacketCodec>::OPCODE {
+            return <Error as crate::codec::PacketCodec>::decode(packet)
+                .map(Message::Error);
         }
+        if opcode == <ConnCreate as crate::codec::PacketCodec>::OPCODE {
+            return <ConnCreate as crate::codec::PacketCodec>::decode(packet)
+                .map(Message::ConnCreate);
+        }
+        if opcode == <ConnAccept as crate::codec::PacketCodec>::OPCODE {
+            return <ConnAccept as crate::codec::PacketCodec>::decode(packet)
+                .map(Message::ConnAccept);
+        }
+        if opcode == <ConnClose as crate::codec::PacketCodec>::OPCODE {
+            return <ConnClose as crate::codec::PacketCodec>::decode(packet)
+                .map(Message::ConnClose);
+        }
+        if opcode == <ConnCopy as crate::codec::PacketCodec>::OPCODE {
+            return <ConnCopy as crate::codec::PacketCodec>::decode(packet)
+                .map(Message::ConnCopy);
+        }
+        if opcode == <ProtoNegotiate as crate::codec::PacketCodec>::OPCODE {
+            return <ProtoNegotiate as crate::codec::PacketCodec>::decode(packet)
+                .map(Message::ProtoNegotiate);
+        }
+        if opcode == <ProtoAck as crate::codec::PacketCodec>::OPCODE {
+            return <ProtoAck as crate::codec::PacketCodec>::decode(packet)
+                .map(Message::ProtoAck);
+        }
+        if opcode == <StandardLinkTombstone as crate::codec::PacketCodec>::OPCODE {
+            return <StandardLinkTombstone as crate::codec::PacketCodec>::decode(packet)
+                .map(Message::StandardLinkTombstone);
+        }
+        if opcode == <StandardLinkCopy as crate::codec::PacketCodec>::OPCODE {
+            return <StandardLinkCopy as crate::codec::PacketCodec>::decode(packet)
+                .map(Message::StandardLinkCopy);
+        }
+
+        ::core::result::Result::Err(crate::codec::DecodeError::UnknownOpcode(opcode))
     }
 
     /// Encodes the packet.
     #[inline]
     pub fn encode(&self) -> crate::Packet {
         match self {
-            Message::Error(p) => crate::codec::PacketCodec::encode(p),
-            Message::ConnCreate(p) => crate::codec::PacketCodec::encode(p),
-            Message::ConnAccept(p) => crate::codec::PacketCodec::encode(p),
-            Message::ConnClose(p) => crate::codec::PacketCodec::encode(p),
-            Message::ConnCopy(p) => crate::codec::PacketCodec::encode(p),
-            Message::ProtoNegotiate(p) => crate::codec::PacketCodec::encode(p),
-            Message::ProtoAck(p) => crate::codec::PacketCodec::encode(p),
-            Message::StandardLinkTombstone(p) => crate::codec::PacketCodec::encode(p),
-            Message::StandardLinkCopy(p) => crate::codec::PacketCodec::encode(p),
+            Message::Error(packet) => {
+                <Error as crate::codec::PacketCodec>::encode(packet)
+            }
+            Message::ConnCreate(packet) => {
+                <ConnCreate as crate::codec::PacketCodec>::encode(packet)
+            }
+            Message::ConnAccept(packet) => {
+                <ConnAccept as crate::codec::PacketCodec>::encode(packet)
+            }
+            Message::ConnClose(packet) => {
+                <ConnClose as crate::codec::PacketCodec>::encode(packet)
+            }
+            Message::ConnCopy(packet) => {
+                <ConnCopy as crate::codec::PacketCodec>::encode(packet)
+            }
+            Message::ProtoNegotiate(packet) => {
+                <ProtoNegotiate as crate::codec::PacketCodec>::encode(packet)
+            }
+            Message::ProtoAck(packet) => {
+                <ProtoAck as crate::codec::PacketCodec>::encode(packet)
+            }
+            Message::StandardLinkTombstone(packet) => {
+                <StandardLinkTombstone as crate::codec::PacketCodec>::encode(packet)
+            }
+            Message::StandardLinkCopy(packet) => {
+                <StandardLinkCopy as crate::codec::PacketCodec>::encode(packet)
+            }
         }
     }
 
@@ -2340,18 +1451,35 @@ impl Message {
         limits: &crate::codec::Limits,
     ) -> ::core::result::Result<(), crate::codec::Violation> {
         match self {
-            Message::Error(p) => crate::codec::PacketCodec::validate(p, limits),
-            Message::ConnCreate(p) => crate::codec::PacketCodec::validate(p, limits),
-            Message::ConnAccept(p) => crate::codec::PacketCodec::validate(p, limits),
-            Message::ConnClose(p) => crate::codec::PacketCodec::validate(p, limits),
-            Message::ConnCopy(p) => crate::codec::PacketCodec::validate(p, limits),
-            Message::ProtoNegotiate(p) => crate::codec::PacketCodec::validate(p, limits),
-            Message::ProtoAck(p) => crate::codec::PacketCodec::validate(p, limits),
-            Message::StandardLinkTombstone(p) => {
-                crate::codec::PacketCodec::validate(p, limits)
+            Message::Error(packet) => {
+                <Error as crate::codec::PacketCodec>::validate(packet, limits)
             }
-            Message::StandardLinkCopy(p) => {
-                crate::codec::PacketCodec::validate(p, limits)
+            Message::ConnCreate(packet) => {
+                <ConnCreate as crate::codec::PacketCodec>::validate(packet, limits)
+            }
+            Message::ConnAccept(packet) => {
+                <ConnAccept as crate::codec::PacketCodec>::validate(packet, limits)
+            }
+            Message::ConnClose(packet) => {
+                <ConnClose as crate::codec::PacketCodec>::validate(packet, limits)
+            }
+            Message::ConnCopy(packet) => {
+                <ConnCopy as crate::codec::PacketCodec>::validate(packet, limits)
+            }
+            Message::ProtoNegotiate(packet) => {
+                <ProtoNegotiate as crate::codec::PacketCodec>::validate(packet, limits)
+            }
+            Message::ProtoAck(packet) => {
+                <ProtoAck as crate::codec::PacketCodec>::validate(packet, limits)
+            }
+            Message::StandardLinkTombstone(packet) => {
+                <StandardLinkTombstone as crate::codec::PacketCodec>::validate(
+                    packet,
+                    limits,
+                )
+            }
+            Message::StandardLinkCopy(packet) => {
+                <StandardLinkCopy as crate::codec::PacketCodec>::validate(packet, limits)
             }
         }
     }
@@ -2372,146 +1500,75 @@ impl Message {
     }
 }
 
-/// Receives decoded packets from [`dispatch`], one method per opcode.
-///
-/// Implement the methods for the packets you handle; the others
-/// refuse their packet with `InvalidOp`. `payload` holds the bytes
-/// of the packet's slot buffer, already copied out of shared memory
-/// by the link.
-pub trait Handler {
-    /// Handles a [`Error`] packet and the payload bytes of its slot.
-    ///
-    /// The default refuses it with `InvalidOp`.
-    fn on_error(
-        &mut self,
-        packet: Error,
-        payload: &[u8],
-    ) -> ::core::result::Result<(), crate::codec::Rejection> {
-        let _ = (packet, payload);
-
-        ::core::result::Result::Err(
-            crate::codec::Rejection::unhandled(OpCode::Error.code()),
-        )
+#[automatically_derived]
+impl ::core::convert::From<Error> for Message {
+    #[inline]
+    fn from(packet: Error) -> Self {
+        Message::Error(packet)
     }
+}
 
-    /// Handles a [`ConnCreate`] packet and the payload bytes of its slot.
-    ///
-    /// The default refuses it with `InvalidOp`.
-    fn on_conn_create(
-        &mut self,
-        packet: ConnCreate,
-        payload: &[u8],
-    ) -> ::core::result::Result<(), crate::codec::Rejection> {
-        let _ = (packet, payload);
-
-        ::core::result::Result::Err(
-            crate::codec::Rejection::unhandled(OpCode::ConnCreate.code()),
-        )
+#[automatically_derived]
+impl ::core::convert::From<ConnCreate> for Message {
+    #[inline]
+    fn from(packet: ConnCreate) -> Self {
+        Message::ConnCreate(packet)
     }
+}
 
-    /// Handles a [`ConnAccept`] packet and the payload bytes of its slot.
-    ///
-    /// The default refuses it with `InvalidOp`.
-    fn on_conn_accept(
-        &mut self,
-        packet: ConnAccept,
-        payload: &[u8],
-    ) -> ::core::result::Result<(), crate::codec::Rejection> {
-        let _ = (packet, payload);
-
-        ::core::result::Result::Err(
-            crate::codec::Rejection::unhandled(OpCode::ConnAccept.code()),
-        )
+#[automatically_derived]
+impl ::core::convert::From<ConnAccept> for Message {
+    #[inline]
+    fn from(packet: ConnAccept) -> Self {
+        Message::ConnAccept(packet)
     }
+}
 
-    /// Handles a [`ConnClose`] packet and the payload bytes of its slot.
-    ///
-    /// The default refuses it with `InvalidOp`.
-    fn on_conn_close(
-        &mut self,
-        packet: ConnClose,
-        payload: &[u8],
-    ) -> ::core::result::Result<(), crate::codec::Rejection> {
-        let _ = (packet, payload);
-
-        ::core::result::Result::Err(
-            crate::codec::Rejection::unhandled(OpCode::ConnClose.code()),
-        )
+#[automatically_derived]
+impl ::core::convert::From<ConnClose> for Message {
+    #[inline]
+    fn from(packet: ConnClose) -> Self {
+        Message::ConnClose(packet)
     }
+}
 
-    /// Handles a [`ConnCopy`] packet and the payload bytes of its slot.
-    ///
-    /// The default refuses it with `InvalidOp`.
-    fn on_conn_copy(
-        &mut self,
-        packet: ConnCopy,
-        payload: &[u8],
-    ) -> ::core::result::Result<(), crate::codec::Rejection> {
-        let _ = (packet, payload);
-
-        ::core::result::Result::Err(
-            crate::codec::Rejection::unhandled(OpCode::ConnCopy.code()),
-        )
+#[automatically_derived]
+impl ::core::convert::From<ConnCopy> for Message {
+    #[inline]
+    fn from(packet: ConnCopy) -> Self {
+        Message::ConnCopy(packet)
     }
+}
 
-    /// Handles a [`ProtoNegotiate`] packet and the payload bytes of its slot.
-    ///
-    /// The default refuses it with `InvalidOp`.
-    fn on_proto_negotiate(
-        &mut self,
-        packet: ProtoNegotiate,
-        payload: &[u8],
-    ) -> ::core::result::Result<(), crate::codec::Rejection> {
-        let _ = (packet, payload);
-
-        ::core::result::Result::Err(
-            crate::codec::Rejection::unhandled(OpCode::ProtoNegotiate.code()),
-        )
+#[automatically_derived]
+impl ::core::convert::From<ProtoNegotiate> for Message {
+    #[inline]
+    fn from(packet: ProtoNegotiate) -> Self {
+        Message::ProtoNegotiate(packet)
     }
+}
 
-    /// Handles a [`ProtoAck`] packet and the payload bytes of its slot.
-    ///
-    /// The default refuses it with `InvalidOp`.
-    fn on_proto_ack(
-        &mut self,
-        packet: ProtoAck,
-        payload: &[u8],
-    ) -> ::core::result::Result<(), crate::codec::Rejection> {
-        let _ = (packet, payload);
-
-        ::core::result::Result::Err(
-            crate::codec::Rejection::unhandled(OpCode::ProtoAck.code()),
-        )
+#[automatically_derived]
+impl ::core::convert::From<ProtoAck> for Message {
+    #[inline]
+    fn from(packet: ProtoAck) -> Self {
+        Message::ProtoAck(packet)
     }
+}
 
-    /// Handles a [`StandardLinkTombstone`] packet and the payload bytes of its slot.
-    ///
-    /// The default refuses it with `InvalidOp`.
-    fn on_standard_link_tombstone(
-        &mut self,
-        packet: StandardLinkTombstone,
-        payload: &[u8],
-    ) -> ::core::result::Result<(), crate::codec::Rejection> {
-        let _ = (packet, payload);
-
-        ::core::result::Result::Err(
-            crate::codec::Rejection::unhandled(OpCode::StandardLinkTombstone.code()),
-        )
+#[automatically_derived]
+impl ::core::convert::From<StandardLinkTombstone> for Message {
+    #[inline]
+    fn from(packet: StandardLinkTombstone) -> Self {
+        Message::StandardLinkTombstone(packet)
     }
+}
 
-    /// Handles a [`StandardLinkCopy`] packet and the payload bytes of its slot.
-    ///
-    /// The default refuses it with `InvalidOp`.
-    fn on_standard_link_copy(
-        &mut self,
-        packet: StandardLinkCopy,
-        payload: &[u8],
-    ) -> ::core::result::Result<(), crate::codec::Rejection> {
-        let _ = (packet, payload);
-
-        ::core::result::Result::Err(
-            crate::codec::Rejection::unhandled(OpCode::StandardLinkCopy.code()),
-        )
+#[automatically_derived]
+impl ::core::convert::From<StandardLinkCopy> for Message {
+    #[inline]
+    fn from(packet: StandardLinkCopy) -> Self {
+        Message::StandardLinkCopy(packet)
     }
 }
 
@@ -2520,7 +1577,14 @@ pub trait Handler {
 ///
 /// The error says whether the packet was invalid or refused;
 /// `DispatchError::error_code` gives the code to answer with.
-pub fn dispatch<H: Handler + ?Sized>(
+#[allow(
+    clippy::pedantic,
+    clippy::nursery,
+    clippy::unreadable_literal,
+    clippy::must_use_candidate,
+    clippy::doc_markdown,
+)]
+pub fn dispatch<H: Handler + ?::core::marker::Sized>(
     handler: &mut H,
     packet: &crate::Packet,
     payload: &[u8],

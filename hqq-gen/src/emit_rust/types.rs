@@ -1,0 +1,291 @@
+//! The spec's constants and value types: `PROTOCOL_*`, `OpCode`, enums and
+//! flag sets.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
+use super::{doc, hex_u64, hex_u8, ident, lint_allows};
+use crate::model::{Direction, EnumType, FlagRule, FlagSet, Spec};
+use crate::names;
+
+/// `PROTOCOL_NAME`, `PROTOCOL_VERSION` and the opcode ranges.
+pub(super) fn constants(spec: &Spec, rt: &syn::Path) -> TokenStream {
+    let name = &spec.protocol.name;
+    let major = Literal::u8_unsuffixed(spec.protocol.version.major);
+    let minor = Literal::u8_unsuffixed(spec.protocol.version.minor);
+    let core = spec.ranges.core.iter().map(|r| {
+        let (a, b) = (hex_u8(*r.start()), hex_u8(*r.end()));
+        quote!(#a..=#b)
+    });
+    let n_core = Literal::usize_unsuffixed(spec.ranges.core.len());
+    let (app_a, app_b) = (
+        hex_u8(*spec.ranges.application.start()),
+        hex_u8(*spec.ranges.application.end()),
+    );
+    let version_doc = doc(&format!(
+        "The protocol version this spec describes.\n\n{}",
+        spec.protocol.compatibility
+    ));
+    quote! {
+        /// The protocol's name.
+        pub const PROTOCOL_NAME: &str = #name;
+        #version_doc
+        pub const PROTOCOL_VERSION: #rt::codec::Version = #rt::codec::Version::new(#major, #minor);
+        /// Opcodes the core HQQ protocol owns.
+        pub const CORE_OPCODES: [::core::ops::RangeInclusive<u8>; #n_core] = [#(#core),*];
+        /// Opcodes applications may use for their own packets.
+        pub const APPLICATION_OPCODES: ::core::ops::RangeInclusive<u8> = #app_a..=#app_b;
+    }
+}
+
+/// `enum OpCode` with `ALL`, `code`, `name`, `direction`, `from_code`,
+/// `TryFrom<u8>` and `Display`.
+pub(super) fn opcode_enum(spec: &Spec, rt: &syn::Path) -> TokenStream {
+    let ops = &spec.opcodes;
+    let n = Literal::usize_unsuffixed(ops.len());
+    let variants = ops.iter().map(|op| {
+        let (d, v, code) = (doc(&op.doc), ident(&op.name), hex_u8(op.code));
+        quote!(#d #v = #code)
+    });
+    let all = ops.iter().map(|op| ident(&op.name));
+    let names_arms = ops.iter().map(|op| {
+        let (v, name) = (ident(&op.name), &op.name);
+        quote!(OpCode::#v => #name)
+    });
+    let dir_arms = ops.iter().map(|op| {
+        let v = ident(&op.name);
+        let d = ident(match op.direction {
+            Direction::PrimaryToSecondary => "PrimaryToSecondary",
+            Direction::SecondaryToPrimary => "SecondaryToPrimary",
+            Direction::Both => "Both",
+        });
+        quote!(OpCode::#v => #rt::codec::Direction::#d)
+    });
+    let from_arms = ops.iter().map(|op| {
+        let (v, code) = (ident(&op.name), hex_u8(op.code));
+        quote!(#code => ::core::option::Option::Some(OpCode::#v))
+    });
+    let allow = lint_allows();
+    quote! {
+        /// The opcodes of this protocol.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[repr(u8)]
+        pub enum OpCode {
+            #(#variants,)*
+        }
+
+        #allow
+        impl OpCode {
+            /// Every opcode, in spec order.
+            pub const ALL: [OpCode; #n] = [#(OpCode::#all),*];
+
+            /// The opcode byte.
+            #[inline]
+            pub const fn code(self) -> u8 {
+                self as u8
+            }
+
+            /// The opcode's name in the spec.
+            pub const fn name(self) -> &'static str {
+                match self { #(#names_arms,)* }
+            }
+
+            /// Who sends packets of this opcode.
+            pub const fn direction(self) -> #rt::codec::Direction {
+                match self { #(#dir_arms,)* }
+            }
+
+            /// The opcode with byte `code`, if there is one.
+            #[inline]
+            pub const fn from_code(code: u8) -> ::core::option::Option<Self> {
+                match code {
+                    #(#from_arms,)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+
+        #[automatically_derived]
+        impl ::core::convert::TryFrom<u8> for OpCode {
+            type Error = #rt::codec::DecodeError;
+
+            #[inline]
+            fn try_from(code: u8) -> ::core::result::Result<Self, #rt::codec::DecodeError> {
+                OpCode::from_code(code).ok_or(#rt::codec::DecodeError::UnknownOpcode(code))
+            }
+        }
+
+        #[automatically_derived]
+        impl ::core::fmt::Display for OpCode {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    }
+}
+
+/// An enum type with `ALL`, `value`, `from_value`, `name`, `description`,
+/// `Display`, `OperandValue` and, for error enums, `std::error::Error`.
+pub(super) fn enum_type(t: &EnumType, rt: &syn::Path) -> TokenStream {
+    let ty = ident(&t.name);
+    let d = doc(&t.doc);
+    let variants = t.values.iter().map(|v| {
+        let (d, name, value) = (doc(&v.doc), ident(&v.name), hex_u64(v.value));
+        quote!(#d #name = #value)
+    });
+    let inherent = enum_inherent(t);
+    let error_impl = t.error.then(|| {
+        quote! {
+            #[automatically_derived]
+            impl ::std::error::Error for #ty {}
+        }
+    });
+    let display = if t.error {
+        quote!(::core::write!(
+            f,
+            "{} ({}, {:#04x})",
+            self.description(),
+            self.name(),
+            self.value()
+        ))
+    } else {
+        quote!(f.write_str(self.name()))
+    };
+    quote! {
+        #d
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[repr(u64)]
+        pub enum #ty {
+            #(#variants,)*
+        }
+
+        #inherent
+
+        #[automatically_derived]
+        impl ::core::fmt::Display for #ty {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                #display
+            }
+        }
+
+        #error_impl
+
+        #[automatically_derived]
+        impl #rt::codec::OperandValue for #ty {
+            #[inline]
+            fn to_word(&self) -> u64 {
+                self.value()
+            }
+
+            #[inline]
+            fn from_word(
+                word: u64,
+                operand: #rt::codec::OperandRef,
+            ) -> ::core::result::Result<Self, #rt::codec::DecodeError> {
+                #ty::from_value(word).ok_or(#rt::codec::DecodeError::UnknownValue { operand, value: word })
+            }
+        }
+    }
+}
+
+/// `impl Enum { ALL, value, from_value, name, description }`.
+fn enum_inherent(t: &EnumType) -> TokenStream {
+    let ty = ident(&t.name);
+    let n = Literal::usize_unsuffixed(t.values.len());
+    let all = t.values.iter().map(|v| ident(&v.name));
+    let arms = |text: &dyn Fn(&crate::model::EnumValue) -> String| -> Vec<TokenStream> {
+        t.values
+            .iter()
+            .map(|v| {
+                let (name, s) = (ident(&v.name), text(v));
+                quote!(#ty::#name => #s)
+            })
+            .collect()
+    };
+    let name_arms = arms(&|v| v.name.clone());
+    let desc_arms = arms(&|v| v.doc.trim_end_matches('.').to_owned());
+    let from_arms = t.values.iter().map(|v| {
+        let (name, value) = (ident(&v.name), hex_u64(v.value));
+        quote!(#value => ::core::option::Option::Some(#ty::#name))
+    });
+    let allow = lint_allows();
+    quote! {
+        #allow
+        impl #ty {
+            /// Every value, in spec order.
+            pub const ALL: [#ty; #n] = [#(#ty::#all),*];
+
+            /// The value on the wire.
+            #[inline]
+            pub const fn value(self) -> u64 {
+                self as u64
+            }
+
+            /// The variant with wire value `value`, if there is one.
+            #[inline]
+            pub const fn from_value(value: u64) -> ::core::option::Option<Self> {
+                match value {
+                    #(#from_arms,)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+
+            /// The variant's name in the spec.
+            pub const fn name(self) -> &'static str {
+                match self { #(#name_arms,)* }
+            }
+
+            /// The variant's description in the spec.
+            pub const fn description(self) -> &'static str {
+                match self { #(#desc_arms,)* }
+            }
+        }
+    }
+}
+
+/// A flag set: one invocation of the runtime's `flag_set!`.
+pub(super) fn flag_set(set: &FlagSet, rt: &syn::Path) -> TokenStream {
+    let ty = ident(&set.name);
+    let d = doc(&set.doc);
+    let flags = set.flags.iter().map(|f| {
+        let d = doc(&f.doc);
+        let c = ident(&names::shouty(&f.name));
+        let bit = Literal::u32_unsuffixed(f.bit);
+        quote!(#d const #c = #bit;)
+    });
+    let rules = set.rules.iter().map(|r| {
+        let text = r.text();
+        let (kind, flags) = match r {
+            FlagRule::Exclusive { flags, .. } => (ident("exclusive"), flags.clone()),
+            FlagRule::Requires { flag, requires, .. } => {
+                (ident("requires"), vec![flag.clone(), requires.clone()])
+            }
+        };
+        let flags = flags.iter().map(|f| ident(&names::shouty(f)));
+        quote!(#kind(#(#flags),*) => #text;)
+    });
+    let rules_doc = if set.rules.is_empty() {
+        doc("The first rule of the set these flags break; this set has no rules, so always `None`.")
+    } else {
+        let list: String = set
+            .rules
+            .iter()
+            .map(|r| format!("\n- {}: {}", r.text(), r.doc()))
+            .collect();
+        doc(&format!(
+            "The first rule of the set these flags break, if any. The rules:\n{list}"
+        ))
+    };
+    quote! {
+        #rt::flag_set! {
+            #d
+            pub struct #ty {
+                #(#flags)*
+            }
+            #rules_doc
+            rules {
+                #(#rules)*
+            }
+        }
+    }
+}
