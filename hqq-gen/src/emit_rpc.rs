@@ -74,8 +74,10 @@ pub fn emit_rpc(spec: &Spec, rt: &syn::Path) -> TokenStream {
     let module_doc = doc(&format!(
         "The RPC methods of {name}, served and called over an Advanced link."
     ));
+    let allow = crate::emit_rust::lint_allows();
     quote! {
         #module_doc
+        #allow
         pub mod rpc {
             #(#consts)*
 

@@ -287,6 +287,7 @@ impl DispatchItem {
             return TokenStream::new();
         }
         let message = &self.message;
+        let allow = lint_allows();
         let impls = self.variants.iter().filter_map(|v| {
             let shown = v.packet.to_string();
             let once = self
@@ -298,6 +299,7 @@ impl DispatchItem {
             let (name, ty) = (&v.variant, &v.packet);
             once.then(|| {
                 quote! {
+                    #allow
                     #[automatically_derived]
                     impl ::core::convert::From<#ty> for #message {
                         #[inline]

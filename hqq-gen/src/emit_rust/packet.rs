@@ -7,7 +7,7 @@ use quote::{format_ident, quote, ToTokens};
 
 use super::codec::{CodecItem, CodecOperand, OperandDecode};
 use super::dispatch::{DispatchItem, DispatchVariant, HandlerTrait};
-use super::{doc, ident, EmitOptions};
+use super::{doc, ident, lint_allows, EmitOptions};
 use crate::model::{CmpOp, Direction, Opcode, Operand, OperandType, Rule, Spec, Term, UnknownBits};
 use crate::names;
 
@@ -28,8 +28,10 @@ pub(super) fn packet(spec: &Spec, op: &Opcode, rt: &syn::Path) -> TokenStream {
         quote!(#d pub #f: #t)
     });
     let codec = codec_item(spec, op, rt).emit(rt);
+    let allow = lint_allows();
     quote! {
         #d
+        #allow
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub struct #ty {
             #(#fields,)*
@@ -254,8 +256,10 @@ pub(super) fn message_enum(spec: &Spec) -> TokenStream {
         let d = doc(&format!("A [`{}`] packet.", op.name));
         quote!(#d #v(#v))
     });
+    let allow = lint_allows();
     quote! {
         /// Any packet of this protocol, decoded.
+        #allow
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Message {
             #(#variants,)*

@@ -68,6 +68,7 @@ pub(super) fn opcode_enum(spec: &Spec, rt: &syn::Path) -> TokenStream {
     let allow = lint_allows();
     quote! {
         /// The opcodes of this protocol.
+        #allow
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[repr(u8)]
         pub enum OpCode {
@@ -105,6 +106,7 @@ pub(super) fn opcode_enum(spec: &Spec, rt: &syn::Path) -> TokenStream {
             }
         }
 
+        #allow
         #[automatically_derived]
         impl ::core::convert::TryFrom<u8> for OpCode {
             type Error = #rt::codec::DecodeError;
@@ -115,6 +117,7 @@ pub(super) fn opcode_enum(spec: &Spec, rt: &syn::Path) -> TokenStream {
             }
         }
 
+        #allow
         #[automatically_derived]
         impl ::core::fmt::Display for OpCode {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
@@ -134,8 +137,10 @@ pub(super) fn enum_type(t: &EnumType, rt: &syn::Path) -> TokenStream {
         quote!(#d #name = #value)
     });
     let inherent = enum_inherent(t);
+    let allow = lint_allows();
     let error_impl = t.error.then(|| {
         quote! {
+            #allow
             #[automatically_derived]
             impl ::std::error::Error for #ty {}
         }
@@ -153,6 +158,7 @@ pub(super) fn enum_type(t: &EnumType, rt: &syn::Path) -> TokenStream {
     };
     quote! {
         #d
+        #allow
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[repr(u64)]
         pub enum #ty {
@@ -161,6 +167,7 @@ pub(super) fn enum_type(t: &EnumType, rt: &syn::Path) -> TokenStream {
 
         #inherent
 
+        #allow
         #[automatically_derived]
         impl ::core::fmt::Display for #ty {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
@@ -170,6 +177,7 @@ pub(super) fn enum_type(t: &EnumType, rt: &syn::Path) -> TokenStream {
 
         #error_impl
 
+        #allow
         #[automatically_derived]
         impl #rt::codec::OperandValue for #ty {
             #[inline]
@@ -245,47 +253,79 @@ fn enum_inherent(t: &EnumType) -> TokenStream {
 
 /// A flag set: one invocation of the runtime's `flag_set!`.
 pub(super) fn flag_set(set: &FlagSet, rt: &syn::Path) -> TokenStream {
-    let ty = ident(&set.name);
-    let d = doc(&set.doc);
-    let flags = set.flags.iter().map(|f| {
-        let d = doc(&f.doc);
-        let c = ident(&names::shouty(&f.name));
-        let bit = Literal::u32_unsuffixed(f.bit);
-        quote!(#d const #c = #bit;)
-    });
-    let rules = set.rules.iter().map(|r| {
-        let text = r.text();
-        let (kind, flags) = match r {
-            FlagRule::Exclusive { flags, .. } => (ident("exclusive"), flags.clone()),
-            FlagRule::Requires { flag, requires, .. } => {
-                (ident("requires"), vec![flag.clone(), requires.clone()])
-            }
-        };
-        let flags = flags.iter().map(|f| ident(&names::shouty(f)));
-        quote!(#kind(#(#flags),*) => #text;)
-    });
+    flag_set_source(set, rt)
+        .parse()
+        .expect("a flag_set! invocation is valid tokens")
+}
+
+/// The `flag_set!` invocation of `set` as formatted source: prettyplease
+/// leaves macro bodies on one line, so [`crate::generate_rust`] puts this
+/// text in their place (and [`flag_set`] parses it, so both agree).
+pub(crate) fn flag_set_source(set: &FlagSet, rt: &syn::Path) -> String {
+    let mut out = format!("{}::flag_set! {{\n", path_text(rt));
+    doc_lines(&mut out, "    ", &set.doc);
+    out.push_str(&format!("    pub struct {} {{\n", set.name));
+    for f in &set.flags {
+        doc_lines(&mut out, "        ", &f.doc);
+        out.push_str(&format!(
+            "        const {} = {};\n",
+            names::shouty(&f.name),
+            f.bit
+        ));
+    }
+    out.push_str("    }\n");
     let rules_doc = if set.rules.is_empty() {
-        doc("The first rule of the set these flags break; this set has no rules, so always `None`.")
+        "The first rule of the set these flags break; this set has no rules, so always `None`."
+            .to_owned()
     } else {
         let list: String = set
             .rules
             .iter()
-            .map(|r| format!("\n- {}: {}", r.text(), r.doc()))
+            .map(|r| match r.doc() {
+                "" => format!("\n- {}.", r.text()),
+                doc => format!("\n- {}: {doc}", r.text()),
+            })
             .collect();
-        doc(&format!(
-            "The first rule of the set these flags break, if any. The rules:\n{list}"
-        ))
+        format!("The first rule of the set these flags break, if any. The rules:\n{list}")
     };
-    quote! {
-        #rt::flag_set! {
-            #d
-            pub struct #ty {
-                #(#flags)*
+    doc_lines(&mut out, "    ", &rules_doc);
+    out.push_str("    rules {\n");
+    for r in &set.rules {
+        let (kind, flags) = match r {
+            FlagRule::Exclusive { flags, .. } => ("exclusive", flags.clone()),
+            FlagRule::Requires { flag, requires, .. } => {
+                ("requires", vec![flag.clone(), requires.clone()])
             }
-            #rules_doc
-            rules {
-                #(#rules)*
-            }
+        };
+        let flags: Vec<String> = flags.iter().map(|f| names::shouty(f)).collect();
+        out.push_str(&format!(
+            "        {kind}({}) => {:?};\n",
+            flags.join(", "),
+            r.text()
+        ));
+    }
+    out.push_str("    }\n}\n");
+    out
+}
+
+/// `///` lines of `text` at `indent`.
+fn doc_lines(out: &mut String, indent: &str, text: &str) {
+    for line in text.lines() {
+        if line.is_empty() {
+            out.push_str(&format!("{indent}///\n"));
+        } else {
+            out.push_str(&format!("{indent}/// {line}\n"));
         }
     }
+}
+
+/// `::hqq::runtime`, without the spaces `to_string` puts between tokens.
+fn path_text(path: &syn::Path) -> String {
+    let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let lead = if path.leading_colon.is_some() {
+        "::"
+    } else {
+        ""
+    };
+    format!("{lead}{}", segments.join("::"))
 }

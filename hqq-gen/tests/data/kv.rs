@@ -20,6 +20,7 @@ pub const CORE_OPCODES: [::core::ops::RangeInclusive<u8>; 2] = [
 pub const APPLICATION_OPCODES: ::core::ops::RangeInclusive<u8> = 0x80..=0xef;
 
 /// The opcodes of this protocol.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum OpCode {
@@ -31,13 +32,7 @@ pub enum OpCode {
     Scan = 0x82,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 impl OpCode {
     /// Every opcode, in spec order.
     pub const ALL: [OpCode; 3] = [OpCode::Put, OpCode::Reply, OpCode::Scan];
@@ -78,6 +73,7 @@ impl OpCode {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::TryFrom<u8> for OpCode {
     type Error = ::hqq_runtime::codec::DecodeError;
@@ -91,6 +87,7 @@ impl ::core::convert::TryFrom<u8> for OpCode {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::fmt::Display for OpCode {
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
@@ -99,6 +96,7 @@ impl ::core::fmt::Display for OpCode {
 }
 
 /// Outcome of a request.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u64)]
 pub enum Status {
@@ -108,13 +106,7 @@ pub enum Status {
     Missing = 0x01,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 impl Status {
     /// Every value, in spec order.
     pub const ALL: [Status; 2] = [Status::Ok, Status::Missing];
@@ -152,6 +144,7 @@ impl Status {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::fmt::Display for Status {
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
@@ -159,6 +152,7 @@ impl ::core::fmt::Display for Status {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::hqq_runtime::codec::OperandValue for Status {
     #[inline]
@@ -180,18 +174,30 @@ impl ::hqq_runtime::codec::OperandValue for Status {
 }
 
 ::hqq_runtime::flag_set! {
-    #[doc = " Options of a Put."] pub struct PutFlags { #[doc =
-    " Create the key if it is missing."] const CREATE = 0; #[doc =
-    " Replace an existing value."] const REPLACE = 1; #[doc = " Flush before answering."]
-    const SYNC = 4; } #[doc =
-    " The first rule of the set these flags break, if any. The rules:"] #[doc = ""] #[doc
-    = " - Sync requires Replace: "] rules { requires(SYNC, REPLACE) =>
-    "Sync requires Replace"; }
+    /// Options of a Put.
+    pub struct PutFlags {
+        /// Create the key if it is missing.
+        const CREATE = 0;
+
+        /// Replace an existing value.
+        const REPLACE = 1;
+
+        /// Flush before answering.
+        const SYNC = 4;
+    }
+
+    /// The first rule of the set these flags break, if any. The rules:
+    ///
+    /// - Sync requires Replace.
+    rules {
+        requires(SYNC, REPLACE) => "Sync requires Replace";
+    }
 }
 
 /// Stores the value in the slot's buffer under a key.
 ///
 /// Opcode `0x80`, sent by `primary->secondary`.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Put {
     /// The key.
@@ -210,13 +216,7 @@ pub struct Put {
     pub put_flags: PutFlags,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::hqq_runtime::codec::PacketCodec for Put {
     const OPCODE: u8 = 0x80;
@@ -279,6 +279,7 @@ impl ::hqq_runtime::codec::PacketCodec for Put {
 /// Answers a Put.
 ///
 /// Opcode `0x81`, sent by `secondary->primary`.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Reply {
     /// The key of the Put.
@@ -295,13 +296,7 @@ pub struct Reply {
     pub version: ::hqq_runtime::codec::Version,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::hqq_runtime::codec::PacketCodec for Reply {
     const OPCODE: u8 = 0x81;
@@ -358,6 +353,7 @@ impl ::hqq_runtime::codec::PacketCodec for Reply {
 /// Asks for the keys in a range.
 ///
 /// Opcode `0x82`, sent by either side.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Scan {
     /// First key.
@@ -374,13 +370,7 @@ pub struct Scan {
     pub count: u64,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::hqq_runtime::codec::PacketCodec for Scan {
     const OPCODE: u8 = 0x82;
@@ -444,6 +434,7 @@ impl ::hqq_runtime::codec::PacketCodec for Scan {
 }
 
 /// Any packet of this protocol, decoded.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Message {
     /// A [`Put`] packet.
@@ -459,13 +450,7 @@ pub enum Message {
 /// Implement the methods for the packets you handle; the others
 /// refuse their packet with `InvalidOp`. `payload` holds the bytes of the packet's slot
 /// buffer, already copied out of shared memory by the link.
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 pub trait Handler {
     /// Handles a [`Put`] packet and the payload bytes of its slot.
     ///
@@ -519,13 +504,7 @@ pub trait Handler {
     }
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 impl Message {
     /// Decodes a packet of any variant's opcode. Other opcodes give
     /// `DecodeError::UnknownOpcode`.
@@ -597,6 +576,7 @@ impl Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::From<Put> for Message {
     #[inline]
@@ -605,6 +585,7 @@ impl ::core::convert::From<Put> for Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::From<Reply> for Message {
     #[inline]
@@ -613,6 +594,7 @@ impl ::core::convert::From<Reply> for Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::From<Scan> for Message {
     #[inline]
@@ -626,13 +608,7 @@ impl ::core::convert::From<Scan> for Message {
 ///
 /// The error says whether the packet was invalid or refused;
 /// `DispatchError::error_code` gives the code to answer with.
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 pub fn dispatch<H: Handler + ?::core::marker::Sized>(
     handler: &mut H,
     packet: &::hqq_runtime::Packet,
@@ -651,6 +627,7 @@ pub fn dispatch<H: Handler + ?::core::marker::Sized>(
 }
 
 /// The RPC methods of KeyValue, served and called over an Advanced link.
+#[allow(clippy::pedantic, clippy::nursery)]
 pub mod rpc {
     /// Method id of [`Server::get`].
     pub const METHOD_GET: u64 = 1;

@@ -22,6 +22,7 @@ pub const CORE_OPCODES: [::core::ops::RangeInclusive<u8>; 2] = [
 pub const APPLICATION_OPCODES: ::core::ops::RangeInclusive<u8> = 0x80..=0xef;
 
 /// The opcodes of this protocol.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum OpCode {
@@ -51,13 +52,7 @@ pub enum OpCode {
     StandardLinkCopy = 0xff,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 impl OpCode {
     /// Every opcode, in spec order.
     pub const ALL: [OpCode; 9] = [
@@ -126,6 +121,7 @@ impl OpCode {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::TryFrom<u8> for OpCode {
     type Error = crate::codec::DecodeError;
@@ -136,6 +132,7 @@ impl ::core::convert::TryFrom<u8> for OpCode {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::fmt::Display for OpCode {
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
@@ -144,6 +141,7 @@ impl ::core::fmt::Display for OpCode {
 }
 
 /// Error number carried by an Error packet.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u64)]
 pub enum ErrorCode {
@@ -163,13 +161,7 @@ pub enum ErrorCode {
     BufferOverflow = 0x07,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 impl ErrorCode {
     /// Every value, in spec order.
     pub const ALL: [ErrorCode; 7] = [
@@ -230,6 +222,7 @@ impl ErrorCode {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
@@ -239,8 +232,10 @@ impl ::core::fmt::Display for ErrorCode {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::std::error::Error for ErrorCode {}
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl crate::codec::OperandValue for ErrorCode {
     #[inline]
@@ -262,51 +257,96 @@ impl crate::codec::OperandValue for ErrorCode {
 }
 
 crate::flag_set! {
-    #[doc = " Optional protocol features, negotiated by ProtoNegotiate and ProtoAck."]
-    #[doc = " LargeCopy and RequestResponse have the bits the established"] #[doc =
-    " implementation uses; the seed's further features take the next bits."] pub struct
-    Features { #[doc = " Messages larger than one buffer, sent as ConnCopy chunks."]
-    const LARGE_COPY = 0; #[doc =
-    " Request and response messages (ConnCopy Request/Response frames)."] const
-    REQUEST_RESPONSE = 1; #[doc = " Data compression."] const COMPRESSION = 2; #[doc =
-    " Data encryption."] const ENCRYPTION = 3; #[doc = " Advanced flow control."] const
-    FLOW_CONTROL = 4; #[doc = " Enhanced statistics."] const STATISTICS = 5; #[doc =
-    " Quality of service (QoS)."] const QUALITY_OF_SERVICE = 6; } #[doc =
-    " The first rule of the set these flags break; this set has no rules, so always `None`."]
-    rules {}
+    /// Optional protocol features, negotiated by ProtoNegotiate and ProtoAck.
+    /// LargeCopy and RequestResponse have the bits the established
+    /// implementation uses; the seed's further features take the next bits.
+    pub struct Features {
+        /// Messages larger than one buffer, sent as ConnCopy chunks.
+        const LARGE_COPY = 0;
+
+        /// Request and response messages (ConnCopy Request/Response frames).
+        const REQUEST_RESPONSE = 1;
+
+        /// Data compression.
+        const COMPRESSION = 2;
+
+        /// Data encryption.
+        const ENCRYPTION = 3;
+
+        /// Advanced flow control.
+        const FLOW_CONTROL = 4;
+
+        /// Enhanced statistics.
+        const STATISTICS = 5;
+
+        /// Quality of service (QoS).
+        const QUALITY_OF_SERVICE = 6;
+    }
+
+    /// The first rule of the set these flags break; this set has no rules, so always `None`.
+    rules {
+    }
 }
 
 crate::flag_set! {
-    #[doc = " System capabilities an endpoint advertises during negotiation. The first"]
-    #[doc = " three bits are the established implementation's; ReliableDelivery (from"]
-    #[doc = " the seed) takes the next bit."] pub struct Capabilities { #[doc =
-    " Large payload buffers."] const LARGE_BUFFERS = 0; #[doc = " High-throughput mode."]
-    const HIGH_THROUGHPUT = 1; #[doc = " Low-latency optimizations."] const LOW_LATENCY =
-    2; #[doc = " Reliable delivery guarantees."] const RELIABLE_DELIVERY = 3; } #[doc =
-    " The first rule of the set these flags break; this set has no rules, so always `None`."]
-    rules {}
+    /// System capabilities an endpoint advertises during negotiation. The first
+    /// three bits are the established implementation's; ReliableDelivery (from
+    /// the seed) takes the next bit.
+    pub struct Capabilities {
+        /// Large payload buffers.
+        const LARGE_BUFFERS = 0;
+
+        /// High-throughput mode.
+        const HIGH_THROUGHPUT = 1;
+
+        /// Low-latency optimizations.
+        const LOW_LATENCY = 2;
+
+        /// Reliable delivery guarantees.
+        const RELIABLE_DELIVERY = 3;
+    }
+
+    /// The first rule of the set these flags break; this set has no rules, so always `None`.
+    rules {
+    }
 }
 
 crate::flag_set! {
-    #[doc = " Flags of one ConnCopy chunk."] pub struct FrameFlags { #[doc =
-    " First chunk of a message."] const BEGIN = 0; #[doc =
-    " Last chunk of a message (a one-chunk message has Begin and End)."] const END = 1;
+    /// Flags of one ConnCopy chunk.
+    pub struct FrameFlags {
+        /// First chunk of a message.
+        const BEGIN = 0;
 
-    #[doc = " Discards the partial message; total, offset and size are 0."] const ABORT =
-    2; #[doc = " The message is a request."] const REQUEST = 3; #[doc =
-    " The message is a response."] const RESPONSE = 4; #[doc =
-    " The response reports an error; its status operand says which."] const ERROR = 5; }
-    #[doc = " The first rule of the set these flags break, if any. The rules:"] #[doc =
-    ""] #[doc =
-    " - Request and Response are exclusive: A message is a request or a response, never both."]
-    #[doc = " - Error requires Response: Only a response can report an error."] rules {
-    exclusive(REQUEST, RESPONSE) => "Request and Response are exclusive"; requires(ERROR,
-    RESPONSE) => "Error requires Response"; }
+        /// Last chunk of a message (a one-chunk message has Begin and End).
+        const END = 1;
+
+        /// Discards the partial message; total, offset and size are 0.
+        const ABORT = 2;
+
+        /// The message is a request.
+        const REQUEST = 3;
+
+        /// The message is a response.
+        const RESPONSE = 4;
+
+        /// The response reports an error; its status operand says which.
+        const ERROR = 5;
+    }
+
+    /// The first rule of the set these flags break, if any. The rules:
+    ///
+    /// - Request and Response are exclusive: A message is a request or a response, never both.
+    /// - Error requires Response: Only a response can report an error.
+    rules {
+        exclusive(REQUEST, RESPONSE) => "Request and Response are exclusive";
+        requires(ERROR, RESPONSE) => "Error requires Response";
+    }
 }
 
 /// Reports an error to the peer, in answer to an invalid operation or a failure.
 ///
 /// Opcode `0x00`, sent by either side.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Error {
     /// Context the error is about (connection, copy or request id).
@@ -319,13 +359,7 @@ pub struct Error {
     pub code: ErrorCode,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for Error {
     const OPCODE: u8 = 0x00;
@@ -377,6 +411,7 @@ impl crate::codec::PacketCodec for Error {
 /// with ConnAccept carrying the same id, or Error(ConnNotFound).
 ///
 /// Opcode `0x01`, sent by either side.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnCreate {
     /// Connection id, a per-sender counter starting at 1.
@@ -393,13 +428,7 @@ pub struct ConnCreate {
     pub stream_flags: u64,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for ConnCreate {
     const OPCODE: u8 = 0x01;
@@ -465,6 +494,7 @@ impl crate::codec::PacketCodec for ConnCreate {
 /// Accepts a connection opened by ConnCreate. Sent by the listener.
 ///
 /// Opcode `0x02`, sent by either side.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnAccept {
     /// The id from the ConnCreate being accepted.
@@ -475,13 +505,7 @@ pub struct ConnAccept {
     pub connection: u64,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for ConnAccept {
     const OPCODE: u8 = 0x02;
@@ -536,6 +560,7 @@ impl crate::codec::PacketCodec for ConnAccept {
 /// Closes a connection. Either side may send it.
 ///
 /// Opcode `0x03`, sent by either side.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnClose {
     /// Id of the connection to close.
@@ -550,13 +575,7 @@ pub struct ConnClose {
     pub reason: u64,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for ConnClose {
     const OPCODE: u8 = 0x03;
@@ -618,6 +637,7 @@ impl crate::codec::PacketCodec for ConnClose {
 /// An empty message is one Begin|End chunk with total 0.
 ///
 /// Opcode `0x04`, sent by either side.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnCopy {
     /// Connection id; 0 means link-level.
@@ -669,13 +689,7 @@ pub struct ConnCopy {
     pub method_or_status: u64,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for ConnCopy {
     const OPCODE: u8 = 0x04;
@@ -819,6 +833,7 @@ impl crate::codec::PacketCodec for ConnCopy {
 /// minor version and the intersections of features and capabilities.
 ///
 /// Opcode `0x05`, sent by `primary->secondary`.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProtoNegotiate {
     /// Highest protocol version the initiator speaks.
@@ -835,13 +850,7 @@ pub struct ProtoNegotiate {
     pub capabilities: Capabilities,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for ProtoNegotiate {
     const OPCODE: u8 = 0x05;
@@ -896,6 +905,7 @@ impl crate::codec::PacketCodec for ProtoNegotiate {
 /// Accepts protocol negotiation with the negotiated parameters.
 ///
 /// Opcode `0x06`, sent by `secondary->primary`.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProtoAck {
     /// Accepted version; its minor is at most the requested one.
@@ -912,13 +922,7 @@ pub struct ProtoAck {
     pub capabilities: Capabilities,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for ProtoAck {
     const OPCODE: u8 = 0x06;
@@ -975,6 +979,7 @@ impl crate::codec::PacketCodec for ProtoAck {
 /// Marks a Standard link slot whose copy was abandoned; its buffer carries no data.
 ///
 /// Opcode `0xfe`, sent by either side.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StandardLinkTombstone {
     /// Copy id of the abandoned copy.
@@ -993,13 +998,7 @@ pub struct StandardLinkTombstone {
     pub reason: u64,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for StandardLinkTombstone {
     const OPCODE: u8 = 0xfe;
@@ -1062,6 +1061,7 @@ impl crate::codec::PacketCodec for StandardLinkTombstone {
 /// Connection-less data transfer on a Standard link; the data sits in the slot's buffer.
 ///
 /// Opcode `0xff`, sent by either side.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StandardLinkCopy {
     /// Copy id, a per-sender counter starting at 1.
@@ -1084,13 +1084,7 @@ pub struct StandardLinkCopy {
     pub size: u64,
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for StandardLinkCopy {
     const OPCODE: u8 = 0xff;
@@ -1166,6 +1160,7 @@ impl crate::codec::PacketCodec for StandardLinkCopy {
 }
 
 /// Any packet of this protocol, decoded.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Message {
     /// A [`Error`] packet.
@@ -1193,13 +1188,7 @@ pub enum Message {
 /// Implement the methods for the packets you handle; the others
 /// refuse their packet with `InvalidOp`. `payload` holds the bytes of the packet's slot
 /// buffer, already copied out of shared memory by the link.
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 pub trait Handler {
     /// Handles a [`Error`] packet and the payload bytes of its slot.
     ///
@@ -1355,13 +1344,7 @@ pub trait Handler {
     }
 }
 
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 impl Message {
     /// Decodes a packet of any variant's opcode. Other opcodes give
     /// `DecodeError::UnknownOpcode`.
@@ -1500,6 +1483,7 @@ impl Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::From<Error> for Message {
     #[inline]
@@ -1508,6 +1492,7 @@ impl ::core::convert::From<Error> for Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::From<ConnCreate> for Message {
     #[inline]
@@ -1516,6 +1501,7 @@ impl ::core::convert::From<ConnCreate> for Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::From<ConnAccept> for Message {
     #[inline]
@@ -1524,6 +1510,7 @@ impl ::core::convert::From<ConnAccept> for Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::From<ConnClose> for Message {
     #[inline]
@@ -1532,6 +1519,7 @@ impl ::core::convert::From<ConnClose> for Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::From<ConnCopy> for Message {
     #[inline]
@@ -1540,6 +1528,7 @@ impl ::core::convert::From<ConnCopy> for Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::From<ProtoNegotiate> for Message {
     #[inline]
@@ -1548,6 +1537,7 @@ impl ::core::convert::From<ProtoNegotiate> for Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::From<ProtoAck> for Message {
     #[inline]
@@ -1556,6 +1546,7 @@ impl ::core::convert::From<ProtoAck> for Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::From<StandardLinkTombstone> for Message {
     #[inline]
@@ -1564,6 +1555,7 @@ impl ::core::convert::From<StandardLinkTombstone> for Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::From<StandardLinkCopy> for Message {
     #[inline]
@@ -1577,13 +1569,7 @@ impl ::core::convert::From<StandardLinkCopy> for Message {
 ///
 /// The error says whether the packet was invalid or refused;
 /// `DispatchError::error_code` gives the code to answer with.
-#[allow(
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unreadable_literal,
-    clippy::must_use_candidate,
-    clippy::doc_markdown,
-)]
+#[allow(clippy::pedantic, clippy::nursery)]
 pub fn dispatch<H: Handler + ?::core::marker::Sized>(
     handler: &mut H,
     packet: &crate::Packet,
