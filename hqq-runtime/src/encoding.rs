@@ -29,8 +29,8 @@ use crate::packet::Packet;
 /// let packet = StandardLinkCopy { copy: 1, buffer_index: 0, size: 5 }.encode();
 /// assert_eq!(operand_words::<StandardLinkCopy>(&packet, 0b111), Ok([1, 0, 5, 0, 0, 0, 0]));
 /// assert_eq!(
-///     operand_words::<StandardLinkCopy>(&packet, 0b101),
-///     Err(DecodeError::UnusedOperand { opcode: 0xFF, index: 0, value: 1 })
+///     operand_words::<StandardLinkCopy>(&packet, 0b011),
+///     Err(DecodeError::UnusedOperand { opcode: 0xFF, index: 2, value: 5 })
 /// );
 /// ```
 #[inline]
