@@ -60,7 +60,8 @@ fn lower(d: &DispatchEnum, unreachable_bodies: bool) -> DispatchItem {
             doc: format!(
                 "Receives the packets of [`{ident}`] from [`{ident}::dispatch`]: one method per variant, \
                  plus `{CORE_METHOD}` for the core protocol's packets.\n\n\
-                 `payload` holds the bytes of the packet's slot buffer. A method's `Err` \
+                 `payload` is a view of the packet's slot buffer, which a peer that breaks the \
+                 protocol can change while you read: copy out what you need once. A method's `Err` \
                  refuses the packet; the link answers it with an Error packet."
             ),
             exhaustive: true,
@@ -97,7 +98,7 @@ fn variant(ident: &Ident, v: &Variant) -> DispatchVariant {
         span: v.ty.span(),
         method: Ident::new(&handler_method(v.ident), v.ident.span()),
         doc: format!(
-            "Handles a [`{}`] packet (variant `{ident}::{}`) and the payload bytes of its slot.",
+            "Handles a [`{}`] packet (variant `{ident}::{}`) and a view of its slot's payload buffer.",
             type_text(v.ty),
             v.ident
         ),

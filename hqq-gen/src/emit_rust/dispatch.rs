@@ -82,7 +82,8 @@ impl DispatchItem {
 
     /// The type of a handler method's `payload` argument.
     fn payload(&self) -> TokenStream {
-        quote!(&[u8])
+        let rt = &self.runtime;
+        quote!(#rt::PayloadView<'_>)
     }
 
     fn body(&self, real: TokenStream) -> TokenStream {

@@ -199,7 +199,7 @@ pub(super) fn dispatch_item(spec: &Spec, options: &EmitOptions) -> DispatchItem 
             span: Span::call_site(),
             method: format_ident!("on_{}", names::snake(&op.name)),
             doc: format!(
-                "Handles a [`{}`] packet and the payload bytes of its slot.{default}",
+                "Handles a [`{}`] packet and a view of its slot's payload buffer.{default}",
                 op.name
             ),
         })
@@ -221,8 +221,11 @@ pub(super) fn dispatch_item(spec: &Spec, options: &EmitOptions) -> DispatchItem 
         handler: HandlerTrait {
             name: ident("Handler"),
             doc: format!(
-                "{handler_doc} `payload` holds the bytes of the packet's slot\n\
-                 buffer, already copied out of shared memory by the link."
+                "{handler_doc} `payload` is a view of the\n\
+                 packet's slot buffer, in shared memory when it comes from a\n\
+                 link's zero-copy receive: a peer that breaks the protocol can\n\
+                 change the bytes while you read, so copy out what you need\n\
+                 once (`PayloadView::copy_to_slice`, `to_vec`, `read_u64_le`)."
             ),
             exhaustive: options.exhaustive_handler,
         },

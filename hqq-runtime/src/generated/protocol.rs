@@ -1186,17 +1186,20 @@ pub enum Message {
 /// Receives decoded packets from [`dispatch`], one method per opcode.
 ///
 /// Implement the methods for the packets you handle; the others
-/// refuse their packet with `InvalidOp`. `payload` holds the bytes of the packet's slot
-/// buffer, already copied out of shared memory by the link.
+/// refuse their packet with `InvalidOp`. `payload` is a view of the
+/// packet's slot buffer, in shared memory when it comes from a
+/// link's zero-copy receive: a peer that breaks the protocol can
+/// change the bytes while you read, so copy out what you need
+/// once (`PayloadView::copy_to_slice`, `to_vec`, `read_u64_le`).
 #[allow(clippy::pedantic, clippy::nursery)]
 pub trait Handler {
-    /// Handles a [`Error`] packet and the payload bytes of its slot.
+    /// Handles a [`Error`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
     fn on_error(
         &mut self,
         packet: Error,
-        payload: &[u8],
+        payload: crate::PayloadView<'_>,
     ) -> ::core::result::Result<(), crate::codec::Rejection> {
         let _ = (packet, payload);
 
@@ -1207,13 +1210,13 @@ pub trait Handler {
         )
     }
 
-    /// Handles a [`ConnCreate`] packet and the payload bytes of its slot.
+    /// Handles a [`ConnCreate`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
     fn on_conn_create(
         &mut self,
         packet: ConnCreate,
-        payload: &[u8],
+        payload: crate::PayloadView<'_>,
     ) -> ::core::result::Result<(), crate::codec::Rejection> {
         let _ = (packet, payload);
 
@@ -1224,13 +1227,13 @@ pub trait Handler {
         )
     }
 
-    /// Handles a [`ConnAccept`] packet and the payload bytes of its slot.
+    /// Handles a [`ConnAccept`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
     fn on_conn_accept(
         &mut self,
         packet: ConnAccept,
-        payload: &[u8],
+        payload: crate::PayloadView<'_>,
     ) -> ::core::result::Result<(), crate::codec::Rejection> {
         let _ = (packet, payload);
 
@@ -1241,13 +1244,13 @@ pub trait Handler {
         )
     }
 
-    /// Handles a [`ConnClose`] packet and the payload bytes of its slot.
+    /// Handles a [`ConnClose`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
     fn on_conn_close(
         &mut self,
         packet: ConnClose,
-        payload: &[u8],
+        payload: crate::PayloadView<'_>,
     ) -> ::core::result::Result<(), crate::codec::Rejection> {
         let _ = (packet, payload);
 
@@ -1258,13 +1261,13 @@ pub trait Handler {
         )
     }
 
-    /// Handles a [`ConnCopy`] packet and the payload bytes of its slot.
+    /// Handles a [`ConnCopy`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
     fn on_conn_copy(
         &mut self,
         packet: ConnCopy,
-        payload: &[u8],
+        payload: crate::PayloadView<'_>,
     ) -> ::core::result::Result<(), crate::codec::Rejection> {
         let _ = (packet, payload);
 
@@ -1275,13 +1278,13 @@ pub trait Handler {
         )
     }
 
-    /// Handles a [`ProtoNegotiate`] packet and the payload bytes of its slot.
+    /// Handles a [`ProtoNegotiate`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
     fn on_proto_negotiate(
         &mut self,
         packet: ProtoNegotiate,
-        payload: &[u8],
+        payload: crate::PayloadView<'_>,
     ) -> ::core::result::Result<(), crate::codec::Rejection> {
         let _ = (packet, payload);
 
@@ -1292,13 +1295,13 @@ pub trait Handler {
         )
     }
 
-    /// Handles a [`ProtoAck`] packet and the payload bytes of its slot.
+    /// Handles a [`ProtoAck`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
     fn on_proto_ack(
         &mut self,
         packet: ProtoAck,
-        payload: &[u8],
+        payload: crate::PayloadView<'_>,
     ) -> ::core::result::Result<(), crate::codec::Rejection> {
         let _ = (packet, payload);
 
@@ -1309,13 +1312,13 @@ pub trait Handler {
         )
     }
 
-    /// Handles a [`StandardLinkTombstone`] packet and the payload bytes of its slot.
+    /// Handles a [`StandardLinkTombstone`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
     fn on_standard_link_tombstone(
         &mut self,
         packet: StandardLinkTombstone,
-        payload: &[u8],
+        payload: crate::PayloadView<'_>,
     ) -> ::core::result::Result<(), crate::codec::Rejection> {
         let _ = (packet, payload);
 
@@ -1326,13 +1329,13 @@ pub trait Handler {
         )
     }
 
-    /// Handles a [`StandardLinkCopy`] packet and the payload bytes of its slot.
+    /// Handles a [`StandardLinkCopy`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
     fn on_standard_link_copy(
         &mut self,
         packet: StandardLinkCopy,
-        payload: &[u8],
+        payload: crate::PayloadView<'_>,
     ) -> ::core::result::Result<(), crate::codec::Rejection> {
         let _ = (packet, payload);
 
@@ -1573,7 +1576,7 @@ impl ::core::convert::From<StandardLinkCopy> for Message {
 pub fn dispatch<H: Handler + ?::core::marker::Sized>(
     handler: &mut H,
     packet: &crate::Packet,
-    payload: &[u8],
+    payload: crate::PayloadView<'_>,
     limits: &crate::codec::Limits,
 ) -> ::core::result::Result<(), crate::codec::DispatchError> {
     let message = Message::decode(packet).map_err(crate::codec::DispatchError::Decode)?;
