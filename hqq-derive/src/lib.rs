@@ -34,7 +34,7 @@
 //! ```
 
 use proc_macro::TokenStream;
-use syn::{parse_macro_input, DeriveInput, LitStr};
+use syn::{parse_macro_input, DeriveInput};
 
 mod ast;
 mod attr;
@@ -46,11 +46,12 @@ mod include_spec;
 
 /// Generates the Rust code of an HQQ spec file at compile time: exactly what
 /// `hqq-gen rust <spec>` writes. The path is relative to the calling crate's
-/// `Cargo.toml`. See the `hqq` facade for details.
+/// `Cargo.toml`; options `crate = "<path of hqq>"` and `exhaustive_handler`
+/// may follow it. See the `hqq` facade for details.
 #[proc_macro]
 pub fn include_spec(input: TokenStream) -> TokenStream {
-    let path = parse_macro_input!(input as LitStr);
-    include_spec::expand(&path).into()
+    let input = parse_macro_input!(input as include_spec::Input);
+    include_spec::expand(&input).into()
 }
 
 /// Implements `PacketCodec` for a struct whose fields are the operands of one

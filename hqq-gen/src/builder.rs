@@ -1,25 +1,58 @@
 //! Code generation from a build script, in the spirit of prost-build.
 //!
+//! In `Cargo.toml` (the library only: the default `cli` feature would
+//! compile the command line's argument parser into your build):
+//!
+//! ```toml
+//! [dependencies]
+//! hqq = "0.1"
+//!
+//! [build-dependencies]
+//! hqq-gen = { version = "0.1", default-features = false }
+//! ```
+//!
+//! In `build.rs`:
+//!
 //! ```no_run
-//! // build.rs
-//! fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     hqq_gen::Builder::new()
-//!         .spec("../spec/hqq.yaml")
-//!         .runtime_path("crate")
-//!         .out_file("protocol.rs")
-//!         .generate()?;
-//!     Ok(())
+//! fn main() {
+//!     hqq_gen::Builder::new().spec("spec/kv.yaml").compile();
 //! }
 //! ```
 //!
-//! and in the crate: `include!(concat!(env!("OUT_DIR"), "/protocol.rs"));`
+//! and in the crate, inside a module of its own:
+//!
+//! ```ignore
+//! pub mod kv {
+//!     include!(concat!(env!("OUT_DIR"), "/protocol.rs"));
+//! }
+//! ```
+//!
+//! [`Builder::compile`] writes `$OUT_DIR/protocol.rs` (or
+//! [`Builder::out_file`]) and asks cargo to rerun the script when the spec
+//! changes. When the spec has errors it prints each one as a `cargo:warning`
+//! line with its `file:line:column` and what to do, then fails the build
+//! script, so cargo shows them like compiler messages:
+//!
+//! ```text
+//! warning: kv@0.1.0: error: spec/kv.yaml:42:5: opcode `Scan`: duplicate opcode code 0x81: ...
+//! error: failed to run custom build command for `kv v0.1.0`
+//! ```
+//!
+//! [`Builder::generate`] returns the error instead, for scripts that do more
+//! than generate code; its `Debug` form is the same readable text, so
+//! `fn main() -> Result<(), Box<dyn Error>>` prints it too.
+//!
+//! With a renamed `hqq` dependency (`ipc = { package = "hqq", ... }`), set
+//! [`Builder::runtime_path`] to `"::ipc::runtime"`.
 
 use std::path::{Path, PathBuf};
 
 use crate::{generate_rust, EmitOptions, Spec, SpecErrors};
 
-/// Why [`Builder::generate`] failed.
-#[derive(Debug, thiserror::Error)]
+/// Why [`Builder::generate`] failed. `Debug` shows the same text as
+/// `Display`, one problem per line, so that `main` returning it reads well.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum BuilderError {
     /// No spec was set with [`Builder::spec`].
     #[error("no spec file given: call Builder::spec(\"path/to/spec.yaml\")")]
@@ -48,6 +81,12 @@ pub enum BuilderError {
     },
 }
 
+impl std::fmt::Debug for BuilderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
 /// Generates Rust code for a spec from `build.rs`.
 #[derive(Debug, Clone)]
 pub struct Builder {
@@ -55,6 +94,7 @@ pub struct Builder {
     runtime_path: String,
     out_file: PathBuf,
     rerun_if_changed: bool,
+    exhaustive_handler: bool,
 }
 
 impl Default for Builder {
@@ -71,6 +111,7 @@ impl Builder {
             runtime_path: "::hqq::runtime".to_owned(),
             out_file: PathBuf::from("protocol.rs"),
             rerun_if_changed: true,
+            exhaustive_handler: false,
         }
     }
 
@@ -98,6 +139,28 @@ impl Builder {
         self
     }
 
+    /// Whether every method of the generated `Handler` is required
+    /// (default: no, unhandled packets are refused with `InvalidOp`). With
+    /// it, an opcode added to the spec is a compile error in each handler
+    /// until the handler handles it. See [`EmitOptions::exhaustive_handler`].
+    pub fn exhaustive_handler(&mut self, exhaustive: bool) -> &mut Self {
+        self.exhaustive_handler = exhaustive;
+        self
+    }
+
+    /// [`Builder::generate`] for a build script that only generates code:
+    /// on an error, prints each problem as a `cargo:warning` line and exits
+    /// the script with status 1, which fails the build.
+    pub fn compile(&self) {
+        if let Err(e) = self.generate() {
+            for line in cargo_lines(&e) {
+                println!("{line}");
+            }
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    }
+
     /// Checks the spec, generates the code and writes it (only if it
     /// changed, so that dependants do not rebuild needlessly). Returns the
     /// path written.
@@ -106,11 +169,12 @@ impl Builder {
         if self.rerun_if_changed {
             println!("cargo:rerun-if-changed={}", spec_path.display());
         }
-        let options =
-            EmitOptions::new(&self.runtime_path).map_err(|source| BuilderError::RuntimePath {
+        let options = EmitOptions::new(&self.runtime_path)
+            .map_err(|source| BuilderError::RuntimePath {
                 path: self.runtime_path.clone(),
                 source,
-            })?;
+            })?
+            .exhaustive_handler(self.exhaustive_handler);
         let spec = Spec::read(spec_path)?;
         let code = generate_rust(&spec, &options);
         let out = if self.out_file.is_absolute() {
@@ -134,4 +198,43 @@ pub(crate) fn write_if_changed(path: &Path, contents: &str) -> Result<(), Builde
         path: path.to_owned(),
         source,
     })
+}
+
+/// The `cargo:warning=error: ...` lines that report `e`, one per problem.
+fn cargo_lines(e: &BuilderError) -> Vec<String> {
+    let lines: Vec<String> = match e {
+        BuilderError::Spec(errors) => errors.errors().iter().map(ToString::to_string).collect(),
+        other => other.to_string().lines().map(str::to_owned).collect(),
+    };
+    lines
+        .into_iter()
+        .map(|line| format!("cargo:warning=error: {line}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_errors_become_one_cargo_line_each_and_debug_reads_like_display() {
+        let source = "protocol: { name: Demo, layer: application, version: { major: 1, minor: 0 } }\n\
+                      opcodes:\n  - { code: 0x80, name: Ping, direction: both }\n  - { code: 0x80, name: Pong, direction: sideways }\n";
+        let errors = Spec::parse(source, "demo.yaml").expect_err("two problems");
+        let e = BuilderError::Spec(errors);
+        let lines = cargo_lines(&e);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].starts_with("cargo:warning=error: demo.yaml:4:"),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("unknown direction `sideways`")),
+            "{lines:?}"
+        );
+        assert_eq!(format!("{e:?}"), e.to_string());
+        assert!(!format!("{e:?}").contains("SpecError {"));
+    }
 }

@@ -1,7 +1,8 @@
 //! # hqq-gen
 //!
-//! Turns the HQQ protocol tables in `spec/hqq.yaml` (or an application's own
-//! spec) into Rust code and a Markdown protocol reference.
+//! Turns the HQQ protocol tables (this crate's `spec/hqq.yaml`,
+//! [`core_spec`], or an application's own spec) into Rust code and a
+//! Markdown protocol reference.
 //!
 //! The pipeline has one module per stage:
 //!
@@ -12,7 +13,10 @@
 //! 3. [`emit_rust()`] (tokens, via `quote`) and [`generate_rust`] (formatted
 //!    with prettyplease, with an `@generated` header); [`emit_doc()`] for
 //!    Markdown;
-//! 4. [`Builder`] for build scripts and the `hqq-gen` command line.
+//! 4. [`Builder`] for build scripts ([`builder`] shows the `build.rs` and
+//!    `Cargo.toml` lines) and the `hqq-gen` command line.
+//!
+//! [`spec_format`] documents the YAML a spec is written in.
 //!
 //! ```
 //! let spec = hqq_gen::Spec::parse(
@@ -42,6 +46,10 @@
 //! assert!(code.contains("pub const METHOD_ECHO: u64 = 1;"));
 //! assert!(code.contains("pub trait Server"));
 //! ```
+
+/// The spec file's grammar, for users writing their own specs.
+#[doc = include_str!("spec_format.md")]
+pub mod spec_format {}
 
 pub mod builder;
 pub mod check;
