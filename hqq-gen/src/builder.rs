@@ -29,13 +29,13 @@
 //!
 //! [`Builder::compile`] writes `$OUT_DIR/protocol.rs` (or
 //! [`Builder::out_file`]) and asks cargo to rerun the script when the spec
-//! changes. When the spec has errors it prints each one as a `cargo:warning`
-//! line with its `file:line:column` and what to do, then fails the build
-//! script, so cargo shows them like compiler messages:
+//! changes. When the spec has errors it reports each one on a line of its
+//! own, with its `file:line:column` and what to do, and fails the build:
 //!
 //! ```text
-//! warning: kv@0.1.0: error: spec/kv.yaml:42:5: opcode `Scan`: duplicate opcode code 0x81: ...
-//! error: failed to run custom build command for `kv v0.1.0`
+//! error: kv@0.1.0: spec/kv.yaml:36:9: opcode `Put`: operand `role` refers to unknown type `Rol` (hint: did you mean `Role`? ...)
+//! error: kv@0.1.0: spec/kv.yaml:48:5: opcode `Scan`: duplicate opcode code 0x81: `Scan` reuses the code of `Reply` (line 27) (hint: ...)
+//! error: build script logged errors
 //! ```
 //!
 //! [`Builder::generate`] returns the error instead, for scripts that do more
@@ -149,13 +149,20 @@ impl Builder {
     }
 
     /// [`Builder::generate`] for a build script that only generates code:
-    /// on an error, prints each problem as a `cargo:warning` line and exits
-    /// the script with status 1, which fails the build.
+    /// on an error, prints each problem on a line of its own and fails the
+    /// build. With cargo 1.84 or later these are `cargo::error` lines, which
+    /// cargo shows as `error: <crate>: spec/kv.yaml:42:5: ...` and then
+    /// stops; older cargo gets `cargo:warning` lines and a failing exit
+    /// status.
     pub fn compile(&self) {
-        if let Err(e) = self.generate() {
-            for line in cargo_lines(&e) {
-                println!("{line}");
-            }
+        let Err(e) = self.generate() else {
+            return;
+        };
+        let error_lines = cargo_has_error_lines();
+        for line in cargo_lines(&e, error_lines) {
+            println!("{line}");
+        }
+        if !error_lines {
             eprintln!("{e}");
             std::process::exit(1);
         }
@@ -200,16 +207,42 @@ pub(crate) fn write_if_changed(path: &Path, contents: &str) -> Result<(), Builde
     })
 }
 
-/// The `cargo:warning=error: ...` lines that report `e`, one per problem.
-fn cargo_lines(e: &BuilderError) -> Vec<String> {
+/// The lines that report `e` to cargo, one per problem: `cargo::error=...`
+/// or, for a cargo without that instruction, `cargo:warning=error: ...`.
+fn cargo_lines(e: &BuilderError, error_lines: bool) -> Vec<String> {
     let lines: Vec<String> = match e {
         BuilderError::Spec(errors) => errors.errors().iter().map(ToString::to_string).collect(),
         other => other.to_string().lines().map(str::to_owned).collect(),
     };
+    let prefix = if error_lines {
+        "cargo::error="
+    } else {
+        "cargo:warning=error: "
+    };
     lines
         .into_iter()
-        .map(|line| format!("cargo:warning=error: {line}"))
+        .map(|line| format!("{prefix}{line}"))
         .collect()
+}
+
+/// Whether the cargo running this build script knows `cargo::error`
+/// (1.84 and later), from `$CARGO -V`.
+fn cargo_has_error_lines() -> bool {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        return false;
+    };
+    let Ok(out) = std::process::Command::new(cargo).arg("-V").output() else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut version = text
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .split(['.', '-'])
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (version.next().unwrap_or(0), version.next().unwrap_or(0));
+    (major, minor) >= (1, 84)
 }
 
 #[cfg(test)]
@@ -222,7 +255,12 @@ mod tests {
                       opcodes:\n  - { code: 0x80, name: Ping, direction: both }\n  - { code: 0x80, name: Pong, direction: sideways }\n";
         let errors = Spec::parse(source, "demo.yaml").expect_err("two problems");
         let e = BuilderError::Spec(errors);
-        let lines = cargo_lines(&e);
+        let lines = cargo_lines(&e, true);
+        assert!(
+            lines[1].starts_with("cargo::error=demo.yaml:4:31:"),
+            "{lines:?}"
+        );
+        let lines = cargo_lines(&e, false);
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(
             lines[0].starts_with("cargo:warning=error: demo.yaml:4:"),
