@@ -66,6 +66,7 @@ pub(super) fn opcode_enum(spec: &Spec, rt: &syn::Path) -> TokenStream {
         quote!(#code => ::core::option::Option::Some(OpCode::#v))
     });
     let allow = lint_allows();
+    let conversions = opcode_conversions(rt);
     quote! {
         /// The opcodes of this protocol.
         #allow
@@ -106,6 +107,14 @@ pub(super) fn opcode_enum(spec: &Spec, rt: &syn::Path) -> TokenStream {
             }
         }
 
+        #conversions
+    }
+}
+
+/// `TryFrom<u8>` and `Display` for `OpCode`.
+fn opcode_conversions(rt: &syn::Path) -> TokenStream {
+    let allow = lint_allows();
+    quote! {
         #allow
         #[automatically_derived]
         impl ::core::convert::TryFrom<u8> for OpCode {

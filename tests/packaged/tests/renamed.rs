@@ -16,7 +16,11 @@ impl AppHandler for Log {
         Ok(())
     }
 
-    fn on_sample(&mut self, packet: telemetry::Sample, _: PayloadView<'_>) -> Result<(), Rejection> {
+    fn on_sample(
+        &mut self,
+        packet: telemetry::Sample,
+        _: PayloadView<'_>,
+    ) -> Result<(), Rejection> {
         self.0.push(format!("sample {}", packet.sensor));
         Ok(())
     }
@@ -54,10 +58,16 @@ fn announce() -> Announce {
 fn generated_and_derived_packets_round_trip() {
     let a = announce();
     assert_eq!(Announce::decode(&a.encode()), Ok(a));
-    let ping = Ping { seq: 9, timeout: Millis(250) };
+    let ping = Ping {
+        seq: 9,
+        timeout: Millis(250),
+    };
     assert_eq!(ping.encode().words(), [0xB0, 9, 250, 0, 0, 0, 0, 0]);
     assert_eq!(Ping::decode(&ping.encode()), Ok(ping));
-    let sample = telemetry::Sample { sensor: 4, bytes: 16 };
+    let sample = telemetry::Sample {
+        sensor: 4,
+        bytes: 16,
+    };
     assert_eq!(telemetry::Sample::decode(&sample.encode()), Ok(sample));
 }
 
@@ -67,7 +77,10 @@ fn decode_keeps_the_spec_rules() {
     words[3] = 0b11 | 1 << 40; // Ready and Draining, plus an unknown bit (dropped)
     assert!(matches!(
         Announce::decode(&ipc::Packet::from_words(words)),
-        Err(DecodeError::Rule { rule: "Ready and Draining are exclusive", .. })
+        Err(DecodeError::Rule {
+            rule: "Ready and Draining are exclusive",
+            ..
+        })
     ));
     words[3] = 1 << 40;
     assert_eq!(
@@ -83,13 +96,45 @@ fn dispatch_reaches_the_handlers() {
     let limits = Limits::new(8, 64);
     let none = PayloadView::from_slice(&[]);
     let mut log = Log::default();
-    App::dispatch(&mut log, &Ping { seq: 1, timeout: Millis(5) }.encode(), none, &limits).unwrap();
-    App::dispatch(&mut log, &telemetry::Sample { sensor: 2, bytes: 0 }.encode(), none, &limits).unwrap();
+    App::dispatch(
+        &mut log,
+        &Ping {
+            seq: 1,
+            timeout: Millis(5),
+        }
+        .encode(),
+        none,
+        &limits,
+    )
+    .unwrap();
+    App::dispatch(
+        &mut log,
+        &telemetry::Sample {
+            sensor: 2,
+            bytes: 0,
+        }
+        .encode(),
+        none,
+        &limits,
+    )
+    .unwrap();
     App::dispatch(&mut log, &announce().encode(), none, &limits).unwrap();
     beacon::dispatch(&mut log, &announce().encode(), none, &limits).unwrap();
-    beacon::dispatch(&mut log, &beacon::Depart { peer: 7 }.encode(), none, &limits).unwrap();
+    beacon::dispatch(
+        &mut log,
+        &beacon::Depart { peer: 7 }.encode(),
+        none,
+        &limits,
+    )
+    .unwrap();
     assert_eq!(
         log.0,
-        ["ping 1", "sample 2", "announce 7", "beacon Scheduler", "depart 7"]
+        [
+            "ping 1",
+            "sample 2",
+            "announce 7",
+            "beacon Scheduler",
+            "depart 7"
+        ]
     );
 }
