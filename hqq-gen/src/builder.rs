@@ -45,6 +45,9 @@
 //! With a renamed `hqq` dependency (`ipc = { package = "hqq", ... }`), set
 //! [`Builder::runtime_path`] to `"::ipc::runtime"`.
 
+// The example is a whole build script, so its `fn main` is the point.
+#![allow(clippy::needless_doctest_main)]
+
 use std::path::{Path, PathBuf};
 
 use crate::{generate_rust, EmitOptions, Spec, SpecErrors};
