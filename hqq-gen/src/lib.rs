@@ -8,8 +8,9 @@
 //!
 //! 1. [`model`]: the YAML as written (serde, unknown keys rejected) and the
 //!    resolved [`Spec`];
-//! 2. [`check`]: every semantic check, collecting all [`SpecError`]s with
-//!    the file, line and column of the offending entry;
+//! 2. `check` (internal): every semantic check, collecting all
+//!    [`SpecError`]s with the file, line and column of the offending entry
+//!    (found by `locate`, a second pass over the YAML events);
 //! 3. [`emit_rust()`] (tokens, via `quote`) and [`generate_rust`] (formatted
 //!    with prettyplease, with an `@generated` header); [`emit_doc()`] for
 //!    Markdown;
@@ -52,12 +53,12 @@
 pub mod spec_format {}
 
 pub mod builder;
-pub mod check;
+mod check;
 pub mod emit_doc;
 pub mod emit_rpc;
 pub mod emit_rust;
 pub mod error;
-pub mod locate;
+mod locate;
 pub mod model;
 pub mod names;
 

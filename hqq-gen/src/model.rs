@@ -2,7 +2,7 @@
 //! form ([`Spec`]) that the emitters and hqq-derive read.
 //!
 //! [`raw`] mirrors the YAML one to one with `deny_unknown_fields`, so a typo
-//! in a key is an error, not a silently ignored entry. [`crate::check`] turns
+//! in a key is an error, not a silently ignored entry. The checks turn
 //! it into a [`Spec`] in which every type reference is resolved and every
 //! rule parsed.
 

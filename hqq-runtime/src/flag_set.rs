@@ -3,7 +3,7 @@
 //!
 //! hqq-gen writes each flag set as one [`flag_set!`](crate::flag_set!)
 //! invocation; the macro defines the type, its bit operations, `Debug`,
-//! [`OperandValue`](crate::codec::OperandValue) (unknown bits and broken
+//! [`OperandValue`] (unknown bits and broken
 //! rules rejected) and [`FlagSet`].
 //!
 //! ```
@@ -35,7 +35,7 @@ use crate::codec::OperandValue;
 /// A flag-set operand type, as [`flag_set!`](crate::flag_set!) defines it.
 ///
 /// Generated decoders use it for operands whose spec says
-/// `unknown_bits: drop` ([`crate::encoding::operand_dropping_unknown_bits`]).
+/// `unknown_bits: drop` ([`crate::encoding::flags_dropping_unknown_bits`]).
 pub trait FlagSet: OperandValue + Copy {
     /// The flags in `bits`, ignoring bits no flag defines.
     fn from_bits_truncate(bits: u64) -> Self;
@@ -111,7 +111,7 @@ pub const fn first_broken_rule(bits: u64, rules: &[FlagRule]) -> Option<&'static
 
 /// Defines a flag-set operand type: a `u64` newtype with one associated
 /// constant per flag, the set operations, `Debug`, `OperandValue` and
-/// [`FlagSet`](crate::flag_set::FlagSet). See [the module](crate::flag_set).
+/// [`FlagSet`](crate::flag_set::FlagSet). See [the module](mod@crate::flag_set).
 ///
 /// `rules` lists the forbidden combinations, checked in order by
 /// `broken_rule` and on decode: `exclusive(A, B, ...)` (at most one of them
