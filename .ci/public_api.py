@@ -68,6 +68,8 @@ def function(item):
 
 def main(path):
     doc = json.load(open(path))
+    if doc.get("format_version") != 57:
+        print(f"note: written for rustdoc JSON format 57, got {doc.get('format_version')}", file=sys.stderr)
     index = doc["index"]
     lines = set()
 
