@@ -193,10 +193,10 @@ fn opcode_section(out: &mut String, spec: &Spec, op: &Opcode) -> std::fmt::Resul
     }
     writeln!(
         out,
-        "Direction: {}. Rust: `{}`, handler method `on_{}`.",
+        "Direction: {}. Rust: `{}`, handler method `{}`.",
         direction(op.direction),
         op.name,
-        names::snake(&op.name)
+        names::handler_method(&op.name)
     )?;
     writeln!(out)?;
     if op.operands.is_empty() {

@@ -3,7 +3,7 @@
 //! `dispatch` ([`super::dispatch`]).
 
 use proc_macro2::{Literal, Span, TokenStream};
-use quote::{format_ident, quote, ToTokens};
+use quote::{quote, ToTokens};
 
 use super::codec::{CodecItem, CodecOperand, OperandDecode};
 use super::dispatch::{DispatchItem, DispatchVariant, HandlerTrait};
@@ -197,7 +197,7 @@ pub(super) fn dispatch_item(spec: &Spec, options: &EmitOptions) -> DispatchItem 
             variant: ident(&op.name),
             packet: ident(&op.name).into_token_stream(),
             span: Span::call_site(),
-            method: format_ident!("on_{}", names::snake(&op.name)),
+            method: ident(&names::handler_method(&op.name)),
             doc: format!(
                 "Handles a [`{}`] packet and a view of its slot's payload buffer.{default}",
                 op.name
