@@ -498,6 +498,7 @@ impl std::error::Error for Rejection {
 /// Why a generated `dispatch` did not deliver a packet to its handler, or
 /// the handler refused it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DispatchError {
     /// The packet is not valid on its own.
     Decode(DecodeError),
