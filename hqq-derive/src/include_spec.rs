@@ -81,14 +81,23 @@ pub fn expand(input: &Input) -> TokenStream {
             return syn::Error::new(path.span(), message).to_compile_error();
         }
     };
-    match Spec::parse(&source, &relative) {
+    // Imports are relative to the spec's own directory, not to the
+    // compiler's working directory.
+    let dir = full.parent().unwrap_or(&base);
+    match Spec::parse_in(&source, &relative, dir) {
         Ok(spec) => {
             let mut runtime = input.krate.clone();
             runtime.segments.push(syn::parse_quote!(runtime));
             let mut options = EmitOptions::default().exhaustive_handler(input.exhaustive_handler);
             options.runtime_path = runtime;
             let code = emit_rust(&spec, &options);
-            quote!(#code #track)
+            let imports = spec.imported_files().into_iter().map(|file| {
+                let file = Literal::string(file);
+                quote!(
+                    const _: &[u8] = ::core::include_bytes!(#file);
+                )
+            });
+            quote!(#code #track #(#imports)*)
         }
         Err(errors) => {
             let errors = errors

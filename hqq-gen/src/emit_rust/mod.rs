@@ -20,7 +20,7 @@ pub mod dispatch;
 mod packet;
 mod types;
 
-pub(crate) use types::flag_set_source;
+pub(crate) use types::{flag_set_source, is_reexported};
 
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::quote;

@@ -60,6 +60,10 @@ fn field_doc(o: &Operand) -> String {
 fn field_type(spec: &Spec, o: &Operand, rt: &syn::Path) -> TokenStream {
     match o.ty {
         OperandType::U64 => quote!(u64),
+        OperandType::Scalar(s) => {
+            let t = ident(s.name());
+            quote!(::core::primitive::#t)
+        }
         OperandType::Version => quote!(#rt::codec::Version),
         OperandType::Enum(i) => ident(&spec.enums[i].name).into_token_stream(),
         OperandType::Flags { set, .. } => ident(&spec.flags[set].name).into_token_stream(),

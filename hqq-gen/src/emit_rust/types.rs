@@ -5,7 +5,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use super::{doc, hex_u64, hex_u8, ident, lint_allows};
-use crate::model::{Direction, EnumType, FlagRule, FlagSet, Spec};
+use crate::model::{Direction, EnumType, FlagRule, FlagSet, Imported, Layer, Spec};
 use crate::names;
 
 /// `PROTOCOL_NAME`, `PROTOCOL_VERSION` and the opcode ranges.
@@ -136,9 +136,33 @@ fn opcode_conversions(rt: &syn::Path) -> TokenStream {
     }
 }
 
+/// Whether a type imported from `imported` is re-exported from the
+/// runtime rather than generated: types of the core spec.
+pub(crate) fn is_reexported(imported: Option<&Imported>) -> bool {
+    imported.is_some_and(|i| i.layer == Layer::Core)
+}
+
+/// A type imported from the core spec is the runtime's own (one
+/// `ErrorCode` for every protocol), re-exported instead of copied.
+fn core_reexport(name: &str, imported: Option<&Imported>, rt: &syn::Path) -> Option<TokenStream> {
+    let ty = ident(name);
+    let from = imported.filter(|_| is_reexported(imported))?;
+    let d = doc(&format!(
+        "Imported from `{}` ({}).",
+        from.file, from.protocol
+    ));
+    Some(quote! {
+        #d
+        pub use #rt::protocol::#ty;
+    })
+}
+
 /// An enum type with `ALL`, `value`, `from_value`, `name`, `description`,
 /// `Display`, `OperandValue` and, for error enums, `std::error::Error`.
 pub(super) fn enum_type(t: &EnumType, rt: &syn::Path) -> TokenStream {
+    if let Some(reexport) = core_reexport(&t.name, t.imported.as_ref(), rt) {
+        return reexport;
+    }
     let ty = ident(&t.name);
     let d = doc(&t.doc);
     let variants = t.values.iter().map(|v| {
@@ -262,6 +286,9 @@ fn enum_inherent(t: &EnumType) -> TokenStream {
 
 /// A flag set: one invocation of the runtime's `flag_set!`.
 pub(super) fn flag_set(set: &FlagSet, rt: &syn::Path) -> TokenStream {
+    if let Some(reexport) = core_reexport(&set.name, set.imported.as_ref(), rt) {
+        return reexport;
+    }
     flag_set_source(set, rt)
         .parse()
         .expect("a flag_set! invocation is valid tokens")

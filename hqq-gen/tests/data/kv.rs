@@ -30,12 +30,19 @@ pub enum OpCode {
     Reply = 0x81,
     /// Asks for the keys in a range.
     Scan = 0x82,
+    /// Counters of the store, in narrow operands (range-checked on decode).
+    Stats = 0x83,
 }
 
 #[allow(clippy::pedantic, clippy::nursery)]
 impl OpCode {
     /// Every opcode, in spec order.
-    pub const ALL: [OpCode; 3] = [OpCode::Put, OpCode::Reply, OpCode::Scan];
+    pub const ALL: [OpCode; 4] = [
+        OpCode::Put,
+        OpCode::Reply,
+        OpCode::Scan,
+        OpCode::Stats,
+    ];
 
     /// The opcode byte.
     #[inline]
@@ -49,6 +56,7 @@ impl OpCode {
             OpCode::Put => "Put",
             OpCode::Reply => "Reply",
             OpCode::Scan => "Scan",
+            OpCode::Stats => "Stats",
         }
     }
 
@@ -58,6 +66,7 @@ impl OpCode {
             OpCode::Put => ::hqq_runtime::codec::Direction::PrimaryToSecondary,
             OpCode::Reply => ::hqq_runtime::codec::Direction::SecondaryToPrimary,
             OpCode::Scan => ::hqq_runtime::codec::Direction::Both,
+            OpCode::Stats => ::hqq_runtime::codec::Direction::SecondaryToPrimary,
         }
     }
 
@@ -68,6 +77,7 @@ impl OpCode {
             0x80 => ::core::option::Option::Some(OpCode::Put),
             0x81 => ::core::option::Option::Some(OpCode::Reply),
             0x82 => ::core::option::Option::Some(OpCode::Scan),
+            0x83 => ::core::option::Option::Some(OpCode::Stats),
             _ => ::core::option::Option::None,
         }
     }
@@ -433,6 +443,104 @@ impl ::hqq_runtime::codec::PacketCodec for Scan {
     }
 }
 
+/// Counters of the store, in narrow operands (range-checked on decode).
+///
+/// Opcode `0x83`, sent by `secondary->primary`.
+#[allow(clippy::pedantic, clippy::nursery)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Stats {
+    /// Shard the counters are of.
+    ///
+    /// Operand 0 (word 1).
+    pub shard: ::core::primitive::u8,
+    /// Port the shard listens on.
+    ///
+    /// Operand 1 (word 2).
+    pub port: ::core::primitive::u16,
+    /// Keys in the shard.
+    ///
+    /// Operand 2 (word 3).
+    pub keys: ::core::primitive::u32,
+    /// Change of the key count since the last Stats.
+    ///
+    /// Operand 3 (word 4).
+    pub delta: ::core::primitive::i64,
+    /// Whether the shard refuses writes.
+    ///
+    /// Operand 4 (word 5).
+    pub read_only: ::core::primitive::bool,
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl ::hqq_runtime::codec::PacketCodec for Stats {
+    const OPCODE: u8 = 0x83;
+
+    const NAME: &'static str = "Stats";
+
+    #[inline]
+    fn encode(&self) -> ::hqq_runtime::Packet {
+        ::hqq_runtime::Packet::from_words([
+            u64::from(<Self as ::hqq_runtime::codec::PacketCodec>::OPCODE),
+            <::core::primitive::u8 as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.shard,
+            ),
+            <::core::primitive::u16 as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.port,
+            ),
+            <::core::primitive::u32 as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.keys,
+            ),
+            <::core::primitive::i64 as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.delta,
+            ),
+            <::core::primitive::bool as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.read_only,
+            ),
+            0,
+            0,
+        ])
+    }
+
+    #[inline]
+    fn decode(
+        packet: &::hqq_runtime::Packet,
+    ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
+        let words = ::hqq_runtime::encoding::operand_words::<Self>(packet, 31)?;
+
+        ::core::result::Result::Ok(Self {
+            shard: <::core::primitive::u8 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[0],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(0, "shard"),
+            )?,
+            port: <::core::primitive::u16 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[1],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(1, "port"),
+            )?,
+            keys: <::core::primitive::u32 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[2],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(2, "keys"),
+            )?,
+            delta: <::core::primitive::i64 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[3],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(3, "delta"),
+            )?,
+            read_only: <::core::primitive::bool as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[4],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(4, "read_only"),
+            )?,
+        })
+    }
+
+    #[inline]
+    fn validate(
+        &self,
+        _limits: &::hqq_runtime::codec::Limits,
+    ) -> ::core::result::Result<(), ::hqq_runtime::codec::Violation> {
+        ::core::result::Result::Ok(())
+    }
+}
+
 /// Any packet of this protocol, decoded.
 #[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -443,6 +551,8 @@ pub enum Message {
     Reply(Reply),
     /// A [`Scan`] packet.
     Scan(Scan),
+    /// A [`Stats`] packet.
+    Stats(Stats),
 }
 
 /// Receives decoded packets from [`dispatch`], one method per opcode.
@@ -505,6 +615,23 @@ pub trait Handler {
             ),
         )
     }
+
+    /// Handles a [`Stats`] packet and a view of its slot's payload buffer.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_stats(
+        &mut self,
+        packet: Stats,
+        payload: ::hqq_runtime::PayloadView<'_>,
+    ) -> ::core::result::Result<(), ::hqq_runtime::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            ::hqq_runtime::codec::Rejection::unhandled(
+                <Stats as ::hqq_runtime::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
 }
 
 #[allow(clippy::pedantic, clippy::nursery)]
@@ -528,6 +655,10 @@ impl Message {
             return <Scan as ::hqq_runtime::codec::PacketCodec>::decode(packet)
                 .map(Message::Scan);
         }
+        if opcode == <Stats as ::hqq_runtime::codec::PacketCodec>::OPCODE {
+            return <Stats as ::hqq_runtime::codec::PacketCodec>::decode(packet)
+                .map(Message::Stats);
+        }
 
         ::core::result::Result::Err(
             ::hqq_runtime::codec::DecodeError::UnknownOpcode(opcode),
@@ -546,6 +677,9 @@ impl Message {
             }
             Message::Scan(packet) => {
                 <Scan as ::hqq_runtime::codec::PacketCodec>::encode(packet)
+            }
+            Message::Stats(packet) => {
+                <Stats as ::hqq_runtime::codec::PacketCodec>::encode(packet)
             }
         }
     }
@@ -566,6 +700,9 @@ impl Message {
             Message::Scan(packet) => {
                 <Scan as ::hqq_runtime::codec::PacketCodec>::validate(packet, limits)
             }
+            Message::Stats(packet) => {
+                <Stats as ::hqq_runtime::codec::PacketCodec>::validate(packet, limits)
+            }
         }
     }
 
@@ -575,6 +712,7 @@ impl Message {
             Message::Put(_) => OpCode::Put,
             Message::Reply(_) => OpCode::Reply,
             Message::Scan(_) => OpCode::Scan,
+            Message::Stats(_) => OpCode::Stats,
         }
     }
 }
@@ -606,6 +744,15 @@ impl ::core::convert::From<Scan> for Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl ::core::convert::From<Stats> for Message {
+    #[inline]
+    fn from(packet: Stats) -> Self {
+        Message::Stats(packet)
+    }
+}
+
 /// Decodes `packet`, validates it against `limits` and calls the
 /// [`Handler`] method of its opcode with `payload`.
 ///
@@ -625,6 +772,7 @@ pub fn dispatch<H: Handler + ?::core::marker::Sized>(
         Message::Put(p) => handler.on_put(p, payload),
         Message::Reply(p) => handler.on_reply(p, payload),
         Message::Scan(p) => handler.on_scan(p, payload),
+        Message::Stats(p) => handler.on_stats(p, payload),
     }
         .map_err(::hqq_runtime::codec::DispatchError::Rejected)
 }
@@ -649,6 +797,7 @@ pub mod rpc {
         /// RPC method `get` (id 1).
         fn get(
             &mut self,
+            cx: &::hqq_runtime::advanced::CallContext,
             request: &[u8],
         ) -> ::core::result::Result<
             ::std::vec::Vec<u8>,
@@ -661,6 +810,7 @@ pub mod rpc {
         /// RPC method `put` (id 2).
         fn put(
             &mut self,
+            cx: &::hqq_runtime::advanced::CallContext,
             request: &[u8],
         ) -> ::core::result::Result<
             ::std::vec::Vec<u8>,
@@ -680,14 +830,15 @@ pub mod rpc {
     for Service<'_, S> {
         fn handle(
             &mut self,
+            cx: &::hqq_runtime::advanced::CallContext,
             method: u64,
             request: &[u8],
         ) -> ::core::option::Option<
             ::core::result::Result<::std::vec::Vec<u8>, ::hqq_runtime::advanced::Status>,
         > {
             match method {
-                METHOD_GET => ::core::option::Option::Some(self.0.get(request)),
-                METHOD_PUT => ::core::option::Option::Some(self.0.put(request)),
+                METHOD_GET => ::core::option::Option::Some(self.0.get(cx, request)),
+                METHOD_PUT => ::core::option::Option::Some(self.0.put(cx, request)),
                 _ => ::core::option::Option::None,
             }
         }
