@@ -27,7 +27,7 @@
 //!
 //! * [`runtime`]: shared segments, page layout, rings and links.
 //! * [`Packet`](struct@Packet): the 64-byte unit every ring slot carries.
-//! * [`protocol`]: the core protocol's typed packets, generated from `spec/hqq.yaml`.
+//! * [`protocol`]: the core protocol's typed packets, generated from the core spec (`hqq-gen/spec/hqq.yaml`).
 //! * [`PacketCodec`]: what every typed packet implements, generated or derived.
 //! * [`include_spec!`], [`derive@Packet`], [`derive@Dispatch`],
 //!   [`derive@OperandValue`]: custom opcodes, checked by the compiler.

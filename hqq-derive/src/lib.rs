@@ -10,10 +10,12 @@
 //!
 //! 1. `attr` reads `#[hqq(...)]` attributes and `ast` turns the input
 //!    into a model (`PacketStruct`, `DispatchEnum`, `Newtype`);
-//! 2. `check` validates it against the core spec (`spec/hqq.yaml`, via
+//! 2. `check` validates it against the core spec (`hqq_gen::core_spec`, via
 //!    `core_spec`) and collects every error with its span in a `ctxt::Ctxt`;
-//! 3. `expand` writes the impls, or on invalid input the errors plus a
-//!    fallback impl, so that the user sees the real error and not a cascade.
+//! 3. `expand` lowers the checked input into hqq-gen's models (`CodecItem`,
+//!    `DispatchItem`) and writes the impls with hqq-gen's emitter, or on
+//!    invalid input the errors plus a fallback impl, so that the user sees
+//!    the real error and not a cascade.
 //!
 //! `include_spec!` is the `hqq-gen` pipeline itself: [`hqq_gen::Spec::parse`]
 //! and [`hqq_gen::emit_rust()`].

@@ -356,7 +356,7 @@ pub struct OpcodeRanges {
 }
 
 impl OpcodeRanges {
-    /// The ranges of the HQQ core spec (`spec/hqq.yaml`), used by
+    /// The ranges of the HQQ core spec (`hqq-gen/spec/hqq.yaml`), used by
     /// application specs that do not list `ranges:` themselves.
     pub fn hqq() -> Self {
         OpcodeRanges {
