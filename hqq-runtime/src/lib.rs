@@ -96,7 +96,9 @@ pub mod advanced;
 #[cfg(all(feature = "tokio", unix))]
 pub mod async_link;
 pub mod codec;
+pub mod encoding;
 pub mod extension;
+pub mod flag_set;
 #[cfg(unix)]
 pub mod futex;
 pub mod layout;
