@@ -593,3 +593,54 @@ fn async_calls_to_another_process() {
     assert_eq!(replies, expected);
     assert_eq!(waiting_tasks(), 0);
 }
+
+/// Threads of this process, from /proc.
+fn thread_count() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a Threads: line")
+}
+
+/// Twenty links with a task waiting on each cost at most one thread (the
+/// waiter thread, if this is the first wait of the process), and one
+/// message on each wakes every task: the thread watches all twenty wake
+/// words at once.
+#[test]
+fn waiting_on_many_links_takes_no_thread_per_link() {
+    let _serial = serial();
+    const LINKS: usize = 20;
+    let pairs: Vec<(AsyncStandardLink, AsyncStandardLink)> = (0..LINKS).map(|_| pair(2)).collect();
+    let waker = Waker::from(Arc::new(CountingWaker::default()));
+    let before = thread_count();
+    let mut futures: Vec<_> = pairs
+        .iter()
+        .map(|(_, b)| Box::pin(b.recv_with(|view| view.to_vec())))
+        .collect();
+    let deadline = Instant::now() + PATIENCE;
+    while waiting_tasks() < LINKS {
+        assert!(Instant::now() < deadline, "the tasks never registered");
+        for future in &mut futures {
+            assert!(poll_once(future.as_mut(), &waker).is_pending());
+        }
+    }
+    assert!(
+        thread_count() <= before + 1,
+        "more than one thread for {LINKS} waiting links"
+    );
+    let got = run(current_thread(), async {
+        for (i, (a, _)) in pairs.iter().enumerate() {
+            a.send(&[i as u8]).await.expect("send");
+        }
+        let mut got = Vec::new();
+        for future in futures {
+            got.push(future.await.expect("recv"));
+        }
+        got
+    });
+    let expected: Vec<Vec<u8>> = (0..LINKS).map(|i| vec![i as u8]).collect();
+    assert_eq!(got, expected);
+    assert_eq!(waiting_tasks(), 0);
+}
