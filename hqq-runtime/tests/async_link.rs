@@ -644,3 +644,76 @@ fn waiting_on_many_links_takes_no_thread_per_link() {
     assert_eq!(got, expected);
     assert_eq!(waiting_tasks(), 0);
 }
+
+/// A child made by `fork` (without exec) inherits the record that the
+/// waiter thread was started, but not the thread: its first wait starts
+/// its own, so its tasks are still woken.
+#[test]
+fn a_forked_child_gets_its_own_waiter_thread() {
+    let _serial = serial();
+    // Make sure this process's waiter thread runs before the fork.
+    let (a, b) = pair(2);
+    let waker = Waker::from(Arc::new(CountingWaker::default()));
+    {
+        let mut wait = pin!(b.recv_ready());
+        poll_until_registered(wait.as_mut(), &waker);
+    }
+    drop((a, b));
+    // SAFETY: the child only runs the code below and leaves with `_exit`;
+    // the `serial` lock keeps this binary's other tests from holding the
+    // waiter table's lock across the fork.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(|| {
+            let (a, b) = pair(2);
+            let runtime = current_thread();
+            runtime.block_on(async {
+                let recv = b.recv_with(|view| view.to_vec());
+                let send = async {
+                    // Long enough for the receive to register and park.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    a.send(b"forked").await
+                };
+                // The watchdog is polled first: a message noticed only
+                // when the watchdog wakes the task counts as a failure.
+                let mut watchdog = pin!(tokio::time::sleep(PATIENCE));
+                let mut both = pin!(join(recv, send));
+                let outcome = std::future::poll_fn(|cx| {
+                    if watchdog.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(None);
+                    }
+                    both.as_mut().poll(cx).map(Some)
+                })
+                .await;
+                matches!(outcome, Some((Ok(ref v), Ok(()))) if v == b"forked")
+            })
+        })
+        .unwrap_or(false);
+        // SAFETY: ends the child at once, without running the parent's
+        // atexit handlers or destructors twice.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let deadline = Instant::now() + PATIENCE;
+    let mut status = 0;
+    loop {
+        // SAFETY: `pid` is our child; `status` is a valid out-pointer.
+        let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if done == pid {
+            break;
+        }
+        if Instant::now() >= deadline {
+            // SAFETY: killing and reaping our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            panic!("the forked child's wait was never woken");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the forked child failed: status {status:#x}"
+    );
+}

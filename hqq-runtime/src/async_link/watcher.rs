@@ -30,7 +30,7 @@
 //! is one more waiter that re-checks after announcing.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -158,7 +158,10 @@ pub(crate) struct Watcher {
 }
 
 static WATCHER: OnceLock<Watcher> = OnceLock::new();
-static THREAD: Once = Once::new();
+/// The process whose waiter thread runs (0: none yet). A child made by
+/// `fork` inherits the table but not the thread, and starts its own.
+static THREAD_PID: AtomicU32 = AtomicU32::new(0);
+static STARTING: Mutex<()> = Mutex::new(());
 
 /// The process's watcher, starting its thread on first use.
 pub(crate) fn watcher() -> &'static Watcher {
@@ -168,12 +171,17 @@ pub(crate) fn watcher() -> &'static Watcher {
         running: AtomicBool::new(false),
         no_waitv: AtomicBool::new(false),
     });
-    THREAD.call_once(|| {
-        let started = std::thread::Builder::new()
-            .name("hqq-async-waiter".into())
-            .spawn(move || watcher.run());
-        watcher.running.store(started.is_ok(), Ordering::Release);
-    });
+    let pid = std::process::id();
+    if THREAD_PID.load(Ordering::Acquire) != pid {
+        let _starting = STARTING.lock().unwrap_or_else(PoisonError::into_inner);
+        if THREAD_PID.load(Ordering::Acquire) != pid {
+            let started = std::thread::Builder::new()
+                .name("hqq-async-waiter".into())
+                .spawn(move || watcher.run());
+            watcher.running.store(started.is_ok(), Ordering::Release);
+            THREAD_PID.store(pid, Ordering::Release);
+        }
+    }
     watcher
 }
 
