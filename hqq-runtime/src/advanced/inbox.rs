@@ -394,6 +394,7 @@ impl Inbox {
         self.closed_by_peer.remove(&connection);
         while self.take_message(connection).is_some() {}
         while self.take_stream_event(connection).is_some() {}
+        while self.take_request(Some(connection)).is_some() {}
         self.messages.remove(&connection);
         self.streams.remove(&connection);
         self.streamed.remove(&connection);

@@ -133,7 +133,9 @@ impl<T: PacketTransport> AdvancedLink<T> {
         }
     }
 
-    /// Waits for the next whole message on `connection`.
+    /// Waits for the next whole message on `connection`; fails with
+    /// `NotConnected` once the connection closed (messages that arrived
+    /// before stay takeable until this side closes it).
     pub fn recv_large(&self, connection: u64) -> Result<ReceivedMessage, RecvLargeError> {
         self.recv_large_within(connection, Wait::Until(self.deadline()))
     }
@@ -162,7 +164,14 @@ impl<T: PacketTransport> AdvancedLink<T> {
         if !self.is_open(connection) {
             return Err(RecvLargeError::NotConnected(connection));
         }
-        let message = self.wait_for(wait, |inbox| inbox.take_message(connection))?;
+        let message = self.wait_for(wait, |inbox| {
+            let message = inbox.take_message(connection);
+            match message {
+                Some(message) => Some(Ok(message)),
+                None => (!inbox.connections.is_open(connection))
+                    .then_some(Err(RecvLargeError::NotConnected(connection))),
+            }
+        })??;
         Ok(ReceivedMessage {
             message: message.key.message,
             data: message.data,
@@ -201,8 +210,12 @@ impl<T: PacketTransport> AdvancedLink<T> {
         }
         loop {
             let event = self.wait_for(Wait::Until(deadline), |inbox| {
-                inbox.take_stream_event(connection)
-            })?;
+                match inbox.take_stream_event(connection) {
+                    Some(event) => Some(Ok(event)),
+                    None => (!inbox.connections.is_open(connection))
+                        .then_some(Err(RecvLargeError::NotConnected(connection))),
+                }
+            })??;
             match event {
                 StreamEvent::Chunk {
                     message,
