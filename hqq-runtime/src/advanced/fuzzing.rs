@@ -9,6 +9,7 @@ use crate::advanced::budget::{Budget, ReceiveBudget};
 use crate::advanced::reassembly::{
     Assembled, MessageKey, Reassembler, ReassemblyError, ReassemblyLimits,
 };
+use crate::payload_view::PayloadView;
 use crate::protocol::ConnCopy;
 
 /// What [`ReassemblerProbe::accept`] made of a chunk.
@@ -45,7 +46,11 @@ impl ReassemblerProbe {
 
     /// Takes a decoded chunk and its payload. A completed message's budget
     /// is given back at once (as if the application took it).
-    pub fn accept(&mut self, chunk: &ConnCopy, payload: &[u8]) -> Result<Probed, ReassemblyError> {
+    pub fn accept(
+        &mut self,
+        chunk: &ConnCopy,
+        payload: PayloadView<'_>,
+    ) -> Result<Probed, ReassemblyError> {
         let assembled =
             self.reassembler
                 .accept(chunk, payload, &mut self.budget, Instant::now())?;

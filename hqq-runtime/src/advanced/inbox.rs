@@ -24,6 +24,7 @@ use crate::advanced::reassembly::{
 };
 use crate::codec::{DecodeError, Limits, PacketCodec, Violation};
 use crate::packet::Packet;
+use crate::payload_view::PayloadView;
 use crate::protocol::{
     ConnAccept, ConnClose, ConnCopy, ConnCreate, Error, ErrorCode, FrameFlags, Message,
 };
@@ -294,7 +295,12 @@ impl Inbox {
     /// Routes one received packet (arrived at `now`) with its slot's
     /// payload, which is copied, never kept. The error says why the packet
     /// was refused; a reply it owes is queued either way.
-    pub(crate) fn route(&mut self, packet: &Packet, payload: &[u8], now: Instant) -> Reply {
+    pub(crate) fn route(
+        &mut self,
+        packet: &Packet,
+        payload: PayloadView<'_>,
+        now: Instant,
+    ) -> Reply {
         let message = Message::decode(packet)?;
         message.validate(&self.limits)?;
         match message {
@@ -427,7 +433,7 @@ impl Inbox {
         evicted
     }
 
-    fn on_chunk(&mut self, chunk: &ConnCopy, payload: &[u8], now: Instant) -> Reply {
+    fn on_chunk(&mut self, chunk: &ConnCopy, payload: PayloadView<'_>, now: Instant) -> Reply {
         if !self.connections.is_open(chunk.connection) {
             let error = Error {
                 context: chunk.connection,
@@ -485,7 +491,7 @@ impl Inbox {
     fn accept_chunk(
         &mut self,
         chunk: &ConnCopy,
-        payload: &[u8],
+        payload: PayloadView<'_>,
         now: Instant,
         streamed: bool,
     ) -> Reply {
@@ -556,7 +562,7 @@ impl Inbox {
     fn stream_chunk(
         &mut self,
         chunk: &ConnCopy,
-        payload: &[u8],
+        payload: PayloadView<'_>,
         now: Instant,
         mut routed: Routed,
     ) -> Reply {
@@ -602,6 +608,7 @@ impl Inbox {
             message: key.message,
             offset: info.offset,
             total: info.total,
+            // The one copy out of the segment.
             data: data.to_vec(),
             last: info.last,
         };
@@ -666,7 +673,7 @@ mod tests {
     }
 
     fn route(inbox: &mut Inbox, packet: &Packet, payload: &[u8]) -> (Option<Packet>, Reply) {
-        let routed = inbox.route(packet, payload, Instant::now());
+        let routed = inbox.route(packet, PayloadView::from_slice(payload), Instant::now());
         (inbox.replies.pop_front(), routed)
     }
 
@@ -689,7 +696,7 @@ mod tests {
             .chunks(data.len() as u64, 64)
             .map(|c| {
                 let bytes = &data[c.offset as usize..(c.offset + c.size) as usize];
-                inbox.route(&c.encode(), bytes, Instant::now())
+                inbox.route(&c.encode(), PayloadView::from_slice(bytes), Instant::now())
             })
             .collect()
     }
@@ -900,7 +907,11 @@ mod tests {
                 .next()
                 .unwrap();
             inbox
-                .route(&first.encode(), &[0; 64], Instant::now())
+                .route(
+                    &first.encode(),
+                    PayloadView::from_slice(&[0; 64]),
+                    Instant::now(),
+                )
                 .unwrap();
         }
         // 64 announced maximum-size messages hold their first reservations only.
@@ -918,35 +929,45 @@ mod tests {
                 .chunks(300, 64)
                 .next()
                 .unwrap();
-            inbox.route(&first.encode(), &[0; 64], start).unwrap();
+            inbox
+                .route(&first.encode(), PayloadView::from_slice(&[0; 64]), start)
+                .unwrap();
         }
         let fifth = header(0, 5, MessageKind::Plain)
             .chunks(300, 64)
             .next()
             .unwrap();
         assert!(matches!(
-            inbox.route(&fifth.encode(), &[0; 64], start),
+            inbox.route(&fifth.encode(), PayloadView::from_slice(&[0; 64]), start),
             Err(InboundError::Reassembly(
                 ReassemblyError::TooManyPartial { .. }
             ))
         ));
         // Later, the four idle ones make room.
         let later = start + std::time::Duration::from_millis(5);
-        inbox.route(&fifth.encode(), &[0; 64], later).unwrap();
+        inbox
+            .route(&fifth.encode(), PayloadView::from_slice(&[0; 64]), later)
+            .unwrap();
         assert_eq!(inbox.events.evicted, 4);
         assert_eq!(inbox.held().1, 1);
         // A streamed message that stalls ends with an Aborted event.
         inbox.set_streamed(3, true);
         inbox.connections.listen();
         inbox
-            .route(&Packet::new(0x01, [3, 0, 0, 0, 0, 0, 0]), &[], later)
+            .route(
+                &Packet::new(0x01, [3, 0, 0, 0, 0, 0, 0]),
+                PayloadView::from_slice(&[]),
+                later,
+            )
             .unwrap();
         inbox.connections.take_incoming();
         let streamed = header(3, 1, MessageKind::Plain)
             .chunks(300, 64)
             .next()
             .unwrap();
-        inbox.route(&streamed.encode(), &[0; 64], later).unwrap();
+        inbox
+            .route(&streamed.encode(), PayloadView::from_slice(&[0; 64]), later)
+            .unwrap();
         assert!(inbox.take_stream_event(3).is_some());
         assert_eq!(
             inbox.evict_idle(later + std::time::Duration::from_millis(5)),
@@ -975,7 +996,7 @@ mod tests {
         inbox
             .route(
                 &Packet::new(0x01, [4, 0, 0, 0, 0, 0, 0]),
-                &[],
+                PayloadView::from_slice(&[]),
                 Instant::now(),
             )
             .unwrap();
@@ -990,7 +1011,11 @@ mod tests {
             code: ErrorCode::ConnNotFound,
         };
         inbox
-            .route(&not_found.encode(), &[], Instant::now())
+            .route(
+                &not_found.encode(),
+                PayloadView::from_slice(&[]),
+                Instant::now(),
+            )
             .unwrap();
         assert!(!inbox.connections.is_open(4));
         assert_eq!(
@@ -1004,7 +1029,9 @@ mod tests {
         let mut inbox = inbox();
         for connection in 1..=200 {
             let create = Packet::new(0x01, [connection, 0, 0, 0, 0, 0, 0]);
-            assert!(inbox.route(&create, &[], Instant::now()).is_err());
+            assert!(inbox
+                .route(&create, PayloadView::from_slice(&[]), Instant::now())
+                .is_err());
         }
         assert_eq!(inbox.replies.len(), MAX_QUEUED_REPLIES);
         assert_eq!(

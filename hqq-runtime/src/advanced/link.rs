@@ -47,7 +47,7 @@ use crate::advanced::reassembly::ReassemblyLimits;
 use crate::advanced::stats::{AdvancedCounters, AdvancedStats};
 use crate::advanced::transport::{PacketTransport, TransportError};
 use crate::codec::{Limits, PacketCodec};
-use crate::link::{LinkConfig, StandardLink};
+use crate::link::{instant_after, LinkConfig, StandardLink};
 use crate::protocol::{
     ConnAccept, ConnClose, ConnCreate, Error, ErrorCode, Features, OpCode, ProtoNegotiate,
 };
@@ -179,7 +179,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
 
     /// The default deadline: [`AdvancedConfig::timeout`] from now.
     pub(super) fn deadline(&self) -> Instant {
-        Instant::now() + self.config.timeout
+        instant_after(self.config.timeout)
     }
 
     /// Starts the negotiation; `false` if one already ran.

@@ -14,6 +14,7 @@ use crate::advanced::link::{lock, AdvancedLink, ReceivedMessage, Request};
 use crate::advanced::pump::Wait;
 use crate::advanced::transport::{PacketTransport, TransportError};
 use crate::codec::PacketCodec;
+use crate::link::instant_after;
 use crate::protocol::Features;
 
 const LARGE_COPY: Option<(Features, &str)> = Some((Features::LARGE_COPY, "LargeCopy"));
@@ -305,7 +306,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
 
     /// Waits at most `timeout` for the next request to serve.
     pub fn recv_request_timeout(&self, timeout: Duration) -> Result<Request, RecvRequestError> {
-        self.recv_request_until(Instant::now() + timeout)
+        self.recv_request_until(instant_after(timeout))
     }
 
     /// [`recv_request`](Self::recv_request) with a deadline.

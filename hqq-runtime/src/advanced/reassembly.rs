@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::advanced::budget::{Account, Budget, Overflow, ENTRY_BYTES};
 use crate::advanced::chunking::MessageKind;
 use crate::codec::Limits;
+use crate::payload_view::PayloadView;
 use crate::protocol::{ConnCopy, FrameFlags};
 
 /// Which message a chunk belongs to.
@@ -438,7 +439,7 @@ impl Reassembler {
     pub(crate) fn accept(
         &mut self,
         chunk: &ConnCopy,
-        payload: &[u8],
+        payload: PayloadView<'_>,
         budget: &mut Budget,
         now: Instant,
     ) -> Result<Assembled, ReassemblyError> {
@@ -454,7 +455,7 @@ impl Reassembler {
     fn step(
         &mut self,
         chunk: &ConnCopy,
-        payload: &[u8],
+        payload: PayloadView<'_>,
         budget: &mut Budget,
         now: Instant,
     ) -> Result<Assembled, ReassemblyError> {
@@ -493,7 +494,8 @@ impl Reassembler {
         };
         grow(partial, &info, size, account, budget)?;
         if let Some(bytes) = payload.get(..size) {
-            partial.data.extend_from_slice(bytes);
+            // The one copy out of the segment, into the reserved room.
+            bytes.extend_vec(&mut partial.data);
         }
         if !info.last {
             return Ok(Assembled::Partial);
@@ -641,8 +643,12 @@ mod tests {
             chunk: &ConnCopy,
             payload: &[u8],
         ) -> Result<Assembled, ReassemblyError> {
-            self.reassembler
-                .accept(chunk, payload, &mut self.budget, Instant::now())
+            self.reassembler.accept(
+                chunk,
+                PayloadView::from_slice(payload),
+                &mut self.budget,
+                Instant::now(),
+            )
         }
 
         fn in_progress(&self) -> usize {
@@ -899,11 +905,21 @@ mod tests {
         let start = Instant::now();
         let chunks: Vec<ConnCopy> = header(0, 1, MessageKind::Plain).chunks(300, 64).collect();
         r.reassembler
-            .accept(&chunks[0], &[0; 64], &mut r.budget, start)
+            .accept(
+                &chunks[0],
+                PayloadView::from_slice(&[0; 64]),
+                &mut r.budget,
+                start,
+            )
             .unwrap();
         let later = start + Duration::from_millis(900);
         r.reassembler
-            .accept(&chunks[1], &[0; 64], &mut r.budget, later)
+            .accept(
+                &chunks[1],
+                PayloadView::from_slice(&[0; 64]),
+                &mut r.budget,
+                later,
+            )
             .unwrap();
         // Idle is counted from the last chunk.
         assert_eq!(

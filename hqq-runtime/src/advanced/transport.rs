@@ -11,6 +11,7 @@ use std::time::Instant;
 use crate::codec::PacketCodec;
 use crate::link::{LinkRecvError, LinkSendError, StandardLink};
 use crate::packet::Packet;
+use crate::payload_view::PayloadView;
 use crate::protocol::ConnCopy;
 use crate::superblock::Role;
 
@@ -56,12 +57,12 @@ pub trait PacketTransport: Send + Sync {
     ) -> Result<(), TransportError>;
 
     /// Receives one packet (waiting until `deadline`), skipping
-    /// tombstones, and lets `read` see it with its slot's buffer before the
-    /// slot is released.
+    /// tombstones, and lets `read` see it with its slot's buffer (bytes the
+    /// peer may still write, so only a view) before the slot is released.
     fn recv_packet<R>(
         &self,
         deadline: Option<Instant>,
-        read: impl FnOnce(Packet, &[u8]) -> R,
+        read: impl FnOnce(Packet, PayloadView<'_>) -> R,
     ) -> Result<R, TransportError>;
 }
 
@@ -101,7 +102,7 @@ impl PacketTransport for StandardLink {
     fn recv_packet<R>(
         &self,
         deadline: Option<Instant>,
-        read: impl FnOnce(Packet, &[u8]) -> R,
+        read: impl FnOnce(Packet, PayloadView<'_>) -> R,
     ) -> Result<R, TransportError> {
         // The raw receive skips tombstones and validates nothing: the
         // Advanced layer decodes every packet itself.
