@@ -13,9 +13,8 @@
 //! and answers `Error(BufferOverflow)` with the connection id (see
 //! [`AdvancedLink`](super::AdvancedLink)).
 
-use std::collections::HashMap;
-
 use crate::advanced::chunking::MessageKind;
+use crate::advanced::idmap::IdMap;
 use crate::codec::Limits;
 
 /// Bookkeeping bytes charged per held item on top of its data, so that a
@@ -76,7 +75,7 @@ struct Usage {
 pub(crate) struct Budget {
     limits: ReceiveBudget,
     link: Usage,
-    accounts: HashMap<Account, Usage>,
+    accounts: IdMap<Account, Usage>,
 }
 
 impl Budget {
@@ -84,7 +83,7 @@ impl Budget {
         Budget {
             limits,
             link: Usage::default(),
-            accounts: HashMap::new(),
+            accounts: IdMap::default(),
         }
     }
 

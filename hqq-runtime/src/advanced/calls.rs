@@ -5,8 +5,7 @@
 //! for a key nobody waits for (never called, or given up after a timeout) is
 //! a typed error. Closing a connection fails every call pending on it.
 
-use std::collections::HashMap;
-
+use crate::advanced::idmap::IdMap;
 use crate::protocol::ErrorCode;
 
 /// Which call a response answers.
@@ -61,7 +60,7 @@ type Outcome = (Result<Response, CallFailure>, u64);
 /// (and its charge to the receive budget) until its caller takes it.
 #[derive(Debug, Default)]
 pub(crate) struct PendingCalls {
-    calls: HashMap<CallKey, Option<Outcome>>,
+    calls: IdMap<CallKey, Option<Outcome>>,
     high_water_mark: usize,
 }
 

@@ -13,8 +13,9 @@
 //! Rust ends never collide either. A dialer still skips ids in use, and a
 //! ConnCreate for an id in use is refused with `Error(InvalidOp)`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
+use crate::advanced::idmap::{IdMap, IdSet};
 use crate::protocol::ErrorCode;
 use crate::superblock::Role;
 
@@ -76,8 +77,8 @@ pub(crate) struct Connections {
     listening: bool,
     backlog: usize,
     incoming: VecDeque<u64>,
-    dialing: HashMap<u64, Option<Result<(), DialFailure>>>,
-    open: HashSet<u64>,
+    dialing: IdMap<u64, Option<Result<(), DialFailure>>>,
+    open: IdSet<u64>,
     next_id: u64,
 }
 
@@ -92,8 +93,8 @@ impl Connections {
             listening: false,
             backlog,
             incoming: VecDeque::new(),
-            dialing: HashMap::new(),
-            open: HashSet::new(),
+            dialing: IdMap::default(),
+            open: IdSet::default(),
             next_id: first_id.max(1),
         }
     }

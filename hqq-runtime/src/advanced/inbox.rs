@@ -9,7 +9,7 @@
 //! outcome, a message of a connection, a request, a response to their
 //! call), so concurrent receivers never take each other's frames.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::advanced::budget::{Account, Budget, ReceiveBudget, ENTRY_BYTES};
@@ -18,6 +18,8 @@ use crate::advanced::calls::{
 };
 use crate::advanced::chunking::MessageKind;
 use crate::advanced::connections::{ConnectionCreateError, Connections, UnknownDialError};
+use crate::advanced::handoff::HandOff;
+use crate::advanced::idmap::{IdMap, IdSet};
 use crate::advanced::reassembly::{
     Assembled, AssembledMessage, MessageKey, Reassembler, ReassemblyError, ReassemblyLimits,
     Sequenced, Sequencer,
@@ -152,17 +154,15 @@ pub(crate) struct Inbox {
     /// Outstanding calls.
     pub(crate) calls: PendingCalls,
     requests: VecDeque<(IncomingRequest, u64)>,
-    messages: HashMap<u64, VecDeque<AssembledMessage>>,
-    streamed: HashSet<u64>,
-    streams: HashMap<u64, VecDeque<HeldEvent>>,
+    messages: IdMap<u64, VecDeque<AssembledMessage>>,
+    streamed: IdSet<u64>,
+    streams: IdMap<u64, VecDeque<HeldEvent>>,
     /// Connections the peer closed, until their owners notice.
-    pub(crate) closed_by_peer: HashSet<u64>,
+    pub(crate) closed_by_peer: IdSet<u64>,
     /// Replies owed to the peer, oldest first.
     pub(crate) replies: VecDeque<Packet>,
-    /// Whether a thread holds the pump (receives for everyone).
-    pub(crate) pumping: bool,
-    /// Threads asleep waiting for something to be routed.
-    pub(crate) sleepers: usize,
+    /// Who pumps and who sleeps.
+    pub(crate) handoff: HandOff,
     /// Counted events since the link last took them.
     pub(crate) events: InboxEvents,
 }
@@ -193,13 +193,12 @@ impl Inbox {
             connections: Connections::new(Connections::BACKLOG, first_dial_id),
             calls: PendingCalls::default(),
             requests: VecDeque::new(),
-            messages: HashMap::new(),
-            streamed: HashSet::new(),
-            streams: HashMap::new(),
-            closed_by_peer: HashSet::new(),
+            messages: IdMap::default(),
+            streamed: IdSet::default(),
+            streams: IdMap::default(),
+            closed_by_peer: IdSet::default(),
             replies: VecDeque::new(),
-            pumping: false,
-            sleepers: 0,
+            handoff: HandOff::default(),
             events: InboxEvents::default(),
         }
     }

@@ -15,7 +15,8 @@
 //! * [`endpoint`]: one Advanced endpoint per side of a segment.
 //! * [`error`]: one error enum per operation of the link.
 //! * `inbox`: every received packet routed to whoever waits for it.
-//! * [`pump`]: the receive path (who receives, who sleeps, bounded work).
+//! * [`pump`]: the receive path (who receives, who sleeps, bounded work);
+//!   `handoff` holds its state (with a loom model).
 //! * `messages`: plain messages and calls on the link.
 //! * [`rpc`]: serving and calling RPC methods (what generated RPC code uses).
 //! * [`stats`]: the link's counters.
@@ -30,6 +31,8 @@ pub mod endpoint;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod handoff;
+mod idmap;
 mod inbox;
 pub mod link;
 mod messages;

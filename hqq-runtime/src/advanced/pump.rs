@@ -3,16 +3,17 @@
 //!
 //! # The hand-off
 //!
-//! Whether a thread pumps is the inbox's `pumping` flag, and how many
-//! threads sleep is its `sleepers` count; both change only under the inbox
+//! Whether a thread pumps and how many sleep is the inbox's hand-off state
+//! (the `handoff` module, with a loom model), changed only under the inbox
 //! lock. A waiter that finds nothing takes the pump if it is free, else
 //! sleeps on the condition variable, releasing the lock atomically. The
-//! pumper clears the flag under the same lock and signals if anyone
+//! pumper gives the pump back under the same lock and signals if anyone
 //! sleeps. So a waiter either sees the pump free, or is asleep (and
-//! counted) before the pumper clears the flag and looks: no waiter sleeps
-//! through a free pump. The pumper also signals when it routed something a
-//! thread may wait for, and only if someone sleeps. The loom model at the
-//! bottom checks the hand-off.
+//! counted) before the pumper looks: no waiter sleeps through a free pump.
+//! The pumper also signals when it routed something a thread may wait
+//! for, and only if someone sleeps (a lone caller makes no wake-up system
+//! call). Every sleeper wakes on such a signal and looks for its item;
+//! threads do not have a condition variable each.
 //!
 //! # Bounded work
 //!
@@ -23,6 +24,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::advanced::handoff::Turn;
 use crate::advanced::inbox::{Inbox, InboxEvents, Routed};
 use crate::advanced::link::{lock, AdvancedLink};
 use crate::advanced::transport::{PacketTransport, TransportError};
@@ -101,24 +103,21 @@ impl<T: PacketTransport> AdvancedLink<T> {
                 return Err(TransportError::TimedOut);
             }
             let slice = deadline.min(now + WAIT_SLICE);
-            if inbox.pumping {
-                inbox.sleepers += 1;
+            if inbox.handoff.turn() == Turn::Sleep {
                 let wait = slice.saturating_duration_since(now);
                 inbox = self
                     .arrived
                     .wait_timeout(inbox, wait)
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .0;
-                inbox.sleepers -= 1;
+                inbox.handoff.woke();
                 continue;
             }
-            inbox.pumping = true;
             drop(inbox);
             let pumped = self.pump_once(Some(slice), now);
             inbox = lock(&self.inbox);
-            inbox.pumping = false;
-            if inbox.sleepers != 0 {
-                // Someone else may pump now, or take what was routed.
+            if inbox.handoff.release() {
+                // Someone else pumps now, or takes what was routed.
                 self.arrived.notify_all();
             }
             match pumped {
@@ -139,12 +138,11 @@ impl<T: PacketTransport> AdvancedLink<T> {
             if let Some(found) = take(&mut inbox) {
                 return Ok(found);
             }
-            if inbox.pumping {
+            if !inbox.handoff.try_pump() {
                 // The pumper routes for us; what it has not received yet
                 // is not there.
                 return Err(TransportError::TimedOut);
             }
-            inbox.pumping = true;
         }
         let now = Instant::now();
         let mut outcome = Ok(());
@@ -155,8 +153,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
             }
         }
         let mut inbox = lock(&self.inbox);
-        inbox.pumping = false;
-        if inbox.sleepers != 0 {
+        if inbox.handoff.release() {
             self.arrived.notify_all();
         }
         match outcome {
@@ -175,7 +172,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
             let mut inbox = lock(&self.inbox);
             let routed = inbox.route(&packet, payload, now);
             self.count(&routed, &mut inbox.events);
-            if routed.as_ref().is_ok_and(|r| r.delivered) && inbox.sleepers != 0 {
+            if routed.as_ref().is_ok_and(|r| r.delivered) && inbox.handoff.has_sleepers() {
                 self.arrived.notify_all();
             }
             !inbox.replies.is_empty()

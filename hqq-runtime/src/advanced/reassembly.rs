@@ -9,11 +9,11 @@
 //! broken rule is a typed [`ReassemblyError`] and drops the message's
 //! partial state; the caller counts it.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::advanced::budget::{Account, Budget, Overflow, ENTRY_BYTES};
 use crate::advanced::chunking::MessageKind;
+use crate::advanced::idmap::IdMap;
 use crate::codec::Limits;
 use crate::payload_view::PayloadView;
 use crate::protocol::{ConnCopy, FrameFlags};
@@ -216,7 +216,7 @@ struct Progress {
 #[derive(Debug, Default)]
 pub(crate) struct Sequencer {
     limits: ReassemblyLimits,
-    progress: HashMap<MessageKey, Progress>,
+    progress: IdMap<MessageKey, Progress>,
 }
 
 impl Sequencer {
@@ -224,7 +224,7 @@ impl Sequencer {
     pub(crate) fn new(limits: ReassemblyLimits) -> Self {
         Sequencer {
             limits,
-            progress: HashMap::new(),
+            progress: IdMap::default(),
         }
     }
 
@@ -416,7 +416,7 @@ const FIRST_RESERVATION: u64 = 64 * 1024;
 #[derive(Debug, Default)]
 pub(crate) struct Reassembler {
     sequencer: Sequencer,
-    buffers: HashMap<MessageKey, Partial>,
+    buffers: IdMap<MessageKey, Partial>,
 }
 
 impl Reassembler {
@@ -424,7 +424,7 @@ impl Reassembler {
     pub(crate) fn new(limits: ReassemblyLimits) -> Self {
         Reassembler {
             sequencer: Sequencer::new(limits),
-            buffers: HashMap::new(),
+            buffers: IdMap::default(),
         }
     }
 
@@ -468,6 +468,9 @@ impl Reassembler {
                 size: chunk.size,
                 available: payload.len(),
             })?;
+        if let Some(whole) = self.whole_message(key, chunk, payload, size, budget)? {
+            return Ok(whole);
+        }
         let info = match self.sequencer.step(key, chunk, now)? {
             Sequenced::Aborted(key) => {
                 self.release(&key, budget);
@@ -510,6 +513,54 @@ impl Reassembler {
             data: done.data,
             charged: done.charged,
         }))
+    }
+
+    /// A message in one chunk (Begin and End, or Begin with its whole
+    /// total), taken without the in-progress tables: one lookup, one
+    /// charge, one exact allocation and one copy. `None` for any other
+    /// chunk, which the general path takes (and refuses where it must).
+    fn whole_message(
+        &mut self,
+        key: MessageKey,
+        chunk: &ConnCopy,
+        payload: PayloadView<'_>,
+        size: usize,
+        budget: &mut Budget,
+    ) -> Result<Option<Assembled>, ReassemblyError> {
+        let flags = chunk.chunk_flags;
+        let whole = flags.contains(FrameFlags::BEGIN)
+            && !flags.contains(FrameFlags::ABORT)
+            && chunk.offset == 0
+            && (flags.contains(FrameFlags::END) || chunk.size == chunk.total)
+            && chunk.total <= self.sequencer.limits.max_message_size
+            && !self.sequencer.progress.contains_key(&key);
+        let Some(bytes) = payload.get(..size).filter(|_| whole) else {
+            return Ok(None);
+        };
+        let account = Account {
+            connection: key.connection,
+            kind: key.kind,
+        };
+        let charged = ENTRY_BYTES + chunk.size;
+        budget
+            .charge(account, charged, 1)
+            .map_err(|o| overflow(key, o))?;
+        let mut data = Vec::new();
+        if data.try_reserve_exact(size).is_err() {
+            budget.release(account, charged, 1);
+            return Err(ReassemblyError::Allocation {
+                key,
+                total: chunk.total,
+            });
+        }
+        bytes.extend_vec(&mut data);
+        Ok(Some(Assembled::Complete(AssembledMessage {
+            key,
+            method_or_status: chunk.method_or_status,
+            error: flags.contains(FrameFlags::ERROR),
+            data,
+            charged,
+        })))
     }
 
     fn release(&mut self, key: &MessageKey, budget: &mut Budget) {
@@ -884,15 +935,25 @@ mod tests {
             r.accept(&partial, &[0; 5]).unwrap();
         }
         let fifth = header(0, 5, MessageKind::Plain)
-            .chunks(10, 64)
+            .chunks(100, 64)
             .next()
             .unwrap();
         assert!(matches!(
             r.accept(&fifth, &[0; 64]),
             Err(ReassemblyError::TooManyPartial { limit: 3, .. })
         ));
+        // A message in one chunk never waits in progress, so the bound on
+        // partial messages does not refuse it.
+        let whole = header(0, 6, MessageKind::Plain)
+            .chunks(10, 64)
+            .next()
+            .unwrap();
+        let Ok(Assembled::Complete(done)) = r.accept(&whole, &[0; 64]) else {
+            panic!("a one-chunk message completes");
+        };
         r.drop_connection(0);
-        assert_eq!((r.in_progress(), r.buffered_bytes()), (0, 0));
+        // What is left is the completed message's, until it is taken.
+        assert_eq!((r.in_progress(), r.buffered_bytes()), (0, done.charged));
     }
 
     #[test]
