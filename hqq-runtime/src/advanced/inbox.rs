@@ -370,7 +370,13 @@ impl Inbox {
             self.peer_closed(error.context);
             return Ok(routed);
         }
-        if let Some(key) = self.calls.pending_with_message(error.context) {
+        // ConnNotFound names a connection, never a request.
+        let about_a_request = error.code != ErrorCode::ConnNotFound;
+        if let Some(key) = self
+            .calls
+            .pending_with_message(error.context)
+            .filter(|_| about_a_request)
+        {
             self.calls
                 .complete(key, Err(CallFailure::Refused(error.code)), 0)?;
             return Ok(routed);

@@ -8,7 +8,7 @@
 //! request, the response to its call). While it waits, one thread at a time
 //! *pumps*: it receives packets from the ring and routes each one into the
 //! inbox; the others sleep until something they may wait for was routed or
-//! the pump is free (see [`pump`](super::pump)). So a lone caller receives
+//! the pump is free (the `pump` module says how). So a lone caller receives
 //! its own response with no thread hop, and concurrent callers and
 //! receivers never take each other's frames.
 //!

@@ -15,7 +15,7 @@
 //! * [`endpoint`]: one Advanced endpoint per side of a segment.
 //! * [`error`]: one error enum per operation of the link.
 //! * `inbox`: every received packet routed to whoever waits for it.
-//! * [`pump`]: the receive path (who receives, who sleeps, bounded work);
+//! * `pump`: the receive path (who receives, who sleeps, bounded work);
 //!   `handoff` holds its state (with a loom model).
 //! * `messages`: plain messages and calls on the link.
 //! * [`rpc`]: serving and calling RPC methods (what generated RPC code uses).
@@ -37,7 +37,7 @@ mod inbox;
 pub mod link;
 mod messages;
 pub mod negotiation;
-pub mod pump;
+mod pump;
 pub mod reassembly;
 pub mod rpc;
 pub mod stats;

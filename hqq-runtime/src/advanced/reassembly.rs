@@ -1,5 +1,5 @@
-//! Receiving chunked messages: checking chunk order ([`Sequencer`]) and
-//! assembling whole messages ([`Reassembler`]).
+//! Receiving chunked messages: checking chunk order (`Sequencer`) and
+//! assembling whole messages (`Reassembler`).
 //!
 //! Chunks are keyed by (connection id, message id, kind), so a request and
 //! a response with the same ids, or messages of several connections, may
