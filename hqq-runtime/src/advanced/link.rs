@@ -110,6 +110,9 @@ pub struct AdvancedLink<T: PacketTransport = StandardLink> {
     pub(super) config: AdvancedConfig,
     pub(super) limits: Limits,
     state: Mutex<NegotiationState>,
+    /// The negotiated features with [`NEGOTIATED`] set, once negotiated:
+    /// every operation checks them without taking the `state` lock.
+    features: AtomicU64,
     pub(super) inbox: Mutex<Inbox>,
     /// Signalled when something was routed that a sleeper may wait for,
     /// or the pump became free.
@@ -117,6 +120,10 @@ pub struct AdvancedLink<T: PacketTransport = StandardLink> {
     next_message: AtomicU64,
     pub(super) counters: AdvancedCounters,
 }
+
+/// The bit of `AdvancedLink::features` that says the link negotiated (no
+/// feature has it).
+const NEGOTIATED: u64 = 1 << 63;
 
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -145,6 +152,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
             config,
             limits,
             state: Mutex::new(NegotiationState::NotNegotiated),
+            features: AtomicU64::new(0),
             arrived: Condvar::new(),
             next_message: AtomicU64::new(1),
             counters: AdvancedCounters::default(),
@@ -191,7 +199,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
         let mut state = lock(&self.state);
         match outcome {
             Ok(negotiated) => {
-                *state = NegotiationState::Negotiated(negotiated);
+                self.set_negotiated(&mut state, negotiated);
                 self.counters.negotiated(negotiated.elapsed);
             }
             Err(_) => {
@@ -283,7 +291,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
                         };
                         // Negotiated before the ack leaves: the peer may
                         // send at once.
-                        *lock(&self.state) = NegotiationState::Negotiated(negotiated);
+                        self.set_negotiated(&mut lock(&self.state), negotiated);
                         self.send_control(ack.encode(), deadline)?;
                         Ok(negotiated)
                     }
@@ -300,13 +308,22 @@ impl<T: PacketTransport> AdvancedLink<T> {
         self.finish_negotiation(outcome)
     }
 
+    fn set_negotiated(&self, state: &mut NegotiationState, negotiated: Negotiated) {
+        *state = NegotiationState::Negotiated(negotiated);
+        let bits = negotiated.features.bits() | NEGOTIATED;
+        self.features.store(bits, Ordering::Release);
+    }
+
     pub(super) fn require(
         &self,
         feature: Option<(Features, &'static str)>,
     ) -> Result<(), AdvancedStateError> {
-        let negotiated = self.negotiated().ok_or(AdvancedStateError::NotNegotiated)?;
+        let bits = self.features.load(Ordering::Acquire);
+        if bits & NEGOTIATED == 0 {
+            return Err(AdvancedStateError::NotNegotiated);
+        }
         if let Some((feature, name)) = feature {
-            if !negotiated.features.contains(feature) {
+            if !Features::from_bits_truncate(bits).contains(feature) {
                 return Err(AdvancedStateError::FeatureNotNegotiated(name));
             }
         }

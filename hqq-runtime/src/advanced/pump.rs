@@ -22,6 +22,7 @@
 //! when the peer's ring has room (one attempt each): no caller waits past
 //! its deadline because of work for others.
 
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
 use crate::advanced::handoff::Turn;
@@ -70,7 +71,11 @@ impl<T: PacketTransport> AdvancedLink<T> {
     /// Sends queued replies while the peer's ring has room (one attempt
     /// each); the rest wait for the next flush.
     pub(crate) fn flush_replies(&self) {
-        let mut inbox = lock(&self.inbox);
+        self.flush_replies_locked(&mut lock(&self.inbox));
+    }
+
+    /// [`flush_replies`](Self::flush_replies) with the inbox locked.
+    fn flush_replies_locked(&self, inbox: &mut Inbox) {
         while let Some(&reply) = inbox.replies.front() {
             let sent = self
                 .transport
@@ -114,8 +119,8 @@ impl<T: PacketTransport> AdvancedLink<T> {
                 continue;
             }
             drop(inbox);
-            let pumped = self.pump_once(Some(slice), now);
-            inbox = lock(&self.inbox);
+            let (locked, pumped) = self.pump_once(Some(slice), now);
+            inbox = locked;
             if inbox.handoff.release() {
                 // Someone else pumps now, or takes what was routed.
                 self.arrived.notify_all();
@@ -145,14 +150,14 @@ impl<T: PacketTransport> AdvancedLink<T> {
             }
         }
         let now = Instant::now();
-        let mut outcome = Ok(());
-        for _ in 0..TRY_PACKETS {
-            outcome = self.pump_once(Some(now), now);
-            if outcome.is_err() {
-                break;
+        let mut round = 0;
+        let (mut inbox, outcome) = loop {
+            let (inbox, outcome) = self.pump_once(Some(now), now);
+            round += 1;
+            if outcome.is_err() || round == TRY_PACKETS {
+                break (inbox, outcome);
             }
-        }
-        let mut inbox = lock(&self.inbox);
+        };
         if inbox.handoff.release() {
             self.arrived.notify_all();
         }
@@ -167,7 +172,13 @@ impl<T: PacketTransport> AdvancedLink<T> {
     /// Receives one packet (waiting until `deadline`), routes it at `now`,
     /// and sends the replies it owes without blocking. An idle slice evicts
     /// idle partial messages.
-    fn pump_once(&self, deadline: Option<Instant>, now: Instant) -> Result<(), TransportError> {
+    /// Returns with the inbox locked (the caller looks into it next, so
+    /// routing and taking share one lock).
+    fn pump_once(
+        &self,
+        deadline: Option<Instant>,
+        now: Instant,
+    ) -> (MutexGuard<'_, Inbox>, Result<(), TransportError>) {
         let received = self.transport.recv_packet(deadline, |packet, payload| {
             let mut inbox = lock(&self.inbox);
             let routed = inbox.route(&packet, payload, now);
@@ -175,22 +186,25 @@ impl<T: PacketTransport> AdvancedLink<T> {
             if routed.as_ref().is_ok_and(|r| r.delivered) && inbox.handoff.has_sleepers() {
                 self.arrived.notify_all();
             }
-            !inbox.replies.is_empty()
+            inbox
         });
         match received {
-            Ok(true) => self.flush_replies(),
-            Ok(false) => {}
+            Ok(mut inbox) => {
+                if !inbox.replies.is_empty() {
+                    self.flush_replies_locked(&mut inbox);
+                }
+                (inbox, Ok(()))
+            }
             Err(TransportError::TimedOut) => {
                 let mut inbox = lock(&self.inbox);
                 if inbox.evict_idle(Instant::now()) != 0 {
                     self.counters.take_events(&mut inbox.events);
                 }
-                drop(inbox);
-                self.flush_replies();
+                self.flush_replies_locked(&mut inbox);
+                (inbox, Err(TransportError::TimedOut))
             }
-            Err(_) => {}
+            Err(e) => (lock(&self.inbox), Err(e)),
         }
-        received.map(drop)
     }
 
     fn count(&self, routed: &Result<Routed, impl Sized>, events: &mut InboxEvents) {
