@@ -129,15 +129,21 @@ impl Budget {
 
     /// Gives back what [`Budget::charge`] took.
     pub(crate) fn release(&mut self, account: Account, bytes: u64, entries: usize) {
+        // An emptied account stays until its connection closes
+        // (`forget_connection`): no map churn per message.
         if let Some(slot) = self.accounts.get_mut(&account) {
             slot.bytes = slot.bytes.saturating_sub(bytes);
             slot.entries = slot.entries.saturating_sub(entries);
-            if *slot == Usage::default() {
-                self.accounts.remove(&account);
-            }
         }
         self.link.bytes = self.link.bytes.saturating_sub(bytes);
         self.link.entries = self.link.entries.saturating_sub(entries);
+    }
+
+    /// Drops the accounts of `connection` that hold nothing (it closed).
+    pub(crate) fn forget_connection(&mut self, connection: u64) {
+        self.accounts.retain(|account, usage| {
+            account.connection != connection || *usage != Usage::default()
+        });
     }
 
     /// Bytes held by the whole link.
@@ -195,6 +201,9 @@ mod tests {
         budget.release(request, 450, 1);
         budget.release(other, 50, 3);
         assert_eq!((budget.bytes(), budget.entries()), (0, 0));
+        budget.forget_connection(0);
+        assert_eq!(budget.accounts.len(), 1);
+        budget.forget_connection(7);
         assert!(budget.accounts.is_empty());
     }
 }

@@ -406,6 +406,7 @@ impl Inbox {
         while self.take_message(connection).is_some() {}
         while self.take_stream_event(connection).is_some() {}
         while self.take_request(Some(connection)).is_some() {}
+        self.budget.forget_connection(connection);
         self.messages.remove(&connection);
         self.streams.remove(&connection);
         self.streamed.remove(&connection);
@@ -448,7 +449,9 @@ impl Inbox {
             return Err(InboundError::UnknownConnection(chunk.connection));
         }
         let key = MessageKey::of(chunk);
-        let streamed = key.kind == MessageKind::Plain && self.streamed.contains(&chunk.connection);
+        let streamed = key.kind == MessageKind::Plain
+            && !self.streamed.is_empty()
+            && self.streamed.contains(&chunk.connection);
         let mut result = self.accept_chunk(chunk, payload, now, streamed);
         let begins = chunk.chunk_flags.contains(FrameFlags::BEGIN);
         if let Err(InboundError::Reassembly(
