@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use advanced::{link_config, negotiated_pair, standard_pair, with_watchdog};
 use hqq_runtime::advanced::{
-    AdvancedConfig, AdvancedLink, AdvancedOpenError, ReassemblyLimits, RecvLargeError,
+    AcceptError, AdvancedConfig, AdvancedLink, AdvancedOpenError, ReassemblyLimits, RecvLargeError,
     RecvRequestError, TransportError,
 };
 use hqq_runtime::codec::PacketCodec;
@@ -96,6 +96,20 @@ fn a_peer_that_never_drains_does_not_hold_up_our_calls() {
         let stats = ours.stats();
         assert!(stats.replies_dropped > 0, "{stats:?}");
         assert!(ours.try_accept().is_err());
+        // A connection whose ConnAccept cannot reach the peer (its ring is
+        // still full) is not left open here.
+        ours.listen().unwrap();
+        let create = ConnCreate {
+            connection: 1000,
+            stream_flags: 0,
+        };
+        peer.send_packet(create.encode(), &[]).unwrap();
+        let accepted = ours.accept_until(Instant::now() + Duration::from_millis(200));
+        assert_eq!(
+            accepted,
+            Err(AcceptError::Transport(TransportError::TimedOut))
+        );
+        assert!(!ours.is_open(1000));
         // The answers that fit arrived, in order.
         let first = next_error(&peer);
         assert_eq!((first.context, first.code), (1, ErrorCode::ConnNotFound));

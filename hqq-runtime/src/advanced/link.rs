@@ -204,6 +204,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
             }
             Err(_) => {
                 *state = NegotiationState::Failed;
+                self.features.store(0, Ordering::Release);
                 self.counters.error();
             }
         }
@@ -357,7 +358,14 @@ impl<T: PacketTransport> AdvancedLink<T> {
     fn accept_within(&self, wait: Wait) -> Result<u64, AcceptError> {
         self.require(None)?;
         let id = self.wait_for(wait, |inbox| inbox.connections.take_incoming())?;
-        self.send_control(ConnAccept { connection: id }.encode(), wait.instant())?;
+        let accept = ConnAccept { connection: id }.encode();
+        if let Err(e) = self.send_control(accept, wait.instant()) {
+            // The peer never hears of it: not open here either.
+            let mut inbox = lock(&self.inbox);
+            inbox.connections.close(id);
+            inbox.local_closed(id);
+            return Err(e.into());
+        }
         Ok(id)
     }
 
