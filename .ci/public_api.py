@@ -129,7 +129,14 @@ def main(path):
 
     walk(doc["root"], "")
     cleaned = {l.replace(" ::", " ").lstrip(":") for l in lines}
-    for line in sorted(cleaned, key=lambda l: (l.split(" ", 1)[-1] if l.split(" ", 1)[0] in KINDS else l)):
+    # By path, then by the whole line, so that two items of one path (a
+    # module and a macro of the same name) keep one order: set iteration
+    # order changes from run to run with string hashing.
+    def key(line):
+        kind, _, rest = line.partition(" ")
+        return (rest if kind in KINDS else line, line)
+
+    for line in sorted(cleaned, key=key):
         print(line)
 
 
