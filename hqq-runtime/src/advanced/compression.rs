@@ -11,7 +11,8 @@
 //! arrive (a streamed chunk or a whole assembled message, always a copy
 //! this process owns, never the segment) and checks every frame's `raw`
 //! against the message size limit and the receive budget before it
-//! allocates, so a small frame announcing or producing gigabytes is a
+//! allocates (and charges each frame to the budget just before it is
+//! produced, so a push charges exactly what it produced), so a small frame announcing or producing gigabytes is a
 //! typed error and memory stays bounded by those limits.
 
 use crate::protocol::FrameFlags;
@@ -199,13 +200,13 @@ impl FrameDecoder {
                 self.header_len += take;
                 input = rest;
                 if self.header_len == FRAME_HEADER {
-                    self.start_frame(reserve)?;
+                    self.start_frame()?;
                 }
                 continue;
             }
             if self.pending.is_empty() && input.len() >= self.stored {
                 let (frame, rest) = input.split_at(self.stored);
-                self.finish_frame(frame, out)?;
+                self.finish_frame(frame, out, reserve)?;
                 input = rest;
                 continue;
             }
@@ -215,9 +216,10 @@ impl FrameDecoder {
             input = rest;
             if self.pending.len() == self.stored {
                 let frame = std::mem::take(&mut self.pending);
-                self.finish_frame(&frame, out)?;
+                let done = self.finish_frame(&frame, out, reserve);
                 self.pending = frame;
                 self.pending.clear();
+                done?;
             }
         }
         Ok(())
@@ -237,36 +239,39 @@ impl FrameDecoder {
         self.produced
     }
 
-    fn start_frame<E: From<DecompressError>>(
-        &mut self,
-        reserve: &mut impl FnMut(u64) -> Result<(), E>,
-    ) -> Result<(), E> {
+    fn start_frame(&mut self) -> Result<(), DecompressError> {
         let [r0, r1, r2, r3, s0, s1, s2, s3] = self.header;
         let raw = u32::from_le_bytes([r0, r1, r2, r3]);
         let stored = u32::from_le_bytes([s0, s1, s2, s3]);
         let bad = DecompressError::BadFrame { raw, stored };
         let (raw_len, stored_len) = (raw as usize, stored as usize);
         if raw == 0 || raw_len > FRAME_RAW_MAX || stored > raw {
-            return Err(bad.into());
+            return Err(bad);
         }
         let size = self.produced + u64::from(raw);
         if size > self.max {
             return Err(DecompressError::TooLarge {
                 size,
                 max: self.max,
-            }
-            .into());
+            });
         }
         if self.codec == WireCodec::Zstd && stored < raw && cfg!(not(feature = "zstd")) {
-            return Err(DecompressError::UnsupportedCodec.into());
+            return Err(DecompressError::UnsupportedCodec);
         }
-        reserve(u64::from(raw))?;
         self.raw = raw_len;
         self.stored = stored_len;
         Ok(())
     }
 
-    fn finish_frame(&mut self, frame: &[u8], out: &mut Vec<u8>) -> Result<(), DecompressError> {
+    /// Produces the current frame from its stored bytes `frame`, calling
+    /// `reserve` first (so what `push` reserves is what it produced).
+    fn finish_frame<E: From<DecompressError>>(
+        &mut self,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+        reserve: &mut impl FnMut(u64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        reserve(self.raw as u64)?;
         let start = out.len();
         if frame.len() == self.raw {
             out.extend_from_slice(frame);
@@ -281,7 +286,7 @@ impl FrameDecoder {
             let made = self.decompress(frame, room);
             if made != Some(self.raw) {
                 out.truncate(start);
-                return Err(DecompressError::Corrupt);
+                return Err(DecompressError::Corrupt.into());
             }
         }
         self.produced += self.raw as u64;
