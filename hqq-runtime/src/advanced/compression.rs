@@ -92,6 +92,9 @@ pub enum DecompressError {
     /// The message ended inside a frame.
     #[error("the compressed message ends inside a frame")]
     Truncated,
+    /// A compressed message arrived, but Compression was not negotiated.
+    #[error("a compressed message, but Compression was not negotiated")]
+    NotNegotiated,
     /// The message names a codec this build does not have.
     #[error("the message's codec is not built in (cargo feature `zstd`)")]
     UnsupportedCodec,

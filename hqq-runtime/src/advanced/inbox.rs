@@ -168,6 +168,9 @@ pub(crate) struct Inbox {
     /// Decoders of compressed streamed messages in progress (one per
     /// message the sequencer holds, so bounded by the partial limit).
     decoders: IdMap<MessageKey, FrameDecoder>,
+    /// Whether Compression was negotiated (set by the pump before routing);
+    /// a compressed chunk before that is refused.
+    pub(crate) compression_granted: bool,
     /// Connections the peer closed, until their owners notice.
     pub(crate) closed_by_peer: IdSet<u64>,
     /// Replies owed to the peer, oldest first.
@@ -208,6 +211,7 @@ impl Inbox {
             streamed: IdSet::default(),
             streams: IdMap::default(),
             decoders: IdMap::default(),
+            compression_granted: false,
             closed_by_peer: IdSet::default(),
             replies: VecDeque::new(),
             handoff: HandOff::default(),
@@ -461,6 +465,10 @@ impl Inbox {
             };
             self.reply(error.encode());
             return Err(InboundError::UnknownConnection(chunk.connection));
+        }
+        if chunk.chunk_flags.contains(FrameFlags::COMPRESSED) && !self.compression_granted {
+            self.events.decompression_failures += 1;
+            return Err(DecompressError::NotNegotiated.into());
         }
         let key = MessageKey::of(chunk);
         let streamed = key.kind == MessageKind::Plain

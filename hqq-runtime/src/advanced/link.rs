@@ -341,6 +341,11 @@ impl<T: PacketTransport> AdvancedLink<T> {
         self.features.store(bits, Ordering::Release);
     }
 
+    /// Whether Compression was negotiated (one atomic load).
+    pub(super) fn compression_granted(&self) -> bool {
+        self.features.load(Ordering::Acquire) & Features::COMPRESSION.bits() != 0
+    }
+
     pub(super) fn require(
         &self,
         feature: Option<(Features, &'static str)>,
