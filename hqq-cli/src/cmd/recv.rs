@@ -1,13 +1,15 @@
 //! `hqq recv NAME`: writes received messages to stdout, one per line (the
 //! default: a message gets a `\n` unless it already ends with one) or as
 //! raw bytes (`--raw`), until `hqq send`'s end-of-stream packet or
-//! `--count N` messages.
+//! `--count N` messages. With `--spec FILE`, packets of the spec's
+//! application opcodes are printed by name, one per line.
 
 use std::io::{self, Write};
 
 use clap::Args;
 use hqq_runtime::link::{LinkOpenError, LinkRecvError};
 
+use super::app_spec::{AppPacketError, SpecArg, SpecLoadError};
 use super::link::{install_trace, LinkArgs, END_OF_STREAM_OPCODE};
 
 /// Arguments of `hqq recv`.
@@ -25,6 +27,9 @@ pub struct RecvArgs {
     /// Print every packet sent or received, decoded, on stderr.
     #[arg(long)]
     pub trace: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub spec: SpecArg,
 }
 
 /// Why `hqq recv` failed.
@@ -36,6 +41,12 @@ pub enum RecvError {
     /// Receiving failed.
     #[error("receiving")]
     Recv(#[from] LinkRecvError),
+    /// `--spec` could not be read.
+    #[error(transparent)]
+    Spec(#[from] SpecLoadError),
+    /// An application packet did not decode with `--spec`.
+    #[error(transparent)]
+    AppPacket(#[from] AppPacketError),
     /// Writing stdout failed.
     #[error("writing stdout")]
     Stdout(#[from] io::Error),
@@ -43,8 +54,10 @@ pub enum RecvError {
 
 /// Receives and writes messages until the end of the stream.
 pub fn run(args: &RecvArgs) -> Result<(), RecvError> {
+    let spec = args.spec.load()?;
     if args.trace {
         install_trace();
+        spec.iter().for_each(|s| s.trace_packets());
     }
     let link = args.link.open()?;
     let mut out = io::BufWriter::new(io::stdout().lock());
@@ -72,6 +85,12 @@ pub fn run(args: &RecvArgs) -> Result<(), RecvError> {
                 if packet.opcode() == END_OF_STREAM_OPCODE =>
             {
                 break;
+            }
+            Err(LinkRecvError::UnexpectedPacket(packet)) if spec.is_some() => {
+                let line = spec.as_ref().map(|s| s.describe(&packet)).transpose()?;
+                writeln!(out, "{}", line.unwrap_or_default())?;
+                out.flush()?;
+                received += 1;
             }
             Err(error) => return Err(error.into()),
         }

@@ -62,6 +62,9 @@ pub use negotiation::{
     NegotiationStartError, NegotiationState, ProtocolOffer,
 };
 pub use reassembly::{MessageKey, ReassemblyError, ReassemblyLimits};
-pub use rpc::{RpcCallError, RpcServeError, RpcService, ServeEnd, Status};
+pub use rpc::{
+    CallContext, RpcCallError, RpcMessage, RpcMessageError, RpcServeError, RpcService, ServeEnd,
+    Status,
+};
 pub use stats::AdvancedStats;
 pub use transport::{PacketTransport, TransportError};
