@@ -103,6 +103,9 @@ pub enum DecompressError {
 /// Compresses `data` with `codec` as frames; `None` if they would not be
 /// smaller than `data` (the message is then sent raw).
 pub(crate) fn compress(codec: Codec, data: &[u8]) -> Option<Vec<u8>> {
+    if data.is_empty() {
+        return None;
+    }
     let mut out = Vec::with_capacity(data.len() / 2 + FRAME_HEADER);
     for piece in data.chunks(FRAME_RAW_MAX) {
         let start = out.len();
@@ -387,6 +390,7 @@ mod tests {
     fn data_that_does_not_shrink_is_not_compressed() {
         assert_eq!(compress(Codec::Lz4, &random(200_000)), None);
         assert_eq!(compress(Codec::Lz4, b"ab"), None);
+        assert_eq!(compress(Codec::Lz4, b""), None);
     }
 
     #[test]
