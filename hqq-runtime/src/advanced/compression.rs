@@ -20,6 +20,9 @@ use crate::protocol::FrameFlags;
 /// Bytes of the message one frame stands for, at most.
 pub const FRAME_RAW_MAX: usize = 64 * 1024;
 
+/// Input bytes after which [`compress`] stops if they barely shrank.
+const GIVE_UP_AFTER: usize = 2 * FRAME_RAW_MAX;
+
 /// Bytes of a frame header (`raw: u32 LE, stored: u32 LE`).
 const FRAME_HEADER: usize = 8;
 
@@ -101,13 +104,14 @@ pub enum DecompressError {
 }
 
 /// Compresses `data` with `codec` as frames; `None` if they would not be
-/// smaller than `data` (the message is then sent raw).
+/// smaller than `data`, or if its first 128 KiB saved less than 1/16 (the
+/// message is then sent raw).
 pub(crate) fn compress(codec: Codec, data: &[u8]) -> Option<Vec<u8>> {
     if data.is_empty() {
         return None;
     }
     let mut out = Vec::with_capacity(data.len() / 2 + FRAME_HEADER);
-    for piece in data.chunks(FRAME_RAW_MAX) {
+    for (index, piece) in data.chunks(FRAME_RAW_MAX).enumerate() {
         let start = out.len();
         out.resize(start + FRAME_HEADER + max_compressed(codec, piece.len()), 0);
         let room = out.get_mut(start + FRAME_HEADER..)?;
@@ -125,6 +129,12 @@ pub(crate) fn compress(codec: Codec, data: &[u8]) -> Option<Vec<u8>> {
         header[..4].copy_from_slice(&(piece.len() as u32).to_le_bytes());
         header[4..].copy_from_slice(&(stored as u32).to_le_bytes());
         if out.len() >= data.len() {
+            return None;
+        }
+        // Incompressible data is given up on after two frames (saved under
+        // 1/16 so far), so trying costs it little.
+        let consumed = index * FRAME_RAW_MAX + piece.len();
+        if consumed >= GIVE_UP_AFTER && out.len() * 16 > consumed * 15 {
             return None;
         }
     }
@@ -388,6 +398,10 @@ mod tests {
 
     #[test]
     fn data_that_does_not_shrink_is_not_compressed() {
+        // Given up on after two frames, also when the rest would shrink.
+        let mut head_random = random(2 * FRAME_RAW_MAX);
+        head_random.extend(text(8 * FRAME_RAW_MAX));
+        assert_eq!(compress(Codec::Lz4, &head_random), None);
         assert_eq!(compress(Codec::Lz4, &random(200_000)), None);
         assert_eq!(compress(Codec::Lz4, b"ab"), None);
         assert_eq!(compress(Codec::Lz4, b""), None);
