@@ -7,7 +7,7 @@
 //! sender sends the message raw (no Compressed flag) when the frames are not
 //! smaller than the data, so compression never expands a message.
 //!
-//! The receiver's [`FrameDecoder`] is push-style: it takes bytes as they
+//! The receiver's `FrameDecoder` is push-style: it takes bytes as they
 //! arrive (a streamed chunk or a whole assembled message, always a copy
 //! this process owns, never the segment) and checks every frame's `raw`
 //! against the message size limit and the receive budget before it
