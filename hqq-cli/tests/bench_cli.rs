@@ -25,6 +25,17 @@ const EXPECTED_ROWS: &[(&str, &str, &str)] = &[
     ("pipe pair", "4 KiB", "stream msgs/s"),
     ("socketpair blocked read", "", "idle CPU"),
     ("hqq event-count wait", "", "idle CPU"),
+    ("hqq AdvancedLink send_large text", "1 MiB", "stream GB/s"),
+    (
+        "hqq AdvancedLink send_large text LZ4",
+        "1 MiB",
+        "stream GB/s",
+    ),
+    (
+        "hqq AdvancedLink send_large random LZ4",
+        "1 MiB",
+        "stream GB/s",
+    ),
 ];
 
 /// Runs `hqq` with `args`, killing it (and failing) after [`WATCHDOG`].

@@ -42,6 +42,9 @@ fn frame_flags() -> impl Strategy<Value = FrameFlags> {
         if f.contains(FrameFlags::ERROR) && !f.contains(FrameFlags::RESPONSE) {
             f -= FrameFlags::ERROR;
         }
+        if f.contains(FrameFlags::ZSTD) && !f.contains(FrameFlags::COMPRESSED) {
+            f -= FrameFlags::ZSTD;
+        }
         f
     })
 }

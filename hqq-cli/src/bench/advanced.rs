@@ -4,6 +4,9 @@
 //! serves an echo method), each to a peer process on the same named
 //! segment.
 //!
+//! The compression rows send 1 MiB of JSON-like text or of random bytes
+//! assembled, with LZ4 negotiated on both sides or not.
+//!
 //! The peer is started in one [`AdvancedMode`] (from the environment). In
 //! the two large-message modes it receives messages on connection 0 and
 //! answers a one-byte message (the end of a run) with a one-byte
@@ -13,7 +16,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hqq_runtime::advanced::{
-    AdvancedConfig, AdvancedLink, CallContext, RecvLargeError, RpcService, Status, TransportError,
+    AdvancedConfig, AdvancedLink, CallContext, Codec, RecvLargeError, RpcService, Status,
+    TransportError,
 };
 use hqq_runtime::link::LinkConfig;
 
@@ -40,6 +44,59 @@ pub const ECHO_METHOD: u64 = 1;
 /// The byte that ends a run of large messages (sent as a one-byte message
 /// and echoed back as the acknowledgement).
 const END_OF_RUN: u8 = 0xAC;
+
+/// Environment variable saying whether the peer asks for compression.
+const COMPRESSION_ENV: &str = "HQQ_BENCH_ADVANCED_COMPRESSION";
+
+/// Messages at least this long are compressed when compression is on.
+const COMPRESSION_THRESHOLD: u64 = 4096;
+
+/// What the large messages hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// One repeated byte (the plain rows).
+    Filler,
+    /// JSON-like records.
+    Text,
+    /// Pseudo-random bytes (do not compress).
+    Random,
+}
+
+impl Content {
+    /// `size` bytes of this content.
+    fn bytes(self, size: usize) -> Vec<u8> {
+        match self {
+            Content::Filler => vec![0x5A; size],
+            Content::Text => {
+                let mut out = Vec::with_capacity(size + 64);
+                let mut i = 0u64;
+                while out.len() < size {
+                    let record = format!(
+                        "{{\"id\":{i},\"user\":\"user-{}\",\"score\":{},\"active\":{}}},\n",
+                        i % 1013,
+                        i * 7919 % 100_000,
+                        i % 3 == 0
+                    );
+                    out.extend_from_slice(record.as_bytes());
+                    i += 1;
+                }
+                out.truncate(size);
+                out
+            }
+            Content::Random => {
+                let mut x = 0x9E37_79B9_7F4A_7C15u64;
+                (0..size)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x >> 24) as u8
+                    })
+                    .collect()
+            }
+        }
+    }
+}
 
 /// Deadline of each blocking link call, on both sides.
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -80,10 +137,15 @@ fn link_config() -> LinkConfig {
     config
 }
 
-fn advanced_config() -> AdvancedConfig {
-    AdvancedConfig {
+fn advanced_config(compression: bool) -> AdvancedConfig {
+    let config = AdvancedConfig {
         timeout: TIMEOUT,
         ..AdvancedConfig::default()
+    };
+    if compression {
+        config.compression(Codec::Lz4, COMPRESSION_THRESHOLD)
+    } else {
+        config
     }
 }
 
@@ -93,6 +155,7 @@ pub struct AdvancedClient {
     link: AdvancedLink,
     peer: Peer,
     mode: AdvancedMode,
+    content: Content,
     message: Vec<u8>,
 }
 
@@ -108,12 +171,28 @@ impl std::fmt::Debug for AdvancedClient {
 /// Creates the link (as its primary), starts a peer in `mode` and
 /// negotiates with it.
 pub fn spawn_advanced(mode: AdvancedMode) -> Result<AdvancedClient, BenchError> {
+    spawn_advanced_with(mode, Content::Filler, false)
+}
+
+/// [`spawn_advanced`] with messages of `content`, LZ4 negotiated on both
+/// sides if `compression`.
+pub fn spawn_advanced_with(
+    mode: AdvancedMode,
+    content: Content,
+    compression: bool,
+) -> Result<AdvancedClient, BenchError> {
     let name = segment_name("advanced");
-    let link = AdvancedLink::create(&name, &link_config(), advanced_config())
-        .map_err(BenchError::AdvancedCreate)?;
+    let config = advanced_config(compression);
+    let link =
+        AdvancedLink::create(&name, &link_config(), config).map_err(BenchError::AdvancedCreate)?;
+    let compressing = if compression { "lz4" } else { "off" };
     let peer = Peer::spawn(
         PeerRole::AdvancedEcho,
-        &[(SEGMENT_ENV, &name), (MODE_ENV, mode.name())],
+        &[
+            (SEGMENT_ENV, &name),
+            (MODE_ENV, mode.name()),
+            (COMPRESSION_ENV, compressing),
+        ],
         Stdio::null(),
         Stdio::null(),
     )?;
@@ -121,9 +200,10 @@ pub fn spawn_advanced(mode: AdvancedMode) -> Result<AdvancedClient, BenchError> 
         link,
         peer,
         mode,
+        content,
         message: Vec::new(),
     };
-    let offer = advanced_config().offer;
+    let offer = config.offer;
     client
         .link
         .negotiate(offer)
@@ -150,7 +230,9 @@ impl AdvancedClient {
 
     /// Makes the message `size` bytes long.
     fn prepare(&mut self, size: usize) {
-        self.message.resize(size, 0x5A);
+        if self.message.len() != size {
+            self.message = self.content.bytes(size);
+        }
     }
 }
 
@@ -252,8 +334,10 @@ pub(super) fn serve_peer() -> Result<(), PeerRunError> {
         .into_iter()
         .find(|mode| mode.name() == mode_name)
         .ok_or(PeerRunError::BadEnvironment { name: MODE_ENV })?;
-    let link = AdvancedLink::open(&name, &link_config(), advanced_config())
-        .map_err(PeerRunError::AdvancedOpen)?;
+    let compression: String = env_value(COMPRESSION_ENV)?;
+    let config = advanced_config(compression == "lz4");
+    let link =
+        AdvancedLink::open(&name, &link_config(), config).map_err(PeerRunError::AdvancedOpen)?;
     link.wait_for_negotiation()
         .map_err(|e| failed("accept the negotiation", e))?;
     match mode {

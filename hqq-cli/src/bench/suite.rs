@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::advanced::{spawn_advanced, AdvancedMode};
+use super::advanced::{spawn_advanced, spawn_advanced_with, AdvancedMode, Content};
 use super::copy::CopyCeiling;
 use super::error::BenchError;
 use super::fd::{spawn_pipe, spawn_socketpair};
@@ -61,6 +61,14 @@ pub const ASYNC_LINK_RECV: &str = "hqq AsyncStandardLink awaiting recv";
 pub const ADVANCED_CALL: &str = "hqq AdvancedLink call";
 /// Name of the Advanced link's assembled large-message rows.
 pub const ADVANCED_ASSEMBLED: &str = "hqq AdvancedLink send_large/recv_large";
+/// Name of the assembled rows with 1 MiB of JSON-like text, uncompressed.
+pub const ADVANCED_TEXT: &str = "hqq AdvancedLink send_large text";
+/// Name of the assembled rows with 1 MiB of JSON-like text, LZ4 negotiated.
+pub const ADVANCED_TEXT_LZ4: &str = "hqq AdvancedLink send_large text LZ4";
+/// Name of the assembled rows with 1 MiB of random bytes, uncompressed.
+pub const ADVANCED_RANDOM: &str = "hqq AdvancedLink send_large random";
+/// Name of the assembled rows with 1 MiB of random bytes, LZ4 negotiated.
+pub const ADVANCED_RANDOM_LZ4: &str = "hqq AdvancedLink send_large random LZ4";
 /// Name of the Advanced link's streamed large-message rows.
 pub const ADVANCED_STREAMED: &str = "hqq AdvancedLink send_large_from/recv_stream";
 
@@ -212,7 +220,34 @@ pub const LARGE_STREAMS: &[StreamEntry] = &[
         baselines: &[SOCKETPAIR, STANDARD_LINK, ADVANCED_ASSEMBLED],
         open: || Ok(Box::new(spawn_advanced(AdvancedMode::Streamed)?)),
     },
+    StreamEntry {
+        name: ADVANCED_TEXT,
+        baselines: &[],
+        open: || Ok(Box::new(text_or_random(Content::Text, false)?)),
+    },
+    StreamEntry {
+        name: ADVANCED_TEXT_LZ4,
+        baselines: &[ADVANCED_TEXT],
+        open: || Ok(Box::new(text_or_random(Content::Text, true)?)),
+    },
+    StreamEntry {
+        name: ADVANCED_RANDOM,
+        baselines: &[],
+        open: || Ok(Box::new(text_or_random(Content::Random, false)?)),
+    },
+    StreamEntry {
+        name: ADVANCED_RANDOM_LZ4,
+        baselines: &[ADVANCED_RANDOM],
+        open: || Ok(Box::new(text_or_random(Content::Random, true)?)),
+    },
 ];
+
+fn text_or_random(
+    content: Content,
+    compression: bool,
+) -> Result<super::advanced::AdvancedClient, BenchError> {
+    spawn_advanced_with(AdvancedMode::Assembled, content, compression)
+}
 
 /// The stream transports, baselines first.
 pub const STREAMS: &[StreamEntry] = &[

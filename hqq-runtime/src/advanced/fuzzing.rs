@@ -1,7 +1,8 @@
 //! Entry points for the fuzz targets and their bounded tests
-//! (`fuzz/fuzz_targets/reassembly.rs`, `tests/fuzz_reassembly.rs`): the
-//! reassembler with its budget, which the link keeps private. Not part of
-//! the API; hidden from the docs.
+//! (`fuzz/fuzz_targets/reassembly.rs`, `tests/fuzz_reassembly.rs`;
+//! `fuzz/fuzz_targets/decompression.rs`, `tests/fuzz_decompression.rs`):
+//! the reassembler with its budget and the compressed-message decoder,
+//! which the link keeps private. Not part of the API; hidden from the docs.
 
 use std::time::Instant;
 
@@ -82,4 +83,29 @@ impl ReassemblerProbe {
     pub fn held(&self) -> (u64, usize) {
         (self.budget.bytes(), self.budget.entries())
     }
+}
+
+/// Compresses `data` with LZ4 as a compressed message's frames; `None` if
+/// they would not be smaller.
+pub fn compress_lz4(data: &[u8]) -> Option<Vec<u8>> {
+    crate::advanced::compression::compress(crate::advanced::Codec::Lz4, data)
+}
+
+/// Decompresses `data` as a compressed message with chunk flags `flags`,
+/// pushed `split` bytes at a time (as chunks would arrive), producing at
+/// most `max` bytes.
+pub fn decompress(
+    flags: crate::protocol::FrameFlags,
+    data: &[u8],
+    split: usize,
+    max: u64,
+) -> Result<Vec<u8>, crate::advanced::DecompressError> {
+    let mut decoder = crate::advanced::compression::FrameDecoder::new(flags, max);
+    let mut out = Vec::new();
+    let mut unlimited = |_| Ok::<(), crate::advanced::DecompressError>(());
+    for piece in data.chunks(split.max(1)) {
+        decoder.push(piece, &mut out, &mut unlimited)?;
+    }
+    decoder.finish()?;
+    Ok(out)
 }

@@ -17,6 +17,7 @@ use crate::advanced::calls::{
     CallFailure, CallKey, PendingCalls, Response, UnexpectedResponseError,
 };
 use crate::advanced::chunking::MessageKind;
+use crate::advanced::compression::{decompress_message, DecompressError, FrameDecoder};
 use crate::advanced::connections::{ConnectionCreateError, Connections, UnknownDialError};
 use crate::advanced::handoff::HandOff;
 use crate::advanced::idmap::{IdMap, IdSet};
@@ -61,6 +62,9 @@ pub(crate) enum InboundError {
     /// unrequested ProtoAck) or a packet the Advanced link does not take.
     #[error("unexpected {0} packet")]
     Unexpected(&'static str),
+    /// A compressed message that does not decompress within the limits.
+    #[error("compressed message refused: {0}")]
+    Decompress(#[from] DecompressError),
 }
 
 /// A request waiting for the application to serve it.
@@ -129,6 +133,10 @@ pub(crate) struct InboxEvents {
     pub(crate) evicted: u64,
     /// Replies dropped because the reply queue was full.
     pub(crate) replies_dropped: u64,
+    /// Bytes decompressed from compressed messages.
+    pub(crate) decompressed_bytes: u64,
+    /// Compressed messages refused.
+    pub(crate) decompression_failures: u64,
 }
 
 /// A streamed chunk or event and what it holds of the budget.
@@ -157,6 +165,12 @@ pub(crate) struct Inbox {
     messages: IdMap<u64, VecDeque<AssembledMessage>>,
     streamed: IdSet<u64>,
     streams: IdMap<u64, VecDeque<HeldEvent>>,
+    /// Decoders of compressed streamed messages in progress (one per
+    /// message the sequencer holds, so bounded by the partial limit).
+    decoders: IdMap<MessageKey, FrameDecoder>,
+    /// Whether Compression was negotiated (set by the pump before routing);
+    /// a compressed chunk before that is refused.
+    pub(crate) compression_granted: bool,
     /// Connections the peer closed, until their owners notice.
     pub(crate) closed_by_peer: IdSet<u64>,
     /// Replies owed to the peer, oldest first.
@@ -196,6 +210,8 @@ impl Inbox {
             messages: IdMap::default(),
             streamed: IdSet::default(),
             streams: IdMap::default(),
+            decoders: IdMap::default(),
+            compression_granted: false,
             closed_by_peer: IdSet::default(),
             replies: VecDeque::new(),
             handoff: HandOff::default(),
@@ -395,6 +411,7 @@ impl Inbox {
         self.reassembler
             .drop_connection(connection, &mut self.budget);
         self.sequencer.drop_connection(connection);
+        self.decoders.retain(|key, _| key.connection != connection);
         self.closed_by_peer.insert(connection);
     }
 
@@ -418,6 +435,7 @@ impl Inbox {
         let mut evicted = self.reassembler.evict_idle(now, &mut self.budget);
         for key in self.sequencer.evict_idle(now) {
             evicted += 1;
+            self.decoders.remove(&key);
             let event = StreamEvent::Aborted {
                 message: key.message,
             };
@@ -447,6 +465,10 @@ impl Inbox {
             };
             self.reply(error.encode());
             return Err(InboundError::UnknownConnection(chunk.connection));
+        }
+        if chunk.chunk_flags.contains(FrameFlags::COMPRESSED) && !self.compression_granted {
+            self.events.decompression_failures += 1;
+            return Err(DecompressError::NotNegotiated.into());
         }
         let key = MessageKey::of(chunk);
         let streamed = key.kind == MessageKind::Plain
@@ -521,6 +543,11 @@ impl Inbox {
             }
             Assembled::Complete(message) => message,
         };
+        let message = if chunk.chunk_flags.contains(FrameFlags::COMPRESSED) {
+            self.decompress_whole(chunk.chunk_flags, message)?
+        } else {
+            message
+        };
         routed.completed = Some(message.data.len() as u64);
         routed.delivered = true;
         self.deliver(message)?;
@@ -579,6 +606,7 @@ impl Inbox {
             Sequenced::Aborted(key) => {
                 routed.aborted = true;
                 routed.delivered = true;
+                self.decoders.remove(&key);
                 let event = StreamEvent::Aborted {
                     message: key.message,
                 };
@@ -605,19 +633,42 @@ impl Inbox {
             Ok(data) => data,
             Err(e) => {
                 self.sequencer.forget(&key);
+                self.decoders.remove(&key);
                 return Err(e);
             }
         };
+        // The one copy out of the segment.
+        let copy = data.to_vec();
+        let (data, offset, total, charged) = if chunk.chunk_flags.contains(FrameFlags::COMPRESSED) {
+            match self.decompress_streamed(key, info.first, info.last, chunk.chunk_flags, &copy) {
+                Ok((data, offset, total)) => {
+                    let charged = ENTRY_BYTES + data.len() as u64;
+                    (data, offset, total, charged)
+                }
+                Err(e) => {
+                    self.sequencer.forget(&key);
+                    self.budget.release(stream_account(key), charged, 1);
+                    let event = StreamEvent::Aborted {
+                        message: key.message,
+                    };
+                    if !info.first {
+                        self.push_stream_event(key, event, 0)?;
+                    }
+                    return Err(e);
+                }
+            }
+        } else {
+            (copy, info.offset, info.total, charged)
+        };
         if info.last {
-            routed.completed = Some(info.total);
+            routed.completed = Some(total);
         }
         routed.delivered = true;
         let event = StreamEvent::Chunk {
             message: key.message,
-            offset: info.offset,
-            total: info.total,
-            // The one copy out of the segment.
-            data: data.to_vec(),
+            offset,
+            total,
+            data,
             last: info.last,
         };
         self.streams
@@ -625,6 +676,85 @@ impl Inbox {
             .or_default()
             .push_back((event, charged));
         Ok(routed)
+    }
+
+    /// Replaces a whole compressed `message` (flags `flags`) by its
+    /// decompressed bytes, each frame charged to the message's account
+    /// before it is allocated; on error everything it held is released.
+    fn decompress_whole(
+        &mut self,
+        flags: FrameFlags,
+        mut message: AssembledMessage,
+    ) -> Result<AssembledMessage, InboundError> {
+        let (key, account) = (message.key, message.account());
+        let budget = &mut self.budget;
+        let mut charged = 0u64;
+        let out = decompress_message(
+            flags,
+            &message.data,
+            self.limits.max_message_size,
+            &mut |n| charge_frame(budget, key, account, n, &mut charged),
+        );
+        let compressed = message.charged.saturating_sub(ENTRY_BYTES);
+        match out {
+            Ok(data) => {
+                self.budget.release(account, compressed, 0);
+                self.events.decompressed_bytes += data.len() as u64;
+                message.data = data;
+                message.charged = ENTRY_BYTES + charged;
+                Ok(message)
+            }
+            Err(e) => {
+                self.budget.release(account, message.charged + charged, 1);
+                self.events.decompression_failures += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Decompresses one chunk (`copy`, already out of the segment) of a
+    /// compressed streamed message; returns its bytes, their offset in the
+    /// decompressed message and the bytes produced so far. What it
+    /// produced is charged to the stream's account; the caller's charge
+    /// for the compressed copy is given back.
+    fn decompress_streamed(
+        &mut self,
+        key: MessageKey,
+        first: bool,
+        last: bool,
+        flags: FrameFlags,
+        copy: &[u8],
+    ) -> Result<(Vec<u8>, u64, u64), InboundError> {
+        let max = self.limits.max_message_size;
+        let mut decoder = match self.decoders.remove(&key) {
+            Some(decoder) if !first => decoder,
+            _ => FrameDecoder::new(flags, max),
+        };
+        let offset = decoder.produced();
+        let (budget, account) = (&mut self.budget, stream_account(key));
+        let mut charged = 0u64;
+        let mut out = Vec::new();
+        let pushed = decoder.push(copy, &mut out, &mut |n| {
+            charge_frame(budget, key, account, n, &mut charged)
+        });
+        let result = pushed.and_then(|()| {
+            if last {
+                decoder.finish()?;
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            self.budget.release(account, charged, 0);
+            self.events.decompression_failures += 1;
+            return Err(e);
+        }
+        self.budget.release(account, copy.len() as u64, 0);
+        self.events.decompressed_bytes += out.len() as u64;
+        let total = decoder.produced();
+        if !last {
+            self.decoders.insert(key, decoder);
+        }
+        Ok((out, offset, total))
     }
 
     fn charge_stream(&mut self, key: MessageKey, charged: u64) -> Result<(), InboundError> {
@@ -663,6 +793,35 @@ fn delivered() -> Routed {
         delivered: true,
         ..Routed::default()
     }
+}
+
+/// The account a streamed chunk of `key` is charged to.
+fn stream_account(key: MessageKey) -> Account {
+    Account {
+        connection: key.connection,
+        kind: MessageKind::Plain,
+    }
+}
+
+/// Charges one decompressed frame of `n` bytes to `account` (adding it to
+/// `charged`), or refuses it as an overflow of message `key`.
+fn charge_frame(
+    budget: &mut Budget,
+    key: MessageKey,
+    account: Account,
+    n: u64,
+    charged: &mut u64,
+) -> Result<(), InboundError> {
+    budget
+        .charge(account, n, 0)
+        .map_err(|o| ReassemblyError::Overflow {
+            key,
+            bytes: o.bytes,
+            in_use: o.in_use,
+            max: o.max,
+        })?;
+    *charged += n;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -712,8 +871,9 @@ mod tests {
     #[test]
     fn bad_flags_are_typed_errors() {
         let mut inbox = inbox();
-        // Unknown flag bit, Request with Response, Error without Response.
-        for flags in [1 << 6 | 3, 3 | 8 | 16, 3 | 32] {
+        // Unknown flag bit, Request with Response, Error without Response,
+        // Zstd without Compressed.
+        for flags in [1 << 8 | 3, 3 | 8 | 16, 3 | 32, 1 << 7 | 3] {
             let (reply, routed) = route(&mut inbox, &copy([0, 1, 0, 0, 0, flags, 0]), &[]);
             assert_eq!(reply, None);
             assert!(matches!(routed, Err(InboundError::Decode(_))), "{flags:#x}");

@@ -33,6 +33,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::advanced::budget::ReceiveBudget;
+use crate::advanced::compression::{Codec, Compression};
 use crate::advanced::connections::first_dial_id;
 use crate::advanced::endpoint::{check_sole_endpoint, AdvancedOpenError};
 use crate::advanced::error::{
@@ -63,6 +64,30 @@ pub struct AdvancedConfig {
     pub reassembly: ReassemblyLimits,
     /// Bounds on everything received and not yet taken.
     pub budget: ReceiveBudget,
+    /// How this side compresses what it sends once Compression is
+    /// negotiated (`None`: never). Set it with
+    /// [`compression`](Self::compression), which also asks for the feature.
+    pub compression: Option<Compression>,
+}
+
+impl AdvancedConfig {
+    /// Asks for the Compression feature and, once both sides granted it,
+    /// compresses every message of at least `threshold` bytes with `codec`
+    /// (sends, calls and responses from memory; `send_large_from` streams
+    /// raw). A message that does not shrink is sent raw.
+    ///
+    /// ```
+    /// use hqq_runtime::advanced::{AdvancedConfig, Codec};
+    /// use hqq_runtime::protocol::Features;
+    ///
+    /// let config = AdvancedConfig::default().compression(Codec::Lz4, 4096);
+    /// assert!(config.offer.features.contains(Features::COMPRESSION));
+    /// ```
+    pub fn compression(mut self, codec: Codec, threshold: u64) -> Self {
+        self.compression = Some(Compression::new(codec, threshold));
+        self.offer.features |= Features::COMPRESSION;
+        self
+    }
 }
 
 impl Default for AdvancedConfig {
@@ -72,6 +97,7 @@ impl Default for AdvancedConfig {
             timeout: Duration::from_secs(10),
             reassembly: ReassemblyLimits::default(),
             budget: ReceiveBudget::default(),
+            compression: None,
         }
     }
 }
@@ -313,6 +339,11 @@ impl<T: PacketTransport> AdvancedLink<T> {
         *state = NegotiationState::Negotiated(negotiated);
         let bits = negotiated.features.bits() | NEGOTIATED;
         self.features.store(bits, Ordering::Release);
+    }
+
+    /// Whether Compression was negotiated (one atomic load).
+    pub(super) fn compression_granted(&self) -> bool {
+        self.features.load(Ordering::Acquire) & Features::COMPRESSION.bits() != 0
     }
 
     pub(super) fn require(

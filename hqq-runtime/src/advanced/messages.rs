@@ -1,11 +1,13 @@
 //! Sending and receiving whole messages on an [`AdvancedLink`]: plain
 //! messages (assembled or streamed) and request-response calls.
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
 use crate::advanced::calls::{CallKey, Response};
 use crate::advanced::chunking::{MessageHeader, MessageKind};
+use crate::advanced::compression::compress;
 use crate::advanced::error::{
     CallError, RecvLargeError, RecvRequestError, RespondError, SendLargeError,
 };
@@ -15,7 +17,7 @@ use crate::advanced::pump::Wait;
 use crate::advanced::transport::{PacketTransport, TransportError};
 use crate::codec::PacketCodec;
 use crate::link::instant_after;
-use crate::protocol::Features;
+use crate::protocol::{Features, FrameFlags};
 
 const LARGE_COPY: Option<(Features, &str)> = Some((Features::LARGE_COPY, "LargeCopy"));
 const REQUEST_RESPONSE: Option<(Features, &str)> =
@@ -38,15 +40,18 @@ impl<T: PacketTransport> AdvancedLink<T> {
     /// is `Ok(Some(bytes sent before))`; a slice of exactly `total` bytes
     /// never fails. A transport failure after the first chunk also tries
     /// (once) to abort the message, so the peer does not keep it.
+    /// `extra` flags (a codec) go on every chunk.
     fn send_message(
         &self,
         header: MessageHeader,
         total: u64,
         source: &mut dyn Read,
+        extra: FrameFlags,
         deadline: Instant,
     ) -> Result<Option<u64>, TransportError> {
         let mut sent = 0u64;
-        for chunk in header.chunks(total, self.limits.buffer_size) {
+        for mut chunk in header.chunks(total, self.limits.buffer_size) {
+            chunk.chunk_flags |= extra;
             let mut failed = false;
             let outcome = self.transport.send_packet(Some(deadline), |_, buffer| {
                 let size = chunk.size as usize;
@@ -90,8 +95,37 @@ impl<T: PacketTransport> AdvancedLink<T> {
         data: &[u8],
         deadline: Instant,
     ) -> Result<u64, SendLargeError> {
-        let mut source = data;
-        self.send_large_from_until(connection, &mut source, data.len() as u64, deadline)
+        self.check_size(data.len() as u64)
+            .map_err(|(size, max)| SendLargeError::TooLarge { size, max })?;
+        let (wire, flags) = self.compressed(data);
+        let mut source: &[u8] = &wire;
+        self.send_plain(connection, &mut source, wire.len() as u64, flags, deadline)
+    }
+
+    /// `data` as this side sends it: compressed with its chunk flags when
+    /// Compression was negotiated, this side compresses, `data` reaches
+    /// the threshold and shrinks; else `data` itself.
+    fn compressed<'a>(&self, data: &'a [u8]) -> (Cow<'a, [u8]>, FrameFlags) {
+        let raw = (Cow::Borrowed(data), FrameFlags::empty());
+        let Some(compression) = self.config.compression else {
+            return raw;
+        };
+        if (data.len() as u64) < compression.threshold
+            || self
+                .require(Some((Features::COMPRESSION, "Compression")))
+                .is_err()
+        {
+            return raw;
+        }
+        let started = Instant::now();
+        let wire = compress(compression.codec, data);
+        let output = wire.as_ref().map(|w| w.len() as u64);
+        self.counters
+            .compressed(data.len() as u64, output, started.elapsed());
+        match wire {
+            Some(wire) => (Cow::Owned(wire), compression.codec.flags()),
+            None => raw,
+        }
     }
 
     /// Sends `total` bytes read from `source` as one message on
@@ -114,6 +148,19 @@ impl<T: PacketTransport> AdvancedLink<T> {
         total: u64,
         deadline: Instant,
     ) -> Result<u64, SendLargeError> {
+        self.send_plain(connection, source, total, FrameFlags::empty(), deadline)
+    }
+
+    /// Sends a plain message of `total` bytes from `source`, `flags` on
+    /// every chunk.
+    fn send_plain(
+        &self,
+        connection: u64,
+        source: &mut dyn Read,
+        total: u64,
+        flags: FrameFlags,
+        deadline: Instant,
+    ) -> Result<u64, SendLargeError> {
         self.require(LARGE_COPY)?;
         if !self.is_open(connection) {
             return Err(SendLargeError::NotConnected(connection));
@@ -128,7 +175,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
             error: false,
             method_or_status: 0,
         };
-        match self.send_message(header, total, source, deadline)? {
+        match self.send_message(header, total, source, flags, deadline)? {
             None => Ok(message),
             Some(sent) => Err(SendLargeError::SourceFailed { sent, total }),
         }
@@ -285,9 +332,10 @@ impl<T: PacketTransport> AdvancedLink<T> {
             error: false,
             method_or_status: method,
         };
-        let mut source = request;
+        let (wire, flags) = self.compressed(request);
+        let mut source: &[u8] = &wire;
         let outcome = self
-            .send_message(header, request.len() as u64, &mut source, deadline)
+            .send_message(header, wire.len() as u64, &mut source, flags, deadline)
             .and_then(|_| self.wait_for(Wait::Until(deadline), |inbox| inbox.take_call(key)));
         match outcome {
             Ok(Ok(response)) => Ok(response),
@@ -375,8 +423,9 @@ impl<T: PacketTransport> AdvancedLink<T> {
             error,
             method_or_status: status,
         };
-        let mut source = data;
-        self.send_message(header, data.len() as u64, &mut source, deadline)?;
+        let (wire, flags) = self.compressed(data);
+        let mut source: &[u8] = &wire;
+        self.send_message(header, wire.len() as u64, &mut source, flags, deadline)?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! * [`negotiation`]: the acceptor's and initiator's rules, once per link.
 //! * [`chunking`]: a message as ConnCopy chunks of at most one buffer.
+//! * [`compression`]: the frames of a compressed message, bounded decoding.
 //! * [`reassembly`]: chunk order checks and message assembly, bounded.
 //! * [`budget`]: the one bound on everything received and not yet taken.
 //! * `calls`: pending calls keyed by (connection, message id).
@@ -26,6 +27,7 @@
 pub mod budget;
 mod calls;
 pub mod chunking;
+pub mod compression;
 mod connections;
 pub mod endpoint;
 pub mod error;
@@ -46,6 +48,7 @@ pub mod transport;
 pub use budget::ReceiveBudget;
 pub use calls::{CallFailure, CallKey, Response, UnexpectedResponseError};
 pub use chunking::{Chunks, MessageHeader, MessageKind};
+pub use compression::{Codec, Compression, DecompressError};
 pub use connections::DialFailure;
 pub use endpoint::AdvancedOpenError;
 pub use error::{

@@ -46,6 +46,30 @@ pub struct AdvancedStats {
     pub held_bytes: u64,
     /// Items held of the receive budget at the snapshot.
     pub held_entries: u64,
+    /// Bytes of the messages sent compressed, before compression.
+    pub compression_input_bytes: u64,
+    /// Bytes of the messages sent compressed, as sent (their frames).
+    pub compression_output_bytes: u64,
+    /// Time spent compressing (including messages that did not shrink).
+    pub compression_time: Duration,
+    /// Messages that were worth compressing but did not shrink (sent raw).
+    pub compression_skipped: u64,
+    /// Bytes decompressed from compressed messages received.
+    pub decompressed_bytes: u64,
+    /// Compressed messages refused (bad frames, too large, corrupt).
+    pub decompression_failures: u64,
+}
+
+impl AdvancedStats {
+    /// Sent bytes before compression per byte after it (0 before any
+    /// message was compressed).
+    pub fn compression_ratio(&self) -> f64 {
+        if self.compression_output_bytes == 0 {
+            0.0
+        } else {
+            self.compression_input_bytes as f64 / self.compression_output_bytes as f64
+        }
+    }
 }
 
 /// The live counters behind [`AdvancedStats`].
@@ -65,6 +89,12 @@ pub(crate) struct AdvancedCounters {
     overflows: AtomicU64,
     partials_evicted: AtomicU64,
     replies_dropped: AtomicU64,
+    compression_input_bytes: AtomicU64,
+    compression_output_bytes: AtomicU64,
+    compression_nanos: AtomicU64,
+    compression_skipped: AtomicU64,
+    decompressed_bytes: AtomicU64,
+    decompression_failures: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -123,8 +153,26 @@ impl AdvancedCounters {
     }
 
     /// Adds the inbox's `events` and clears them.
+    /// One message of `input` bytes compressed to `output` bytes (`None`:
+    /// it did not shrink) in `elapsed`.
+    pub(crate) fn compressed(&self, input: u64, output: Option<u64>, elapsed: Duration) {
+        add(
+            &self.compression_nanos,
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+        );
+        match output {
+            Some(output) => {
+                add(&self.compression_input_bytes, input);
+                add(&self.compression_output_bytes, output);
+            }
+            None => add(&self.compression_skipped, 1),
+        }
+    }
+
     pub(crate) fn take_events(&self, events: &mut InboxEvents) {
         let events = std::mem::take(events);
+        add(&self.decompressed_bytes, events.decompressed_bytes);
+        add(&self.decompression_failures, events.decompression_failures);
         add(&self.overflows, events.overflows);
         add(&self.partials_evicted, events.evicted);
         add(&self.replies_dropped, events.replies_dropped);
@@ -151,6 +199,12 @@ impl AdvancedCounters {
             replies_dropped: load(&self.replies_dropped),
             held_bytes,
             held_entries: u64::try_from(held_entries).unwrap_or(u64::MAX),
+            compression_input_bytes: load(&self.compression_input_bytes),
+            compression_output_bytes: load(&self.compression_output_bytes),
+            compression_time: Duration::from_nanos(load(&self.compression_nanos)),
+            compression_skipped: load(&self.compression_skipped),
+            decompressed_bytes: load(&self.decompressed_bytes),
+            decompression_failures: load(&self.decompression_failures),
         }
     }
 }

@@ -267,7 +267,7 @@ crate::flag_set! {
         /// Request and response messages (ConnCopy Request/Response frames).
         const REQUEST_RESPONSE = 1;
 
-        /// Data compression.
+        /// Compressed messages (FrameFlags Compressed and Zstd), granted when both sides ask.
         const COMPRESSION = 2;
 
         /// Data encryption.
@@ -331,15 +331,23 @@ crate::flag_set! {
 
         /// The response reports an error; its status operand says which.
         const ERROR = 5;
+
+        /// The message is compressed (only once both sides negotiated Compression; set on every chunk of the message). Its bytes (which total, offset and size count) are a sequence of frames, each `raw: u32 LE, stored: u32 LE` followed by `stored` bytes; a frame may span chunks. A frame stands for exactly `raw` bytes of the message, 1 <= raw <= 65536 and stored <= raw: `stored == raw` means the bytes are stored as they are, `stored < raw` means they are compressed with the message's codec (an LZ4 block without its size prefix, or a Zstandard frame with the Zstd flag). The receiver checks each `raw` and their sum against its message size limit and receive budget before it allocates, and fails a frame that decompresses to anything but `raw` bytes.
+        const COMPRESSED = 6;
+
+        /// The compressed message's codec is Zstandard (without it: LZ4).
+        const ZSTD = 7;
     }
 
     /// The first rule of the set these flags break, if any. The rules:
     ///
     /// - Request and Response are exclusive: A message is a request or a response, never both.
     /// - Error requires Response: Only a response can report an error.
+    /// - Zstd requires Compressed: Only a compressed message names a codec.
     rules {
         exclusive(REQUEST, RESPONSE) => "Request and Response are exclusive";
         requires(ERROR, RESPONSE) => "Error requires Response";
+        requires(ZSTD, COMPRESSED) => "Zstd requires Compressed";
     }
 }
 
