@@ -304,6 +304,10 @@ pub enum SegmentUnlinkError {
 #[derive(Debug)]
 pub struct Segment {
     map: MmapRaw,
+    /// The segment's file, kept open so that liveness can lock byte ranges
+    /// of it (see [`crate::liveness`]); `None` for a private anonymous
+    /// mapping. Never locked itself: it is the probe that sees others' locks.
+    file: Option<File>,
     /// `None` for an anonymous segment.
     name: Option<String>,
     creator: bool,
@@ -325,7 +329,8 @@ impl Segment {
     /// existing segment is stale, in which case its name is removed and the
     /// creation retried once. The object gets exactly the permission bits of
     /// [`SegmentOptions::mode`] (0600 by default), its file descriptor is
-    /// close-on-exec and is closed before this returns, and all of its memory
+    /// close-on-exec and stays open while the segment lives (liveness locks
+    /// byte ranges of the file, see [`crate::liveness`]), and all of its memory
     /// is reserved (see the [module docs](self)). If any step fails, the name
     /// is removed again.
     ///
@@ -409,6 +414,7 @@ impl Segment {
         half_made.name = None;
         Ok(Self {
             map,
+            file: Some(file),
             name: Some(name.to_owned()),
             creator: true,
             unlink_on_drop: !options.keep_on_drop,
@@ -464,6 +470,7 @@ impl Segment {
             .map_err(|source| io_error("mmap", source))?;
         Ok(Self {
             map,
+            file: Some(file),
             name: Some(name.to_owned()),
             creator: false,
             unlink_on_drop: false,
@@ -480,9 +487,10 @@ impl Segment {
         if len == 0 {
             return Err(SegmentAnonymousError::ZeroLength);
         }
-        let map = map_anonymous(len)?;
+        let (map, file) = map_anonymous(len)?;
         Ok(Self {
             map,
+            file,
             name: None,
             creator: true,
             unlink_on_drop: false,
@@ -492,6 +500,13 @@ impl Segment {
     /// The segment's name, or `None` for an anonymous segment.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// The segment's open file (`None` for a private anonymous mapping),
+    /// never locked by this process: liveness probes others' locks with it
+    /// and opens its own descriptions to hold locks.
+    pub(crate) fn file(&self) -> Option<&File> {
+        self.file.as_ref()
     }
 
     /// Length of the mapping in bytes (never 0).
@@ -724,7 +739,7 @@ fn available_bytes(file: &File) -> io::Result<u64> {
 }
 
 #[cfg(target_os = "linux")]
-fn map_anonymous(len: usize) -> Result<MmapRaw, SegmentAnonymousError> {
+fn map_anonymous(len: usize) -> Result<(MmapRaw, Option<File>), SegmentAnonymousError> {
     let io_error = |operation, source| SegmentAnonymousError::Io { operation, source };
     // SAFETY: the name is a NUL-terminated literal; the call has no other
     // memory effects.
@@ -743,18 +758,19 @@ fn map_anonymous(len: usize) -> Result<MmapRaw, SegmentAnonymousError> {
     })?;
     file.set_len(len_u64)
         .map_err(|source| io_error("ftruncate", source))?;
-    MmapOptions::new()
+    let map = MmapOptions::new()
         .len(len)
         .map_raw(&file)
-        .map_err(|source| io_error("mmap", source))
+        .map_err(|source| io_error("mmap", source))?;
+    Ok((map, Some(file)))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn map_anonymous(len: usize) -> Result<MmapRaw, SegmentAnonymousError> {
+fn map_anonymous(len: usize) -> Result<(MmapRaw, Option<File>), SegmentAnonymousError> {
     MmapOptions::new()
         .len(len)
         .map_anon()
-        .map(MmapRaw::from)
+        .map(|map| (MmapRaw::from(map), None))
         .map_err(|source| SegmentAnonymousError::Io {
             operation: "mmap",
             source,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::codec::{Limits, PacketCodec};
 use crate::layout::{Direction, Layout};
 use crate::link_memory::LinkMemory;
-use crate::liveness::{self, PeerLiveness, PeerWatch, Registration};
+use crate::liveness::{self, LockProbe, PeerLiveness, PeerWatch, Registration};
 use crate::packet::Packet;
 use crate::protocol::{Error as ErrorPacket, StandardLinkCopy, StandardLinkTombstone};
 use crate::ring::{
@@ -18,14 +18,14 @@ use crate::ring::{
 };
 use crate::segment::{Segment, SegmentOpenError, SegmentOptions};
 use crate::superblock::Role;
-use crate::wait::{EventCount, WaitPolicy};
+use crate::wait::{EventCount, WaitPolicy, WaiterRecord};
 
 use super::config::LinkConfig;
 use super::error::{LinkOpenError, LinkProtocolError, LinkRecvError, LinkSendError};
 use super::idle::{DeadClaims, EventIdle, EventWords, Wants};
 use super::pending::PendingReads;
 use super::reservation::{RecvReservation, SendReservation};
-use super::stats::{LinkCounters, LinkStats};
+use super::stats::{DirectionCounters, LinkCounters, LinkStats};
 
 /// How long an open retries a segment that does not exist yet or is still
 /// being sized by its creator, between attempts.
@@ -33,6 +33,11 @@ const OPEN_RETRY_NAP: Duration = Duration::from_millis(1);
 
 /// A timeout stored in an `AtomicU64`: nanoseconds, or this for "none".
 const NO_TIMEOUT: u64 = u64::MAX;
+
+/// Every this many wake calls in one direction (the first included), a
+/// link withdraws the parked waiters of proven-dead processes: a waiter
+/// killed while parked costs the notifier at most this many wake calls.
+const WAKES_PER_SWEEP: u64 = 64;
 
 /// When a blocking operation gives up.
 #[derive(Clone, Copy, Debug)]
@@ -173,7 +178,9 @@ const _: () = {
 
 impl Drop for StandardLink {
     fn drop(&mut self) {
-        if let (Some(registration), Some(ext)) = (self.registration, self.memory.extension()) {
+        if let (Some(registration), Some(ext)) =
+            (self.registration.take(), self.memory.extension())
+        {
             registration.deregister(ext);
         }
     }
@@ -250,8 +257,8 @@ impl StandardLink {
         let buffer_size = layout.size() as usize;
         let registration = memory
             .extension()
-            .and_then(|ext| liveness::register(ext, memory.role()).ok());
-        if let Some(registration) = registration {
+            .and_then(|ext| liveness::register(ext, &segment, memory.role()).ok());
+        if let Some(registration) = &registration {
             memory.record_claims(registration.index());
         }
         // Peers on a segment with wake words can wake us, so idle parks may
@@ -630,7 +637,7 @@ impl StandardLink {
         super::trace::packet("tx", claim.index(), &packet);
         claim.commit(packet);
         self.counters.tx.packet(bytes);
-        self.notify(self.data_out());
+        self.notify(self.data_out(), &self.counters.tx);
     }
 
     /// Drops `claim` uncommitted: it publishes a tombstone, which consumers
@@ -638,14 +645,14 @@ impl StandardLink {
     pub(crate) fn abandon(&self, claim: SendClaim<'_>) {
         drop(claim);
         self.counters.tx.tombstone();
-        self.notify(self.data_out());
+        self.notify(self.data_out(), &self.counters.tx);
     }
 
     /// Releases a received slot and wakes blocked senders.
     #[inline]
     pub(crate) fn release(&self, claim: RecvClaim<'_>) {
         drop(claim);
-        self.notify(self.space_in());
+        self.notify(self.space_in(), &self.counters.rx);
     }
 
     #[inline]
@@ -759,6 +766,7 @@ impl StandardLink {
         }
         let until = deadline.start();
         let idle = EventIdle::new(ring, Wants::Space, self.space_out(), until, self.policy)
+            .parked_as(self.waiter_record(self.role().tx(), false))
             .watching(self.peer_watch())
             .recovering(self.dead_claims(ring));
         let result = ring.claim_send_with(&idle, until);
@@ -803,6 +811,7 @@ impl StandardLink {
         }
         let until = deadline.start();
         let idle = EventIdle::new(ring, Wants::Data, self.data_in(), until, self.policy)
+            .parked_as(self.waiter_record(self.role().rx(), true))
             .watching(self.peer_watch())
             .recovering(self.dead_claims(ring));
         let result = ring.claim_recv_with(&idle, until);
@@ -826,8 +835,8 @@ impl StandardLink {
     /// recovery is then unavailable).
     fn dead_claims<'a>(&'a self, ring: &'a Ring) -> Option<DeadClaims<'a>> {
         let ext = self.memory.extension()?;
-        let me = self.registration?.index();
-        Some(DeadClaims::new(ring, ext, me))
+        let me = self.registration.as_ref()?.index();
+        Some(DeadClaims::new(ring, ext, self.probe()?, me))
     }
 
     /// Completes, now, the claims that dead processes left unfinished on
@@ -849,12 +858,29 @@ impl StandardLink {
 
     /// Watches the other side's processes for one blocked operation.
     fn peer_watch(&self) -> PeerWatch<'_> {
-        PeerWatch::new(self.memory.extension(), self.role(), self.registration)
+        PeerWatch::new(
+            self.memory.extension(),
+            self.probe(),
+            self.role(),
+            self.my_index(),
+        )
+    }
+
+    /// Asks the kernel about other processes' liveness locks through the
+    /// segment's own file, which holds none (`None` for a private
+    /// anonymous segment).
+    fn probe(&self) -> Option<LockProbe<'_>> {
+        self.segment.file().map(LockProbe::new)
+    }
+
+    /// Our process-table index, if registered.
+    fn my_index(&self) -> Option<usize> {
+        self.registration.as_ref().map(Registration::index)
     }
 
     /// Our process-table entry, if we have one (see [`crate::liveness`]).
-    pub fn registration(&self) -> Option<Registration> {
-        self.registration
+    pub fn registration(&self) -> Option<&Registration> {
+        self.registration.as_ref()
     }
 
     /// Whether the other side still has a live process, per the process
@@ -863,8 +889,9 @@ impl StandardLink {
     pub fn peer_liveness(&self) -> PeerLiveness {
         liveness::peer_liveness(
             self.memory.extension(),
+            self.probe().as_ref(),
             self.role(),
-            self.registration.as_ref(),
+            self.my_index(),
         )
     }
 
@@ -902,8 +929,26 @@ impl StandardLink {
         self.words(self.role().rx(), false)
     }
 
+    /// Where our parks on `direction`'s data or space event are recorded
+    /// (see [`liveness::waiters`]).
+    fn waiter_record(&self, direction: Direction, data: bool) -> Option<WaiterRecord<'_>> {
+        let ext = self.memory.extension()?;
+        liveness::waiters::waiter_record(ext, self.my_index()?, direction, data)
+    }
+
     #[inline]
-    fn notify(&self, (seq, waiters): EventWords<'_>) {
-        EventCount::new(seq, waiters).notify();
+    fn notify(&self, (seq, waiters): EventWords<'_>, counters: &DirectionCounters) {
+        if EventCount::new(seq, waiters).notify() && counters.woke() % WAKES_PER_SWEEP == 0 {
+            self.sweep_dead_waiters();
+        }
+    }
+
+    /// Withdraws the parked waiters of proven-dead processes, so that a
+    /// waiter killed while parked stops costing us a wake call per notify.
+    #[cold]
+    fn sweep_dead_waiters(&self) {
+        if let (Some(ext), Some(probe)) = (self.memory.extension(), self.probe()) {
+            liveness::clear_dead_waiters(ext, &probe, self.my_index());
+        }
     }
 }

@@ -24,6 +24,9 @@ pub struct DirectionStats {
     pub waits: u64,
     /// Futex parks while blocked.
     pub parks: u64,
+    /// `futex_wake` calls made for the peer after sending (tx) or
+    /// releasing (rx): one per notify that found a parked waiter.
+    pub wakes: u64,
 }
 
 /// A snapshot of a link's counters: [`tx`](Self::tx) for what this process
@@ -45,6 +48,7 @@ pub(crate) struct DirectionCounters {
     tombstones: AtomicU64,
     waits: AtomicU64,
     parks: AtomicU64,
+    wakes: AtomicU64,
 }
 
 impl DirectionCounters {
@@ -64,6 +68,12 @@ impl DirectionCounters {
         self.tombstones.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a wake call; returns how many came before it.
+    #[inline]
+    pub(crate) fn woke(&self) -> u64 {
+        self.wakes.fetch_add(1, Ordering::Relaxed)
+    }
+
     pub(crate) fn waited(&self, stats: WaitStats) {
         self.waits.fetch_add(stats.waits, Ordering::Relaxed);
         self.parks.fetch_add(stats.parks, Ordering::Relaxed);
@@ -77,6 +87,7 @@ impl DirectionCounters {
             tombstones: self.tombstones.load(Ordering::Relaxed),
             waits: self.waits.load(Ordering::Relaxed),
             parks: self.parks.load(Ordering::Relaxed),
+            wakes: self.wakes.load(Ordering::Relaxed),
         }
     }
 }

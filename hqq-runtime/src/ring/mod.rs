@@ -56,7 +56,6 @@ use self::mpmc::{ClaimFailure, Recorder, RingCore, Slots};
 use self::prefetch::{prefetch_read, prefetch_write};
 use crate::extension::ExtensionBlock;
 use crate::layout::{RING_HEADER_SIZE, RING_RESERVED_SIZE, RING_SLOT_SIZE};
-use crate::liveness::{ProcessRecord, ProcessStatus};
 use crate::packet::Packet;
 
 /// Bytes per cache line, the unit of prefetch hints.
@@ -537,24 +536,26 @@ impl Ring {
     /// claimed and never published, and releases each slot a dead consumer
     /// claimed and never released (its message is lost with it).
     ///
-    /// `ext` is the link's extension block and `me` our own process-table
-    /// index (below 16; skipped, and written into the records we take over).
-    /// Reads `/proc` only for entries whose records name this ring. Does
-    /// nothing unless claims are recorded on this ring
-    /// ([`Ring::record_claims`]). See [`claims`] for the invariants that
-    /// make this safe while live processes keep claiming.
-    pub fn recover_dead_claims(&self, ext: &ExtensionBlock, me: usize) -> RecoveredClaims {
+    /// `ext` is the link's extension block, `me` our own process-table
+    /// index (below 16; skipped, and written into the records we take
+    /// over), and `is_dead(index)` says whether the process of entry
+    /// `index` is proven dead (see [`crate::liveness`]); it is asked only
+    /// about entries whose records name this ring. Does nothing unless
+    /// claims are recorded on this ring ([`Ring::record_claims`]). See
+    /// [`claims`] for the invariants that make this safe while live
+    /// processes keep claiming.
+    pub fn recover_dead_claims(
+        &self,
+        ext: &ExtensionBlock,
+        me: usize,
+        is_dead: impl Fn(usize) -> bool,
+    ) -> RecoveredClaims {
         let mut done = RecoveredClaims::default();
         let Some(records) = self.records.as_ref() else {
             return done;
         };
         let tag = records.tag;
-        let dead = |index: usize| {
-            index != me
-                && ext
-                    .process(index)
-                    .is_some_and(|e| ProcessRecord::load(e).status() == ProcessStatus::Dead)
-        };
+        let dead = |index: usize| index != me && is_dead(index);
         for (index, entry) in ext.processes().iter().enumerate() {
             if index == me {
                 continue;

@@ -548,15 +548,15 @@ fn dead_producer_claim_becomes_a_tombstone_and_live_one_is_left_alone() {
     std::mem::forget(claimant.try_claim_send().unwrap());
     survivor.try_claim_send().unwrap().commit(packet(3, 0));
 
-    // Alive (our own identity): nothing is touched.
+    // Alive: nothing is touched.
     table.set(1, u64::from(me.pid), me.start_time);
     assert_eq!(
-        survivor.recover_dead_claims(table.ext(), 0),
+        survivor.recover_dead_claims(table.ext(), 0, |_| false),
         RecoveredClaims::default()
     );
     // Dead: one tombstone, and the record is cleared.
     table.set(1, dead_pid(), 1);
-    let done = survivor.recover_dead_claims(table.ext(), 0);
+    let done = survivor.recover_dead_claims(table.ext(), 0, |i| i == 1);
     assert_eq!(
         done,
         RecoveredClaims {
@@ -574,7 +574,7 @@ fn dead_producer_claim_becomes_a_tombstone_and_live_one_is_left_alone() {
         0
     );
     assert_eq!(
-        survivor.recover_dead_claims(table.ext(), 0),
+        survivor.recover_dead_claims(table.ext(), 0, |i| i == 1),
         RecoveredClaims::default()
     );
 
@@ -605,7 +605,7 @@ fn dead_consumer_batch_is_released_and_the_ring_laps_again() {
     assert_eq!(survivor.try_claim_send().unwrap_err(), RingSendError::Full);
 
     table.set(1, dead_pid(), 1);
-    let done = survivor.recover_dead_claims(table.ext(), 0);
+    let done = survivor.recover_dead_claims(table.ext(), 0, |i| i == 1);
     assert_eq!(
         done,
         RecoveredClaims {

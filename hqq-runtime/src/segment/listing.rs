@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use super::name::{validate_segment_name, SegmentNameError};
 use super::shm_open;
 #[cfg(target_os = "linux")]
-use crate::liveness::{ProcessRecord, ProcessStatus};
+use crate::liveness::{LockProbe, ProcessRecord, ProcessStatus};
 #[cfg(target_os = "linux")]
 use crate::superblock::SUPERBLOCK_MAGIC;
 
@@ -130,8 +130,8 @@ pub struct SegmentInfo {
     pub is_hqq: bool,
     /// Whether the extension block (and so the process table) is present.
     pub has_extension: bool,
-    /// The used process-table entries and their status now.
-    pub processes: Vec<(ProcessRecord, ProcessStatus)>,
+    /// The used process-table entries (index, record) and their status now.
+    pub processes: Vec<(usize, ProcessRecord, ProcessStatus)>,
     /// Summary of `processes`.
     pub owner: SegmentOwner,
 }
@@ -142,8 +142,9 @@ pub struct SegmentInfo {
 pub enum SegmentOwner {
     /// At least one registered process is alive (or cannot be checked).
     Alive,
-    /// Processes registered, and every one of them is dead: the segment is
-    /// stale and may be reclaimed.
+    /// Processes registered, and every one of them is proven dead (its
+    /// liveness lock is free): the segment is stale and may be reclaimed,
+    /// unless a process that never registers (a Go peer) still uses it.
     Dead,
     /// No process is registered (no extension block, a Go-owned segment, or
     /// one not opened yet): nothing can be concluded, and it is never
@@ -154,9 +155,11 @@ pub enum SegmentOwner {
 /// Reads segment `name`'s superblock page with one `pread` (without mapping
 /// it) and checks the liveness of every process in its table.
 ///
-/// The page is a snapshot of memory other processes may be writing, so the
-/// answer is a hint; a hostile writer can make any segment look alive or
-/// dead.
+/// The page is a snapshot of memory other processes may be writing, but
+/// each entry's status comes from the kernel's liveness locks (see
+/// [`crate::liveness`]): a hostile writer can make a segment look alive,
+/// or name dead entries beside the live ones, but cannot make a live
+/// registered process read as dead.
 #[cfg(target_os = "linux")]
 pub fn inspect_segment(name: &str) -> Result<SegmentInfo, SegmentPeekError> {
     use crate::extension::{
@@ -194,23 +197,29 @@ pub fn inspect_segment(name: &str) -> Result<SegmentInfo, SegmentPeekError> {
     let has_extension = is_hqq
         && word(EXTENSION_OFFSET) == EXTENSION_MAGIC
         && word(EXTENSION_OFFSET + 8) == EXTENSION_VERSION;
-    let records: Vec<ProcessRecord> = if has_extension {
+    let records: Vec<(usize, ProcessRecord)> = if has_extension {
         (0..PROCESS_TABLE_LEN)
             .map(|i| {
                 let base = PROCESS_TABLE_OFFSET + i * PROCESS_ENTRY_SIZE;
-                ProcessRecord::from_words(std::array::from_fn(|w| word(base + w * 8)))
+                let words = std::array::from_fn(|w| word(base + w * 8));
+                (i, ProcessRecord::from_words(words))
             })
-            .filter(ProcessRecord::is_used)
+            .filter(|(_, record)| record.is_used())
             .collect()
     } else {
         Vec::new()
     };
-    let owner = match table_liveness(&records) {
+    // Our read-only description holds no locks: it sees everyone's.
+    let probe = LockProbe::new(&file);
+    let owner = match table_liveness(&records, &probe) {
         (false, _) => SegmentOwner::Unknown,
         (true, true) => SegmentOwner::Alive,
         (true, false) => SegmentOwner::Dead,
     };
-    let processes = records.into_iter().map(|r| (r, r.status())).collect();
+    let processes = records
+        .into_iter()
+        .map(|(i, r)| (i, r, r.status(i, &probe)))
+        .collect();
     Ok(SegmentInfo {
         name: name.to_owned(),
         len,
