@@ -84,7 +84,8 @@ impl<'a> DeadClaims<'a> {
     /// Recovers now, whatever the interval: only claims of processes whose
     /// death the kernel's locks prove.
     pub(crate) fn recover(&self) -> RecoveredClaims {
-        let dead = |index| liveness::entry_status(self.ext, index, &self.probe) == ProcessStatus::Dead;
+        let dead =
+            |index| liveness::entry_status(self.ext, index, &self.probe) == ProcessStatus::Dead;
         self.ring.recover_dead_claims(self.ext, self.me, dead)
     }
 

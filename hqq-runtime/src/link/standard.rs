@@ -178,8 +178,7 @@ const _: () = {
 
 impl Drop for StandardLink {
     fn drop(&mut self) {
-        if let (Some(registration), Some(ext)) =
-            (self.registration.take(), self.memory.extension())
+        if let (Some(registration), Some(ext)) = (self.registration.take(), self.memory.extension())
         {
             registration.deregister(ext);
         }

@@ -59,6 +59,12 @@ impl<'a> LockProbe<'a> {
         LockProbe { fd: file.as_fd() }
     }
 
+    /// Probes through `segment`'s own file, which this runtime never locks
+    /// (`None` for a private anonymous segment, which has no file).
+    pub fn of_segment(segment: &'a crate::segment::Segment) -> Option<Self> {
+        segment.file().map(LockProbe::new)
+    }
+
     /// Whether some description holds a lock on the role byte of `role`:
     /// at least one process of that role is registered and alive.
     pub fn role_held(&self, role: Role) -> io::Result<bool> {

@@ -267,14 +267,16 @@ impl Registration {
 /// Records the calling process as a `role` process in `ext`'s table, the
 /// process table of `segment`.
 ///
-/// Opens a new description of the segment file and takes the role's shared
-/// lock, then tries the entries in order: the first entry whose exclusive
-/// lock it gets, and which is free or was recorded under a lock (whose
-/// holder is then proven dead), is ours. The entry is claimed by CAS of its
+/// Opens a new description of the segment file, then tries the free
+/// entries in order, then those recorded under a lock (or left mid-claim):
+/// the first whose exclusive lock it gets (which proves a previous holder
+/// dead) is ours. The entry is claimed by CAS of its
 /// pid word to [`PID_CLAIMING`]; start time, pid namespace, flags (role and
 /// [`FLAG_LOCKED`]) and a new generation are written, the dead holder's
 /// waiter records are withdrawn ([`clear_dead_waiters`]) and its claim
-/// records cleared, and our pid is stored last with `Release`.
+/// records cleared, and our pid is stored with `Release`. Last comes the
+/// role's shared lock, so that a process seen by its role lock always has
+/// its entry filled.
 pub fn register(
     ext: &ExtensionBlock,
     segment: &Segment,
@@ -282,41 +284,62 @@ pub fn register(
 ) -> Result<Registration, LivenessRegisterError> {
     let unavailable = LivenessRegisterError::LocksUnavailable;
     let file = segment.file().ok_or_else(|| {
-        unavailable(std::io::Error::other("a private anonymous segment has no file"))
+        unavailable(std::io::Error::other(
+            "a private anonymous segment has no file",
+        ))
     })?;
     let locks = HeldLocks::open(file).map_err(unavailable)?;
-    if !locks.lock_role(role).map_err(unavailable)? {
-        return Err(unavailable(std::io::Error::other(
-            "the role byte is locked exclusively",
-        )));
-    }
     let identity = ProcessIdentity::current().unwrap_or(ProcessIdentity {
         pid: std::process::id(),
         start_time: 0,
         pid_namespace: 0,
     });
-    for (index, entry) in ext.processes().iter().enumerate() {
-        if !locks.lock_entry(index).map_err(unavailable)? {
-            continue;
-        }
-        // We hold the entry's lock, so no registered process owns it.
-        let seen = ProcessRecord::load(entry);
-        let claimable = seen.pid == 0 || seen.flags & FLAG_LOCKED != 0;
-        if claimable
-            && entry
+    // Free entries first: a dead process's entry keeps its claim records
+    // for survivors to complete, until the table has no other room.
+    for take_dead in [false, true] {
+        for (index, entry) in ext.processes().iter().enumerate() {
+            let seen = ProcessRecord::load(entry);
+            // An entry recorded without a lock may be a live process's of
+            // an older runtime: never ours to take.
+            let candidate = if take_dead {
+                seen.pid == PID_CLAIMING || (seen.pid != 0 && seen.flags & FLAG_LOCKED != 0)
+            } else {
+                seen.pid == 0
+            };
+            if !candidate || !locks.lock_entry(index).map_err(unavailable)? {
+                continue;
+            }
+            // We hold the entry's lock, so no registered process owns it.
+            if entry
                 .pid
                 .compare_exchange(seen.pid, PID_CLAIMING, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
-        {
-            fill_entry(ext, index, entry, identity, role);
-            return Ok(Registration {
-                index,
-                identity,
-                role,
-                locks,
-            });
+            {
+                fill_entry(ext, index, entry, identity, role);
+                let registration = Registration {
+                    index,
+                    identity,
+                    role,
+                    locks,
+                };
+                // The role lock last: whoever sees it held finds our entry
+                // filled, so our death after this point reads as Gone.
+                return match registration.locks.lock_role(role) {
+                    Ok(true) => Ok(registration),
+                    Ok(false) => {
+                        registration.deregister(ext);
+                        Err(unavailable(std::io::Error::other(
+                            "the role byte is locked exclusively",
+                        )))
+                    }
+                    Err(e) => {
+                        registration.deregister(ext);
+                        Err(unavailable(e))
+                    }
+                };
+            }
+            locks.unlock_entry(index);
         }
-        locks.unlock_entry(index);
     }
     Err(LivenessRegisterError::TableFull)
 }
@@ -339,7 +362,9 @@ fn fill_entry(
         Role::Primary => FLAG_PRIMARY,
         Role::Secondary => FLAG_SECONDARY,
     };
-    entry.flags.store(role_flag | FLAG_LOCKED, Ordering::Relaxed);
+    entry
+        .flags
+        .store(role_flag | FLAG_LOCKED, Ordering::Relaxed);
     entry.heartbeat.fetch_add(1, Ordering::Relaxed);
     // The previous holder is dead (we hold its lock): its parked waiters
     // are withdrawn and its claim records were repaired or are stale.
@@ -347,9 +372,7 @@ fn fill_entry(
     entry.send_claim.store(0, Ordering::Relaxed);
     entry.recv_claim.store(0, Ordering::Relaxed);
     // Release: pairs with the Acquire load in `ProcessRecord::load`.
-    entry
-        .pid
-        .store(u64::from(identity.pid), Ordering::Release);
+    entry.pid.store(u64::from(identity.pid), Ordering::Release);
 }
 
 /// Whether the other side of a link still has a live process.

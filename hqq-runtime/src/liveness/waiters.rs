@@ -110,8 +110,9 @@ fn withdraw(ext: &ExtensionBlock, record: u64) -> u32 {
 /// Withdraws every waiter recorded in entry `index`, whose lock the caller
 /// holds (so its previous owner is dead); returns how many.
 pub(crate) fn withdraw_entry(ext: &ExtensionBlock, index: usize) -> u32 {
-    ext.process(index)
-        .map_or(0, |entry| withdraw(ext, entry.waits.swap(0, Ordering::AcqRel)))
+    ext.process(index).map_or(0, |entry| {
+        withdraw(ext, entry.waits.swap(0, Ordering::AcqRel))
+    })
 }
 
 /// Withdraws the parked waiters of every process in `ext`'s table that is
