@@ -39,6 +39,8 @@
 
 mod listing;
 mod name;
+#[cfg(target_os = "linux")]
+mod users;
 
 use std::ffi::CString;
 use std::fs::{File, Permissions};
@@ -51,8 +53,12 @@ use memmap2::{MmapOptions, MmapRaw};
 
 #[cfg(target_os = "linux")]
 pub use listing::{inspect_segment, list_hqq_segments, SegmentInfo, SegmentOwner};
+#[cfg(target_os = "linux")]
+pub use listing::{is_stale, segment_users};
 pub use listing::{list_segment_names, peek_header, SegmentPeekError, SEGMENT_DIR};
 pub use name::{validate_segment_name, SegmentNameError, MAX_SEGMENT_NAME_LEN};
+#[cfg(target_os = "linux")]
+pub use users::{file_users, FileUsers};
 
 /// Permission bits a named segment gets unless [`SegmentOptions::mode`] says
 /// otherwise: read and write for the owner only.
@@ -96,10 +102,13 @@ impl SegmentOptions {
     /// name is always [`SegmentCreateError::AlreadyExists`]).
     ///
     /// Stale means: an HQQ superblock with our extension block, at least one
-    /// registered process, and every registered process dead (see
-    /// [`inspect_segment`]). A segment with no registered process (a Go
-    /// peer's, or one whose creator has not opened its link yet) is never
-    /// reclaimed. Only on Linux; elsewhere the option has no effect.
+    /// registered process, every registered process proven dead by its
+    /// liveness lock (see [`inspect_segment`]), and no other process that
+    /// maps or holds the segment open, as far as `/proc` shows all of them
+    /// ([`is_stale`]). A segment with no registered process (a Go peer's,
+    /// or one whose creator has not opened its link yet), or one still used
+    /// by a process that never registers, is never reclaimed. Only on
+    /// Linux; elsewhere the option has no effect.
     ///
     /// Two processes reclaiming the same stale name at the same moment can
     /// race: one may remove the segment the other just made (which has no
@@ -613,11 +622,6 @@ impl Drop for Segment {
 }
 
 /// Whether segment `name` is stale: registered processes, all dead.
-#[cfg(target_os = "linux")]
-fn is_stale(name: &str) -> bool {
-    inspect_segment(name).is_ok_and(|info| info.owner == SegmentOwner::Dead)
-}
-
 #[cfg(not(target_os = "linux"))]
 fn is_stale(_name: &str) -> bool {
     false

@@ -1,9 +1,9 @@
 //! `hqq echo NAME`: sends every received message back.
 
 use clap::Args;
-use hqq_runtime::link::{LinkOpenError, LinkRecvError, LinkSendError};
+use hqq_runtime::link::{LinkRecvError, LinkSendError};
 
-use super::link::{install_trace, LinkArgs, END_OF_STREAM_OPCODE};
+use super::link::{install_trace, IdleTimeout, LinkArgs, OpenError, END_OF_STREAM_OPCODE};
 
 /// Arguments of `hqq echo`.
 #[derive(Debug, Args)]
@@ -24,7 +24,11 @@ pub struct EchoArgs {
 pub enum EchoError {
     /// The link could not be opened.
     #[error("opening the link")]
-    Open(#[from] LinkOpenError),
+    Open(#[from] OpenError),
+    /// Nothing arrived, or the echo could not be sent, for the `--timeout`
+    /// duration.
+    #[error("echoing")]
+    Idle(#[from] IdleTimeout),
     /// Receiving failed.
     #[error("receiving")]
     Recv(#[from] LinkRecvError),
@@ -55,12 +59,20 @@ pub fn run(args: &EchoArgs) -> Result<(), EchoError> {
             {
                 continue
             }
+            Err(LinkRecvError::TimedOut) => return Err(idle(args)),
             Err(error) => return Err(error.into()),
         };
         // The received slot is released before sending, so a peer blocked
         // on a full ring in the other direction cannot deadlock us.
-        link.send(&message[..len])?;
+        match link.send(&message[..len]) {
+            Err(LinkSendError::TimedOut) => return Err(idle(args)),
+            other => other?,
+        }
         echoed += 1;
     }
     Ok(())
+}
+
+fn idle(args: &EchoArgs) -> EchoError {
+    IdleTimeout(args.link.timeout.unwrap_or_default()).into()
 }

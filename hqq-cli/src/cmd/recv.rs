@@ -1,14 +1,14 @@
 //! `hqq recv NAME`: writes received messages to stdout, one per line (the
 //! default: a message gets a `\n` unless it already ends with one) or as
 //! raw bytes (`--raw`), until `hqq send`'s end-of-stream packet or
-//! `--count N` messages.
+//! `--count N` messages, or `--timeout` without one.
 
 use std::io::{self, Write};
 
 use clap::Args;
-use hqq_runtime::link::{LinkOpenError, LinkRecvError};
+use hqq_runtime::link::LinkRecvError;
 
-use super::link::{install_trace, LinkArgs, END_OF_STREAM_OPCODE};
+use super::link::{install_trace, IdleTimeout, LinkArgs, OpenError, END_OF_STREAM_OPCODE};
 
 /// Arguments of `hqq recv`.
 #[derive(Debug, Args)]
@@ -32,7 +32,10 @@ pub struct RecvArgs {
 pub enum RecvError {
     /// The link could not be opened.
     #[error("opening the link")]
-    Open(#[from] LinkOpenError),
+    Open(#[from] OpenError),
+    /// No message arrived for the `--timeout` duration.
+    #[error("waiting for a message")]
+    Idle(#[from] IdleTimeout),
     /// Receiving failed.
     #[error("receiving")]
     Recv(#[from] LinkRecvError),
@@ -67,6 +70,10 @@ pub fn run(args: &RecvArgs) -> Result<(), RecvError> {
                 if packet.opcode() == END_OF_STREAM_OPCODE =>
             {
                 break;
+            }
+            Err(LinkRecvError::TimedOut) => {
+                out.flush()?;
+                return Err(IdleTimeout(args.link.timeout.unwrap_or_default()).into());
             }
             Err(error) => return Err(error.into()),
         }

@@ -6,6 +6,8 @@ use std::os::unix::fs::FileExt;
 use super::name::{validate_segment_name, SegmentNameError};
 use super::shm_open;
 #[cfg(target_os = "linux")]
+use super::users::{file_users, FileUsers};
+#[cfg(target_os = "linux")]
 use crate::liveness::{LockProbe, ProcessRecord, ProcessStatus};
 #[cfg(target_os = "linux")]
 use crate::superblock::SUPERBLOCK_MAGIC;
@@ -242,6 +244,28 @@ pub fn list_hqq_segments() -> io::Result<Vec<SegmentInfo>> {
         .filter_map(|name| inspect_segment(name).ok())
         .filter(|info| info.is_hqq)
         .collect())
+}
+
+/// The processes other than this one that map or hold open segment
+/// `name`, as far as `/proc` shows (see [`FileUsers`]): the only trace of
+/// processes that never register, such as Go peers.
+#[cfg(target_os = "linux")]
+pub fn segment_users(name: &str) -> Result<FileUsers, SegmentPeekError> {
+    let (file, _) = open_for_peek(name)?;
+    file_users(&file).map_err(|source| SegmentPeekError::Io {
+        name: name.to_owned(),
+        operation: "reading /proc",
+        source,
+    })
+}
+
+/// Whether segment `name` is stale: processes registered in it, all of
+/// them proven dead by their locks, and no other process maps or holds it
+/// open (which rules out unregistered users, as far as `/proc` shows all).
+#[cfg(target_os = "linux")]
+pub fn is_stale(name: &str) -> bool {
+    inspect_segment(name).is_ok_and(|info| info.owner == SegmentOwner::Dead)
+        && segment_users(name).is_ok_and(|users| users.proven_unused())
 }
 
 /// Opens `name` read-only for a peek; returns the file and its length.
