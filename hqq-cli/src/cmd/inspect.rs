@@ -16,19 +16,19 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 
 use clap::Args;
+use hqq_runtime::codec::{DecodeError, Limits};
 use hqq_runtime::extension::{
     EXTENSION_MAGIC, EXTENSION_OFFSET, PROCESS_ENTRY_SIZE, PROCESS_TABLE_LEN, PROCESS_TABLE_OFFSET,
 };
-use hqq_runtime::codec::{DecodeError, Limits};
 use hqq_runtime::layout::{Direction, Layout, PAGE_SIZE, RING_HEADER_SIZE, RING_SLOT_SIZE};
 use hqq_runtime::liveness::{LockProbe, ProcessRecord, ProcessStatus};
 use hqq_runtime::protocol::Message;
-use hqq_runtime::Packet;
 use hqq_runtime::ring::{RING_FLAG_INITIALIZED, RING_MAGIC};
 use hqq_runtime::segment::{Segment, SegmentOpenError, SEGMENT_DIR};
 use hqq_runtime::superblock::{
     Role, STATE_EMPTY, STATE_INITIALIZING, STATE_READY, SUPERBLOCK_MAGIC, SUPERBLOCK_SIZE,
 };
+use hqq_runtime::Packet;
 use serde::Serialize;
 
 /// Arguments of `hqq inspect`.
@@ -301,7 +301,8 @@ pub fn read_report(name: &str, segment: &Segment) -> SegmentReport {
                         for (direction, label) in DIRECTIONS {
                             let mut ring = read_ring(&word, &layout, direction, label);
                             check_ring(&ring, layout.count(), &mut problems);
-                            ring.slots = check_slots(&word, &layout, direction, &ring, &mut problems);
+                            ring.slots =
+                                check_slots(&word, &layout, direction, &ring, &mut problems);
                             rings.push(ring);
                         }
                     }

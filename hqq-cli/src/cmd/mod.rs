@@ -6,6 +6,7 @@
 //! exit status.
 
 pub mod bench;
+pub mod clean;
 pub mod echo;
 pub mod inspect;
 pub mod interrupt;

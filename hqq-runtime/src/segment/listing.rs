@@ -246,12 +246,26 @@ pub fn list_hqq_segments() -> io::Result<Vec<SegmentInfo>> {
         .collect())
 }
 
-/// The processes other than this one that map or hold open segment
-/// `name`, as far as `/proc` shows (see [`FileUsers`]): the only trace of
-/// processes that never register, such as Go peers.
+/// Whether another process maps or holds open segment `name`, proven by
+/// the kernel (see [`FileUsers`]): the only trace of processes that never
+/// register, such as Go peers. This process must not have the segment
+/// open or mapped itself.
 #[cfg(target_os = "linux")]
 pub fn segment_users(name: &str) -> Result<FileUsers, SegmentPeekError> {
-    let (file, _) = open_for_peek(name)?;
+    validate_segment_name(name)?;
+    let file = shm_open(name, libc::O_RDWR, 0).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => SegmentPeekError::NotFound {
+            name: name.to_owned(),
+        },
+        io::ErrorKind::PermissionDenied => SegmentPeekError::PermissionDenied {
+            name: name.to_owned(),
+        },
+        _ => SegmentPeekError::Io {
+            name: name.to_owned(),
+            operation: "shm_open",
+            source,
+        },
+    })?;
     file_users(&file).map_err(|source| SegmentPeekError::Io {
         name: name.to_owned(),
         operation: "reading /proc",
@@ -261,7 +275,7 @@ pub fn segment_users(name: &str) -> Result<FileUsers, SegmentPeekError> {
 
 /// Whether segment `name` is stale: processes registered in it, all of
 /// them proven dead by their locks, and no other process maps or holds it
-/// open (which rules out unregistered users, as far as `/proc` shows all).
+/// open (which rules out unregistered users; see [`segment_users`]).
 #[cfg(target_os = "linux")]
 pub fn is_stale(name: &str) -> bool {
     inspect_segment(name).is_ok_and(|info| info.owner == SegmentOwner::Dead)

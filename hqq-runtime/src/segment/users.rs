@@ -1,41 +1,81 @@
-//! Which processes map or hold open a segment file, as far as `/proc`
-//! shows: the only trace a process that never registers (the Go
-//! implementation) leaves. Tools consult it before removing a segment
-//! whose registered processes are all dead.
+//! Whether any other process maps or holds open a segment file: the only
+//! trace a process that never registers (the Go implementation) leaves.
+//! Tools consult it before removing a segment whose registered processes
+//! are all dead.
+//!
+//! The answer comes from the kernel: a write lease (`F_SETLEASE`) is
+//! granted only while no other open file description of the file exists,
+//! and a mapping keeps its description alive after its descriptor is
+//! closed. So a granted lease proves that nobody else has the file open or
+//! mapped, whatever `/proc` lets us see. The lease is dropped at once; a
+//! process that opens the file in between waits those few microseconds,
+//! and its lease-break signal is `SIGURG` (ignored by default) rather than
+//! `SIGIO` (which would end us). Which pids use the file is then looked up
+//! in `/proc`, for the message only.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 
-/// Processes other than this one that use a segment file.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Who else uses a segment file.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileUsers {
-    /// Pids that map the file or hold a descriptor of it.
+    /// `Some(false)`: the kernel granted a write lease, so no other
+    /// process has the file open or mapped; `Some(true)`: it refused, so
+    /// one has; `None`: the lease could not be asked for (not the file's
+    /// owner, or a file system without leases).
+    pub in_use: Option<bool>,
+    /// Pids that `/proc` shows mapping the file or holding a descriptor of
+    /// it (possibly not all: `hidepid` or permissions hide some).
     pub pids: Vec<u32>,
-    /// Whether every process was visible: `false` when `/proc` is mounted
-    /// with `hidepid` (and we are not root) or some process's maps or
-    /// descriptors could not be read, so users may have been missed.
-    pub complete: bool,
 }
 
 impl FileUsers {
-    /// Whether no other process is known to use the file and none could
-    /// have been missed.
+    /// Whether the kernel proved that no other process uses the file.
     pub fn proven_unused(&self) -> bool {
-        self.complete && self.pids.is_empty()
+        self.in_use == Some(false)
     }
 }
 
-/// Scans `/proc` for processes (other than this one) that map `file` or
-/// hold a descriptor of it. Bounded by the number of processes and their
-/// mappings; never signals or waits for any of them.
+/// `F_SETSIG` from `<fcntl.h>` (the same on every Linux architecture; the
+/// libc crate does not export it).
+const F_SETSIG: libc::c_int = 10;
+
+/// Whether another process has `file` open or mapped, asked of the kernel
+/// with a write lease (see the [module docs](self)). `file` must be this
+/// process's only description of the file, and not mapped by it.
+pub fn file_in_use(file: &File) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own, with integer arguments only;
+    // no memory is passed.
+    unsafe {
+        if libc::fcntl(fd, F_SETSIG, libc::SIGURG) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::fcntl(fd, libc::F_SETLEASE, libc::F_WRLCK) == 0 {
+            libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK);
+            return Ok(false);
+        }
+    }
+    let error = io::Error::last_os_error();
+    match error.raw_os_error() {
+        Some(libc::EAGAIN) => Ok(true),
+        _ => Err(error),
+    }
+}
+
+/// Whether another process uses `file` (see [`file_in_use`]), and which
+/// pids `/proc` shows using it. Bounded by the number of processes and
+/// their mappings; never signals or waits for any of them.
 pub fn file_users(file: &File) -> io::Result<FileUsers> {
+    let in_use = file_in_use(file).ok();
     let meta = file.metadata()?;
     let target = (meta.dev(), meta.ino());
     let me = std::process::id();
     let mut users = FileUsers {
+        in_use,
         pids: Vec::new(),
-        complete: !proc_hides_pids(),
     };
     for entry in std::fs::read_dir("/proc")? {
         let Some(pid) = entry
@@ -47,12 +87,9 @@ pub fn file_users(file: &File) -> io::Result<FileUsers> {
         if pid == me {
             continue;
         }
-        match uses(pid, target) {
-            Ok(true) => users.pids.push(pid),
-            Ok(false) => {}
-            // Exited while we looked.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(_) => users.complete = false,
+        // Unreadable processes (exited, hidden, not permitted) show nothing.
+        if uses(pid, target).unwrap_or(false) {
+            users.pids.push(pid);
         }
     }
     users.pids.sort_unstable();
@@ -94,27 +131,6 @@ fn maps_line_names(line: &str, dev: u64, ino: u64) -> bool {
     inode.parse() == Ok(ino) && libc::makedev(major, minor) == dev
 }
 
-/// Whether `/proc` hides other users' processes from us (`hidepid`, or
-/// `subset=pid` with invisible processes), unless we are root.
-fn proc_hides_pids() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return false;
-    }
-    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return true;
-    };
-    mounts
-        .lines()
-        .filter(|line| line.split_ascii_whitespace().nth(4) == Some("/proc"))
-        .any(|line| {
-            line.contains("hidepid=1")
-                || line.contains("hidepid=2")
-                || line.contains("hidepid=invisible")
-                || line.contains("hidepid=noaccess")
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,10 +146,20 @@ mod tests {
     }
 
     #[test]
-    fn a_file_nobody_else_uses_has_no_users() {
-        let segment = crate::segment::Segment::anonymous(4096).expect("memfd");
-        let file = segment.file().expect("memfd file");
-        let users = file_users(file).expect("scan");
-        assert!(users.pids.is_empty(), "{users:?}");
+    fn the_kernel_says_whether_another_description_is_open() {
+        let path = std::env::temp_dir().join(format!("hqq-users-{}", std::process::id()));
+        let file = std::fs::File::create(&path).expect("create");
+        let unused = file_users(&file).expect("scan");
+        let other = std::fs::File::open(&path).expect("open again");
+        let used = file_in_use(&file);
+        drop(other);
+        let _ = std::fs::remove_file(&path);
+        assert!(unused.pids.is_empty(), "{unused:?}");
+        // Leases need the file's owner (or CAP_LEASE) and a file system
+        // that has them; where they are refused nothing is proven.
+        if let Some(in_use) = unused.in_use {
+            assert!(!in_use);
+            assert!(used.expect("lease asked before"));
+        }
     }
 }
