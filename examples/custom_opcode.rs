@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use hqq::protocol::{ErrorCode, Message};
 use hqq::runtime::codec::{Limits, Rejection};
-use hqq::{Dispatch, LinkConfig, OperandValue, Packet, PacketCodec, StandardLink};
+use hqq::{Dispatch, LinkConfig, OperandValue, Packet, PacketCodec, PayloadView, StandardLink};
 
 /// Set in the server's environment to the segment name.
 const SERVER_ENV: &str = "HQQ_CUSTOM_OPCODE_SERVER";
@@ -64,22 +64,29 @@ struct Peer<'a> {
     core_packets: usize,
 }
 
-/// The first `len` bytes of a slot's buffer, or a rejection.
-fn payload_of(buffer: &[u8], len: u16, opcode: u8, context: u64) -> Result<&[u8], Rejection> {
+/// The first `len` bytes of a slot's buffer, copied out of shared memory
+/// (the peer could change them while we read), or a rejection.
+fn payload_of(
+    buffer: PayloadView<'_>,
+    len: u16,
+    opcode: u8,
+    context: u64,
+) -> Result<Vec<u8>, Rejection> {
     buffer
         .get(..usize::from(len))
+        .map(|bytes| bytes.to_vec())
         .ok_or(Rejection::new(opcode, ErrorCode::InvalidSize, context))
 }
 
 impl InboundHandler for Peer<'_> {
-    fn on_ping(&mut self, ping: Ping, buffer: &[u8]) -> Result<(), Rejection> {
+    fn on_ping(&mut self, ping: Ping, buffer: PayloadView<'_>) -> Result<(), Rejection> {
         let payload = payload_of(buffer, ping.len, Ping::OPCODE, ping.seq)?;
         println!(
             "{}: Ping #{} ttl {} with {:?}",
             self.name,
             ping.seq,
             ping.ttl,
-            String::from_utf8_lossy(payload)
+            String::from_utf8_lossy(&payload)
         );
         let pong = Pong {
             seq: ping.seq,
@@ -87,24 +94,24 @@ impl InboundHandler for Peer<'_> {
             len: ping.len,
         };
         self.link
-            .send_packet(pong.encode(), payload)
+            .send_packet(pong.encode(), &payload)
             .map_err(|_| Rejection::new(Ping::OPCODE, ErrorCode::BufferOverflow, ping.seq))
     }
 
-    fn on_pong(&mut self, pong: Pong, buffer: &[u8]) -> Result<(), Rejection> {
+    fn on_pong(&mut self, pong: Pong, buffer: PayloadView<'_>) -> Result<(), Rejection> {
         let payload = payload_of(buffer, pong.len, Pong::OPCODE, pong.seq)?;
         println!(
             "{}: Pong #{} echoing {:?} with {:?}",
             self.name,
             pong.seq,
             pong.echo,
-            String::from_utf8_lossy(payload)
+            String::from_utf8_lossy(&payload)
         );
         self.pongs.push(pong);
         Ok(())
     }
 
-    fn on_core(&mut self, message: Message, _buffer: &[u8]) -> Result<(), Rejection> {
+    fn on_core(&mut self, message: Message, _buffer: PayloadView<'_>) -> Result<(), Rejection> {
         println!("{}: core packet {message:?}", self.name);
         self.core_packets += 1;
         Ok(())

@@ -147,11 +147,9 @@ fn peer(name: &str) -> Result<(), Error> {
     let mut in_order = true;
     for i in 0..STREAM_MESSAGES {
         // Read in place: the closure sees the message in the slot's buffer.
-        // Its bytes are in shared memory: parse them, never trust them.
-        let (len, index) = link.recv_with(|message| {
-            let index = message.get(..8).and_then(|b| b.try_into().ok());
-            (message.len(), index.map(u64::from_le_bytes))
-        })?;
+        // Its bytes are in shared memory, which the peer could change while
+        // we read: the view reads each word once; never trust the result.
+        let (len, index) = link.recv_with(|message| (message.len(), message.read_u64_le(0)))?;
         bytes += len;
         in_order &= index == Some(i as u64);
     }

@@ -167,7 +167,7 @@
 //! # mod telemetry { hqq::include_spec!("tests/derive/app.yaml"); }
 //! use hqq::protocol::{ErrorCode, Message, StandardLinkCopy};
 //! use hqq::runtime::codec::{DispatchError, Limits, Rejection};
-//! use hqq::{Dispatch, Packet, PacketCodec};
+//! use hqq::{Dispatch, Packet, PacketCodec, PayloadView};
 //!
 //! #[derive(Packet, Debug, Clone, Copy, PartialEq)]
 //! #[hqq(opcode = 0x80)]
@@ -184,14 +184,14 @@
 //! struct Counter { pings: u64, samples: u64, copies: u64 }
 //!
 //! impl Peer for Counter {
-//!     fn on_ping(&mut self, packet: Ping, _payload: &[u8]) -> Result<(), Rejection> {
+//!     fn on_ping(&mut self, packet: Ping, _payload: PayloadView<'_>) -> Result<(), Rejection> {
 //!         self.pings += packet.seq;
 //!         Ok(())
 //!     }
-//!     fn on_sample(&mut self, _packet: telemetry::Sample, _payload: &[u8]) -> Result<(), Rejection> {
+//!     fn on_sample(&mut self, _packet: telemetry::Sample, _payload: PayloadView<'_>) -> Result<(), Rejection> {
 //!         Err(Rejection::new(telemetry::Sample::OPCODE, ErrorCode::InvalidOp, 0))
 //!     }
-//!     fn on_core(&mut self, message: Message, _payload: &[u8]) -> Result<(), Rejection> {
+//!     fn on_core(&mut self, message: Message, _payload: PayloadView<'_>) -> Result<(), Rejection> {
 //!         if let Message::StandardLinkCopy(_) = message {
 //!             self.copies += 1;
 //!         }
@@ -201,9 +201,9 @@
 //!
 //! let limits = Limits::new(4, 64);
 //! let mut counter = Counter::default();
-//! App::dispatch(&mut counter, &Ping { seq: 5 }.encode(), &[], &limits)?;
+//! App::dispatch(&mut counter, &Ping { seq: 5 }.encode(), PayloadView::from_slice(&[]), &limits)?;
 //! let copy = StandardLinkCopy { copy: 1, buffer_index: 0, size: 3 };
-//! App::dispatch(&mut counter, &copy.encode(), b"abc", &limits)?;
+//! App::dispatch(&mut counter, &copy.encode(), PayloadView::from_slice(b"abc"), &limits)?;
 //! assert_eq!((counter.pings, counter.copies), (5, 1));
 //! assert_eq!(App::decode(&Ping { seq: 5 }.encode()), Ok(App::Ping(Ping { seq: 5 })));
 //! # Ok::<(), DispatchError>(())
@@ -216,4 +216,4 @@ pub use hqq_runtime::codec::{OperandValue, PacketCodec};
 #[cfg(unix)]
 pub use hqq_runtime::link::{LinkConfig, StandardLink};
 pub use hqq_runtime::protocol;
-pub use hqq_runtime::Packet;
+pub use hqq_runtime::{Packet, PayloadView};

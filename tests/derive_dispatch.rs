@@ -4,7 +4,7 @@
 
 use hqq::protocol::{ConnClose, ErrorCode, Message, StandardLinkCopy};
 use hqq::runtime::codec::{DecodeError, DispatchError, Limits, Rejection};
-use hqq::{Dispatch, Packet, PacketCodec};
+use hqq::{Dispatch, Packet, PacketCodec, PayloadView};
 
 mod telemetry {
     hqq::include_spec!("tests/derive/app.yaml");
@@ -29,7 +29,7 @@ struct Recorder {
 }
 
 impl AppHandler for Recorder {
-    fn on_ping(&mut self, packet: Ping, payload: &[u8]) -> Result<(), Rejection> {
+    fn on_ping(&mut self, packet: Ping, payload: PayloadView<'_>) -> Result<(), Rejection> {
         if packet.seq == 0 {
             return Err(Rejection::new(Ping::OPCODE, ErrorCode::InvalidOp, 7));
         }
@@ -37,12 +37,12 @@ impl AppHandler for Recorder {
         Ok(())
     }
 
-    fn on_sample(&mut self, packet: Sample, _payload: &[u8]) -> Result<(), Rejection> {
+    fn on_sample(&mut self, packet: Sample, _payload: PayloadView<'_>) -> Result<(), Rejection> {
         self.seen.push(format!("sample {}", packet.sensor));
         Ok(())
     }
 
-    fn on_core(&mut self, message: Message, payload: &[u8]) -> Result<(), Rejection> {
+    fn on_core(&mut self, message: Message, payload: PayloadView<'_>) -> Result<(), Rejection> {
         match message {
             Message::StandardLinkCopy(_) => {
                 self.seen.push(format!("copy {payload:?}"));
@@ -56,11 +56,11 @@ impl AppHandler for Recorder {
 struct Silent;
 
 impl AppHandler for Silent {
-    fn on_ping(&mut self, _: Ping, _: &[u8]) -> Result<(), Rejection> {
+    fn on_ping(&mut self, _: Ping, _: PayloadView<'_>) -> Result<(), Rejection> {
         Ok(())
     }
 
-    fn on_sample(&mut self, _: Sample, _: &[u8]) -> Result<(), Rejection> {
+    fn on_sample(&mut self, _: Sample, _: PayloadView<'_>) -> Result<(), Rejection> {
         Ok(())
     }
 }
@@ -90,7 +90,7 @@ fn one_loop_serves_custom_and_core_packets() {
         (copy.encode(), &b"ab"[..]),
     ];
     for (packet, payload) in &inbox {
-        App::dispatch(&mut r, packet, payload, &LIMITS).expect("handled");
+        App::dispatch(&mut r, packet, PayloadView::from_slice(payload), &LIMITS).expect("handled");
     }
     assert_eq!(r.seen, ["ping 1 [104, 105]", "sample 3", "copy [97, 98]"]);
 }
@@ -119,12 +119,17 @@ fn decode_encode_and_conversions() {
 fn invalid_packets_are_decode_errors() {
     let unknown = hqq::Packet::new(0xAA, [0; 7]);
     assert_eq!(
-        App::dispatch(&mut Silent, &unknown, &[], &LIMITS),
+        App::dispatch(&mut Silent, &unknown, PayloadView::from_slice(&[]), &LIMITS),
         Err(DispatchError::Decode(DecodeError::UnknownOpcode(0xAA)))
     );
     let reserved = hqq::Packet::from_words([0x1_0080, 1, 0, 0, 0, 0, 0, 0]);
     assert!(matches!(
-        App::dispatch(&mut Silent, &reserved, &[], &LIMITS),
+        App::dispatch(
+            &mut Silent,
+            &reserved,
+            PayloadView::from_slice(&[]),
+            &LIMITS
+        ),
         Err(DispatchError::Decode(DecodeError::ReservedBits {
             opcode: 0x80,
             ..
@@ -136,7 +141,12 @@ fn invalid_packets_are_decode_errors() {
         size: 0,
     };
     assert!(matches!(
-        App::dispatch(&mut Silent, &bad_core.encode(), &[], &LIMITS),
+        App::dispatch(
+            &mut Silent,
+            &bad_core.encode(),
+            PayloadView::from_slice(&[]),
+            &LIMITS
+        ),
         Err(DispatchError::Decode(DecodeError::Rule { .. }))
     ));
 }
@@ -144,7 +154,13 @@ fn invalid_packets_are_decode_errors() {
 #[test]
 fn link_limits_are_validated_before_the_handler() {
     let mut r = Recorder::default();
-    let err = App::dispatch(&mut r, &sample(65).encode(), &[], &LIMITS).unwrap_err();
+    let err = App::dispatch(
+        &mut r,
+        &sample(65).encode(),
+        PayloadView::from_slice(&[]),
+        &LIMITS,
+    )
+    .unwrap_err();
     assert!(matches!(err, DispatchError::Invalid(v) if v.operand.name == "bytes"));
     assert!(r.seen.is_empty());
 }
@@ -153,7 +169,12 @@ fn link_limits_are_validated_before_the_handler() {
 fn refusals_are_rejections() {
     let mut r = Recorder::default();
     assert_eq!(
-        App::dispatch(&mut r, &Ping { seq: 0 }.encode(), &[], &LIMITS),
+        App::dispatch(
+            &mut r,
+            &Ping { seq: 0 }.encode(),
+            PayloadView::from_slice(&[]),
+            &LIMITS
+        ),
         Err(DispatchError::Rejected(Rejection::new(
             0x80,
             ErrorCode::InvalidOp,
@@ -164,7 +185,13 @@ fn refusals_are_rejections() {
         connection: 1,
         reason: 0,
     };
-    let err = App::dispatch(&mut Silent, &close.encode(), &[], &LIMITS).unwrap_err();
+    let err = App::dispatch(
+        &mut Silent,
+        &close.encode(),
+        PayloadView::from_slice(&[]),
+        &LIMITS,
+    )
+    .unwrap_err();
     assert_eq!(
         err,
         DispatchError::Rejected(Rejection::unhandled(ConnClose::OPCODE))

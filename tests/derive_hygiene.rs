@@ -54,7 +54,7 @@ impl AppHandler for Handler {
     fn on_ping(
         &mut self,
         _: Ping,
-        _: &[u8],
+        _: ::hqq::PayloadView<'_>,
     ) -> core::result::Result<(), hqq::runtime::codec::Rejection> {
         core::result::Result::Ok(())
     }
@@ -62,7 +62,7 @@ impl AppHandler for Handler {
     fn on_sample(
         &mut self,
         _: spec_in_a_crowded_module::Sample,
-        _: &[u8],
+        _: ::hqq::PayloadView<'_>,
     ) -> core::result::Result<(), hqq::runtime::codec::Rejection> {
         core::result::Result::Ok(())
     }
@@ -81,5 +81,11 @@ fn expansions_use_qualified_paths_only() {
         core::result::Result::Ok(ping)
     );
     let limits = hqq::runtime::codec::Limits::new(4, 64);
-    assert!(App::dispatch(&mut Handler, &packet, &[], &limits).is_ok());
+    assert!(App::dispatch(
+        &mut Handler,
+        &packet,
+        ::hqq::PayloadView::from_slice(&[]),
+        &limits
+    )
+    .is_ok());
 }

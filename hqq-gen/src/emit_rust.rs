@@ -1057,12 +1057,12 @@ impl Emitter<'_> {
             let m = handler_method(op);
             let v = ident(&op.name);
             let d = doc(&format!(
-                "Handles a [`{}`] packet and the payload bytes of its slot.\n\nThe default refuses it with `InvalidOp`.",
+                "Handles a [`{}`] packet and a view of its slot's payload buffer.\n\nThe default refuses it with `InvalidOp`.",
                 op.name
             ));
             quote! {
                 #d
-                fn #m(&mut self, packet: #v, payload: &[u8]) -> ::core::result::Result<(), #rt::codec::Rejection> {
+                fn #m(&mut self, packet: #v, payload: #rt::PayloadView<'_>) -> ::core::result::Result<(), #rt::codec::Rejection> {
                     let _ = (packet, payload);
                     ::core::result::Result::Err(#rt::codec::Rejection::unhandled(OpCode::#v.code()))
                 }
@@ -1077,9 +1077,11 @@ impl Emitter<'_> {
             /// Receives decoded packets from [`dispatch`], one method per opcode.
             ///
             /// Implement the methods for the packets you handle; the others
-            /// refuse their packet with `InvalidOp`. `payload` holds the bytes
-            /// of the packet's slot buffer, already copied out of shared memory
-            /// by the link.
+            /// refuse their packet with `InvalidOp`. `payload` is a view of the
+            /// packet's slot buffer, in shared memory when it comes from a
+            /// link's zero-copy receive: a peer that breaks the protocol can
+            /// change the bytes while you read, so copy out what you need
+            /// once (`PayloadView::copy_to_slice`, `to_vec`, `read_u64_le`).
             pub trait Handler {
                 #(#methods)*
             }
@@ -1092,7 +1094,7 @@ impl Emitter<'_> {
             pub fn dispatch<H: Handler + ?Sized>(
                 handler: &mut H,
                 packet: &#rt::Packet,
-                payload: &[u8],
+                payload: #rt::PayloadView<'_>,
                 limits: &#rt::codec::Limits,
             ) -> ::core::result::Result<(), #rt::codec::DispatchError> {
                 let message = Message::decode(packet).map_err(#rt::codec::DispatchError::Decode)?;

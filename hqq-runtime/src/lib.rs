@@ -80,6 +80,7 @@ pub mod link_memory;
 #[cfg(unix)]
 pub mod liveness;
 pub mod packet;
+pub mod payload_view;
 pub mod protocol;
 pub mod ring;
 #[cfg(unix)]
@@ -93,6 +94,7 @@ pub use layout::{Direction, Layout};
 pub use link::{LinkConfig, StandardLink};
 pub use link_memory::LinkMemory;
 pub use packet::Packet;
+pub use payload_view::PayloadView;
 pub use ring::Ring;
 #[cfg(unix)]
 pub use segment::{Segment, SegmentOptions};

@@ -151,6 +151,23 @@ impl LinkMemory {
                 )
             }
         };
+        let (mut ring0, mut ring1) = (ring0, ring1);
+        if extension.is_present() {
+            for (ring, d) in [
+                (&mut ring0, Direction::PrimaryToSecondary),
+                (&mut ring1, Direction::SecondaryToPrimary),
+            ] {
+                let data = [extension.data_seq(d), extension.data_waiters(d)].map(NonNull::from);
+                let space = [extension.space_seq(d), extension.space_waiters(d)].map(NonNull::from);
+                // SAFETY: the words live in the region's superblock page,
+                // valid while the rings live (contract 1), and are accessed
+                // only through atomics (contract 2).
+                unsafe { ring.wake_shared(data, space) };
+            }
+        } else {
+            ring0.wake_local();
+            ring1.wake_local();
+        }
         let (tx, rx) = match role {
             Role::Primary => (ring0, ring1),
             Role::Secondary => (ring1, ring0),

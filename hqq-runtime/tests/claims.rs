@@ -126,7 +126,7 @@ fn claims_peer() {
     match env.var("HQQ_MODE").as_str() {
         "hold-recv" => {
             let held = link.reserve_recv().expect("receive");
-            env.report("held", check(held.payload()).1);
+            env.report("held", check(&held.payload().to_vec()).1);
             std::thread::sleep(WATCHDOG);
         }
         "hold-send" => {

@@ -310,14 +310,17 @@ fn raw_packets_with_and_without_payload() {
     let p = b.try_recv_packet().unwrap();
     assert_eq!(p.packet().opcode(), 0x91);
     assert_eq!(p.payload().len(), 64, "raw payload is the whole buffer");
-    assert_eq!(&p.payload()[..7], b"payload");
+    assert_eq!(p.payload().get(..7).unwrap(), b"payload");
     drop(p);
     let p = b.recv_packet_timeout(Duration::from_secs(1)).unwrap();
     assert_eq!(p.packet().operand(0), p.index() as u64);
-    assert_eq!(&p.payload()[..4], b"with");
+    assert_eq!(p.payload().get(..4).unwrap(), b"with");
     drop(p);
     let p = b.recv_packet().unwrap();
-    assert_eq!((p.packet().opcode(), p.payload()[0]), (0x93, 9));
+    assert_eq!(
+        (p.packet().opcode(), p.payload().read_u8(0)),
+        (0x93, Some(9))
+    );
     drop(p);
     assert_eq!(b.stats().rx.packets, 4);
 }

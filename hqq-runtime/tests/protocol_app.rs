@@ -9,6 +9,7 @@ mod kv {
 
 use hqq_runtime::codec::{DispatchError, Limits, PacketCodec, Rejection};
 use hqq_runtime::protocol::ErrorCode;
+use hqq_runtime::PayloadView;
 use kv::{dispatch, Handler, Put, PutFlags, Scan};
 
 #[derive(Default)]
@@ -17,7 +18,7 @@ struct Store {
 }
 
 impl Handler for Store {
-    fn on_put(&mut self, packet: Put, payload: &[u8]) -> Result<(), Rejection> {
+    fn on_put(&mut self, packet: Put, payload: PayloadView<'_>) -> Result<(), Rejection> {
         let len = usize::try_from(packet.len)
             .map_err(|_| Rejection::new(Put::OPCODE, ErrorCode::InvalidSize, packet.key))?;
         let value = payload.get(..len).ok_or(Rejection::new(
@@ -40,7 +41,12 @@ fn dispatch_calls_the_handler_of_the_opcode() {
         put_flags: PutFlags::CREATE,
     };
     assert_eq!(
-        dispatch(&mut store, &put.encode(), b"abcdef", &limits),
+        dispatch(
+            &mut store,
+            &put.encode(),
+            PayloadView::from_slice(b"abcdef"),
+            &limits
+        ),
         Ok(())
     );
     assert_eq!(store.puts, vec![(7, b"abc".to_vec())]);
@@ -61,13 +67,18 @@ fn dispatch_reports_invalid_and_unhandled_packets() {
         put_flags: PutFlags::empty(),
     };
     assert!(matches!(
-        dispatch(&mut store, &too_long.encode(), &[], &limits),
+        dispatch(&mut store, &too_long.encode(), PayloadView::from_slice(&[]), &limits),
         Err(DispatchError::Invalid(v)) if v.rule == "len <= limits.buffer_size"
     ));
     let sync_without_replace =
         hqq_runtime::Packet::new(0x80, [1, 1, PutFlags::SYNC.bits(), 0, 0, 0, 0]);
     assert!(matches!(
-        dispatch(&mut store, &sync_without_replace, &[], &limits),
+        dispatch(
+            &mut store,
+            &sync_without_replace,
+            PayloadView::from_slice(&[]),
+            &limits
+        ),
         Err(DispatchError::Decode(
             hqq_runtime::codec::DecodeError::Rule {
                 rule: "Sync requires Replace",
@@ -76,7 +87,13 @@ fn dispatch_reports_invalid_and_unhandled_packets() {
         ))
     ));
     let scan = Scan { first: 1, count: 2 };
-    let err = dispatch(&mut store, &scan.encode(), &[], &limits).unwrap_err();
+    let err = dispatch(
+        &mut store,
+        &scan.encode(),
+        PayloadView::from_slice(&[]),
+        &limits,
+    )
+    .unwrap_err();
     assert_eq!(
         err,
         DispatchError::Rejected(Rejection::unhandled(Scan::OPCODE))

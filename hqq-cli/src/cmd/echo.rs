@@ -47,12 +47,7 @@ pub fn run(args: &EchoArgs) -> Result<(), EchoError> {
     let mut echoed = 0u64;
     while args.count.map_or(true, |count| echoed < count) {
         let len = match link.reserve_recv() {
-            Ok(received) => {
-                let payload = received.payload();
-                let len = payload.len().min(message.len());
-                message[..len].copy_from_slice(&payload[..len]);
-                len
-            }
+            Ok(received) => received.payload().copy_to_slice(&mut message),
             // Another tool's end of stream: nothing to echo.
             Err(LinkRecvError::UnexpectedPacket(packet))
                 if packet.opcode() == END_OF_STREAM_OPCODE =>

@@ -52,10 +52,15 @@ pub fn run(args: &RecvArgs) -> Result<(), RecvError> {
     let link = args.link.open()?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut received = 0u64;
+    let mut buffer = vec![0u8; link.buffer_size()];
     while args.count.map_or(true, |count| received < count) {
         match link.reserve_recv() {
             Ok(message) => {
-                let bytes = message.payload();
+                // Copied out (and the slot released) before the write, which
+                // may block on stdout.
+                let n = message.payload().copy_to_slice(&mut buffer);
+                drop(message);
+                let bytes = buffer.get(..n).unwrap_or_default();
                 out.write_all(bytes)?;
                 if !args.raw {
                     if bytes.last() != Some(&b'\n') {

@@ -59,19 +59,20 @@ fn handler_trait(d: &DispatchEnum) -> TokenStream {
         let m = method(v);
         let ty = v.ty;
         let doc = format!(
-            "Handles a [`{}`] packet (variant `{ident}::{}`) and the payload bytes of its slot.",
+            "Handles a [`{}`] packet (variant `{ident}::{}`) and a view of its slot's payload buffer.",
             ty.to_token_stream(),
             v.ident
         );
         quote! {
             #[doc = #doc]
-            fn #m(&mut self, packet: #ty, payload: &[u8]) -> ::core::result::Result<(), #rt::codec::Rejection>;
+            fn #m(&mut self, packet: #ty, payload: #rt::PayloadView<'_>) -> ::core::result::Result<(), #rt::codec::Rejection>;
         }
     });
     let doc = format!(
         "Receives the packets of [`{ident}`] from [`{ident}::dispatch`]: one method per variant, \
          plus `{CORE_METHOD}` for the core protocol's packets.\n\n\
-         `payload` holds the bytes of the packet's slot buffer. A method's `Err` \
+         `payload` is a view of the packet's slot buffer, which a peer that breaks the \
+         protocol can change while you read: copy out what you need once. A method's `Err` \
          refuses the packet; the link answers it with an Error packet."
     );
     quote! {
@@ -86,7 +87,7 @@ fn handler_trait(d: &DispatchEnum) -> TokenStream {
             fn #core_method(
                 &mut self,
                 message: ::hqq::protocol::Message,
-                payload: &[u8],
+                payload: #rt::PayloadView<'_>,
             ) -> ::core::result::Result<(), #rt::codec::Rejection> {
                 let _ = payload;
                 ::core::result::Result::Err(#rt::codec::Rejection::unhandled(message.opcode().code()))
@@ -215,7 +216,7 @@ fn inherent_impl(d: &DispatchEnum, fallback: bool) -> TokenStream {
             #vis fn dispatch<H: #handler + ?::core::marker::Sized>(
                 handler: &mut H,
                 packet: &#rt::Packet,
-                payload: &[u8],
+                payload: #rt::PayloadView<'_>,
                 limits: &#rt::codec::Limits,
             ) -> ::core::result::Result<(), #rt::codec::DispatchError> {
                 #unused

@@ -866,17 +866,19 @@ impl Message {
 /// Receives decoded packets from [`dispatch`], one method per opcode.
 ///
 /// Implement the methods for the packets you handle; the others
-/// refuse their packet with `InvalidOp`. `payload` holds the bytes
-/// of the packet's slot buffer, already copied out of shared memory
-/// by the link.
+/// refuse their packet with `InvalidOp`. `payload` is a view of the
+/// packet's slot buffer, in shared memory when it comes from a
+/// link's zero-copy receive: a peer that breaks the protocol can
+/// change the bytes while you read, so copy out what you need
+/// once (`PayloadView::copy_to_slice`, `to_vec`, `read_u64_le`).
 pub trait Handler {
-    /// Handles a [`Put`] packet and the payload bytes of its slot.
+    /// Handles a [`Put`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
     fn on_put(
         &mut self,
         packet: Put,
-        payload: &[u8],
+        payload: ::hqq_runtime::PayloadView<'_>,
     ) -> ::core::result::Result<(), ::hqq_runtime::codec::Rejection> {
         let _ = (packet, payload);
 
@@ -885,13 +887,13 @@ pub trait Handler {
         )
     }
 
-    /// Handles a [`Reply`] packet and the payload bytes of its slot.
+    /// Handles a [`Reply`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
     fn on_reply(
         &mut self,
         packet: Reply,
-        payload: &[u8],
+        payload: ::hqq_runtime::PayloadView<'_>,
     ) -> ::core::result::Result<(), ::hqq_runtime::codec::Rejection> {
         let _ = (packet, payload);
 
@@ -900,13 +902,13 @@ pub trait Handler {
         )
     }
 
-    /// Handles a [`Scan`] packet and the payload bytes of its slot.
+    /// Handles a [`Scan`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
     fn on_scan(
         &mut self,
         packet: Scan,
-        payload: &[u8],
+        payload: ::hqq_runtime::PayloadView<'_>,
     ) -> ::core::result::Result<(), ::hqq_runtime::codec::Rejection> {
         let _ = (packet, payload);
 
@@ -924,7 +926,7 @@ pub trait Handler {
 pub fn dispatch<H: Handler + ?Sized>(
     handler: &mut H,
     packet: &::hqq_runtime::Packet,
-    payload: &[u8],
+    payload: ::hqq_runtime::PayloadView<'_>,
     limits: &::hqq_runtime::codec::Limits,
 ) -> ::core::result::Result<(), ::hqq_runtime::codec::DispatchError> {
     let message = Message::decode(packet)

@@ -21,6 +21,7 @@ use crate::advanced::reassembly::{
 };
 use crate::codec::{DecodeError, Limits, PacketCodec, Violation};
 use crate::packet::Packet;
+use crate::payload_view::PayloadView;
 use crate::protocol::{ConnAccept, ConnClose, ConnCopy, ConnCreate, Error, Message};
 
 /// Why a received packet was refused. Each is counted in the link's
@@ -183,7 +184,7 @@ impl Inbox {
     /// Routes one received packet with its slot's payload (the payload is
     /// copied, never kept). The error says why the packet was refused; the
     /// reply goes out either way.
-    pub fn route(&mut self, packet: &Packet, payload: &[u8]) -> (Option<Packet>, Reply) {
+    pub fn route(&mut self, packet: &Packet, payload: PayloadView<'_>) -> (Option<Packet>, Reply) {
         let mut reply = None;
         let routed = self.route_inner(packet, payload, &mut reply);
         (reply, routed)
@@ -192,7 +193,7 @@ impl Inbox {
     fn route_inner(
         &mut self,
         packet: &Packet,
-        payload: &[u8],
+        payload: PayloadView<'_>,
         reply: &mut Option<Packet>,
     ) -> Reply {
         let message = Message::decode(packet)?;
@@ -285,7 +286,7 @@ impl Inbox {
         self.streamed.remove(&connection);
     }
 
-    fn on_chunk(&mut self, chunk: &ConnCopy, payload: &[u8]) -> Reply {
+    fn on_chunk(&mut self, chunk: &ConnCopy, payload: PayloadView<'_>) -> Reply {
         if !self.connections.is_open(chunk.connection) {
             return Err(InboundError::UnknownConnection(chunk.connection));
         }
@@ -399,7 +400,7 @@ mod tests {
             .chunks(data.len() as u64, 64)
             .map(|c| {
                 let bytes = &data[c.offset as usize..(c.offset + c.size) as usize];
-                inbox.route(&c.encode(), bytes).1
+                inbox.route(&c.encode(), PayloadView::from_slice(bytes)).1
             })
             .collect()
     }
@@ -409,14 +410,23 @@ mod tests {
         let mut inbox = inbox();
         // Unknown flag bit, Request with Response, Error without Response.
         for flags in [1 << 6 | 3, 3 | 8 | 16, 3 | 32] {
-            let (reply, routed) = inbox.route(&copy([0, 1, 0, 0, 0, flags, 0]), &[]);
+            let (reply, routed) = inbox.route(
+                &copy([0, 1, 0, 0, 0, flags, 0]),
+                PayloadView::from_slice(&[]),
+            );
             assert_eq!(reply, None);
             assert!(matches!(routed, Err(InboundError::Decode(_))), "{flags:#x}");
         }
         // A chunk past its total, and a chunk larger than a buffer.
-        let (_, past) = inbox.route(&copy([0, 1, 10, 0, 11, 1, 0]), &[0; 64]);
+        let (_, past) = inbox.route(
+            &copy([0, 1, 10, 0, 11, 1, 0]),
+            PayloadView::from_slice(&[0; 64]),
+        );
         assert!(matches!(past, Err(InboundError::Decode(_))));
-        let (_, big) = inbox.route(&copy([0, 1, 100, 0, 65, 1, 0]), &[0; 64]);
+        let (_, big) = inbox.route(
+            &copy([0, 1, 100, 0, 65, 1, 0]),
+            PayloadView::from_slice(&[0; 64]),
+        );
         assert!(matches!(big, Err(InboundError::Limit(_))));
     }
 
@@ -462,12 +472,18 @@ mod tests {
     fn connection_packets() {
         let mut inbox = inbox();
         // ConnCreate with nobody listening: Error(ConnNotFound) goes back.
-        let (reply, routed) = inbox.route(&Packet::new(0x01, [5, 0, 0, 0, 0, 0, 0]), &[]);
+        let (reply, routed) = inbox.route(
+            &Packet::new(0x01, [5, 0, 0, 0, 0, 0, 0]),
+            PayloadView::from_slice(&[]),
+        );
         assert!(matches!(routed, Err(InboundError::ConnectionRefused(_))));
         let reply = Error::decode(&reply.unwrap()).unwrap();
         assert_eq!((reply.context, reply.code), (5, ErrorCode::ConnNotFound));
         // ConnAccept nobody dialed.
-        let (_, routed) = inbox.route(&Packet::new(0x02, [9, 0, 0, 0, 0, 0, 0]), &[]);
+        let (_, routed) = inbox.route(
+            &Packet::new(0x02, [9, 0, 0, 0, 0, 0, 0]),
+            PayloadView::from_slice(&[]),
+        );
         assert!(matches!(routed, Err(InboundError::UnknownDial(_))));
         // A chunk on a connection that is not open.
         let results = deliver(&mut inbox, header(4, 1, MessageKind::Plain), b"x");
@@ -478,7 +494,10 @@ mod tests {
         // Closing fails the connection's pending calls.
         inbox.connections.listen();
         inbox
-            .route(&Packet::new(0x01, [5, 0, 0, 0, 0, 0, 0]), &[])
+            .route(
+                &Packet::new(0x01, [5, 0, 0, 0, 0, 0, 0]),
+                PayloadView::from_slice(&[]),
+            )
             .1
             .unwrap();
         assert_eq!(inbox.connections.take_incoming(), Some(5));
@@ -488,7 +507,10 @@ mod tests {
         };
         inbox.calls.register(key);
         inbox
-            .route(&Packet::new(0x03, [5, 0, 0, 0, 0, 0, 0]), &[])
+            .route(
+                &Packet::new(0x03, [5, 0, 0, 0, 0, 0, 0]),
+                PayloadView::from_slice(&[]),
+            )
             .1
             .unwrap();
         assert_eq!(
@@ -502,18 +524,21 @@ mod tests {
     fn negotiation_packets_out_of_turn() {
         let mut inbox = inbox();
         let negotiate = Packet::new(0x05, [0x100, 3, 7, 0, 0, 0, 0]);
-        inbox.route(&negotiate, &[]).1.unwrap();
+        inbox
+            .route(&negotiate, PayloadView::from_slice(&[]))
+            .1
+            .unwrap();
         assert!(matches!(
-            inbox.route(&negotiate, &[]).1,
+            inbox.route(&negotiate, PayloadView::from_slice(&[])).1,
             Err(InboundError::Unexpected(_))
         ));
         let ack = Packet::new(0x06, [0x100, 3, 7, 0, 0, 0, 0]);
         assert!(matches!(
-            inbox.route(&ack, &[]).1,
+            inbox.route(&ack, PayloadView::from_slice(&[])).1,
             Err(InboundError::Unexpected(_))
         ));
         inbox.awaiting_ack = true;
-        inbox.route(&ack, &[]).1.unwrap();
+        inbox.route(&ack, PayloadView::from_slice(&[])).1.unwrap();
         assert_eq!(inbox.negotiate_answer, Some(ack));
     }
 
@@ -533,8 +558,14 @@ mod tests {
         assert_eq!(got, data);
         let h = header(0, 2, MessageKind::Plain);
         let first = h.chunks(300, 64).next().unwrap();
-        inbox.route(&first.encode(), &[0; 64]).1.unwrap();
-        let routed = inbox.route(&h.abort().encode(), &[]).1.unwrap();
+        inbox
+            .route(&first.encode(), PayloadView::from_slice(&[0; 64]))
+            .1
+            .unwrap();
+        let routed = inbox
+            .route(&h.abort().encode(), PayloadView::from_slice(&[]))
+            .1
+            .unwrap();
         assert!(routed.aborted);
         assert!(inbox.take_stream_event(0).is_some());
         assert_eq!(

@@ -35,7 +35,7 @@ use crate::advanced::reassembly::ReassemblyLimits;
 use crate::advanced::stats::{AdvancedCounters, AdvancedStats};
 use crate::advanced::transport::{PacketTransport, TransportError};
 use crate::codec::{Limits, PacketCodec};
-use crate::link::{LinkConfig, LinkOpenError, StandardLink};
+use crate::link::{instant_after, LinkConfig, LinkOpenError, StandardLink};
 use crate::packet::Packet;
 use crate::protocol::{
     ConnAccept, ConnClose, ConnCreate, Error, ErrorCode, OpCode, ProtoNegotiate,
@@ -184,7 +184,7 @@ impl AdvancedLink {
     }
 
     fn deadline(&self) -> Instant {
-        Instant::now() + self.config.timeout
+        instant_after(self.config.timeout)
     }
 
     /// Starts the negotiation; `false` if one already ran.
@@ -668,7 +668,7 @@ impl AdvancedLink {
             crate::protocol::Features::REQUEST_RESPONSE,
             "RequestResponse",
         )))?;
-        Ok(self.wait_for(Instant::now() + timeout, |inbox| inbox.requests.pop_front())?)
+        Ok(self.wait_for(instant_after(timeout), |inbox| inbox.requests.pop_front())?)
     }
 
     /// Answers `request` with `response` and status 0.

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use crate::advanced::chunking::MessageKind;
 use crate::codec::Limits;
+use crate::payload_view::PayloadView;
 use crate::protocol::{ConnCopy, FrameFlags};
 
 /// Which message a chunk belongs to.
@@ -343,6 +344,7 @@ pub enum Assembled {
 ///
 /// ```
 /// use hqq_runtime::advanced::{Assembled, MessageHeader, MessageKind, Reassembler};
+/// use hqq_runtime::PayloadView;
 ///
 /// let data: Vec<u8> = (0..150u8).collect();
 /// let header = MessageHeader {
@@ -352,7 +354,7 @@ pub enum Assembled {
 /// let mut done = None;
 /// for chunk in header.chunks(150, 64) {
 ///     let bytes = &data[chunk.offset as usize..(chunk.offset + chunk.size) as usize];
-///     if let Assembled::Complete(message) = reassembler.accept(&chunk, bytes).unwrap() {
+///     if let Assembled::Complete(message) = reassembler.accept(&chunk, PayloadView::from_slice(bytes)).unwrap() {
 ///         done = Some(message.data);
 ///     }
 /// }
@@ -391,7 +393,7 @@ impl Reassembler {
     pub fn accept(
         &mut self,
         chunk: &ConnCopy,
-        payload: &[u8],
+        payload: PayloadView<'_>,
     ) -> Result<Assembled, ReassemblyError> {
         let key = MessageKey::of(chunk);
         let result = self.step(chunk, payload);
@@ -402,7 +404,11 @@ impl Reassembler {
         result
     }
 
-    fn step(&mut self, chunk: &ConnCopy, payload: &[u8]) -> Result<Assembled, ReassemblyError> {
+    fn step(
+        &mut self,
+        chunk: &ConnCopy,
+        payload: PayloadView<'_>,
+    ) -> Result<Assembled, ReassemblyError> {
         let key = MessageKey::of(chunk);
         let bytes = usize::try_from(chunk.size)
             .ok()
@@ -450,7 +456,7 @@ impl Reassembler {
         let Some((buffer, _)) = self.buffers.get_mut(&key) else {
             return Err(ReassemblyError::NotBegun { key });
         };
-        buffer.extend_from_slice(bytes);
+        bytes.extend_vec(buffer);
         if !info.last {
             return Ok(Assembled::Partial);
         }
@@ -533,7 +539,10 @@ mod tests {
         let mut reassembler = Reassembler::default();
         let mut complete = Vec::new();
         for (chunk, bytes) in &chunks {
-            if let Assembled::Complete(m) = reassembler.accept(chunk, bytes).unwrap() {
+            if let Assembled::Complete(m) = reassembler
+                .accept(chunk, PayloadView::from_slice(bytes))
+                .unwrap()
+            {
                 complete.push(m);
             }
         }
@@ -558,7 +567,7 @@ mod tests {
             .next()
             .unwrap();
         assert!(matches!(
-            reassembler.accept(&chunk, &[0; 64]),
+            reassembler.accept(&chunk, PayloadView::from_slice(&[0; 64])),
             Err(ReassemblyError::TooLarge {
                 total: 101,
                 max: 100,
@@ -572,7 +581,7 @@ mod tests {
             .next()
             .unwrap();
         assert!(matches!(
-            Reassembler::default().accept(&huge, &[0; 64]),
+            Reassembler::default().accept(&huge, PayloadView::from_slice(&[0; 64])),
             Err(ReassemblyError::TooLarge { .. })
         ));
     }
@@ -583,9 +592,10 @@ mod tests {
         let chunks: Vec<ConnCopy> = header(0, 1, MessageKind::Plain).chunks(300, 64).collect();
         // Skipping a chunk.
         let mut r = Reassembler::default();
-        r.accept(&chunks[0], &slice(&d, &chunks[0])).unwrap();
+        r.accept(&chunks[0], PayloadView::from_slice(&slice(&d, &chunks[0])))
+            .unwrap();
         assert_eq!(
-            r.accept(&chunks[2], &slice(&d, &chunks[2])),
+            r.accept(&chunks[2], PayloadView::from_slice(&slice(&d, &chunks[2]))),
             Err(ReassemblyError::OutOfOrder {
                 key: MessageKey::of(&chunks[0]),
                 expected: 64,
@@ -595,17 +605,19 @@ mod tests {
         assert_eq!((r.in_progress(), r.buffered_bytes()), (0, 0));
         // The rest of the dropped message is refused too.
         assert!(matches!(
-            r.accept(&chunks[3], &slice(&d, &chunks[3])),
+            r.accept(&chunks[3], PayloadView::from_slice(&slice(&d, &chunks[3]))),
             Err(ReassemblyError::NotBegun { .. })
         ));
         // Overlapping: a chunk repeated.
         let mut r = Reassembler::default();
-        r.accept(&chunks[0], &slice(&d, &chunks[0])).unwrap();
-        r.accept(&chunks[1], &slice(&d, &chunks[1])).unwrap();
+        r.accept(&chunks[0], PayloadView::from_slice(&slice(&d, &chunks[0])))
+            .unwrap();
+        r.accept(&chunks[1], PayloadView::from_slice(&slice(&d, &chunks[1])))
+            .unwrap();
         let mut overlap = chunks[2];
         overlap.offset = 100;
         assert!(matches!(
-            r.accept(&overlap, &[0; 64]),
+            r.accept(&overlap, PayloadView::from_slice(&[0; 64])),
             Err(ReassemblyError::OutOfOrder {
                 expected: 128,
                 found: 100,
@@ -620,15 +632,16 @@ mod tests {
         let chunks: Vec<ConnCopy> = header(0, 5, MessageKind::Plain).chunks(300, 64).collect();
         let mut r = Reassembler::default();
         assert!(matches!(
-            r.accept(&chunks[1], &[0; 64]),
+            r.accept(&chunks[1], PayloadView::from_slice(&[0; 64])),
             Err(ReassemblyError::NotBegun { .. })
         ));
         // A request chunk does not continue a plain message with the same ids.
-        r.accept(&chunks[0], &[0; 64]).unwrap();
+        r.accept(&chunks[0], PayloadView::from_slice(&[0; 64]))
+            .unwrap();
         let mut other_kind = chunks[1];
         other_kind.chunk_flags |= FrameFlags::REQUEST;
         assert!(matches!(
-            r.accept(&other_kind, &[0; 64]),
+            r.accept(&other_kind, PayloadView::from_slice(&[0; 64])),
             Err(ReassemblyError::NotBegun { .. })
         ));
     }
@@ -637,24 +650,26 @@ mod tests {
     fn total_change_double_begin_and_short_payload() {
         let chunks: Vec<ConnCopy> = header(0, 1, MessageKind::Plain).chunks(300, 64).collect();
         let mut r = Reassembler::default();
-        r.accept(&chunks[0], &[0; 64]).unwrap();
+        r.accept(&chunks[0], PayloadView::from_slice(&[0; 64]))
+            .unwrap();
         let mut changed = chunks[1];
         changed.total = 299;
         assert!(matches!(
-            r.accept(&changed, &[0; 64]),
+            r.accept(&changed, PayloadView::from_slice(&[0; 64])),
             Err(ReassemblyError::TotalChanged {
                 expected: 300,
                 found: 299,
                 ..
             })
         ));
-        r.accept(&chunks[0], &[0; 64]).unwrap();
+        r.accept(&chunks[0], PayloadView::from_slice(&[0; 64]))
+            .unwrap();
         assert!(matches!(
-            r.accept(&chunks[0], &[0; 64]),
+            r.accept(&chunks[0], PayloadView::from_slice(&[0; 64])),
             Err(ReassemblyError::AlreadyBegun { .. })
         ));
         assert!(matches!(
-            r.accept(&chunks[0], &[0; 10]),
+            r.accept(&chunks[0], PayloadView::from_slice(&[0; 10])),
             Err(ReassemblyError::PayloadShort {
                 size: 64,
                 available: 10,
@@ -669,15 +684,16 @@ mod tests {
         let h = header(4, 1, MessageKind::Plain);
         let chunks: Vec<ConnCopy> = h.chunks(300, 64).collect();
         let mut r = Reassembler::default();
-        r.accept(&chunks[0], &[0; 64]).unwrap();
+        r.accept(&chunks[0], PayloadView::from_slice(&[0; 64]))
+            .unwrap();
         assert_eq!(
-            r.accept(&h.abort(), &[]),
+            r.accept(&h.abort(), PayloadView::from_slice(&[])),
             Ok(Assembled::Aborted(MessageKey::of(&chunks[0])))
         );
         assert_eq!((r.in_progress(), r.buffered_bytes()), (0, 0));
         // The same ids can start over.
         for chunk in &chunks {
-            r.accept(chunk, &[7; 64]).unwrap();
+            r.accept(chunk, PayloadView::from_slice(&[7; 64])).unwrap();
         }
     }
 
@@ -694,14 +710,14 @@ mod tests {
                 .chunks(1000, 64)
                 .next()
                 .unwrap();
-            r.accept(&first, &[0; 64]).unwrap();
+            r.accept(&first, PayloadView::from_slice(&[0; 64])).unwrap();
         }
         let third = header(0, 3, MessageKind::Plain)
             .chunks(1000, 64)
             .next()
             .unwrap();
         assert!(matches!(
-            r.accept(&third, &[0; 64]),
+            r.accept(&third, PayloadView::from_slice(&[0; 64])),
             Err(ReassemblyError::BufferBudget {
                 total: 1000,
                 in_use: 2000,
@@ -713,13 +729,13 @@ mod tests {
             .chunks(100, 64)
             .next()
             .unwrap();
-        r.accept(&small, &[0; 64]).unwrap();
+        r.accept(&small, PayloadView::from_slice(&[0; 64])).unwrap();
         let fourth = header(0, 5, MessageKind::Plain)
             .chunks(10, 64)
             .next()
             .unwrap();
         assert!(matches!(
-            r.accept(&fourth, &[0; 64]),
+            r.accept(&fourth, PayloadView::from_slice(&[0; 64])),
             Err(ReassemblyError::TooManyPartial { limit: 3, .. })
         ));
         r.drop_connection(0);

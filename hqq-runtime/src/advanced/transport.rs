@@ -11,6 +11,7 @@ use std::time::Instant;
 use crate::codec::PacketCodec;
 use crate::link::{LinkRecvError, LinkSendError, StandardLink};
 use crate::packet::Packet;
+use crate::payload_view::PayloadView;
 use crate::protocol::ConnCopy;
 
 /// Why a transport could not send or receive a packet.
@@ -51,7 +52,7 @@ pub trait PacketTransport: Send + Sync {
     fn recv_packet(
         &self,
         deadline: Option<Instant>,
-        read: &mut dyn FnMut(Packet, &[u8]),
+        read: &mut dyn FnMut(Packet, PayloadView<'_>),
     ) -> Result<(), TransportError>;
 }
 
@@ -87,7 +88,7 @@ impl PacketTransport for StandardLink {
     fn recv_packet(
         &self,
         deadline: Option<Instant>,
-        read: &mut dyn FnMut(Packet, &[u8]),
+        read: &mut dyn FnMut(Packet, PayloadView<'_>),
     ) -> Result<(), TransportError> {
         // The raw receive skips tombstones and validates nothing: the
         // Advanced layer decodes every packet itself.

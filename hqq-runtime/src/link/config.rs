@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::error::LinkOpenError;
+use crate::layout::Layout;
 use crate::segment::DEFAULT_SEGMENT_MODE;
 use crate::wait::WaitPolicy;
 
@@ -29,6 +31,9 @@ pub struct LinkConfig {
     pub(crate) mode: u32,
     pub(crate) keep_on_drop: bool,
     pub(crate) wait_policy: Option<WaitPolicy>,
+    pub(crate) max_slots: u64,
+    pub(crate) max_buffer_size: u64,
+    pub(crate) max_segment_size: u64,
 }
 
 impl Default for LinkConfig {
@@ -45,6 +50,12 @@ impl LinkConfig {
     /// How long [`StandardLink::open`](super::StandardLink::open) waits for
     /// the creator by default (the established implementation's 1 s).
     pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(1);
+    /// The largest slot count this end accepts by default (2^20).
+    pub const DEFAULT_MAX_SLOTS: u64 = 1 << 20;
+    /// The largest buffer size this end accepts by default (64 MiB).
+    pub const DEFAULT_MAX_BUFFER_SIZE: u64 = 64 << 20;
+    /// The largest segment this end accepts by default (16 GiB).
+    pub const DEFAULT_MAX_SEGMENT_SIZE: u64 = 16 << 30;
 
     /// The defaults: 1024 slots of 4096 bytes, a 1 s ready timeout, mode
     /// 0600, the segment removed when its creator drops, and the wait
@@ -57,6 +68,9 @@ impl LinkConfig {
             mode: DEFAULT_SEGMENT_MODE,
             keep_on_drop: false,
             wait_policy: None,
+            max_slots: Self::DEFAULT_MAX_SLOTS,
+            max_buffer_size: Self::DEFAULT_MAX_BUFFER_SIZE,
+            max_segment_size: Self::DEFAULT_MAX_SEGMENT_SIZE,
         }
     }
 
@@ -106,6 +120,58 @@ impl LinkConfig {
     pub fn wait_policy(&mut self, policy: WaitPolicy) -> &mut Self {
         self.wait_policy = Some(policy);
         self
+    }
+
+    /// The largest [`slots`](Self::slots) this end creates or opens
+    /// ([`DEFAULT_MAX_SLOTS`](Self::DEFAULT_MAX_SLOTS) unless raised).
+    ///
+    /// The limits matter when a configuration comes from somewhere else, as
+    /// when the `hqq` tool adopts what an existing segment's superblock
+    /// announces: a segment made by a hostile process can announce sizes
+    /// whose buffers would exhaust memory, and an open refuses them with
+    /// [`LinkOpenError::LimitExceeded`](super::LinkOpenError::LimitExceeded)
+    /// before it maps or allocates anything.
+    pub fn max_slots(&mut self, slots: u64) -> &mut Self {
+        self.max_slots = slots;
+        self
+    }
+
+    /// The largest [`buffer_size`](Self::buffer_size) this end creates or
+    /// opens ([`DEFAULT_MAX_BUFFER_SIZE`](Self::DEFAULT_MAX_BUFFER_SIZE)
+    /// unless raised); it also bounds what a receive allocates for the rest
+    /// of a message. See [`max_slots`](Self::max_slots).
+    pub fn max_buffer_size(&mut self, bytes: u64) -> &mut Self {
+        self.max_buffer_size = bytes;
+        self
+    }
+
+    /// The largest whole segment this end creates or opens, in bytes
+    /// ([`DEFAULT_MAX_SEGMENT_SIZE`](Self::DEFAULT_MAX_SEGMENT_SIZE) unless
+    /// raised). See [`max_slots`](Self::max_slots).
+    pub fn max_segment_size(&mut self, bytes: u64) -> &mut Self {
+        self.max_segment_size = bytes;
+        self
+    }
+
+    /// The layout of this configuration, if it is valid and within this
+    /// end's limits.
+    pub(crate) fn checked_layout(&self) -> Result<Layout, LinkOpenError> {
+        let within = |what: &'static str, value: u64, limit: u64| {
+            if value > limit {
+                Err(LinkOpenError::LimitExceeded { what, value, limit })
+            } else {
+                Ok(())
+            }
+        };
+        within("slot count", self.slots, self.max_slots)?;
+        within("buffer size", self.buffer_size, self.max_buffer_size)?;
+        let layout = Layout::new(self.slots, self.buffer_size)?;
+        within(
+            "segment size",
+            layout.total_size() as u64,
+            self.max_segment_size,
+        )?;
+        Ok(layout)
     }
 
     /// The configured slot count.

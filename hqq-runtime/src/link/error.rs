@@ -15,6 +15,18 @@ pub enum LinkOpenError {
     /// The configured slot count and buffer size have no valid layout.
     #[error("invalid link configuration: {0}")]
     Layout(#[from] LayoutError),
+    /// The configuration exceeds one of this end's limits
+    /// ([`LinkConfig::max_slots`](super::LinkConfig::max_slots) and the
+    /// like): refused before anything was mapped or allocated.
+    #[error("{what} {value} exceeds this end's limit of {limit} (see LinkConfig::max_slots, max_buffer_size, max_segment_size)")]
+    LimitExceeded {
+        /// What exceeds its limit: "slot count", "buffer size" or "segment size".
+        what: &'static str,
+        /// The configured (or adopted) value.
+        value: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// Creating the named segment failed.
     #[error(transparent)]
     Create(#[from] SegmentCreateError),

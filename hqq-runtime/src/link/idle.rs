@@ -14,14 +14,8 @@ use std::time::Instant;
 
 use crate::extension::ExtensionBlock;
 use crate::liveness::{self, CheckInterval, LockProbe, PeerWatch, ProcessStatus};
-use crate::ring::{Idle, IdleOutcome, RecoveredClaims, Ring};
+use crate::ring::{EventWords, Idle, IdleOutcome, RecoveredClaims, Ring};
 use crate::wait::{EventCount, WaitPolicy, WaitStats, Waiter, WaiterRecord};
-
-/// The `seq` and `waiters` words of one event, as [`EventCount`] takes them.
-pub(crate) type EventWords<'a> = (
-    &'a std::sync::atomic::AtomicU32,
-    &'a std::sync::atomic::AtomicU32,
-);
 
 /// Waits for an event (data published, or space released) with a
 /// [`Waiter`]: spin, yield, then park on the event's futex in slices.

@@ -50,5 +50,6 @@ mod trace;
 pub use config::LinkConfig;
 pub use error::{LinkOpenError, LinkProtocolError, LinkRecvError, LinkSendError};
 pub use reservation::{RecvReservation, SendReservation};
+pub(crate) use standard::instant_after;
 pub use standard::StandardLink;
 pub use stats::{DirectionStats, LinkStats};

@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::payload_view::PayloadView;
+
 /// Unread remainders of partially read messages, oldest first.
 ///
 /// The receive path checks [`PendingReads::is_empty`] (one relaxed load)
@@ -51,12 +53,13 @@ impl PendingReads {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keeps `rest` as the newest remainder.
-    pub(crate) fn push(&self, rest: &[u8]) {
+    /// Keeps `rest` as the newest remainder (copied out of the slot: the
+    /// caller bounded its length by the link's buffer size).
+    pub(crate) fn push(&self, rest: PayloadView<'_>) {
         let mut r = self.lock();
         let mut bytes = r.spare.pop().unwrap_or_default();
         bytes.clear();
-        bytes.extend_from_slice(rest);
+        rest.extend_vec(&mut bytes);
         r.queue.push_back(Remainder { bytes, start: 0 });
         // Release: pairs with the Acquire load in `is_empty`.
         self.present.store(true, Ordering::Release);

@@ -3,6 +3,7 @@
 use std::mem::ManuallyDrop;
 
 use crate::packet::Packet;
+use crate::payload_view::PayloadView;
 use crate::ring::{RecvClaim, SendClaim};
 
 use super::error::LinkSendError;
@@ -56,8 +57,10 @@ impl<'a> SendReservation<'a> {
     }
 
     /// The slot's whole buffer ([`StandardLink::buffer_size`] bytes) to
-    /// write the message into. It lives in shared memory: a peer that
-    /// breaks the protocol could scribble on it, garbling only the message.
+    /// write the message into. Within this process it is this
+    /// reservation's alone (see [`SendClaim::payload_mut`]); a peer that
+    /// breaks the protocol could still scribble on it, garbling only the
+    /// message.
     pub fn buffer_mut(&mut self) -> &mut [u8] {
         self.claim.payload_mut()
     }
@@ -133,15 +136,15 @@ impl<'a> RecvReservation<'a> {
     /// which part is meant).
     ///
     /// The bytes live in shared memory: a peer that breaks the protocol can
-    /// change them while you read, so parse them once and never trust them
-    /// for memory safety.
-    pub fn payload(&self) -> &[u8] {
+    /// change them while you read, so copy out what you need once (see
+    /// [`PayloadView`]).
+    pub fn payload(&self) -> PayloadView<'_> {
         let buffer = self.claim.payload();
         buffer.get(..self.len).unwrap_or(buffer)
     }
 
     /// The slot's whole buffer.
-    pub fn buffer(&self) -> &[u8] {
+    pub fn buffer(&self) -> PayloadView<'_> {
         self.claim.payload()
     }
 

@@ -2,7 +2,7 @@
 //! one StandardLinkCopy packet with its data in the claimed slot's buffer.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,21 +11,22 @@ use crate::layout::{Direction, Layout};
 use crate::link_memory::LinkMemory;
 use crate::liveness::{self, LockProbe, PeerLiveness, PeerWatch, Registration};
 use crate::packet::Packet;
+use crate::payload_view::PayloadView;
 use crate::protocol::{Error as ErrorPacket, StandardLinkCopy, StandardLinkTombstone};
 use crate::ring::{
-    RecoveredClaims, RecvClaim, Ring, RingRecvError, RingRecvWaitError, RingSendError,
+    EventWords, RecoveredClaims, RecvClaim, Ring, RingRecvError, RingRecvWaitError, RingSendError,
     RingSendWaitError, SendClaim,
 };
 use crate::segment::{Segment, SegmentOpenError, SegmentOptions};
 use crate::superblock::Role;
-use crate::wait::{EventCount, WaitPolicy, WaiterRecord};
+use crate::wait::{WaitPolicy, WaiterRecord};
 
 use super::config::LinkConfig;
 use super::error::{LinkOpenError, LinkProtocolError, LinkRecvError, LinkSendError};
-use super::idle::{DeadClaims, EventIdle, EventWords, Wants};
+use super::idle::{DeadClaims, EventIdle, Wants};
 use super::pending::PendingReads;
 use super::reservation::{RecvReservation, SendReservation};
-use super::stats::{DirectionCounters, LinkCounters, LinkStats};
+use super::stats::{LinkCounters, LinkStats};
 
 /// How long an open retries a segment that does not exist yet or is still
 /// being sized by its creator, between attempts.
@@ -34,10 +35,11 @@ const OPEN_RETRY_NAP: Duration = Duration::from_millis(1);
 /// A timeout stored in an `AtomicU64`: nanoseconds, or this for "none".
 const NO_TIMEOUT: u64 = u64::MAX;
 
-/// Every this many wake calls in one direction (the first included), a
-/// link withdraws the parked waiters of proven-dead processes: a waiter
-/// killed while parked costs the notifier at most this many wake calls.
-const WAKES_PER_SWEEP: u64 = 64;
+/// Every this many packets sent (or received) (the first included), a
+/// link whose peers' waiters word is raised withdraws the parked waiters
+/// of proven-dead processes: a waiter killed while parked costs the
+/// notifier at most this many wake calls.
+const PACKETS_PER_SWEEP: u64 = 64;
 
 /// When a blocking operation gives up.
 #[derive(Clone, Copy, Debug)]
@@ -93,6 +95,26 @@ impl Deadline {
             Deadline::At(at) => Some(at),
             Deadline::Now | Deadline::Within(_) | Deadline::Never => None,
         }
+    }
+}
+
+/// An instant so far ahead that waiting for it means waiting forever (a
+/// year: `Instant` has no maximum, and adding too much to one panics).
+fn far_future() -> Instant {
+    instant_after(Duration::from_secs(3600 * 24 * 365))
+}
+
+/// `timeout` from now, or as far ahead as `Instant` goes (so that a huge
+/// timeout such as `Duration::MAX` means "no deadline" instead of a panic).
+pub(crate) fn instant_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    let mut t = timeout;
+    loop {
+        if let Some(at) = now.checked_add(t) {
+            return at;
+        }
+        // Halving ends within 64 steps: `now + 0` always fits.
+        t /= 2;
     }
 }
 
@@ -162,9 +184,6 @@ pub struct StandardLink {
     write_timeout: AtomicU64,
     pending: PendingReads,
     counters: LinkCounters,
-    /// Event words for waits when the primary wrote no extension block (a
-    /// Go primary): nobody notifies them, so parks on them are timed naps.
-    local_event: (AtomicU32, AtomicU32),
     /// Our process-table entry (`None` without an extension block or with
     /// a full table: then peers cannot see us die, and we still wait for
     /// our timeouts as before).
@@ -191,7 +210,7 @@ impl StandardLink {
     /// [`Primary`](Role::Primary). The segment is removed when this link is
     /// dropped unless [`LinkConfig::keep_on_drop`] is set.
     pub fn create(name: &str, config: &LinkConfig) -> Result<StandardLink, LinkOpenError> {
-        let layout = Layout::new(config.slots, config.buffer_size)?;
+        let layout = config.checked_layout()?;
         let mut options = SegmentOptions::new();
         options.mode(config.mode).keep_on_drop(config.keep_on_drop);
         let segment = Segment::create(name, layout.total_size(), &options)?;
@@ -204,7 +223,7 @@ impl StandardLink {
     /// unless the segment is still blank). Waits up to
     /// [`LinkConfig::ready_timeout`] for the segment to exist and be ready.
     pub fn open(name: &str, config: &LinkConfig) -> Result<StandardLink, LinkOpenError> {
-        let layout = Layout::new(config.slots, config.buffer_size)?;
+        let layout = config.checked_layout()?;
         let deadline = Deadline::after(Some(config.ready_timeout));
         let segment = loop {
             match Segment::open(name, layout.total_size()) {
@@ -224,7 +243,7 @@ impl StandardLink {
     /// Two ends of one link on an anonymous segment: `(primary, secondary)`.
     /// For tests and for threads of one process.
     pub fn pair(config: &LinkConfig) -> Result<(StandardLink, StandardLink), LinkOpenError> {
-        let layout = Layout::new(config.slots, config.buffer_size)?;
+        let layout = config.checked_layout()?;
         let segment = Arc::new(Segment::anonymous(layout.total_size())?);
         let deadline = Deadline::after(Some(config.ready_timeout));
         let primary = Self::on_segment(Arc::clone(&segment), layout, config, deadline)?;
@@ -244,8 +263,10 @@ impl StandardLink {
         let ready = match ready {
             Deadline::At(at) => at,
             Deadline::Now => Instant::now(),
-            Deadline::Within(t) => Instant::now() + t,
-            Deadline::Never => Instant::now() + Duration::from_secs(3600 * 24 * 365),
+            Deadline::Within(_) | Deadline::Never => {
+                let mut started = ready;
+                started.start().unwrap_or_else(far_future)
+            }
         };
         // SAFETY: (1) the mapping is valid for `segment.len()` bytes while
         // the `Arc` lives; the link holds it and drops it after `memory`,
@@ -280,7 +301,6 @@ impl StandardLink {
             write_timeout: AtomicU64::new(NO_TIMEOUT),
             pending: PendingReads::default(),
             counters: LinkCounters::default(),
-            local_event: (AtomicU32::new(0), AtomicU32::new(0)),
             registration,
         })
     }
@@ -324,7 +344,10 @@ impl StandardLink {
 
     /// A snapshot of this process's counters for this link.
     pub fn stats(&self) -> LinkStats {
-        self.counters.snapshot()
+        let mut stats = self.counters.snapshot();
+        stats.tx.wakes = self.memory.tx().wake_calls();
+        stats.rx.wakes = self.memory.rx().wake_calls();
+        stats
     }
 
     /// Sets how long blocking receives wait (`None`: forever, the default;
@@ -415,13 +438,27 @@ impl StandardLink {
         reservation.commit(len)
     }
 
-    /// Receives a message in place: `read` gets its bytes in the slot's
-    /// buffer (or the rest of a partially read message), and the slot is
-    /// released when `read` returns.
-    pub fn recv_with<R>(&self, read: impl FnOnce(&[u8]) -> R) -> Result<R, LinkRecvError> {
+    /// Receives a message in place: `read` gets a view of its bytes in the
+    /// slot's buffer (or of the rest of a partially read message), and the
+    /// slot is released when `read` returns. The bytes are in shared
+    /// memory: see [`PayloadView`] for reading them.
+    ///
+    /// ```
+    /// use hqq_runtime::link::{LinkConfig, StandardLink};
+    ///
+    /// let (a, b) = StandardLink::pair(LinkConfig::new().slots(4).buffer_size(64))?;
+    /// a.send(b"\x07\0\0\0rest")?;
+    /// let (tag, body) = b.recv_with(|m| (m.read_u32_le(0), m.get(4..).map(|v| v.to_vec())))?;
+    /// assert_eq!((tag, body.as_deref()), (Some(7), Some(&b"rest"[..])));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_with<R>(
+        &self,
+        read: impl FnOnce(PayloadView<'_>) -> R,
+    ) -> Result<R, LinkRecvError> {
         if !self.pending.is_empty() {
             if let Some(remainder) = self.pending.take() {
-                let value = read(remainder.rest());
+                let value = read(PayloadView::from_slice(remainder.rest()));
                 self.pending.recycle(remainder);
                 return Ok(value);
             }
@@ -634,9 +671,11 @@ impl StandardLink {
     pub(crate) fn commit_raw(&self, claim: SendClaim<'_>, packet: Packet, bytes: usize) {
         #[cfg(feature = "trace")]
         super::trace::packet("tx", claim.index(), &packet);
+        // The ring wakes parked receivers (`Ring::wake_shared`).
         claim.commit(packet);
-        self.counters.tx.packet(bytes);
-        self.notify(self.data_out(), &self.counters.tx);
+        if self.counters.tx.packet(bytes) % PACKETS_PER_SWEEP == 0 {
+            self.sweep_dead_waiters(self.memory.tx().data_event());
+        }
     }
 
     /// Drops `claim` uncommitted: it publishes a tombstone, which consumers
@@ -644,14 +683,12 @@ impl StandardLink {
     pub(crate) fn abandon(&self, claim: SendClaim<'_>) {
         drop(claim);
         self.counters.tx.tombstone();
-        self.notify(self.data_out(), &self.counters.tx);
     }
 
-    /// Releases a received slot and wakes blocked senders.
+    /// Releases a received slot (the ring wakes blocked senders).
     #[inline]
     pub(crate) fn release(&self, claim: RecvClaim<'_>) {
         drop(claim);
-        self.notify(self.space_in(), &self.counters.rx);
     }
 
     #[inline]
@@ -663,12 +700,8 @@ impl StandardLink {
         }
         let message = self.recv_data(deadline)?;
         let payload = message.payload();
-        let n = payload.len().min(buf.len());
-        let (head, rest) = payload.split_at(n);
-        if let Some(dst) = buf.get_mut(..n) {
-            dst.copy_from_slice(head);
-        }
-        if !rest.is_empty() {
+        let n = payload.copy_to_slice(buf);
+        if let Some(rest) = payload.get(n..).filter(|rest| !rest.is_empty()) {
             self.pending.push(rest);
         }
         Ok(n)
@@ -676,7 +709,9 @@ impl StandardLink {
 
     /// The next data message (tombstones skipped).
     fn recv_data(&self, mut deadline: Deadline) -> Result<RecvReservation<'_>, LinkRecvError> {
+        let mut skipped = 0;
         loop {
+            self.check_skips(&mut deadline, skipped)?;
             let claim = self.claim_rx(&mut deadline)?;
             let packet = claim.packet();
             match packet.opcode() {
@@ -684,7 +719,9 @@ impl StandardLink {
                     return match self.check_copy(&packet, claim.index()) {
                         Ok(len) => {
                             claim.prefetch_payload(len);
-                            self.counters.rx.packet(len);
+                            if self.counters.rx.packet(len) % PACKETS_PER_SWEEP == 0 {
+                                self.sweep_dead_waiters(self.memory.rx().space_event());
+                            }
                             Ok(RecvReservation::new(self, claim, len))
                         }
                         Err(e) => {
@@ -694,7 +731,10 @@ impl StandardLink {
                         }
                     };
                 }
-                StandardLinkTombstone::OPCODE => self.skip_tombstone(claim),
+                StandardLinkTombstone::OPCODE => {
+                    self.skip_tombstone(claim);
+                    skipped += 1;
+                }
                 ErrorPacket::OPCODE => {
                     self.release(claim);
                     self.counters.rx.error();
@@ -717,15 +757,37 @@ impl StandardLink {
 
     /// The next packet of any opcode (tombstones skipped).
     fn recv_raw(&self, mut deadline: Deadline) -> Result<RecvReservation<'_>, LinkRecvError> {
+        let mut skipped = 0;
         loop {
+            self.check_skips(&mut deadline, skipped)?;
             let claim = self.claim_rx(&mut deadline)?;
             if claim.packet().opcode() == StandardLinkTombstone::OPCODE {
                 self.skip_tombstone(claim);
+                skipped += 1;
                 continue;
             }
             self.counters.rx.packet(0);
             let len = claim.capacity();
             return Ok(RecvReservation::new(self, claim, len));
+        }
+    }
+
+    /// Bounds a receive that keeps finding tombstones (a peer can publish
+    /// one into every slot we release): a `try_` receive gives up with
+    /// `WouldBlock` after one ring's worth, and a timed one checks its
+    /// deadline before every further claim.
+    #[inline]
+    fn check_skips(&self, deadline: &mut Deadline, skipped: u64) -> Result<(), LinkRecvError> {
+        if skipped == 0 {
+            return Ok(());
+        }
+        match deadline {
+            Deadline::Now if skipped >= self.slots() => Err(LinkRecvError::WouldBlock),
+            Deadline::Now | Deadline::Never => Ok(()),
+            Deadline::Within(_) | Deadline::At(_) => match deadline.start() {
+                Some(at) if Instant::now() >= at => Err(LinkRecvError::TimedOut),
+                _ => Ok(()),
+            },
         }
     }
 
@@ -896,36 +958,29 @@ impl StandardLink {
 
     // ---- wake-up words --------------------------------------------------
 
-    fn words(&self, direction: Direction, data: bool) -> EventWords<'_> {
-        match self.memory.extension() {
-            Some(e) if data => (e.data_seq(direction), e.data_waiters(direction)),
-            Some(e) => (e.space_seq(direction), e.space_waiters(direction)),
-            None => (&self.local_event.0, &self.local_event.1),
-        }
-    }
-
-    /// Where receivers wait for our sends.
-    #[inline]
-    fn data_out(&self) -> EventWords<'_> {
-        self.words(self.role().tx(), true)
-    }
-
     /// Where we wait for the peer's sends.
     #[inline]
     fn data_in(&self) -> EventWords<'_> {
-        self.words(self.role().rx(), true)
+        self.memory.rx().data_event()
     }
 
     /// Where we wait for the peer to release our sent slots.
     #[inline]
     fn space_out(&self) -> EventWords<'_> {
-        self.words(self.role().tx(), false)
+        self.memory.tx().space_event()
     }
 
-    /// Where peers wait for us to release their slots.
-    #[inline]
-    fn space_in(&self) -> EventWords<'_> {
-        self.words(self.role().rx(), false)
+    /// Withdraws the parked waiters of proven-dead processes if `event`
+    /// counts any waiter, so that a waiter killed while parked stops
+    /// costing our publishes (or releases) a wake call each.
+    #[cold]
+    fn sweep_dead_waiters(&self, (_, waiters): EventWords<'_>) {
+        if waiters.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        if let (Some(ext), Some(probe)) = (self.memory.extension(), self.probe()) {
+            liveness::clear_dead_waiters(ext, &probe, self.my_index());
+        }
     }
 
     /// Where our parks on `direction`'s data or space event are recorded
@@ -933,21 +988,5 @@ impl StandardLink {
     fn waiter_record(&self, direction: Direction, data: bool) -> Option<WaiterRecord<'_>> {
         let ext = self.memory.extension()?;
         liveness::waiters::waiter_record(ext, self.my_index()?, direction, data)
-    }
-
-    #[inline]
-    fn notify(&self, (seq, waiters): EventWords<'_>, counters: &DirectionCounters) {
-        if EventCount::new(seq, waiters).notify() && counters.woke() % WAKES_PER_SWEEP == 0 {
-            self.sweep_dead_waiters();
-        }
-    }
-
-    /// Withdraws the parked waiters of proven-dead processes, so that a
-    /// waiter killed while parked stops costing us a wake call per notify.
-    #[cold]
-    fn sweep_dead_waiters(&self) {
-        if let (Some(ext), Some(probe)) = (self.memory.extension(), self.probe()) {
-            liveness::clear_dead_waiters(ext, &probe, self.my_index());
-        }
     }
 }

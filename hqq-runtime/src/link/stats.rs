@@ -48,14 +48,14 @@ pub(crate) struct DirectionCounters {
     tombstones: AtomicU64,
     waits: AtomicU64,
     parks: AtomicU64,
-    wakes: AtomicU64,
 }
 
 impl DirectionCounters {
     #[inline]
-    pub(crate) fn packet(&self, bytes: usize) {
-        self.packets.fetch_add(1, Ordering::Relaxed);
+    /// Counts a packet; returns how many came before it.
+    pub(crate) fn packet(&self, bytes: usize) -> u64 {
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.packets.fetch_add(1, Ordering::Relaxed)
     }
 
     #[inline]
@@ -66,12 +66,6 @@ impl DirectionCounters {
     #[inline]
     pub(crate) fn tombstone(&self) {
         self.tombstones.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a wake call; returns how many came before it.
-    #[inline]
-    pub(crate) fn woke(&self) -> u64 {
-        self.wakes.fetch_add(1, Ordering::Relaxed)
     }
 
     pub(crate) fn waited(&self, stats: WaitStats) {
@@ -87,7 +81,8 @@ impl DirectionCounters {
             tombstones: self.tombstones.load(Ordering::Relaxed),
             waits: self.waits.load(Ordering::Relaxed),
             parks: self.parks.load(Ordering::Relaxed),
-            wakes: self.wakes.load(Ordering::Relaxed),
+            // Counted by the ring (`Ring::wake_calls`); filled in by the link.
+            wakes: 0,
         }
     }
 }

@@ -40,23 +40,27 @@ mod idle;
 #[cfg(all(test, loom))]
 mod loom_model;
 mod mpmc;
+mod owners;
 mod prefetch;
 #[cfg(all(test, not(loom)))]
 mod tests;
 
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use self::claims::ClaimKind;
 pub use self::claims::RecoveredClaims;
 pub use self::idle::{Idle, IdleOutcome, PollingIdle};
 use self::mpmc::{ClaimFailure, Recorder, RingCore, Slots};
+use self::owners::SlotOwners;
 use self::prefetch::{prefetch_read, prefetch_write};
 use crate::extension::ExtensionBlock;
 use crate::layout::{RING_HEADER_SIZE, RING_RESERVED_SIZE, RING_SLOT_SIZE};
 use crate::packet::Packet;
+use crate::payload_view::PayloadView;
 
 /// Bytes per cache line, the unit of prefetch hints.
 const CACHE_LINE: usize = 64;
@@ -342,7 +346,33 @@ pub enum RingPayloadError {
 pub struct Ring {
     core: RingCore<SharedSlots>,
     records: Option<ClaimRecords>,
+    /// Which slots claims of this process hold (see [`owners`]).
+    owners: Arc<SlotOwners>,
+    wake: Wake,
 }
+
+/// Whom a publish or release on this ring wakes.
+enum Wake {
+    /// Nobody parks on this ring (a ring used directly, which only polls).
+    Off,
+    /// Threads of this process parked on [`Ring::data_event`] and
+    /// [`Ring::space_event`], which are then process-local words.
+    Local(Box<[AtomicU32; 2]>),
+    /// Processes parked on the link's wake words in the extension block.
+    Shared(SharedWake),
+}
+
+/// The extension block's event words of one direction (see [`crate::wait`]).
+struct SharedWake {
+    data: [NonNull<AtomicU32>; 2],
+    space: [NonNull<AtomicU32>; 2],
+    /// `futex_wake` calls made by this process's notifies on this ring.
+    wakes: AtomicU64,
+}
+
+/// The `seq` and `waiters` words of one event, as
+/// [`EventCount`](crate::wait::EventCount) takes them.
+pub type EventWords<'a> = (&'a AtomicU32, &'a AtomicU32);
 
 /// This process's claim record words for one ring (see [`claims`]).
 struct ClaimRecords {
@@ -353,8 +383,9 @@ struct ClaimRecords {
 }
 
 // SAFETY: `Ring` only holds pointers into shared memory; every access to the
-// ring goes through atomics, and buffer access is tied to slot ownership,
-// which the algorithm hands to exactly one claimant at a time.
+// ring goes through atomics, and buffer access within this process is tied
+// to the slot's flag in `owners` (process-private memory the peer cannot
+// reach), which exactly one claim at a time can hold.
 unsafe impl Send for Ring {}
 // SAFETY: as for `Send`: `&Ring` methods are safe to call concurrently.
 unsafe impl Sync for Ring {}
@@ -406,6 +437,8 @@ impl Ring {
                 count,
             ),
             records: None,
+            owners: SlotOwners::for_ring(ring.as_ptr() as usize, count as usize),
+            wake: Wake::Off,
         }
     }
 
@@ -422,9 +455,10 @@ impl Ring {
     ///    returned `Ring` or any claim from it lives.
     /// 2. Nobody else accesses the ring memory during this call.
     /// 3. Afterwards, nobody in this process accesses the memory except
-    ///    through atomics or raw-pointer copies (other processes may do
-    ///    anything, which can garble data but not cause undefined behaviour
-    ///    here).
+    ///    through atomics or raw-pointer copies, or through other `Ring`s
+    ///    at the same address with the same `count`, `buffers` and
+    ///    `buffer_size` (other processes may do anything, which can garble
+    ///    data but not cause undefined behaviour here).
     pub unsafe fn init(
         ring: NonNull<u8>,
         count: u64,
@@ -517,6 +551,126 @@ impl Ring {
         self.records.is_some()
     }
 
+    /// Makes every publish on this ring notify the event `data` and every
+    /// release notify the event `space` (each a `(seq, waiters)` pair of
+    /// [`EventCount`](crate::wait::EventCount) words): the wake words of
+    /// this ring's direction in the extension block. Commits, dropped
+    /// claims, dead-claim recovery and batch releases all notify here, so
+    /// no path can publish or release without waking a parked peer.
+    ///
+    /// # Safety
+    ///
+    /// The four words are valid and aligned for as long as this `Ring`
+    /// lives, and this process accesses them only through atomics.
+    pub unsafe fn wake_shared(
+        &mut self,
+        data: [NonNull<AtomicU32>; 2],
+        space: [NonNull<AtomicU32>; 2],
+    ) {
+        self.wake = Wake::Shared(SharedWake {
+            data,
+            space,
+            wakes: AtomicU64::new(0),
+        });
+    }
+
+    /// How many `futex_wake` calls this process's publishes and releases
+    /// on this ring made (a notify that found a parked waiter makes one);
+    /// 0 unless [`Ring::wake_shared`] was called.
+    pub fn wake_calls(&self) -> u64 {
+        match &self.wake {
+            Wake::Shared(w) => w.wakes.load(Ordering::Relaxed),
+            Wake::Off | Wake::Local(_) => 0,
+        }
+    }
+
+    /// Makes publishes and releases on this ring notify process-local
+    /// event words ([`Ring::data_event`], [`Ring::space_event`]), for a
+    /// link whose segment has no wake words (a Go primary's): then only
+    /// threads of this process can be woken, and parks elsewhere are timed.
+    pub fn wake_local(&mut self) {
+        self.wake = Wake::Local(Box::default());
+    }
+
+    /// The event a consumer of this ring parks on while it is empty.
+    /// Process-local words unless [`Ring::wake_shared`] was called.
+    pub fn data_event(&self) -> EventWords<'_> {
+        match &self.wake {
+            Wake::Shared(w) => shared_words(&w.data),
+            Wake::Off | Wake::Local(_) => self.local_words(),
+        }
+    }
+
+    /// The event a producer of this ring parks on while it is full.
+    /// Process-local words unless [`Ring::wake_shared`] was called.
+    pub fn space_event(&self) -> EventWords<'_> {
+        match &self.wake {
+            Wake::Shared(w) => shared_words(&w.space),
+            Wake::Off | Wake::Local(_) => self.local_words(),
+        }
+    }
+
+    fn local_words(&self) -> EventWords<'_> {
+        static NOBODY: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
+        let words = match &self.wake {
+            Wake::Local(words) => &**words,
+            Wake::Off | Wake::Shared(_) => &NOBODY,
+        };
+        (&words[0], &words[1])
+    }
+
+    /// Wakes consumers parked on [`Ring::data_event`] after a publish.
+    #[inline(always)]
+    fn notify_data(&self) {
+        match &self.wake {
+            Wake::Off => {}
+            Wake::Local(_) => {
+                notify(self.data_event());
+            }
+            Wake::Shared(w) => {
+                if notify(shared_words(&w.data)) {
+                    w.wakes.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Wakes producers parked on [`Ring::space_event`] after a release.
+    #[inline(always)]
+    fn notify_space(&self) {
+        match &self.wake {
+            Wake::Off => {}
+            Wake::Local(_) => {
+                notify(self.space_event());
+            }
+            Wake::Shared(w) => {
+                if notify(shared_words(&w.space)) {
+                    w.wakes.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Publishes `packet` at claimed position `position` of slot `index`:
+    /// gives the slot's flag back (our buffer writes are done), then
+    /// publishes and wakes consumers.
+    #[inline(always)]
+    fn publish(&self, position: u64, index: usize, packet: &Packet) {
+        self.owners.give_back(index);
+        self.core.publish(position, packet);
+        self.notify_data();
+    }
+
+    /// Releases claimed read position `position` of slot `index`: gives
+    /// the flag back (our buffer reads are done), then hands the slot to
+    /// producers and wakes them.
+    #[inline(always)]
+    fn release(&self, position: u64, index: usize) {
+        self.owners.give_back(index);
+        self.core.release(position);
+        self.notify_space();
+    }
+
     #[inline(always)]
     fn recorder(&self, kind: ClaimKind) -> Recorder<'_, AtomicU64> {
         self.records.as_ref().map(|r| {
@@ -586,6 +740,12 @@ impl Ring {
                 }
             }
         }
+        if done.tombstones > 0 {
+            self.notify_data();
+        }
+        if done.released > 0 {
+            self.notify_space();
+        }
         done
     }
 
@@ -648,10 +808,29 @@ impl Ring {
         self.core.slots().buffer(index)
     }
 
+    /// Buffer `index` as a view.
+    #[inline(always)]
+    fn buffer_view(&self, index: usize) -> PayloadView<'_> {
+        let start = NonNull::new(self.buffer_ptr(index)).unwrap_or(NonNull::dangling());
+        // SAFETY: (1) for index < count (every caller passes a claimed
+        // slot's index) the buffer lies within the `count * buffer_size`
+        // bytes that the init/attach contract keeps valid while the ring
+        // lives, and the view borrows the ring; (2) within this process the
+        // bytes are written only through `SendClaim`s, and the caller's
+        // claim holds the slot's flag, so none can exist for this slot
+        // while the claim (and its view) lives.
+        unsafe { PayloadView::new(start, self.buffer_size()) }
+    }
+
     /// Claims a free slot for a producer without waiting.
     #[inline]
     pub fn try_claim_send(&self) -> Result<SendClaim<'_>, RingSendError> {
         match self.core.try_claim_send(self.recorder(ClaimKind::Send)) {
+            // A slot we already hold was won again: the peer moved the
+            // write position back. The first claim keeps it.
+            Ok(position) if !self.owners.take(self.core.index(position)) => {
+                Err(RingSendError::Corrupt)
+            }
             Ok(position) => Ok(SendClaim {
                 ring: self,
                 position,
@@ -702,6 +881,10 @@ impl Ring {
     #[inline]
     pub fn try_claim_recv(&self) -> Result<RecvClaim<'_>, RingRecvError> {
         match self.core.try_claim_recv(self.recorder(ClaimKind::Recv)) {
+            // As in `try_claim_send`: the read position was moved back.
+            Ok((position, _)) if !self.owners.take(self.core.index(position)) => {
+                Err(RingRecvError::Corrupt)
+            }
             Ok((position, packet)) => Ok(RecvClaim {
                 ring: self,
                 position,
@@ -725,13 +908,30 @@ impl Ring {
             .core
             .claim_recv_positions(max, self.recorder(ClaimKind::Recv))
         {
-            Ok((start, len)) => Ok(RecvBatch {
-                ring: self,
-                start,
-                len,
-            }),
+            Ok((start, len)) => self.own_batch(start, len),
             Err(failure) => Err(recv_error(failure)),
         }
+    }
+
+    /// Takes the flags of claimed read positions `start..start + len`; if
+    /// one is already held here (the read position was moved back),
+    /// releases the ones taken and reports corruption.
+    fn own_batch(&self, start: u64, len: u64) -> Result<RecvBatch<'_>, RingRecvError> {
+        for i in 0..len {
+            let position = start.wrapping_add(i);
+            if !self.owners.take(self.core.index(position)) {
+                for taken in 0..i {
+                    let position = start.wrapping_add(taken);
+                    self.release(position, self.core.index(position));
+                }
+                return Err(RingRecvError::Corrupt);
+            }
+        }
+        Ok(RecvBatch {
+            ring: self,
+            start,
+            len,
+        })
     }
 
     /// Claims a published slot, waiting with `idle` until `deadline`
@@ -792,6 +992,25 @@ fn wait_step<I: Idle + ?Sized>(idle: &I, attempt: u32, deadline: Option<Instant>
     }
 }
 
+fn shared_words(words: &[NonNull<AtomicU32>; 2]) -> EventWords<'_> {
+    let [seq, waiters] = words;
+    // SAFETY: valid, aligned and atomic-only while the ring lives
+    // (`wake_shared` contract); the references borrow the ring.
+    unsafe { (seq.as_ref(), waiters.as_ref()) }
+}
+
+/// Notifies the event; whether a wake system call was made.
+#[inline(always)]
+fn notify((seq, waiters): EventWords<'_>) -> bool {
+    #[cfg(unix)]
+    return crate::wait::EventCount::new(seq, waiters).notify();
+    #[cfg(not(unix))]
+    {
+        let _ = (seq, waiters);
+        false
+    }
+}
+
 fn recv_error(failure: ClaimFailure) -> RingRecvError {
     match failure {
         ClaimFailure::Unavailable => RingRecvError::Empty,
@@ -836,17 +1055,23 @@ impl<'a> SendClaim<'a> {
 
     /// The slot's payload buffer, to fill in place (zero-copy).
     ///
-    /// The bytes live in shared memory. A peer that violates the protocol
-    /// can write into them concurrently; that can only garble the payload
-    /// (it is plain bytes), which the receiver has to validate anyway.
-    /// [`SendClaim::write_payload`] is the copy-in alternative.
+    /// Within this process the buffer is this claim's alone: the claim
+    /// holds the slot's flag in process-private memory, so no other claim
+    /// of this process, whatever the peer does to the ring, can reach it
+    /// until this one commits or drops. Another process that maps the
+    /// segment can still write into it concurrently, which garbles the
+    /// message (plain bytes, which the receiver validates anyway) and can
+    /// make a byte read back differ from what was written: write, do not
+    /// read back. [`SendClaim::write_payload`] is the copy-in alternative.
     #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let ptr = self.ring.buffer_ptr(self.index());
         // SAFETY: (1) the buffer is in bounds and valid (init/attach
-        // contract); (2) the slot, and so its buffer, is ours until commit
-        // or drop, and `&mut self` ties the slice to that; (3) u8 has no
-        // invalid values, so peer writes cannot make it invalid.
+        // contract); (2) within this process the buffer is ours alone until
+        // commit or drop: this claim holds the slot's flag in `owners`
+        // (which the peer cannot write), and `&mut self` ties the slice to
+        // the claim; (3) u8 has no invalid values, so writes by another
+        // process cannot make the bytes invalid.
         unsafe { std::slice::from_raw_parts_mut(ptr, self.ring.buffer_size()) }
     }
 
@@ -860,8 +1085,8 @@ impl<'a> SendClaim<'a> {
         }
         let ptr = self.ring.buffer_ptr(self.index());
         // SAFETY: data.len() <= buffer size, the buffer is valid and ours
-        // (see `payload_mut`), and `data` is a caller slice that cannot
-        // overlap it while we hold `&mut self`.
+        // within this process (see `payload_mut`), and `data` is a caller
+        // slice that cannot overlap it while we hold `&mut self`.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), ptr, data.len()) };
         Ok(())
     }
@@ -870,14 +1095,14 @@ impl<'a> SendClaim<'a> {
     #[inline]
     pub fn commit(self, packet: Packet) {
         let this = ManuallyDrop::new(self);
-        this.ring.core.publish(this.position, &packet);
+        this.ring.publish(this.position, this.index(), &packet);
     }
 }
 
 impl Drop for SendClaim<'_> {
     fn drop(&mut self) {
         let packet = tombstone(TOMBSTONE_REASON_CLAIM_DROPPED)(self.index());
-        self.ring.core.publish(self.position, &packet);
+        self.ring.publish(self.position, self.index(), &packet);
     }
 }
 
@@ -931,18 +1156,12 @@ impl<'a> RecvClaim<'a> {
 
     /// The slot's whole payload buffer, read in place (zero-copy).
     ///
-    /// The bytes live in shared memory. A peer that violates the protocol
-    /// can keep writing into them while this slice is alive, so two reads
-    /// of the same byte may differ: parse a length or header once, copy out
-    /// what must stay consistent ([`RecvClaim::read_payload`]), and never
-    /// trust the bytes for memory safety.
+    /// The bytes live in shared memory, and a peer that violates the
+    /// protocol can keep writing into them while the view is alive, so two
+    /// reads of the same byte may differ: see [`PayloadView`].
     #[inline]
-    pub fn payload(&self) -> &[u8] {
-        let ptr = self.ring.buffer_ptr(self.index());
-        // SAFETY: the buffer is in bounds and valid (init/attach contract)
-        // and ours until release; u8 has no invalid values. See the doc
-        // comment for what a misbehaving peer can do.
-        unsafe { std::slice::from_raw_parts(ptr, self.ring.buffer_size()) }
+    pub fn payload(&self) -> PayloadView<'_> {
+        self.ring.buffer_view(self.index())
     }
 
     /// Copies the first `len` payload bytes (typically a size operand from
@@ -972,7 +1191,7 @@ impl<'a> RecvClaim<'a> {
 impl Drop for RecvClaim<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.ring.core.release(self.position);
+        self.ring.release(self.position, self.index());
     }
 }
 
@@ -992,12 +1211,10 @@ fn read_payload(
             })
         }
     };
-    // SAFETY: (1) n <= buffer size, and the buffer is valid and owned by
-    // the caller's claim; (2) n <= out.len(); (3) `out` is a `&mut` slice,
-    // so it cannot alias the claimed buffer, which is only lent out as `&`.
-    // A peer writing the source concurrently garbles bytes, nothing more.
-    unsafe { std::ptr::copy_nonoverlapping(ring.buffer_ptr(index), out.as_mut_ptr(), n) };
-    Ok(n)
+    let copied = ring
+        .buffer_view(index)
+        .copy_to_slice(out.get_mut(..n).unwrap_or_default());
+    Ok(copied)
 }
 
 /// Consecutive slots claimed by one consumer with one CAS
@@ -1047,12 +1264,9 @@ impl<'a> RecvBatch<'a> {
     }
 
     /// The payload buffer of the `i`-th claimed slot, read in place; see
-    /// [`RecvClaim::payload`] for what a misbehaving peer can do to it.
-    pub fn payload(&self, i: usize) -> Option<&[u8]> {
-        let ptr = self.ring.buffer_ptr(self.index(i)?);
-        // SAFETY: as in `RecvClaim::payload`: in bounds, valid, ours until
-        // the batch drops, and u8 has no invalid values.
-        Some(unsafe { std::slice::from_raw_parts(ptr, self.ring.buffer_size()) })
+    /// [`PayloadView`] for what a misbehaving peer can do to it.
+    pub fn payload(&self, i: usize) -> Option<PayloadView<'_>> {
+        Some(self.ring.buffer_view(self.index(i)?))
     }
 
     /// Copies the first `len` payload bytes of the `i`-th slot into `out`.
@@ -1073,7 +1287,8 @@ impl<'a> RecvBatch<'a> {
 impl Drop for RecvBatch<'_> {
     fn drop(&mut self) {
         for i in 0..self.len {
-            self.ring.core.release(self.start.wrapping_add(i));
+            let position = self.start.wrapping_add(i);
+            self.ring.release(position, self.ring.core.index(position));
         }
     }
 }

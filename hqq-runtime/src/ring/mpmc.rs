@@ -39,8 +39,12 @@ use crate::packet::Packet;
 
 /// How many times a claim retries after losing a race before it gives up
 /// with [`ClaimFailure::Contended`]. Every lost race means some other claim
-/// made progress (or a peer is rewriting the position).
-pub(crate) const MAX_CLAIM_RETRIES: u32 = 1 << 16;
+/// made progress (or a peer is rewriting the position), so a bound this
+/// small only turns rare bursts of honest contention into one more round
+/// of the caller's wait loop, while a peer that keeps moving the position
+/// can hold one claim attempt for at most this many steps (each with a
+/// bounded [`Backoff::spin`]).
+pub(crate) const MAX_CLAIM_RETRIES: u32 = 64;
 
 /// The memory of one ring: two positions, `count` sequence words and
 /// `count` packet cells.

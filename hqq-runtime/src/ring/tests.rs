@@ -92,7 +92,7 @@ fn smoke() {
     let claim = ring.try_claim_recv().unwrap();
     assert_eq!(claim.index(), 0);
     assert_eq!(claim.packet(), packet(1, 5));
-    assert_eq!(&claim.payload()[..5], b"hello");
+    assert_eq!(claim.payload().get(..5).unwrap(), b"hello");
     let mut out = [0u8; 8];
     assert_eq!(claim.read_payload(5, &mut out), Ok(5));
     assert_eq!(&out[..5], b"hello");
@@ -141,7 +141,7 @@ fn wraps_around_many_laps() {
         for i in 0..3 {
             let claim = ring.try_claim_recv().unwrap();
             assert_eq!(claim.packet(), packet(lap, i));
-            assert_eq!(claim.payload()[..8], (lap * 3 + i).to_le_bytes());
+            assert_eq!(claim.payload().read_u64_le(0), Some(lap * 3 + i));
         }
     }
     assert_eq!(
@@ -196,7 +196,7 @@ fn batch_claims_consecutive_published_slots() {
     for i in 0..3 {
         assert_eq!(batch.packet(i), Some(packet(i as u64, 0)));
         assert_eq!(batch.index(i), Some(i));
-        assert_eq!(batch.payload(i).map(|p| p[0]), Some(i as u8));
+        assert_eq!(batch.payload(i).and_then(|p| p.read_u8(0)), Some(i as u8));
     }
     assert_eq!(batch.packet(3), None);
     let mut out = [0u8; 4];
@@ -453,7 +453,7 @@ fn mpmc_threads_exactly_once_in_producer_order() {
                         };
                         for i in 0..batch.len() {
                             let p = batch.packet(i).unwrap();
-                            let payload = &batch.payload(i).unwrap()[..8];
+                            let payload = batch.payload(i).unwrap().read_array::<8>(0).unwrap();
                             assert_eq!(payload, (p.operand(0) ^ p.operand(1)).to_le_bytes());
                             seen.push((p.operand(0), p.operand(1)));
                         }
@@ -523,6 +523,9 @@ impl Table {
                 0,
             )
         };
+        // Each view stands for a process of its own, whose slot flags are
+        // its own (a real dead process's flags die with it).
+        view.owners = Arc::new(owners::SlotOwners::new(count as usize));
         view
     }
 }
@@ -621,4 +624,60 @@ fn dead_consumer_batch_is_released_and_the_ring_laps_again() {
         assert_eq!(survivor.try_claim_recv().unwrap().packet(), packet(i, 0));
     }
     assert_eq!(survivor.try_claim_recv().unwrap_err(), RingRecvError::Empty);
+}
+
+/// Item 1 of the hostile-peer rules: a peer that moves the write position
+/// back while we hold a slot cannot hand a second claim of this process
+/// the same slot (two `&mut` to one buffer).
+#[test]
+fn rewound_write_position_cannot_claim_a_held_slot_twice() {
+    let heap = heap();
+    let ring = ring(&heap, 4);
+    let mut first = ring.try_claim_send().unwrap();
+    heap.word(128).store(0, Ordering::Relaxed);
+    assert_eq!(ring.try_claim_send().err(), Some(RingSendError::Corrupt));
+    // The first claim still owns its buffer and publishes normally.
+    first.payload_mut()[..2].copy_from_slice(b"ok");
+    first.commit(packet(7, 2));
+    let claim = ring.try_claim_recv().unwrap();
+    assert_eq!(claim.packet(), packet(7, 2));
+    assert_eq!(claim.payload().get(..2).unwrap(), b"ok");
+}
+
+#[test]
+fn rewound_read_position_cannot_claim_a_held_slot_twice() {
+    let heap = heap();
+    let ring = ring(&heap, 4);
+    for i in 0..2 {
+        ring.try_claim_send().unwrap().commit(packet(i, 0));
+    }
+    let first = ring.try_claim_recv().unwrap();
+    heap.word(24).store(0, Ordering::Relaxed);
+    assert_eq!(ring.try_claim_recv().err(), Some(RingRecvError::Corrupt));
+    heap.word(24).store(0, Ordering::Relaxed);
+    assert_eq!(ring.try_recv_batch(2).err(), Some(RingRecvError::Corrupt));
+    assert_eq!(first.packet(), packet(0, 0));
+    drop(first);
+    // Once released, the slot can be claimed again (here: the ring's
+    // positions are garbled, so only the flags are checked).
+    assert!(ring.owners.take(0));
+}
+
+/// Two `Ring`s of this process over one ring memory (the two ends of
+/// `StandardLink::pair`) share slot ownership: a peer that marks a slot we
+/// are filling as published cannot make our consumer read it meanwhile.
+#[test]
+fn rings_over_one_memory_share_slot_ownership() {
+    let heap = heap();
+    let producer = ring(&heap, 4);
+    // SAFETY: the same memory and configuration as `producer`, which the
+    // contract allows for a second `Ring` of this process.
+    let consumer = unsafe { Ring::attach(heap.at(0), 4, heap.at(BUFFERS), SIZE) }.unwrap();
+    let filling = producer.try_claim_send().unwrap();
+    heap.word(seq_offset(0)).store(1, Ordering::Relaxed);
+    assert_eq!(
+        consumer.try_claim_recv().err(),
+        Some(RingRecvError::Corrupt)
+    );
+    drop(filling);
 }

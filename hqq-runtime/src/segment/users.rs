@@ -65,11 +65,26 @@ pub fn file_in_use(file: &File) -> io::Result<bool> {
     }
 }
 
-/// Whether another process uses `file` (see [`file_in_use`]), and which
-/// pids `/proc` shows using it. Bounded by the number of processes and
-/// their mappings; never signals or waits for any of them.
+/// How many times [`file_users`] asks for the lease before it believes a
+/// refusal, and how long it waits in between: a process that forks (to
+/// start another program) holds copies of all its descriptors and mappings
+/// until it execs, which makes any file look in use for a moment.
+const LEASE_ATTEMPTS: u32 = 5;
+const LEASE_RETRY_NAP: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Whether another process uses `file` (see [`file_in_use`]; a refusal is
+/// believed after a few attempts), and which pids `/proc` shows using it.
+/// Bounded by the number of processes and their mappings; never signals
+/// or waits for any of them.
 pub fn file_users(file: &File) -> io::Result<FileUsers> {
-    let in_use = file_in_use(file).ok();
+    let mut in_use = file_in_use(file).ok();
+    for _ in 1..LEASE_ATTEMPTS {
+        if in_use != Some(true) {
+            break;
+        }
+        std::thread::sleep(LEASE_RETRY_NAP);
+        in_use = file_in_use(file).ok();
+    }
     let meta = file.metadata()?;
     let target = (meta.dev(), meta.ino());
     let me = std::process::id();

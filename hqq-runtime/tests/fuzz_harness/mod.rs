@@ -14,7 +14,7 @@ use hqq_runtime::codec::{Limits, PacketCodec, Rejection};
 use hqq_runtime::protocol::{dispatch, Handler, Message, StandardLinkCopy};
 use hqq_runtime::ring::{RingRecvError, RingSendError};
 use hqq_runtime::segment::Segment;
-use hqq_runtime::{Layout, LinkMemory, Packet};
+use hqq_runtime::{Layout, LinkMemory, Packet, PayloadView};
 
 /// splitmix64: a small, seeded, reproducible generator.
 pub struct Rng(pub u64);
@@ -90,7 +90,7 @@ impl Handler for CheckingHandler {
     fn on_standard_link_copy(
         &mut self,
         packet: StandardLinkCopy,
-        payload: &[u8],
+        payload: PayloadView<'_>,
     ) -> Result<(), Rejection> {
         self.calls += 1;
         assert!(
@@ -128,7 +128,12 @@ pub fn decode_dispatch(data: &[u8]) {
         let _ = message.validate(&limits);
     }
     let mut handler = CheckingHandler { limits, calls: 0 };
-    let result = dispatch(&mut handler, &packet, payload, &limits);
+    let result = dispatch(
+        &mut handler,
+        &packet,
+        PayloadView::from_slice(payload),
+        &limits,
+    );
     if result.is_ok() {
         assert!(decoded.is_ok(), "dispatch accepted an undecodable packet");
         let message = decoded.expect("checked above");
@@ -247,7 +252,7 @@ pub fn hostile_peer(data: &[u8]) {
                     let packet = claim.packet();
                     let _ = Message::decode(&packet);
                     let _ = claim.read_payload(packet.operand(1), &mut out);
-                    let _ = claim.payload().iter().fold(0u8, |a, b| a ^ b);
+                    let _ = claim.payload().to_vec().iter().fold(0u8, |a, b| a ^ b);
                 }
                 Err(RingRecvError::Empty | RingRecvError::Contended | RingRecvError::Corrupt) => {}
             },
@@ -327,7 +332,7 @@ pub fn reassembly(data: &[u8]) {
         let key = MessageKey::of(&chunk);
         let begins = chunk.chunk_flags.contains(FrameFlags::BEGIN)
             && !chunk.chunk_flags.contains(FrameFlags::ABORT);
-        match reassembler.accept(&chunk, payload) {
+        match reassembler.accept(&chunk, PayloadView::from_slice(payload)) {
             Ok(Assembled::Partial) => {
                 let bytes = &payload[..chunk.size as usize];
                 if begins {
