@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use crate::codec::{Limits, PacketCodec};
 use crate::layout::{Direction, Layout};
 use crate::link_memory::LinkMemory;
-use crate::liveness::{self, LockProbe, PeerLiveness, PeerWatch, Registration};
+use crate::liveness::{
+    self, LockProbe, PeerLiveness, PeerSide, PeerWatch, Registration, WatchedLink,
+};
 use crate::packet::Packet;
 use crate::payload_view::PayloadView;
 use crate::protocol::{Error as ErrorPacket, StandardLinkCopy, StandardLinkTombstone};
@@ -188,6 +190,8 @@ pub struct StandardLink {
     /// a full table: then peers cannot see us die, and we still wait for
     /// our timeouts as before).
     registration: Option<Registration>,
+    /// What blocked operations have seen the other side do.
+    peer_side: PeerSide,
 }
 
 const _: () = {
@@ -302,6 +306,7 @@ impl StandardLink {
             pending: PendingReads::default(),
             counters: LinkCounters::default(),
             registration,
+            peer_side: PeerSide::default(),
         })
     }
 
@@ -919,12 +924,26 @@ impl StandardLink {
 
     /// Watches the other side's processes for one blocked operation.
     fn peer_watch(&self) -> PeerWatch<'_> {
+        let link = WatchedLink {
+            side: &self.peer_side,
+            rx: self.memory.rx(),
+            tx: self.memory.tx(),
+            rx_ring: self.role().rx() as u8,
+        };
         PeerWatch::new(
             self.memory.extension(),
             self.probe(),
             self.role(),
             self.my_index(),
+            link,
         )
+    }
+
+    /// What this link has seen the other side do: whether it mixes
+    /// registered processes with ones that never register (then a blocked
+    /// operation never reports [`LinkRecvError::PeerGone`] for it).
+    pub fn peer_side(&self) -> &PeerSide {
+        &self.peer_side
     }
 
     /// Asks the kernel about other processes' liveness locks through the

@@ -33,15 +33,17 @@
 //! does *and* the table shows a process of that role that registered with
 //! a lock and never deregistered (so it died). Otherwise, and for a peer
 //! that never registers (the Go implementation), it is
-//! [`PeerLiveness::Unknown`], which links treat as alive. Links add one
-//! more rule for sides that mix registered and unregistered processes (see
-//! [`PeerWatch`]).
+//! [`PeerLiveness::Unknown`], which links treat as alive. Links add rules
+//! for sides that mix registered and unregistered processes (see
+//! [`PeerWatch`] and [`PeerSide`]): such a side never reads as gone once
+//! it has shown an unregistered process.
 //!
 //! Nothing here ever signals, kills or waits for a process named in the
 //! table. All clocks involved are monotonic ([`std::time::Instant`]).
 
 pub mod locks;
 pub mod waiters;
+mod watch;
 
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
@@ -52,6 +54,8 @@ use crate::superblock::Role;
 use locks::HeldLocks;
 pub use locks::LockProbe;
 pub use waiters::clear_dead_waiters;
+pub(crate) use watch::CheckInterval;
+pub use watch::{PeerSide, PeerWatch, WatchedLink, PEER_CHECK_INTERVAL};
 
 /// Role bits in [`ProcessEntry::flags`]: the entry's process is the primary.
 pub const FLAG_PRIMARY: u64 = 1;
@@ -436,82 +440,6 @@ pub fn peer_liveness(
         PeerLiveness::Gone
     } else {
         PeerLiveness::Unknown
-    }
-}
-/// How often a blocked operation asks [`peer_liveness`] (each check reads
-/// `/proc/<pid>/stat` of the peers' entries).
-pub const PEER_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// The rate limit of a periodic check during one blocked operation: due
-/// once per [`PEER_CHECK_INTERVAL`], the first time one interval after it
-/// is first asked. Creating one reads no clock, so an operation that waits
-/// only briefly (and never asks) pays nothing for it.
-#[derive(Debug, Default)]
-pub(crate) struct CheckInterval {
-    next: std::cell::Cell<Option<std::time::Instant>>,
-}
-
-impl CheckInterval {
-    /// Whether the check is due now (and if so, the next one is an
-    /// interval away).
-    pub(crate) fn due(&self) -> bool {
-        let now = std::time::Instant::now();
-        let due = self.next.get().is_some_and(|next| now >= next);
-        if due || self.next.get().is_none() {
-            self.next.set(Some(now + PEER_CHECK_INTERVAL));
-        }
-        due
-    }
-}
-
-/// Rate-limited [`peer_liveness`] for one blocked operation: checks at most
-/// every [`PEER_CHECK_INTERVAL`], first one interval after its first poll
-/// (so an operation that waits briefly never probes), and remembers a
-/// [`PeerLiveness::Gone`] answer.
-pub struct PeerWatch<'a> {
-    ext: Option<&'a ExtensionBlock>,
-    probe: Option<LockProbe<'a>>,
-    role: Role,
-    me: Option<usize>,
-    interval: CheckInterval,
-    gone: std::cell::Cell<bool>,
-}
-
-impl<'a> PeerWatch<'a> {
-    /// Watches the other side of `role` in `ext` through `probe`, skipping
-    /// our entry `me`.
-    pub fn new(
-        ext: Option<&'a ExtensionBlock>,
-        probe: Option<LockProbe<'a>>,
-        role: Role,
-        me: Option<usize>,
-    ) -> Self {
-        PeerWatch {
-            ext,
-            probe,
-            role,
-            me,
-            interval: CheckInterval::default(),
-            gone: std::cell::Cell::new(false),
-        }
-    }
-
-    /// Whether the peer is known gone, checking if an interval has passed.
-    pub fn poll(&self) -> bool {
-        if self.gone.get() || self.ext.is_none() || self.probe.is_none() {
-            return self.gone.get();
-        }
-        if self.interval.due() {
-            let gone = peer_liveness(self.ext, self.probe.as_ref(), self.role, self.me)
-                == PeerLiveness::Gone;
-            self.gone.set(gone);
-        }
-        self.gone.get()
-    }
-
-    /// Whether a [`poll`](Self::poll) found the peer gone.
-    pub fn is_gone(&self) -> bool {
-        self.gone.get()
     }
 }
 

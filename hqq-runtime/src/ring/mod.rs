@@ -761,6 +761,13 @@ impl Ring {
             .store(i, Ordering::Relaxed);
     }
 
+    /// The read and write positions `(r, w)` now: a racy snapshot of words
+    /// a peer can write, for telling whether anyone moved the ring.
+    #[inline]
+    pub fn positions(&self) -> (u64, u64) {
+        self.core.positions()
+    }
+
     /// Whether a producer would find no free slot now (or a corrupt one).
     /// A racy snapshot: a waiter re-checks it after announcing itself and
     /// before it parks, which is what a notify after a release pairs with.
