@@ -89,10 +89,10 @@ pub struct ProcessEntry {
     pub start_time: AtomicU64,
     /// Generation: bumped each time the entry is claimed.
     pub heartbeat: AtomicU64,
-    /// Role and flag bits.
+    /// Role and flag bits (`crate::liveness::FLAG_*`).
     pub flags: AtomicU64,
     /// Inode of the registering process's pid namespace (`/proc/self/ns/pid`),
-    /// 0 if unknown; pids from another namespace are not checked.
+    /// 0 if unknown; shown by tools (liveness goes by locks, not pids).
     pub pid_namespace: AtomicU64,
     /// The last write position this process claimed as a producer, encoded
     /// as a claim record (see `crate::ring::claims`); 0 if none.

@@ -104,8 +104,8 @@ impl SegmentOptions {
     /// Stale means: an HQQ superblock with our extension block, at least one
     /// registered process, every registered process proven dead by its
     /// liveness lock (see [`inspect_segment`]), and no other process that
-    /// maps or holds the segment open, as far as `/proc` shows all of them
-    /// ([`is_stale`]). A segment with no registered process (a Go peer's,
+    /// maps or holds the segment open, which the kernel proves by granting
+    /// a write lease on it ([`is_stale`]). A segment with no registered process (a Go peer's,
     /// or one whose creator has not opened its link yet), or one still used
     /// by a process that never registers, is never reclaimed. Only on
     /// Linux; elsewhere the option has no effect.

@@ -80,7 +80,7 @@ impl fmt::Display for KeepReason {
                 write!(f, "still mapped or open by pid {}", pids.join(", "))
             }
             KeepReason::UsersUnknown => f.write_str(
-                "/proc hides some processes, so users that do not register cannot be ruled out",
+                "cannot tell whether processes that do not register use it (only its owner can ask the kernel)",
             ),
         }
     }
