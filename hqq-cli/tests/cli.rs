@@ -226,24 +226,28 @@ fn send_lines_into_recv_keeps_the_text() {
     assert!(recv.stderr.contains("opcode: 0xef"), "{}", recv.stderr);
 }
 
+/// Starts `hqq echo NAME --create` on an 8 x 64 segment with `extra`
+/// arguments and waits until the segment is ready.
+fn start_small_echo(name: &Name, extra: &[&str]) -> Running {
+    let mut args = vec![
+        "echo",
+        &name.0,
+        "--create",
+        "--slots",
+        "8",
+        "--buffer-size",
+        "64",
+    ];
+    args.extend_from_slice(extra);
+    let echo = start(&args, None);
+    name.wait_ready();
+    echo
+}
+
 #[test]
 fn inspect_and_list_show_a_live_segment() {
-    let name = Name::new("live");
-    let echo = start(
-        &[
-            "echo",
-            &name.0,
-            "--create",
-            "--count",
-            "1",
-            "--slots",
-            "8",
-            "--buffer-size",
-            "64",
-        ],
-        None,
-    );
-    name.wait_ready();
+    let name = &Name::new("live");
+    let echo = start_small_echo(name, &["--count", "1"]);
 
     let text = run(&["inspect", &name.0]);
     assert!(text.status.success(), "inspect failed: {}", text.stderr);
@@ -317,19 +321,7 @@ fn inspect_reports_garbage_and_exits_non_zero() {
 /// Starts `hqq echo NAME --create` on an 8 x 64 segment, waits until it is
 /// ready and SIGKILLs it: its segment stays, with a dead owner.
 fn segment_of_a_killed_echo(name: &Name) {
-    let echo = start(
-        &[
-            "echo",
-            &name.0,
-            "--create",
-            "--slots",
-            "8",
-            "--buffer-size",
-            "64",
-        ],
-        None,
-    );
-    name.wait_ready();
+    let echo = start_small_echo(name, &[]);
     let pid = libc::pid_t::try_from(echo.child.id()).expect("pid fits");
     // Registered once inspect sees it alive.
     let deadline = Instant::now() + WATCHDOG;

@@ -16,7 +16,7 @@ use hqq_runtime::liveness::{peer_liveness, register, LockProbe, PeerLiveness, Pr
 use hqq_runtime::ring::RecoveredClaims;
 use hqq_runtime::segment::{Segment, SegmentOptions};
 use hqq_runtime::{Layout, LinkMemory, Role};
-use support::{child_env, unique_segment_name, Child};
+use support::{child_env, sigkill, unique_segment_name, Child};
 
 const WATCHDOG: Duration = Duration::from_secs(30);
 
@@ -26,13 +26,6 @@ fn layout() -> Layout {
 
 fn open_link(segment: &Segment) -> LinkMemory {
     support::open_link_memory(segment, layout())
-}
-
-fn kill(child: &Child) -> Instant {
-    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
-    // SAFETY: kill has no memory effects; `pid` is our own unreaped child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    Instant::now()
 }
 
 /// Child half: registers as a secondary, then waits to be killed.
@@ -72,7 +65,7 @@ fn killed_peer_reads_as_gone_and_its_entry_is_reclaimed() {
         std::thread::sleep(Duration::from_millis(1));
     }
 
-    let killed = kill(&child);
+    let killed = sigkill(&child);
     // The child is a zombie until `wait` reaps it: it must already read as dead.
     while peer() != PeerLiveness::Gone {
         assert!(
@@ -110,13 +103,7 @@ fn killed_peer_reads_as_gone_and_its_entry_is_reclaimed() {
 }
 
 fn link_config() -> LinkConfig {
-    let mut config = LinkConfig::new();
-    config
-        .slots(4)
-        .buffer_size(64)
-        .ready_timeout(Duration::from_secs(5))
-        .keep_on_drop(false);
-    config
+    support::link_config(4, 64)
 }
 
 /// Child half: joins the link, reserves a send slot and holds it until
@@ -180,7 +167,7 @@ fn a_live_claimant_that_proc_cannot_show_is_not_dead_and_keeps_its_claim() {
         "the live claim was not touched"
     );
 
-    let killed = kill(&child);
+    let killed = sigkill(&child);
     survivor.set_read_timeout(Some(WATCHDOG));
     // Now the claim is completed (a tombstone, skipped) and the peer gone.
     assert!(matches!(

@@ -15,7 +15,7 @@ use hqq_runtime::liveness::PeerLiveness;
 use hqq_runtime::protocol::StandardLinkCopy;
 use hqq_runtime::segment::Segment;
 use hqq_runtime::Layout;
-use support::{child_env, unique_segment_name, Child};
+use support::{child_env, sigkill, unique_segment_name, Child};
 
 const WATCHDOG: Duration = Duration::from_secs(30);
 const SLOTS: u64 = 8;
@@ -27,13 +27,7 @@ const UNREGISTERED_MESSAGES: u64 = 40;
 const PACE: Duration = Duration::from_millis(30);
 
 fn config() -> LinkConfig {
-    let mut config = LinkConfig::new();
-    config
-        .slots(SLOTS)
-        .buffer_size(BUFFER)
-        .ready_timeout(Duration::from_secs(5))
-        .keep_on_drop(false);
-    config
+    support::link_config(SLOTS, BUFFER)
 }
 
 /// Child roles: "registered" opens a link (which registers it), sends
@@ -117,9 +111,7 @@ fn an_unregistered_sender_keeps_the_side_alive_after_the_registered_one_dies() {
         }
         // Kill the registered sender while the other one is still sending.
         if killed.is_none() && from_unregistered.len() >= 5 && from_registered == 3 {
-            let pid = libc::pid_t::try_from(registered.id()).expect("pid fits");
-            // SAFETY: kill has no memory effects; `pid` is our own unreaped child.
-            assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+            sigkill(&registered);
             killed = Some(from_unregistered.len());
         }
     }

@@ -10,18 +10,12 @@ use std::time::{Duration, Instant};
 
 use hqq_runtime::layout::Direction;
 use hqq_runtime::link::{LinkConfig, StandardLink};
-use support::{child_env, unique_segment_name, Child};
+use support::{child_env, sigkill, unique_segment_name, Child};
 
 const WATCHDOG: Duration = Duration::from_secs(30);
 
 fn config() -> LinkConfig {
-    let mut config = LinkConfig::new();
-    config
-        .slots(512)
-        .buffer_size(64)
-        .ready_timeout(Duration::from_secs(5))
-        .keep_on_drop(false);
-    config
+    support::link_config(512, 64)
 }
 
 /// Child half: joins the link and parks in a receive until killed.
@@ -53,9 +47,7 @@ fn a_waiter_killed_while_parked_stops_costing_wake_calls() {
         assert!(Instant::now() < deadline, "the child never parked");
         std::thread::sleep(Duration::from_millis(1));
     }
-    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
-    // SAFETY: kill has no memory effects; `pid` is our own unreaped child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    sigkill(&child);
     let output = child.wait(WATCHDOG);
     assert!(output.status.is_some_and(|s| !s.success()), "{output}");
     assert_eq!(
@@ -64,11 +56,14 @@ fn a_waiter_killed_while_parked_stops_costing_wake_calls() {
         "the dead waiter's count stays"
     );
 
-    for i in 0..200u32 {
-        survivor
-            .try_send(&i.to_le_bytes())
-            .expect("room in 512 slots");
-    }
+    let send = |count: u32| {
+        for i in 0..count {
+            survivor
+                .try_send(&i.to_le_bytes())
+                .expect("room in 512 slots");
+        }
+    };
+    send(200);
     let woken = survivor.stats().tx.wakes;
     assert!(woken >= 1, "the first send found the dead waiter counted");
     assert!(woken < 200, "every send paid a wake call: {woken}");
@@ -77,11 +72,7 @@ fn a_waiter_killed_while_parked_stops_costing_wake_calls() {
         0,
         "the dead waiter was withdrawn"
     );
-    for i in 0..100u32 {
-        survivor
-            .try_send(&i.to_le_bytes())
-            .expect("room in 512 slots");
-    }
+    send(100);
     assert_eq!(
         survivor.stats().tx.wakes,
         woken,

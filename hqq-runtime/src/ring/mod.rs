@@ -622,29 +622,26 @@ impl Ring {
     /// Wakes consumers parked on [`Ring::data_event`] after a publish.
     #[inline(always)]
     fn notify_data(&self) {
-        match &self.wake {
-            Wake::Off => {}
-            Wake::Local(_) => {
-                notify(self.data_event());
-            }
-            Wake::Shared(w) => {
-                if notify(shared_words(&w.data)) {
-                    w.wakes.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
+        self.notify(|w| &w.data);
     }
 
     /// Wakes producers parked on [`Ring::space_event`] after a release.
     #[inline(always)]
     fn notify_space(&self) {
+        self.notify(|w| &w.space);
+    }
+
+    /// Notifies the event that `shared` picks (the local words when this
+    /// process is the only one to wake), counting wake calls.
+    #[inline(always)]
+    fn notify(&self, shared: impl Fn(&SharedWake) -> &[NonNull<AtomicU32>; 2]) {
         match &self.wake {
             Wake::Off => {}
-            Wake::Local(_) => {
-                notify(self.space_event());
+            Wake::Local(words) => {
+                notify((&words[0], &words[1]));
             }
             Wake::Shared(w) => {
-                if notify(shared_words(&w.space)) {
+                if notify(shared_words(shared(w))) {
                     w.wakes.fetch_add(1, Ordering::Relaxed);
                 }
             }

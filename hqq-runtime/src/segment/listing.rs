@@ -252,20 +252,7 @@ pub fn list_hqq_segments() -> io::Result<Vec<SegmentInfo>> {
 /// open or mapped itself.
 #[cfg(target_os = "linux")]
 pub fn segment_users(name: &str) -> Result<FileUsers, SegmentPeekError> {
-    validate_segment_name(name)?;
-    let file = shm_open(name, libc::O_RDWR, 0).map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound => SegmentPeekError::NotFound {
-            name: name.to_owned(),
-        },
-        io::ErrorKind::PermissionDenied => SegmentPeekError::PermissionDenied {
-            name: name.to_owned(),
-        },
-        _ => SegmentPeekError::Io {
-            name: name.to_owned(),
-            operation: "shm_open",
-            source,
-        },
-    })?;
+    let file = open_named(name, libc::O_RDWR)?;
     file_users(&file).map_err(|source| SegmentPeekError::Io {
         name: name.to_owned(),
         operation: "reading /proc",
@@ -282,10 +269,10 @@ pub fn is_stale(name: &str) -> bool {
         && segment_users(name).is_ok_and(|users| users.proven_unused())
 }
 
-/// Opens `name` read-only for a peek; returns the file and its length.
-fn open_for_peek(name: &str) -> Result<(std::fs::File, u64), SegmentPeekError> {
+/// Opens the existing segment `name` with `flags` (an access mode).
+fn open_named(name: &str, flags: libc::c_int) -> Result<std::fs::File, SegmentPeekError> {
     validate_segment_name(name)?;
-    let file = shm_open(name, libc::O_RDONLY, 0).map_err(|source| match source.kind() {
+    shm_open(name, flags, 0).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => SegmentPeekError::NotFound {
             name: name.to_owned(),
         },
@@ -297,7 +284,12 @@ fn open_for_peek(name: &str) -> Result<(std::fs::File, u64), SegmentPeekError> {
             operation: "shm_open",
             source,
         },
-    })?;
+    })
+}
+
+/// Opens `name` read-only for a peek; returns the file and its length.
+fn open_for_peek(name: &str) -> Result<(std::fs::File, u64), SegmentPeekError> {
+    let file = open_named(name, libc::O_RDONLY)?;
     let len = file
         .metadata()
         .map_err(|source| SegmentPeekError::Io {

@@ -284,3 +284,24 @@ pub fn open_link_memory(
     }
     .expect("open link memory")
 }
+
+/// A link configuration of `slots` x `buffer` bytes that waits up to 5 s
+/// for the segment and removes it when the creating link is dropped.
+pub fn link_config(slots: u64, buffer: u64) -> hqq_runtime::link::LinkConfig {
+    let mut config = hqq_runtime::link::LinkConfig::new();
+    config
+        .slots(slots)
+        .buffer_size(buffer)
+        .ready_timeout(Duration::from_secs(5))
+        .keep_on_drop(false);
+    config
+}
+
+/// Sends SIGKILL to `child` (still unreaped, so its pid is ours); returns
+/// when it was sent.
+pub fn sigkill(child: &Child) -> Instant {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+    // SAFETY: kill has no memory effects; `pid` is our own unreaped child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    Instant::now()
+}
