@@ -16,7 +16,7 @@ use hqq_runtime::liveness::{peer_liveness, register, LockProbe, PeerLiveness, Pr
 use hqq_runtime::ring::RecoveredClaims;
 use hqq_runtime::segment::{Segment, SegmentOptions};
 use hqq_runtime::{Layout, LinkMemory, Role};
-use support::{child_env, sigkill, unique_segment_name, Child};
+use support::{child_env, unique_segment_name, Child};
 
 const WATCHDOG: Duration = Duration::from_secs(30);
 
@@ -58,14 +58,14 @@ fn killed_peer_reads_as_gone_and_its_entry_is_reclaimed() {
     let peer = || peer_liveness(Some(ext), Some(&probe), Role::Primary, Some(me.index()));
     assert_eq!(peer(), PeerLiveness::Unknown, "no secondary yet");
 
-    let child = Child::spawn("child_registers_and_waits", &[("HQQ_SEGMENT", &name)]);
+    let mut child = Child::spawn("child_registers_and_waits", &[("HQQ_SEGMENT", &name)]);
     let deadline = Instant::now() + WATCHDOG;
     while peer() != PeerLiveness::Alive {
         assert!(Instant::now() < deadline, "the child never registered");
         std::thread::sleep(Duration::from_millis(1));
     }
 
-    let killed = sigkill(&child);
+    let killed = child.sigkill();
     // The child is a zombie until `wait` reaps it: it must already read as dead.
     while peer() != PeerLiveness::Gone {
         assert!(
@@ -133,7 +133,7 @@ fn a_live_claimant_that_proc_cannot_show_is_not_dead_and_keeps_its_claim() {
     let name = unique_segment_name("liveness-hidden");
     let survivor = StandardLink::create(&name, &link_config()).expect("create");
     survivor.set_read_timeout(Some(Duration::from_millis(50)));
-    let child = Child::spawn("child_holds_a_send_claim", &[("HQQ_SEGMENT", &name)]);
+    let mut child = Child::spawn("child_holds_a_send_claim", &[("HQQ_SEGMENT", &name)]);
     let ext = survivor.memory().extension().expect("extension block");
     let deadline = Instant::now() + WATCHDOG;
     let index = loop {
@@ -167,7 +167,7 @@ fn a_live_claimant_that_proc_cannot_show_is_not_dead_and_keeps_its_claim() {
         "the live claim was not touched"
     );
 
-    let killed = sigkill(&child);
+    let killed = child.sigkill();
     survivor.set_read_timeout(Some(WATCHDOG));
     // Now the claim is completed (a tombstone, skipped) and the peer gone.
     assert!(matches!(

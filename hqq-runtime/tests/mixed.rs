@@ -15,7 +15,7 @@ use hqq_runtime::liveness::PeerLiveness;
 use hqq_runtime::protocol::StandardLinkCopy;
 use hqq_runtime::segment::Segment;
 use hqq_runtime::Layout;
-use support::{child_env, sigkill, unique_segment_name, Child};
+use support::{child_env, unique_segment_name, Child};
 
 const WATCHDOG: Duration = Duration::from_secs(30);
 const SLOTS: u64 = 8;
@@ -82,7 +82,7 @@ fn an_unregistered_sender_keeps_the_side_alive_after_the_registered_one_dies() {
     let name = unique_segment_name("mixed");
     let primary = StandardLink::create(&name, &config()).expect("create");
     primary.set_read_timeout(Some(Duration::from_secs(2)));
-    let registered = spawn(&name, "registered");
+    let mut registered = spawn(&name, "registered");
     let deadline = Instant::now() + WATCHDOG;
     while primary.peer_liveness() != PeerLiveness::Alive {
         assert!(
@@ -111,7 +111,7 @@ fn an_unregistered_sender_keeps_the_side_alive_after_the_registered_one_dies() {
         }
         // Kill the registered sender while the other one is still sending.
         if killed.is_none() && from_unregistered.len() >= 5 && from_registered == 3 {
-            sigkill(&registered);
+            registered.sigkill();
             killed = Some(from_unregistered.len());
         }
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use hqq_runtime::layout::Direction;
 use hqq_runtime::link::{LinkConfig, StandardLink};
-use support::{child_env, sigkill, unique_segment_name, Child};
+use support::{child_env, unique_segment_name, Child};
 
 const WATCHDOG: Duration = Duration::from_secs(30);
 
@@ -33,7 +33,7 @@ fn child_parks_in_a_receive() {
 fn a_waiter_killed_while_parked_stops_costing_wake_calls() {
     let name = unique_segment_name("waiters-killed");
     let survivor = StandardLink::create(&name, &config()).expect("create");
-    let child = Child::spawn("child_parks_in_a_receive", &[("HQQ_SEGMENT", &name)]);
+    let mut child = Child::spawn("child_parks_in_a_receive", &[("HQQ_SEGMENT", &name)]);
     let ext = survivor.memory().extension().expect("extension block");
     let waiters = ext.data_waiters(Direction::PrimaryToSecondary);
     let deadline = Instant::now() + WATCHDOG;
@@ -47,7 +47,7 @@ fn a_waiter_killed_while_parked_stops_costing_wake_calls() {
         assert!(Instant::now() < deadline, "the child never parked");
         std::thread::sleep(Duration::from_millis(1));
     }
-    sigkill(&child);
+    child.sigkill();
     let output = child.wait(WATCHDOG);
     assert!(output.status.is_some_and(|s| !s.success()), "{output}");
     assert_eq!(

@@ -140,6 +140,13 @@ impl Child {
         self.process.id()
     }
 
+    /// Sends the child SIGKILL (it is unreaped, so the pid is still ours);
+    /// returns when it was sent.
+    pub fn sigkill(&mut self) -> Instant {
+        self.process.kill().expect("SIGKILL the child");
+        Instant::now()
+    }
+
     /// Waits for the child to exit, for at most `timeout` (the watchdog).
     /// On timeout, kills it and panics with its output.
     pub fn wait(mut self, timeout: Duration) -> ChildOutput {
@@ -295,13 +302,4 @@ pub fn link_config(slots: u64, buffer: u64) -> hqq_runtime::link::LinkConfig {
         .ready_timeout(Duration::from_secs(5))
         .keep_on_drop(false);
     config
-}
-
-/// Sends SIGKILL to `child` (still unreaped, so its pid is ours); returns
-/// when it was sent.
-pub fn sigkill(child: &Child) -> Instant {
-    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
-    // SAFETY: kill has no memory effects; `pid` is our own unreaped child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    Instant::now()
 }
