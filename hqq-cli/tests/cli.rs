@@ -562,3 +562,28 @@ fn interrupting_the_creator_removes_the_segment() {
         "the segment outlived its creator"
     );
 }
+
+/// A segment made by a hostile process: a ready superblock announcing 2
+/// slots of 32 GiB. The tools adopt an existing segment's configuration,
+/// so they must refuse it by their limits with one line and status 1,
+/// instead of aborting on a 32 GiB allocation.
+#[test]
+fn absurd_announced_sizes_fail_cleanly() {
+    let name = Name::new("absurd");
+    let mut page = vec![0u8; 4096];
+    let words: [(usize, u64); 4] = [(0, 0x4851_515f_5354_4c31), (1, 2), (5, 2), (6, 32 << 30)];
+    for (index, value) in words {
+        page[index * 8..index * 8 + 8].copy_from_slice(&value.to_le_bytes());
+    }
+    std::fs::write(name.path(), page).expect("write the hostile segment");
+    for command in ["echo", "recv"] {
+        let out = run(&[command, &name.0]);
+        assert_eq!(out.status.code(), Some(1), "{command}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("buffer size 34359738368 exceeds"),
+            "{command}: {:?}",
+            out.stderr
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "{command}: {:?}", out.stderr);
+    }
+}

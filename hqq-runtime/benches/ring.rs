@@ -25,7 +25,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::{Backoff, CachePadded};
 use hqq_runtime::ring::{Ring, RingRecvError};
-use hqq_runtime::Packet;
+use hqq_runtime::{Packet, PayloadView};
 
 const CAPACITY: u64 = 256;
 const BUFFER_SIZE: u64 = 64;
@@ -357,6 +357,37 @@ fn claim_records(c: &mut Criterion) {
     group.finish();
 }
 
+/// Copying a received payload out: `PayloadView::copy_to_slice` (volatile
+/// loads, as for memory a peer writes) beside a plain `memcpy` of the same
+/// bytes (`copy_from_slice`), in one working set that fits the L2 cache.
+fn payload_copy(c: &mut Criterion) {
+    let mut group = c.benchmark_group("payload_copy");
+    const WORKING_SET: usize = 256 << 10;
+    let source = vec![0x5a_u8; WORKING_SET];
+    for size in [64usize, 4096, 65536] {
+        let mut out = vec![0u8; size];
+        group.throughput(Throughput::Bytes(WORKING_SET as u64));
+        group.bench_function(BenchmarkId::new("memcpy", size), |b| {
+            b.iter(|| {
+                for chunk in source.chunks_exact(size) {
+                    out.copy_from_slice(std::hint::black_box(chunk));
+                    std::hint::black_box(&mut out);
+                }
+            });
+        });
+        group.bench_function(BenchmarkId::new("view", size), |b| {
+            b.iter(|| {
+                for chunk in source.chunks_exact(size) {
+                    let view = PayloadView::from_slice(std::hint::black_box(chunk));
+                    view.copy_to_slice(&mut out);
+                    std::hint::black_box(&mut out);
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(10)
@@ -367,6 +398,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = throughput, ping_pong, claim_records
+    targets = throughput, ping_pong, claim_records, payload_copy
 }
 criterion_main!(benches);

@@ -40,24 +40,43 @@
 //! - send us garbage: wrong opcodes, sizes, indices and flags (these come
 //!   back as typed errors from decode/validate and the ring, never as a
 //!   panic), or well-formed but false data (we cannot tell);
+//! - change a payload while we read it: received payloads are
+//!   [`PayloadView`]s, whose every read is a volatile load, so a byte read
+//!   twice may differ; copy out, then validate the copy;
+//! - change a payload we are still writing (a send buffer is `&mut [u8]`,
+//!   exclusive within our process, but the peer maps it too): the receiver
+//!   gets garbled bytes;
 //! - deny service: fill a ring and never release it, stop publishing a
-//!   claimed slot, or corrupt positions so the ring reports `Corrupt`;
-//!   blocking calls then end at their deadline (or with `PeerGone` once the
-//!   kernel's locks prove the other side dead), never hang past it;
+//!   claimed slot, flood tombstones, or corrupt positions so the ring
+//!   reports `Corrupt`; blocking calls then end at their deadline (or with
+//!   `PeerGone` once the kernel's locks prove the other side dead), never
+//!   hang past it, and `try_` calls return after at most one ring's worth
+//!   of work;
 //! - lie in the process table, or hold liveness locks itself: make a dead
 //!   peer look alive (we wait for our timeout), make a side look mixed
 //!   (likewise), or, on a side where no registered process lives, invent a
 //!   dead one so that an idle unregistered peer there reads as gone;
 //! - shrink the segment file with `ftruncate`, after which touching the lost
-//!   pages raises `SIGBUS` in our process (no `shm_open` object can prevent
-//!   this; see [`segment`]).
+//!   pages raises `SIGBUS` and kills our process (no `shm_open` object can
+//!   prevent this; see [`segment`]). Deployments whose every peer is hqq can
+//!   prevent it with a sealed segment
+//!   ([`StandardLink::create_sealed`](link::StandardLink::create_sealed)):
+//!   an anonymous memfd that nobody can shrink, handed to peers over a Unix
+//!   socket.
 //!
 //! **It cannot:**
 //! - make us read or write outside the mapping: every index, offset and size
 //!   read from shared memory is bounds-checked before use;
+//! - make two claims of our process hold one slot: which slots our claims
+//!   hold is recorded in process-private memory ([`ring`]), so a peer that
+//!   moves a ring position back gets `Corrupt`, never a second `&mut` to a
+//!   buffer;
 //! - make us allocate without bound: every size or count from shared memory
-//!   is checked against the link's limits (buffer size, slot count, the
-//!   message bound of [`codec::Limits`]) before any allocation;
+//!   is checked against limits we control (the link's buffer size and slot
+//!   count, which an opener accepts only within
+//!   [`LinkConfig::max_slots`](link::LinkConfig::max_slots) and its
+//!   siblings, and the message bound of [`codec::Limits`]) before any
+//!   allocation;
 //! - make us panic, or hang past a caller's deadline;
 //! - make a live process read as dead: death is proven only by the kernel
 //!   dropping the process's open-file-description locks on the segment file,
@@ -68,6 +87,11 @@
 //!   kernel about locks (`fcntl`) on the segment file;
 //! - make us unlink a segment: stale segments are reclaimed only when the
 //!   caller asks ([`SegmentOptions::reclaim_stale`](segment::SegmentOptions::reclaim_stale)).
+//!
+//! Two links that one process opens on the same name are two mappings, and
+//! each treats the other like a peer process; the two ends of
+//! [`StandardLink::pair`](link::StandardLink::pair) share one mapping and
+//! exclude each other's claims.
 
 #[cfg(not(target_endian = "little"))]
 compile_error!(

@@ -270,8 +270,8 @@ impl<'a> Iterator for Chunks<'a> {
 }
 
 /// Copies `n` bytes from `src` to `dst`, reading each source byte exactly
-/// once with volatile loads: bytes up to 16-byte alignment of `src`, then
-/// aligned wide loads, then the tail bytes.
+/// once with volatile loads: bytes up to 32-byte alignment of `src`, then
+/// aligned 32-byte blocks of wide loads, then 8-byte words, then bytes.
 ///
 /// # Safety
 ///
@@ -279,61 +279,86 @@ impl<'a> Iterator for Chunks<'a> {
 /// ranges do not overlap.
 #[inline]
 unsafe fn volatile_copy(src: *const u8, dst: *mut u8, n: usize) {
-    let head = src.align_offset(WIDE).min(n);
+    let head = src.align_offset(BLOCK).min(n);
     // SAFETY: head <= n (caller's contract covers all n bytes).
-    unsafe { copy_bytes(src, dst, head) };
-    let body = (n - head) / WIDE * WIDE;
-    // SAFETY: head + body <= n; `src + head` is WIDE-aligned.
-    unsafe { copy_wide(src.add(head), dst.add(head), body) };
-    let done = head + body;
+    unsafe { copy_units::<u8>(src, dst, head) };
+    let body = (n - head) / BLOCK * BLOCK;
+    // SAFETY: head + body <= n; `src + head` is BLOCK-aligned.
+    unsafe { copy_blocks(src.add(head), dst.add(head), body) };
+    let mut done = head + body;
+    let words = (n - done) / 8 * 8;
+    // SAFETY: done + words <= n; `src + done` is still 8-aligned.
+    unsafe { copy_units::<u64>(src.add(done), dst.add(done), words) };
+    done += words;
     // SAFETY: done <= n.
-    unsafe { copy_bytes(src.add(done), dst.add(done), n - done) };
+    unsafe { copy_units::<u8>(src.add(done), dst.add(done), n - done) };
 }
 
-/// Bytes one wide load moves.
-const WIDE: usize = 16;
+/// Bytes of one block of wide loads, and the source alignment it needs.
+const BLOCK: usize = 32;
 
+/// The shortest copy that takes the AVX2 path.
+#[cfg(target_arch = "x86_64")]
+const AVX2_FROM: usize = 512;
+
+/// Copies `n` bytes as `T`s, one volatile load each.
+///
 /// # Safety
 ///
-/// As for [`volatile_copy`].
-#[inline]
-unsafe fn copy_bytes(src: *const u8, dst: *mut u8, n: usize) {
-    for i in 0..n {
-        // SAFETY: i < n (caller's contract).
-        unsafe { dst.add(i).write(src.add(i).read_volatile()) };
+/// As for [`volatile_copy`]; `src` is aligned for `T` and `n` a multiple
+/// of its size.
+#[inline(always)]
+unsafe fn copy_units<T: Copy>(src: *const u8, dst: *mut u8, n: usize) {
+    let (src, dst) = (src.cast::<T>(), dst.cast::<T>());
+    for i in 0..n / std::mem::size_of::<T>() {
+        // SAFETY: unit i lies within the n bytes (caller); `src` is aligned
+        // for T; the store tolerates any alignment.
+        unsafe { dst.add(i).write_unaligned(src.add(i).read_volatile()) };
     }
 }
 
+/// Copies `n` bytes in 32-byte blocks: one AVX2 load per block where the
+/// processor has it, two SSE2 loads otherwise.
+///
 /// # Safety
 ///
-/// As for [`volatile_copy`], and `src` is 16-byte aligned and `n` a
-/// multiple of 16.
+/// As for [`volatile_copy`]; `src` is 32-byte aligned and `n` a multiple
+/// of 32.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-unsafe fn copy_wide(src: *const u8, dst: *mut u8, n: usize) {
+unsafe fn copy_blocks(src: *const u8, dst: *mut u8, n: usize) {
     use std::arch::x86_64::__m128i;
-    let src = src.cast::<__m128i>();
-    let dst = dst.cast::<__m128i>();
-    for i in 0..n / WIDE {
-        // SAFETY: i * 16 + 16 <= n; `src` is 16-byte aligned, as an
-        // `__m128i` load needs; the store is unaligned-tolerant.
-        unsafe { dst.add(i).write_unaligned(src.add(i).read_volatile()) };
+    // A short copy is done before the call to the AVX2 function (which
+    // cannot be inlined here) would pay off.
+    #[cfg(not(miri))]
+    if n >= AVX2_FROM && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the caller's contract, and the processor has AVX2.
+        return unsafe { copy_blocks_avx2(src, dst, n) };
     }
+    // SAFETY: the caller's contract; 32-byte alignment is 16-byte alignment.
+    unsafe { copy_units::<__m128i>(src, dst, n) }
 }
 
 /// # Safety
 ///
-/// As for [`volatile_copy`], and `src` is 16-byte aligned and `n` a
-/// multiple of 16.
+/// As for [`copy_blocks`], and the processor supports AVX2.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[target_feature(enable = "avx2")]
+unsafe fn copy_blocks_avx2(src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY: the caller's contract; `src` is 32-byte aligned, as `__m256i`
+    // loads need.
+    unsafe { copy_units::<std::arch::x86_64::__m256i>(src, dst, n) }
+}
+
+/// # Safety
+///
+/// As for [`volatile_copy`]; `src` is 32-byte aligned and `n` a multiple
+/// of 32.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-unsafe fn copy_wide(src: *const u8, dst: *mut u8, n: usize) {
-    let src = src.cast::<u64>();
-    let dst = dst.cast::<u64>();
-    for i in 0..n / 8 {
-        // SAFETY: i * 8 + 8 <= n; `src` is 8-byte aligned.
-        unsafe { dst.add(i).write_unaligned(src.add(i).read_volatile()) };
-    }
+unsafe fn copy_blocks(src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY: the caller's contract; 32-byte alignment is 8-byte alignment.
+    unsafe { copy_units::<u64>(src, dst, n) }
 }
 
 #[cfg(test)]
@@ -351,6 +376,17 @@ mod tests {
                 let n = view.copy_to_slice(&mut short);
                 assert_eq!(n, len.min(9));
                 assert_eq!(&short[..n], &data[start..start + n]);
+            }
+        }
+    }
+
+    #[test]
+    fn long_copies_take_the_wide_path_intact() {
+        let data: Vec<u8> = (0..9000u32).map(|i| (i * 13 + i / 256) as u8).collect();
+        for start in [0, 1, 8, 31, 32, 33] {
+            for len in [511, 512, 4096, 4097, 8191] {
+                let view = PayloadView::from_slice(&data[start..start + len]);
+                assert_eq!(view.to_vec(), &data[start..start + len], "{start} {len}");
             }
         }
     }

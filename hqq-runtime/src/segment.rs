@@ -33,12 +33,15 @@
 //! # What a peer can still do
 //!
 //! A peer with write access can shrink the object with `ftruncate` after we
-//! mapped it; touching the lost pages then raises `SIGBUS`. No `shm_open`
-//! segment can prevent that (file seals exist only for `memfd`); peers are
-//! expected to be processes of the same user that follow the protocol.
+//! mapped it; touching the lost pages then raises `SIGBUS`, which kills the
+//! process. No `shm_open` segment can prevent that (file seals exist only
+//! for `memfd`). Where every peer is hqq, a [sealed](Segment::sealed)
+//! segment can: a `memfd` nobody can resize, handed to peers over a Unix
+//! socket ([`send_segment_fd`], [`recv_segment_fd`]).
 
 mod listing;
 mod name;
+mod sealed;
 #[cfg(target_os = "linux")]
 mod users;
 
@@ -57,6 +60,7 @@ pub use listing::{inspect_segment, list_hqq_segments, SegmentInfo, SegmentOwner}
 pub use listing::{is_stale, segment_users};
 pub use listing::{list_segment_names, peek_header, SegmentPeekError, SEGMENT_DIR};
 pub use name::{validate_segment_name, SegmentNameError, MAX_SEGMENT_NAME_LEN};
+pub use sealed::{recv_segment_fd, send_segment_fd, SegmentSealedError};
 #[cfg(target_os = "linux")]
 pub use users::{file_users, FileUsers};
 

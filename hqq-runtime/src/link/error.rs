@@ -37,6 +37,12 @@ pub enum LinkOpenError {
     /// Mapping the anonymous segment of a [`pair`](super::StandardLink::pair) failed.
     #[error(transparent)]
     Anonymous(#[from] SegmentAnonymousError),
+    /// Making or mapping a sealed segment failed
+    /// ([`StandardLink::create_sealed`](super::StandardLink::create_sealed),
+    /// [`open_sealed`](super::StandardLink::open_sealed)).
+    #[cfg(target_os = "linux")]
+    #[error(transparent)]
+    Sealed(#[from] crate::segment::SegmentSealedError),
     /// The open protocol failed: the segment was not ready in time, or its
     /// superblock or rings do not match the configuration.
     #[error(transparent)]

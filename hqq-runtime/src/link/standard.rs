@@ -244,6 +244,60 @@ impl StandardLink {
         Self::on_segment(Arc::new(segment), layout, config, deadline)
     }
 
+    /// Creates a link in a sealed segment (see
+    /// [`Segment::sealed`]): a `memfd` that no process can shrink, so a
+    /// peer cannot kill this process with `SIGBUS` by truncating it. Returns
+    /// the link (the primary) and the segment's descriptor, which peers get
+    /// over a Unix socket ([`crate::segment::send_segment_fd`]) and open
+    /// with [`open_sealed`](Self::open_sealed). The Go implementation opens
+    /// segments by name and cannot join such a link.
+    ///
+    /// ```
+    /// use std::os::fd::AsFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use hqq_runtime::link::{LinkConfig, StandardLink};
+    /// use hqq_runtime::segment::{recv_segment_fd, send_segment_fd};
+    ///
+    /// let mut config = LinkConfig::new();
+    /// config.slots(8).buffer_size(64);
+    /// let (primary, fd) = StandardLink::create_sealed(&config)?;
+    /// let (ours, theirs) = UnixStream::pair()?;
+    /// send_segment_fd(&ours, fd.as_fd())?;
+    /// // In the peer process:
+    /// let secondary = StandardLink::open_sealed(recv_segment_fd(&theirs)?, &config)?;
+    /// primary.send(b"sealed")?;
+    /// let mut buf = [0u8; 64];
+    /// let n = secondary.recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"sealed");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(target_os = "linux")]
+    pub fn create_sealed(
+        config: &LinkConfig,
+    ) -> Result<(StandardLink, std::os::fd::OwnedFd), LinkOpenError> {
+        let layout = config.checked_layout()?;
+        let (segment, fd) = Segment::sealed(layout.total_size())?;
+        let deadline = Deadline::after(Some(config.ready_timeout));
+        Ok((
+            Self::on_segment(Arc::new(segment), layout, config, deadline)?,
+            fd,
+        ))
+    }
+
+    /// Joins the link in a sealed segment whose descriptor a peer sent
+    /// (see [`create_sealed`](Self::create_sealed)); the descriptor is
+    /// mapped only if it is sealed against resizing.
+    #[cfg(target_os = "linux")]
+    pub fn open_sealed(
+        fd: std::os::fd::OwnedFd,
+        config: &LinkConfig,
+    ) -> Result<StandardLink, LinkOpenError> {
+        let layout = config.checked_layout()?;
+        let segment = Segment::from_sealed_fd(fd, layout.total_size())?;
+        let deadline = Deadline::after(Some(config.ready_timeout));
+        Self::on_segment(Arc::new(segment), layout, config, deadline)
+    }
+
     /// Two ends of one link on an anonymous segment: `(primary, secondary)`.
     /// For tests and for threads of one process.
     pub fn pair(config: &LinkConfig) -> Result<(StandardLink, StandardLink), LinkOpenError> {

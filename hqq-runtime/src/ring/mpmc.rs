@@ -69,14 +69,19 @@ pub(crate) trait Slots {
     ///
     /// # Safety
     ///
-    /// `index < count` and the caller owns the slot as a producer.
+    /// `index < count`, and the algorithm gives the caller the slot as a
+    /// producer. Only implementations over memory no peer can write (the
+    /// loom model's cells) may rely on the second condition; the one over
+    /// shared memory stores atomics and relies on the first alone, since a
+    /// peer can break the algorithm.
     unsafe fn store_packet(&self, index: usize, packet: &Packet);
 
     /// Reads the packet of slot `index`.
     ///
     /// # Safety
     ///
-    /// `index < count` and the caller owns the slot as a consumer.
+    /// As for [`Slots::store_packet`], with the slot the caller's as a
+    /// consumer.
     unsafe fn load_packet(&self, index: usize) -> Packet;
 
     /// Hints that a consumer is about to claim slot `index` (seen
@@ -262,9 +267,10 @@ impl<S: Slots> RingCore<S> {
     /// Publishes `packet` at the claimed write position `p`.
     #[inline]
     pub(crate) fn publish(&self, p: u64, packet: &Packet) {
-        // SAFETY: index < count, and the producer owns the slot: it claimed
-        // position p with `seq == p`, and no consumer touches it until the
-        // store below.
+        // SAFETY: index < count (masked). The algorithm gave us the slot
+        // (we claimed p with `seq == p`, and no consumer touches it until
+        // the store below), which is all the peer-free loom cells need;
+        // shared slots need only the index bound (see `Slots`).
         unsafe { self.slots.store_packet(self.index(p), packet) };
         // Release: pairs with the Acquire load of `seq` in
         // `claim_recv_positions`, which then sees the packet.
@@ -360,8 +366,9 @@ impl<S: Slots> RingCore<S> {
     /// The packet at claimed read position `p`.
     #[inline]
     pub(crate) fn load_packet(&self, p: u64) -> Packet {
-        // SAFETY: index < count, and the consumer owns position p until it
-        // calls `release(p)`.
+        // SAFETY: index < count (masked); the algorithm gave the consumer
+        // position p until `release(p)`, as `Slots::load_packet` asks of
+        // peer-free implementations (shared slots need only the bound).
         unsafe { self.slots.load_packet(self.index(p)) }
     }
 
@@ -407,11 +414,12 @@ impl<S: Slots> RingCore<S> {
             return false;
         }
         let index = self.index(p);
-        // SAFETY: index < count. `seq == p` and `w > p`: the dead claimant
-        // won position p (invariant R) and never published it; consumers
-        // wait for `seq == p + 1`, producers of the next lap for
-        // `seq == p + count`, and the caller's exclusive hold of the record
-        // keeps other survivors out. So the slot is ours to write.
+        // SAFETY: index < count (masked). When every party follows the
+        // algorithm the slot is ours to write: `seq == p` and `w > p`, so
+        // the dead claimant won p (invariant R) and never published it,
+        // consumers wait for `seq == p + 1`, producers of the next lap for
+        // `seq == p + count`, and our exclusive hold of the record keeps
+        // other survivors out. Shared slots need only the bound (`Slots`).
         unsafe { self.slots.store_packet(index, &tombstone(index)) };
         // Release: pairs with the Acquire load of `seq` in
         // `claim_recv_positions`, which then sees the tombstone.

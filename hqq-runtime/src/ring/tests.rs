@@ -681,3 +681,46 @@ fn rings_over_one_memory_share_slot_ownership() {
     );
     drop(filling);
 }
+
+/// Item 6 of the hostile-peer issue: every path that publishes or releases
+/// wakes a parked peer, because they all go through the ring (a commit, a
+/// claim dropped uncommitted, a receive claim or batch dropped, and
+/// dead-claim recovery; before, only the link's own calls notified).
+#[test]
+#[cfg_attr(miri, ignore = "futex system calls")]
+fn every_publish_and_release_notifies() {
+    use std::sync::atomic::AtomicU32;
+    let heap = heap();
+    let mut ring = ring(&heap, 4);
+    let words: [AtomicU32; 4] = Default::default();
+    let [data_seq, data_waiters, space_seq, space_waiters] = &words;
+    // SAFETY: the words outlive the ring (declared before it is used and
+    // dropped after it) and are only accessed atomically.
+    unsafe {
+        ring.wake_shared(
+            [NonNull::from(data_seq), NonNull::from(data_waiters)],
+            [NonNull::from(space_seq), NonNull::from(space_waiters)],
+        )
+    };
+    // A peer parked on each event.
+    data_waiters.store(1, Ordering::Relaxed);
+    space_waiters.store(1, Ordering::Relaxed);
+    let bumps = || {
+        (
+            data_seq.load(Ordering::Relaxed),
+            space_seq.load(Ordering::Relaxed),
+        )
+    };
+
+    ring.try_claim_send().unwrap().commit(packet(1, 0));
+    assert_eq!(bumps(), (1, 0), "commit");
+    drop(ring.try_claim_send().unwrap());
+    assert_eq!(bumps(), (2, 0), "dropped send claim");
+    drop(ring.try_claim_recv().unwrap());
+    assert_eq!(bumps(), (2, 1), "dropped receive claim");
+    drop(ring.try_recv_batch(4).unwrap());
+    assert_eq!(bumps(), (2, 2), "dropped batch");
+    assert_eq!(ring.data_event().0.as_ptr(), data_seq.as_ptr());
+    assert_eq!(ring.space_event().1.as_ptr(), space_waiters.as_ptr());
+    drop(ring);
+}
