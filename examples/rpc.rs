@@ -12,7 +12,7 @@
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use hqq::runtime::advanced::{RpcCallError, Status};
+use hqq::runtime::advanced::{CallContext, RpcCallError, Status};
 use hqq::{AdvancedConfig, AdvancedLink, LinkConfig};
 
 mod calculator {
@@ -42,12 +42,12 @@ struct Calculator {
 }
 
 impl rpc::Server for Calculator {
-    fn echo(&mut self, request: &[u8]) -> Result<Vec<u8>, Status> {
+    fn echo(&mut self, _cx: &CallContext, request: &[u8]) -> Result<Vec<u8>, Status> {
         self.answered += 1;
         Ok(request.to_vec())
     }
 
-    fn sum(&mut self, request: &[u8]) -> Result<Vec<u8>, Status> {
+    fn sum(&mut self, _cx: &CallContext, request: &[u8]) -> Result<Vec<u8>, Status> {
         self.answered += 1;
         if request.len() % 8 != 0 {
             return Err(Status::new(
@@ -62,12 +62,12 @@ impl rpc::Server for Calculator {
         Ok(sum.to_le_bytes().to_vec())
     }
 
-    fn stats(&mut self, _request: &[u8]) -> Result<Vec<u8>, Status> {
+    fn stats(&mut self, _cx: &CallContext, _request: &[u8]) -> Result<Vec<u8>, Status> {
         self.answered += 1;
         Ok(format!("{} requests answered", self.answered).into_bytes())
     }
 
-    fn stop(&mut self, _request: &[u8]) -> Result<Vec<u8>, Status> {
+    fn stop(&mut self, _cx: &CallContext, _request: &[u8]) -> Result<Vec<u8>, Status> {
         self.stopping = true;
         Ok(b"stopping".to_vec())
     }

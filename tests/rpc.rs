@@ -7,7 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use hqq::runtime::advanced::{CallError, RpcCallError, ServeEnd, Status, TransportError};
+use hqq::runtime::advanced::{
+    CallContext, CallError, RpcCallError, ServeEnd, Status, TransportError,
+};
 use hqq::{AdvancedConfig, AdvancedLink, LinkConfig};
 use support::{child_env, unique_segment_name, Child};
 
@@ -34,6 +36,19 @@ fn advanced_config() -> AdvancedConfig {
     }
 }
 
+/// The request of `tally` (a serde type).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Words(pub Vec<String>);
+
+/// The response of `tally` (a serde type).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Tally {
+    /// Number of words.
+    pub words: u64,
+    /// Number of letters in all of them.
+    pub letters: u64,
+}
+
 #[derive(Default)]
 struct Strings {
     answered: u64,
@@ -41,12 +56,12 @@ struct Strings {
 }
 
 impl rpc::Server for Strings {
-    fn reverse(&mut self, request: &[u8]) -> Result<Vec<u8>, Status> {
+    fn reverse(&mut self, _cx: &CallContext, request: &[u8]) -> Result<Vec<u8>, Status> {
         self.answered += 1;
         Ok(request.iter().rev().copied().collect())
     }
 
-    fn fail(&mut self, request: &[u8]) -> Result<Vec<u8>, Status> {
+    fn fail(&mut self, _cx: &CallContext, request: &[u8]) -> Result<Vec<u8>, Status> {
         self.answered += 1;
         Err(Status {
             code: 7,
@@ -54,20 +69,42 @@ impl rpc::Server for Strings {
         })
     }
 
-    fn count(&mut self, _request: &[u8]) -> Result<Vec<u8>, Status> {
+    fn count(&mut self, _cx: &CallContext, _request: &[u8]) -> Result<Vec<u8>, Status> {
         let before = self.answered;
         self.answered += 1;
         Ok(before.to_le_bytes().to_vec())
     }
 
-    fn stop(&mut self, _request: &[u8]) -> Result<Vec<u8>, Status> {
+    fn stop(&mut self, _cx: &CallContext, _request: &[u8]) -> Result<Vec<u8>, Status> {
         self.stopping = true;
         Ok(Vec::new())
     }
 
-    fn crash(&mut self, _request: &[u8]) -> Result<Vec<u8>, Status> {
+    fn crash(&mut self, _cx: &CallContext, _request: &[u8]) -> Result<Vec<u8>, Status> {
         // Leaves the process table entry behind, naming a dead process.
         std::process::exit(3)
+    }
+
+    fn widen(&mut self, _cx: &CallContext, span: strings::Span) -> Result<strings::Span, Status> {
+        self.answered += 1;
+        Ok(strings::Span {
+            start: span.start.saturating_sub(1),
+            len: span.len.saturating_add(2),
+        })
+    }
+
+    fn context(&mut self, cx: &CallContext, _request: &[u8]) -> Result<Vec<u8>, Status> {
+        self.answered += 1;
+        let ahead = u64::from(cx.deadline > std::time::Instant::now());
+        Ok([cx.connection.to_le_bytes(), ahead.to_le_bytes()].concat())
+    }
+
+    fn tally(&mut self, _cx: &CallContext, request: Words) -> Result<Tally, Status> {
+        self.answered += 1;
+        Ok(Tally {
+            words: request.0.len() as u64,
+            letters: request.0.iter().map(|w| w.chars().count() as u64).sum(),
+        })
     }
 
     fn should_stop(&mut self) -> bool {
@@ -130,6 +167,35 @@ fn generated_client_calls_generated_server_across_processes() {
         "{unknown:?}"
     );
     assert_eq!(client.count(b"").unwrap(), 4u64.to_le_bytes());
+    // A typed method: packets in and out.
+    let span = strings::Span { start: 5, len: 3 };
+    assert_eq!(
+        client.widen(&span).unwrap(),
+        strings::Span { start: 4, len: 5 }
+    );
+    // Bytes that are not a Span packet: the generated server says so.
+    let bad = hqq::runtime::advanced::rpc::call(&link, 0, rpc::METHOD_WIDEN, b"short");
+    assert!(
+        matches!(&bad, Err(RpcCallError::Status(s)) if s.code == Status::BAD_REQUEST),
+        "{bad:?}"
+    );
+    // Serde types, with postcard.
+    let words = Words(vec!["shared".into(), "memory".into(), "ipc".into()]);
+    assert_eq!(
+        client.tally(&words).unwrap(),
+        Tally {
+            words: 3,
+            letters: 15
+        }
+    );
+    let bad = hqq::runtime::advanced::rpc::call(&link, 0, rpc::METHOD_TALLY, &[0xFF; 3]);
+    assert!(
+        matches!(&bad, Err(RpcCallError::Status(s)) if s.code == Status::BAD_REQUEST),
+        "{bad:?}"
+    );
+    // The handler's call context: link-level connection, deadline ahead.
+    let context = client.context(b"").unwrap();
+    assert_eq!(context, [0u64.to_le_bytes(), 1u64.to_le_bytes()].concat());
     assert_eq!(client.stop(b"").unwrap(), b"");
 
     let output = child.wait(WATCHDOG);
@@ -138,7 +204,7 @@ fn generated_client_calls_generated_server_across_processes() {
         output.report::<String>("end"),
         format!("{:?}", ServeEnd::Stopped)
     );
-    assert_eq!(output.report::<u64>("answered"), 5);
+    assert_eq!(output.report::<u64>("answered"), 8);
 }
 
 /// A client process that makes one call and exits without leaving the

@@ -34,10 +34,19 @@ pub fn expand(path: &LitStr) -> TokenStream {
             return syn::Error::new(path.span(), message).to_compile_error();
         }
     };
-    match Spec::parse(&source, &relative) {
+    // Imports are relative to the spec's own directory, not to the
+    // compiler's working directory.
+    let dir = full.parent().unwrap_or(&base);
+    match Spec::parse_in(&source, &relative, dir) {
         Ok(spec) => {
             let code = emit_rust(&spec, &EmitOptions::default());
-            quote!(#code #track)
+            let imports = spec.imported_files().into_iter().map(|file| {
+                let file = Literal::string(file);
+                quote!(
+                    const _: &[u8] = ::core::include_bytes!(#file);
+                )
+            });
+            quote!(#code #track #(#imports)*)
         }
         Err(errors) => {
             let errors = errors

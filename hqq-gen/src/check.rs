@@ -9,9 +9,9 @@ use std::ops::RangeInclusive;
 use crate::error::SpecError;
 use crate::locate::Positions;
 use crate::model::{
-    raw, CmpOp, Condition, Direction, EnumType, EnumValue, Flag, FlagRule, FlagSet, Layer, Limit,
-    Method, Opcode, OpcodeRanges, Operand, OperandType, Protocol, Rule, Spec, Term, UnknownBits,
-    Version,
+    raw, CmpOp, Condition, Direction, EnumType, EnumValue, Flag, FlagRule, FlagSet, Imported,
+    Layer, Limit, Method, Opcode, OpcodeRanges, Operand, OperandType, Protocol, RpcType, Rule,
+    Scalar, Spec, Term, UnknownBits, Version,
 };
 use crate::names;
 
@@ -27,14 +27,21 @@ const GENERATED_NAMES: [&str; 3] = ["OpCode", "Message", "Handler"];
 /// themselves.
 const GENERATED_METHODS: [&str; 4] = ["new", "on_connection", "link", "should_stop"];
 
-/// Checks `raw` and resolves it, or returns every error found.
-pub fn resolve(raw: &raw::Spec, file: &str, positions: &Positions) -> Result<Spec, Vec<SpecError>> {
+/// Checks `raw` and resolves it, or returns every error found. `imports`
+/// are the specs `raw.imports` names, in the same order, already checked.
+pub fn resolve(
+    raw: &raw::Spec,
+    file: &str,
+    positions: &Positions,
+    imports: &[Spec],
+) -> Result<Spec, Vec<SpecError>> {
     let mut cx = Checker {
         file,
         positions,
         errors: Vec::new(),
+        import_files: imports.iter().map(|s| s.file.clone()).collect(),
     };
-    let spec = cx.spec(raw);
+    let spec = cx.spec(raw, imports);
     if cx.errors.is_empty() {
         Ok(spec)
     } else {
@@ -48,6 +55,8 @@ struct Checker<'a> {
     file: &'a str,
     positions: &'a Positions,
     errors: Vec<SpecError>,
+    /// The file of each `imports:` entry, for messages.
+    import_files: Vec<String>,
 }
 
 /// What a type name refers to.
@@ -100,7 +109,7 @@ impl Checker<'_> {
         }
     }
 
-    fn spec(&mut self, raw: &raw::Spec) -> Spec {
+    fn spec(&mut self, raw: &raw::Spec, imports: &[Spec]) -> Spec {
         let protocol = self.protocol(&raw.protocol);
         self.packet(raw, protocol.layer);
         let ranges = self.ranges(raw, protocol.layer);
@@ -109,26 +118,21 @@ impl Checker<'_> {
         for generated in GENERATED_NAMES {
             types.insert(generated.to_owned(), (TypeRef::Generated, String::new()));
         }
-        let enums: Vec<EnumType> = raw
-            .enums
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let path = format!("enums[{i}]");
-                self.declare_type(&mut types, &path, "enum", &e.name, TypeRef::Enum(i));
-                self.enum_type(&path, e)
-            })
-            .collect();
-        let flags: Vec<FlagSet> = raw
-            .flags
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let path = format!("flags[{i}]");
-                self.declare_type(&mut types, &path, "flag set", &f.name, TypeRef::Flags(i));
-                self.flag_set(&path, f)
-            })
-            .collect();
+        // Imported types come first, so their indices do not depend on the
+        // spec's own ones.
+        let (mut enums, mut flags) = self.imported_types(&mut types, imports);
+        for (i, e) in raw.enums.iter().enumerate() {
+            let path = format!("enums[{i}]");
+            let r = TypeRef::Enum(enums.len());
+            self.declare_type(&mut types, &path, "enum", &e.name, r);
+            enums.push(self.enum_type(&path, e));
+        }
+        for (i, f) in raw.flags.iter().enumerate() {
+            let path = format!("flags[{i}]");
+            let r = TypeRef::Flags(flags.len());
+            self.declare_type(&mut types, &path, "flag set", &f.name, r);
+            flags.push(self.flag_set(&path, f));
+        }
 
         let mut codes: HashMap<u64, (String, String)> = HashMap::new();
         let mut opcodes = Vec::new();
@@ -160,7 +164,7 @@ impl Checker<'_> {
                 ),
                 Some((_, first_path)) => {
                     let line = self.line_of(first_path);
-                    let first_path = first_path.clone();
+                    let first_path = self.place(first_path);
                     let what = if first_path.starts_with("opcodes") {
                         "opcode name"
                     } else {
@@ -185,7 +189,7 @@ impl Checker<'_> {
             }
         }
 
-        let methods = self.methods(&raw.methods);
+        let methods = self.methods(&raw.methods, &opcodes);
 
         Spec {
             file: self.file.to_owned(),
@@ -200,7 +204,7 @@ impl Checker<'_> {
 
     /// Checks `methods:`: snake_case names that the generated client and
     /// server do not use themselves, unique names and unique non-zero ids.
-    fn methods(&mut self, raw: &[raw::Method]) -> Vec<Method> {
+    fn methods(&mut self, raw: &[raw::Method], opcodes: &[Opcode]) -> Vec<Method> {
         let mut ids: HashMap<u64, (String, String)> = HashMap::new();
         let mut names: HashMap<String, String> = HashMap::new();
         for (i, m) in raw.iter().enumerate() {
@@ -266,12 +270,120 @@ impl Checker<'_> {
             }
         }
         raw.iter()
-            .map(|m| Method {
+            .enumerate()
+            .map(|(i, m)| Method {
                 id: m.id,
                 name: m.name.clone(),
                 doc: m.doc.trim_end().to_owned(),
+                request: self.rpc_type(&format!("methods[{i}].request"), m, &m.request, opcodes),
+                response: self.rpc_type(&format!("methods[{i}].response"), m, &m.response, opcodes),
             })
             .collect()
+    }
+
+    /// A method's `request:` or `response:`: `bytes` (or absent) or a packet.
+    fn rpc_type(
+        &mut self,
+        path: &str,
+        m: &raw::Method,
+        ty: &Option<raw::RpcType>,
+        opcodes: &[Opcode],
+    ) -> RpcType {
+        let name = match ty {
+            None => return RpcType::Bytes,
+            Some(raw::RpcType::Name(name)) if name == "bytes" => return RpcType::Bytes,
+            Some(raw::RpcType::Name(name)) => name,
+            Some(raw::RpcType::Serde { serde }) => {
+                if syn::parse_str::<syn::Path>(serde).is_err() {
+                    self.error(
+                        path,
+                        format!("method `{}`", m.name),
+                        format!("`serde: {serde}` is not a Rust type path"),
+                        Some("write the type's path, e.g. `serde: crate::kv::Entry`".into()),
+                    );
+                }
+                return RpcType::Serde(serde.clone());
+            }
+        };
+        if let Some(i) = opcodes.iter().position(|op| op.name == *name) {
+            return RpcType::Packet(i);
+        }
+        let known = std::iter::once("bytes").chain(opcodes.iter().map(|op| op.name.as_str()));
+        self.error(
+            path,
+            format!("method `{}`", m.name),
+            format!("unknown request or response type `{name}`"),
+            Some(format!(
+                "a method takes and returns `bytes`, `{{ serde: path::Type }}` or a packet of the spec: {}",
+                known.collect::<Vec<_>>().join(", ")
+            )),
+        );
+        RpcType::Bytes
+    }
+
+    /// The enums and flag sets of `imports`, declared in `types` under the
+    /// import entry's path. A type reached through two imports from the
+    /// same defining spec is taken once.
+    fn imported_types(
+        &mut self,
+        types: &mut HashMap<String, (TypeRef, String)>,
+        imports: &[Spec],
+    ) -> (Vec<EnumType>, Vec<FlagSet>) {
+        let mut enums: Vec<EnumType> = Vec::new();
+        let mut flags: Vec<FlagSet> = Vec::new();
+        for (k, spec) in imports.iter().enumerate() {
+            let path = format!("imports[{k}]");
+            let origin = |imported: &Option<Imported>| {
+                imported.clone().unwrap_or_else(|| Imported {
+                    file: spec.file.clone(),
+                    protocol: spec.protocol.name.clone(),
+                    layer: spec.protocol.layer,
+                })
+            };
+            for e in &spec.enums {
+                let imported = Some(origin(&e.imported));
+                let seen = |t: &(TypeRef, String)| matches!(t.0, TypeRef::Enum(j) if enums[j].imported == imported);
+                if !types.get(&e.name).is_some_and(seen) {
+                    let r = TypeRef::Enum(enums.len());
+                    self.declare_type(types, &path, "enum", &e.name, r);
+                    enums.push(EnumType {
+                        imported,
+                        ..e.clone()
+                    });
+                }
+            }
+            for f in &spec.flags {
+                let imported = Some(origin(&f.imported));
+                let seen = |t: &(TypeRef, String)| matches!(t.0, TypeRef::Flags(j) if flags[j].imported == imported);
+                if !types.get(&f.name).is_some_and(seen) {
+                    let r = TypeRef::Flags(flags.len());
+                    self.declare_type(types, &path, "flag set", &f.name, r);
+                    flags.push(FlagSet {
+                        imported,
+                        ..f.clone()
+                    });
+                }
+            }
+        }
+        (enums, flags)
+    }
+
+    /// `path` for messages: an import entry also names its file.
+    fn place(&self, path: &str) -> String {
+        if path.starts_with("imports[") {
+            format!("{path} ({})", self.import_file(path))
+        } else {
+            path.to_owned()
+        }
+    }
+
+    /// The file of the import entry `imports[k]`.
+    fn import_file(&self, path: &str) -> &str {
+        path.strip_prefix("imports[")
+            .and_then(|rest| rest.split(']').next())
+            .and_then(|k| k.parse::<usize>().ok())
+            .and_then(|k| self.import_files.get(k))
+            .map_or("?", String::as_str)
     }
 
     fn declare_type(
@@ -282,10 +394,16 @@ impl Checker<'_> {
         name: &str,
         r: TypeRef,
     ) {
-        self.type_name(&format!("{path}.name"), what, name);
+        let imported = path.starts_with("imports[");
+        let at = if imported {
+            format!("{path}.path")
+        } else {
+            self.type_name(&format!("{path}.name"), what, name);
+            format!("{path}.name")
+        };
         match types.get(name) {
             Some((TypeRef::Generated, _)) => self.error(
-                &format!("{path}.name"),
+                &at,
                 format!("{what} `{name}`"),
                 format!("`{name}` is a name the generated code uses itself"),
                 Some(format!(
@@ -295,13 +413,16 @@ impl Checker<'_> {
             ),
             Some((_, first)) => {
                 let line = self.line_of(first);
-                let first = first.clone();
-                self.error(
-                    &format!("{path}.name"),
-                    format!("{what} `{name}`"),
-                    format!("duplicate type name `{name}`, first defined at {first}{line}"),
-                    None,
-                );
+                let first = self.place(first);
+                let message = if imported {
+                    format!(
+                        "imports `{name}` from {}, already defined at {first}{line}",
+                        self.import_file(path)
+                    )
+                } else {
+                    format!("duplicate type name `{name}`, first defined at {first}{line}")
+                };
+                self.error(&at, format!("{what} `{name}`"), message, None);
             }
             None => {
                 types.insert(name.to_owned(), (r, path.to_owned()));
@@ -483,6 +604,7 @@ impl Checker<'_> {
                     doc: v.doc.trim_end().to_owned(),
                 })
                 .collect(),
+            imported: None,
         }
     }
 
@@ -583,6 +705,7 @@ impl Checker<'_> {
             doc: f.doc.trim_end().to_owned(),
             flags,
             rules,
+            imported: None,
         }
     }
 
@@ -678,6 +801,9 @@ impl Checker<'_> {
             let ty = match (o.ty.as_str(), types.get(&o.ty)) {
                 ("u64", _) => Some(OperandType::U64),
                 ("version", _) => Some(OperandType::Version),
+                (name, _) if Scalar::from_name(name).is_some() => {
+                    Scalar::from_name(name).map(OperandType::Scalar)
+                }
                 (_, Some((TypeRef::Enum(e), _))) => Some(OperandType::Enum(*e)),
                 (_, Some((TypeRef::Flags(set), _))) => Some(OperandType::Flags {
                     set: *set,
@@ -685,6 +811,7 @@ impl Checker<'_> {
                 }),
                 _ => {
                     let mut known: Vec<&str> = vec!["u64", "version"];
+                    known.extend(Scalar::ALL.iter().map(|s| s.name()));
                     known.extend(types.iter().filter_map(|(n, (r, _))| match r {
                         TypeRef::Enum(_) | TypeRef::Flags(_) => Some(n.as_str()),
                         TypeRef::Opcode | TypeRef::Generated => None,

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{Direction, Layer, Operand, OperandType, Spec, UnknownBits};
+use crate::model::{Direction, Imported, Layer, Operand, OperandType, RpcType, Spec, UnknownBits};
 use crate::names;
 
 /// The Markdown reference of `spec`.
@@ -27,6 +27,7 @@ fn cell(text: &str) -> String {
 fn type_name(spec: &Spec, o: &Operand) -> String {
     match o.ty {
         OperandType::U64 => "u64".into(),
+        OperandType::Scalar(s) => s.name().into(),
         OperandType::Version => "version".into(),
         OperandType::Enum(i) => format!(
             "[{0}](#{1})",
@@ -211,6 +212,7 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
     for e in &spec.enums {
         writeln!(out, "### {}", e.name)?;
         writeln!(out)?;
+        imported_from(out, e.imported.as_ref())?;
         if !e.doc.is_empty() {
             writeln!(out, "{}", e.doc)?;
             writeln!(out)?;
@@ -236,6 +238,7 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
     for set in &spec.flags {
         writeln!(out, "### {}", set.name)?;
         writeln!(out)?;
+        imported_from(out, set.imported.as_ref())?;
         if !set.doc.is_empty() {
             writeln!(out, "{}", set.doc)?;
             writeln!(out)?;
@@ -280,7 +283,21 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
         writeln!(out, "| id | method | description |")?;
         writeln!(out, "| --- | --- | --- |")?;
         for m in &spec.methods {
-            writeln!(out, "| {} | `{}` | {} |", m.id, m.name, cell(&m.doc))?;
+            let ty = |t: &RpcType| match t {
+                RpcType::Bytes => "bytes".to_owned(),
+                RpcType::Serde(path) => format!("`{path}` (postcard)"),
+                &RpcType::Packet(i) => format!(
+                    "[{0}](#{1:#04x}-{2})",
+                    spec.opcodes[i].name,
+                    spec.opcodes[i].code,
+                    spec.opcodes[i].name.to_lowercase()
+                ),
+            };
+            let types = match (&m.request, &m.response) {
+                (RpcType::Bytes, RpcType::Bytes) => String::new(),
+                (req, resp) => format!("Request {}, response {}. ", ty(req), ty(resp)),
+            };
+            writeln!(out, "| {} | `{}` | {types}{} |", m.id, m.name, cell(&m.doc))?;
         }
         writeln!(out)?;
     }
@@ -293,7 +310,74 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
          `validate`. Sums are computed without overflow. `when` limits a rule to packets whose flag operand \
          has (or, with `not`, lacks) the named flag."
     )?;
-    Ok(())
+    writeln!(out)?;
+    write_types_and_languages(out)
+}
+
+/// The operand types and the languages `hqq-gen` generates: the same for
+/// every spec.
+fn write_types_and_languages(out: &mut String) -> std::fmt::Result {
+    writeln!(out, "## Operand types")?;
+    writeln!(out)?;
+    writeln!(out, "| type | on the wire |")?;
+    writeln!(out, "| --- | --- |")?;
+    writeln!(out, "| `u64` | the word |")?;
+    writeln!(
+        out,
+        "| `u8`, `u16`, `u32` | zero-extended; a word above the type's maximum is rejected |"
+    )?;
+    writeln!(out, "| `i64` | two's complement |")?;
+    writeln!(out, "| `bool` | 0 or 1; any other word is rejected |")?;
+    writeln!(
+        out,
+        "| `version` | `(major << 8) \\| minor`; a word above `0xFFFF` is rejected |"
+    )?;
+    writeln!(out, "| an enum | one of its values |")?;
+    writeln!(
+        out,
+        "| a flag set | its bits; undefined bits are rejected or (`unknown_bits: drop`) cleared |"
+    )?;
+    writeln!(out)?;
+    writeln!(out, "## Generated code")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "`hqq-gen` generates from one spec, with the same checks in the same order:"
+    )?;
+    writeln!(out)?;
+    writeln!(out, "| language | command | what |")?;
+    writeln!(out, "| --- | --- | --- |")?;
+    writeln!(
+        out,
+        "| Rust | `hqq-gen rust SPEC -o FILE.rs`, or `hqq_gen::Builder` in a build script | \
+         packet structs with `PacketCodec`, `Message`, `dispatch`, RPC `Server` and `Client` |"
+    )?;
+    writeln!(
+        out,
+        "| C11 | `hqq-gen c SPEC -o FILE.h` | constants, structs, `static inline` encode, decode and validate |"
+    )?;
+    writeln!(
+        out,
+        "| Go | `hqq-gen go SPEC -o FILE.go [--package NAME]` | types, `Encode`, `Decode<Packet>`, `Validate`, `Decode` |"
+    )?;
+    writeln!(
+        out,
+        "| Markdown | `hqq-gen doc SPEC -o FILE.md` | this reference |"
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "`hqq-gen compat OLD NEW` lists the changes between two versions of a spec that break deployed \
+         peers, and fails on one unless the major version went up."
+    )
+}
+
+/// Where an imported type is defined, as a paragraph.
+fn imported_from(out: &mut String, imported: Option<&Imported>) -> std::fmt::Result {
+    match imported {
+        Some(i) => writeln!(out, "Imported from `{}` ({}).\n", i.file, i.protocol),
+        None => Ok(()),
+    }
 }
 
 fn direction(d: Direction) -> &'static str {

@@ -10,7 +10,118 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::emit_rust::doc;
-use crate::model::{Method, Spec};
+use crate::model::{Method, RpcType, Spec};
+
+/// The Rust types of a method's request (as the server gets it and as the
+/// client passes it) and response.
+struct Types {
+    /// `&[u8]` or `super::Put`.
+    server_request: TokenStream,
+    /// `&[u8]` or `&super::Put`.
+    client_request: TokenStream,
+    /// `Vec<u8>` or `super::Reply`.
+    response: TokenStream,
+}
+
+/// The Rust type of a typed request or response; `None` for bytes.
+fn rust_type(spec: &Spec, ty: &RpcType) -> Option<TokenStream> {
+    match ty {
+        RpcType::Bytes => None,
+        &RpcType::Packet(i) => {
+            let t = Ident::new(&spec.opcodes[i].name, Span::call_site());
+            Some(quote!(super::#t))
+        }
+        // Checked to parse as a path; a relative path is written from the
+        // generated module's parent, as a packet is.
+        RpcType::Serde(path) => {
+            let path: syn::Path = syn::parse_str(path).expect("checked to be a path");
+            Some(
+                if path.leading_colon.is_some()
+                    || path.segments.first().is_some_and(|s| s.ident == "crate")
+                {
+                    quote!(#path)
+                } else {
+                    quote!(super::#path)
+                },
+            )
+        }
+    }
+}
+
+fn types(spec: &Spec, m: &Method) -> Types {
+    let request = rust_type(spec, &m.request);
+    Types {
+        server_request: request.clone().unwrap_or(quote!(&[u8])),
+        client_request: request.map_or(quote!(&[u8]), |t| quote!(&#t)),
+        response: rust_type(spec, &m.response).unwrap_or(quote!(::std::vec::Vec<u8>)),
+    }
+}
+
+/// `bytes` (a `&[u8]`) as a value of the typed `ty`
+/// (`Result<T, RpcMessageError>`).
+fn decode_message(spec: &Spec, rt: &syn::Path, ty: &RpcType, bytes: TokenStream) -> TokenStream {
+    let t = rust_type(spec, ty);
+    match ty {
+        RpcType::Serde(_) => quote!(#rt::advanced::rpc::from_postcard::<#t>(#bytes)),
+        _ => quote!(<#t as #rt::advanced::RpcMessage>::from_message(#bytes)),
+    }
+}
+
+/// `value` (a `&T` of a typed `ty`) as message bytes
+/// (`Result<Vec<u8>, RpcMessageError>`); `None` for bytes, which need no
+/// encoding.
+fn encode_message(rt: &syn::Path, ty: &RpcType, value: TokenStream) -> Option<TokenStream> {
+    match ty {
+        RpcType::Bytes => None,
+        RpcType::Packet(_) => Some(quote!(
+            ::core::result::Result::<_, #rt::advanced::RpcMessageError>::Ok(#rt::advanced::RpcMessage::to_message(#value))
+        )),
+        RpcType::Serde(_) => Some(quote!(#rt::advanced::rpc::to_postcard(#value))),
+    }
+}
+
+/// The `Service::handle` arm body of `m`: decode a typed request (a bad one
+/// is answered with `Status::BAD_REQUEST`), call the server, encode a typed
+/// response (`Status::BAD_RESPONSE` if that fails).
+fn handle_body(spec: &Spec, rt: &syn::Path, m: &Method) -> TokenStream {
+    let f = Ident::new(&m.name, Span::call_site());
+    let status = |code: TokenStream| quote!(|e| #rt::advanced::Status::new(#rt::advanced::Status::#code, ::std::string::ToString::to_string(&e)));
+    let call = match m.request {
+        RpcType::Bytes => quote!(self.0.#f(cx, request)),
+        _ => {
+            let decode = decode_message(spec, rt, &m.request, quote!(request));
+            let bad_request = status(quote!(BAD_REQUEST));
+            quote!(#decode.map_err(#bad_request).and_then(|request| self.0.#f(cx, request)))
+        }
+    };
+    match encode_message(rt, &m.response, quote!(&response)) {
+        None => call,
+        Some(encode) => {
+            let bad_response = status(quote!(BAD_RESPONSE));
+            quote!((#call).and_then(|response| #encode.map_err(#bad_response)))
+        }
+    }
+}
+
+/// The body of the client method of `m`.
+fn client_body(spec: &Spec, rt: &syn::Path, m: &Method) -> TokenStream {
+    let c = id_const(m);
+    let request = match encode_message(rt, &m.request, quote!(request)) {
+        None => quote!(request),
+        Some(encode) => quote!(&#encode.map_err(#rt::advanced::RpcCallError::BadRequest)?),
+    };
+    let call = quote!(#rt::advanced::rpc::call(self.link, self.connection, #c, #request));
+    match m.response {
+        RpcType::Bytes => call,
+        _ => {
+            let decode = decode_message(spec, rt, &m.response, quote!(&response));
+            quote! {
+                let response = #call?;
+                #decode.map_err(#rt::advanced::RpcCallError::BadResponse)
+            }
+        }
+    }
+}
 
 fn id_const(m: &Method) -> Ident {
     format_ident!("METHOD_{}", m.name.to_ascii_uppercase())
@@ -45,28 +156,45 @@ pub fn emit_rpc(spec: &Spec, rt: &syn::Path) -> TokenStream {
     let server_methods = methods.iter().map(|m| {
         let f = Ident::new(&m.name, Span::call_site());
         let d = doc(&method_doc(m));
+        let Types {
+            server_request,
+            response,
+            ..
+        } = types(spec, m);
         quote! {
             #d
-            fn #f(&mut self, request: &[u8]) -> ::core::result::Result<::std::vec::Vec<u8>, #rt::advanced::Status>;
+            fn #f(
+                &mut self,
+                cx: &#rt::advanced::CallContext,
+                request: #server_request,
+            ) -> ::core::result::Result<#response, #rt::advanced::Status>;
         }
     });
     let arms = methods.iter().map(|m| {
-        let f = Ident::new(&m.name, Span::call_site());
         let c = id_const(m);
-        quote!(#c => ::core::option::Option::Some(self.0.#f(request)),)
+        let body = handle_body(spec, rt, m);
+        quote!(#c => ::core::option::Option::Some(#body),)
     });
     let client_methods = methods.iter().map(|m| {
         let f = Ident::new(&m.name, Span::call_site());
-        let c = id_const(m);
         let d = doc(&format!(
             "Calls [`Server::{}`] and waits for its response.\n\n{}",
             m.name,
             method_doc(m)
         ));
+        let Types {
+            client_request,
+            response,
+            ..
+        } = types(spec, m);
+        let body = client_body(spec, rt, m);
         quote! {
             #d
-            pub fn #f(&self, request: &[u8]) -> ::core::result::Result<::std::vec::Vec<u8>, #rt::advanced::RpcCallError> {
-                #rt::advanced::rpc::call(self.link, self.connection, #c, request)
+            pub fn #f(
+                &self,
+                request: #client_request,
+            ) -> ::core::result::Result<#response, #rt::advanced::RpcCallError> {
+                #body
             }
         }
     });
@@ -100,6 +228,7 @@ pub fn emit_rpc(spec: &Spec, rt: &syn::Path) -> TokenStream {
             impl<S: Server + ?::core::marker::Sized> #rt::advanced::RpcService for Service<'_, S> {
                 fn handle(
                     &mut self,
+                    cx: &#rt::advanced::CallContext,
                     method: u64,
                     request: &[u8],
                 ) -> ::core::option::Option<::core::result::Result<::std::vec::Vec<u8>, #rt::advanced::Status>> {

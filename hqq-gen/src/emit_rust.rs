@@ -12,8 +12,8 @@ use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::model::{
-    CmpOp, Direction, EnumType, FlagRule, FlagSet, Opcode, Operand, OperandType, Rule, Spec, Term,
-    UnknownBits,
+    CmpOp, Direction, EnumType, FlagRule, FlagSet, Imported, Layer, Opcode, Operand, OperandType,
+    Rule, Scalar, Spec, Term, UnknownBits,
 };
 use crate::names;
 
@@ -261,7 +261,26 @@ impl Emitter<'_> {
         }
     }
 
+    /// A type imported from the core spec is the runtime's own (one
+    /// `ErrorCode` for every protocol), re-exported instead of copied.
+    fn core_reexport(&self, name: &str, imported: Option<&Imported>) -> Option<TokenStream> {
+        let rt = self.rt;
+        let ty = ident(name);
+        let from = imported.filter(|i| i.layer == Layer::Core)?;
+        let d = doc(&format!(
+            "Imported from `{}` ({}).",
+            from.file, from.protocol
+        ));
+        Some(quote! {
+            #d
+            pub use #rt::protocol::#ty;
+        })
+    }
+
     fn enum_type(&self, t: &EnumType) -> TokenStream {
+        if let Some(reexport) = self.core_reexport(&t.name, t.imported.as_ref()) {
+            return reexport;
+        }
         let rt = self.rt;
         let ty = ident(&t.name);
         let d = doc(&t.doc);
@@ -380,6 +399,9 @@ impl Emitter<'_> {
     }
 
     fn flag_set(&self, set: &FlagSet) -> TokenStream {
+        if let Some(reexport) = self.core_reexport(&set.name, set.imported.as_ref()) {
+            return reexport;
+        }
         let rt = self.rt;
         let ty = ident(&set.name);
         let d = doc(&set.doc);
@@ -661,6 +683,10 @@ impl Emitter<'_> {
         let rt = self.rt;
         match o.ty {
             OperandType::U64 => quote!(u64),
+            OperandType::Scalar(s) => {
+                let t = ident(s.name());
+                quote!(::core::primitive::#t)
+            }
             OperandType::Version => quote!(#rt::codec::Version),
             OperandType::Enum(i) => {
                 let t = ident(&self.spec.enums[i].name);
@@ -677,6 +703,8 @@ impl Emitter<'_> {
     fn to_word(o: &Operand, value: TokenStream) -> TokenStream {
         match o.ty {
             OperandType::U64 => value,
+            OperandType::Scalar(Scalar::I64) => quote!((#value as u64)),
+            OperandType::Scalar(_) => quote!(::core::primitive::u64::from(#value)),
             OperandType::Version => quote!(#value.to_wire()),
             OperandType::Enum(_) => quote!(#value.value()),
             OperandType::Flags { .. } => quote!(#value.bits()),
@@ -840,6 +868,14 @@ impl Emitter<'_> {
             let operand = self.operand_ref(o);
             match o.ty {
                 OperandType::U64 => None,
+                OperandType::Scalar(s) => {
+                    let t = ident(s.name());
+                    Some(quote! {
+                        let #f = <::core::primitive::#t as #rt::codec::OperandValue>::from_word(
+                            #f, #operand,
+                        )?;
+                    })
+                }
                 OperandType::Version => Some(quote! {
                     let ::core::option::Option::Some(#f) = #rt::codec::Version::from_wire(#f) else {
                         return ::core::result::Result::Err(DecodeError::OutOfRange {

@@ -26,10 +26,13 @@
 //! ```
 //!
 //! A spec may also list RPC methods (`methods:`, each `{ id, name, doc }`,
-//! ids non-zero and unique, names snake_case). They become a `pub mod rpc`
-//! ([`emit_rpc`]): `METHOD_<NAME>` ids, a `Server` trait with one method
-//! per RPC method, `serve` (which drives a `Server` over an Advanced link)
-//! and a `Client` with one calling method per RPC method:
+//! ids non-zero and unique, names snake_case, and optionally `request:` and
+//! `response:`, each `bytes` (the default), a packet of the spec, or
+//! `{ serde: path::Type }` (postcard, the runtime's `postcard` feature)). They
+//! become a `pub mod rpc` ([`emit_rpc`]): `METHOD_<NAME>` ids, a `Server`
+//! trait with one method per RPC method (taking the call's `CallContext`
+//! and the typed request), `serve` (which drives a `Server` over an
+//! Advanced link) and a `Client` with one calling method per RPC method:
 //!
 //! ```
 //! let spec = hqq_gen::Spec::parse(
@@ -43,18 +46,36 @@
 //! assert!(code.contains("pub trait Server"));
 //! ```
 
+//! A spec may import other specs (`imports: [{ path: ../spec/hqq.yaml }]`,
+//! relative to the importing file) and use their enums and flag sets as
+//! operand types; errors in an imported file are reported in that file.
+//! Generated Rust re-exports types imported from the core spec from the
+//! runtime's `protocol` module; C and Go carry their own copies.
+//!
+//! Besides Rust and Markdown, [`emit_c()`] and [`emit_go()`] generate a C11
+//! header and a Go file; [`compare`] lists the breaking changes between two
+//! versions of a spec; [`interpret`] decodes packets at run time.
+
 pub mod builder;
 pub mod check;
+pub mod codec_steps;
+pub mod compat;
+pub mod emit_c;
 pub mod emit_doc;
+pub mod emit_go;
 pub mod emit_rpc;
 pub mod emit_rust;
 pub mod error;
+pub mod interpret;
 pub mod locate;
 pub mod model;
 pub mod names;
 
 pub use builder::{Builder, BuilderError};
+pub use compat::{compare, CompatReport};
+pub use emit_c::emit_c;
 pub use emit_doc::emit_doc;
+pub use emit_go::{emit_go, GoOptions};
 pub use emit_rust::{emit_rust, EmitOptions};
 pub use error::{SpecError, SpecErrors};
 pub use model::Spec;
@@ -62,16 +83,66 @@ pub use model::Spec;
 impl Spec {
     /// Parses and checks the spec in `source`; `file` names it in messages.
     ///
-    /// Returns every problem found, each with its line and column.
+    /// Returns every problem found, each with its file, line and column.
+    /// The specs it imports are read relative to `file`'s directory.
     pub fn parse(source: &str, file: &str) -> Result<Spec, SpecErrors> {
-        let raw: model::raw::Spec =
-            serde_yaml::from_str(source).map_err(|e| SpecErrors(vec![yaml_error(&e, file)]))?;
-        let positions = locate::Positions::index(source);
-        check::resolve(&raw, file, &positions).map_err(SpecErrors)
+        let dir = std::path::Path::new(file)
+            .parent()
+            .unwrap_or(std::path::Path::new(""));
+        Spec::parse_importing(source, file, dir, &mut Vec::new())
+    }
+
+    /// [`Spec::parse`], with the specs it imports read relative to `dir`
+    /// (for a caller that names the file in messages by a path relative
+    /// to somewhere else, as `include_spec!` does).
+    pub fn parse_in(source: &str, file: &str, dir: &std::path::Path) -> Result<Spec, SpecErrors> {
+        Spec::parse_importing(source, file, dir, &mut Vec::new())
+    }
+
+    /// The files of the specs this one imports, directly or not (the
+    /// defining file of every imported type), for build tools that rebuild
+    /// when one changes.
+    pub fn imported_files(&self) -> Vec<&str> {
+        let mut files: Vec<&str> = self
+            .enums
+            .iter()
+            .filter_map(|e| e.imported.as_ref())
+            .chain(self.flags.iter().filter_map(|f| f.imported.as_ref()))
+            .map(|i| i.file.as_str())
+            .collect();
+        files.sort_unstable();
+        files.dedup();
+        files
     }
 
     /// Reads, parses and checks the spec file at `path`.
     pub fn read(path: &std::path::Path) -> Result<Spec, SpecErrors> {
+        Spec::read_importing(path, &mut Vec::new())
+    }
+
+    /// [`Spec::parse`]; `importing` holds the files being read further up
+    /// the chain of imports, to reject a cycle.
+    fn parse_importing(
+        source: &str,
+        file: &str,
+        dir: &std::path::Path,
+        importing: &mut Vec<std::path::PathBuf>,
+    ) -> Result<Spec, SpecErrors> {
+        let raw: model::raw::Spec =
+            serde_yaml::from_str(source).map_err(|e| SpecErrors(vec![yaml_error(&e, file)]))?;
+        let positions = locate::Positions::index(source);
+        let here = std::fs::canonicalize(
+            dir.join(std::path::Path::new(file).file_name().unwrap_or_default()),
+        )
+        .ok();
+        let imports = read_imports(&raw, file, dir, here, &positions, importing)?;
+        check::resolve(&raw, file, &positions, &imports).map_err(SpecErrors)
+    }
+
+    fn read_importing(
+        path: &std::path::Path,
+        importing: &mut Vec<std::path::PathBuf>,
+    ) -> Result<Spec, SpecErrors> {
         let file = path.display().to_string();
         let source = std::fs::read_to_string(path).map_err(|e| {
             SpecErrors(vec![SpecError {
@@ -83,7 +154,58 @@ impl Spec {
                 hint: None,
             }])
         })?;
-        Spec::parse(&source, &file)
+        let dir = path.parent().unwrap_or(std::path::Path::new(""));
+        Spec::parse_importing(&source, &file, dir, importing)
+    }
+}
+
+/// Reads the specs `raw` imports (paths relative to `dir`); `here` is the
+/// importing file, canonical, if it exists.
+/// An import that fails gives its own errors (in its own file) and one at
+/// the import entry of `file`.
+fn read_imports(
+    raw: &model::raw::Spec,
+    file: &str,
+    dir: &std::path::Path,
+    here: Option<std::path::PathBuf>,
+    positions: &locate::Positions,
+    importing: &mut Vec<std::path::PathBuf>,
+) -> Result<Vec<Spec>, SpecErrors> {
+    let mut specs = Vec::new();
+    let mut errors = Vec::new();
+    for (k, import) in raw.imports.iter().enumerate() {
+        let path = dir.join(&import.path);
+        let at = |message: String| {
+            let pos = positions.find(&format!("imports[{k}].path"));
+            SpecError {
+                file: file.to_owned(),
+                line: pos.map(|p| p.line),
+                column: pos.map(|p| p.column),
+                entry: format!("import `{}`", import.path),
+                message,
+                hint: None,
+            }
+        };
+        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if importing.contains(&canonical) || here.as_ref() == Some(&canonical) {
+            errors.push(at("imports a spec that imports this one (a cycle)".into()));
+            continue;
+        }
+        importing.extend(here.clone());
+        let result = Spec::read_importing(&path, importing);
+        importing.truncate(importing.len() - usize::from(here.is_some()));
+        match result {
+            Ok(spec) => specs.push(spec),
+            Err(SpecErrors(inner)) => {
+                errors.push(at(format!("{} does not check", path.display())));
+                errors.extend(inner);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(specs)
+    } else {
+        Err(SpecErrors(errors))
     }
 }
 

@@ -21,6 +21,15 @@ enum Command {
         /// The spec file.
         spec: PathBuf,
     },
+    /// Lists the changes from OLD to NEW that break deployed peers and the
+    /// compatible ones; fails on a breaking change unless the major version
+    /// went up.
+    Compat {
+        /// The spec as deployed.
+        old: PathBuf,
+        /// The changed spec.
+        new: PathBuf,
+    },
     /// Generates the Rust code of a spec.
     Rust {
         /// The spec file.
@@ -31,6 +40,27 @@ enum Command {
         /// Path of hqq-runtime in the generated code.
         #[arg(long, default_value = "::hqq::runtime")]
         runtime_path: String,
+    },
+    /// Generates a C11 header of a spec (constants, structs, and inline
+    /// encode, decode and validate functions).
+    C {
+        /// The spec file.
+        spec: PathBuf,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Generates a Go file of a spec (the same types and codecs as the C
+    /// header, standard library only).
+    Go {
+        /// The spec file.
+        spec: PathBuf,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Go package name (default: the protocol's name in lowercase).
+        #[arg(long)]
+        package: Option<String>,
     },
     /// Generates the Markdown protocol reference of a spec.
     Doc {
@@ -65,6 +95,20 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Compat { old, new } => {
+            let old = Spec::read(&old).map_err(|e| e.to_string())?;
+            let new = Spec::read(&new).map_err(|e| e.to_string())?;
+            let report = hqq_gen::compare(&old, &new);
+            println!("{report}");
+            if report.is_allowed() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} -> {}: breaking changes without a new major version",
+                    old.file, new.file
+                ))
+            }
+        }
         Command::Rust {
             spec,
             output,
@@ -75,11 +119,40 @@ fn run(cli: Cli) -> Result<(), String> {
             let spec = Spec::read(&spec).map_err(|e| e.to_string())?;
             write(output, &hqq_gen::generate_rust(&spec, &options))
         }
+        Command::C { spec, output } => {
+            let spec = Spec::read(&spec).map_err(|e| e.to_string())?;
+            refuse_clashes(&spec, hqq_gen::emit_c::name_clashes(&spec), "C")?;
+            write(output, &hqq_gen::emit_c(&spec))
+        }
+        Command::Go {
+            spec,
+            output,
+            package,
+        } => {
+            let spec = Spec::read(&spec).map_err(|e| e.to_string())?;
+            refuse_clashes(&spec, hqq_gen::emit_go::name_clashes(&spec), "Go")?;
+            write(
+                output,
+                &hqq_gen::emit_go(&spec, &hqq_gen::GoOptions { package }),
+            )
+        }
         Command::Doc { spec, output } => {
             let spec = Spec::read(&spec).map_err(|e| e.to_string())?;
             write(output, &hqq_gen::emit_doc(&spec))
         }
     }
+}
+
+/// An error listing `clashes`, if there are any.
+fn refuse_clashes(spec: &Spec, clashes: Vec<String>, language: &str) -> Result<(), String> {
+    if clashes.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: cannot generate {language}: {} (rename the type in the spec)",
+        spec.file,
+        clashes.join("; ")
+    ))
 }
 
 fn write(output: Option<PathBuf>, text: &str) -> Result<(), String> {

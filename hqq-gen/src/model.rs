@@ -18,6 +18,9 @@ pub mod raw {
     pub struct Spec {
         /// `protocol:`
         pub protocol: Protocol,
+        /// `imports:` other specs whose enums and flag sets this one uses.
+        #[serde(default)]
+        pub imports: Vec<Import>,
         /// `packet:` (optional in application specs).
         pub packet: Option<Packet>,
         /// `ranges:` (optional in application specs).
@@ -36,6 +39,14 @@ pub mod raw {
         pub methods: Vec<Method>,
     }
 
+    /// One entry of `imports:`: `{ path }`, relative to the importing file.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Import {
+        /// Path of the imported spec.
+        pub path: String,
+    }
+
     /// One entry of `methods:`: `{ id, name, doc }`.
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -47,6 +58,23 @@ pub mod raw {
         /// Documentation.
         #[serde(default)]
         pub doc: String,
+        /// Request type: `bytes` (default), a packet name or `{ serde }`.
+        pub request: Option<RpcType>,
+        /// Response type: `bytes` (default), a packet name or `{ serde }`.
+        pub response: Option<RpcType>,
+    }
+
+    /// `bytes`, a packet name, or `{ serde: path::Type }`.
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    pub enum RpcType {
+        /// `bytes` or a packet name.
+        Name(String),
+        /// A Rust type implementing serde's traits, encoded with postcard.
+        Serde {
+            /// The type's Rust path.
+            serde: String,
+        },
     }
 
     /// `protocol: { name, layer, version, doc, compatibility }`
@@ -266,6 +294,23 @@ pub struct Method {
     pub name: String,
     /// Documentation.
     pub doc: String,
+    /// What a request carries.
+    pub request: RpcType,
+    /// What a response carries.
+    pub response: RpcType,
+}
+
+/// The type of an RPC method's request or response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RpcType {
+    /// Bytes, as they are.
+    Bytes,
+    /// The packet `Spec::opcodes[i]`, as its 64 bytes.
+    Packet(usize),
+    /// A Rust type (its path) implementing serde's `Serialize` and
+    /// `Deserialize`, encoded with postcard (the runtime's cargo feature
+    /// `postcard`).
+    Serde(String),
 }
 
 /// The `protocol:` section.
@@ -340,6 +385,21 @@ pub struct EnumType {
     pub error: bool,
     /// Values in spec order.
     pub values: Vec<EnumValue>,
+    /// The spec that defines the type, if this one imports it.
+    pub imported: Option<Imported>,
+}
+
+/// Where an imported enum or flag set is defined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// The defining spec's file name.
+    pub file: String,
+    /// The defining spec's protocol name.
+    pub protocol: String,
+    /// The defining spec's layer: the generated Rust of a spec re-exports
+    /// types of the core spec from the runtime's `protocol` module instead
+    /// of defining its own copy.
+    pub layer: Layer,
 }
 
 /// One enum value.
@@ -364,6 +424,8 @@ pub struct FlagSet {
     pub flags: Vec<Flag>,
     /// Invalid combinations.
     pub rules: Vec<FlagRule>,
+    /// The spec that defines the type, if this one imports it.
+    pub imported: Option<Imported>,
 }
 
 impl FlagSet {
@@ -479,6 +541,8 @@ pub struct Operand {
 pub enum OperandType {
     /// A plain `u64`.
     U64,
+    /// A plain integer or boolean of another width, range-checked on decode.
+    Scalar(Scalar),
     /// A version, `(major << 8) | minor`.
     Version,
     /// The enum `Spec::enums[i]`.
@@ -490,6 +554,61 @@ pub enum OperandType {
         /// What decode does with bits the set does not define.
         unknown_bits: UnknownBits,
     },
+}
+
+/// The plain operand types besides `u64`: the Rust types hqq-derive
+/// accepts for fields, with the same wire rules (zero-extended; a word above
+/// the type's maximum is rejected; `i64` is two's complement, every word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar {
+    /// `u8`
+    U8,
+    /// `u16`
+    U16,
+    /// `u32`
+    U32,
+    /// `i64`, two's complement.
+    I64,
+    /// `bool`: 0 or 1.
+    Bool,
+}
+
+impl Scalar {
+    /// Every scalar type.
+    pub const ALL: [Scalar; 5] = [
+        Scalar::U8,
+        Scalar::U16,
+        Scalar::U32,
+        Scalar::I64,
+        Scalar::Bool,
+    ];
+
+    /// The type's name in the spec (and in Rust).
+    pub fn name(self) -> &'static str {
+        match self {
+            Scalar::U8 => "u8",
+            Scalar::U16 => "u16",
+            Scalar::U32 => "u32",
+            Scalar::I64 => "i64",
+            Scalar::Bool => "bool",
+        }
+    }
+
+    /// The type named `name` in the spec.
+    pub fn from_name(name: &str) -> Option<Scalar> {
+        Scalar::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The largest word decode accepts, or `None` if it accepts every word.
+    pub fn max(self) -> Option<u64> {
+        match self {
+            Scalar::U8 => Some(u8::MAX.into()),
+            Scalar::U16 => Some(u16::MAX.into()),
+            Scalar::U32 => Some(u32::MAX.into()),
+            Scalar::I64 => None,
+            Scalar::Bool => Some(1),
+        }
+    }
 }
 
 /// What decode does with undefined bits of a flag-set operand.

@@ -223,3 +223,54 @@ fn method_id_zero() {
         "test.yaml:3:7: method `echo`: method id 0 is not allowed",
     );
 }
+
+#[test]
+fn narrow_operand_types_are_accepted() {
+    use hqq_gen::model::{OperandType, Scalar};
+    let source = format!(
+        "{HEADER}opcodes:\n  - code: 0x80\n    name: Stats\n    direction: both\n    operands:\n      \
+         - {{ name: a, type: u8 }}\n      - {{ name: b, type: u16 }}\n      - {{ name: c, type: u32 }}\n      \
+         - {{ name: d, type: i64 }}\n      - {{ name: e, type: bool }}\n"
+    );
+    let spec = Spec::parse(&source, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let types: Vec<OperandType> = spec.opcodes[0]
+        .operands
+        .iter()
+        .map(|o| o.ty.clone())
+        .collect();
+    assert_eq!(
+        types,
+        Scalar::ALL.map(OperandType::Scalar).to_vec(),
+        "operand types in spec order"
+    );
+}
+
+#[test]
+fn unknown_operand_type_lists_the_narrow_types() {
+    let errors = errors(
+        "opcodes:\n  - code: 0x80\n    name: Stats\n    direction: both\n    operands:\n      - { name: a, type: u9 }\n",
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("u8") && e.contains("bool") && e.contains("i64")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn rules_take_u64_operands_only() {
+    assert_one(
+        "opcodes:\n  - code: 0x80\n    name: Stats\n    direction: both\n    operands:\n      \
+         - { name: a, type: u8 }\n      - { name: b, type: u64, rules: [{ check: b >= a }] }\n",
+        "test.yaml:",
+    );
+}
+
+#[test]
+fn rpc_types_are_bytes_or_packets() {
+    assert_one(
+        "opcodes:\n  - { code: 0x80, name: Ping, direction: both }\nmethods:\n  - { id: 1, name: ping, request: Pong }\n",
+        "test.yaml:5:26: method `ping`: unknown request or response type `Pong` (hint: a method takes and returns `bytes`, `{ serde: path::Type }` or a packet of the spec: bytes, Ping)",
+    );
+}

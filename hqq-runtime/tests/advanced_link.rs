@@ -399,9 +399,11 @@ struct Summer {
 impl hqq_runtime::advanced::RpcService for Summer {
     fn handle(
         &mut self,
+        cx: &hqq_runtime::advanced::CallContext,
         method: u64,
         request: &[u8],
     ) -> Option<Result<Vec<u8>, hqq_runtime::advanced::Status>> {
+        assert!(cx.message >= 1, "message ids start at 1");
         self.answered += 1;
         match method {
             7 if request.is_empty() => {

@@ -101,3 +101,35 @@ fn dispatch_reports_invalid_and_unhandled_packets() {
     assert_eq!(err.error_code(), ErrorCode::InvalidOp);
     assert!(store.puts.is_empty());
 }
+
+#[test]
+fn narrow_operands_round_trip_and_are_range_checked() {
+    use hqq_runtime::codec::DecodeError;
+    use hqq_runtime::Packet;
+    use kv::Stats;
+
+    let stats = Stats {
+        shard: 255,
+        port: 8080,
+        keys: u32::MAX,
+        delta: -2,
+        read_only: true,
+    };
+    let words = stats.encode().words();
+    assert_eq!(words[1..6], [255, 8080, 0xFFFF_FFFF, u64::MAX - 1, 1]);
+    assert_eq!(Stats::decode(&stats.encode()), Ok(stats));
+    for (word, value, max) in [(1, 256, 0xFF), (2, 0x1_0000, 0xFFFF), (5, 2, 1)] {
+        let mut bad = words;
+        bad[word] = value;
+        match Stats::decode(&Packet::from_words(bad)) {
+            Err(DecodeError::OutOfRange {
+                operand,
+                value: v,
+                max: m,
+            }) => {
+                assert_eq!((operand.index, v, m), (word as u8 - 1, value, max));
+            }
+            other => panic!("word {word} = {value}: {other:?}"),
+        }
+    }
+}

@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hqq_runtime::advanced::{
-    AdvancedConfig, AdvancedLink, RecvLargeError, RpcService, Status, TransportError,
+    AdvancedConfig, AdvancedLink, CallContext, RecvLargeError, RpcService, Status, TransportError,
 };
 use hqq_runtime::link::LinkConfig;
 
@@ -222,7 +222,12 @@ impl RoundTrip for AdvancedClient {
 struct Echo;
 
 impl RpcService for Echo {
-    fn handle(&mut self, method: u64, request: &[u8]) -> Option<Result<Vec<u8>, Status>> {
+    fn handle(
+        &mut self,
+        _cx: &CallContext,
+        method: u64,
+        request: &[u8],
+    ) -> Option<Result<Vec<u8>, Status>> {
         (method == ECHO_METHOD).then(|| Ok(request.to_vec()))
     }
 }

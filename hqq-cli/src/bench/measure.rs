@@ -91,6 +91,33 @@ pub fn measure_rtt(
     })
 }
 
+/// Measures the RTT of `transport` for `size`-byte messages with round
+/// trips `spacing` apart (`laps` of them, each timed on its own), so that
+/// both sides have gone idle (parked, for transports that park) when each
+/// one starts: the wake-up latency, not the spinning one.
+pub fn measure_spaced_rtt(
+    transport: &mut dyn RoundTrip,
+    size: usize,
+    laps: usize,
+    spacing: Duration,
+) -> Result<RttFigures, BenchError> {
+    let mut lap = [Duration::ZERO];
+    transport.round_trips(size, WARM_UP_ROUND_TRIPS, &mut lap)?;
+    let mut per_round_trip = Vec::with_capacity(laps.max(1));
+    for _ in 0..laps.max(1) {
+        std::thread::sleep(spacing);
+        transport.round_trips(size, 1, &mut lap)?;
+        per_round_trip.push(lap[0].as_nanos() as f64);
+    }
+    per_round_trip.sort_by(f64::total_cmp);
+    Ok(RttFigures {
+        median_ns: percentile(&per_round_trip, 50.0),
+        p99_ns: percentile(&per_round_trip, 99.0),
+        batch_len: 1,
+        laps: per_round_trip.len(),
+    })
+}
+
 /// The `p`th percentile (nearest rank) of ascending `sorted`; 0 if empty.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -246,6 +273,22 @@ mod tests {
             laps.fill(per_lap);
             Ok(())
         }
+    }
+
+    #[test]
+    fn spaced_round_trips_are_timed_one_by_one() {
+        let mut slow = Fixed {
+            round_trip: Duration::from_micros(30),
+            calls: Vec::new(),
+        };
+        let figures =
+            measure_spaced_rtt(&mut slow, 64, 3, Duration::from_micros(10)).expect("measure");
+        assert_eq!(
+            slow.calls,
+            [(WARM_UP_ROUND_TRIPS, 1), (1, 1), (1, 1), (1, 1)]
+        );
+        assert_eq!((figures.batch_len, figures.laps), (1, 3));
+        assert_eq!(figures.median_ns, 30_000.0);
     }
 
     #[test]

@@ -10,12 +10,16 @@
 //! - **large messages** of 1 MiB, one way: messages/s and GB/s
 //!   ([`measure_large_stream`]; the Advanced link assembled and streamed,
 //!   next to a socketpair);
+//! - **parked RTT** of 64 B messages with round trips 2 ms apart, so both
+//!   sides have parked ([`measure_spaced_rtt`]), next to a pipe pair spaced
+//!   the same way;
 //! - **idle CPU** of a receiver blocked for 2 s on a silent peer, in percent
 //!   of one core ([`measure_idle`]).
 //!
 //! Every figure sits next to baselines from the same run: a Unix
-//! socketpair and a pipe pair ([`fd`]), and the physical floor, a bare
-//! cache line bounced between two processes or two threads ([`floor`]).
+//! socketpair and a pipe pair ([`fd`]), the physical floor, a bare cache
+//! line bounced between two processes or two threads ([`floor`]), and for
+//! streams the copy ceiling, a bare `memcpy` loop ([`copy`]).
 //!
 //! # Structure
 //!
@@ -45,6 +49,7 @@
 //!    criterion bench pick it up from there.
 
 pub mod advanced;
+pub mod copy;
 pub mod cpu_time;
 pub mod echo;
 pub mod error;
@@ -64,8 +69,8 @@ pub use echo::{serve_echo, EchoChannel, EchoClient, MAX_MESSAGE_SIZE};
 pub use error::{BenchError, PeerRunError};
 pub use machine::Machine;
 pub use measure::{
-    measure_idle, measure_large_stream, measure_rtt, measure_stream, BlockedReceive, IdleFigures,
-    RoundTrip, RttFigures, Stream, StreamFigures,
+    measure_idle, measure_large_stream, measure_rtt, measure_spaced_rtt, measure_stream,
+    BlockedReceive, IdleFigures, RoundTrip, RttFigures, Stream, StreamFigures,
 };
 pub use peer::{run_peer_from_env, Peer, PeerRole, PEER_ROLE_ENV};
 pub use report::{format_size, Comparison, Metric, Report, Row};

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use super::advanced::{spawn_advanced, AdvancedMode};
+use super::copy::CopyCeiling;
 use super::error::BenchError;
 use super::fd::{spawn_pipe, spawn_socketpair};
 use super::floor::{CacheLineProcesses, CacheLineThreads};
@@ -17,8 +18,8 @@ use super::idle::EventCountIdle;
 use super::link::spawn_link;
 use super::machine::Machine;
 use super::measure::{
-    measure_idle, measure_large_stream, measure_rtt, measure_stream, BlockedReceive, RoundTrip,
-    Stream,
+    measure_idle, measure_large_stream, measure_rtt, measure_spaced_rtt, measure_stream,
+    BlockedReceive, RoundTrip, Stream,
 };
 use super::report::{format_size, Metric, Report};
 
@@ -30,6 +31,14 @@ pub const FLOOR_THREADS: &str = "cache-line floor (threads)";
 pub const SOCKETPAIR: &str = "socketpair";
 /// Name of the pipe-pair baseline.
 pub const PIPE: &str = "pipe pair";
+/// Name of the copy ceiling: a bare `memcpy` loop.
+pub const MEMCPY: &str = "memcpy (1 MiB working set)";
+/// Name of the pipe pair's round trips 2 ms apart.
+pub const PIPE_PARKED: &str = "pipe pair, 2 ms apart";
+/// Name of the Standard link's round trips 2 ms apart.
+pub const STANDARD_LINK_PARKED: &str = "hqq StandardLink, 2 ms apart";
+/// The gap between parked round trips: long enough that both sides park.
+pub const PARKED_SPACING: Duration = Duration::from_millis(2);
 /// Name of the idle measurement of an hqq event-count wait.
 pub const EVENT_COUNT_WAIT: &str = "hqq event-count wait";
 /// Name of the hqq Standard link rows.
@@ -126,6 +135,22 @@ pub const ROUND_TRIPS: &[RoundTripEntry] = &[
     },
 ];
 
+/// The parked round trips (64 B, [`PARKED_SPACING`] apart), baselines first.
+pub const PARKED_ROUND_TRIPS: &[RoundTripEntry] = &[
+    RoundTripEntry {
+        name: PIPE_PARKED,
+        sizes: &[64],
+        baselines: &[],
+        open: || Ok(Box::new(spawn_pipe()?)),
+    },
+    RoundTripEntry {
+        name: STANDARD_LINK_PARKED,
+        sizes: &[64],
+        baselines: &[PIPE_PARKED],
+        open: || Ok(Box::new(spawn_link()?)),
+    },
+];
+
 /// The large-message transports (at [`LARGE_SIZE`]), baselines first. The
 /// Standard link sends each 1 MiB as buffer-size messages.
 pub const LARGE_STREAMS: &[StreamEntry] = &[
@@ -159,13 +184,18 @@ pub const STREAMS: &[StreamEntry] = &[
         open: || Ok(Box::new(spawn_socketpair()?)),
     },
     StreamEntry {
+        name: MEMCPY,
+        baselines: &[],
+        open: || Ok(Box::new(CopyCeiling::new())),
+    },
+    StreamEntry {
         name: PIPE,
         baselines: &[SOCKETPAIR],
         open: || Ok(Box::new(spawn_pipe()?)),
     },
     StreamEntry {
         name: STANDARD_LINK,
-        baselines: &[SOCKETPAIR],
+        baselines: &[SOCKETPAIR, MEMCPY],
         open: || Ok(Box::new(spawn_link()?)),
     },
 ];
@@ -192,6 +222,9 @@ pub struct SuiteConfig {
     /// Timed laps per RTT figure (each lap one round trip, or a batch of
     /// them for RTTs below 2 µs).
     pub rtt_laps: usize,
+    /// Round trips per parked-RTT figure (each [`PARKED_SPACING`] after
+    /// the last).
+    pub parked_laps: usize,
     /// Target length of one stream run.
     pub stream_run_time: Duration,
     /// Stream runs per figure (the median is reported).
@@ -203,10 +236,11 @@ pub struct SuiteConfig {
 }
 
 impl SuiteConfig {
-    /// The full suite: about 15 s.
+    /// The full suite: about 20 s.
     pub const fn full() -> Self {
         Self {
             rtt_laps: 50_000,
+            parked_laps: 1000,
             stream_run_time: Duration::from_millis(200),
             stream_runs: 5,
             idle_time: Duration::from_secs(2),
@@ -218,6 +252,7 @@ impl SuiteConfig {
     pub const fn quick() -> Self {
         Self {
             rtt_laps: 300,
+            parked_laps: 20,
             stream_run_time: Duration::from_millis(10),
             stream_runs: 2,
             idle_time: Duration::from_millis(200),
@@ -252,6 +287,7 @@ pub struct SuiteRunError {
 #[derive(Debug, Clone, Copy)]
 enum Plan {
     Rtt(&'static RoundTripEntry, usize),
+    Parked(&'static RoundTripEntry),
     Stream(&'static StreamEntry, usize),
     Large(&'static StreamEntry),
     Idle(&'static IdleEntry),
@@ -268,6 +304,7 @@ impl Plan {
                     .map(|entry| Plan::Rtt(entry, size)),
             );
         }
+        plans.extend(PARKED_ROUND_TRIPS.iter().map(Plan::Parked));
         for size in SIZES {
             plans.extend(STREAMS.iter().map(|entry| Plan::Stream(entry, size)));
         }
@@ -279,6 +316,7 @@ impl Plan {
     fn label(self) -> String {
         match self {
             Plan::Rtt(entry, size) => format!("RTT {} {}", format_size(size), entry.name),
+            Plan::Parked(entry) => format!("RTT 64 B {}", entry.name),
             Plan::Stream(entry, size) => format!("stream {} {}", format_size(size), entry.name),
             Plan::Large(entry) => format!("stream {} {}", format_size(LARGE_SIZE), entry.name),
             Plan::Idle(entry) => format!("idle CPU {}", entry.name),
@@ -291,6 +329,20 @@ impl Plan {
                 let figures = measure_rtt((entry.open)()?.as_mut(), size, config.rtt_laps)?;
                 let size = Some(size);
                 let (name, baselines) = (entry.name, entry.baselines);
+                report.push(
+                    name,
+                    size,
+                    Metric::RttMedianNs,
+                    figures.median_ns,
+                    baselines,
+                );
+                report.push(name, size, Metric::RttP99Ns, figures.p99_ns, baselines);
+            }
+            Plan::Parked(entry) => {
+                let mut transport = (entry.open)()?;
+                let figures =
+                    measure_spaced_rtt(transport.as_mut(), 64, config.parked_laps, PARKED_SPACING)?;
+                let (name, baselines, size) = (entry.name, entry.baselines, Some(64));
                 report.push(
                     name,
                     size,

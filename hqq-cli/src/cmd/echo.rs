@@ -1,8 +1,11 @@
-//! `hqq echo NAME`: sends every received message back.
+//! `hqq echo NAME`: sends every received message back. With `--spec FILE`,
+//! packets of the spec's application opcodes are printed by name on stderr
+//! (they are not messages, so they are not echoed).
 
 use clap::Args;
 use hqq_runtime::link::{LinkRecvError, LinkSendError};
 
+use super::app_spec::{AppPacketError, SpecArg, SpecLoadError};
 use super::link::{install_trace, IdleTimeout, LinkArgs, OpenError, END_OF_STREAM_OPCODE};
 
 /// Arguments of `hqq echo`.
@@ -17,6 +20,9 @@ pub struct EchoArgs {
     /// Print every packet sent or received, decoded, on stderr.
     #[arg(long)]
     pub trace: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub spec: SpecArg,
 }
 
 /// Why `hqq echo` failed.
@@ -32,6 +38,12 @@ pub enum EchoError {
     /// Receiving failed.
     #[error("receiving")]
     Recv(#[from] LinkRecvError),
+    /// `--spec` could not be read.
+    #[error(transparent)]
+    Spec(#[from] SpecLoadError),
+    /// An application packet did not decode with `--spec`.
+    #[error(transparent)]
+    AppPacket(#[from] AppPacketError),
     /// Sending the echo failed.
     #[error("sending the echo")]
     Send(#[from] LinkSendError),
@@ -39,8 +51,10 @@ pub enum EchoError {
 
 /// Echoes messages until `args.count` is reached (or forever).
 pub fn run(args: &EchoArgs) -> Result<(), EchoError> {
+    let spec = args.spec.load()?;
     if args.trace {
         install_trace();
+        spec.iter().for_each(|s| s.trace_packets());
     }
     let link = args.link.open()?;
     let mut message = vec![0u8; link.buffer_size()];
@@ -55,6 +69,12 @@ pub fn run(args: &EchoArgs) -> Result<(), EchoError> {
                 continue
             }
             Err(LinkRecvError::TimedOut) => return Err(idle(args)),
+            Err(LinkRecvError::UnexpectedPacket(packet)) if spec.is_some() => {
+                if let Some(s) = &spec {
+                    eprintln!("{}", s.describe(&packet)?);
+                }
+                continue;
+            }
             Err(error) => return Err(error.into()),
         };
         // The received slot is released before sending, so a peer blocked

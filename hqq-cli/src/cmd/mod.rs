@@ -5,6 +5,7 @@
 //! turns an error into one line on stderr with [`error_line`] and a non-zero
 //! exit status.
 
+pub mod app_spec;
 pub mod bench;
 pub mod clean;
 pub mod echo;

@@ -1,13 +1,16 @@
 //! `hqq recv NAME`: writes received messages to stdout, one per line (the
 //! default: a message gets a `\n` unless it already ends with one) or as
 //! raw bytes (`--raw`), until `hqq send`'s end-of-stream packet or
-//! `--count N` messages, or `--timeout` without one.
+//! `--count N` messages, or `--timeout` without one. With `--spec FILE`,
+//! packets of the spec's application opcodes are printed by name, one per
+//! line.
 
 use std::io::{self, Write};
 
 use clap::Args;
 use hqq_runtime::link::LinkRecvError;
 
+use super::app_spec::{AppPacketError, SpecArg, SpecLoadError};
 use super::link::{install_trace, IdleTimeout, LinkArgs, OpenError, END_OF_STREAM_OPCODE};
 
 /// Arguments of `hqq recv`.
@@ -25,6 +28,9 @@ pub struct RecvArgs {
     /// Print every packet sent or received, decoded, on stderr.
     #[arg(long)]
     pub trace: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub spec: SpecArg,
 }
 
 /// Why `hqq recv` failed.
@@ -39,6 +45,12 @@ pub enum RecvError {
     /// Receiving failed.
     #[error("receiving")]
     Recv(#[from] LinkRecvError),
+    /// `--spec` could not be read.
+    #[error(transparent)]
+    Spec(#[from] SpecLoadError),
+    /// An application packet did not decode with `--spec`.
+    #[error(transparent)]
+    AppPacket(#[from] AppPacketError),
     /// Writing stdout failed.
     #[error("writing stdout")]
     Stdout(#[from] io::Error),
@@ -46,8 +58,10 @@ pub enum RecvError {
 
 /// Receives and writes messages until the end of the stream.
 pub fn run(args: &RecvArgs) -> Result<(), RecvError> {
+    let spec = args.spec.load()?;
     if args.trace {
         install_trace();
+        spec.iter().for_each(|s| s.trace_packets());
     }
     let link = args.link.open()?;
     let mut out = io::BufWriter::new(io::stdout().lock());
@@ -79,6 +93,12 @@ pub fn run(args: &RecvArgs) -> Result<(), RecvError> {
             Err(LinkRecvError::TimedOut) => {
                 out.flush()?;
                 return Err(IdleTimeout(args.link.timeout.unwrap_or_default()).into());
+            }
+            Err(LinkRecvError::UnexpectedPacket(packet)) if spec.is_some() => {
+                let line = spec.as_ref().map(|s| s.describe(&packet)).transpose()?;
+                writeln!(out, "{}", line.unwrap_or_default())?;
+                out.flush()?;
+                received += 1;
             }
             Err(error) => return Err(error.into()),
         }

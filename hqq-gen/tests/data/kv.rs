@@ -29,11 +29,18 @@ pub enum OpCode {
     Reply = 0x81,
     /// Asks for the keys in a range.
     Scan = 0x82,
+    /// Counters of the store, in narrow operands (range-checked on decode).
+    Stats = 0x83,
 }
 
 impl OpCode {
     /// Every opcode, in spec order.
-    pub const ALL: [OpCode; 3] = [OpCode::Put, OpCode::Reply, OpCode::Scan];
+    pub const ALL: [OpCode; 4] = [
+        OpCode::Put,
+        OpCode::Reply,
+        OpCode::Scan,
+        OpCode::Stats,
+    ];
 
     /// The opcode byte.
     #[inline]
@@ -47,6 +54,7 @@ impl OpCode {
             OpCode::Put => "Put",
             OpCode::Reply => "Reply",
             OpCode::Scan => "Scan",
+            OpCode::Stats => "Stats",
         }
     }
 
@@ -56,6 +64,7 @@ impl OpCode {
             OpCode::Put => ::hqq_runtime::codec::Direction::PrimaryToSecondary,
             OpCode::Reply => ::hqq_runtime::codec::Direction::SecondaryToPrimary,
             OpCode::Scan => ::hqq_runtime::codec::Direction::Both,
+            OpCode::Stats => ::hqq_runtime::codec::Direction::SecondaryToPrimary,
         }
     }
 
@@ -66,6 +75,7 @@ impl OpCode {
             0x80 => ::core::option::Option::Some(OpCode::Put),
             0x81 => ::core::option::Option::Some(OpCode::Reply),
             0x82 => ::core::option::Option::Some(OpCode::Scan),
+            0x83 => ::core::option::Option::Some(OpCode::Stats),
             _ => ::core::option::Option::None,
         }
     }
@@ -797,6 +807,133 @@ impl ::core::convert::From<Scan> for Message {
     }
 }
 
+/// Counters of the store, in narrow operands (range-checked on decode).
+///
+/// Opcode `0x83`, sent by `secondary->primary`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Stats {
+    /// Shard the counters are of.
+    ///
+    /// Operand 0 (word 1).
+    pub shard: ::core::primitive::u8,
+    /// Port the shard listens on.
+    ///
+    /// Operand 1 (word 2).
+    pub port: ::core::primitive::u16,
+    /// Keys in the shard.
+    ///
+    /// Operand 2 (word 3).
+    pub keys: ::core::primitive::u32,
+    /// Change of the key count since the last Stats.
+    ///
+    /// Operand 3 (word 4).
+    pub delta: ::core::primitive::i64,
+    /// Whether the shard refuses writes.
+    ///
+    /// Operand 4 (word 5).
+    pub read_only: ::core::primitive::bool,
+}
+
+#[automatically_derived]
+impl ::hqq_runtime::codec::PacketCodec for Stats {
+    const OPCODE: u8 = 0x83;
+
+    const NAME: &'static str = "Stats";
+
+    #[inline]
+    fn encode(&self) -> ::hqq_runtime::Packet {
+        ::hqq_runtime::Packet::from_words([
+            Self::OPCODE as u64,
+            ::core::primitive::u64::from(self.shard),
+            ::core::primitive::u64::from(self.port),
+            ::core::primitive::u64::from(self.keys),
+            (self.delta as u64),
+            ::core::primitive::u64::from(self.read_only),
+            0,
+            0,
+        ])
+    }
+
+    #[inline]
+    fn decode(
+        packet: &::hqq_runtime::Packet,
+    ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
+        use ::hqq_runtime::codec::DecodeError;
+        let [word0, shard, port, keys, delta, read_only, unused5, unused6] = packet
+            .words();
+        if word0 as u8 != Self::OPCODE {
+            return ::core::result::Result::Err(DecodeError::WrongOpcode {
+                expected: Self::OPCODE,
+                found: word0 as u8,
+            });
+        }
+        if word0 >> 8 != 0 {
+            return ::core::result::Result::Err(DecodeError::ReservedBits {
+                opcode: Self::OPCODE,
+                reserved: word0 >> 8,
+            });
+        }
+        if unused5 != 0 {
+            return ::core::result::Result::Err(DecodeError::UnusedOperand {
+                opcode: Self::OPCODE,
+                index: 5u8,
+                value: unused5,
+            });
+        }
+        if unused6 != 0 {
+            return ::core::result::Result::Err(DecodeError::UnusedOperand {
+                opcode: Self::OPCODE,
+                index: 6u8,
+                value: unused6,
+            });
+        }
+        let shard = <::core::primitive::u8 as ::hqq_runtime::codec::OperandValue>::from_word(
+            shard,
+            ::hqq_runtime::codec::OperandRef::of::<Self>(0, "shard"),
+        )?;
+        let port = <::core::primitive::u16 as ::hqq_runtime::codec::OperandValue>::from_word(
+            port,
+            ::hqq_runtime::codec::OperandRef::of::<Self>(1, "port"),
+        )?;
+        let keys = <::core::primitive::u32 as ::hqq_runtime::codec::OperandValue>::from_word(
+            keys,
+            ::hqq_runtime::codec::OperandRef::of::<Self>(2, "keys"),
+        )?;
+        let delta = <::core::primitive::i64 as ::hqq_runtime::codec::OperandValue>::from_word(
+            delta,
+            ::hqq_runtime::codec::OperandRef::of::<Self>(3, "delta"),
+        )?;
+        let read_only = <::core::primitive::bool as ::hqq_runtime::codec::OperandValue>::from_word(
+            read_only,
+            ::hqq_runtime::codec::OperandRef::of::<Self>(4, "read_only"),
+        )?;
+
+        ::core::result::Result::Ok(Self {
+            shard,
+            port,
+            keys,
+            delta,
+            read_only,
+        })
+    }
+
+    #[inline]
+    fn validate(
+        &self,
+        _limits: &::hqq_runtime::codec::Limits,
+    ) -> ::core::result::Result<(), ::hqq_runtime::codec::Violation> {
+        ::core::result::Result::Ok(())
+    }
+}
+
+#[automatically_derived]
+impl ::core::convert::From<Stats> for Message {
+    #[inline]
+    fn from(packet: Stats) -> Self {
+        Message::Stats(packet)
+    }
+}
+
 /// Any packet of this protocol, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Message {
@@ -806,6 +943,8 @@ pub enum Message {
     Reply(Reply),
     /// A [`Scan`] packet.
     Scan(Scan),
+    /// A [`Stats`] packet.
+    Stats(Stats),
 }
 
 impl Message {
@@ -827,6 +966,10 @@ impl Message {
                 <Scan as ::hqq_runtime::codec::PacketCodec>::decode(packet)
                     .map(Message::Scan)
             }
+            OpCode::Stats => {
+                <Stats as ::hqq_runtime::codec::PacketCodec>::decode(packet)
+                    .map(Message::Stats)
+            }
         }
     }
 
@@ -837,6 +980,7 @@ impl Message {
             Message::Put(p) => ::hqq_runtime::codec::PacketCodec::encode(p),
             Message::Reply(p) => ::hqq_runtime::codec::PacketCodec::encode(p),
             Message::Scan(p) => ::hqq_runtime::codec::PacketCodec::encode(p),
+            Message::Stats(p) => ::hqq_runtime::codec::PacketCodec::encode(p),
         }
     }
 
@@ -850,6 +994,7 @@ impl Message {
             Message::Put(p) => ::hqq_runtime::codec::PacketCodec::validate(p, limits),
             Message::Reply(p) => ::hqq_runtime::codec::PacketCodec::validate(p, limits),
             Message::Scan(p) => ::hqq_runtime::codec::PacketCodec::validate(p, limits),
+            Message::Stats(p) => ::hqq_runtime::codec::PacketCodec::validate(p, limits),
         }
     }
 
@@ -859,6 +1004,7 @@ impl Message {
             Message::Put(_) => OpCode::Put,
             Message::Reply(_) => OpCode::Reply,
             Message::Scan(_) => OpCode::Scan,
+            Message::Stats(_) => OpCode::Stats,
         }
     }
 }
@@ -916,6 +1062,21 @@ pub trait Handler {
             ::hqq_runtime::codec::Rejection::unhandled(OpCode::Scan.code()),
         )
     }
+
+    /// Handles a [`Stats`] packet and a view of its slot's payload buffer.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_stats(
+        &mut self,
+        packet: Stats,
+        payload: ::hqq_runtime::PayloadView<'_>,
+    ) -> ::core::result::Result<(), ::hqq_runtime::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            ::hqq_runtime::codec::Rejection::unhandled(OpCode::Stats.code()),
+        )
+    }
 }
 
 /// Decodes `packet`, validates it against `limits` and calls the
@@ -936,6 +1097,7 @@ pub fn dispatch<H: Handler + ?Sized>(
         Message::Put(p) => handler.on_put(p, payload),
         Message::Reply(p) => handler.on_reply(p, payload),
         Message::Scan(p) => handler.on_scan(p, payload),
+        Message::Stats(p) => handler.on_stats(p, payload),
     }
         .map_err(::hqq_runtime::codec::DispatchError::Rejected)
 }
@@ -959,6 +1121,7 @@ pub mod rpc {
         /// RPC method `get` (id 1).
         fn get(
             &mut self,
+            cx: &::hqq_runtime::advanced::CallContext,
             request: &[u8],
         ) -> ::core::result::Result<
             ::std::vec::Vec<u8>,
@@ -971,6 +1134,7 @@ pub mod rpc {
         /// RPC method `put` (id 2).
         fn put(
             &mut self,
+            cx: &::hqq_runtime::advanced::CallContext,
             request: &[u8],
         ) -> ::core::result::Result<
             ::std::vec::Vec<u8>,
@@ -990,14 +1154,15 @@ pub mod rpc {
     for Service<'_, S> {
         fn handle(
             &mut self,
+            cx: &::hqq_runtime::advanced::CallContext,
             method: u64,
             request: &[u8],
         ) -> ::core::option::Option<
             ::core::result::Result<::std::vec::Vec<u8>, ::hqq_runtime::advanced::Status>,
         > {
             match method {
-                METHOD_GET => ::core::option::Option::Some(self.0.get(request)),
-                METHOD_PUT => ::core::option::Option::Some(self.0.put(request)),
+                METHOD_GET => ::core::option::Option::Some(self.0.get(cx, request)),
+                METHOD_PUT => ::core::option::Option::Some(self.0.put(cx, request)),
                 _ => ::core::option::Option::None,
             }
         }

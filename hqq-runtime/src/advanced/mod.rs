@@ -46,6 +46,9 @@ pub use reassembly::{
     Assembled, AssembledMessage, ChunkInfo, MessageKey, Reassembler, ReassemblyError,
     ReassemblyLimits, Sequenced, Sequencer,
 };
-pub use rpc::{RpcCallError, RpcServeError, RpcService, ServeEnd, Status};
+pub use rpc::{
+    CallContext, RpcCallError, RpcMessage, RpcMessageError, RpcServeError, RpcService, ServeEnd,
+    Status,
+};
 pub use stats::{AdvancedCounters, AdvancedStats};
 pub use transport::{PacketTransport, TransportError};

@@ -7,11 +7,13 @@
 //! [`serve`] here. Its `Client` calls [`call`] here, which turns an error
 //! response into [`RpcCallError::Status`].
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::advanced::error::{CallError, RecvRequestError, RespondError};
 use crate::advanced::link::AdvancedLink;
 use crate::advanced::transport::TransportError;
+use crate::codec::{DecodeError, PacketCodec};
+use crate::packet::{Packet, PACKET_SIZE};
 
 /// An error answer to a request: a non-zero status code and detail bytes
 /// (sent as a Response|Error message with the code in operand 6).
@@ -27,6 +29,14 @@ pub struct Status {
 impl Status {
     /// The status [`serve`] answers a request for an unknown method with.
     pub const UNKNOWN_METHOD: u64 = u64::MAX;
+
+    /// The status a generated server answers a request with that is not a
+    /// value of the method's request type ([`RpcMessage::from_message`]).
+    pub const BAD_REQUEST: u64 = u64::MAX - 1;
+
+    /// The status a generated server answers with when its response does
+    /// not encode (a serde type postcard cannot write).
+    pub const BAD_RESPONSE: u64 = u64::MAX - 2;
 
     /// A status with `code` and a text detail.
     pub fn new(code: u64, detail: impl Into<String>) -> Self {
@@ -46,6 +56,100 @@ pub enum RpcCallError {
     /// The call got no response (timeout, peer gone, closed connection, ...).
     #[error(transparent)]
     Link(#[from] CallError),
+    /// The request does not encode (a serde type postcard cannot write).
+    #[error("the request does not encode")]
+    BadRequest(#[source] RpcMessageError),
+    /// The response is not a value of the method's response type.
+    #[error("the response does not decode")]
+    BadResponse(#[source] RpcMessageError),
+}
+
+/// What a request's handler knows about the call besides the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallContext {
+    /// The connection the request came on (0: the link itself).
+    pub connection: u64,
+    /// The request's message id; the response carries it back.
+    pub message: u64,
+    /// When a caller with this link's timeout stops waiting: the request's
+    /// arrival plus [`AdvancedConfig::timeout`](crate::advanced::AdvancedConfig).
+    /// The protocol carries no deadline, so a caller with a longer timeout
+    /// may still wait after it.
+    pub deadline: Instant,
+}
+
+/// A type an RPC method takes or returns (`request:`/`response:` of a spec's
+/// `methods:` entry): `bytes` (`Vec<u8>`, as it is) or a packet of the
+/// spec (its 64 bytes).
+pub trait RpcMessage: Sized {
+    /// The message bytes.
+    fn to_message(&self) -> Vec<u8>;
+
+    /// The value in `bytes`, or why they are not one.
+    fn from_message(bytes: &[u8]) -> Result<Self, RpcMessageError>;
+}
+
+/// Why message bytes are not a value of an RPC method's type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RpcMessageError {
+    /// A packet type needs exactly one packet's bytes.
+    #[error("{0} bytes, not one {PACKET_SIZE}-byte packet")]
+    Length(usize),
+    /// The bytes are a packet that does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// postcard could not write the value or read the bytes.
+    #[error("postcard: {0}")]
+    Postcard(String),
+}
+
+/// `value` in postcard's encoding: the message of a method whose spec type
+/// is `{ serde: path::Type }` (cargo feature `postcard`).
+#[cfg(feature = "postcard")]
+pub fn to_postcard<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, RpcMessageError> {
+    postcard::to_allocvec(value).map_err(|e| RpcMessageError::Postcard(e.to_string()))
+}
+
+/// The value postcard reads from all of `bytes` (trailing bytes are an
+/// error), for a method whose spec type is `{ serde: path::Type }` (cargo
+/// feature `postcard`). The bytes are a reassembled message, so their size
+/// is bounded by the link's message limit; a length prefix the peer wrote
+/// is only a hint to serde's collections, which cap what they reserve.
+#[cfg(feature = "postcard")]
+pub fn from_postcard<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, RpcMessageError> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(RpcMessageError::Postcard(format!(
+            "{} bytes after the value",
+            rest.len()
+        ))),
+        Err(e) => Err(RpcMessageError::Postcard(e.to_string())),
+    }
+}
+
+impl RpcMessage for Vec<u8> {
+    fn to_message(&self) -> Vec<u8> {
+        self.clone()
+    }
+
+    fn from_message(bytes: &[u8]) -> Result<Self, RpcMessageError> {
+        Ok(bytes.to_vec())
+    }
+}
+
+impl<P: PacketCodec> RpcMessage for P {
+    fn to_message(&self) -> Vec<u8> {
+        self.encode().to_bytes().to_vec()
+    }
+
+    fn from_message(bytes: &[u8]) -> Result<Self, RpcMessageError> {
+        let bytes: &[u8; PACKET_SIZE] = bytes
+            .try_into()
+            .map_err(|_| RpcMessageError::Length(bytes.len()))?;
+        Ok(P::decode(&Packet::from_bytes(bytes))?)
+    }
 }
 
 /// Calls `method` with `request` on `connection` and returns the response
@@ -69,7 +173,12 @@ pub fn call(
 /// A server as [`serve`] drives it: requests by method id.
 pub trait RpcService {
     /// Answers a request for `method`; `None` if there is no such method.
-    fn handle(&mut self, method: u64, request: &[u8]) -> Option<Result<Vec<u8>, Status>>;
+    fn handle(
+        &mut self,
+        cx: &CallContext,
+        method: u64,
+        request: &[u8],
+    ) -> Option<Result<Vec<u8>, Status>>;
 
     /// Whether [`serve`] should return; asked after every request and
     /// whenever no request came for a while.
@@ -126,7 +235,12 @@ pub fn serve(link: &AdvancedLink, service: &mut dyn RpcService) -> Result<ServeE
             }
             Err(e) => return Err(e.into()),
         };
-        match service.handle(request.method, &request.data) {
+        let cx = CallContext {
+            connection: request.connection,
+            message: request.message,
+            deadline: Instant::now() + link.config().timeout,
+        };
+        match service.handle(&cx, request.method, &request.data) {
             Some(Ok(response)) => link.respond(&request, &response)?,
             Some(Err(status)) => link.respond_error(&request, status.code, &status.detail)?,
             None => link.respond_error(
@@ -135,5 +249,41 @@ pub fn serve(link: &AdvancedLink, service: &mut dyn RpcService) -> Result<ServeE
                 format!("unknown method {}", request.method).as_bytes(),
             )?,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ConnAccept, StandardLinkCopy};
+
+    #[test]
+    fn packets_are_messages_of_exactly_one_packet() {
+        let accept = ConnAccept { connection: 3 };
+        let bytes = accept.to_message();
+        assert_eq!(bytes.len(), PACKET_SIZE);
+        assert_eq!(ConnAccept::from_message(&bytes), Ok(accept));
+        assert_eq!(
+            ConnAccept::from_message(&bytes[..63]),
+            Err(RpcMessageError::Length(63))
+        );
+        assert!(matches!(
+            StandardLinkCopy::from_message(&bytes),
+            Err(RpcMessageError::Decode(_))
+        ));
+    }
+
+    #[cfg(feature = "postcard")]
+    #[test]
+    fn postcard_rejects_trailing_and_missing_bytes() {
+        let bytes = to_postcard(&(7u32, "seven")).unwrap();
+        assert_eq!(
+            from_postcard::<(u32, String)>(&bytes),
+            Ok((7, "seven".into()))
+        );
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(from_postcard::<(u32, String)>(&longer).is_err());
+        assert!(from_postcard::<(u32, String)>(&bytes[..bytes.len() - 1]).is_err());
     }
 }

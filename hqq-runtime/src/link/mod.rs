@@ -53,3 +53,5 @@ pub use reservation::{RecvReservation, SendReservation};
 pub(crate) use standard::instant_after;
 pub use standard::StandardLink;
 pub use stats::{DirectionStats, LinkStats};
+#[cfg(feature = "trace")]
+pub use trace::describe_other_packets;

@@ -544,7 +544,8 @@ fn dead_producer_claim_becomes_a_tombstone_and_live_one_is_left_alone() {
     let _init = ring(&heap, 4);
     let me = crate::liveness::ProcessIdentity::current().unwrap();
     table.set(0, u64::from(me.pid), me.start_time);
-    let (claimant, survivor) = (table.view(&heap, 4, 1), table.view(&heap, 4, 0));
+    let (claimant, mut survivor) = (table.view(&heap, 4, 1), table.view(&heap, 4, 0));
+    let wake = WakeWords::watch(&mut survivor);
 
     survivor.try_claim_send().unwrap().commit(packet(1, 0));
     // The claimant takes position 1 and "dies" holding it.
@@ -557,9 +558,12 @@ fn dead_producer_claim_becomes_a_tombstone_and_live_one_is_left_alone() {
         survivor.recover_dead_claims(table.ext(), 0, |_| false),
         RecoveredClaims::default()
     );
-    // Dead: one tombstone, and the record is cleared.
+    // Dead: one tombstone (which wakes parked consumers), and the record
+    // is cleared.
     table.set(1, dead_pid(), 1);
+    let published = wake.data_bumps();
     let done = survivor.recover_dead_claims(table.ext(), 0, |i| i == 1);
+    assert_eq!(wake.data_bumps(), published + 1, "recovery notifies");
     assert_eq!(
         done,
         RecoveredClaims {
@@ -596,7 +600,8 @@ fn dead_consumer_batch_is_released_and_the_ring_laps_again() {
     let _init = ring(&heap, 4);
     let me = crate::liveness::ProcessIdentity::current().unwrap();
     table.set(0, u64::from(me.pid), me.start_time);
-    let (claimant, survivor) = (table.view(&heap, 4, 1), table.view(&heap, 4, 0));
+    let (claimant, mut survivor) = (table.view(&heap, 4, 1), table.view(&heap, 4, 0));
+    let wake = WakeWords::watch(&mut survivor);
     for i in 0..4 {
         survivor.try_claim_send().unwrap().commit(packet(i, 0));
     }
@@ -608,6 +613,7 @@ fn dead_consumer_batch_is_released_and_the_ring_laps_again() {
     assert_eq!(survivor.try_claim_send().unwrap_err(), RingSendError::Full);
 
     table.set(1, dead_pid(), 1);
+    let released = wake.space_bumps();
     let done = survivor.recover_dead_claims(table.ext(), 0, |i| i == 1);
     assert_eq!(
         done,
@@ -616,6 +622,7 @@ fn dead_consumer_batch_is_released_and_the_ring_laps_again() {
             released: 2
         }
     );
+    assert_eq!(wake.space_bumps(), released + 1, "recovery notifies");
     // Messages 0 and 1 died with their consumer; the ring has room again.
     for i in 4..7 {
         survivor.try_claim_send().unwrap().commit(packet(i, 0));
@@ -689,28 +696,10 @@ fn rings_over_one_memory_share_slot_ownership() {
 #[test]
 #[cfg_attr(miri, ignore = "futex system calls")]
 fn every_publish_and_release_notifies() {
-    use std::sync::atomic::AtomicU32;
     let heap = heap();
     let mut ring = ring(&heap, 4);
-    let words: [AtomicU32; 4] = Default::default();
-    let [data_seq, data_waiters, space_seq, space_waiters] = &words;
-    // SAFETY: the words outlive the ring (declared before it is used and
-    // dropped after it) and are only accessed atomically.
-    unsafe {
-        ring.wake_shared(
-            [NonNull::from(data_seq), NonNull::from(data_waiters)],
-            [NonNull::from(space_seq), NonNull::from(space_waiters)],
-        )
-    };
-    // A peer parked on each event.
-    data_waiters.store(1, Ordering::Relaxed);
-    space_waiters.store(1, Ordering::Relaxed);
-    let bumps = || {
-        (
-            data_seq.load(Ordering::Relaxed),
-            space_seq.load(Ordering::Relaxed),
-        )
-    };
+    let wake = WakeWords::watch(&mut ring);
+    let bumps = || (wake.data_bumps(), wake.space_bumps());
 
     ring.try_claim_send().unwrap().commit(packet(1, 0));
     assert_eq!(bumps(), (1, 0), "commit");
@@ -720,7 +709,41 @@ fn every_publish_and_release_notifies() {
     assert_eq!(bumps(), (2, 1), "dropped receive claim");
     drop(ring.try_recv_batch(4).unwrap());
     assert_eq!(bumps(), (2, 2), "dropped batch");
-    assert_eq!(ring.data_event().0.as_ptr(), data_seq.as_ptr());
-    assert_eq!(ring.space_event().1.as_ptr(), space_waiters.as_ptr());
+    assert_eq!(ring.data_event().0.as_ptr(), wake.words[0].as_ptr());
+    assert_eq!(ring.space_event().1.as_ptr(), wake.words[3].as_ptr());
     drop(ring);
+}
+
+/// Event words on the heap for a ring to notify, each with a peer parked
+/// on it (`waiters = 1`), so that every notify bumps its `seq`.
+struct WakeWords {
+    words: Box<[std::sync::atomic::AtomicU32; 4]>,
+}
+
+impl WakeWords {
+    /// Makes `ring` notify fresh words. Every test uses the ring only while
+    /// the returned words live (dropping a `Ring` does not touch them).
+    fn watch(ring: &mut Ring) -> WakeWords {
+        let words: Box<[std::sync::atomic::AtomicU32; 4]> = Box::default();
+        words[1].store(1, Ordering::Relaxed);
+        words[3].store(1, Ordering::Relaxed);
+        let [data_seq, data_waiters, space_seq, space_waiters] = &*words;
+        // SAFETY: the boxed words do not move, live as long as the tests
+        // use the ring (see above), and are only accessed atomically.
+        unsafe {
+            ring.wake_shared(
+                [NonNull::from(data_seq), NonNull::from(data_waiters)],
+                [NonNull::from(space_seq), NonNull::from(space_waiters)],
+            )
+        };
+        WakeWords { words }
+    }
+
+    fn data_bumps(&self) -> u32 {
+        self.words[0].load(Ordering::Relaxed)
+    }
+
+    fn space_bumps(&self) -> u32 {
+        self.words[2].load(Ordering::Relaxed)
+    }
 }
