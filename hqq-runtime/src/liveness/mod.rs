@@ -43,7 +43,7 @@
 
 pub mod locks;
 pub mod waiters;
-mod watch;
+pub mod watch;
 
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;

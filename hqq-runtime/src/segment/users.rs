@@ -42,8 +42,12 @@ impl FileUsers {
 const F_SETSIG: libc::c_int = 10;
 
 /// Whether another process has `file` open or mapped, asked of the kernel
-/// with a write lease (see the [module docs](self)). `file` must be this
-/// process's only description of the file, and not mapped by it.
+/// with a write lease: one is granted only while no other open file
+/// description of the file exists, and a mapping keeps its description
+/// alive after its descriptor is closed. The lease is dropped at once; its
+/// break signal is set to `SIGURG` (ignored by default), so a process that
+/// opens the file meanwhile only waits those microseconds. `file` must be
+/// this process's only description of the file, and not mapped by it.
 pub fn file_in_use(file: &File) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
     let fd = file.as_raw_fd();
