@@ -27,20 +27,22 @@
 //!
 //! * [`runtime`]: shared segments, page layout, rings and links.
 //! * [`Packet`](struct@Packet): the 64-byte unit every ring slot carries.
-//! * [`protocol`]: the core protocol's typed packets, generated from `spec/hqq.yaml`.
+//! * [`protocol`]: the core protocol's typed packets, generated from the core spec (`hqq-gen/spec/hqq.yaml`).
 //! * [`PacketCodec`]: what every typed packet implements, generated or derived.
 //! * [`include_spec!`], [`derive@Packet`], [`derive@Dispatch`],
 //!   [`derive@OperandValue`]: custom opcodes, checked by the compiler.
 //!
 //! # Custom opcodes
 //!
-//! Applications add their own packets in the application range of
-//! `spec/hqq.yaml` (`0x80..=0xEF`, [`protocol::APPLICATION_OPCODES`]). There
+//! Applications add their own packets in the application range of the
+//! core spec (`0x80..=0xEF`, [`protocol::APPLICATION_OPCODES`]). There
 //! are two ways to define them, and both give types that implement
 //! [`PacketCodec`], so runtime code treats them alike:
 //!
-//! * a spec file of their own, turned into code by [`include_spec!`] (or by
-//!   `hqq-gen rust` / `hqq_gen::Builder` in a build script: same output);
+//! * a spec file of their own (its format: `hqq_gen::spec_format`), turned
+//!   into code by [`include_spec!`] or by `hqq_gen::Builder::compile` in a
+//!   build script (same output; see `hqq_gen::builder` for the `build.rs`
+//!   and `[build-dependencies]` lines);
 //! * Rust structs with [`derive@Packet`].
 //!
 //! [`derive@Dispatch`] then decodes any of them into one enum and calls a
@@ -66,6 +68,36 @@
 //! assert_eq!(Sample::decode(&sample.encode()), Ok(sample));
 //! ```
 //!
+//! Options may follow the path, comma-separated:
+//!
+//! * `crate = "ipc"`: the path of this crate when it is a renamed dependency
+//!   (`ipc = { package = "hqq", ... }` in `Cargo.toml`); the generated code
+//!   then names `ipc::runtime`. The derives take the same option as
+//!   `#[hqq(crate = "ipc")]`, as serde's do.
+//! * `exhaustive_handler`: every `Handler` method is required, so an opcode
+//!   added to the spec is a compile error in each handler until it handles
+//!   the opcode (by default unhandled packets are refused with `InvalidOp`
+//!   at run time).
+//!
+//! ```
+//! mod telemetry {
+//!     hqq::include_spec!("tests/derive/app.yaml", crate = "::hqq", exhaustive_handler);
+//! }
+//! use hqq::runtime::codec::Rejection;
+//! use hqq::runtime::PayloadView;
+//!
+//! struct Store(u64);
+//!
+//! impl telemetry::Handler for Store {
+//!     // Without this method the impl would not compile.
+//!     fn on_sample(&mut self, sample: telemetry::Sample, _: PayloadView<'_>) -> Result<(), Rejection> {
+//!         self.0 += sample.bytes;
+//!         Ok(())
+//!     }
+//! }
+//! # let _ = Store(0);
+//! ```
+//!
 //! ## `#[derive(Packet)]`
 //!
 //! Implements [`PacketCodec`] for a struct whose fields are the operands of
@@ -81,6 +113,8 @@
 //!   error naming the range.
 //! * `#[hqq(name = "Ping")]`: [`PacketCodec::NAME`], used in error values;
 //!   defaults to the struct's name.
+//! * `#[hqq(crate = "ipc")]`: the path of this crate, when it is a renamed
+//!   dependency (also on `Dispatch` enums and `OperandValue` newtypes).
 //!
 //! Attributes on a field:
 //!

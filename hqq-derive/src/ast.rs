@@ -4,7 +4,7 @@
 
 use syn::{Data, DeriveInput, Fields, Ident, Member, Type, Variant as SynVariant};
 
-use crate::attr::{reject_all, DispatchAttrs, FieldAttrs, PacketAttrs};
+use crate::attr::{reject_all, DispatchAttrs, FieldAttrs, NewtypeAttrs, PacketAttrs};
 use crate::ctxt::Ctxt;
 
 /// A `#[derive(Packet)]` struct.
@@ -55,6 +55,8 @@ pub struct Variant<'a> {
 pub struct Newtype<'a> {
     /// The struct.
     pub input: &'a DeriveInput,
+    /// Its `#[hqq(...)]` attributes.
+    pub attrs: NewtypeAttrs,
     /// `self.<member>`.
     pub member: Member,
     /// The wrapped type.
@@ -149,7 +151,7 @@ impl<'a> Newtype<'a> {
     /// The model of `input`, or `None` (with an error in `cx`) if it is not a
     /// struct with exactly one field.
     pub fn from_ast(cx: &mut Ctxt, input: &'a DeriveInput) -> Option<Self> {
-        reject_all(cx, &input.attrs, "#[derive(OperandValue)]");
+        let attrs = NewtypeAttrs::from_attrs(cx, &input.attrs);
         let Data::Struct(data) = &input.data else {
             cx.error_spanned_by(
                 &input.ident,
@@ -163,6 +165,7 @@ impl<'a> Newtype<'a> {
                 reject_all(cx, &field.attrs, "a newtype field");
                 Some(Newtype {
                     input,
+                    attrs,
                     member,
                     ty: &field.ty,
                 })

@@ -2,7 +2,7 @@
 //! unknown key is an error that lists the keys the position accepts.
 
 use syn::meta::ParseNestedMeta;
-use syn::{Attribute, Ident, LitInt, LitStr};
+use syn::{Attribute, Ident, LitInt, LitStr, Path};
 
 use crate::ctxt::Ctxt;
 
@@ -21,6 +21,8 @@ pub struct PacketAttrs {
     pub opcode: Option<IntAttr>,
     /// `name = "Ping"`
     pub name: Option<LitStr>,
+    /// `crate = "ipc"`
+    pub krate: Option<Path>,
 }
 
 /// `#[hqq(...)]` on a field of a `#[derive(Packet)]` struct.
@@ -35,6 +37,34 @@ pub struct FieldAttrs {
 pub struct DispatchAttrs {
     /// `handler = PeerHandler`
     pub handler: Option<Ident>,
+    /// `crate = "ipc"`
+    pub krate: Option<Path>,
+}
+
+/// `#[hqq(...)]` on a `#[derive(OperandValue)]` newtype.
+#[derive(Default)]
+pub struct NewtypeAttrs {
+    /// `crate = "ipc"`
+    pub krate: Option<Path>,
+}
+
+/// `crate = "path"`: where the `hqq` facade is, for a renamed dependency
+/// (as serde's `#[serde(crate = "...")]`). Returns whether `meta` was it.
+fn krate(meta: &ParseNestedMeta, out: &mut Option<Path>) -> syn::Result<bool> {
+    if !meta.path.is_ident("crate") {
+        return Ok(false);
+    }
+    if out.is_some() {
+        return Err(duplicate(meta, "crate"));
+    }
+    let lit: LitStr = meta.value()?.parse()?;
+    *out = Some(lit.parse().map_err(|e| {
+        syn::Error::new(
+            lit.span(),
+            format!("`crate = \"{}\"` is not a path: {e}; write the name the `hqq` dependency has in this crate, e.g. `crate = \"ipc\"`", lit.value()),
+        )
+    })?);
+    Ok(true)
 }
 
 /// Calls `each` for every key of every `#[hqq(...)]` in `attrs`, recording
@@ -88,11 +118,11 @@ impl PacketAttrs {
                     return Err(duplicate(meta, "name"));
                 }
                 out.name = Some(meta.value()?.parse()?);
-            } else {
+            } else if !krate(meta, &mut out.krate)? {
                 return Err(unknown_key(
                     meta,
                     "a packet struct",
-                    "`opcode = <byte>` and `name = \"<packet name>\"`",
+                    "`opcode = <byte>`, `name = \"<packet name>\"` and `crate = \"<path of hqq>\"`",
                 ));
             }
             Ok(())
@@ -132,11 +162,29 @@ impl DispatchAttrs {
                     return Err(duplicate(meta, "handler"));
                 }
                 out.handler = Some(meta.value()?.parse()?);
-            } else {
+            } else if !krate(meta, &mut out.krate)? {
                 return Err(unknown_key(
                     meta,
                     "a dispatch enum",
-                    "`handler = <trait name>`",
+                    "`handler = <trait name>` and `crate = \"<path of hqq>\"`",
+                ));
+            }
+            Ok(())
+        });
+        out
+    }
+}
+
+impl NewtypeAttrs {
+    /// The attributes of an operand newtype.
+    pub fn from_attrs(cx: &mut Ctxt, attrs: &[Attribute]) -> Self {
+        let mut out = NewtypeAttrs::default();
+        for_each_key(cx, attrs, |meta| {
+            if !krate(meta, &mut out.krate)? {
+                return Err(unknown_key(
+                    meta,
+                    "#[derive(OperandValue)]",
+                    "only `crate = \"<path of hqq>\"`",
                 ));
             }
             Ok(())

@@ -273,7 +273,7 @@ pub const CORE_METHOD: &str = "on_core";
 /// `on_<snake case of the variant>`: `StartStream` -> `on_start_stream`,
 /// the same case rule hqq-gen uses for the generated `Handler` methods.
 pub fn handler_method(variant: &syn::Ident) -> String {
-    format!("on_{}", hqq_gen::names::snake(&variant.to_string()))
+    hqq_gen::names::handler_method(&variant.to_string())
 }
 
 /// Checks a newtype: no generics, a wrapped type that can be an operand.

@@ -1,21 +1,13 @@
-//! The core protocol as the macros see it: `spec/hqq.yaml`, parsed with
-//! hqq-gen once per compiler process. Opcode checks read the ranges and
-//! opcode names from here, never from a table of their own.
-
-use std::sync::OnceLock;
+//! The core protocol as the macros see it: hqq-gen's core spec
+//! ([`hqq_gen::core_spec`]), parsed once per compiler process. Opcode checks
+//! read the ranges and opcode names from here, never from a table of their
+//! own.
 
 use hqq_gen::Spec;
 
-/// `spec/hqq.yaml`; `include_str!` also makes this crate rebuild when it changes.
-const SOURCE: &str = include_str!("../../spec/hqq.yaml");
-
 /// The checked core spec.
 pub fn core() -> &'static Spec {
-    static CORE: OnceLock<Spec> = OnceLock::new();
-    CORE.get_or_init(|| {
-        Spec::parse(SOURCE, "spec/hqq.yaml")
-            .unwrap_or_else(|e| panic!("spec/hqq.yaml must pass hqq-gen's checks:\n{e}"))
-    })
+    hqq_gen::core_spec()
 }
 
 /// Why `code` cannot be an application opcode, or `None` if it can.
@@ -48,7 +40,7 @@ pub fn application_opcode_problem(code: u8) -> Option<String> {
 pub fn application_range_hint() -> String {
     let app = &core().ranges.application;
     format!(
-        "application opcodes lie in 0x{:02X}..=0x{:02X} (spec/hqq.yaml `ranges.application`): pick a free one there",
+        "application opcodes lie in 0x{:02X}..=0x{:02X} (`hqq::protocol::APPLICATION_OPCODES`): pick a free one there",
         app.start(),
         app.end()
     )

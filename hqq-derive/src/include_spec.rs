@@ -1,15 +1,62 @@
-//! `include_spec!("path")`: the hqq-gen pipeline at compile time.
+//! `include_spec!("path", ...)`: the hqq-gen pipeline at compile time.
 
 use std::path::PathBuf;
 
 use hqq_gen::{emit_rust, EmitOptions, Spec};
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
+use syn::parse::{Parse, ParseStream};
 use syn::LitStr;
 
-/// The code `hqq-gen rust` writes for the spec at `path` (relative to the
-/// calling crate's manifest directory), or its errors at `path`'s span.
-pub fn expand(path: &LitStr) -> TokenStream {
+/// The macro's input: `"path"`, then optionally `crate = "ipc"` (the name
+/// of a renamed `hqq` dependency) and `exhaustive_handler`, comma-separated.
+pub struct Input {
+    /// The spec file, relative to the calling crate's `Cargo.toml`.
+    pub path: LitStr,
+    /// The facade's path, `::hqq` unless `crate = "..."` says otherwise.
+    pub krate: syn::Path,
+    /// Whether every `Handler` method is required.
+    pub exhaustive_handler: bool,
+}
+
+impl Parse for Input {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut out = Input {
+            path: input.parse()?,
+            krate: syn::parse_quote!(::hqq),
+            exhaustive_handler: false,
+        };
+        while !input.is_empty() {
+            input.parse::<syn::Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+            if input.peek(syn::Token![crate]) {
+                input.parse::<syn::Token![crate]>()?;
+                input.parse::<syn::Token![=]>()?;
+                out.krate = input.parse::<LitStr>()?.parse()?;
+                continue;
+            }
+            let key: syn::Ident = input.parse()?;
+            if key != "exhaustive_handler" {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!(
+                        "unknown include_spec! option `{key}`; after the path it accepts \
+                         `crate = \"<path of hqq>\"` and `exhaustive_handler`"
+                    ),
+                ));
+            }
+            out.exhaustive_handler = true;
+        }
+        Ok(out)
+    }
+}
+
+/// The code `hqq-gen rust` writes for the spec at `input.path` (relative to
+/// the calling crate's manifest directory), or its errors at the path's span.
+pub fn expand(input: &Input) -> TokenStream {
+    let path = &input.path;
     let relative = path.value();
     let base = std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
@@ -39,7 +86,11 @@ pub fn expand(path: &LitStr) -> TokenStream {
     let dir = full.parent().unwrap_or(&base);
     match Spec::parse_in(&source, &relative, dir) {
         Ok(spec) => {
-            let code = emit_rust(&spec, &EmitOptions::default());
+            let mut runtime = input.krate.clone();
+            runtime.segments.push(syn::parse_quote!(runtime));
+            let mut options = EmitOptions::default().exhaustive_handler(input.exhaustive_handler);
+            options.runtime_path = runtime;
+            let code = emit_rust(&spec, &options);
             let imports = spec.imported_files().into_iter().map(|file| {
                 let file = Literal::string(file);
                 quote!(
@@ -62,8 +113,27 @@ pub fn expand(path: &LitStr) -> TokenStream {
 mod tests {
     use super::*;
 
-    fn lit(path: &str) -> LitStr {
-        LitStr::new(path, proc_macro2::Span::call_site())
+    fn lit(path: &str) -> Input {
+        syn::parse_str(&format!("{path:?}")).expect("a path literal")
+    }
+
+    #[test]
+    fn options_set_the_facade_path_and_an_exhaustive_handler() {
+        let input: Input =
+            syn::parse_str(r#""../hqq-gen/tests/data/kv.yaml", crate = "ipc", exhaustive_handler"#)
+                .expect("valid options");
+        let out = expand(&input).to_string();
+        assert!(
+            out.contains("ipc :: runtime :: codec :: PacketCodec"),
+            "{out}"
+        );
+        assert!(!out.contains(":: hqq ::"), "{out}");
+        // Required methods end in `;`, not in a default body.
+        assert!(out.contains("Rejection > ;"), "{out}");
+        let bad = syn::parse_str::<Input>(r#""x.yaml", exhaustive"#)
+            .err()
+            .expect("an error");
+        assert!(bad.to_string().contains("accepts `crate"), "{bad}");
     }
 
     #[test]

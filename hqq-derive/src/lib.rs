@@ -10,10 +10,12 @@
 //!
 //! 1. `attr` reads `#[hqq(...)]` attributes and `ast` turns the input
 //!    into a model (`PacketStruct`, `DispatchEnum`, `Newtype`);
-//! 2. `check` validates it against the core spec (`spec/hqq.yaml`, via
+//! 2. `check` validates it against the core spec (`hqq_gen::core_spec`, via
 //!    `core_spec`) and collects every error with its span in a `ctxt::Ctxt`;
-//! 3. `expand` writes the impls, or on invalid input the errors plus a
-//!    fallback impl, so that the user sees the real error and not a cascade.
+//! 3. `expand` lowers the checked input into hqq-gen's models (`CodecItem`,
+//!    `DispatchItem`) and writes the impls with hqq-gen's emitter, or on
+//!    invalid input the errors plus a fallback impl, so that the user sees
+//!    the real error and not a cascade.
 //!
 //! `include_spec!` is the `hqq-gen` pipeline itself: [`hqq_gen::Spec::parse`]
 //! and [`hqq_gen::emit_rust()`].
@@ -34,7 +36,7 @@
 //! ```
 
 use proc_macro::TokenStream;
-use syn::{parse_macro_input, DeriveInput, LitStr};
+use syn::{parse_macro_input, DeriveInput};
 
 mod ast;
 mod attr;
@@ -46,11 +48,12 @@ mod include_spec;
 
 /// Generates the Rust code of an HQQ spec file at compile time: exactly what
 /// `hqq-gen rust <spec>` writes. The path is relative to the calling crate's
-/// `Cargo.toml`. See the `hqq` facade for details.
+/// `Cargo.toml`; options `crate = "<path of hqq>"` and `exhaustive_handler`
+/// may follow it. See the `hqq` facade for details.
 #[proc_macro]
 pub fn include_spec(input: TokenStream) -> TokenStream {
-    let path = parse_macro_input!(input as LitStr);
-    include_spec::expand(&path).into()
+    let input = parse_macro_input!(input as include_spec::Input);
+    include_spec::expand(&input).into()
 }
 
 /// Implements `PacketCodec` for a struct whose fields are the operands of one

@@ -138,52 +138,7 @@ impl Checker<'_> {
         let mut opcodes = Vec::new();
         for (i, op) in raw.opcodes.iter().enumerate() {
             let path = format!("opcodes[{i}]");
-            if let Some((first, first_path)) = codes.get(&op.code) {
-                let line = self.line_of(first_path);
-                self.error(
-                    &format!("{path}.code"),
-                    format!("opcode `{}`", op.name),
-                    format!(
-                        "duplicate opcode code {:#04x}: `{}` reuses the code of `{first}`{line}",
-                        op.code, op.name
-                    ),
-                    Some("every opcode needs its own code".into()),
-                );
-            } else {
-                codes.insert(op.code, (op.name.clone(), path.clone()));
-            }
-            match types.get(&op.name) {
-                Some((TypeRef::Generated, _)) => self.error(
-                    &format!("{path}.name"),
-                    format!("opcode `{}`", op.name),
-                    format!("`{}` is a name the generated code uses itself", op.name),
-                    Some(format!(
-                        "rename the opcode; {} are taken",
-                        GENERATED_NAMES.join(", ")
-                    )),
-                ),
-                Some((_, first_path)) => {
-                    let line = self.line_of(first_path);
-                    let first_path = self.place(first_path);
-                    let what = if first_path.starts_with("opcodes") {
-                        "opcode name"
-                    } else {
-                        "name"
-                    };
-                    self.error(
-                        &format!("{path}.name"),
-                        format!("opcode `{}`", op.name),
-                        format!(
-                            "duplicate {what} `{}`, first defined at {first_path}{line}",
-                            op.name
-                        ),
-                        Some("opcode, enum and flag-set names share one namespace".into()),
-                    );
-                }
-                None => {
-                    types.insert(op.name.clone(), (TypeRef::Opcode, path.clone()));
-                }
-            }
+            self.declare_opcode(&mut codes, &mut types, &path, op);
             if let Some(op) = self.opcode(&path, op, &ranges, protocol.layer, &types, &flags) {
                 opcodes.push(op);
             }
@@ -199,6 +154,63 @@ impl Checker<'_> {
             flags,
             opcodes,
             methods,
+        }
+    }
+
+    /// Records `op`'s code and name, reporting a code or a name that is
+    /// taken (by another opcode, a type or the generated code).
+    fn declare_opcode(
+        &mut self,
+        codes: &mut HashMap<u64, (String, String)>,
+        types: &mut HashMap<String, (TypeRef, String)>,
+        path: &str,
+        op: &raw::Opcode,
+    ) {
+        if let Some((first, first_path)) = codes.get(&op.code) {
+            let line = self.line_of(first_path);
+            self.error(
+                &format!("{path}.code"),
+                format!("opcode `{}`", op.name),
+                format!(
+                    "duplicate opcode code {:#04x}: `{}` reuses the code of `{first}`{line}",
+                    op.code, op.name
+                ),
+                Some("every opcode needs its own code".into()),
+            );
+        } else {
+            codes.insert(op.code, (op.name.clone(), path.to_owned()));
+        }
+        match types.get(&op.name) {
+            Some((TypeRef::Generated, _)) => self.error(
+                &format!("{path}.name"),
+                format!("opcode `{}`", op.name),
+                format!("`{}` is a name the generated code uses itself", op.name),
+                Some(format!(
+                    "rename the opcode; {} are taken",
+                    GENERATED_NAMES.join(", ")
+                )),
+            ),
+            Some((_, first_path)) => {
+                let line = self.line_of(first_path);
+                let first_path = self.place(first_path);
+                let what = if first_path.starts_with("opcodes") {
+                    "opcode name"
+                } else {
+                    "name"
+                };
+                self.error(
+                    &format!("{path}.name"),
+                    format!("opcode `{}`", op.name),
+                    format!(
+                        "duplicate {what} `{}`, first defined at {first_path}{line}",
+                        op.name
+                    ),
+                    Some("opcode, enum and flag-set names share one namespace".into()),
+                );
+            }
+            None => {
+                types.insert(op.name.clone(), (TypeRef::Opcode, path.to_owned()));
+            }
         }
     }
 
@@ -610,6 +622,20 @@ impl Checker<'_> {
 
     fn flag_set(&mut self, path: &str, f: &raw::FlagSet) -> FlagSet {
         let entry = format!("flag set `{}`", f.name);
+        let flags = self.flags(path, &entry, f);
+        let rules = self.flag_rules(path, &entry, f);
+        FlagSet {
+            name: f.name.clone(),
+            doc: f.doc.trim_end().to_owned(),
+            flags,
+            rules,
+            imported: None,
+        }
+    }
+
+    /// The flags of a set: names and bits unique, bits in 0..64.
+    fn flags(&mut self, path: &str, entry: &str, f: &raw::FlagSet) -> Vec<Flag> {
+        let entry = entry.to_owned();
         let mut flags = Vec::new();
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut bits: HashMap<u64, usize> = HashMap::new();
@@ -655,11 +681,19 @@ impl Checker<'_> {
                 doc: b.doc.trim_end().to_owned(),
             });
         }
+        flags
+    }
+
+    /// The rules of a flag set, each naming flags of the set.
+    fn flag_rules(&mut self, path: &str, entry: &str, f: &raw::FlagSet) -> Vec<FlagRule> {
+        let entry = entry.to_owned();
+        let names: std::collections::HashSet<&str> =
+            f.bits.iter().map(|b| b.name.as_str()).collect();
         let mut rules = Vec::new();
         for (i, r) in f.rules.iter().enumerate() {
             let rpath = format!("{path}.rules[{i}]");
             let known = |this: &mut Self, name: &str| {
-                let ok = names.contains_key(name);
+                let ok = names.contains(name);
                 if !ok {
                     this.error(
                         &rpath,
@@ -700,13 +734,7 @@ impl Checker<'_> {
                 ),
             }
         }
-        FlagSet {
-            name: f.name.clone(),
-            doc: f.doc.trim_end().to_owned(),
-            flags,
-            rules,
-            imported: None,
-        }
+        rules
     }
 
     fn opcode(
@@ -720,48 +748,8 @@ impl Checker<'_> {
     ) -> Option<Opcode> {
         let entry = format!("opcode `{}`", op.name);
         self.type_name(&format!("{path}.name"), "opcode", &op.name);
-        let allowed = ranges.allowed(layer);
-        let code = u8::try_from(op.code).ok();
-        match code {
-            Some(c) if allowed.iter().any(|r| r.contains(&c)) => {}
-            _ => {
-                let which = match layer {
-                    Layer::Core => "core",
-                    Layer::Application => "application",
-                };
-                self.error(
-                    &format!("{path}.code"),
-                    &entry,
-                    format!(
-                        "opcode {:#04x} is outside the {which} opcode ranges ({})",
-                        op.code,
-                        allowed
-                            .iter()
-                            .map(|r| format!("{:#04x}..={:#04x}", r.start(), r.end()))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    Some(match layer {
-                        Layer::Core => "the core protocol owns these ranges; applications use `layer: application`".into(),
-                        Layer::Application => "application opcodes must not collide with the core protocol's".into(),
-                    }),
-                );
-            }
-        }
-        let direction = match op.direction.as_str() {
-            "primary->secondary" => Direction::PrimaryToSecondary,
-            "secondary->primary" => Direction::SecondaryToPrimary,
-            "both" => Direction::Both,
-            other => {
-                self.error(
-                    &format!("{path}.direction"),
-                    &entry,
-                    format!("unknown direction `{other}`"),
-                    Some("use `primary->secondary`, `secondary->primary` or `both`".into()),
-                );
-                Direction::Both
-            }
-        };
+        let code = self.opcode_code(path, &entry, op, ranges, layer);
+        let direction = self.direction(path, &entry, &op.direction);
         if op.operands.len() > MAX_OPERANDS {
             self.error(
                 &format!("{path}.operands[{MAX_OPERANDS}]"),
@@ -773,7 +761,86 @@ impl Checker<'_> {
                 Some("move data into the slot's payload buffer or split the packet".into()),
             );
         }
+        let mut operands = self.operands(path, &entry, op, types);
+        self.operand_rules(path, &entry, op, &mut operands, flags);
+        Some(Opcode {
+            code: code?,
+            name: op.name.clone(),
+            direction,
+            doc: op.doc.trim_end().to_owned(),
+            operands,
+        })
+    }
 
+    /// The opcode byte, if it lies in the ranges `layer` may use.
+    fn opcode_code(
+        &mut self,
+        path: &str,
+        entry: &str,
+        op: &raw::Opcode,
+        ranges: &OpcodeRanges,
+        layer: Layer,
+    ) -> Option<u8> {
+        let allowed = ranges.allowed(layer);
+        let code = u8::try_from(op.code).ok();
+        if code.is_some_and(|c| allowed.iter().any(|r| r.contains(&c))) {
+            return code;
+        }
+        let which = match layer {
+            Layer::Core => "core",
+            Layer::Application => "application",
+        };
+        self.error(
+            &format!("{path}.code"),
+            entry,
+            format!(
+                "opcode {:#04x} is outside the {which} opcode ranges ({})",
+                op.code,
+                allowed
+                    .iter()
+                    .map(|r| format!("{:#04x}..={:#04x}", r.start(), r.end()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Some(match layer {
+                Layer::Core => {
+                    "the core protocol owns these ranges; applications use `layer: application`"
+                        .into()
+                }
+                Layer::Application => {
+                    "application opcodes must not collide with the core protocol's".into()
+                }
+            }),
+        );
+        code
+    }
+
+    fn direction(&mut self, path: &str, entry: &str, direction: &str) -> Direction {
+        match direction {
+            "primary->secondary" => Direction::PrimaryToSecondary,
+            "secondary->primary" => Direction::SecondaryToPrimary,
+            "both" => Direction::Both,
+            other => {
+                self.error(
+                    &format!("{path}.direction"),
+                    entry,
+                    format!("unknown direction `{other}`"),
+                    Some("use `primary->secondary`, `secondary->primary` or `both`".into()),
+                );
+                Direction::Both
+            }
+        }
+    }
+
+    /// The operands with resolved types (rules come later, once every
+    /// operand's type is known).
+    fn operands(
+        &mut self,
+        path: &str,
+        entry: &str,
+        op: &raw::Opcode,
+        types: &HashMap<String, (TypeRef, String)>,
+    ) -> Vec<Operand> {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         let mut operands = Vec::new();
         for (i, o) in op.operands.iter().enumerate() {
@@ -781,7 +848,7 @@ impl Checker<'_> {
             if !names::is_snake(&o.name) {
                 self.error(
                     &format!("{opath}.name"),
-                    &entry,
+                    entry,
                     format!("operand name `{}` is not a valid snake_case identifier", o.name),
                     Some("use lowercase letters, digits and `_`, starting with a letter, and no Rust keyword".into()),
                 );
@@ -790,7 +857,7 @@ impl Checker<'_> {
                 let line = self.line_of(&format!("{path}.operands[{first}]"));
                 self.error(
                     &format!("{opath}.name"),
-                    &entry,
+                    entry,
                     format!(
                         "duplicate operand name `{}` (operands {first} and {i}){line}",
                         o.name
@@ -798,65 +865,8 @@ impl Checker<'_> {
                     None,
                 );
             }
-            let ty = match (o.ty.as_str(), types.get(&o.ty)) {
-                ("u64", _) => Some(OperandType::U64),
-                ("version", _) => Some(OperandType::Version),
-                (name, _) if Scalar::from_name(name).is_some() => {
-                    Scalar::from_name(name).map(OperandType::Scalar)
-                }
-                (_, Some((TypeRef::Enum(e), _))) => Some(OperandType::Enum(*e)),
-                (_, Some((TypeRef::Flags(set), _))) => Some(OperandType::Flags {
-                    set: *set,
-                    unknown_bits: UnknownBits::Reject,
-                }),
-                _ => {
-                    let mut known: Vec<&str> = vec!["u64", "version"];
-                    known.extend(Scalar::ALL.iter().map(|s| s.name()));
-                    known.extend(types.iter().filter_map(|(n, (r, _))| match r {
-                        TypeRef::Enum(_) | TypeRef::Flags(_) => Some(n.as_str()),
-                        TypeRef::Opcode | TypeRef::Generated => None,
-                    }));
-                    known.sort_unstable();
-                    let close = names::closest(&o.ty, known.iter().copied());
-                    self.error(
-                        &format!("{opath}.type"),
-                        &entry,
-                        format!("operand `{}` refers to unknown type `{}`", o.name, o.ty),
-                        Some(match close {
-                            Some(c) => {
-                                format!("did you mean `{c}`? known types: {}", known.join(", "))
-                            }
-                            None => format!("known types: {}", known.join(", ")),
-                        }),
-                    );
-                    None
-                }
-            };
-            let ty = match (ty, o.unknown_bits.as_deref()) {
-                (ty, None) => ty,
-                (Some(OperandType::Flags { set, .. }), Some(policy @ ("reject" | "drop"))) => {
-                    Some(OperandType::Flags {
-                        set,
-                        unknown_bits: if policy == "drop" {
-                            UnknownBits::Drop
-                        } else {
-                            UnknownBits::Reject
-                        },
-                    })
-                }
-                (ty, Some(policy)) => {
-                    self.error(
-                        &format!("{opath}.unknown_bits"),
-                        &entry,
-                        format!("`unknown_bits: {policy}` on operand `{}`", o.name),
-                        Some(
-                            "`unknown_bits` is `reject` or `drop`, and only for flag-set operands"
-                                .into(),
-                        ),
-                    );
-                    ty
-                }
-            };
+            let ty = self.operand_type(&opath, entry, o, types);
+            let ty = self.unknown_bits(&opath, entry, o, ty);
             if let Some(ty) = ty {
                 operands.push(Operand {
                     name: o.name.clone(),
@@ -867,18 +877,107 @@ impl Checker<'_> {
                 });
             }
         }
-        // Rules refer to sibling operands, so they are resolved once all
-        // operand types are known.
+        operands
+    }
+
+    /// The operand's `type`, resolved against the spec's enums and flag sets.
+    fn operand_type(
+        &mut self,
+        opath: &str,
+        entry: &str,
+        o: &raw::Operand,
+        types: &HashMap<String, (TypeRef, String)>,
+    ) -> Option<OperandType> {
+        match (o.ty.as_str(), types.get(&o.ty)) {
+            ("u64", _) => return Some(OperandType::U64),
+            ("version", _) => return Some(OperandType::Version),
+            (name, _) if Scalar::from_name(name).is_some() => {
+                return Scalar::from_name(name).map(OperandType::Scalar)
+            }
+            (_, Some((TypeRef::Enum(e), _))) => return Some(OperandType::Enum(*e)),
+            (_, Some((TypeRef::Flags(set), _))) => {
+                return Some(OperandType::Flags {
+                    set: *set,
+                    unknown_bits: UnknownBits::Reject,
+                })
+            }
+            _ => {}
+        }
+        let mut known: Vec<&str> = vec!["u64", "version"];
+        known.extend(Scalar::ALL.iter().map(|s| s.name()));
+        known.extend(types.iter().filter_map(|(n, (r, _))| match r {
+            TypeRef::Enum(_) | TypeRef::Flags(_) => Some(n.as_str()),
+            TypeRef::Opcode | TypeRef::Generated => None,
+        }));
+        known.sort_unstable();
+        let close = names::closest(&o.ty, known.iter().copied());
+        self.error(
+            &format!("{opath}.type"),
+            entry,
+            format!("operand `{}` refers to unknown type `{}`", o.name, o.ty),
+            Some(match close {
+                Some(c) => format!("did you mean `{c}`? known types: {}", known.join(", ")),
+                None => format!("known types: {}", known.join(", ")),
+            }),
+        );
+        None
+    }
+
+    /// Applies the operand's `unknown_bits:` (flag sets only) to its type.
+    fn unknown_bits(
+        &mut self,
+        opath: &str,
+        entry: &str,
+        o: &raw::Operand,
+        ty: Option<OperandType>,
+    ) -> Option<OperandType> {
+        match (ty, o.unknown_bits.as_deref()) {
+            (ty, None) => ty,
+            (Some(OperandType::Flags { set, .. }), Some(policy @ ("reject" | "drop"))) => {
+                Some(OperandType::Flags {
+                    set,
+                    unknown_bits: if policy == "drop" {
+                        UnknownBits::Drop
+                    } else {
+                        UnknownBits::Reject
+                    },
+                })
+            }
+            (ty, Some(policy)) => {
+                self.error(
+                    &format!("{opath}.unknown_bits"),
+                    entry,
+                    format!("`unknown_bits: {policy}` on operand `{}`", o.name),
+                    Some(
+                        "`unknown_bits` is `reject` or `drop`, and only for flag-set operands"
+                            .into(),
+                    ),
+                );
+                ty
+            }
+        }
+    }
+
+    /// Resolves every operand's rules; they refer to sibling operands, so
+    /// this runs once all operand types are known.
+    fn operand_rules(
+        &mut self,
+        path: &str,
+        entry: &str,
+        op: &raw::Opcode,
+        operands: &mut [Operand],
+        flags: &[FlagSet],
+    ) {
         let mut all_rules = Vec::new();
         for (i, o) in op.operands.iter().enumerate() {
             let mut rules = Vec::new();
             for (j, r) in o.rules.iter().enumerate() {
                 let rpath = format!("{path}.operands[{i}].rules[{j}]");
-                match parse_rule(r, &operands, flags) {
+                match parse_rule(r, operands, flags) {
                     Ok(rule) => rules.push(rule),
                     Err((message, hint)) => self.error(
                         &rpath,
-                        &entry,
+                        entry,
                         format!("operand `{}`: {message}", o.name),
                         hint,
                     ),
@@ -891,13 +990,6 @@ impl Checker<'_> {
                 operand.rules = rules;
             }
         }
-        Some(Opcode {
-            code: code?,
-            name: op.name.clone(),
-            direction,
-            doc: op.doc.trim_end().to_owned(),
-            operands,
-        })
     }
 }
 

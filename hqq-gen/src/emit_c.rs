@@ -213,7 +213,7 @@ fn write_constants(out: &mut String, spec: &Spec, p: &str, up: &str) -> std::fmt
     writeln!(out, "    default: return NULL;\n    }}\n}}\n")
 }
 
-/// Types and helpers every header defines under its own prefix.
+/// The types every header defines under its own prefix.
 fn write_runtime(out: &mut String, p: &str, up: &str) -> std::fmt::Result {
     write!(
         out,
@@ -250,8 +250,17 @@ typedef struct {p}_result {{
     const char *rule; /* the broken rule for {up}_RULE_BROKEN, else NULL */
     uint64_t value;
 }} {p}_result;
+"#
+    )?;
+    write_runtime_helpers(out, p, up)
+}
 
-static inline {p}_result {p}_ok(void) {{
+/// The helpers every header defines under its own prefix: results, word
+/// loads and stores, 128-bit sums.
+fn write_runtime_helpers(out: &mut String, p: &str, up: &str) -> std::fmt::Result {
+    write!(
+        out,
+        r#"static inline {p}_result {p}_ok(void) {{
     {p}_result r = {{{up}_OK, -1, NULL, 0}};
     return r;
 }}

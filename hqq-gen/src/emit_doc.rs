@@ -3,7 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::model::{Direction, Imported, Layer, Operand, OperandType, RpcType, Spec, UnknownBits};
+use crate::model::{
+    Direction, Imported, Layer, Opcode, Operand, OperandType, RpcType, Spec, UnknownBits,
+};
 use crate::names;
 
 /// The Markdown reference of `spec`.
@@ -46,6 +48,19 @@ fn type_name(spec: &Spec, o: &Operand) -> String {
 }
 
 fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
+    header(out, spec)?;
+    packet_section(out)?;
+    ranges_section(out, spec)?;
+    opcodes_section(out, spec)?;
+    enums_section(out, spec)?;
+    flags_section(out, spec)?;
+    methods_section(out, spec)?;
+    rules_section(out)?;
+    Ok(())
+}
+
+/// The title, version, documentation and compatibility notes.
+fn header(out: &mut String, spec: &Spec) -> std::fmt::Result {
     let file = std::path::Path::new(&spec.file)
         .file_name()
         .map_or_else(|| spec.file.clone(), |f| f.to_string_lossy().into_owned());
@@ -78,7 +93,11 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
         writeln!(out, "{}", p.compatibility)?;
         writeln!(out)?;
     }
+    Ok(())
+}
 
+/// The packet layout, the same for every spec.
+fn packet_section(out: &mut String) -> std::fmt::Result {
     writeln!(out, "## Packet")?;
     writeln!(out)?;
     writeln!(out, "64 bytes: eight little-endian `u64` words.")?;
@@ -105,7 +124,11 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
          non-zero reserved bytes or unused operands, undefined enum values or flag bits, or a broken rule."
     )?;
     writeln!(out)?;
+    Ok(())
+}
 
+/// Which opcodes belong to the core protocol and which to applications.
+fn ranges_section(out: &mut String, spec: &Spec) -> std::fmt::Result {
     writeln!(out, "## Opcode ranges")?;
     writeln!(out)?;
     writeln!(out, "| range | owner |")?;
@@ -126,7 +149,11 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
         a.end()
     )?;
     writeln!(out)?;
+    Ok(())
+}
 
+/// The opcode table, then one section per opcode.
+fn opcodes_section(out: &mut String, spec: &Spec) -> std::fmt::Result {
     writeln!(out, "## Opcodes")?;
     writeln!(out)?;
     writeln!(out, "| opcode | name | direction | operands |")?;
@@ -154,57 +181,67 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
     }
     writeln!(out)?;
     for op in &spec.opcodes {
-        writeln!(out, "### {:#04x} {}", op.code, op.name)?;
-        writeln!(out)?;
-        if !op.doc.is_empty() {
-            writeln!(out, "{}", op.doc)?;
-            writeln!(out)?;
-        }
-        writeln!(
-            out,
-            "Direction: {}. Rust: `{}`, handler method `on_{}`.",
-            direction(op.direction),
-            op.name,
-            names::snake(&op.name)
-        )?;
-        writeln!(out)?;
-        if op.operands.is_empty() {
-            writeln!(out, "No operands.")?;
-            writeln!(out)?;
-            continue;
-        }
-        writeln!(
-            out,
-            "| operand | word | name | type | description | rules |"
-        )?;
-        writeln!(out, "| --- | --- | --- | --- | --- | --- |")?;
-        for o in &op.operands {
-            let rules: Vec<String> = o
-                .rules
-                .iter()
-                .map(|r| {
-                    let stage = if r.needs_limits() {
-                        "validate"
-                    } else {
-                        "decode"
-                    };
-                    format!("`{}` ({stage})", r.full_text())
-                })
-                .collect();
-            writeln!(
-                out,
-                "| {} | {} | `{}` | {} | {} | {} |",
-                o.index,
-                o.index + 1,
-                o.name,
-                type_name(spec, o),
-                cell(&o.doc),
-                cell(&rules.join("; "))
-            )?;
-        }
+        opcode_section(out, spec, op)?;
+    }
+    Ok(())
+}
+
+/// One opcode: its documentation and operand table.
+fn opcode_section(out: &mut String, spec: &Spec, op: &Opcode) -> std::fmt::Result {
+    writeln!(out, "### {:#04x} {}", op.code, op.name)?;
+    writeln!(out)?;
+    if !op.doc.is_empty() {
+        writeln!(out, "{}", op.doc)?;
         writeln!(out)?;
     }
+    writeln!(
+        out,
+        "Direction: {}. Rust: `{}`, handler method `{}`.",
+        direction(op.direction),
+        op.name,
+        names::handler_method(&op.name)
+    )?;
+    writeln!(out)?;
+    if op.operands.is_empty() {
+        writeln!(out, "No operands.")?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "| operand | word | name | type | description | rules |"
+    )?;
+    writeln!(out, "| --- | --- | --- | --- | --- | --- |")?;
+    for o in &op.operands {
+        let rules: Vec<String> = o
+            .rules
+            .iter()
+            .map(|r| {
+                let stage = if r.needs_limits() {
+                    "validate"
+                } else {
+                    "decode"
+                };
+                format!("`{}` ({stage})", r.full_text())
+            })
+            .collect();
+        writeln!(
+            out,
+            "| {} | {} | `{}` | {} | {} | {} |",
+            o.index,
+            o.index + 1,
+            o.name,
+            type_name(spec, o),
+            cell(&o.doc),
+            cell(&rules.join("; "))
+        )?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
 
+/// One table per enum.
+fn enums_section(out: &mut String, spec: &Spec) -> std::fmt::Result {
     if !spec.enums.is_empty() {
         writeln!(out, "## Enums")?;
         writeln!(out)?;
@@ -230,7 +267,11 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
         }
         writeln!(out)?;
     }
+    Ok(())
+}
 
+/// One table per flag set, with its rules.
+fn flags_section(out: &mut String, spec: &Spec) -> std::fmt::Result {
     if !spec.flags.is_empty() {
         writeln!(out, "## Flag sets")?;
         writeln!(out)?;
@@ -271,6 +312,11 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
             writeln!(out)?;
         }
     }
+    Ok(())
+}
+
+/// The RPC methods, if any.
+fn methods_section(out: &mut String, spec: &Spec) -> std::fmt::Result {
     if !spec.methods.is_empty() {
         writeln!(out, "## RPC methods")?;
         writeln!(out)?;
@@ -301,6 +347,11 @@ fn write_doc(out: &mut String, spec: &Spec) -> std::fmt::Result {
         }
         writeln!(out)?;
     }
+    Ok(())
+}
+
+/// How rules are checked.
+fn rules_section(out: &mut String) -> std::fmt::Result {
     writeln!(out, "## Rules")?;
     writeln!(out)?;
     writeln!(

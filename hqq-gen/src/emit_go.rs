@@ -198,7 +198,22 @@ type Limits struct {{
 	MaxMessageSize uint64
 }}
 
-// ErrorKind says what a CodecError is about.
+"#,
+        name = go_string(&spec.protocol.name),
+        major = v.major,
+        minor = v.minor,
+        first = app.start(),
+        last = app.end(),
+    )?;
+    write_runtime_errors(out)
+}
+
+/// The error type and the helpers every Go file defines: the same for
+/// every spec.
+fn write_runtime_errors(out: &mut String) -> std::fmt::Result {
+    write!(
+        out,
+        r#"// ErrorKind says what a CodecError is about.
 type ErrorKind int
 
 const (
@@ -245,7 +260,16 @@ func fail(kind ErrorKind, opcode Opcode, operand int, rule string, value uint64)
 	return &CodecError{{Kind: kind, Opcode: uint8(opcode), Operand: operand, Rule: rule, Value: value}}
 }}
 
-// wide is a sum of words in 128 bits, so rule sums never overflow.
+"#
+    )?;
+    write_runtime_helpers(out)
+}
+
+/// The word helpers every Go file defines: 128-bit sums and bool words.
+fn write_runtime_helpers(out: &mut String) -> std::fmt::Result {
+    write!(
+        out,
+        r#"// wide is a sum of words in 128 bits, so rule sums never overflow.
 type wide struct {{
 	hi uint64
 	lo uint64
@@ -279,12 +303,7 @@ func (w wide) cmp(o wide) int {{
 	return 1
 }}
 
-"#,
-        name = go_string(&spec.protocol.name),
-        major = v.major,
-        minor = v.minor,
-        first = app.start(),
-        last = app.end(),
+"#
     )
 }
 

@@ -153,6 +153,31 @@ pub fn emit_rpc(spec: &Spec, rt: &syn::Path) -> TokenStream {
         quote!((#c, #name))
     });
     let count = proc_macro2::Literal::usize_unsuffixed(methods.len());
+    let server = server(spec, rt);
+    let client = client(spec, rt);
+    let name = &spec.protocol.name;
+    let module_doc = doc(&format!(
+        "The RPC methods of {name}, served and called over an Advanced link."
+    ));
+    let allow = crate::emit_rust::lint_allows();
+    quote! {
+        #module_doc
+        #allow
+        pub mod rpc {
+            #(#consts)*
+
+            /// Every method as `(id, name)`, in spec order.
+            pub const METHODS: [(u64, &str); #count] = [#(#table),*];
+
+            #server
+            #client
+        }
+    }
+}
+
+/// The `Server` trait, the `RpcService` adapter and `serve`.
+fn server(spec: &Spec, rt: &syn::Path) -> TokenStream {
+    let methods = &spec.methods;
     let server_methods = methods.iter().map(|m| {
         let f = Ident::new(&m.name, Span::call_site());
         let d = doc(&method_doc(m));
@@ -175,7 +200,56 @@ pub fn emit_rpc(spec: &Spec, rt: &syn::Path) -> TokenStream {
         let body = handle_body(spec, rt, m);
         quote!(#c => ::core::option::Option::Some(#body),)
     });
-    let client_methods = methods.iter().map(|m| {
+    quote! {
+        /// The server side: one method per RPC method. An `Err` answers
+        /// the request with an error status.
+        pub trait Server {
+            #(#server_methods)*
+
+            /// Whether [`serve`] should return; asked after every
+            /// request and whenever the link has been idle for a while.
+            fn should_stop(&mut self) -> bool {
+                false
+            }
+        }
+
+        struct Service<'s, S: ?::core::marker::Sized>(&'s mut S);
+
+        #[automatically_derived]
+        impl<S: Server + ?::core::marker::Sized> #rt::advanced::RpcService for Service<'_, S> {
+            fn handle(
+                &mut self,
+                cx: &#rt::advanced::CallContext,
+                method: u64,
+                request: &[u8],
+            ) -> ::core::option::Option<::core::result::Result<::std::vec::Vec<u8>, #rt::advanced::Status>> {
+                match method {
+                    #(#arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+
+            fn should_stop(&mut self) -> bool {
+                self.0.should_stop()
+            }
+        }
+
+        /// Answers requests on `link` with `server` until
+        /// [`Server::should_stop`] says so or the peer is gone. A request
+        /// for an unknown method id is answered with the error status
+        /// `advanced::Status::UNKNOWN_METHOD`.
+        pub fn serve<S: Server + ?::core::marker::Sized>(
+            link: &#rt::advanced::AdvancedLink,
+            server: &mut S,
+        ) -> ::core::result::Result<#rt::advanced::ServeEnd, #rt::advanced::RpcServeError> {
+            #rt::advanced::rpc::serve(link, &mut Service(server))
+        }
+    }
+}
+
+/// The typed `Client`.
+fn client(spec: &Spec, rt: &syn::Path) -> TokenStream {
+    let client_methods = spec.methods.iter().map(|m| {
         let f = Ident::new(&m.name, Span::call_site());
         let d = doc(&format!(
             "Calls [`Server::{}`] and waits for its response.\n\n{}",
@@ -198,95 +272,39 @@ pub fn emit_rpc(spec: &Spec, rt: &syn::Path) -> TokenStream {
             }
         }
     });
-    let name = &spec.protocol.name;
-    let module_doc = doc(&format!(
-        "The RPC methods of {name}, served and called over an Advanced link."
-    ));
     quote! {
-        #module_doc
-        pub mod rpc {
-            #(#consts)*
+        /// The client side: one method per RPC method, each a call on
+        /// an Advanced link that waits for its response.
+        #[derive(Clone, Copy)]
+        pub struct Client<'l> {
+            link: &'l #rt::advanced::AdvancedLink,
+            connection: u64,
+        }
 
-            /// Every method as `(id, name)`, in spec order.
-            pub const METHODS: [(u64, &str); #count] = [#(#table),*];
+        #[automatically_derived]
+        impl ::core::fmt::Debug for Client<'_> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct("Client").field("connection", &self.connection).finish_non_exhaustive()
+            }
+        }
 
-            /// The server side: one method per RPC method. An `Err` answers
-            /// the request with an error status.
-            pub trait Server {
-                #(#server_methods)*
-
-                /// Whether [`serve`] should return; asked after every
-                /// request and whenever the link has been idle for a while.
-                fn should_stop(&mut self) -> bool {
-                    false
-                }
+        impl<'l> Client<'l> {
+            /// A client calling on the link itself (connection 0).
+            pub fn new(link: &'l #rt::advanced::AdvancedLink) -> Self {
+                Client { link, connection: 0 }
             }
 
-            struct Service<'s, S: ?::core::marker::Sized>(&'s mut S);
-
-            #[automatically_derived]
-            impl<S: Server + ?::core::marker::Sized> #rt::advanced::RpcService for Service<'_, S> {
-                fn handle(
-                    &mut self,
-                    cx: &#rt::advanced::CallContext,
-                    method: u64,
-                    request: &[u8],
-                ) -> ::core::option::Option<::core::result::Result<::std::vec::Vec<u8>, #rt::advanced::Status>> {
-                    match method {
-                        #(#arms)*
-                        _ => ::core::option::Option::None,
-                    }
-                }
-
-                fn should_stop(&mut self) -> bool {
-                    self.0.should_stop()
-                }
+            /// A client calling on `connection` (from `dial`).
+            pub fn on_connection(link: &'l #rt::advanced::AdvancedLink, connection: u64) -> Self {
+                Client { link, connection }
             }
 
-            /// Answers requests on `link` with `server` until
-            /// [`Server::should_stop`] says so or the peer is gone. A request
-            /// for an unknown method id is answered with the error status
-            /// `advanced::Status::UNKNOWN_METHOD`.
-            pub fn serve<S: Server + ?::core::marker::Sized>(
-                link: &#rt::advanced::AdvancedLink,
-                server: &mut S,
-            ) -> ::core::result::Result<#rt::advanced::ServeEnd, #rt::advanced::RpcServeError> {
-                #rt::advanced::rpc::serve(link, &mut Service(server))
+            /// The link the client calls on.
+            pub fn link(&self) -> &'l #rt::advanced::AdvancedLink {
+                self.link
             }
 
-            /// The client side: one method per RPC method, each a call on
-            /// an Advanced link that waits for its response.
-            #[derive(Clone, Copy)]
-            pub struct Client<'l> {
-                link: &'l #rt::advanced::AdvancedLink,
-                connection: u64,
-            }
-
-            #[automatically_derived]
-            impl ::core::fmt::Debug for Client<'_> {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.debug_struct("Client").field("connection", &self.connection).finish_non_exhaustive()
-                }
-            }
-
-            impl<'l> Client<'l> {
-                /// A client calling on the link itself (connection 0).
-                pub fn new(link: &'l #rt::advanced::AdvancedLink) -> Self {
-                    Client { link, connection: 0 }
-                }
-
-                /// A client calling on `connection` (from `dial`).
-                pub fn on_connection(link: &'l #rt::advanced::AdvancedLink, connection: u64) -> Self {
-                    Client { link, connection }
-                }
-
-                /// The link the client calls on.
-                pub fn link(&self) -> &'l #rt::advanced::AdvancedLink {
-                    self.link
-                }
-
-                #(#client_methods)*
-            }
+            #(#client_methods)*
         }
     }
 }

@@ -2,7 +2,7 @@
 //! form ([`Spec`]) that the emitters and hqq-derive read.
 //!
 //! [`raw`] mirrors the YAML one to one with `deny_unknown_fields`, so a typo
-//! in a key is an error, not a silently ignored entry. [`crate::check`] turns
+//! in a key is an error, not a silently ignored entry. The checks turn
 //! it into a [`Spec`] in which every type reference is resolved and every
 //! rule parsed.
 
@@ -356,7 +356,7 @@ pub struct OpcodeRanges {
 }
 
 impl OpcodeRanges {
-    /// The ranges of the HQQ core spec (`spec/hqq.yaml`), used by
+    /// The ranges of the HQQ core spec (`hqq-gen/spec/hqq.yaml`), used by
     /// application specs that do not list `ranges:` themselves.
     pub fn hqq() -> Self {
         OpcodeRanges {

@@ -56,6 +56,12 @@ pub fn shouty(name: &str) -> String {
     words(name).join("_").to_ascii_uppercase()
 }
 
+/// The handler method of a packet (an opcode, a dispatch variant):
+/// `StartStream` -> `on_start_stream`.
+pub fn handler_method(packet: &str) -> String {
+    format!("on_{}", snake(packet))
+}
+
 /// The candidate closest to `name` by edit distance, if it is close enough
 /// to be a likely typo.
 pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hqq-gen");
-const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/hqq.yaml");
+const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/spec/hqq.yaml");
 
 fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("hqq-gen-cli-{}", std::process::id()));
@@ -66,7 +66,7 @@ fn rust_and_doc_write_their_files() {
         .expect("rust")
         .contains("pub struct ConnCopy"));
     let expected =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/PROTOCOL.md"))
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/spec/PROTOCOL.md"))
             .expect("md");
     assert_eq!(std::fs::read_to_string(&doc).expect("doc"), expected);
 }

@@ -32,7 +32,7 @@ fn run(command: &mut Command) -> String {
 fn gcc_compiles_the_header_and_its_codecs_match_the_golden_packets() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("generated_c");
     std::fs::create_dir_all(&dir).expect("a temporary directory");
-    header("../spec/hqq.yaml", "hqq.h", &dir);
+    header("spec/hqq.yaml", "hqq.h", &dir);
     header("tests/data/kv.yaml", "kv.h", &dir);
     let program = dir.join("golden_packets");
     run(Command::new("gcc")
@@ -82,7 +82,7 @@ fn names_the_header_defines_itself_are_refused() {
     );
     assert!(hqq_gen::emit_go::name_clashes(&spec).is_empty());
     assert!(hqq_gen::emit_c::name_clashes(
-        &Spec::read(&Path::new(MANIFEST).join("../spec/hqq.yaml")).unwrap()
+        &Spec::read(&Path::new(MANIFEST).join("spec/hqq.yaml")).unwrap()
     )
     .is_empty());
 }

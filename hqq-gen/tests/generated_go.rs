@@ -106,7 +106,7 @@ fn go_toolchain_formats_vets_and_tests_the_generated_files() {
     };
     let gofmt = Path::new(String::from_utf8_lossy(&root.stdout).trim()).join("bin/gofmt");
     let core = emit_go(
-        &spec("../spec/hqq.yaml", "spec/hqq.yaml"),
+        &spec("spec/hqq.yaml", "spec/hqq.yaml"),
         &GoOptions::default(),
     );
     let core = module(
@@ -148,7 +148,7 @@ fn names_the_go_file_defines_itself_are_refused() {
         hqq_gen::emit_go::name_clashes(&spec),
         ["`Limits` is a name the Go file defines itself"]
     );
-    let core = spec_file("../spec/hqq.yaml");
+    let core = spec_file("spec/hqq.yaml");
     assert!(hqq_gen::emit_go::name_clashes(&core).is_empty());
     let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("limits.yaml");
     std::fs::write(

@@ -26,7 +26,7 @@ fn golden(name: &str, slot: usize) -> [u64; 8] {
 
 #[test]
 fn golden_packets_decode_by_name() {
-    let core = spec("../spec/hqq.yaml");
+    let core = spec("spec/hqq.yaml");
     let cases = [
         (
             "adv-8x64-1-negotiated.bin",
@@ -60,7 +60,7 @@ fn golden_packets_decode_by_name() {
 
 #[test]
 fn bad_packets_are_rejected_like_generated_decoders_do() {
-    let core = spec("../spec/hqq.yaml");
+    let core = spec("spec/hqq.yaml");
     let chunk = golden("adv-8x64-2-sent-large-150.bin", 1);
     let with = |word: usize, value: u64| {
         let mut words = chunk;

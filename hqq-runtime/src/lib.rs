@@ -100,7 +100,9 @@ compile_error!(
 
 pub mod advanced;
 pub mod codec;
+pub mod encoding;
 pub mod extension;
+pub mod flag_set;
 #[cfg(unix)]
 pub mod futex;
 pub mod layout;

@@ -5,8 +5,9 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::DeriveInput;
 
-use super::rt;
+use super::runtime;
 use crate::ast::Newtype;
+use crate::attr::NewtypeAttrs;
 use crate::check;
 use crate::ctxt::Ctxt;
 
@@ -28,7 +29,7 @@ pub fn expand(input: &DeriveInput) -> TokenStream {
 }
 
 fn operand_value(n: &Newtype) -> TokenStream {
-    let rt = rt();
+    let rt = runtime(n.attrs.krate.as_ref());
     let ident = &n.input.ident;
     let member = &n.member;
     let ty = n.ty;
@@ -58,7 +59,12 @@ fn operand_value(n: &Newtype) -> TokenStream {
 }
 
 fn fallback(input: &DeriveInput) -> TokenStream {
-    let rt = rt();
+    let mut cx = Ctxt::new();
+    let rt = runtime(
+        NewtypeAttrs::from_attrs(&mut cx, &input.attrs)
+            .krate
+            .as_ref(),
+    );
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     quote! {

@@ -20,6 +20,7 @@ pub const CORE_OPCODES: [::core::ops::RangeInclusive<u8>; 2] = [
 pub const APPLICATION_OPCODES: ::core::ops::RangeInclusive<u8> = 0x80..=0xef;
 
 /// The opcodes of this protocol.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum OpCode {
@@ -33,6 +34,7 @@ pub enum OpCode {
     Stats = 0x83,
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 impl OpCode {
     /// Every opcode, in spec order.
     pub const ALL: [OpCode; 4] = [
@@ -81,6 +83,7 @@ impl OpCode {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::convert::TryFrom<u8> for OpCode {
     type Error = ::hqq_runtime::codec::DecodeError;
@@ -89,17 +92,12 @@ impl ::core::convert::TryFrom<u8> for OpCode {
     fn try_from(
         code: u8,
     ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
-        match OpCode::from_code(code) {
-            ::core::option::Option::Some(op) => ::core::result::Result::Ok(op),
-            ::core::option::Option::None => {
-                ::core::result::Result::Err(
-                    ::hqq_runtime::codec::DecodeError::UnknownOpcode(code),
-                )
-            }
-        }
+        OpCode::from_code(code)
+            .ok_or(::hqq_runtime::codec::DecodeError::UnknownOpcode(code))
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::fmt::Display for OpCode {
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
@@ -108,6 +106,7 @@ impl ::core::fmt::Display for OpCode {
 }
 
 /// Outcome of a request.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u64)]
 pub enum Status {
@@ -117,6 +116,7 @@ pub enum Status {
     Missing = 0x01,
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 impl Status {
     /// Every value, in spec order.
     pub const ALL: [Status; 2] = [Status::Ok, Status::Missing];
@@ -154,6 +154,7 @@ impl Status {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::core::fmt::Display for Status {
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
@@ -161,6 +162,7 @@ impl ::core::fmt::Display for Status {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::hqq_runtime::codec::OperandValue for Status {
     #[inline]
@@ -173,261 +175,39 @@ impl ::hqq_runtime::codec::OperandValue for Status {
         word: u64,
         operand: ::hqq_runtime::codec::OperandRef,
     ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
-        match Status::from_value(word) {
-            ::core::option::Option::Some(value) => ::core::result::Result::Ok(value),
-            ::core::option::Option::None => {
-                ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::UnknownValue {
-                    operand,
-                    value: word,
-                })
-            }
-        }
+        Status::from_value(word)
+            .ok_or(::hqq_runtime::codec::DecodeError::UnknownValue {
+                operand,
+                value: word,
+            })
     }
 }
 
-/// Options of a Put.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[repr(transparent)]
-pub struct PutFlags(u64);
+::hqq_runtime::flag_set! {
+    /// Options of a Put.
+    pub struct PutFlags {
+        /// Create the key if it is missing.
+        const CREATE = 0;
 
-impl PutFlags {
-    /// Create the key if it is missing.
-    pub const CREATE: Self = Self(1 << 0);
+        /// Replace an existing value.
+        const REPLACE = 1;
 
-    /// Replace an existing value.
-    pub const REPLACE: Self = Self(1 << 1);
-
-    /// Flush before answering.
-    pub const SYNC: Self = Self(1 << 4);
-
-    /// Every flag with its name, in bit order of the spec.
-    pub const FLAGS: [(&'static str, Self); 3] = [
-        ("CREATE", Self::CREATE),
-        ("REPLACE", Self::REPLACE),
-        ("SYNC", Self::SYNC),
-    ];
-
-    /// No flag set.
-    #[inline]
-    pub const fn empty() -> Self {
-        Self(0)
-    }
-
-    /// Every defined flag set.
-    #[inline]
-    pub const fn all() -> Self {
-        Self(0x13)
-    }
-
-    /// The operand word.
-    #[inline]
-    pub const fn bits(self) -> u64 {
-        self.0
-    }
-
-    /// The flags in `bits`, or `None` if it has bits no flag defines.
-    #[inline]
-    pub const fn from_bits(bits: u64) -> ::core::option::Option<Self> {
-        if bits & !Self::all().0 == 0 {
-            ::core::option::Option::Some(Self(bits))
-        } else {
-            ::core::option::Option::None
-        }
-    }
-
-    /// The flags in `bits`, ignoring bits no flag defines.
-    #[inline]
-    pub const fn from_bits_truncate(bits: u64) -> Self {
-        Self(bits & Self::all().0)
-    }
-
-    /// Whether no flag is set.
-    #[inline]
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// Whether every flag of `other` is set.
-    #[inline]
-    pub const fn contains(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Whether any flag of `other` is set.
-    #[inline]
-    pub const fn intersects(self, other: Self) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    /// The flags set in `self` or `other`.
-    #[inline]
-    pub const fn union(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-
-    /// The flags set in both `self` and `other`.
-    #[inline]
-    pub const fn intersection(self, other: Self) -> Self {
-        Self(self.0 & other.0)
-    }
-
-    /// The flags of `self` not in `other`.
-    #[inline]
-    pub const fn difference(self, other: Self) -> Self {
-        Self(self.0 & !other.0)
+        /// Flush before answering.
+        const SYNC = 4;
     }
 
     /// The first rule of the set these flags break, if any. The rules:
     ///
-    /// - Sync requires Replace:
-    pub const fn broken_rule(self) -> ::core::option::Option<&'static str> {
-        if self.contains(PutFlags::SYNC) && !self.contains(PutFlags::REPLACE) {
-            return ::core::option::Option::Some("Sync requires Replace");
-        }
-
-        ::core::option::Option::None
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitOr for PutFlags {
-    type Output = Self;
-
-    #[inline]
-    fn bitor(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitOrAssign for PutFlags {
-    #[inline]
-    fn bitor_assign(&mut self, other: Self) {
-        self.0 = self.0 | other.0;
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitAnd for PutFlags {
-    type Output = Self;
-
-    #[inline]
-    fn bitand(self, other: Self) -> Self {
-        Self(self.0 & other.0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitAndAssign for PutFlags {
-    #[inline]
-    fn bitand_assign(&mut self, other: Self) {
-        self.0 = self.0 & other.0;
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitXor for PutFlags {
-    type Output = Self;
-
-    #[inline]
-    fn bitxor(self, other: Self) -> Self {
-        Self(self.0 ^ other.0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::BitXorAssign for PutFlags {
-    #[inline]
-    fn bitxor_assign(&mut self, other: Self) {
-        self.0 = self.0 ^ other.0;
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::Sub for PutFlags {
-    type Output = Self;
-
-    #[inline]
-    fn sub(self, other: Self) -> Self {
-        self.difference(other)
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::SubAssign for PutFlags {
-    #[inline]
-    fn sub_assign(&mut self, other: Self) {
-        *self = self.difference(other);
-    }
-}
-
-#[automatically_derived]
-impl ::core::ops::Not for PutFlags {
-    type Output = Self;
-
-    #[inline]
-    fn not(self) -> Self {
-        Self(!self.0 & Self::all().0)
-    }
-}
-
-#[automatically_derived]
-impl ::core::fmt::Debug for PutFlags {
-    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-        f.write_str(::core::stringify!(PutFlags))?;
-        f.write_str("(")?;
-        let mut first = true;
-        for (name, flag) in Self::FLAGS {
-            if self.contains(flag) {
-                if !first {
-                    f.write_str(" | ")?;
-                }
-                f.write_str(name)?;
-                first = false;
-            }
-        }
-        if first {
-            f.write_str("empty")?;
-        }
-        f.write_str(")")
-    }
-}
-
-/// Unknown bits and broken rules are rejected, as for a
-/// `unknown_bits: reject` operand of a generated packet.
-#[automatically_derived]
-impl ::hqq_runtime::codec::OperandValue for PutFlags {
-    #[inline]
-    fn to_word(&self) -> u64 {
-        self.bits()
-    }
-
-    #[inline]
-    fn from_word(
-        word: u64,
-        operand: ::hqq_runtime::codec::OperandRef,
-    ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
-        let ::core::option::Option::Some(flags) = PutFlags::from_bits(word) else {
-            return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::UnknownFlags {
-                operand,
-                bits: word & !PutFlags::all().bits(),
-            });
-        };
-        if let ::core::option::Option::Some(rule) = flags.broken_rule() {
-            return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::Rule {
-                operand,
-                rule,
-                value: word,
-            });
-        }
-
-        ::core::result::Result::Ok(flags)
+    /// - Sync requires Replace.
+    rules {
+        requires(SYNC, REPLACE) => "Sync requires Replace";
     }
 }
 
 /// Stores the value in the slot's buffer under a key.
 ///
 /// Opcode `0x80`, sent by `primary->secondary`.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Put {
     /// The key.
@@ -446,6 +226,7 @@ pub struct Put {
     pub put_flags: PutFlags,
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::hqq_runtime::codec::PacketCodec for Put {
     const OPCODE: u8 = 0x80;
@@ -455,10 +236,10 @@ impl ::hqq_runtime::codec::PacketCodec for Put {
     #[inline]
     fn encode(&self) -> ::hqq_runtime::Packet {
         ::hqq_runtime::Packet::from_words([
-            Self::OPCODE as u64,
-            self.key,
-            self.len,
-            self.put_flags.bits(),
+            u64::from(<Self as ::hqq_runtime::codec::PacketCodec>::OPCODE),
+            <u64 as ::hqq_runtime::codec::OperandValue>::to_word(&self.key),
+            <u64 as ::hqq_runtime::codec::OperandValue>::to_word(&self.len),
+            <PutFlags as ::hqq_runtime::codec::OperandValue>::to_word(&self.put_flags),
             0,
             0,
             0,
@@ -470,65 +251,22 @@ impl ::hqq_runtime::codec::PacketCodec for Put {
     fn decode(
         packet: &::hqq_runtime::Packet,
     ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
-        use ::hqq_runtime::codec::DecodeError;
-        let [word0, key, len, put_flags, unused3, unused4, unused5, unused6] = packet
-            .words();
-        if word0 as u8 != Self::OPCODE {
-            return ::core::result::Result::Err(DecodeError::WrongOpcode {
-                expected: Self::OPCODE,
-                found: word0 as u8,
-            });
-        }
-        if word0 >> 8 != 0 {
-            return ::core::result::Result::Err(DecodeError::ReservedBits {
-                opcode: Self::OPCODE,
-                reserved: word0 >> 8,
-            });
-        }
-        if unused3 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 3u8,
-                value: unused3,
-            });
-        }
-        if unused4 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 4u8,
-                value: unused4,
-            });
-        }
-        if unused5 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 5u8,
-                value: unused5,
-            });
-        }
-        if unused6 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 6u8,
-                value: unused6,
-            });
-        }
-        let ::core::option::Option::Some(put_flags) = PutFlags::from_bits(put_flags)
-        else {
-            return ::core::result::Result::Err(DecodeError::UnknownFlags {
-                operand: ::hqq_runtime::codec::OperandRef::of::<Self>(2, "put_flags"),
-                bits: put_flags & !PutFlags::all().bits(),
-            });
-        };
-        if let ::core::option::Option::Some(rule) = put_flags.broken_rule() {
-            return ::core::result::Result::Err(DecodeError::Rule {
-                operand: ::hqq_runtime::codec::OperandRef::of::<Self>(2, "put_flags"),
-                rule,
-                value: put_flags.bits(),
-            });
-        }
+        let words = ::hqq_runtime::encoding::operand_words::<Self>(packet, 7)?;
 
-        ::core::result::Result::Ok(Self { key, len, put_flags })
+        ::core::result::Result::Ok(Self {
+            key: <u64 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[0],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(0, "key"),
+            )?,
+            len: <u64 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[1],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(1, "len"),
+            )?,
+            put_flags: <PutFlags as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[2],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(2, "put_flags"),
+            )?,
+        })
     }
 
     #[inline]
@@ -540,7 +278,7 @@ impl ::hqq_runtime::codec::PacketCodec for Put {
             return ::core::result::Result::Err(::hqq_runtime::codec::Violation {
                 operand: ::hqq_runtime::codec::OperandRef::of::<Self>(1, "len"),
                 rule: "len <= limits.buffer_size",
-                value: self.len,
+                value: ::hqq_runtime::codec::OperandValue::to_word(&self.len),
             });
         }
 
@@ -548,17 +286,10 @@ impl ::hqq_runtime::codec::PacketCodec for Put {
     }
 }
 
-#[automatically_derived]
-impl ::core::convert::From<Put> for Message {
-    #[inline]
-    fn from(packet: Put) -> Self {
-        Message::Put(packet)
-    }
-}
-
 /// Answers a Put.
 ///
 /// Opcode `0x81`, sent by `secondary->primary`.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Reply {
     /// The key of the Put.
@@ -575,6 +306,7 @@ pub struct Reply {
     pub version: ::hqq_runtime::codec::Version,
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::hqq_runtime::codec::PacketCodec for Reply {
     const OPCODE: u8 = 0x81;
@@ -584,10 +316,12 @@ impl ::hqq_runtime::codec::PacketCodec for Reply {
     #[inline]
     fn encode(&self) -> ::hqq_runtime::Packet {
         ::hqq_runtime::Packet::from_words([
-            Self::OPCODE as u64,
-            self.key,
-            self.status.value(),
-            self.version.to_wire(),
+            u64::from(<Self as ::hqq_runtime::codec::PacketCodec>::OPCODE),
+            <u64 as ::hqq_runtime::codec::OperandValue>::to_word(&self.key),
+            <Status as ::hqq_runtime::codec::OperandValue>::to_word(&self.status),
+            <::hqq_runtime::codec::Version as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.version,
+            ),
             0,
             0,
             0,
@@ -599,66 +333,22 @@ impl ::hqq_runtime::codec::PacketCodec for Reply {
     fn decode(
         packet: &::hqq_runtime::Packet,
     ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
-        use ::hqq_runtime::codec::DecodeError;
-        let [word0, key, status, version, unused3, unused4, unused5, unused6] = packet
-            .words();
-        if word0 as u8 != Self::OPCODE {
-            return ::core::result::Result::Err(DecodeError::WrongOpcode {
-                expected: Self::OPCODE,
-                found: word0 as u8,
-            });
-        }
-        if word0 >> 8 != 0 {
-            return ::core::result::Result::Err(DecodeError::ReservedBits {
-                opcode: Self::OPCODE,
-                reserved: word0 >> 8,
-            });
-        }
-        if unused3 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 3u8,
-                value: unused3,
-            });
-        }
-        if unused4 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 4u8,
-                value: unused4,
-            });
-        }
-        if unused5 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 5u8,
-                value: unused5,
-            });
-        }
-        if unused6 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 6u8,
-                value: unused6,
-            });
-        }
-        let ::core::option::Option::Some(status) = Status::from_value(status) else {
-            return ::core::result::Result::Err(DecodeError::UnknownValue {
-                operand: ::hqq_runtime::codec::OperandRef::of::<Self>(1, "status"),
-                value: status,
-            });
-        };
-        let ::core::option::Option::Some(version) = ::hqq_runtime::codec::Version::from_wire(
-            version,
-        ) else {
-            return ::core::result::Result::Err(DecodeError::OutOfRange {
-                operand: ::hqq_runtime::codec::OperandRef::of::<Self>(2, "version"),
-                value: version,
-                max: 0xFFFF,
-            });
-        };
+        let words = ::hqq_runtime::encoding::operand_words::<Self>(packet, 7)?;
 
-        ::core::result::Result::Ok(Self { key, status, version })
+        ::core::result::Result::Ok(Self {
+            key: <u64 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[0],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(0, "key"),
+            )?,
+            status: <Status as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[1],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(1, "status"),
+            )?,
+            version: <::hqq_runtime::codec::Version as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[2],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(2, "version"),
+            )?,
+        })
     }
 
     #[inline]
@@ -670,17 +360,10 @@ impl ::hqq_runtime::codec::PacketCodec for Reply {
     }
 }
 
-#[automatically_derived]
-impl ::core::convert::From<Reply> for Message {
-    #[inline]
-    fn from(packet: Reply) -> Self {
-        Message::Reply(packet)
-    }
-}
-
 /// Asks for the keys in a range.
 ///
 /// Opcode `0x82`, sent by either side.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Scan {
     /// First key.
@@ -697,6 +380,7 @@ pub struct Scan {
     pub count: u64,
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::hqq_runtime::codec::PacketCodec for Scan {
     const OPCODE: u8 = 0x82;
@@ -706,9 +390,9 @@ impl ::hqq_runtime::codec::PacketCodec for Scan {
     #[inline]
     fn encode(&self) -> ::hqq_runtime::Packet {
         ::hqq_runtime::Packet::from_words([
-            Self::OPCODE as u64,
-            self.first,
-            self.count,
+            u64::from(<Self as ::hqq_runtime::codec::PacketCodec>::OPCODE),
+            <u64 as ::hqq_runtime::codec::OperandValue>::to_word(&self.first),
+            <u64 as ::hqq_runtime::codec::OperandValue>::to_word(&self.count),
             0,
             0,
             0,
@@ -721,69 +405,29 @@ impl ::hqq_runtime::codec::PacketCodec for Scan {
     fn decode(
         packet: &::hqq_runtime::Packet,
     ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
-        use ::hqq_runtime::codec::DecodeError;
-        let [word0, first, count, unused2, unused3, unused4, unused5, unused6] = packet
-            .words();
-        if word0 as u8 != Self::OPCODE {
-            return ::core::result::Result::Err(DecodeError::WrongOpcode {
-                expected: Self::OPCODE,
-                found: word0 as u8,
-            });
-        }
-        if word0 >> 8 != 0 {
-            return ::core::result::Result::Err(DecodeError::ReservedBits {
-                opcode: Self::OPCODE,
-                reserved: word0 >> 8,
-            });
-        }
-        if unused2 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 2u8,
-                value: unused2,
-            });
-        }
-        if unused3 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 3u8,
-                value: unused3,
-            });
-        }
-        if unused4 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 4u8,
-                value: unused4,
-            });
-        }
-        if unused5 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 5u8,
-                value: unused5,
-            });
-        }
-        if unused6 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 6u8,
-                value: unused6,
-            });
-        }
-        let packet = Self { first, count };
+        let words = ::hqq_runtime::encoding::operand_words::<Self>(packet, 3)?;
+        let packet = Self {
+            first: <u64 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[0],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(0, "first"),
+            )?,
+            count: <u64 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[1],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(1, "count"),
+            )?,
+        };
         if u128::from(packet.first) + u128::from(packet.count) > 4294967295 {
-            return ::core::result::Result::Err(DecodeError::Rule {
+            return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::Rule {
                 operand: ::hqq_runtime::codec::OperandRef::of::<Self>(1, "count"),
                 rule: "first + count <= 4294967295",
-                value: packet.count,
+                value: ::hqq_runtime::codec::OperandValue::to_word(&packet.count),
             });
         }
         if packet.count < 1 {
-            return ::core::result::Result::Err(DecodeError::Rule {
+            return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::Rule {
                 operand: ::hqq_runtime::codec::OperandRef::of::<Self>(1, "count"),
                 rule: "count >= 1",
-                value: packet.count,
+                value: ::hqq_runtime::codec::OperandValue::to_word(&packet.count),
             });
         }
 
@@ -799,17 +443,10 @@ impl ::hqq_runtime::codec::PacketCodec for Scan {
     }
 }
 
-#[automatically_derived]
-impl ::core::convert::From<Scan> for Message {
-    #[inline]
-    fn from(packet: Scan) -> Self {
-        Message::Scan(packet)
-    }
-}
-
 /// Counters of the store, in narrow operands (range-checked on decode).
 ///
 /// Opcode `0x83`, sent by `secondary->primary`.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Stats {
     /// Shard the counters are of.
@@ -834,6 +471,7 @@ pub struct Stats {
     pub read_only: ::core::primitive::bool,
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl ::hqq_runtime::codec::PacketCodec for Stats {
     const OPCODE: u8 = 0x83;
@@ -843,12 +481,22 @@ impl ::hqq_runtime::codec::PacketCodec for Stats {
     #[inline]
     fn encode(&self) -> ::hqq_runtime::Packet {
         ::hqq_runtime::Packet::from_words([
-            Self::OPCODE as u64,
-            ::core::primitive::u64::from(self.shard),
-            ::core::primitive::u64::from(self.port),
-            ::core::primitive::u64::from(self.keys),
-            (self.delta as u64),
-            ::core::primitive::u64::from(self.read_only),
+            u64::from(<Self as ::hqq_runtime::codec::PacketCodec>::OPCODE),
+            <::core::primitive::u8 as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.shard,
+            ),
+            <::core::primitive::u16 as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.port,
+            ),
+            <::core::primitive::u32 as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.keys,
+            ),
+            <::core::primitive::i64 as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.delta,
+            ),
+            <::core::primitive::bool as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.read_only,
+            ),
             0,
             0,
         ])
@@ -858,62 +506,29 @@ impl ::hqq_runtime::codec::PacketCodec for Stats {
     fn decode(
         packet: &::hqq_runtime::Packet,
     ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
-        use ::hqq_runtime::codec::DecodeError;
-        let [word0, shard, port, keys, delta, read_only, unused5, unused6] = packet
-            .words();
-        if word0 as u8 != Self::OPCODE {
-            return ::core::result::Result::Err(DecodeError::WrongOpcode {
-                expected: Self::OPCODE,
-                found: word0 as u8,
-            });
-        }
-        if word0 >> 8 != 0 {
-            return ::core::result::Result::Err(DecodeError::ReservedBits {
-                opcode: Self::OPCODE,
-                reserved: word0 >> 8,
-            });
-        }
-        if unused5 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 5u8,
-                value: unused5,
-            });
-        }
-        if unused6 != 0 {
-            return ::core::result::Result::Err(DecodeError::UnusedOperand {
-                opcode: Self::OPCODE,
-                index: 6u8,
-                value: unused6,
-            });
-        }
-        let shard = <::core::primitive::u8 as ::hqq_runtime::codec::OperandValue>::from_word(
-            shard,
-            ::hqq_runtime::codec::OperandRef::of::<Self>(0, "shard"),
-        )?;
-        let port = <::core::primitive::u16 as ::hqq_runtime::codec::OperandValue>::from_word(
-            port,
-            ::hqq_runtime::codec::OperandRef::of::<Self>(1, "port"),
-        )?;
-        let keys = <::core::primitive::u32 as ::hqq_runtime::codec::OperandValue>::from_word(
-            keys,
-            ::hqq_runtime::codec::OperandRef::of::<Self>(2, "keys"),
-        )?;
-        let delta = <::core::primitive::i64 as ::hqq_runtime::codec::OperandValue>::from_word(
-            delta,
-            ::hqq_runtime::codec::OperandRef::of::<Self>(3, "delta"),
-        )?;
-        let read_only = <::core::primitive::bool as ::hqq_runtime::codec::OperandValue>::from_word(
-            read_only,
-            ::hqq_runtime::codec::OperandRef::of::<Self>(4, "read_only"),
-        )?;
+        let words = ::hqq_runtime::encoding::operand_words::<Self>(packet, 31)?;
 
         ::core::result::Result::Ok(Self {
-            shard,
-            port,
-            keys,
-            delta,
-            read_only,
+            shard: <::core::primitive::u8 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[0],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(0, "shard"),
+            )?,
+            port: <::core::primitive::u16 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[1],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(1, "port"),
+            )?,
+            keys: <::core::primitive::u32 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[2],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(2, "keys"),
+            )?,
+            delta: <::core::primitive::i64 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[3],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(3, "delta"),
+            )?,
+            read_only: <::core::primitive::bool as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[4],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(4, "read_only"),
+            )?,
         })
     }
 
@@ -926,15 +541,8 @@ impl ::hqq_runtime::codec::PacketCodec for Stats {
     }
 }
 
-#[automatically_derived]
-impl ::core::convert::From<Stats> for Message {
-    #[inline]
-    fn from(packet: Stats) -> Self {
-        Message::Stats(packet)
-    }
-}
-
 /// Any packet of this protocol, decoded.
+#[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Message {
     /// A [`Put`] packet.
@@ -947,68 +555,6 @@ pub enum Message {
     Stats(Stats),
 }
 
-impl Message {
-    /// Decodes a packet of any opcode of this protocol.
-    #[inline]
-    pub fn decode(
-        packet: &::hqq_runtime::Packet,
-    ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
-        match OpCode::try_from(packet.opcode())? {
-            OpCode::Put => {
-                <Put as ::hqq_runtime::codec::PacketCodec>::decode(packet)
-                    .map(Message::Put)
-            }
-            OpCode::Reply => {
-                <Reply as ::hqq_runtime::codec::PacketCodec>::decode(packet)
-                    .map(Message::Reply)
-            }
-            OpCode::Scan => {
-                <Scan as ::hqq_runtime::codec::PacketCodec>::decode(packet)
-                    .map(Message::Scan)
-            }
-            OpCode::Stats => {
-                <Stats as ::hqq_runtime::codec::PacketCodec>::decode(packet)
-                    .map(Message::Stats)
-            }
-        }
-    }
-
-    /// Encodes the packet.
-    #[inline]
-    pub fn encode(&self) -> ::hqq_runtime::Packet {
-        match self {
-            Message::Put(p) => ::hqq_runtime::codec::PacketCodec::encode(p),
-            Message::Reply(p) => ::hqq_runtime::codec::PacketCodec::encode(p),
-            Message::Scan(p) => ::hqq_runtime::codec::PacketCodec::encode(p),
-            Message::Stats(p) => ::hqq_runtime::codec::PacketCodec::encode(p),
-        }
-    }
-
-    /// Checks the rules that depend on the link.
-    #[inline]
-    pub fn validate(
-        &self,
-        limits: &::hqq_runtime::codec::Limits,
-    ) -> ::core::result::Result<(), ::hqq_runtime::codec::Violation> {
-        match self {
-            Message::Put(p) => ::hqq_runtime::codec::PacketCodec::validate(p, limits),
-            Message::Reply(p) => ::hqq_runtime::codec::PacketCodec::validate(p, limits),
-            Message::Scan(p) => ::hqq_runtime::codec::PacketCodec::validate(p, limits),
-            Message::Stats(p) => ::hqq_runtime::codec::PacketCodec::validate(p, limits),
-        }
-    }
-
-    /// The packet's opcode.
-    pub const fn opcode(&self) -> OpCode {
-        match self {
-            Message::Put(_) => OpCode::Put,
-            Message::Reply(_) => OpCode::Reply,
-            Message::Scan(_) => OpCode::Scan,
-            Message::Stats(_) => OpCode::Stats,
-        }
-    }
-}
-
 /// Receives decoded packets from [`dispatch`], one method per opcode.
 ///
 /// Implement the methods for the packets you handle; the others
@@ -1017,6 +563,7 @@ impl Message {
 /// link's zero-copy receive: a peer that breaks the protocol can
 /// change the bytes while you read, so copy out what you need
 /// once (`PayloadView::copy_to_slice`, `to_vec`, `read_u64_le`).
+#[allow(clippy::pedantic, clippy::nursery)]
 pub trait Handler {
     /// Handles a [`Put`] packet and a view of its slot's payload buffer.
     ///
@@ -1029,7 +576,9 @@ pub trait Handler {
         let _ = (packet, payload);
 
         ::core::result::Result::Err(
-            ::hqq_runtime::codec::Rejection::unhandled(OpCode::Put.code()),
+            ::hqq_runtime::codec::Rejection::unhandled(
+                <Put as ::hqq_runtime::codec::PacketCodec>::OPCODE,
+            ),
         )
     }
 
@@ -1044,7 +593,9 @@ pub trait Handler {
         let _ = (packet, payload);
 
         ::core::result::Result::Err(
-            ::hqq_runtime::codec::Rejection::unhandled(OpCode::Reply.code()),
+            ::hqq_runtime::codec::Rejection::unhandled(
+                <Reply as ::hqq_runtime::codec::PacketCodec>::OPCODE,
+            ),
         )
     }
 
@@ -1059,7 +610,9 @@ pub trait Handler {
         let _ = (packet, payload);
 
         ::core::result::Result::Err(
-            ::hqq_runtime::codec::Rejection::unhandled(OpCode::Scan.code()),
+            ::hqq_runtime::codec::Rejection::unhandled(
+                <Scan as ::hqq_runtime::codec::PacketCodec>::OPCODE,
+            ),
         )
     }
 
@@ -1074,8 +627,129 @@ pub trait Handler {
         let _ = (packet, payload);
 
         ::core::result::Result::Err(
-            ::hqq_runtime::codec::Rejection::unhandled(OpCode::Stats.code()),
+            ::hqq_runtime::codec::Rejection::unhandled(
+                <Stats as ::hqq_runtime::codec::PacketCodec>::OPCODE,
+            ),
         )
+    }
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+impl Message {
+    /// Decodes a packet of any variant's opcode. Other opcodes give
+    /// `DecodeError::UnknownOpcode`.
+    #[inline]
+    pub fn decode(
+        packet: &::hqq_runtime::Packet,
+    ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
+        let opcode = packet.opcode();
+        if opcode == <Put as ::hqq_runtime::codec::PacketCodec>::OPCODE {
+            return <Put as ::hqq_runtime::codec::PacketCodec>::decode(packet)
+                .map(Message::Put);
+        }
+        if opcode == <Reply as ::hqq_runtime::codec::PacketCodec>::OPCODE {
+            return <Reply as ::hqq_runtime::codec::PacketCodec>::decode(packet)
+                .map(Message::Reply);
+        }
+        if opcode == <Scan as ::hqq_runtime::codec::PacketCodec>::OPCODE {
+            return <Scan as ::hqq_runtime::codec::PacketCodec>::decode(packet)
+                .map(Message::Scan);
+        }
+        if opcode == <Stats as ::hqq_runtime::codec::PacketCodec>::OPCODE {
+            return <Stats as ::hqq_runtime::codec::PacketCodec>::decode(packet)
+                .map(Message::Stats);
+        }
+
+        ::core::result::Result::Err(
+            ::hqq_runtime::codec::DecodeError::UnknownOpcode(opcode),
+        )
+    }
+
+    /// Encodes the packet.
+    #[inline]
+    pub fn encode(&self) -> ::hqq_runtime::Packet {
+        match self {
+            Message::Put(packet) => {
+                <Put as ::hqq_runtime::codec::PacketCodec>::encode(packet)
+            }
+            Message::Reply(packet) => {
+                <Reply as ::hqq_runtime::codec::PacketCodec>::encode(packet)
+            }
+            Message::Scan(packet) => {
+                <Scan as ::hqq_runtime::codec::PacketCodec>::encode(packet)
+            }
+            Message::Stats(packet) => {
+                <Stats as ::hqq_runtime::codec::PacketCodec>::encode(packet)
+            }
+        }
+    }
+
+    /// Checks the rules that depend on the link.
+    #[inline]
+    pub fn validate(
+        &self,
+        limits: &::hqq_runtime::codec::Limits,
+    ) -> ::core::result::Result<(), ::hqq_runtime::codec::Violation> {
+        match self {
+            Message::Put(packet) => {
+                <Put as ::hqq_runtime::codec::PacketCodec>::validate(packet, limits)
+            }
+            Message::Reply(packet) => {
+                <Reply as ::hqq_runtime::codec::PacketCodec>::validate(packet, limits)
+            }
+            Message::Scan(packet) => {
+                <Scan as ::hqq_runtime::codec::PacketCodec>::validate(packet, limits)
+            }
+            Message::Stats(packet) => {
+                <Stats as ::hqq_runtime::codec::PacketCodec>::validate(packet, limits)
+            }
+        }
+    }
+
+    /// The packet's opcode.
+    pub const fn opcode(&self) -> OpCode {
+        match self {
+            Message::Put(_) => OpCode::Put,
+            Message::Reply(_) => OpCode::Reply,
+            Message::Scan(_) => OpCode::Scan,
+            Message::Stats(_) => OpCode::Stats,
+        }
+    }
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl ::core::convert::From<Put> for Message {
+    #[inline]
+    fn from(packet: Put) -> Self {
+        Message::Put(packet)
+    }
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl ::core::convert::From<Reply> for Message {
+    #[inline]
+    fn from(packet: Reply) -> Self {
+        Message::Reply(packet)
+    }
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl ::core::convert::From<Scan> for Message {
+    #[inline]
+    fn from(packet: Scan) -> Self {
+        Message::Scan(packet)
+    }
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl ::core::convert::From<Stats> for Message {
+    #[inline]
+    fn from(packet: Stats) -> Self {
+        Message::Stats(packet)
     }
 }
 
@@ -1084,7 +758,8 @@ pub trait Handler {
 ///
 /// The error says whether the packet was invalid or refused;
 /// `DispatchError::error_code` gives the code to answer with.
-pub fn dispatch<H: Handler + ?Sized>(
+#[allow(clippy::pedantic, clippy::nursery)]
+pub fn dispatch<H: Handler + ?::core::marker::Sized>(
     handler: &mut H,
     packet: &::hqq_runtime::Packet,
     payload: ::hqq_runtime::PayloadView<'_>,
@@ -1103,6 +778,7 @@ pub fn dispatch<H: Handler + ?Sized>(
 }
 
 /// The RPC methods of KeyValue, served and called over an Advanced link.
+#[allow(clippy::pedantic, clippy::nursery)]
 pub mod rpc {
     /// Method id of [`Server::get`].
     pub const METHOD_GET: u64 = 1;

@@ -66,7 +66,10 @@ impl Segment {
     /// Creates an anonymous segment of `len` zeroed bytes in a `memfd`
     /// sealed against shrinking, growing and unsealing, and maps it.
     /// Returns the segment and a descriptor for peers
-    /// ([`send_segment_fd`]); see the [module docs](self).
+    /// ([`send_segment_fd`]). A peer that maps it cannot shrink it, so it
+    /// cannot kill this process with `SIGBUS` (see the
+    /// [`segment`](crate::segment) docs); the price is that it has no name,
+    /// so the Go implementation cannot join it.
     pub fn sealed(len: usize) -> Result<(Segment, OwnedFd), SegmentSealedError> {
         // SAFETY: the name is a NUL-terminated literal; the call has no
         // other memory effects.
