@@ -62,7 +62,7 @@ pub use listing::{list_segment_names, peek_header, SegmentPeekError, SEGMENT_DIR
 pub use name::{validate_segment_name, SegmentNameError, MAX_SEGMENT_NAME_LEN};
 pub use sealed::{recv_segment_fd, send_segment_fd, SegmentSealedError};
 #[cfg(target_os = "linux")]
-pub use users::{file_in_use, file_users, FileUsers};
+pub use users::FileUsers;
 
 /// Permission bits a named segment gets unless [`SegmentOptions::mode`] says
 /// otherwise: read and write for the owner only.

@@ -35,8 +35,8 @@
 //! that never registers (the Go implementation), it is
 //! [`PeerLiveness::Unknown`], which links treat as alive. Links add rules
 //! for sides that mix registered and unregistered processes (see
-//! [`PeerWatch`] and [`PeerSide`]): such a side never reads as gone once
-//! it has shown an unregistered process.
+//! [`watch`] and [`PeerSide`]): such a side never reads as gone once it
+//! has shown an unregistered process.
 //!
 //! Nothing here ever signals, kills or waits for a process named in the
 //! table. All clocks involved are monotonic ([`std::time::Instant`]).
@@ -55,7 +55,8 @@ use locks::HeldLocks;
 pub use locks::LockProbe;
 pub use waiters::clear_dead_waiters;
 pub(crate) use watch::CheckInterval;
-pub use watch::{PeerSide, PeerWatch, WatchedLink, PEER_CHECK_INTERVAL};
+pub use watch::{PeerSide, PEER_CHECK_INTERVAL};
+pub(crate) use watch::{PeerWatch, WatchedLink};
 
 /// Role bits in [`ProcessEntry::flags`]: the entry's process is the primary.
 pub const FLAG_PRIMARY: u64 = 1;

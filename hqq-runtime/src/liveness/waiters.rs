@@ -64,7 +64,7 @@ fn shared(ext: &ExtensionBlock, direction: Direction, data: bool) -> &AtomicU32 
 
 /// Where the owner of entry `index` records its parks on `direction`'s
 /// data or space event (`None` for an index outside the table).
-pub fn waiter_record(
+pub(crate) fn waiter_record(
     ext: &ExtensionBlock,
     index: usize,
     direction: Direction,

@@ -146,15 +146,15 @@ impl PeerSide {
 /// The link a [`PeerWatch`] watches: its memory of the other side, and the
 /// rings whose positions the other side moves.
 #[derive(Clone, Copy)]
-pub struct WatchedLink<'a> {
+pub(crate) struct WatchedLink<'a> {
     /// What the link has learned so far.
-    pub side: &'a PeerSide,
+    pub(crate) side: &'a PeerSide,
     /// The ring the other side sends on (we watch its write position).
-    pub rx: &'a Ring,
+    pub(crate) rx: &'a Ring,
     /// The ring the other side receives from (we watch its read position).
-    pub tx: &'a Ring,
+    pub(crate) tx: &'a Ring,
     /// The ring number (0 or 1) of `rx`, as claim records name it.
-    pub rx_ring: u8,
+    pub(crate) rx_ring: u8,
 }
 
 impl WatchedLink<'_> {
@@ -187,7 +187,7 @@ impl WatchedLink<'_> {
 /// (so an operation that waits briefly never probes), applies the rules
 /// for mixed sides (see the [module docs](self)) and remembers a
 /// [`PeerLiveness::Gone`] answer.
-pub struct PeerWatch<'a> {
+pub(crate) struct PeerWatch<'a> {
     ext: Option<&'a ExtensionBlock>,
     probe: Option<LockProbe<'a>>,
     role: Role,
@@ -200,7 +200,7 @@ pub struct PeerWatch<'a> {
 impl<'a> PeerWatch<'a> {
     /// Watches the other side of `role` in `ext` through `probe`, skipping
     /// our entry `me`, for `link`.
-    pub fn new(
+    pub(crate) fn new(
         ext: Option<&'a ExtensionBlock>,
         probe: Option<LockProbe<'a>>,
         role: Role,
@@ -219,7 +219,7 @@ impl<'a> PeerWatch<'a> {
     }
 
     /// Whether the peer is known gone, checking if an interval has passed.
-    pub fn poll(&self) -> bool {
+    pub(crate) fn poll(&self) -> bool {
         if self.gone.get() || self.ext.is_none() || self.probe.is_none() {
             return self.gone.get();
         }
@@ -239,7 +239,7 @@ impl<'a> PeerWatch<'a> {
     }
 
     /// Whether a [`poll`](Self::poll) found the peer gone.
-    pub fn is_gone(&self) -> bool {
+    pub(crate) fn is_gone(&self) -> bool {
         self.gone.get()
     }
 }

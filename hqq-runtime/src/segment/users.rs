@@ -48,7 +48,7 @@ const F_SETSIG: libc::c_int = 10;
 /// break signal is set to `SIGURG` (ignored by default), so a process that
 /// opens the file meanwhile only waits those microseconds. `file` must be
 /// this process's only description of the file, and not mapped by it.
-pub fn file_in_use(file: &File) -> io::Result<bool> {
+pub(crate) fn file_in_use(file: &File) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
     let fd = file.as_raw_fd();
     // SAFETY: fcntl on a descriptor we own, with integer arguments only;
@@ -80,7 +80,7 @@ const LEASE_RETRY_NAP: std::time::Duration = std::time::Duration::from_millis(2)
 /// believed after a few attempts), and which pids `/proc` shows using it.
 /// Bounded by the number of processes and their mappings; never signals
 /// or waits for any of them.
-pub fn file_users(file: &File) -> io::Result<FileUsers> {
+pub(crate) fn file_users(file: &File) -> io::Result<FileUsers> {
     let mut in_use = file_in_use(file).ok();
     for _ in 1..LEASE_ATTEMPTS {
         if in_use != Some(true) {
