@@ -5,14 +5,16 @@
 //! process (the `HQQ_RPC_ROLE` environment variable says which role a
 //! process plays), negotiates, calls every method (including a request
 //! larger than one buffer and one that gets an error status), measures the
-//! round trip of small calls, and stops the server.
+//! round trip of small calls, and closes its connection, which ends the
+//! server's `serve`.
 //!
 //! Run with `cargo run --release --example rpc`.
 
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use hqq::runtime::advanced::{CallContext, RpcCallError, Status};
+use hqq::runtime::advanced::{CallContext, DialError, DialFailure, RpcCallError, Status};
+use hqq::runtime::protocol::ErrorCode;
 use hqq::{AdvancedConfig, AdvancedLink, LinkConfig};
 
 mod calculator {
@@ -34,11 +36,10 @@ fn link_config() -> LinkConfig {
     config
 }
 
-/// The server's state: what `stats` reports and whether `stop` was called.
+/// The server's state: what `stats` reports.
 #[derive(Default)]
 struct Calculator {
     answered: u64,
-    stopping: bool,
 }
 
 impl rpc::Server for Calculator {
@@ -68,20 +69,19 @@ impl rpc::Server for Calculator {
     }
 
     fn stop(&mut self, _cx: &CallContext, _request: &[u8]) -> Result<Vec<u8>, Status> {
-        self.stopping = true;
+        // The client closes its connection after this answer, which ends
+        // `serve`.
         Ok(b"stopping".to_vec())
-    }
-
-    fn should_stop(&mut self) -> bool {
-        self.stopping
     }
 }
 
 fn server(segment: &str) -> Result<(), Box<dyn std::error::Error>> {
     let link = AdvancedLink::open(segment, &link_config(), AdvancedConfig::default())?;
     link.wait_for_negotiation()?;
+    link.listen()?;
+    let connection = link.accept()?;
     let mut calculator = Calculator::default();
-    let end = rpc::serve(&link, &mut calculator)?;
+    let end = rpc::serve(&link, connection, &mut calculator)?;
     println!(
         "[server {}] {end:?} after {} requests",
         std::process::id(),
@@ -115,7 +115,17 @@ fn calls(link: &AdvancedLink) -> Result<(), Box<dyn std::error::Error>> {
         "negotiated {} features {:?}",
         negotiated.version, negotiated.features
     );
-    let client = rpc::Client::new(link);
+    // The server listens once it negotiated; until then a dial is refused.
+    let connection = loop {
+        match link.dial() {
+            Ok(connection) => break connection,
+            Err(DialError::Refused(DialFailure::Refused(ErrorCode::ConnNotFound))) => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let client = rpc::Client::on_connection(link, connection);
 
     let hello = client.echo(b"hello over shared memory")?;
     println!("echo: {:?}", String::from_utf8_lossy(&hello));
@@ -157,6 +167,7 @@ fn calls(link: &AdvancedLink) -> Result<(), Box<dyn std::error::Error>> {
 
     println!("stats: {}", String::from_utf8_lossy(&client.stats(b"")?));
     println!("stop: {}", String::from_utf8_lossy(&client.stop(b"")?));
+    link.close(connection)?;
     Ok(())
 }
 

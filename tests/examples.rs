@@ -90,6 +90,6 @@ fn rpc_calls_a_server_process() {
     assert!(out.contains("sum of 1..=100: 5050"), "{out}");
     assert!(out.contains("(buffers hold 4096): identical"), "{out}");
     assert!(out.contains("sum of 11 bytes: error status 3"), "{out}");
-    assert!(out.contains("Stopped after"), "{out}");
+    assert!(out.contains("Closed after"), "{out}");
     assert!(out.contains("segment left behind: false"), "{out}");
 }

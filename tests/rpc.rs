@@ -8,8 +8,9 @@ mod support;
 use std::time::Duration;
 
 use hqq::runtime::advanced::{
-    CallContext, CallError, RpcCallError, ServeEnd, Status, TransportError,
+    CallContext, CallError, DialError, DialFailure, RpcCallError, ServeEnd, Status, TransportError,
 };
+use hqq::runtime::protocol::ErrorCode;
 use hqq::{AdvancedConfig, AdvancedLink, LinkConfig};
 use support::{child_env, unique_segment_name, Child};
 
@@ -52,7 +53,6 @@ pub struct Tally {
 #[derive(Default)]
 struct Strings {
     answered: u64,
-    stopping: bool,
 }
 
 impl rpc::Server for Strings {
@@ -76,7 +76,6 @@ impl rpc::Server for Strings {
     }
 
     fn stop(&mut self, _cx: &CallContext, _request: &[u8]) -> Result<Vec<u8>, Status> {
-        self.stopping = true;
         Ok(Vec::new())
     }
 
@@ -106,13 +105,10 @@ impl rpc::Server for Strings {
             letters: request.0.iter().map(|w| w.chars().count() as u64).sum(),
         })
     }
-
-    fn should_stop(&mut self) -> bool {
-        self.stopping
-    }
 }
 
-/// The server process: serves until stopped or until the client is gone.
+/// The server process: serves the connection the client dials until the
+/// client closes it or is gone.
 #[test]
 fn rpc_server() {
     let Some(env) = child_env("rpc_server") else {
@@ -121,24 +117,37 @@ fn rpc_server() {
     let link = AdvancedLink::open(&env.var("HQQ_SEGMENT"), &link_config(), advanced_config())
         .expect("open the link");
     link.wait_for_negotiation().expect("negotiation");
+    link.listen().expect("listen");
+    let connection = link.accept().expect("accept");
     let mut server = Strings::default();
-    let end = rpc::serve(&link, &mut server).expect("serve");
+    let end = rpc::serve(&link, connection, &mut server).expect("serve");
     env.report("end", format!("{end:?}"));
     env.report("answered", server.answered);
 }
 
-fn start_server() -> (AdvancedLink, Child) {
+/// Starts the server process and dials it: the link and the connection.
+fn start_server() -> (AdvancedLink, u64, Child) {
     let name = unique_segment_name("rpc");
     let link = AdvancedLink::create(&name, &link_config(), advanced_config()).expect("create");
     let child = Child::spawn("rpc_server", &[("HQQ_SEGMENT", &name)]);
     link.negotiate(advanced_config().offer).expect("negotiate");
-    (link, child)
+    // The server listens right after the negotiation; until then a dial is refused.
+    let connection = loop {
+        match link.dial() {
+            Ok(connection) => break connection,
+            Err(DialError::Refused(DialFailure::Refused(ErrorCode::ConnNotFound))) => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("dial: {e}"),
+        }
+    };
+    (link, connection, child)
 }
 
 #[test]
 fn generated_client_calls_generated_server_across_processes() {
-    let (link, child) = start_server();
-    let client = rpc::Client::new(&link);
+    let (link, connection, child) = start_server();
+    let client = rpc::Client::on_connection(&link, connection);
 
     assert_eq!(client.reverse(b"abc").unwrap(), b"cba");
     // Larger than one 256-byte buffer: chunked both ways.
@@ -161,7 +170,7 @@ fn generated_client_calls_generated_server_across_processes() {
         other => panic!("expected status 7, got {other:?}"),
     }
     // A method id the server does not know.
-    let unknown = hqq::runtime::advanced::rpc::call(&link, 0, 99, b"x");
+    let unknown = hqq::runtime::advanced::rpc::call(&link, connection, 99, b"x");
     assert!(
         matches!(&unknown, Err(RpcCallError::Status(s)) if s.code == Status::UNKNOWN_METHOD),
         "{unknown:?}"
@@ -174,7 +183,7 @@ fn generated_client_calls_generated_server_across_processes() {
         strings::Span { start: 4, len: 5 }
     );
     // Bytes that are not a Span packet: the generated server says so.
-    let bad = hqq::runtime::advanced::rpc::call(&link, 0, rpc::METHOD_WIDEN, b"short");
+    let bad = hqq::runtime::advanced::rpc::call(&link, connection, rpc::METHOD_WIDEN, b"short");
     assert!(
         matches!(&bad, Err(RpcCallError::Status(s)) if s.code == Status::BAD_REQUEST),
         "{bad:?}"
@@ -188,21 +197,26 @@ fn generated_client_calls_generated_server_across_processes() {
             letters: 15
         }
     );
-    let bad = hqq::runtime::advanced::rpc::call(&link, 0, rpc::METHOD_TALLY, &[0xFF; 3]);
+    let bad = hqq::runtime::advanced::rpc::call(&link, connection, rpc::METHOD_TALLY, &[0xFF; 3]);
     assert!(
         matches!(&bad, Err(RpcCallError::Status(s)) if s.code == Status::BAD_REQUEST),
         "{bad:?}"
     );
-    // The handler's call context: link-level connection, deadline ahead.
+    // The handler's call context: the dialed connection, deadline ahead.
     let context = client.context(b"").unwrap();
-    assert_eq!(context, [0u64.to_le_bytes(), 1u64.to_le_bytes()].concat());
+    assert_eq!(
+        context,
+        [connection.to_le_bytes(), 1u64.to_le_bytes()].concat()
+    );
     assert_eq!(client.stop(b"").unwrap(), b"");
+    // Dropping the link closes the connection, which ends the server's serve.
+    drop(link);
 
     let output = child.wait(WATCHDOG);
     output.assert_success();
     assert_eq!(
         output.report::<String>("end"),
-        format!("{:?}", ServeEnd::Stopped)
+        format!("{:?}", ServeEnd::Closed)
     );
     assert_eq!(output.report::<u64>("answered"), 8);
 }
@@ -231,7 +245,8 @@ fn serve_returns_when_the_client_process_died() {
     let server = std::thread::spawn(move || {
         link.wait_for_negotiation().expect("negotiation");
         let mut server = Strings::default();
-        let end = rpc::serve(&link, &mut server);
+        // The client calls on the link itself, which closes only with it.
+        let end = rpc::serve(&link, 0, &mut server);
         let _ = done.send(());
         (end, server.answered)
     });
@@ -248,8 +263,8 @@ fn serve_returns_when_the_client_process_died() {
 
 #[test]
 fn a_call_fails_with_peer_gone_when_the_server_process_dies() {
-    let (link, child) = start_server();
-    let client = rpc::Client::new(&link);
+    let (link, connection, child) = start_server();
+    let client = rpc::Client::on_connection(&link, connection);
     assert_eq!(client.reverse(b"12").unwrap(), b"21");
     let outcome = client.crash(b"");
     assert_eq!(

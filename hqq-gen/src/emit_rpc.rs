@@ -205,12 +205,6 @@ fn server(spec: &Spec, rt: &syn::Path) -> TokenStream {
         /// the request with an error status.
         pub trait Server {
             #(#server_methods)*
-
-            /// Whether [`serve`] should return; asked after every
-            /// request and whenever the link has been idle for a while.
-            fn should_stop(&mut self) -> bool {
-                false
-            }
         }
 
         struct Service<'s, S: ?::core::marker::Sized>(&'s mut S);
@@ -228,21 +222,20 @@ fn server(spec: &Spec, rt: &syn::Path) -> TokenStream {
                     _ => ::core::option::Option::None,
                 }
             }
-
-            fn should_stop(&mut self) -> bool {
-                self.0.should_stop()
-            }
         }
 
-        /// Answers requests on `link` with `server` until
-        /// [`Server::should_stop`] says so or the peer is gone. A request
-        /// for an unknown method id is answered with the error status
-        /// `advanced::Status::UNKNOWN_METHOD`.
-        pub fn serve<S: Server + ?::core::marker::Sized>(
-            link: &#rt::advanced::AdvancedLink,
+        /// Answers the requests on `connection` of `link` with `server`
+        /// until the connection closes (`ServeEnd::Closed`: the client
+        /// closed it or dropped its link) or the peer is gone
+        /// (`ServeEnd::PeerGone`). Connection 0, the link itself, never
+        /// closes. A request for an unknown method id is answered with
+        /// the error status `advanced::Status::UNKNOWN_METHOD`.
+        pub fn serve<T: #rt::advanced::PacketTransport, S: Server + ?::core::marker::Sized>(
+            link: &#rt::advanced::AdvancedLink<T>,
+            connection: u64,
             server: &mut S,
         ) -> ::core::result::Result<#rt::advanced::ServeEnd, #rt::advanced::RpcServeError> {
-            #rt::advanced::rpc::serve(link, &mut Service(server))
+            #rt::advanced::rpc::serve(link, connection, &mut Service(server))
         }
     }
 }

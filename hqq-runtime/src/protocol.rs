@@ -3,8 +3,8 @@
 //! as a reference).
 //!
 //! The generated code is checked in (`src/generated/protocol.rs`), as
-//! prost-types does, so building this crate runs no code generator; the
-//! test `tests/protocol_generated.rs` fails when it is stale.
+//! prost-types does, so building this crate runs no code generator;
+//! hqq-gen's test `runtime_protocol` fails when it is stale.
 //!
 //! * [`OpCode`]: every opcode, with `TryFrom<u8>` and `Display`;
 //! * one struct per opcode ([`ConnCopy`], [`StandardLinkCopy`], ...) with

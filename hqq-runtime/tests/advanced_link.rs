@@ -389,11 +389,9 @@ fn bad_input_is_counted_never_fatal() {
     });
 }
 
-/// A service with one method (7: sum of the request's bytes) that stops
-/// after `stop_after` requests.
+/// A service with one method (7: sum of the request's bytes).
 struct Summer {
     answered: u64,
-    stop_after: u64,
 }
 
 impl hqq_runtime::advanced::RpcService for Summer {
@@ -418,44 +416,45 @@ impl hqq_runtime::advanced::RpcService for Summer {
             _ => None,
         }
     }
-
-    fn should_stop(&mut self) -> bool {
-        self.answered >= self.stop_after
-    }
 }
 
 #[test]
-fn serve_answers_known_unknown_and_failing_methods_then_stops() {
+fn serve_answers_known_unknown_and_failing_methods_until_the_client_closes() {
     use hqq_runtime::advanced::{rpc, RpcCallError, ServeEnd, Status};
     with_watchdog(LIMIT, || {
         let (client, server) = negotiated_pair(8, 64, quick());
+        server.listen().unwrap();
         std::thread::scope(|s| {
             let serving = s.spawn(|| {
-                let mut summer = Summer {
-                    answered: 0,
-                    stop_after: 3,
-                };
-                rpc::serve(&server, &mut summer)
+                let connection = server.accept().unwrap();
+                let mut summer = Summer { answered: 0 };
+                (
+                    rpc::serve(&server, connection, &mut summer),
+                    summer.answered,
+                )
             });
+            let connection = client.dial().unwrap();
             // 200 bytes: three chunks each way on 64-byte buffers.
             let request: Vec<u8> = (0..200u8).collect();
             let expected: u64 = (0..200u64).sum();
             assert_eq!(
-                rpc::call(&client, 0, 7, &request).unwrap(),
+                rpc::call(&client, connection, 7, &request).unwrap(),
                 expected.to_le_bytes()
             );
             assert_eq!(
-                rpc::call(&client, 0, 7, b""),
+                rpc::call(&client, connection, 7, b""),
                 Err(RpcCallError::Status(Status::new(22, "empty request")))
             );
-            match rpc::call(&client, 0, 8, b"x") {
+            match rpc::call(&client, connection, 8, b"x") {
                 Err(RpcCallError::Status(status)) => {
                     assert_eq!(status.code, Status::UNKNOWN_METHOD);
                     assert_eq!(status.detail, b"unknown method 8");
                 }
                 other => panic!("expected the unknown-method status, got {other:?}"),
             }
-            assert_eq!(serving.join().unwrap(), Ok(ServeEnd::Stopped));
+            // Closing the connection ends the serve loop; no stop method.
+            client.close(connection).unwrap();
+            assert_eq!(serving.join().unwrap(), (Ok(ServeEnd::Closed), 3));
         });
     });
 }

@@ -7,8 +7,11 @@ mod support;
 use std::time::Duration;
 
 use advanced::link_config;
-use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink, DialError, DialFailure};
+use hqq_runtime::advanced::{
+    AdvancedConfig, AdvancedLink, AdvancedOpenError, DialError, DialFailure,
+};
 use hqq_runtime::protocol::ErrorCode;
+use hqq_runtime::superblock::Role;
 use support::{child_env, unique_segment_name, Child};
 
 const SLOTS: u64 = 64;
@@ -118,4 +121,36 @@ fn advanced_link_across_processes() {
     assert_eq!(accepted, connection);
     let requests: u64 = output.report("requests");
     assert_eq!(requests, CALLS + 3);
+}
+
+/// The child: an Advanced secondary that accepts the negotiation and stays
+/// until the parent's message says it may go.
+#[test]
+fn advanced_sole_secondary() {
+    let Some(env) = child_env("advanced_sole_secondary") else {
+        return;
+    };
+    let name = env.var("HQQ_SEGMENT");
+    let link = AdvancedLink::open(&name, &link_config(8, 64), config()).unwrap();
+    link.wait_for_negotiation().unwrap();
+    assert_eq!(link.recv_large(0).unwrap().data, b"go");
+}
+
+#[test]
+fn a_second_advanced_secondary_in_another_process_is_refused() {
+    let name = unique_segment_name("adv-sole");
+    let link = AdvancedLink::create(&name, &link_config(8, 64), config()).unwrap();
+    let child = Child::spawn("advanced_sole_secondary", &[("HQQ_SEGMENT", &name)]);
+    // Negotiated: the child is open (and registered) on the secondary side.
+    link.negotiate(config().offer).unwrap();
+    match AdvancedLink::open(&name, &link_config(8, 64), config()) {
+        Err(AdvancedOpenError::SideInUse { role, pid }) => {
+            assert_eq!(role, Role::Secondary);
+            assert_eq!(pid, u64::from(child.id()));
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a second Advanced secondary was let in"),
+    }
+    link.send_large(0, b"go").unwrap();
+    child.wait(Duration::from_secs(60)).assert_success();
 }

@@ -258,7 +258,8 @@ pub(super) fn serve_peer() -> Result<(), PeerRunError> {
         .map_err(|e| failed("accept the negotiation", e))?;
     match mode {
         AdvancedMode::Rpc => {
-            hqq_runtime::advanced::rpc::serve(&link, &mut Echo).map_err(|e| failed("serve", e))?;
+            hqq_runtime::advanced::rpc::serve(&link, 0, &mut Echo)
+                .map_err(|e| failed("serve", e))?;
             Ok(())
         }
         AdvancedMode::Assembled => loop {

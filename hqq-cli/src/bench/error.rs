@@ -5,6 +5,7 @@ use std::io;
 use std::process::ExitStatus;
 use std::time::Duration;
 
+use hqq_runtime::advanced::AdvancedOpenError;
 use hqq_runtime::link::LinkOpenError;
 use hqq_runtime::segment::{SegmentCreateError, SegmentOpenError};
 
@@ -84,7 +85,7 @@ pub enum BenchError {
     CpuClock(#[source] io::Error),
     /// The Advanced link of a measurement could not be created.
     #[error("could not create the benchmark's Advanced link")]
-    AdvancedCreate(#[source] LinkOpenError),
+    AdvancedCreate(#[source] AdvancedOpenError),
     /// An Advanced link operation failed while talking to the peer.
     #[error("{operation} on the Advanced link to the {role} peer failed")]
     Advanced {
@@ -139,7 +140,7 @@ pub enum PeerRunError {
     },
     /// The benchmark's Advanced link could not be opened.
     #[error("could not open the benchmark's Advanced link")]
-    AdvancedOpen(#[source] LinkOpenError),
+    AdvancedOpen(#[source] AdvancedOpenError),
     /// An Advanced link operation failed while talking to the parent.
     #[error("{operation} on the Advanced link to the benchmark process failed")]
     Advanced {

@@ -816,12 +816,6 @@ pub mod rpc {
             ::std::vec::Vec<u8>,
             ::hqq_runtime::advanced::Status,
         >;
-
-        /// Whether [`serve`] should return; asked after every
-        /// request and whenever the link has been idle for a while.
-        fn should_stop(&mut self) -> bool {
-            false
-        }
     }
     struct Service<'s, S: ?::core::marker::Sized>(&'s mut S);
 
@@ -842,24 +836,26 @@ pub mod rpc {
                 _ => ::core::option::Option::None,
             }
         }
-
-        fn should_stop(&mut self) -> bool {
-            self.0.should_stop()
-        }
     }
 
-    /// Answers requests on `link` with `server` until
-    /// [`Server::should_stop`] says so or the peer is gone. A request
-    /// for an unknown method id is answered with the error status
-    /// `advanced::Status::UNKNOWN_METHOD`.
-    pub fn serve<S: Server + ?::core::marker::Sized>(
-        link: &::hqq_runtime::advanced::AdvancedLink,
+    /// Answers the requests on `connection` of `link` with `server`
+    /// until the connection closes (`ServeEnd::Closed`: the client
+    /// closed it or dropped its link) or the peer is gone
+    /// (`ServeEnd::PeerGone`). Connection 0, the link itself, never
+    /// closes. A request for an unknown method id is answered with
+    /// the error status `advanced::Status::UNKNOWN_METHOD`.
+    pub fn serve<
+        T: ::hqq_runtime::advanced::PacketTransport,
+        S: Server + ?::core::marker::Sized,
+    >(
+        link: &::hqq_runtime::advanced::AdvancedLink<T>,
+        connection: u64,
         server: &mut S,
     ) -> ::core::result::Result<
         ::hqq_runtime::advanced::ServeEnd,
         ::hqq_runtime::advanced::RpcServeError,
     > {
-        ::hqq_runtime::advanced::rpc::serve(link, &mut Service(server))
+        ::hqq_runtime::advanced::rpc::serve(link, connection, &mut Service(server))
     }
 
     /// The client side: one method per RPC method, each a call on

@@ -5,8 +5,7 @@
 //! for a key nobody waits for (never called, or given up after a timeout) is
 //! a typed error. Closing a connection fails every call pending on it.
 
-use std::collections::HashMap;
-
+use crate::advanced::idmap::IdMap;
 use crate::protocol::ErrorCode;
 
 /// Which call a response answers.
@@ -38,6 +37,10 @@ pub enum CallFailure {
     /// The peer answered the request with an Error packet.
     #[error("the peer refused the request: {0}")]
     Refused(ErrorCode),
+    /// The response did not fit this side's receive budget
+    /// ([`ReceiveBudget`](super::ReceiveBudget)) and was dropped.
+    #[error("the response did not fit the receive budget")]
+    Overflow,
 }
 
 /// A response or Error packet for a call nobody made (or gave up on).
@@ -50,43 +53,35 @@ pub struct UnexpectedResponseError {
     pub message: u64,
 }
 
-/// The outstanding calls of one link.
-///
-/// ```
-/// use hqq_runtime::advanced::{CallKey, PendingCalls, Response};
-///
-/// let mut calls = PendingCalls::default();
-/// let (a, b) = (CallKey { connection: 0, message: 1 }, CallKey { connection: 0, message: 2 });
-/// calls.register(a);
-/// calls.register(b);
-/// // Responses arrive in the other order.
-/// calls.complete(b, Ok(Response { status: 0, error: false, data: b"two".to_vec() })).unwrap();
-/// assert_eq!(calls.take(a), None);
-/// assert_eq!(calls.take(b).unwrap().unwrap().data, b"two");
-/// assert_eq!(calls.high_water_mark(), 2);
-/// ```
+/// An outcome that arrived, with what it holds of the receive budget.
+type Outcome = (Result<Response, CallFailure>, u64);
+
+/// The outstanding calls of one link. A completed call keeps its response
+/// (and its charge to the receive budget) until its caller takes it.
 #[derive(Debug, Default)]
-pub struct PendingCalls {
-    calls: HashMap<CallKey, Option<Result<Response, CallFailure>>>,
+pub(crate) struct PendingCalls {
+    calls: IdMap<CallKey, Option<Outcome>>,
     high_water_mark: usize,
 }
 
 impl PendingCalls {
     /// Starts waiting for the response to `key`.
-    pub fn register(&mut self, key: CallKey) {
+    pub(crate) fn register(&mut self, key: CallKey) {
         self.calls.insert(key, None);
         self.high_water_mark = self.high_water_mark.max(self.calls.len());
     }
 
-    /// Hands the outcome of call `key` to its waiter.
-    pub fn complete(
+    /// Hands the outcome of call `key` (holding `charged` budget bytes) to
+    /// its waiter.
+    pub(crate) fn complete(
         &mut self,
         key: CallKey,
         outcome: Result<Response, CallFailure>,
+        charged: u64,
     ) -> Result<(), UnexpectedResponseError> {
         match self.calls.get_mut(&key) {
             Some(slot @ None) => {
-                *slot = Some(outcome);
+                *slot = Some((outcome, charged));
                 Ok(())
             }
             _ => Err(UnexpectedResponseError {
@@ -96,31 +91,36 @@ impl PendingCalls {
         }
     }
 
-    /// The outcome of call `key` if it arrived; the call is then forgotten.
-    pub fn take(&mut self, key: CallKey) -> Option<Result<Response, CallFailure>> {
+    /// The outcome of call `key` and its charge, if it arrived; the call
+    /// is then forgotten.
+    pub(crate) fn take(&mut self, key: CallKey) -> Option<Outcome> {
         match self.calls.get(&key) {
             Some(Some(_)) => self.calls.remove(&key).flatten(),
             _ => None,
         }
     }
 
-    /// Stops waiting for `key` (its caller gave up); a late response is then unexpected.
-    pub fn cancel(&mut self, key: CallKey) {
-        self.calls.remove(&key);
+    /// Stops waiting for `key` (its caller gave up); a late response is
+    /// then unexpected. Returns the charge of an outcome nobody took.
+    pub(crate) fn cancel(&mut self, key: CallKey) -> u64 {
+        self.calls
+            .remove(&key)
+            .flatten()
+            .map_or(0, |(_, charged)| charged)
     }
 
     /// Fails every call pending on `connection` with `failure`.
-    pub fn fail_connection(&mut self, connection: u64, failure: CallFailure) {
+    pub(crate) fn fail_connection(&mut self, connection: u64, failure: CallFailure) {
         for (key, slot) in &mut self.calls {
             if key.connection == connection && slot.is_none() {
-                *slot = Some(Err(failure));
+                *slot = Some((Err(failure), 0));
             }
         }
     }
 
     /// A call still waiting whose request had message id `message`, on any
     /// connection (an Error packet names only the message id).
-    pub fn pending_with_message(&self, message: u64) -> Option<CallKey> {
+    pub(crate) fn pending_with_message(&self, message: u64) -> Option<CallKey> {
         self.calls
             .iter()
             .find(|(key, slot)| key.message == message && slot.is_none())
@@ -128,17 +128,13 @@ impl PendingCalls {
     }
 
     /// Calls registered and not yet taken.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.calls.len()
     }
 
-    /// Whether no call is pending.
-    pub fn is_empty(&self) -> bool {
-        self.calls.is_empty()
-    }
-
     /// The most calls that were pending at once.
-    pub fn high_water_mark(&self) -> usize {
+    #[cfg(test)]
+    fn high_water_mark(&self) -> usize {
         self.high_water_mark
     }
 }
@@ -169,12 +165,12 @@ mod tests {
             calls.register(key(1, m));
         }
         for m in (1..=5).rev() {
-            calls.complete(key(1, m), ok(&[m as u8])).unwrap();
+            calls.complete(key(1, m), ok(&[m as u8]), 0).unwrap();
         }
         for m in 1..=5 {
-            assert_eq!(calls.take(key(1, m)), Some(ok(&[m as u8])));
+            assert_eq!(calls.take(key(1, m)), Some((ok(&[m as u8]), 0)));
         }
-        assert!(calls.is_empty());
+        assert_eq!(calls.len(), 0);
         assert_eq!(calls.high_water_mark(), 5);
     }
 
@@ -182,7 +178,7 @@ mod tests {
     fn a_response_nobody_asked_for_is_an_error() {
         let mut calls = PendingCalls::default();
         assert_eq!(
-            calls.complete(key(0, 9), ok(b"")),
+            calls.complete(key(0, 9), ok(b""), 0),
             Err(UnexpectedResponseError {
                 connection: 0,
                 message: 9
@@ -190,11 +186,14 @@ mod tests {
         );
         // A duplicate response, and a response after the caller gave up.
         calls.register(key(0, 1));
-        calls.complete(key(0, 1), ok(b"")).unwrap();
-        assert!(calls.complete(key(0, 1), ok(b"")).is_err());
+        calls.complete(key(0, 1), ok(b""), 5).unwrap();
+        assert!(calls.complete(key(0, 1), ok(b""), 0).is_err());
         calls.register(key(0, 2));
-        calls.cancel(key(0, 2));
-        assert!(calls.complete(key(0, 2), ok(b"")).is_err());
+        assert_eq!(calls.cancel(key(0, 2)), 0);
+        assert!(calls.complete(key(0, 2), ok(b""), 0).is_err());
+        // Giving up a call whose response arrived returns its charge.
+        assert_eq!(calls.cancel(key(0, 1)), 5);
+        calls.register(key(0, 1));
         assert_eq!(calls.len(), 1);
     }
 
@@ -206,7 +205,7 @@ mod tests {
         calls.fail_connection(1, CallFailure::ConnectionClosed);
         assert_eq!(
             calls.take(key(1, 1)),
-            Some(Err(CallFailure::ConnectionClosed))
+            Some((Err(CallFailure::ConnectionClosed), 0))
         );
         assert_eq!(calls.take(key(2, 1)), None);
     }

@@ -2,19 +2,24 @@
 //! table its taker waits on.
 //!
 //! [`Inbox::route`] is the whole receive-side protocol logic and touches no
-//! shared memory: the link hands it each packet with a copy of its payload
-//! and sends back the reply it asks for. Waiting threads take what is
-//! theirs (a negotiation request, an ack, a dial outcome, a message of a
-//! connection, a request, a response to their call), so concurrent
-//! receivers never take each other's frames.
+//! shared memory: the link hands it each packet with its payload, which it
+//! copies into budgeted buffers. Replies it owes the peer (Error packets)
+//! go to a bounded queue that the link flushes without blocking. Waiting
+//! threads take what is theirs (a negotiation request, an ack, a dial
+//! outcome, a message of a connection, a request, a response to their
+//! call), so concurrent receivers never take each other's frames.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+use std::time::Instant;
 
+use crate::advanced::budget::{Account, Budget, ReceiveBudget, ENTRY_BYTES};
 use crate::advanced::calls::{
     CallFailure, CallKey, PendingCalls, Response, UnexpectedResponseError,
 };
 use crate::advanced::chunking::MessageKind;
 use crate::advanced::connections::{ConnectionCreateError, Connections, UnknownDialError};
+use crate::advanced::handoff::HandOff;
+use crate::advanced::idmap::{IdMap, IdSet};
 use crate::advanced::reassembly::{
     Assembled, AssembledMessage, MessageKey, Reassembler, ReassemblyError, ReassemblyLimits,
     Sequenced, Sequencer,
@@ -22,12 +27,14 @@ use crate::advanced::reassembly::{
 use crate::codec::{DecodeError, Limits, PacketCodec, Violation};
 use crate::packet::Packet;
 use crate::payload_view::PayloadView;
-use crate::protocol::{ConnAccept, ConnClose, ConnCopy, ConnCreate, Error, Message};
+use crate::protocol::{
+    ConnAccept, ConnClose, ConnCopy, ConnCreate, Error, ErrorCode, FrameFlags, Message,
+};
 
 /// Why a received packet was refused. Each is counted in the link's
 /// statistics; the packet's partial state (if any) is dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
-pub enum InboundError {
+pub(crate) enum InboundError {
     /// Not a valid packet (unknown opcode or flag bits, Request with
     /// Response, Error without Response, a chunk past its total, ...).
     #[error("invalid packet: {0}")]
@@ -71,7 +78,7 @@ pub struct IncomingRequest {
 
 /// A piece of a plain message, as the streaming receive hands it out.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum StreamEvent {
+pub(crate) enum StreamEvent {
     /// The next chunk of message `message`.
     Chunk {
         /// The sender's message id.
@@ -94,76 +101,116 @@ pub enum StreamEvent {
 
 /// What routing one packet did, for the link to act on and count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Routed {
-    /// A packet to send back (an Error answering a refused ConnCreate).
-    pub reply: Option<Packet>,
+pub(crate) struct Routed {
     /// The packet was a ConnCopy chunk.
-    pub chunk: bool,
+    pub(crate) chunk: bool,
     /// A message was aborted.
-    pub aborted: bool,
+    pub(crate) aborted: bool,
     /// A whole message of this many bytes arrived (or, streamed, its last chunk).
-    pub completed: Option<u64>,
+    pub(crate) completed: Option<u64>,
     /// The packet was an Error packet from the peer.
-    pub peer_error: bool,
+    pub(crate) peer_error: bool,
+    /// Something a thread may wait for was delivered.
+    pub(crate) delivered: bool,
 }
 
 type Reply = Result<Routed, InboundError>;
 
+/// Most replies (Error packets) waiting to be sent; more are dropped and
+/// counted, so a peer that never drains its ring costs bounded memory.
+pub(crate) const MAX_QUEUED_REPLIES: usize = 64;
+
+/// Receive-side events the link counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct InboxEvents {
+    /// Messages refused because the receive budget was full.
+    pub(crate) overflows: u64,
+    /// Idle partial messages evicted.
+    pub(crate) evicted: u64,
+    /// Replies dropped because the reply queue was full.
+    pub(crate) replies_dropped: u64,
+}
+
+/// A streamed chunk or event and what it holds of the budget.
+type HeldEvent = (StreamEvent, u64);
+
 /// Everything received and not yet taken, plus the receive-side state.
 #[derive(Debug)]
-pub struct Inbox {
+pub(crate) struct Inbox {
     limits: Limits,
+    budget: Budget,
     reassembler: Reassembler,
     sequencer: Sequencer,
     /// The peer's ProtoNegotiate, until the acceptor takes it.
-    pub negotiate_request: Option<Packet>,
+    pub(crate) negotiate_request: Option<Packet>,
     /// Whether this side waits for the peer's ProtoAck.
-    pub awaiting_ack: bool,
+    pub(crate) awaiting_ack: bool,
     /// The peer's answer to our ProtoNegotiate (ProtoAck or Error).
-    pub negotiate_answer: Option<Packet>,
+    pub(crate) negotiate_answer: Option<Packet>,
     /// Whether a negotiation request was already seen.
-    pub negotiate_seen: bool,
+    pub(crate) negotiate_seen: bool,
     /// Connections.
-    pub connections: Connections,
+    pub(crate) connections: Connections,
     /// Outstanding calls.
-    pub calls: PendingCalls,
-    /// Requests to serve.
-    pub requests: VecDeque<IncomingRequest>,
-    messages: HashMap<u64, VecDeque<AssembledMessage>>,
-    streamed: HashSet<u64>,
-    streams: HashMap<u64, VecDeque<StreamEvent>>,
+    pub(crate) calls: PendingCalls,
+    requests: VecDeque<(IncomingRequest, u64)>,
+    messages: IdMap<u64, VecDeque<AssembledMessage>>,
+    streamed: IdSet<u64>,
+    streams: IdMap<u64, VecDeque<HeldEvent>>,
     /// Connections the peer closed, until their owners notice.
-    pub closed_by_peer: HashSet<u64>,
+    pub(crate) closed_by_peer: IdSet<u64>,
+    /// Replies owed to the peer, oldest first.
+    pub(crate) replies: VecDeque<Packet>,
+    /// Who pumps and who sleeps.
+    pub(crate) handoff: HandOff,
+    /// Counted events since the link last took them.
+    pub(crate) events: InboxEvents,
 }
 
 impl Inbox {
-    /// An inbox for a link with `limits`; messages are bounded by `reassembly`.
-    pub fn new(limits: Limits, reassembly: ReassemblyLimits) -> Self {
+    /// An inbox for a link with `limits`; messages are bounded by
+    /// `reassembly` and what they hold by `budget`; this side dials from
+    /// `first_dial_id`.
+    pub(crate) fn new(
+        limits: Limits,
+        reassembly: ReassemblyLimits,
+        budget: ReceiveBudget,
+        first_dial_id: u64,
+    ) -> Self {
         let limits = Limits {
             max_message_size: reassembly.max_message_size,
             ..limits
         };
         Inbox {
             limits,
+            budget: Budget::new(budget),
             reassembler: Reassembler::new(reassembly),
             sequencer: Sequencer::new(reassembly),
             negotiate_request: None,
             awaiting_ack: false,
             negotiate_answer: None,
             negotiate_seen: false,
-            connections: Connections::default(),
+            connections: Connections::new(Connections::BACKLOG, first_dial_id),
             calls: PendingCalls::default(),
             requests: VecDeque::new(),
-            messages: HashMap::new(),
-            streamed: HashSet::new(),
-            streams: HashMap::new(),
-            closed_by_peer: HashSet::new(),
+            messages: IdMap::default(),
+            streamed: IdSet::default(),
+            streams: IdMap::default(),
+            closed_by_peer: IdSet::default(),
+            replies: VecDeque::new(),
+            handoff: HandOff::default(),
+            events: InboxEvents::default(),
         }
+    }
+
+    /// Bytes and items held of the receive budget.
+    pub(crate) fn held(&self) -> (u64, usize) {
+        (self.budget.bytes(), self.budget.entries())
     }
 
     /// Plain messages on `connection` go out as [`StreamEvent`]s (`true`)
     /// or whole (`false`, the default).
-    pub fn set_streamed(&mut self, connection: u64, streamed: bool) {
+    pub(crate) fn set_streamed(&mut self, connection: u64, streamed: bool) {
         if streamed {
             self.streamed.insert(connection);
         } else {
@@ -172,29 +219,86 @@ impl Inbox {
     }
 
     /// The oldest whole plain message on `connection`.
-    pub fn take_message(&mut self, connection: u64) -> Option<AssembledMessage> {
-        self.messages.get_mut(&connection)?.pop_front()
+    pub(crate) fn take_message(&mut self, connection: u64) -> Option<AssembledMessage> {
+        let message = self.messages.get_mut(&connection)?.pop_front()?;
+        self.budget.release(message.account(), message.charged, 1);
+        Some(message)
     }
 
     /// The oldest stream event on `connection`.
-    pub fn take_stream_event(&mut self, connection: u64) -> Option<StreamEvent> {
-        self.streams.get_mut(&connection)?.pop_front()
+    pub(crate) fn take_stream_event(&mut self, connection: u64) -> Option<StreamEvent> {
+        let (event, charged) = self.streams.get_mut(&connection)?.pop_front()?;
+        let account = Account {
+            connection,
+            kind: MessageKind::Plain,
+        };
+        self.budget.release(account, charged, 1);
+        Some(event)
     }
 
-    /// Routes one received packet with its slot's payload (the payload is
-    /// copied, never kept). The error says why the packet was refused; the
-    /// reply goes out either way.
-    pub fn route(&mut self, packet: &Packet, payload: PayloadView<'_>) -> (Option<Packet>, Reply) {
-        let mut reply = None;
-        let routed = self.route_inner(packet, payload, &mut reply);
-        (reply, routed)
+    /// The oldest request to serve (on `connection`, or on any).
+    pub(crate) fn take_request(&mut self, connection: Option<u64>) -> Option<IncomingRequest> {
+        let index = match connection {
+            None => 0,
+            Some(connection) => self
+                .requests
+                .iter()
+                .position(|(request, _)| request.connection == connection)?,
+        };
+        let (request, charged) = self.requests.remove(index)?;
+        let account = Account {
+            connection: request.connection,
+            kind: MessageKind::Request,
+        };
+        self.budget.release(account, charged, 1);
+        Some(request)
     }
 
-    fn route_inner(
+    /// The outcome of call `key`, if it arrived.
+    pub(crate) fn take_call(&mut self, key: CallKey) -> Option<Result<Response, CallFailure>> {
+        let (outcome, charged) = self.calls.take(key)?;
+        self.release_response(key, charged);
+        Some(outcome)
+    }
+
+    /// Gives up call `key` (its caller timed out).
+    pub(crate) fn cancel_call(&mut self, key: CallKey) {
+        let charged = self.calls.cancel(key);
+        self.release_response(key, charged);
+    }
+
+    fn release_response(&mut self, key: CallKey, charged: u64) {
+        if charged != 0 {
+            let account = Account {
+                connection: key.connection,
+                kind: MessageKind::Response,
+            };
+            self.budget.release(account, charged, 1);
+        }
+    }
+
+    /// Queues `packet` for the peer; drops it (counted) when the queue is
+    /// full, or when it repeats the newest queued reply (a flood of bad
+    /// chunks earns one answer per burst, not one per chunk).
+    fn reply(&mut self, packet: Packet) {
+        if self.replies.back() == Some(&packet) {
+            return;
+        }
+        if self.replies.len() >= MAX_QUEUED_REPLIES {
+            self.events.replies_dropped += 1;
+            return;
+        }
+        self.replies.push_back(packet);
+    }
+
+    /// Routes one received packet (arrived at `now`) with its slot's
+    /// payload, which is copied, never kept. The error says why the packet
+    /// was refused; a reply it owes is queued either way.
+    pub(crate) fn route(
         &mut self,
         packet: &Packet,
         payload: PayloadView<'_>,
-        reply: &mut Option<Packet>,
+        now: Instant,
     ) -> Reply {
         let message = Message::decode(packet)?;
         message.validate(&self.limits)?;
@@ -205,42 +309,39 @@ impl Inbox {
                 }
                 self.negotiate_seen = true;
                 self.negotiate_request = Some(*packet);
-                Ok(Routed::default())
+                Ok(delivered())
             }
             Message::ProtoAck(_) => {
                 if !self.awaiting_ack || self.negotiate_answer.is_some() {
                     return Err(InboundError::Unexpected("ProtoAck"));
                 }
                 self.negotiate_answer = Some(*packet);
-                Ok(Routed::default())
+                Ok(delivered())
             }
             Message::Error(error) => self.on_error(packet, error),
             Message::ConnCreate(ConnCreate { connection, .. }) => {
-                match self.connections.on_create(connection) {
-                    Ok(()) => Ok(Routed::default()),
-                    Err(refused) => {
-                        let error = Error {
-                            context: connection,
-                            code: refused.error_code(),
-                        };
-                        // The reply goes out even though the packet counts as an error.
-                        *reply = Some(error.encode());
-                        Err(refused.into())
-                    }
+                if let Err(refused) = self.connections.on_create(connection) {
+                    let error = Error {
+                        context: connection,
+                        code: refused.error_code(),
+                    };
+                    self.reply(error.encode());
+                    return Err(refused.into());
                 }
+                Ok(delivered())
             }
             Message::ConnAccept(ConnAccept { connection }) => {
                 self.connections.on_accept(connection)?;
-                Ok(Routed::default())
+                Ok(delivered())
             }
             Message::ConnClose(ConnClose { connection, .. }) => {
                 if !self.connections.on_close(connection) {
                     return Err(InboundError::UnknownConnection(connection));
                 }
                 self.peer_closed(connection);
-                Ok(Routed::default())
+                Ok(delivered())
             }
-            Message::ConnCopy(chunk) => self.on_chunk(&chunk, payload),
+            Message::ConnCopy(chunk) => self.on_chunk(&chunk, payload, now),
             Message::StandardLinkCopy(_) | Message::StandardLinkTombstone(_) => {
                 Err(InboundError::Unexpected("Standard link"))
             }
@@ -250,6 +351,7 @@ impl Inbox {
     fn on_error(&mut self, packet: &Packet, error: Error) -> Reply {
         let routed = Routed {
             peer_error: true,
+            delivered: true,
             ..Routed::default()
         };
         if self.awaiting_ack && self.negotiate_answer.is_none() {
@@ -259,78 +361,159 @@ impl Inbox {
         if self.connections.on_error(error.context, error.code) {
             return Ok(routed);
         }
-        if let Some(key) = self.calls.pending_with_message(error.context) {
-            self.calls
-                .complete(key, Err(CallFailure::Refused(error.code)))?;
+        // The peer does not know this connection (it closed it, or never
+        // had it): it is closed for us too.
+        if error.code == ErrorCode::ConnNotFound
+            && error.context != 0
+            && self.connections.on_close(error.context)
+        {
+            self.peer_closed(error.context);
             return Ok(routed);
         }
-        Err(InboundError::Unexpected("Error"))
+        // ConnNotFound names a connection, never a request.
+        let about_a_request = error.code != ErrorCode::ConnNotFound;
+        if let Some(key) = self
+            .calls
+            .pending_with_message(error.context)
+            .filter(|_| about_a_request)
+        {
+            self.calls
+                .complete(key, Err(CallFailure::Refused(error.code)), 0)?;
+            return Ok(routed);
+        }
+        // BufferOverflow names a connection whose data the peer dropped;
+        // the calls on it end at their deadlines.
+        Ok(Routed {
+            delivered: false,
+            ..routed
+        })
     }
 
     fn peer_closed(&mut self, connection: u64) {
         self.calls
             .fail_connection(connection, CallFailure::ConnectionClosed);
-        self.reassembler.drop_connection(connection);
+        self.reassembler
+            .drop_connection(connection, &mut self.budget);
         self.sequencer.drop_connection(connection);
         self.closed_by_peer.insert(connection);
     }
 
-    /// Forgets everything about `connection` after this side closed it.
-    pub fn local_closed(&mut self, connection: u64) {
-        self.calls
-            .fail_connection(connection, CallFailure::ConnectionClosed);
-        self.reassembler.drop_connection(connection);
-        self.sequencer.drop_connection(connection);
+    /// Forgets everything about `connection` after this side closed it,
+    /// giving back what its queues held.
+    pub(crate) fn local_closed(&mut self, connection: u64) {
+        self.peer_closed(connection);
+        self.closed_by_peer.remove(&connection);
+        while self.take_message(connection).is_some() {}
+        while self.take_stream_event(connection).is_some() {}
+        while self.take_request(Some(connection)).is_some() {}
+        self.budget.forget_connection(connection);
         self.messages.remove(&connection);
         self.streams.remove(&connection);
         self.streamed.remove(&connection);
     }
 
-    fn on_chunk(&mut self, chunk: &ConnCopy, payload: PayloadView<'_>) -> Reply {
+    /// Evicts the partial messages idle at `now` (a streamed one ends with
+    /// an Aborted event); returns how many.
+    pub(crate) fn evict_idle(&mut self, now: Instant) -> usize {
+        let mut evicted = self.reassembler.evict_idle(now, &mut self.budget);
+        for key in self.sequencer.evict_idle(now) {
+            evicted += 1;
+            let event = StreamEvent::Aborted {
+                message: key.message,
+            };
+            // One entry, bounded by the partial-message limit.
+            self.streams
+                .entry(key.connection)
+                .or_default()
+                .push_back((event, 0));
+            self.budget.charge_unchecked(
+                Account {
+                    connection: key.connection,
+                    kind: MessageKind::Plain,
+                },
+                0,
+                1,
+            );
+        }
+        self.events.evicted += evicted as u64;
+        evicted
+    }
+
+    fn on_chunk(&mut self, chunk: &ConnCopy, payload: PayloadView<'_>, now: Instant) -> Reply {
         if !self.connections.is_open(chunk.connection) {
+            let error = Error {
+                context: chunk.connection,
+                code: ErrorCode::ConnNotFound,
+            };
+            self.reply(error.encode());
             return Err(InboundError::UnknownConnection(chunk.connection));
         }
         let key = MessageKey::of(chunk);
+        let streamed = key.kind == MessageKind::Plain
+            && !self.streamed.is_empty()
+            && self.streamed.contains(&chunk.connection);
+        let mut result = self.accept_chunk(chunk, payload, now, streamed);
+        let begins = chunk.chunk_flags.contains(FrameFlags::BEGIN);
+        if let Err(InboundError::Reassembly(
+            ReassemblyError::TooManyPartial { .. } | ReassemblyError::Overflow { .. },
+        )) = result
+        {
+            if !begins {
+                return self.refused(result);
+            }
+            // Make room from messages nobody finishes, then try once more.
+            if self.evict_idle(now) != 0 {
+                result = self.accept_chunk(chunk, payload, now, streamed);
+            }
+        }
+        self.refused(result)
+    }
+
+    /// Answers a chunk that did not fit the budget.
+    fn refused(&mut self, result: Reply) -> Reply {
+        if let Err(InboundError::Reassembly(ReassemblyError::Overflow { key, .. })) = result {
+            self.overflowed(key);
+        }
+        result
+    }
+
+    /// A message of `key` did not fit the budget: tell the peer, and fail
+    /// the call it answered.
+    fn overflowed(&mut self, key: MessageKey) {
+        self.events.overflows += 1;
+        let error = Error {
+            context: key.connection,
+            code: ErrorCode::BufferOverflow,
+        };
+        self.reply(error.encode());
+        if key.kind == MessageKind::Response {
+            let call = CallKey {
+                connection: key.connection,
+                message: key.message,
+            };
+            // A response for no call stays an error of its own.
+            let _ = self.calls.complete(call, Err(CallFailure::Overflow), 0);
+        }
+    }
+
+    fn accept_chunk(
+        &mut self,
+        chunk: &ConnCopy,
+        payload: PayloadView<'_>,
+        now: Instant,
+        streamed: bool,
+    ) -> Reply {
         let mut routed = Routed {
             chunk: true,
             ..Routed::default()
         };
-        if key.kind == MessageKind::Plain && self.streamed.contains(&chunk.connection) {
-            let event = match self.sequencer.accept(chunk)? {
-                Sequenced::Aborted(key) => {
-                    routed.aborted = true;
-                    StreamEvent::Aborted {
-                        message: key.message,
-                    }
-                }
-                Sequenced::Chunk(info) => {
-                    if info.last {
-                        routed.completed = Some(info.total);
-                    }
-                    let data = usize::try_from(info.size)
-                        .ok()
-                        .and_then(|size| payload.get(..size))
-                        .ok_or(ReassemblyError::PayloadShort {
-                            key,
-                            size: info.size,
-                            available: payload.len(),
-                        })?;
-                    StreamEvent::Chunk {
-                        message: key.message,
-                        offset: info.offset,
-                        total: info.total,
-                        data: data.to_vec(),
-                        last: info.last,
-                    }
-                }
-            };
-            self.streams
-                .entry(chunk.connection)
-                .or_default()
-                .push_back(event);
-            return Ok(routed);
+        if streamed {
+            return self.stream_chunk(chunk, payload, now, routed);
         }
-        let message = match self.reassembler.accept(chunk, payload)? {
+        let message = match self
+            .reassembler
+            .accept(chunk, payload, &mut self.budget, now)?
+        {
             Assembled::Partial => return Ok(routed),
             Assembled::Aborted(_) => {
                 routed.aborted = true;
@@ -339,6 +522,14 @@ impl Inbox {
             Assembled::Complete(message) => message,
         };
         routed.completed = Some(message.data.len() as u64);
+        routed.delivered = true;
+        self.deliver(message)?;
+        Ok(routed)
+    }
+
+    /// Queues a whole message for whoever takes it (its budget charge goes
+    /// with it).
+    fn deliver(&mut self, message: AssembledMessage) -> Result<(), InboundError> {
         match message.key.kind {
             MessageKind::Plain => {
                 self.messages
@@ -346,28 +537,131 @@ impl Inbox {
                     .or_default()
                     .push_back(message);
             }
-            MessageKind::Request => self.requests.push_back(IncomingRequest {
-                connection: message.key.connection,
-                message: message.key.message,
-                method: message.method_or_status,
-                data: message.data,
-            }),
+            MessageKind::Request => {
+                let charged = message.charged;
+                let request = IncomingRequest {
+                    connection: message.key.connection,
+                    message: message.key.message,
+                    method: message.method_or_status,
+                    data: message.data,
+                };
+                self.requests.push_back((request, charged));
+            }
             MessageKind::Response => {
                 let key = CallKey {
                     connection: message.key.connection,
                     message: message.key.message,
                 };
-                self.calls.complete(
-                    key,
-                    Ok(Response {
-                        status: message.method_or_status,
-                        error: message.error,
-                        data: message.data,
-                    }),
-                )?;
+                let (account, charged) = (message.account(), message.charged);
+                let response = Response {
+                    status: message.method_or_status,
+                    error: message.error,
+                    data: message.data,
+                };
+                if let Err(e) = self.calls.complete(key, Ok(response), charged) {
+                    self.budget.release(account, charged, 1);
+                    return Err(e.into());
+                }
             }
         }
+        Ok(())
+    }
+
+    fn stream_chunk(
+        &mut self,
+        chunk: &ConnCopy,
+        payload: PayloadView<'_>,
+        now: Instant,
+        mut routed: Routed,
+    ) -> Reply {
+        let key = MessageKey::of(chunk);
+        let info = match self.sequencer.accept(chunk, now)? {
+            Sequenced::Aborted(key) => {
+                routed.aborted = true;
+                routed.delivered = true;
+                let event = StreamEvent::Aborted {
+                    message: key.message,
+                };
+                self.push_stream_event(key, event, 0)?;
+                return Ok(routed);
+            }
+            Sequenced::Chunk(info) => info,
+        };
+        let data = usize::try_from(info.size)
+            .ok()
+            .and_then(|size| payload.get(..size))
+            .ok_or(ReassemblyError::PayloadShort {
+                key,
+                size: info.size,
+                available: payload.len(),
+            });
+        let charged = info.size + ENTRY_BYTES;
+        let data = data.map_err(InboundError::from).and_then(|data| {
+            // Charged before the copy is made.
+            self.charge_stream(key, charged)?;
+            Ok(data)
+        });
+        let data = match data {
+            Ok(data) => data,
+            Err(e) => {
+                self.sequencer.forget(&key);
+                return Err(e);
+            }
+        };
+        if info.last {
+            routed.completed = Some(info.total);
+        }
+        routed.delivered = true;
+        let event = StreamEvent::Chunk {
+            message: key.message,
+            offset: info.offset,
+            total: info.total,
+            // The one copy out of the segment.
+            data: data.to_vec(),
+            last: info.last,
+        };
+        self.streams
+            .entry(key.connection)
+            .or_default()
+            .push_back((event, charged));
         Ok(routed)
+    }
+
+    fn charge_stream(&mut self, key: MessageKey, charged: u64) -> Result<(), InboundError> {
+        let account = Account {
+            connection: key.connection,
+            kind: MessageKind::Plain,
+        };
+        self.budget
+            .charge(account, charged, 1)
+            .map_err(|o| ReassemblyError::Overflow {
+                key,
+                bytes: o.bytes,
+                in_use: o.in_use,
+                max: o.max,
+            })?;
+        Ok(())
+    }
+
+    fn push_stream_event(
+        &mut self,
+        key: MessageKey,
+        event: StreamEvent,
+        charged: u64,
+    ) -> Result<(), InboundError> {
+        self.charge_stream(key, charged)?;
+        self.streams
+            .entry(key.connection)
+            .or_default()
+            .push_back((event, charged));
+        Ok(())
+    }
+}
+
+fn delivered() -> Routed {
+    Routed {
+        delivered: true,
+        ..Routed::default()
     }
 }
 
@@ -378,7 +672,17 @@ mod tests {
     use crate::protocol::ErrorCode;
 
     fn inbox() -> Inbox {
-        Inbox::new(Limits::new(8, 64), ReassemblyLimits::default())
+        Inbox::new(
+            Limits::new(8, 64),
+            ReassemblyLimits::default(),
+            ReceiveBudget::default(),
+            1 << 63,
+        )
+    }
+
+    fn route(inbox: &mut Inbox, packet: &Packet, payload: &[u8]) -> (Option<Packet>, Reply) {
+        let routed = inbox.route(packet, PayloadView::from_slice(payload), Instant::now());
+        (inbox.replies.pop_front(), routed)
     }
 
     fn copy(words: [u64; 7]) -> Packet {
@@ -400,7 +704,7 @@ mod tests {
             .chunks(data.len() as u64, 64)
             .map(|c| {
                 let bytes = &data[c.offset as usize..(c.offset + c.size) as usize];
-                inbox.route(&c.encode(), PayloadView::from_slice(bytes)).1
+                inbox.route(&c.encode(), PayloadView::from_slice(bytes), Instant::now())
             })
             .collect()
     }
@@ -410,23 +714,14 @@ mod tests {
         let mut inbox = inbox();
         // Unknown flag bit, Request with Response, Error without Response.
         for flags in [1 << 6 | 3, 3 | 8 | 16, 3 | 32] {
-            let (reply, routed) = inbox.route(
-                &copy([0, 1, 0, 0, 0, flags, 0]),
-                PayloadView::from_slice(&[]),
-            );
+            let (reply, routed) = route(&mut inbox, &copy([0, 1, 0, 0, 0, flags, 0]), &[]);
             assert_eq!(reply, None);
             assert!(matches!(routed, Err(InboundError::Decode(_))), "{flags:#x}");
         }
         // A chunk past its total, and a chunk larger than a buffer.
-        let (_, past) = inbox.route(
-            &copy([0, 1, 10, 0, 11, 1, 0]),
-            PayloadView::from_slice(&[0; 64]),
-        );
+        let (_, past) = route(&mut inbox, &copy([0, 1, 10, 0, 11, 1, 0]), &[0; 64]);
         assert!(matches!(past, Err(InboundError::Decode(_))));
-        let (_, big) = inbox.route(
-            &copy([0, 1, 100, 0, 65, 1, 0]),
-            PayloadView::from_slice(&[0; 64]),
-        );
+        let (_, big) = route(&mut inbox, &copy([0, 1, 100, 0, 65, 1, 0]), &[0; 64]);
         assert!(matches!(big, Err(InboundError::Limit(_))));
     }
 
@@ -443,7 +738,7 @@ mod tests {
         let mut request = header(0, 1, MessageKind::Request);
         request.method_or_status = 7;
         deliver(&mut inbox, request, b"ping");
-        let incoming = inbox.requests.pop_front().unwrap();
+        let incoming = inbox.take_request(None).unwrap();
         assert_eq!(
             (incoming.method, incoming.data.as_slice()),
             (7, &b"ping"[..])
@@ -455,7 +750,8 @@ mod tests {
         };
         inbox.calls.register(key);
         deliver(&mut inbox, header(0, 1, MessageKind::Response), b"");
-        assert_eq!(inbox.calls.take(key).unwrap().unwrap().data, b"");
+        assert_eq!(inbox.take_call(key).unwrap().unwrap().data, b"");
+        assert_eq!(inbox.held(), (0, 0));
     }
 
     #[test]
@@ -472,18 +768,12 @@ mod tests {
     fn connection_packets() {
         let mut inbox = inbox();
         // ConnCreate with nobody listening: Error(ConnNotFound) goes back.
-        let (reply, routed) = inbox.route(
-            &Packet::new(0x01, [5, 0, 0, 0, 0, 0, 0]),
-            PayloadView::from_slice(&[]),
-        );
+        let (reply, routed) = route(&mut inbox, &Packet::new(0x01, [5, 0, 0, 0, 0, 0, 0]), &[]);
         assert!(matches!(routed, Err(InboundError::ConnectionRefused(_))));
         let reply = Error::decode(&reply.unwrap()).unwrap();
         assert_eq!((reply.context, reply.code), (5, ErrorCode::ConnNotFound));
         // ConnAccept nobody dialed.
-        let (_, routed) = inbox.route(
-            &Packet::new(0x02, [9, 0, 0, 0, 0, 0, 0]),
-            PayloadView::from_slice(&[]),
-        );
+        let (_, routed) = route(&mut inbox, &Packet::new(0x02, [9, 0, 0, 0, 0, 0, 0]), &[]);
         assert!(matches!(routed, Err(InboundError::UnknownDial(_))));
         // A chunk on a connection that is not open.
         let results = deliver(&mut inbox, header(4, 1, MessageKind::Plain), b"x");
@@ -493,11 +783,7 @@ mod tests {
         ));
         // Closing fails the connection's pending calls.
         inbox.connections.listen();
-        inbox
-            .route(
-                &Packet::new(0x01, [5, 0, 0, 0, 0, 0, 0]),
-                PayloadView::from_slice(&[]),
-            )
+        route(&mut inbox, &Packet::new(0x01, [5, 0, 0, 0, 0, 0, 0]), &[])
             .1
             .unwrap();
         assert_eq!(inbox.connections.take_incoming(), Some(5));
@@ -506,15 +792,11 @@ mod tests {
             message: 1,
         };
         inbox.calls.register(key);
-        inbox
-            .route(
-                &Packet::new(0x03, [5, 0, 0, 0, 0, 0, 0]),
-                PayloadView::from_slice(&[]),
-            )
+        route(&mut inbox, &Packet::new(0x03, [5, 0, 0, 0, 0, 0, 0]), &[])
             .1
             .unwrap();
         assert_eq!(
-            inbox.calls.take(key),
+            inbox.take_call(key),
             Some(Err(CallFailure::ConnectionClosed))
         );
         assert!(inbox.closed_by_peer.contains(&5));
@@ -524,21 +806,18 @@ mod tests {
     fn negotiation_packets_out_of_turn() {
         let mut inbox = inbox();
         let negotiate = Packet::new(0x05, [0x100, 3, 7, 0, 0, 0, 0]);
-        inbox
-            .route(&negotiate, PayloadView::from_slice(&[]))
-            .1
-            .unwrap();
+        route(&mut inbox, &negotiate, &[]).1.unwrap();
         assert!(matches!(
-            inbox.route(&negotiate, PayloadView::from_slice(&[])).1,
+            route(&mut inbox, &negotiate, &[]).1,
             Err(InboundError::Unexpected(_))
         ));
         let ack = Packet::new(0x06, [0x100, 3, 7, 0, 0, 0, 0]);
         assert!(matches!(
-            inbox.route(&ack, PayloadView::from_slice(&[])).1,
+            route(&mut inbox, &ack, &[]).1,
             Err(InboundError::Unexpected(_))
         ));
         inbox.awaiting_ack = true;
-        inbox.route(&ack, PayloadView::from_slice(&[])).1.unwrap();
+        route(&mut inbox, &ack, &[]).1.unwrap();
         assert_eq!(inbox.negotiate_answer, Some(ack));
     }
 
@@ -558,19 +837,214 @@ mod tests {
         assert_eq!(got, data);
         let h = header(0, 2, MessageKind::Plain);
         let first = h.chunks(300, 64).next().unwrap();
-        inbox
-            .route(&first.encode(), PayloadView::from_slice(&[0; 64]))
-            .1
-            .unwrap();
-        let routed = inbox
-            .route(&h.abort().encode(), PayloadView::from_slice(&[]))
-            .1
-            .unwrap();
+        route(&mut inbox, &first.encode(), &[0; 64]).1.unwrap();
+        let routed = route(&mut inbox, &h.abort().encode(), &[]).1.unwrap();
         assert!(routed.aborted);
         assert!(inbox.take_stream_event(0).is_some());
         assert_eq!(
             inbox.take_stream_event(0),
             Some(StreamEvent::Aborted { message: 2 })
+        );
+    }
+
+    fn small_budget() -> Inbox {
+        Inbox::new(
+            Limits::new(8, 64),
+            ReassemblyLimits {
+                partial_idle: std::time::Duration::from_millis(1),
+                max_partial_messages: 4,
+                ..ReassemblyLimits::default()
+            },
+            ReceiveBudget {
+                link_bytes: 8 * 1024,
+                link_entries: 64,
+                connection_bytes: 4 * 1024,
+                connection_entries: 16,
+            },
+            1 << 63,
+        )
+    }
+
+    #[test]
+    fn a_flood_of_unread_messages_is_refused_and_calls_keep_working() {
+        let mut inbox = small_budget();
+        let mut overflowed = 0;
+        for message in 1..=100 {
+            let results = deliver(&mut inbox, header(0, message, MessageKind::Plain), &[7; 64]);
+            if let Err(InboundError::Reassembly(ReassemblyError::Overflow { .. })) = results[0] {
+                overflowed += 1;
+                let reply = Error::decode(&inbox.replies.pop_front().unwrap()).unwrap();
+                assert_eq!((reply.context, reply.code), (0, ErrorCode::BufferOverflow));
+            }
+            let (bytes, entries) = inbox.held();
+            assert!(bytes <= 4 * 1024 && entries <= 16, "{bytes} {entries}");
+        }
+        assert!(overflowed >= 80, "{overflowed}");
+        assert_eq!(inbox.events.overflows, overflowed);
+        // Requests on the same connection have their own account.
+        let mut request = header(0, 1000, MessageKind::Request);
+        request.method_or_status = 3;
+        assert!(deliver(&mut inbox, request, b"ping")[0].is_ok());
+        assert_eq!(inbox.take_request(None).unwrap().data, b"ping");
+        // Taking the queued messages gives their budget back.
+        while inbox.take_message(0).is_some() {}
+        assert_eq!(inbox.held(), (0, 0));
+        assert!(deliver(&mut inbox, header(0, 2000, MessageKind::Plain), b"x")[0].is_ok());
+    }
+
+    #[test]
+    fn a_response_that_does_not_fit_fails_its_call() {
+        let mut inbox = small_budget();
+        let key = CallKey {
+            connection: 0,
+            message: 1,
+        };
+        inbox.calls.register(key);
+        let results = deliver(&mut inbox, header(0, 1, MessageKind::Response), &[1; 5000]);
+        assert!(results.iter().any(Result::is_err));
+        assert_eq!(inbox.take_call(key), Some(Err(CallFailure::Overflow)));
+        assert_eq!(inbox.held(), (0, 0));
+    }
+
+    #[test]
+    fn memory_follows_the_chunks_not_the_announced_total() {
+        let mut inbox = inbox();
+        for message in 1..=64 {
+            let first = header(0, message, MessageKind::Plain)
+                .chunks(Limits::DEFAULT_MAX_MESSAGE_SIZE, 64)
+                .next()
+                .unwrap();
+            inbox
+                .route(
+                    &first.encode(),
+                    PayloadView::from_slice(&[0; 64]),
+                    Instant::now(),
+                )
+                .unwrap();
+        }
+        // 64 announced maximum-size messages hold their first reservations only.
+        let (bytes, entries) = inbox.held();
+        assert_eq!(entries, 64);
+        assert!(bytes <= 64 * (64 * 1024 + ENTRY_BYTES), "{bytes}");
+    }
+
+    #[test]
+    fn idle_partial_messages_are_evicted() {
+        let mut inbox = small_budget();
+        let start = Instant::now();
+        for message in 1..=4 {
+            let first = header(0, message, MessageKind::Plain)
+                .chunks(300, 64)
+                .next()
+                .unwrap();
+            inbox
+                .route(&first.encode(), PayloadView::from_slice(&[0; 64]), start)
+                .unwrap();
+        }
+        let fifth = header(0, 5, MessageKind::Plain)
+            .chunks(300, 64)
+            .next()
+            .unwrap();
+        assert!(matches!(
+            inbox.route(&fifth.encode(), PayloadView::from_slice(&[0; 64]), start),
+            Err(InboundError::Reassembly(
+                ReassemblyError::TooManyPartial { .. }
+            ))
+        ));
+        // Later, the four idle ones make room.
+        let later = start + std::time::Duration::from_millis(5);
+        inbox
+            .route(&fifth.encode(), PayloadView::from_slice(&[0; 64]), later)
+            .unwrap();
+        assert_eq!(inbox.events.evicted, 4);
+        assert_eq!(inbox.held().1, 1);
+        // A streamed message that stalls ends with an Aborted event.
+        inbox.set_streamed(3, true);
+        inbox.connections.listen();
+        inbox
+            .route(
+                &Packet::new(0x01, [3, 0, 0, 0, 0, 0, 0]),
+                PayloadView::from_slice(&[]),
+                later,
+            )
+            .unwrap();
+        inbox.connections.take_incoming();
+        let streamed = header(3, 1, MessageKind::Plain)
+            .chunks(300, 64)
+            .next()
+            .unwrap();
+        inbox
+            .route(&streamed.encode(), PayloadView::from_slice(&[0; 64]), later)
+            .unwrap();
+        assert!(inbox.take_stream_event(3).is_some());
+        assert_eq!(
+            inbox.evict_idle(later + std::time::Duration::from_millis(5)),
+            2
+        );
+        assert_eq!(
+            inbox.take_stream_event(3),
+            Some(StreamEvent::Aborted { message: 1 })
+        );
+        assert_eq!(inbox.held(), (0, 0));
+    }
+
+    #[test]
+    fn data_on_unknown_connections_is_answered_and_conn_not_found_closes() {
+        let mut inbox = inbox();
+        let results = deliver(&mut inbox, header(9, 1, MessageKind::Plain), &[0; 150]);
+        assert!(results
+            .iter()
+            .all(|r| *r == Err(InboundError::UnknownConnection(9))));
+        // One answer for the burst.
+        let reply = Error::decode(&inbox.replies.pop_front().unwrap()).unwrap();
+        assert_eq!((reply.context, reply.code), (9, ErrorCode::ConnNotFound));
+        assert!(inbox.replies.is_empty());
+        // The peer says it does not know an open connection: it is closed.
+        inbox.connections.listen();
+        inbox
+            .route(
+                &Packet::new(0x01, [4, 0, 0, 0, 0, 0, 0]),
+                PayloadView::from_slice(&[]),
+                Instant::now(),
+            )
+            .unwrap();
+        inbox.connections.take_incoming();
+        let key = CallKey {
+            connection: 4,
+            message: 1,
+        };
+        inbox.calls.register(key);
+        let not_found = Error {
+            context: 4,
+            code: ErrorCode::ConnNotFound,
+        };
+        inbox
+            .route(
+                &not_found.encode(),
+                PayloadView::from_slice(&[]),
+                Instant::now(),
+            )
+            .unwrap();
+        assert!(!inbox.connections.is_open(4));
+        assert_eq!(
+            inbox.take_call(key),
+            Some(Err(CallFailure::ConnectionClosed))
+        );
+    }
+
+    #[test]
+    fn the_reply_queue_is_bounded() {
+        let mut inbox = inbox();
+        for connection in 1..=200 {
+            let create = Packet::new(0x01, [connection, 0, 0, 0, 0, 0, 0]);
+            assert!(inbox
+                .route(&create, PayloadView::from_slice(&[]), Instant::now())
+                .is_err());
+        }
+        assert_eq!(inbox.replies.len(), MAX_QUEUED_REPLIES);
+        assert_eq!(
+            inbox.events.replies_dropped,
+            200 - MAX_QUEUED_REPLIES as u64
         );
     }
 }

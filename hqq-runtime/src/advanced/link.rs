@@ -4,41 +4,52 @@
 //! # Receive path
 //!
 //! There is no receiver thread. Every blocking call waits for one thing in
-//! the [`Inbox`] (an ack, a dial outcome, a message of its connection, a
-//! request, the response to its call). While it waits, the thread that
-//! holds the *pump* lock receives packets from the ring and routes each one
-//! into the inbox; the others sleep on a condition variable that the pump
-//! signals after every batch. When the pumping thread finds what it waits
-//! for, it hands the pump over (releases the lock and wakes the others).
-//! So a lone caller receives its own response with no thread hop, and
-//! concurrent callers and receivers never take each other's frames: a frame
-//! goes to the queue of whoever it is for, whichever thread received it.
+//! the inbox (an ack, a dial outcome, a message of its connection, a
+//! request, the response to its call). While it waits, one thread at a time
+//! *pumps*: it receives packets from the ring and routes each one into the
+//! inbox; the others sleep until something they may wait for was routed or
+//! the pump is free (the `pump` module says how). So a lone caller receives
+//! its own response with no thread hop, and concurrent callers and
+//! receivers never take each other's frames.
 //!
-//! Every blocking call has a deadline ([`AdvancedConfig::timeout`]).
+//! # Deadlines
+//!
+//! Every blocking call has a form with an explicit deadline (`*_until`);
+//! the plain form uses [`AdvancedConfig::timeout`] from now, and the
+//! receiving calls have `try_*` forms that do a bounded amount of pumping
+//! and return at once. Work done for others (routing, answering the peer)
+//! never blocks: replies the peer owes us room for are queued and sent when
+//! its ring has room, or dropped and counted.
+//!
+//! # Memory
+//!
+//! What the link holds for the application (messages being assembled,
+//! whole messages, requests, responses and streamed chunks not yet taken)
+//! is bounded by one [`ReceiveBudget`]; see [`budget`](super::budget) for
+//! what happens when it is full.
 
-use std::io::Read;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::advanced::calls::{CallKey, Response};
-use crate::advanced::chunking::{MessageHeader, MessageKind};
+use crate::advanced::budget::ReceiveBudget;
+use crate::advanced::connections::first_dial_id;
+use crate::advanced::endpoint::{check_sole_endpoint, AdvancedOpenError};
 use crate::advanced::error::{
-    AcceptError, AcceptNegotiationError, AdvancedStateError, CallError, CloseError, DialError,
-    NegotiateError, RecvLargeError, RecvRequestError, RespondError, SendLargeError,
+    AcceptError, AcceptNegotiationError, AdvancedStateError, CloseError, DialError, NegotiateError,
 };
-use crate::advanced::inbox::{Inbox, IncomingRequest, StreamEvent};
+use crate::advanced::inbox::{Inbox, IncomingRequest};
 use crate::advanced::negotiation::{
     accept, check_ack, Negotiated, NegotiationState, ProtocolOffer,
 };
+use crate::advanced::pump::Wait;
 use crate::advanced::reassembly::ReassemblyLimits;
 use crate::advanced::stats::{AdvancedCounters, AdvancedStats};
 use crate::advanced::transport::{PacketTransport, TransportError};
 use crate::codec::{Limits, PacketCodec};
-use crate::link::{instant_after, LinkConfig, LinkOpenError, StandardLink};
-use crate::packet::Packet;
+use crate::link::{instant_after, LinkConfig, StandardLink};
 use crate::protocol::{
-    ConnAccept, ConnClose, ConnCreate, Error, ErrorCode, OpCode, ProtoNegotiate,
+    ConnAccept, ConnClose, ConnCreate, Error, ErrorCode, Features, OpCode, ProtoNegotiate,
 };
 
 /// How an Advanced link behaves.
@@ -46,10 +57,12 @@ use crate::protocol::{
 pub struct AdvancedConfig {
     /// What this side speaks when it negotiates or accepts a negotiation.
     pub offer: ProtocolOffer,
-    /// Deadline of every blocking call (default 10 s).
+    /// Deadline of every blocking call without an explicit one (default 10 s).
     pub timeout: Duration,
     /// Bounds on messages being received.
     pub reassembly: ReassemblyLimits,
+    /// Bounds on everything received and not yet taken.
+    pub budget: ReceiveBudget,
 }
 
 impl Default for AdvancedConfig {
@@ -58,6 +71,7 @@ impl Default for AdvancedConfig {
             offer: ProtocolOffer::default(),
             timeout: Duration::from_secs(10),
             reassembly: ReassemblyLimits::default(),
+            budget: ReceiveBudget::default(),
         }
     }
 }
@@ -74,10 +88,11 @@ pub struct ReceivedMessage {
 /// A request received by a server; answer it with [`AdvancedLink::respond`].
 pub type Request = IncomingRequest;
 
-/// An Advanced link over a [`PacketTransport`] (a [`StandardLink`]'s rings
-/// and buffers).
+/// An Advanced link over a [`PacketTransport`] (by default a
+/// [`StandardLink`]'s rings and buffers).
 ///
-/// `Send + Sync`: share it between threads by reference or `Arc`.
+/// `Send + Sync`: share it between threads by reference or `Arc`. Dropping
+/// it closes its open connections (one attempt each, no waiting).
 ///
 /// ```
 /// use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink};
@@ -90,82 +105,68 @@ pub type Request = IncomingRequest;
 /// })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct AdvancedLink {
-    transport: Box<dyn PacketTransport>,
-    config: AdvancedConfig,
-    limits: Limits,
+pub struct AdvancedLink<T: PacketTransport = StandardLink> {
+    pub(super) transport: T,
+    pub(super) config: AdvancedConfig,
+    pub(super) limits: Limits,
     state: Mutex<NegotiationState>,
-    inbox: Mutex<Inbox>,
-    arrived: Condvar,
-    /// Threads waiting on `arrived` (changed under the `inbox` lock), so
-    /// that the pump makes a wake-up system call only when someone sleeps.
-    sleepers: AtomicUsize,
-    pump: Mutex<()>,
+    /// The negotiated features with [`NEGOTIATED`] set, once negotiated:
+    /// every operation checks them without taking the `state` lock.
+    features: AtomicU64,
+    pub(super) inbox: Mutex<Inbox>,
+    /// Signalled when something was routed that a sleeper may wait for,
+    /// or the pump became free.
+    pub(super) arrived: Condvar,
     next_message: AtomicU64,
-    counters: AdvancedCounters,
+    pub(super) counters: AdvancedCounters,
 }
 
-/// Longest a thread blocks in the transport or on the condition variable
-/// before it looks at its deadline and the pump again.
-const WAIT_SLICE: Duration = Duration::from_millis(20);
+/// The bit of `AdvancedLink::features` that says the link negotiated (no
+/// feature has it).
+const NEGOTIATED: u64 = 1 << 63;
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl AdvancedLink {
+impl<T: PacketTransport> AdvancedLink<T> {
     /// An Advanced link over `transport` with `config`. It must negotiate
-    /// before any other Advanced call.
-    pub fn new(transport: impl PacketTransport + 'static, config: AdvancedConfig) -> Self {
+    /// before any other Advanced call. The caller makes sure that no other
+    /// Advanced endpoint shares its side of the transport (see
+    /// [`AdvancedLink::open`]).
+    pub fn new(transport: T, config: AdvancedConfig) -> Self {
         let limits = Limits {
             buffer_size: transport.buffer_size() as u64,
             slot_count: transport.slots(),
             max_message_size: config.reassembly.max_message_size,
         };
+        let inbox = Inbox::new(
+            limits,
+            config.reassembly,
+            config.budget,
+            first_dial_id(transport.role()),
+        );
         AdvancedLink {
-            inbox: Mutex::new(Inbox::new(limits, config.reassembly)),
-            transport: Box::new(transport),
+            inbox: Mutex::new(inbox),
+            transport,
             config,
             limits,
             state: Mutex::new(NegotiationState::NotNegotiated),
+            features: AtomicU64::new(0),
             arrived: Condvar::new(),
-            sleepers: AtomicUsize::new(0),
-            pump: Mutex::new(()),
             next_message: AtomicU64::new(1),
             counters: AdvancedCounters::default(),
         }
     }
 
-    /// Creates the named segment and an Advanced link on it
-    /// ([`StandardLink::create`]).
-    pub fn create(
-        name: &str,
-        link: &LinkConfig,
-        config: AdvancedConfig,
-    ) -> Result<Self, LinkOpenError> {
-        Ok(Self::new(StandardLink::create(name, link)?, config))
-    }
-
-    /// Opens the named segment and an Advanced link on it
-    /// ([`StandardLink::open`]).
-    pub fn open(
-        name: &str,
-        link: &LinkConfig,
-        config: AdvancedConfig,
-    ) -> Result<Self, LinkOpenError> {
-        Ok(Self::new(StandardLink::open(name, link)?, config))
-    }
-
-    /// Two ends of one Advanced link on an anonymous segment:
-    /// `(primary, secondary)` ([`StandardLink::pair`]).
-    pub fn pair(link: &LinkConfig, config: AdvancedConfig) -> Result<(Self, Self), LinkOpenError> {
-        let (primary, secondary) = StandardLink::pair(link)?;
-        Ok((Self::new(primary, config), Self::new(secondary, config)))
-    }
-
     /// The configuration.
     pub fn config(&self) -> &AdvancedConfig {
         &self.config
+    }
+
+    /// The transport below.
+    pub fn transport(&self) -> &T {
+        &self.transport
     }
 
     /// Where the negotiation stands.
@@ -180,10 +181,12 @@ impl AdvancedLink {
 
     /// A snapshot of the link's counters.
     pub fn stats(&self) -> AdvancedStats {
-        self.counters.snapshot()
+        let (bytes, entries) = lock(&self.inbox).held();
+        self.counters.snapshot(bytes, entries)
     }
 
-    fn deadline(&self) -> Instant {
+    /// The default deadline: [`AdvancedConfig::timeout`] from now.
+    pub(super) fn deadline(&self) -> Instant {
         instant_after(self.config.timeout)
     }
 
@@ -196,11 +199,12 @@ impl AdvancedLink {
         let mut state = lock(&self.state);
         match outcome {
             Ok(negotiated) => {
-                *state = NegotiationState::Negotiated(negotiated);
+                self.set_negotiated(&mut state, negotiated);
                 self.counters.negotiated(negotiated.elapsed);
             }
             Err(_) => {
                 *state = NegotiationState::Failed;
+                self.features.store(0, Ordering::Release);
                 self.counters.error();
             }
         }
@@ -210,16 +214,25 @@ impl AdvancedLink {
     /// Initiates the negotiation with `offer` (version, requested features,
     /// offered capabilities) and waits for the peer's answer.
     pub fn negotiate(&self, offer: ProtocolOffer) -> Result<Negotiated, NegotiateError> {
+        self.negotiate_until(offer, self.deadline())
+    }
+
+    /// [`negotiate`](Self::negotiate) with a deadline.
+    pub fn negotiate_until(
+        &self,
+        offer: ProtocolOffer,
+        deadline: Instant,
+    ) -> Result<Negotiated, NegotiateError> {
         if !self.start_negotiation() {
             return Err(NegotiateError::AlreadyNegotiated);
         }
         let started = Instant::now();
         lock(&self.inbox).awaiting_ack = true;
         let outcome = self
-            .send_control(offer.request().encode())
+            .send_control(offer.request().encode(), deadline)
             .map_err(NegotiateError::from)
             .and_then(|()| {
-                self.wait_for(self.deadline(), |inbox| {
+                self.wait_for(Wait::Until(deadline), |inbox| {
                     let answer = inbox.negotiate_answer.take()?;
                     inbox.awaiting_ack = false;
                     Some(answer)
@@ -248,12 +261,22 @@ impl AdvancedLink {
     /// side speaks ([`AdvancedConfig::offer`]); a different major version
     /// is refused with `Error(InvalidOp)`.
     pub fn wait_for_negotiation(&self) -> Result<Negotiated, AcceptNegotiationError> {
+        self.wait_for_negotiation_until(self.deadline())
+    }
+
+    /// [`wait_for_negotiation`](Self::wait_for_negotiation) with a deadline.
+    pub fn wait_for_negotiation_until(
+        &self,
+        deadline: Instant,
+    ) -> Result<Negotiated, AcceptNegotiationError> {
         if !self.start_negotiation() {
             return Err(AcceptNegotiationError::AlreadyNegotiated);
         }
         let started = Instant::now();
         let outcome = self
-            .wait_for(self.deadline(), |inbox| inbox.negotiate_request.take())
+            .wait_for(Wait::Until(deadline), |inbox| {
+                inbox.negotiate_request.take()
+            })
             .map_err(AcceptNegotiationError::from)
             .and_then(|packet| {
                 // The inbox keeps only ProtoNegotiate packets that decode.
@@ -269,8 +292,8 @@ impl AdvancedLink {
                         };
                         // Negotiated before the ack leaves: the peer may
                         // send at once.
-                        *lock(&self.state) = NegotiationState::Negotiated(negotiated);
-                        self.send_control(ack.encode())?;
+                        self.set_negotiated(&mut lock(&self.state), negotiated);
+                        self.send_control(ack.encode(), deadline)?;
                         Ok(negotiated)
                     }
                     Err(refused) => {
@@ -278,7 +301,7 @@ impl AdvancedLink {
                             context: 0,
                             code: refused.error_code(),
                         };
-                        self.send_control(error.encode())?;
+                        self.send_control(error.encode(), deadline)?;
                         Err(AcceptNegotiationError::MajorMismatch(request.version))
                     }
                 }
@@ -286,110 +309,23 @@ impl AdvancedLink {
         self.finish_negotiation(outcome)
     }
 
-    fn require(
+    fn set_negotiated(&self, state: &mut NegotiationState, negotiated: Negotiated) {
+        *state = NegotiationState::Negotiated(negotiated);
+        let bits = negotiated.features.bits() | NEGOTIATED;
+        self.features.store(bits, Ordering::Release);
+    }
+
+    pub(super) fn require(
         &self,
-        feature: Option<(crate::protocol::Features, &'static str)>,
+        feature: Option<(Features, &'static str)>,
     ) -> Result<(), AdvancedStateError> {
-        let negotiated = self.negotiated().ok_or(AdvancedStateError::NotNegotiated)?;
+        let bits = self.features.load(Ordering::Acquire);
+        if bits & NEGOTIATED == 0 {
+            return Err(AdvancedStateError::NotNegotiated);
+        }
         if let Some((feature, name)) = feature {
-            if !negotiated.features.contains(feature) {
+            if !Features::from_bits_truncate(bits).contains(feature) {
                 return Err(AdvancedStateError::FeatureNotNegotiated(name));
-            }
-        }
-        Ok(())
-    }
-
-    fn send_control(&self, packet: Packet) -> Result<(), TransportError> {
-        self.transport
-            .send_packet(Some(self.deadline()), &mut |_, _| packet)
-    }
-
-    /// Waits until `take` finds what it wants in the inbox, pumping the
-    /// receive side when no other thread does (see the module docs).
-    fn wait_for<T>(
-        &self,
-        deadline: Instant,
-        mut take: impl FnMut(&mut Inbox) -> Option<T>,
-    ) -> Result<T, TransportError> {
-        loop {
-            if let Some(found) = take(&mut lock(&self.inbox)) {
-                return Ok(found);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(TransportError::TimedOut);
-            }
-            let slice = deadline.min(now + WAIT_SLICE);
-            match self.pump.try_lock() {
-                Ok(pump) => {
-                    let pumped = self.pump_once(slice);
-                    drop(pump);
-                    // Wake the others: to take what was routed, or to pump.
-                    self.wake_sleepers();
-                    match pumped {
-                        Ok(()) | Err(TransportError::TimedOut) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Err(_) => {
-                    let mut inbox = lock(&self.inbox);
-                    if let Some(found) = take(&mut inbox) {
-                        return Ok(found);
-                    }
-                    let wait = slice.saturating_duration_since(Instant::now());
-                    // Counted under the inbox lock, which the pump takes to
-                    // route: a pump that routes after we checked sees us.
-                    self.sleepers.fetch_add(1, Ordering::Relaxed);
-                    let (inbox, _) = self
-                        .arrived
-                        .wait_timeout(inbox, wait)
-                        .unwrap_or_else(PoisonError::into_inner);
-                    self.sleepers.fetch_sub(1, Ordering::Relaxed);
-                    drop(inbox);
-                }
-            }
-        }
-    }
-
-    /// Wakes the threads waiting on `arrived`, if there are any (a lone
-    /// caller pays no system call).
-    fn wake_sleepers(&self) {
-        // Relaxed: sleepers count themselves under the inbox lock, and every
-        // caller took that lock after changing what sleepers wait for.
-        if self.sleepers.load(Ordering::Relaxed) != 0 {
-            self.arrived.notify_all();
-        }
-    }
-
-    /// Receives one packet (waiting until `deadline`) and routes it.
-    fn pump_once(&self, deadline: Instant) -> Result<(), TransportError> {
-        let mut reply = None;
-        self.transport
-            .recv_packet(Some(deadline), &mut |packet, payload| {
-                let (answer, routed) = lock(&self.inbox).route(&packet, payload);
-                reply = answer;
-                match routed {
-                    Ok(routed) => {
-                        if routed.chunk {
-                            self.counters.chunk_received();
-                        }
-                        if routed.aborted {
-                            self.counters.abort();
-                        }
-                        if routed.peer_error {
-                            self.counters.peer_error();
-                        }
-                        if let Some(bytes) = routed.completed {
-                            self.counters.message_received(bytes);
-                        }
-                    }
-                    Err(_) => self.counters.error(),
-                }
-            })?;
-        if let Some(reply) = reply {
-            // Best effort: a peer that does not drain its ring loses the answer.
-            if self.send_control(reply).is_err() {
-                self.counters.error();
             }
         }
         Ok(())
@@ -404,23 +340,53 @@ impl AdvancedLink {
 
     /// Waits for the peer to open a connection, accepts it and returns its id.
     pub fn accept(&self) -> Result<u64, AcceptError> {
+        self.accept_within(Wait::Until(self.deadline()))
+    }
+
+    /// [`accept`](Self::accept) with a deadline.
+    pub fn accept_until(&self, deadline: Instant) -> Result<u64, AcceptError> {
+        self.accept_within(Wait::Until(deadline))
+    }
+
+    /// [`accept`](Self::accept) without waiting: receives what has arrived
+    /// (a bounded amount) and accepts a connection if one is waiting, else
+    /// `Transport(TimedOut)`.
+    pub fn try_accept(&self) -> Result<u64, AcceptError> {
+        self.accept_within(Wait::Now)
+    }
+
+    fn accept_within(&self, wait: Wait) -> Result<u64, AcceptError> {
         self.require(None)?;
-        let id = self.wait_for(self.deadline(), |inbox| inbox.connections.take_incoming())?;
-        self.send_control(ConnAccept { connection: id }.encode())?;
+        let id = self.wait_for(wait, |inbox| inbox.connections.take_incoming())?;
+        let accept = ConnAccept { connection: id }.encode();
+        if let Err(e) = self.send_control(accept, wait.instant()) {
+            // The peer never hears of it: not open here either.
+            let mut inbox = lock(&self.inbox);
+            inbox.connections.close(id);
+            inbox.local_closed(id);
+            return Err(e.into());
+        }
         Ok(id)
     }
 
     /// Opens a connection to the peer (which must listen) and returns its id.
     pub fn dial(&self) -> Result<u64, DialError> {
+        self.dial_until(self.deadline())
+    }
+
+    /// [`dial`](Self::dial) with a deadline.
+    pub fn dial_until(&self, deadline: Instant) -> Result<u64, DialError> {
         self.require(None)?;
         let id = lock(&self.inbox).connections.start_dial();
         let create = ConnCreate {
             connection: id,
             stream_flags: 0,
         };
-        let outcome = self
-            .send_control(create.encode())
-            .and_then(|()| self.wait_for(self.deadline(), |inbox| inbox.connections.take_dial(id)));
+        let outcome = self.send_control(create.encode(), deadline).and_then(|()| {
+            self.wait_for(Wait::Until(deadline), |inbox| {
+                inbox.connections.take_dial(id)
+            })
+        });
         match outcome {
             Ok(Ok(())) => Ok(id),
             Ok(Err(failure)) => Err(failure.into()),
@@ -433,6 +399,11 @@ impl AdvancedLink {
 
     /// Closes connection `id`: tells the peer and fails the calls pending on it.
     pub fn close(&self, id: u64) -> Result<(), CloseError> {
+        self.close_until(id, self.deadline())
+    }
+
+    /// [`close`](Self::close) with a deadline for telling the peer.
+    pub fn close_until(&self, id: u64, deadline: Instant) -> Result<(), CloseError> {
         self.require(None)?;
         {
             let mut inbox = lock(&self.inbox);
@@ -442,273 +413,100 @@ impl AdvancedLink {
             if !was_open && !peer_closed {
                 return Err(CloseError::NotConnected(id));
             }
+            // Callers on this connection see its calls fail.
+            self.arrived.notify_all();
             if peer_closed {
                 return Ok(());
             }
         }
-        self.wake_sleepers();
         self.send_control(
             ConnClose {
                 connection: id,
                 reason: 0,
             }
             .encode(),
+            deadline,
         )?;
         Ok(())
     }
 
-    fn is_open(&self, connection: u64) -> bool {
+    /// Whether `connection` is open (0 always is).
+    pub fn is_open(&self, connection: u64) -> bool {
         lock(&self.inbox).connections.is_open(connection)
     }
 
-    /// `Err((size, bound))` if a message of `total` bytes is above the bound.
-    fn check_size(&self, total: u64) -> Result<(), (u64, u64)> {
-        let max = self.config.reassembly.max_message_size;
-        if total > max {
-            Err((total, max))
-        } else {
-            Ok(())
-        }
+    /// Whether the peer closed `connection` (and this side has not closed
+    /// it yet).
+    pub fn closed_by_peer(&self, connection: u64) -> bool {
+        lock(&self.inbox).closed_by_peer.contains(&connection)
     }
 
-    fn next_message_id(&self) -> u64 {
+    /// A fresh message id.
+    pub(super) fn next_message_id(&self) -> u64 {
         self.next_message.fetch_add(1, Ordering::Relaxed)
     }
+}
 
-    /// Sends `total` bytes from `source` as one message with `header` (its
-    /// size already checked). On a short or failing source the message is
-    /// aborted and the result is `Ok(Some(bytes sent before))`; a slice of
-    /// exactly `total` bytes never fails.
-    fn send_message(
-        &self,
-        header: MessageHeader,
-        total: u64,
-        source: &mut dyn Read,
-        deadline: Instant,
-    ) -> Result<Option<u64>, TransportError> {
-        let mut sent = 0u64;
-        for chunk in header.chunks(total, self.limits.buffer_size) {
-            let mut failed = false;
-            self.transport
-                .send_packet(Some(deadline), &mut |_, buffer| {
-                    let size = chunk.size as usize;
-                    match buffer.get_mut(..size).map(|b| source.read_exact(b)) {
-                        Some(Ok(())) => chunk.encode(),
-                        _ => {
-                            failed = true;
-                            header.abort().encode()
-                        }
-                    }
-                })?;
-            if failed {
-                self.counters.abort();
-                return Ok(Some(sent));
-            }
-            sent += chunk.size;
-            self.counters.chunk_sent();
-        }
-        self.counters.message_sent(total);
-        Ok(None)
+impl AdvancedLink<StandardLink> {
+    /// Creates the named segment and an Advanced link on it
+    /// ([`StandardLink::create`]). Refused if another live process already
+    /// uses the primary side (see [`endpoint`](super::endpoint)).
+    pub fn create(
+        name: &str,
+        link: &LinkConfig,
+        config: AdvancedConfig,
+    ) -> Result<Self, AdvancedOpenError> {
+        let link = StandardLink::create(name, link)?;
+        check_sole_endpoint(&link)?;
+        Ok(Self::new(link, config))
     }
 
-    /// Sends `data` as one message on `connection` (0 = the link itself),
-    /// split into chunks of at most one buffer. Returns the message id.
-    pub fn send_large(&self, connection: u64, data: &[u8]) -> Result<u64, SendLargeError> {
-        let mut source = data;
-        self.send_large_from(connection, &mut source, data.len() as u64)
+    /// Opens the named segment and an Advanced link on it
+    /// ([`StandardLink::open`]). Refused with
+    /// [`AdvancedOpenError::SideInUse`] if another live process already
+    /// uses this side: an Advanced link needs its side to itself (see
+    /// [`endpoint`](super::endpoint)).
+    pub fn open(
+        name: &str,
+        link: &LinkConfig,
+        config: AdvancedConfig,
+    ) -> Result<Self, AdvancedOpenError> {
+        let link = StandardLink::open(name, link)?;
+        check_sole_endpoint(&link)?;
+        Ok(Self::new(link, config))
     }
 
-    /// Sends `total` bytes read from `source` as one message on
-    /// `connection`, one buffer at a time (the message never sits whole in
-    /// memory). A source that fails or ends early aborts the message.
-    pub fn send_large_from(
-        &self,
-        connection: u64,
-        source: &mut dyn Read,
-        total: u64,
-    ) -> Result<u64, SendLargeError> {
-        self.require(Some((crate::protocol::Features::LARGE_COPY, "LargeCopy")))?;
-        if !self.is_open(connection) {
-            return Err(SendLargeError::NotConnected(connection));
-        }
-        self.check_size(total)
-            .map_err(|(size, max)| SendLargeError::TooLarge { size, max })?;
-        let message = self.next_message_id();
-        let header = MessageHeader {
-            connection,
-            message,
-            kind: MessageKind::Plain,
-            error: false,
-            method_or_status: 0,
-        };
-        match self.send_message(header, total, source, self.deadline())? {
-            None => Ok(message),
-            Some(sent) => Err(SendLargeError::SourceFailed { sent, total }),
-        }
+    /// Two ends of one Advanced link on an anonymous segment:
+    /// `(primary, secondary)` ([`StandardLink::pair`]).
+    pub fn pair(
+        link: &LinkConfig,
+        config: AdvancedConfig,
+    ) -> Result<(Self, Self), AdvancedOpenError> {
+        let (primary, secondary) = StandardLink::pair(link)?;
+        Ok((Self::new(primary, config), Self::new(secondary, config)))
     }
+}
 
-    /// Waits for the next whole message on `connection`.
-    pub fn recv_large(&self, connection: u64) -> Result<ReceivedMessage, RecvLargeError> {
-        self.require(Some((crate::protocol::Features::LARGE_COPY, "LargeCopy")))?;
-        if !self.is_open(connection) {
-            return Err(RecvLargeError::NotConnected(connection));
-        }
-        let message = self.wait_for(self.deadline(), |inbox| inbox.take_message(connection))?;
-        Ok(ReceivedMessage {
-            message: message.key.message,
-            data: message.data,
-        })
-    }
-
-    /// Switches `connection` to streaming receive: its plain messages are
-    /// no longer assembled but handed out chunk by chunk by
-    /// [`AdvancedLink::recv_stream`].
-    pub fn set_streaming(&self, connection: u64, streaming: bool) {
-        lock(&self.inbox).set_streamed(connection, streaming);
-    }
-
-    /// Receives the next message on a streaming `connection`, calling
-    /// `sink(offset, chunk)` for each chunk as it arrives. Returns the
-    /// message id and total. Nothing grows with the message size.
-    pub fn recv_stream(
-        &self,
-        connection: u64,
-        sink: &mut dyn FnMut(u64, &[u8]),
-    ) -> Result<(u64, u64), RecvLargeError> {
-        self.require(Some((crate::protocol::Features::LARGE_COPY, "LargeCopy")))?;
-        if !self.is_open(connection) {
-            return Err(RecvLargeError::NotConnected(connection));
-        }
-        let deadline = self.deadline();
-        loop {
-            match self.wait_for(deadline, |inbox| inbox.take_stream_event(connection))? {
-                StreamEvent::Chunk {
-                    message,
-                    offset,
-                    total,
-                    data,
-                    last,
-                } => {
-                    sink(offset, &data);
-                    if last {
-                        return Ok((message, total));
-                    }
-                }
-                StreamEvent::Aborted { message } => return Err(RecvLargeError::Aborted(message)),
+impl<T: PacketTransport> Drop for AdvancedLink<T> {
+    /// Tells the peer that every open connection closes (one attempt per
+    /// connection: a full ring drops the notice), and sends queued replies
+    /// the same way.
+    fn drop(&mut self) {
+        let open = lock(&self.inbox).connections.take_open();
+        let now = Some(Instant::now());
+        for connection in open {
+            let close = ConnClose {
+                connection,
+                reason: 0,
+            };
+            if self
+                .transport
+                .send_packet(now, |_, _| close.encode())
+                .is_err()
+            {
+                break;
             }
         }
-    }
-
-    /// Calls `method` on the link itself (connection 0) with `request` and
-    /// waits for the response.
-    pub fn call(&self, method: u64, request: &[u8]) -> Result<Response, CallError> {
-        self.call_on(0, method, request)
-    }
-
-    /// Calls `method` on `connection` with `request` and waits for the
-    /// response. Any number of threads may call at once; responses are
-    /// routed by (connection, message id) in whatever order they come.
-    pub fn call_on(
-        &self,
-        connection: u64,
-        method: u64,
-        request: &[u8],
-    ) -> Result<Response, CallError> {
-        self.require(Some((
-            crate::protocol::Features::REQUEST_RESPONSE,
-            "RequestResponse",
-        )))?;
-        if !self.is_open(connection) {
-            return Err(CallError::NotConnected(connection));
-        }
-        self.check_size(request.len() as u64)
-            .map_err(|(size, max)| CallError::TooLarge { size, max })?;
-        let message = self.next_message_id();
-        let key = CallKey {
-            connection,
-            message,
-        };
-        {
-            let mut inbox = lock(&self.inbox);
-            inbox.calls.register(key);
-            self.counters.pending_calls(inbox.calls.len());
-        }
-        let header = MessageHeader {
-            connection,
-            message,
-            kind: MessageKind::Request,
-            error: false,
-            method_or_status: method,
-        };
-        let mut source = request;
-        // One deadline for the whole call: each clock read costs about as
-        // much as a cache-line transfer.
-        let deadline = self.deadline();
-        let outcome = self
-            .send_message(header, request.len() as u64, &mut source, deadline)
-            .and_then(|_| self.wait_for(deadline, |inbox| inbox.calls.take(key)));
-        match outcome {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(failure)) => Err(failure.into()),
-            Err(e) => {
-                lock(&self.inbox).calls.cancel(key);
-                Err(e.into())
-            }
-        }
-    }
-
-    /// Waits for the next request (on any connection) to serve.
-    pub fn recv_request(&self) -> Result<Request, RecvRequestError> {
-        self.recv_request_timeout(self.config.timeout)
-    }
-
-    /// Waits at most `timeout` for the next request to serve.
-    pub fn recv_request_timeout(&self, timeout: Duration) -> Result<Request, RecvRequestError> {
-        self.require(Some((
-            crate::protocol::Features::REQUEST_RESPONSE,
-            "RequestResponse",
-        )))?;
-        Ok(self.wait_for(instant_after(timeout), |inbox| inbox.requests.pop_front())?)
-    }
-
-    /// Answers `request` with `response` and status 0.
-    pub fn respond(&self, request: &Request, response: &[u8]) -> Result<(), RespondError> {
-        self.respond_with(request, 0, false, response)
-    }
-
-    /// Answers `request` with an error response carrying `status` (non-zero
-    /// by convention) and `detail` bytes.
-    pub fn respond_error(
-        &self,
-        request: &Request,
-        status: u64,
-        detail: &[u8],
-    ) -> Result<(), RespondError> {
-        self.respond_with(request, status, true, detail)
-    }
-
-    fn respond_with(
-        &self,
-        request: &Request,
-        status: u64,
-        error: bool,
-        data: &[u8],
-    ) -> Result<(), RespondError> {
-        self.require(Some((
-            crate::protocol::Features::REQUEST_RESPONSE,
-            "RequestResponse",
-        )))?;
-        self.check_size(data.len() as u64)
-            .map_err(|(size, max)| RespondError::TooLarge { size, max })?;
-        let header = MessageHeader {
-            connection: request.connection,
-            message: request.message,
-            kind: MessageKind::Response,
-            error,
-            method_or_status: status,
-        };
-        let mut source = data;
-        self.send_message(header, data.len() as u64, &mut source, self.deadline())?;
-        Ok(())
+        self.flush_replies();
     }
 }

@@ -4,15 +4,17 @@
 //!
 //! A spec's generated `rpc` module has a `Server` trait with one method per
 //! RPC method; its `serve` wraps the server in an [`RpcService`] and runs
-//! [`serve`] here. Its `Client` calls [`call`] here, which turns an error
+//! [`serve`] here, on one connection, until that connection closes or the
+//! peer is gone. Its `Client` calls [`call`] here, which turns an error
 //! response into [`RpcCallError::Status`].
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::advanced::error::{CallError, RecvRequestError, RespondError};
 use crate::advanced::link::AdvancedLink;
-use crate::advanced::transport::TransportError;
+use crate::advanced::transport::{PacketTransport, TransportError};
 use crate::codec::{DecodeError, PacketCodec};
+use crate::link::instant_after;
 use crate::packet::{Packet, PACKET_SIZE};
 
 /// An error answer to a request: a non-zero status code and detail bytes
@@ -154,8 +156,8 @@ impl<P: PacketCodec> RpcMessage for P {
 
 /// Calls `method` with `request` on `connection` and returns the response
 /// bytes, or the error status the server answered with.
-pub fn call(
-    link: &AdvancedLink,
+pub fn call<T: PacketTransport>(
+    link: &AdvancedLink<T>,
     connection: u64,
     method: u64,
     request: &[u8],
@@ -179,25 +181,22 @@ pub trait RpcService {
         method: u64,
         request: &[u8],
     ) -> Option<Result<Vec<u8>, Status>>;
-
-    /// Whether [`serve`] should return; asked after every request and
-    /// whenever no request came for a while.
-    fn should_stop(&mut self) -> bool {
-        false
-    }
 }
 
 /// Why [`serve`] returned normally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ServeEnd {
-    /// The service asked to stop ([`RpcService::should_stop`]).
-    Stopped,
+    /// The connection served closed (the client closed it, dropped its
+    /// link, or this side closed it).
+    Closed,
     /// Every process on the other side of the link is dead.
     PeerGone,
 }
 
 /// Why [`serve`] stopped with an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum RpcServeError {
     /// Waiting for a request failed (not negotiated, corrupt ring, ...).
     #[error(transparent)]
@@ -207,28 +206,28 @@ pub enum RpcServeError {
     Respond(#[from] RespondError),
 }
 
-/// How long [`serve`] waits for a request before it asks
-/// [`RpcService::should_stop`] again.
-const STOP_POLL: Duration = Duration::from_millis(50);
-
-/// Answers requests on `link` (any connection) with `service` until the
-/// service asks to stop or the peer is gone. A request for a method the
-/// service does not have is answered with [`Status::UNKNOWN_METHOD`]. The
-/// link must have negotiated RequestResponse.
+/// Answers the requests on `connection` of `link` with `service` until the
+/// connection closes ([`ServeEnd::Closed`]) or the peer is gone
+/// ([`ServeEnd::PeerGone`]). A request for a method the service does not
+/// have is answered with [`Status::UNKNOWN_METHOD`]. The link must have
+/// negotiated RequestResponse. Requests on other connections stay queued
+/// for their own servers.
 ///
-/// "The peer is gone" means every process on the other side died (see
-/// [`crate::liveness`]). A client that drops its link cleanly leaves the
-/// process table, and a side with no registered process reads as unknown
-/// (alive), so the loop keeps waiting: end it with a method that makes
-/// [`RpcService::should_stop`] true.
-pub fn serve(link: &AdvancedLink, service: &mut dyn RpcService) -> Result<ServeEnd, RpcServeError> {
-    let poll = link.config().timeout.min(STOP_POLL);
+/// A client that dials a connection for its calls ends the serve loop by
+/// closing it, or by dropping its link (which closes its connections).
+/// Connection 0, the link itself, never closes: serving it ends when the
+/// peer is gone, which means every process on the other side died (see
+/// [`crate::liveness`]); a client that leaves cleanly is not seen as gone.
+pub fn serve<T: PacketTransport>(
+    link: &AdvancedLink<T>,
+    connection: u64,
+    service: &mut dyn RpcService,
+) -> Result<ServeEnd, RpcServeError> {
     loop {
-        if service.should_stop() {
-            return Ok(ServeEnd::Stopped);
-        }
-        let request = match link.recv_request_timeout(poll) {
-            Ok(request) => request,
+        let deadline = instant_after(link.config().timeout);
+        let request = match link.recv_request_on_until(connection, deadline) {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(ServeEnd::Closed),
             Err(RecvRequestError::Transport(TransportError::TimedOut)) => continue,
             Err(RecvRequestError::Transport(TransportError::PeerGone)) => {
                 return Ok(ServeEnd::PeerGone)
@@ -238,16 +237,24 @@ pub fn serve(link: &AdvancedLink, service: &mut dyn RpcService) -> Result<ServeE
         let cx = CallContext {
             connection: request.connection,
             message: request.message,
-            deadline: Instant::now() + link.config().timeout,
+            deadline: instant_after(link.config().timeout),
         };
-        match service.handle(&cx, request.method, &request.data) {
-            Some(Ok(response)) => link.respond(&request, &response)?,
-            Some(Err(status)) => link.respond_error(&request, status.code, &status.detail)?,
+        let answered = match service.handle(&cx, request.method, &request.data) {
+            Some(Ok(response)) => link.respond(&request, &response),
+            Some(Err(status)) => link.respond_error(&request, status.code, &status.detail),
             None => link.respond_error(
                 &request,
                 Status::UNKNOWN_METHOD,
                 format!("unknown method {}", request.method).as_bytes(),
-            )?,
+            ),
+        };
+        match answered {
+            Ok(()) => {}
+            // The client went away while we answered.
+            Err(RespondError::Transport(TransportError::PeerGone)) => {
+                return Ok(ServeEnd::PeerGone)
+            }
+            Err(e) => return Err(e.into()),
         }
     }
 }

@@ -6,8 +6,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::advanced::inbox::InboxEvents;
+
 /// A snapshot of an Advanced link's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub struct AdvancedStats {
     /// How long the negotiation took (zero before it finished).
     pub negotiation_time: Duration,
@@ -31,11 +34,23 @@ pub struct AdvancedStats {
     pub peer_errors: u64,
     /// The most calls that were pending at once.
     pub pending_calls_high_water: u64,
+    /// Messages refused because the receive budget was full (each answered
+    /// with `Error(BufferOverflow)`).
+    pub overflows: u64,
+    /// Partial messages evicted after they were idle too long.
+    pub partials_evicted: u64,
+    /// Replies (Error packets) dropped because the peer did not drain its
+    /// ring and the reply queue was full.
+    pub replies_dropped: u64,
+    /// Bytes held of the receive budget at the snapshot.
+    pub held_bytes: u64,
+    /// Items held of the receive budget at the snapshot.
+    pub held_entries: u64,
 }
 
 /// The live counters behind [`AdvancedStats`].
 #[derive(Debug, Default)]
-pub struct AdvancedCounters {
+pub(crate) struct AdvancedCounters {
     negotiation_nanos: AtomicU64,
     messages_sent: AtomicU64,
     messages_received: AtomicU64,
@@ -47,6 +62,9 @@ pub struct AdvancedCounters {
     errors: AtomicU64,
     peer_errors: AtomicU64,
     pending_calls_high_water: AtomicU64,
+    overflows: AtomicU64,
+    partials_evicted: AtomicU64,
+    replies_dropped: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -55,57 +73,66 @@ fn add(counter: &AtomicU64, n: u64) {
 
 impl AdvancedCounters {
     /// Records the negotiation's duration.
-    pub fn negotiated(&self, elapsed: Duration) {
+    pub(crate) fn negotiated(&self, elapsed: Duration) {
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         self.negotiation_nanos.store(nanos, Ordering::Relaxed);
     }
 
     /// Counts a whole message of `bytes` sent.
-    pub fn message_sent(&self, bytes: u64) {
+    pub(crate) fn message_sent(&self, bytes: u64) {
         add(&self.messages_sent, 1);
         add(&self.bytes_sent, bytes);
     }
 
     /// Counts a whole message of `bytes` received.
-    pub fn message_received(&self, bytes: u64) {
+    pub(crate) fn message_received(&self, bytes: u64) {
         add(&self.messages_received, 1);
         add(&self.bytes_received, bytes);
     }
 
     /// Counts a chunk sent.
-    pub fn chunk_sent(&self) {
+    pub(crate) fn chunk_sent(&self) {
         add(&self.chunks_sent, 1);
     }
 
     /// Counts a chunk received.
-    pub fn chunk_received(&self) {
+    pub(crate) fn chunk_received(&self) {
         add(&self.chunks_received, 1);
     }
 
     /// Counts an aborted message.
-    pub fn abort(&self) {
+    pub(crate) fn abort(&self) {
         add(&self.aborts, 1);
     }
 
     /// Counts a typed error (bad input or a refused operation).
-    pub fn error(&self) {
+    pub(crate) fn error(&self) {
         add(&self.errors, 1);
     }
 
     /// Counts an Error packet from the peer.
-    pub fn peer_error(&self) {
+    pub(crate) fn peer_error(&self) {
         add(&self.peer_errors, 1);
     }
 
     /// Raises the pending-call high-water mark to `pending`.
-    pub fn pending_calls(&self, pending: usize) {
+    pub(crate) fn pending_calls(&self, pending: usize) {
         let pending = u64::try_from(pending).unwrap_or(u64::MAX);
         self.pending_calls_high_water
             .fetch_max(pending, Ordering::Relaxed);
     }
 
-    /// A snapshot of the counters.
-    pub fn snapshot(&self) -> AdvancedStats {
+    /// Adds the inbox's `events` and clears them.
+    pub(crate) fn take_events(&self, events: &mut InboxEvents) {
+        let events = std::mem::take(events);
+        add(&self.overflows, events.overflows);
+        add(&self.partials_evicted, events.evicted);
+        add(&self.replies_dropped, events.replies_dropped);
+    }
+
+    /// A snapshot of the counters, with `held_bytes` and `held_entries` of
+    /// the receive budget.
+    pub(crate) fn snapshot(&self, held_bytes: u64, held_entries: usize) -> AdvancedStats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         AdvancedStats {
             negotiation_time: Duration::from_nanos(load(&self.negotiation_nanos)),
@@ -119,6 +146,11 @@ impl AdvancedCounters {
             errors: load(&self.errors),
             peer_errors: load(&self.peer_errors),
             pending_calls_high_water: load(&self.pending_calls_high_water),
+            overflows: load(&self.overflows),
+            partials_evicted: load(&self.partials_evicted),
+            replies_dropped: load(&self.replies_dropped),
+            held_bytes,
+            held_entries: u64::try_from(held_entries).unwrap_or(u64::MAX),
         }
     }
 }
@@ -137,7 +169,7 @@ mod tests {
         c.pending_calls(3);
         c.pending_calls(2);
         c.negotiated(Duration::from_micros(7));
-        let s = c.snapshot();
+        let s = c.snapshot(0, 0);
         assert_eq!((s.messages_sent, s.bytes_sent, s.chunks_sent), (2, 15, 1));
         assert_eq!((s.errors, s.pending_calls_high_water), (1, 3));
         assert_eq!(s.negotiation_time, Duration::from_micros(7));

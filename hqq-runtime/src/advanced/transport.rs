@@ -13,6 +13,7 @@ use crate::link::{LinkRecvError, LinkSendError, StandardLink};
 use crate::packet::Packet;
 use crate::payload_view::PayloadView;
 use crate::protocol::ConnCopy;
+use crate::superblock::Role;
 
 /// Why a transport could not send or receive a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
@@ -30,6 +31,11 @@ pub enum TransportError {
 }
 
 /// Raw packets with their slot's payload buffer, in both directions.
+///
+/// The methods are generic over their closures, so an
+/// [`AdvancedLink`](super::AdvancedLink) over a transport calls them with
+/// no allocation or dynamic dispatch per packet. A deadline of `None` waits
+/// forever; a deadline that has passed makes one attempt.
 pub trait PacketTransport: Send + Sync {
     /// Bytes per payload buffer.
     fn buffer_size(&self) -> usize;
@@ -37,23 +43,27 @@ pub trait PacketTransport: Send + Sync {
     /// Ring slots (= payload buffers) per direction.
     fn slots(&self) -> u64;
 
-    /// Claims a send slot (waiting until `deadline`, `None` = forever),
-    /// lets `fill` write the slot's buffer (given the slot index) and
-    /// return the packet, and publishes it.
+    /// Which end of the link this is (the two ends number their
+    /// connections apart).
+    fn role(&self) -> Role;
+
+    /// Claims a send slot (waiting until `deadline`), lets `fill` write the
+    /// slot's buffer (given the slot index) and return the packet, and
+    /// publishes it.
     fn send_packet(
         &self,
         deadline: Option<Instant>,
-        fill: &mut dyn FnMut(usize, &mut [u8]) -> Packet,
+        fill: impl FnOnce(usize, &mut [u8]) -> Packet,
     ) -> Result<(), TransportError>;
 
     /// Receives one packet (waiting until `deadline`), skipping
-    /// tombstones, and lets `read` see it with its slot's buffer before the
-    /// slot is released.
-    fn recv_packet(
+    /// tombstones, and lets `read` see it with its slot's buffer (bytes the
+    /// peer may still write, so only a view) before the slot is released.
+    fn recv_packet<R>(
         &self,
         deadline: Option<Instant>,
-        read: &mut dyn FnMut(Packet, PayloadView<'_>),
-    ) -> Result<(), TransportError>;
+        read: impl FnOnce(Packet, PayloadView<'_>) -> R,
+    ) -> Result<R, TransportError>;
 }
 
 impl From<LinkSendError> for TransportError {
@@ -77,19 +87,23 @@ impl PacketTransport for StandardLink {
         StandardLink::slots(self)
     }
 
+    fn role(&self) -> Role {
+        StandardLink::role(self)
+    }
+
     fn send_packet(
         &self,
         deadline: Option<Instant>,
-        fill: &mut dyn FnMut(usize, &mut [u8]) -> Packet,
+        fill: impl FnOnce(usize, &mut [u8]) -> Packet,
     ) -> Result<(), TransportError> {
-        Ok(self.send_packet_with_deadline(deadline, |index, buffer| fill(index, buffer))?)
+        Ok(self.send_packet_with_deadline(deadline, fill)?)
     }
 
-    fn recv_packet(
+    fn recv_packet<R>(
         &self,
         deadline: Option<Instant>,
-        read: &mut dyn FnMut(Packet, PayloadView<'_>),
-    ) -> Result<(), TransportError> {
+        read: impl FnOnce(Packet, PayloadView<'_>) -> R,
+    ) -> Result<R, TransportError> {
         // The raw receive skips tombstones and validates nothing: the
         // Advanced layer decodes every packet itself.
         let received = self.recv_packet_until(deadline).map_err(|e| match e {
@@ -102,8 +116,8 @@ impl PacketTransport for StandardLink {
             // Operand 4 is the chunk size (untrusted, but only a hint).
             received.prefetch(usize::try_from(packet.operand(4)).unwrap_or(0));
         }
-        read(packet, received.buffer());
+        let result = read(packet, received.buffer());
         received.release();
-        Ok(())
+        Ok(result)
     }
 }

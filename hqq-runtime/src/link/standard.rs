@@ -1003,7 +1003,7 @@ impl StandardLink {
     /// Asks the kernel about other processes' liveness locks through the
     /// segment's own file, which holds none (`None` for a private
     /// anonymous segment).
-    fn probe(&self) -> Option<LockProbe<'_>> {
+    pub(crate) fn probe(&self) -> Option<LockProbe<'_>> {
         self.segment.file().map(LockProbe::new)
     }
 

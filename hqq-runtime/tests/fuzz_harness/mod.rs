@@ -275,23 +275,29 @@ pub fn hostile_peer(data: &[u8]) {
 /// (few connections and message ids, so chunks collide; arbitrary flags,
 /// totals, offsets and sizes; payloads shorter or longer than the size)
 /// that decode, and connection drops, through
-/// [`hqq_runtime::advanced::reassembly::Reassembler`] with small,
-/// fuzzer-chosen limits. Checks no panic, the limits hold after every step,
+/// the Advanced link's reassembler
+/// ([`hqq_runtime::advanced::fuzzing::ReassemblerProbe`]) with small,
+/// fuzzer-chosen limits and receive budget. Checks no panic, the limits hold after every step,
 /// and every completed message is exactly the bytes its accepted chunks
 /// carried (a model kept beside the reassembler), with its announced total.
 pub fn reassembly(data: &[u8]) {
     use std::collections::HashMap;
 
-    use hqq_runtime::advanced::reassembly::{Assembled, MessageKey, Reassembler, ReassemblyLimits};
+    use hqq_runtime::advanced::fuzzing::{Probed, ReassemblerProbe};
+    use hqq_runtime::advanced::{MessageKey, ReassemblyLimits, ReceiveBudget};
     use hqq_runtime::protocol::{ConnCopy, FrameFlags};
 
     let mut input = Input::new(data);
     let limits = ReassemblyLimits {
         max_message_size: u64::from(input.u8()) * 16,
         max_partial_messages: usize::from(input.u8() % 8),
-        max_buffered_bytes: u64::from(input.u8()) * 32,
+        ..ReassemblyLimits::default()
     };
-    let mut reassembler = Reassembler::new(limits);
+    let budget = ReceiveBudget {
+        connection_bytes: u64::from(input.u8()) * 32,
+        ..ReceiveBudget::default()
+    };
+    let mut reassembler = ReassemblerProbe::new(limits, budget);
     let mut model: HashMap<MessageKey, Vec<u8>> = HashMap::new();
     for _ in 0..256 {
         if input.is_empty() {
@@ -333,7 +339,7 @@ pub fn reassembly(data: &[u8]) {
         let begins = chunk.chunk_flags.contains(FrameFlags::BEGIN)
             && !chunk.chunk_flags.contains(FrameFlags::ABORT);
         match reassembler.accept(&chunk, PayloadView::from_slice(payload)) {
-            Ok(Assembled::Partial) => {
+            Ok(Probed::Partial) => {
                 let bytes = &payload[..chunk.size as usize];
                 if begins {
                     model.insert(key, bytes.to_vec());
@@ -344,19 +350,19 @@ pub fn reassembly(data: &[u8]) {
                         .extend_from_slice(bytes);
                 }
             }
-            Ok(Assembled::Complete(message)) => {
+            Ok(Probed::Complete { key: done, data }) => {
                 let mut expected = if begins {
                     Vec::new()
                 } else {
                     model.remove(&key).expect("a completed message began")
                 };
                 expected.extend_from_slice(&payload[..chunk.size as usize]);
-                assert_eq!(message.key, key);
-                assert_eq!(message.data, expected, "reassembled bytes differ");
-                assert_eq!(message.data.len() as u64, chunk.total, "total");
+                assert_eq!(done, key);
+                assert_eq!(data, expected, "reassembled bytes differ");
+                assert_eq!(data.len() as u64, chunk.total, "total");
                 assert!(chunk.total <= limits.max_message_size);
             }
-            Ok(Assembled::Aborted(aborted)) => {
+            Ok(Probed::Aborted(aborted)) => {
                 model.remove(&aborted);
             }
             Err(_) => {
@@ -364,7 +370,11 @@ pub fn reassembly(data: &[u8]) {
             }
         }
         assert!(reassembler.in_progress() <= limits.max_partial_messages);
-        assert!(reassembler.buffered_bytes() <= limits.max_buffered_bytes);
+        // Completed messages gave their budget back; partial ones hold
+        // at most the per-connection bound on each of the 3 * 3 accounts.
+        let (bytes, entries) = reassembler.held();
+        assert!(bytes <= 9 * budget.connection_bytes, "{bytes} bytes held");
+        assert_eq!(entries, model.len(), "entries held");
         assert_eq!(
             reassembler.in_progress(),
             model.len(),

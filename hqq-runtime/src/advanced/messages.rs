@@ -1,0 +1,382 @@
+//! Sending and receiving whole messages on an [`AdvancedLink`]: plain
+//! messages (assembled or streamed) and request-response calls.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use crate::advanced::calls::{CallKey, Response};
+use crate::advanced::chunking::{MessageHeader, MessageKind};
+use crate::advanced::error::{
+    CallError, RecvLargeError, RecvRequestError, RespondError, SendLargeError,
+};
+use crate::advanced::inbox::StreamEvent;
+use crate::advanced::link::{lock, AdvancedLink, ReceivedMessage, Request};
+use crate::advanced::pump::Wait;
+use crate::advanced::transport::{PacketTransport, TransportError};
+use crate::codec::PacketCodec;
+use crate::link::instant_after;
+use crate::protocol::Features;
+
+const LARGE_COPY: Option<(Features, &str)> = Some((Features::LARGE_COPY, "LargeCopy"));
+const REQUEST_RESPONSE: Option<(Features, &str)> =
+    Some((Features::REQUEST_RESPONSE, "RequestResponse"));
+
+impl<T: PacketTransport> AdvancedLink<T> {
+    /// `Err((size, bound))` if a message of `total` bytes is above the bound.
+    fn check_size(&self, total: u64) -> Result<(), (u64, u64)> {
+        let max = self.config.reassembly.max_message_size;
+        if total > max {
+            Err((total, max))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sends `total` bytes from `source` as one message with `header` (its
+    /// size already checked), each chunk waiting for room until `deadline`.
+    /// On a short or failing source the message is aborted and the result
+    /// is `Ok(Some(bytes sent before))`; a slice of exactly `total` bytes
+    /// never fails. A transport failure after the first chunk also tries
+    /// (once) to abort the message, so the peer does not keep it.
+    fn send_message(
+        &self,
+        header: MessageHeader,
+        total: u64,
+        source: &mut dyn Read,
+        deadline: Instant,
+    ) -> Result<Option<u64>, TransportError> {
+        let mut sent = 0u64;
+        for chunk in header.chunks(total, self.limits.buffer_size) {
+            let mut failed = false;
+            let outcome = self.transport.send_packet(Some(deadline), |_, buffer| {
+                let size = chunk.size as usize;
+                match buffer.get_mut(..size).map(|b| source.read_exact(b)) {
+                    Some(Ok(())) => chunk.encode(),
+                    _ => {
+                        failed = true;
+                        header.abort().encode()
+                    }
+                }
+            });
+            if let Err(e) = outcome {
+                if sent != 0 || chunk.offset != 0 {
+                    let abort = header.abort().encode();
+                    let _ = self.send_control(abort, Instant::now());
+                    self.counters.abort();
+                }
+                return Err(e);
+            }
+            if failed {
+                self.counters.abort();
+                return Ok(Some(sent));
+            }
+            sent += chunk.size;
+            self.counters.chunk_sent();
+        }
+        self.counters.message_sent(total);
+        Ok(None)
+    }
+
+    /// Sends `data` as one message on `connection` (0 = the link itself),
+    /// split into chunks of at most one buffer. Returns the message id.
+    pub fn send_large(&self, connection: u64, data: &[u8]) -> Result<u64, SendLargeError> {
+        self.send_large_until(connection, data, self.deadline())
+    }
+
+    /// [`send_large`](Self::send_large) with a deadline (for every chunk).
+    pub fn send_large_until(
+        &self,
+        connection: u64,
+        data: &[u8],
+        deadline: Instant,
+    ) -> Result<u64, SendLargeError> {
+        let mut source = data;
+        self.send_large_from_until(connection, &mut source, data.len() as u64, deadline)
+    }
+
+    /// Sends `total` bytes read from `source` as one message on
+    /// `connection`, one buffer at a time (the message never sits whole in
+    /// memory). A source that fails or ends early aborts the message.
+    pub fn send_large_from(
+        &self,
+        connection: u64,
+        source: &mut dyn Read,
+        total: u64,
+    ) -> Result<u64, SendLargeError> {
+        self.send_large_from_until(connection, source, total, self.deadline())
+    }
+
+    /// [`send_large_from`](Self::send_large_from) with a deadline.
+    pub fn send_large_from_until(
+        &self,
+        connection: u64,
+        source: &mut dyn Read,
+        total: u64,
+        deadline: Instant,
+    ) -> Result<u64, SendLargeError> {
+        self.require(LARGE_COPY)?;
+        if !self.is_open(connection) {
+            return Err(SendLargeError::NotConnected(connection));
+        }
+        self.check_size(total)
+            .map_err(|(size, max)| SendLargeError::TooLarge { size, max })?;
+        let message = self.next_message_id();
+        let header = MessageHeader {
+            connection,
+            message,
+            kind: MessageKind::Plain,
+            error: false,
+            method_or_status: 0,
+        };
+        match self.send_message(header, total, source, deadline)? {
+            None => Ok(message),
+            Some(sent) => Err(SendLargeError::SourceFailed { sent, total }),
+        }
+    }
+
+    /// Waits for the next whole message on `connection`; fails with
+    /// `NotConnected` once the connection closed (messages that arrived
+    /// before stay takeable until this side closes it).
+    pub fn recv_large(&self, connection: u64) -> Result<ReceivedMessage, RecvLargeError> {
+        self.recv_large_within(connection, Wait::Until(self.deadline()))
+    }
+
+    /// [`recv_large`](Self::recv_large) with a deadline.
+    pub fn recv_large_until(
+        &self,
+        connection: u64,
+        deadline: Instant,
+    ) -> Result<ReceivedMessage, RecvLargeError> {
+        self.recv_large_within(connection, Wait::Until(deadline))
+    }
+
+    /// [`recv_large`](Self::recv_large) without waiting (a bounded amount
+    /// of receiving); `Transport(TimedOut)` if no whole message is there.
+    pub fn try_recv_large(&self, connection: u64) -> Result<ReceivedMessage, RecvLargeError> {
+        self.recv_large_within(connection, Wait::Now)
+    }
+
+    fn recv_large_within(
+        &self,
+        connection: u64,
+        wait: Wait,
+    ) -> Result<ReceivedMessage, RecvLargeError> {
+        self.require(LARGE_COPY)?;
+        if !self.is_open(connection) {
+            return Err(RecvLargeError::NotConnected(connection));
+        }
+        let message = self.wait_for(wait, |inbox| {
+            let message = inbox.take_message(connection);
+            match message {
+                Some(message) => Some(Ok(message)),
+                None => (!inbox.connections.is_open(connection))
+                    .then_some(Err(RecvLargeError::NotConnected(connection))),
+            }
+        })??;
+        Ok(ReceivedMessage {
+            message: message.key.message,
+            data: message.data,
+        })
+    }
+
+    /// Switches `connection` to streaming receive: its plain messages are
+    /// no longer assembled but handed out chunk by chunk by
+    /// [`AdvancedLink::recv_stream`].
+    pub fn set_streaming(&self, connection: u64, streaming: bool) {
+        lock(&self.inbox).set_streamed(connection, streaming);
+    }
+
+    /// Receives the next message on a streaming `connection`, calling
+    /// `sink(offset, chunk)` for each chunk as it arrives. Returns the
+    /// message id and total. Nothing grows with the message size.
+    pub fn recv_stream(
+        &self,
+        connection: u64,
+        sink: &mut dyn FnMut(u64, &[u8]),
+    ) -> Result<(u64, u64), RecvLargeError> {
+        self.recv_stream_until(connection, sink, self.deadline())
+    }
+
+    /// [`recv_stream`](Self::recv_stream) with a deadline for the whole
+    /// message.
+    pub fn recv_stream_until(
+        &self,
+        connection: u64,
+        sink: &mut dyn FnMut(u64, &[u8]),
+        deadline: Instant,
+    ) -> Result<(u64, u64), RecvLargeError> {
+        self.require(LARGE_COPY)?;
+        if !self.is_open(connection) {
+            return Err(RecvLargeError::NotConnected(connection));
+        }
+        loop {
+            let event = self.wait_for(Wait::Until(deadline), |inbox| {
+                match inbox.take_stream_event(connection) {
+                    Some(event) => Some(Ok(event)),
+                    None => (!inbox.connections.is_open(connection))
+                        .then_some(Err(RecvLargeError::NotConnected(connection))),
+                }
+            })??;
+            match event {
+                StreamEvent::Chunk {
+                    message,
+                    offset,
+                    total,
+                    data,
+                    last,
+                } => {
+                    sink(offset, &data);
+                    if last {
+                        return Ok((message, total));
+                    }
+                }
+                StreamEvent::Aborted { message } => return Err(RecvLargeError::Aborted(message)),
+            }
+        }
+    }
+
+    /// Calls `method` on the link itself (connection 0) with `request` and
+    /// waits for the response.
+    pub fn call(&self, method: u64, request: &[u8]) -> Result<Response, CallError> {
+        self.call_on_until(0, method, request, self.deadline())
+    }
+
+    /// Calls `method` on `connection` with `request` and waits for the
+    /// response. Any number of threads may call at once; responses are
+    /// routed by (connection, message id) in whatever order they come.
+    pub fn call_on(
+        &self,
+        connection: u64,
+        method: u64,
+        request: &[u8],
+    ) -> Result<Response, CallError> {
+        self.call_on_until(connection, method, request, self.deadline())
+    }
+
+    /// [`call_on`](Self::call_on) with one deadline for sending the request
+    /// and receiving the response.
+    pub fn call_on_until(
+        &self,
+        connection: u64,
+        method: u64,
+        request: &[u8],
+        deadline: Instant,
+    ) -> Result<Response, CallError> {
+        self.require(REQUEST_RESPONSE)?;
+        self.check_size(request.len() as u64)
+            .map_err(|(size, max)| CallError::TooLarge { size, max })?;
+        let message = self.next_message_id();
+        let key = CallKey {
+            connection,
+            message,
+        };
+        {
+            let mut inbox = lock(&self.inbox);
+            if !inbox.connections.is_open(connection) {
+                return Err(CallError::NotConnected(connection));
+            }
+            inbox.calls.register(key);
+            self.counters.pending_calls(inbox.calls.len());
+        }
+        let header = MessageHeader {
+            connection,
+            message,
+            kind: MessageKind::Request,
+            error: false,
+            method_or_status: method,
+        };
+        let mut source = request;
+        let outcome = self
+            .send_message(header, request.len() as u64, &mut source, deadline)
+            .and_then(|_| self.wait_for(Wait::Until(deadline), |inbox| inbox.take_call(key)));
+        match outcome {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(failure)) => Err(failure.into()),
+            Err(e) => {
+                lock(&self.inbox).cancel_call(key);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Waits for the next request (on any connection) to serve.
+    pub fn recv_request(&self) -> Result<Request, RecvRequestError> {
+        self.recv_request_until(self.deadline())
+    }
+
+    /// Waits at most `timeout` for the next request to serve.
+    pub fn recv_request_timeout(&self, timeout: Duration) -> Result<Request, RecvRequestError> {
+        self.recv_request_until(instant_after(timeout))
+    }
+
+    /// [`recv_request`](Self::recv_request) with a deadline.
+    pub fn recv_request_until(&self, deadline: Instant) -> Result<Request, RecvRequestError> {
+        self.require(REQUEST_RESPONSE)?;
+        Ok(self.wait_for(Wait::Until(deadline), |inbox| inbox.take_request(None))?)
+    }
+
+    /// [`recv_request`](Self::recv_request) without waiting (a bounded
+    /// amount of receiving); `Transport(TimedOut)` if no request is there.
+    pub fn try_recv_request(&self) -> Result<Request, RecvRequestError> {
+        self.require(REQUEST_RESPONSE)?;
+        Ok(self.wait_for(Wait::Now, |inbox| inbox.take_request(None))?)
+    }
+
+    /// Waits until `deadline` for the next request on `connection`;
+    /// `Ok(None)` when the connection closed (requests on other
+    /// connections stay queued for other servers).
+    pub fn recv_request_on_until(
+        &self,
+        connection: u64,
+        deadline: Instant,
+    ) -> Result<Option<Request>, RecvRequestError> {
+        self.require(REQUEST_RESPONSE)?;
+        Ok(self.wait_for(Wait::Until(deadline), |inbox| {
+            if let Some(request) = inbox.take_request(Some(connection)) {
+                return Some(Some(request));
+            }
+            (!inbox.connections.is_open(connection)).then_some(None)
+        })?)
+    }
+
+    /// Answers `request` with `response` and status 0.
+    pub fn respond(&self, request: &Request, response: &[u8]) -> Result<(), RespondError> {
+        self.respond_until(request, 0, false, response, self.deadline())
+    }
+
+    /// Answers `request` with an error response carrying `status` (non-zero
+    /// by convention) and `detail` bytes.
+    pub fn respond_error(
+        &self,
+        request: &Request,
+        status: u64,
+        detail: &[u8],
+    ) -> Result<(), RespondError> {
+        self.respond_until(request, status, true, detail, self.deadline())
+    }
+
+    /// Answers `request` with `status`, the Error flag if `error`, and
+    /// `data`, waiting for room until `deadline`.
+    pub fn respond_until(
+        &self,
+        request: &Request,
+        status: u64,
+        error: bool,
+        data: &[u8],
+        deadline: Instant,
+    ) -> Result<(), RespondError> {
+        self.require(REQUEST_RESPONSE)?;
+        self.check_size(data.len() as u64)
+            .map_err(|(size, max)| RespondError::TooLarge { size, max })?;
+        let header = MessageHeader {
+            connection: request.connection,
+            message: request.message,
+            kind: MessageKind::Response,
+            error,
+            method_or_status: status,
+        };
+        let mut source = data;
+        self.send_message(header, data.len() as u64, &mut source, deadline)?;
+        Ok(())
+    }
+}

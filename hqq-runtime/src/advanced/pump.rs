@@ -1,0 +1,232 @@
+//! The receive path of an [`AdvancedLink`]: waiting for something in the
+//! inbox while one thread at a time receives for everyone.
+//!
+//! # The hand-off
+//!
+//! Whether a thread pumps and how many sleep is the inbox's hand-off state
+//! (the `handoff` module, with a loom model), changed only under the inbox
+//! lock. A waiter that finds nothing takes the pump if it is free, else
+//! sleeps on the condition variable, releasing the lock atomically. The
+//! pumper gives the pump back under the same lock and signals if anyone
+//! sleeps. So a waiter either sees the pump free, or is asleep (and
+//! counted) before the pumper looks: no waiter sleeps through a free pump.
+//! The pumper also signals when it routed something a thread may wait
+//! for, and only if someone sleeps (a lone caller makes no wake-up system
+//! call). Every sleeper wakes on such a signal and looks for its item;
+//! threads do not have a condition variable each.
+//!
+//! # Bounded work
+//!
+//! A pumper receives for at most [`WAIT_SLICE`] (and never past its own
+//! deadline), routes one packet at a time, and sends queued replies only
+//! when the peer's ring has room (one attempt each): no caller waits past
+//! its deadline because of work for others.
+
+use std::sync::MutexGuard;
+use std::time::{Duration, Instant};
+
+use crate::advanced::handoff::Turn;
+use crate::advanced::inbox::{Inbox, InboxEvents, Routed};
+use crate::advanced::link::{lock, AdvancedLink};
+use crate::advanced::transport::{PacketTransport, TransportError};
+use crate::packet::Packet;
+
+/// Longest a thread blocks in the transport or on the condition variable
+/// before it looks at its deadline and the pump again.
+const WAIT_SLICE: Duration = Duration::from_millis(20);
+
+/// Most packets a `try_` call receives before it gives up.
+const TRY_PACKETS: usize = 256;
+
+/// How long a call may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Until this instant.
+    Until(Instant),
+    /// Not at all: take what has arrived, after receiving what the ring
+    /// holds (at most [`TRY_PACKETS`] packets).
+    Now,
+}
+
+impl Wait {
+    /// The deadline for a send: `Now` is one attempt.
+    pub(crate) fn instant(self) -> Instant {
+        match self {
+            Wait::Until(deadline) => deadline,
+            Wait::Now => Instant::now(),
+        }
+    }
+}
+
+impl<T: PacketTransport> AdvancedLink<T> {
+    /// Sends a control packet, waiting for room until `deadline`.
+    pub(crate) fn send_control(
+        &self,
+        packet: Packet,
+        deadline: Instant,
+    ) -> Result<(), TransportError> {
+        self.transport.send_packet(Some(deadline), |_, _| packet)
+    }
+
+    /// Sends queued replies while the peer's ring has room (one attempt
+    /// each); the rest wait for the next flush.
+    pub(crate) fn flush_replies(&self) {
+        self.flush_replies_locked(&mut lock(&self.inbox));
+    }
+
+    /// [`flush_replies`](Self::flush_replies) with the inbox locked.
+    fn flush_replies_locked(&self, inbox: &mut Inbox) {
+        while let Some(&reply) = inbox.replies.front() {
+            let sent = self
+                .transport
+                .send_packet(Some(Instant::now()), |_, _| reply);
+            if sent.is_err() {
+                break;
+            }
+            inbox.replies.pop_front();
+        }
+    }
+
+    /// Waits (as `wait` says) until `take` finds what it wants in the
+    /// inbox, pumping the receive side when no other thread does.
+    pub(crate) fn wait_for<R>(
+        &self,
+        wait: Wait,
+        mut take: impl FnMut(&mut Inbox) -> Option<R>,
+    ) -> Result<R, TransportError> {
+        let deadline = match wait {
+            Wait::Until(deadline) => deadline,
+            Wait::Now => return self.try_take(take),
+        };
+        let mut inbox = lock(&self.inbox);
+        loop {
+            if let Some(found) = take(&mut inbox) {
+                return Ok(found);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(TransportError::TimedOut);
+            }
+            let slice = deadline.min(now + WAIT_SLICE);
+            if inbox.handoff.turn() == Turn::Sleep {
+                let wait = slice.saturating_duration_since(now);
+                inbox = self
+                    .arrived
+                    .wait_timeout(inbox, wait)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0;
+                inbox.handoff.woke();
+                continue;
+            }
+            drop(inbox);
+            let (locked, pumped) = self.pump_once(Some(slice), now);
+            inbox = locked;
+            if inbox.handoff.release() {
+                // Someone else pumps now, or takes what was routed.
+                self.arrived.notify_all();
+            }
+            match pumped {
+                Ok(()) | Err(TransportError::TimedOut) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The `try_` form of [`wait_for`](Self::wait_for): takes what is
+    /// there, else receives what has arrived (bounded) and looks again.
+    fn try_take<R>(
+        &self,
+        mut take: impl FnMut(&mut Inbox) -> Option<R>,
+    ) -> Result<R, TransportError> {
+        {
+            let mut inbox = lock(&self.inbox);
+            if let Some(found) = take(&mut inbox) {
+                return Ok(found);
+            }
+            if !inbox.handoff.try_pump() {
+                // The pumper routes for us; what it has not received yet
+                // is not there.
+                return Err(TransportError::TimedOut);
+            }
+        }
+        let now = Instant::now();
+        let mut round = 0;
+        let (mut inbox, outcome) = loop {
+            let (inbox, outcome) = self.pump_once(Some(now), now);
+            round += 1;
+            if outcome.is_err() || round == TRY_PACKETS {
+                break (inbox, outcome);
+            }
+        };
+        if inbox.handoff.release() {
+            self.arrived.notify_all();
+        }
+        match outcome {
+            Ok(()) | Err(TransportError::TimedOut) => {
+                take(&mut inbox).ok_or(TransportError::TimedOut)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Receives one packet (waiting until `deadline`), routes it at `now`,
+    /// and sends the replies it owes without blocking. An idle slice evicts
+    /// idle partial messages.
+    /// Returns with the inbox locked (the caller looks into it next, so
+    /// routing and taking share one lock).
+    fn pump_once(
+        &self,
+        deadline: Option<Instant>,
+        now: Instant,
+    ) -> (MutexGuard<'_, Inbox>, Result<(), TransportError>) {
+        let received = self.transport.recv_packet(deadline, |packet, payload| {
+            let mut inbox = lock(&self.inbox);
+            let routed = inbox.route(&packet, payload, now);
+            self.count(&routed, &mut inbox.events);
+            if routed.as_ref().is_ok_and(|r| r.delivered) && inbox.handoff.has_sleepers() {
+                self.arrived.notify_all();
+            }
+            inbox
+        });
+        match received {
+            Ok(mut inbox) => {
+                if !inbox.replies.is_empty() {
+                    self.flush_replies_locked(&mut inbox);
+                }
+                (inbox, Ok(()))
+            }
+            Err(TransportError::TimedOut) => {
+                let mut inbox = lock(&self.inbox);
+                if inbox.evict_idle(Instant::now()) != 0 {
+                    self.counters.take_events(&mut inbox.events);
+                }
+                self.flush_replies_locked(&mut inbox);
+                (inbox, Err(TransportError::TimedOut))
+            }
+            Err(e) => (lock(&self.inbox), Err(e)),
+        }
+    }
+
+    fn count(&self, routed: &Result<Routed, impl Sized>, events: &mut InboxEvents) {
+        match routed {
+            Ok(routed) => {
+                if routed.chunk {
+                    self.counters.chunk_received();
+                }
+                if routed.aborted {
+                    self.counters.abort();
+                }
+                if routed.peer_error {
+                    self.counters.peer_error();
+                }
+                if let Some(bytes) = routed.completed {
+                    self.counters.message_received(bytes);
+                }
+            }
+            Err(_) => self.counters.error(),
+        }
+        if *events != InboxEvents::default() {
+            self.counters.take_events(events);
+        }
+    }
+}
