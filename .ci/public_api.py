@@ -129,7 +129,9 @@ def main(path):
 
     walk(doc["root"], "")
     cleaned = {l.replace(" ::", " ").lstrip(":") for l in lines}
-    for line in sorted(cleaned, key=lambda l: (l.split(" ", 1)[-1] if l.split(" ", 1)[0] in KINDS else l)):
+    # Ties (`mod x` and `macro x`) are broken by the whole line: set order
+    # changes with Python's hash seed from run to run.
+    for line in sorted(cleaned, key=lambda l: (l.split(" ", 1)[-1] if l.split(" ", 1)[0] in KINDS else l, l)):
         print(line)
 
 
