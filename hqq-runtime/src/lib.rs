@@ -99,6 +99,8 @@ compile_error!(
 );
 
 pub mod advanced;
+#[cfg(all(feature = "tokio", unix))]
+pub mod async_link;
 pub mod codec;
 pub mod encoding;
 pub mod extension;

@@ -44,6 +44,18 @@ pub type PipeClient = EchoClient<FdChannel<std::process::ChildStdout, std::proce
 
 /// Starts an echo peer connected by a Unix socketpair.
 pub fn spawn_socketpair() -> Result<SocketPairClient, BenchError> {
+    let (input, peer) = socketpair_peer()?;
+    let output = input.try_clone().map_err(|source| BenchError::Io {
+        role: PeerRole::FdEcho.name(),
+        operation: "dup",
+        source,
+    })?;
+    Ok(EchoClient::new(FdChannel { input, output }, peer))
+}
+
+/// Starts an echo peer on the other end of a new Unix socketpair and
+/// returns our end.
+pub(super) fn socketpair_peer() -> Result<(UnixStream, Peer), BenchError> {
     let role = PeerRole::FdEcho;
     let io_error = |operation| {
         move |source| BenchError::Io {
@@ -54,18 +66,13 @@ pub fn spawn_socketpair() -> Result<SocketPairClient, BenchError> {
     };
     let (ours, theirs) = UnixStream::pair().map_err(io_error("socketpair"))?;
     let theirs_out = theirs.try_clone().map_err(io_error("dup"))?;
-    let ours_out = ours.try_clone().map_err(io_error("dup"))?;
     let peer = Peer::spawn(
         role,
         &[],
         Stdio::from(OwnedFd::from(theirs)),
         Stdio::from(OwnedFd::from(theirs_out)),
     )?;
-    let channel = FdChannel {
-        input: ours,
-        output: ours_out,
-    };
-    Ok(EchoClient::new(channel, peer))
+    Ok((ours, peer))
 }
 
 /// Starts an echo peer connected by two pipes (one each way).

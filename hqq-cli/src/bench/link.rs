@@ -35,7 +35,7 @@ const PARENT_PATIENCE: Duration = Duration::from_secs(10);
 /// How long the peer waits for the parent's segment to be ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn config() -> LinkConfig {
+pub(super) fn config() -> LinkConfig {
     let mut config = LinkConfig::new();
     config
         .slots(SLOTS)
@@ -72,17 +72,25 @@ pub type LinkClient = EchoClient<LinkChannel>;
 
 /// Creates the link (as its primary) and starts an echo peer that opens it.
 pub fn spawn_link() -> Result<LinkClient, BenchError> {
-    let name = segment_name("link");
-    let link = StandardLink::create(&name, &config()).map_err(BenchError::LinkCreate)?;
+    let (link, peer) = spawn_link_peer(&config())?;
     link.set_read_timeout(Some(PARENT_PATIENCE));
     link.set_write_timeout(Some(PARENT_PATIENCE));
+    Ok(EchoClient::new(LinkChannel { link }, peer))
+}
+
+/// Creates a link with `parent`'s configuration (as its primary; the
+/// slots and buffer size must be those of [`config`]) and starts the echo
+/// peer that opens it.
+pub(super) fn spawn_link_peer(parent: &LinkConfig) -> Result<(StandardLink, Peer), BenchError> {
+    let name = segment_name("link");
+    let link = StandardLink::create(&name, parent).map_err(BenchError::LinkCreate)?;
     let peer = Peer::spawn(
         PeerRole::LinkEcho,
         &[(SEGMENT_ENV, &name)],
         Stdio::null(),
         Stdio::null(),
     )?;
-    Ok(EchoClient::new(LinkChannel { link }, peer))
+    Ok((link, peer))
 }
 
 /// A receive blocked on an empty link while the peer (waiting for a

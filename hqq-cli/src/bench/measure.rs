@@ -36,6 +36,13 @@ pub trait BlockedReceive {
     /// Blocks the calling thread in a receive for `duration` (the receive
     /// must time out: receiving anything is an error).
     fn block(&mut self, duration: Duration) -> Result<(), BenchError>;
+
+    /// CPU time used so far by the threads that do the blocked receive's
+    /// work: the calling thread, unless the transport waits with the help
+    /// of others (an async link's waiter thread).
+    fn cpu_time(&self) -> Result<Duration, BenchError> {
+        thread_cpu_time()
+    }
 }
 
 /// Round trips run before measuring, to warm caches and branch predictors
@@ -230,11 +237,11 @@ pub fn measure_idle(
     receiver: &mut dyn BlockedReceive,
     duration: Duration,
 ) -> Result<IdleFigures, BenchError> {
-    let cpu_before = thread_cpu_time()?;
+    let cpu_before = receiver.cpu_time()?;
     let start = Instant::now();
     receiver.block(duration)?;
     let blocked = start.elapsed();
-    let cpu = thread_cpu_time()?.saturating_sub(cpu_before);
+    let cpu = receiver.cpu_time()?.saturating_sub(cpu_before);
     Ok(IdleFigures {
         cpu_percent: 100.0 * cpu.as_secs_f64() / blocked.as_secs_f64().max(1e-9),
         blocked,

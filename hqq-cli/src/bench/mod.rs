@@ -49,6 +49,8 @@
 //!    criterion bench pick it up from there.
 
 pub mod advanced;
+#[cfg(feature = "tokio")]
+pub mod async_link;
 pub mod copy;
 pub mod cpu_time;
 pub mod echo;

@@ -48,6 +48,15 @@ pub const STANDARD_LINK_RECV: &str = "hqq StandardLink blocked recv";
 /// Name of the idle measurement of a kernel-blocked socket read.
 pub const SOCKET_READ: &str = "socketpair blocked read";
 
+/// Name of the async Standard link rows (feature `tokio`).
+pub const ASYNC_LINK: &str = "hqq AsyncStandardLink";
+/// Name of the async Standard link rows without the task's spin.
+pub const ASYNC_LINK_NO_SPIN: &str = "hqq AsyncStandardLink, no spin";
+/// Name of the tokio UnixStream baseline (feature `tokio`).
+pub const TOKIO_UNIX: &str = "tokio UnixStream";
+/// Name of the idle measurement of a task awaiting an async link receive.
+pub const ASYNC_LINK_RECV: &str = "hqq AsyncStandardLink awaiting recv";
+
 /// Name of the Advanced link's RPC rows (`call` to an echo method).
 pub const ADVANCED_CALL: &str = "hqq AdvancedLink call";
 /// Name of the Advanced link's assembled large-message rows.
@@ -126,6 +135,35 @@ pub const ROUND_TRIPS: &[RoundTripEntry] = &[
         sizes: &SIZES,
         baselines: &[FLOOR_PROCESSES, SOCKETPAIR],
         open: || Ok(Box::new(spawn_link()?)),
+    },
+    #[cfg(feature = "tokio")]
+    RoundTripEntry {
+        name: TOKIO_UNIX,
+        sizes: &[64],
+        baselines: &[FLOOR_PROCESSES, SOCKETPAIR],
+        open: || Ok(Box::new(super::async_link::spawn_tokio_unix()?)),
+    },
+    #[cfg(feature = "tokio")]
+    RoundTripEntry {
+        name: ASYNC_LINK,
+        sizes: &[64],
+        baselines: &[FLOOR_PROCESSES, STANDARD_LINK, TOKIO_UNIX],
+        open: || {
+            Ok(Box::new(super::async_link::spawn_async_link(
+                hqq_runtime::wait::WaitPolicy::WAKE_WORDS.spin,
+            )?))
+        },
+    },
+    #[cfg(feature = "tokio")]
+    RoundTripEntry {
+        name: ASYNC_LINK_NO_SPIN,
+        sizes: &[64],
+        baselines: &[FLOOR_PROCESSES, STANDARD_LINK, TOKIO_UNIX],
+        open: || {
+            Ok(Box::new(super::async_link::spawn_async_link(
+                Duration::ZERO,
+            )?))
+        },
     },
     RoundTripEntry {
         name: ADVANCED_CALL,
@@ -213,6 +251,15 @@ pub const IDLE_WAITS: &[IdleEntry] = &[
     IdleEntry {
         name: STANDARD_LINK_RECV,
         open: || Ok(Box::new(spawn_link()?)),
+    },
+    #[cfg(feature = "tokio")]
+    IdleEntry {
+        name: ASYNC_LINK_RECV,
+        open: || {
+            Ok(Box::new(super::async_link::spawn_async_link(
+                hqq_runtime::wait::WaitPolicy::WAKE_WORDS.spin,
+            )?))
+        },
     },
 ];
 

@@ -396,6 +396,12 @@ impl StandardLink {
         self.memory.extension().is_some()
     }
 
+    /// How blocked operations on this link wait: spin, yield, then park in
+    /// slices ([`LinkConfig::wait_policy`], or the default for the segment).
+    pub fn wait_policy(&self) -> WaitPolicy {
+        self.policy
+    }
+
     /// The memory under the link, for layers built on it.
     pub fn memory(&self) -> &LinkMemory {
         &self.memory
@@ -515,6 +521,24 @@ impl StandardLink {
         &self,
         read: impl FnOnce(PayloadView<'_>) -> R,
     ) -> Result<R, LinkRecvError> {
+        self.recv_with_deadline(read, self.read_deadline())
+    }
+
+    /// [`recv_with`](Self::recv_with) without waiting: fails with
+    /// [`WouldBlock`](LinkRecvError::WouldBlock), without calling `read`,
+    /// when no message is there.
+    pub fn try_recv_with<R>(
+        &self,
+        read: impl FnOnce(PayloadView<'_>) -> R,
+    ) -> Result<R, LinkRecvError> {
+        self.recv_with_deadline(read, Deadline::Now)
+    }
+
+    fn recv_with_deadline<R>(
+        &self,
+        read: impl FnOnce(PayloadView<'_>) -> R,
+        deadline: Deadline,
+    ) -> Result<R, LinkRecvError> {
         if !self.pending.is_empty() {
             if let Some(remainder) = self.pending.take() {
                 let value = read(PayloadView::from_slice(remainder.rest()));
@@ -522,7 +546,7 @@ impl StandardLink {
                 return Ok(value);
             }
         }
-        let message = self.recv_data(self.read_deadline())?;
+        let message = self.recv_data(deadline)?;
         Ok(read(message.payload()))
     }
 

@@ -88,7 +88,7 @@ use crate::futex::{futex_wait, futex_wake, FutexWait};
 
 #[cfg(all(test, loom))]
 mod loom_model;
-mod protocol;
+pub(crate) mod protocol;
 
 /// A futex-backed event count: the `seq` and `waiters` words of one
 /// direction of a link (see the [module docs](self)).
