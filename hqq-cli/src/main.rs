@@ -28,6 +28,9 @@ enum Command {
     Inspect(cmd::inspect::InspectArgs),
     /// List the HQQ segments in /dev/shm.
     List(cmd::list::ListArgs),
+    /// Remove segments whose registered processes are all dead and that
+    /// nothing else uses (`--force`: whatever their state).
+    Clean(cmd::clean::CleanArgs),
     /// Run the cross-process benchmark suite (RTT, stream, idle CPU) next to
     /// its socketpair, pipe and cache-line baselines, and print the figures.
     Bench(cmd::bench::BenchArgs),
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Recv(args) => ("recv", cmd::recv::run(args).map_err(boxed)),
         Command::Inspect(args) => ("inspect", cmd::inspect::run(args).map_err(boxed)),
         Command::List(args) => ("list", cmd::list::run(args).map_err(boxed)),
+        Command::Clean(args) => ("clean", cmd::clean::run(args).map_err(boxed)),
         Command::Bench(args) => ("bench", cmd::bench::run(args).map_err(boxed)),
     };
     match result {

@@ -1,6 +1,7 @@
 //! Runs the built `hqq` binary: echo + ping, send into recv, inspect and
-//! list on a live segment, inspect on garbage, errors, `--help`. Every
-//! child process is bounded by a watchdog and killed if it overstays.
+//! list on a live segment, inspect on garbage and scribbled slots, idle
+//! timeouts, clean, errors, `--help`. Every child process is bounded by a
+//! watchdog and killed if it overstays.
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -225,24 +226,28 @@ fn send_lines_into_recv_keeps_the_text() {
     assert!(recv.stderr.contains("opcode: 0xef"), "{}", recv.stderr);
 }
 
+/// Starts `hqq echo NAME --create` on an 8 x 64 segment with `extra`
+/// arguments and waits until the segment is ready.
+fn start_small_echo(name: &Name, extra: &[&str]) -> Running {
+    let mut args = vec![
+        "echo",
+        &name.0,
+        "--create",
+        "--slots",
+        "8",
+        "--buffer-size",
+        "64",
+    ];
+    args.extend_from_slice(extra);
+    let echo = start(&args, None);
+    name.wait_ready();
+    echo
+}
+
 #[test]
 fn inspect_and_list_show_a_live_segment() {
-    let name = Name::new("live");
-    let echo = start(
-        &[
-            "echo",
-            &name.0,
-            "--create",
-            "--count",
-            "1",
-            "--slots",
-            "8",
-            "--buffer-size",
-            "64",
-        ],
-        None,
-    );
-    name.wait_ready();
+    let name = &Name::new("live");
+    let echo = start_small_echo(name, &["--count", "1"]);
 
     let text = run(&["inspect", &name.0]);
     assert!(text.status.success(), "inspect failed: {}", text.stderr);
@@ -297,19 +302,212 @@ fn inspect_and_list_show_a_live_segment() {
 }
 
 #[test]
-fn inspect_reports_garbage_without_failing() {
+fn inspect_reports_garbage_and_exits_non_zero() {
     let name = Name::new("garbage");
     let garbage: Vec<u8> = (0..20480u32).map(|i| (i * 7 + 3) as u8).collect();
     std::fs::write(name.path(), garbage).expect("write a garbage segment");
     let inspect = run(&["inspect", &name.0, "--json"]);
+    assert_eq!(inspect.status.code(), Some(1), "{}", inspect.stderr);
     assert!(
-        inspect.status.success(),
-        "inspect failed: {}",
+        inspect.stderr.contains("problem(s) found"),
+        "{}",
         inspect.stderr
     );
     let report: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("valid JSON");
     assert_eq!(report["superblock"]["magic_ok"], false);
     assert!(report["problems"].as_array().is_some_and(|p| !p.is_empty()));
+}
+
+/// Starts `hqq echo NAME --create` on an 8 x 64 segment, waits until it is
+/// ready and SIGKILLs it: its segment stays, with a dead owner.
+fn segment_of_a_killed_echo(name: &Name) {
+    let echo = start_small_echo(name, &[]);
+    let pid = libc::pid_t::try_from(echo.child.id()).expect("pid fits");
+    // Registered once inspect sees it alive.
+    let deadline = Instant::now() + WATCHDOG;
+    while !run(&["inspect", &name.0])
+        .stdout()
+        .contains("primary    alive")
+    {
+        assert!(Instant::now() < deadline, "the echo never registered");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: sends SIGKILL to our own child, which is still running.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let echo = echo.finish();
+    assert!(!echo.status.success());
+}
+
+/// Writes little-endian `words` into segment `name` at byte `offset`.
+fn scribble(name: &Name, offset: u64, words: &[u64]) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(name.path())
+        .expect("open the segment file");
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    file.write_all_at(&bytes, offset).expect("write");
+}
+
+/// Ring 0 of an 8 x 64 segment: its read and write positions, slot `i`.
+const RING0: u64 = 4096;
+const fn slot(i: u64) -> u64 {
+    RING0 + 256 + 72 * i
+}
+
+#[test]
+fn inspect_finds_scribbled_slots_injected_packets_and_dead_owners() {
+    let name = Name::new("scribbled");
+    segment_of_a_killed_echo(&name);
+    let problems = |name: &Name| {
+        let out = run(&["inspect", &name.0, "--json"]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+        let problems: Vec<String> = report["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .map(|p| p.as_str().unwrap_or_default().to_owned())
+            .collect();
+        (out.status.code(), problems)
+    };
+    let (code, found) = problems(&name);
+    assert_eq!(code, Some(1));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("is dead"), "{found:?}");
+
+    // A sequence word no ring state allows.
+    scribble(&name, slot(3) + 64, &[999]);
+    // A published packet naming another slot's buffer, one too large for
+    // the buffers, and a packet that does not decode.
+    let copy = |buffer: u64, size: u64| [0xFF, 1, buffer, size, 0, 0, 0, 0];
+    scribble(&name, slot(0), &copy(5, 10));
+    scribble(&name, slot(0) + 64, &[1]);
+    scribble(&name, slot(1), &copy(1, 1000));
+    scribble(&name, slot(1) + 64, &[2]);
+    scribble(&name, slot(2), &[0x42, 0, 0, 0, 0, 0, 0, 0]);
+    scribble(&name, slot(2) + 64, &[3]);
+    scribble(&name, RING0 + 128, &[3]);
+    let (code, found) = problems(&name);
+    assert_eq!(code, Some(1));
+    let has = |text: &str| found.iter().any(|p| p.contains(text));
+    assert!(has("slot 3 has sequence word 999"), "{found:?}");
+    assert!(has("slot 0: StandardLinkCopy names buffer 5"), "{found:?}");
+    assert!(has("slot 1: StandardLinkCopy"), "{found:?}");
+    assert!(has("slot 2: packet does not decode"), "{found:?}");
+}
+
+#[test]
+fn link_commands_exit_when_nothing_moves_for_the_timeout() {
+    let name = Name::new("idle-recv");
+    let recv = run(&["recv", &name.0, "--create", "--timeout", "300ms"]);
+    assert_eq!(recv.status.code(), Some(1));
+    assert_eq!(
+        recv.stderr.trim_end(),
+        "hqq recv: waiting for a message: nothing moved for 300ms (--timeout)"
+    );
+
+    // Nobody consumes: the third line finds both slots full.
+    let name = Name::new("idle-send");
+    let send = start(
+        &[
+            "send",
+            &name.0,
+            "--create",
+            "--slots",
+            "2",
+            "--buffer-size",
+            "64",
+            "--timeout",
+            "0.3",
+        ],
+        Some(b"a\nb\nc\nd\n".to_vec()),
+    )
+    .finish();
+    assert_eq!(send.status.code(), Some(1));
+    assert!(
+        send.stderr
+            .contains("waiting for a free slot: nothing moved for 300ms (--timeout)"),
+        "{}",
+        send.stderr
+    );
+
+    let name = Name::new("idle-echo");
+    let echo = run(&["echo", &name.0, "--create", "--timeout", "200ms"]);
+    assert_eq!(echo.status.code(), Some(1));
+    assert!(
+        echo.stderr.contains("nothing moved for 200ms"),
+        "{}",
+        echo.stderr
+    );
+
+    let bad = run(&["recv", &name.0, "--timeout", "soon"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "clap rejects it: {}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn clean_removes_only_segments_whose_processes_are_all_dead() {
+    let stale = Name::new("clean-stale");
+    segment_of_a_killed_echo(&stale);
+    // --create on the dead owner's name says what to do.
+    let create = run(&["recv", &stale.0, "--create"]);
+    assert_eq!(create.status.code(), Some(1));
+    assert!(
+        create.stderr.contains(&format!("hqq clean {}", stale.0)),
+        "{}",
+        create.stderr
+    );
+    // A process that never registered (this test) still has it open.
+    let holder = std::fs::File::open(stale.path()).expect("open");
+    let kept = run(&["clean", &stale.0]);
+    assert_eq!(kept.status.code(), Some(1), "{}", kept.stderr);
+    assert!(
+        kept.stdout().contains(&format!(
+            "still mapped or open by pid {}",
+            std::process::id()
+        )),
+        "{}",
+        kept.stdout()
+    );
+    assert!(std::path::Path::new(&stale.path()).exists());
+    drop(holder);
+
+    // A live owner's segment and a Go-style one (no process table) stay.
+    let live = Name::new("clean-live");
+    let echo = start(&["echo", &live.0, "--create", "--count", "1"], None);
+    live.wait_ready();
+    let unregistered = Name::new("clean-go");
+    let mut superblock = vec![0u8; 8192];
+    superblock[..8].copy_from_slice(&0x4851_515f_5354_4c31u64.to_le_bytes());
+    std::fs::write(unregistered.path(), superblock).expect("write");
+
+    let clean = run(&["clean", &stale.0, &live.0, &unregistered.0]);
+    assert_eq!(clean.status.code(), Some(1), "two kept: {}", clean.stderr);
+    let out = clean.stdout();
+    assert!(out.contains(&format!("removed {}", stale.0)), "{out}");
+    assert!(
+        out.contains(&format!("kept {}: a registered process is alive", live.0)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("kept {}: no process registered", unregistered.0)),
+        "{out}"
+    );
+    assert!(!std::path::Path::new(&stale.path()).exists());
+    assert!(std::path::Path::new(&live.path()).exists());
+    assert!(std::path::Path::new(&unregistered.path()).exists());
+
+    let forced = run(&["clean", &unregistered.0, "--force"]);
+    assert!(forced.status.success(), "{}", forced.stderr);
+    assert!(!std::path::Path::new(&unregistered.path()).exists());
+
+    let send = start(&["send", &live.0], Some(b"bye\n".to_vec())).finish();
+    assert!(send.status.success(), "send failed: {}", send.stderr);
+    assert!(echo.finish().status.success());
 }
 
 #[test]
@@ -335,7 +533,9 @@ fn errors_are_one_line_and_a_failure_status() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["echo", "ping", "send", "recv", "inspect", "list", "bench"] {
+    for sub in [
+        "echo", "ping", "send", "recv", "inspect", "list", "clean", "bench",
+    ] {
         let out = run(&[sub, "--help"]);
         assert!(out.status.success(), "{sub} --help failed");
         assert!(

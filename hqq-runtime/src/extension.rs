@@ -13,9 +13,18 @@
 //! 512          direction 1, space line
 //! 640..1664    process table: 16 entries of 64 bytes
 //!              { pid, start_time, generation, flags, pid_namespace,
-//!                send claim, receive claim, 1 reserved word }
+//!                send claim, receive claim, parked waiters }
 //!              (u64 each; see `crate::liveness` and `crate::ring::claims`)
 //! ```
+//!
+//! Outside the mapping, bytes 2^62 and up of the segment *file* carry the
+//! liveness locks (see [`crate::liveness::locks`]): a shared lock per role
+//! and an exclusive lock per process-table entry, held by each registered
+//! process while it lives. Flag bit 4 of an entry ([`FLAG_LOCKED`]) says its
+//! process holds its lock. Both are additions a Go peer never sees: it
+//! neither registers nor locks, and reads none of this block.
+//!
+//! [`FLAG_LOCKED`]: crate::liveness::FLAG_LOCKED
 //!
 //! Each futex word pair sits alone on a 128-byte line (two cache lines, as
 //! adjacent-line prefetch pairs them). After publishing, a producer reads
@@ -80,10 +89,10 @@ pub struct ProcessEntry {
     pub start_time: AtomicU64,
     /// Generation: bumped each time the entry is claimed.
     pub heartbeat: AtomicU64,
-    /// Role and flag bits.
+    /// Role and flag bits (`crate::liveness::FLAG_*`).
     pub flags: AtomicU64,
     /// Inode of the registering process's pid namespace (`/proc/self/ns/pid`),
-    /// 0 if unknown; pids from another namespace are not checked.
+    /// 0 if unknown; shown by tools (liveness goes by locks, not pids).
     pub pid_namespace: AtomicU64,
     /// The last write position this process claimed as a producer, encoded
     /// as a claim record (see `crate::ring::claims`); 0 if none.
@@ -91,7 +100,10 @@ pub struct ProcessEntry {
     /// The last read positions this process claimed as a consumer, encoded
     /// as a claim record (see `crate::ring::claims`); 0 if none.
     pub recv_claim: AtomicU64,
-    _reserved: [AtomicU64; 1],
+    /// How many of this process's threads are parked on each of the four
+    /// `*_waiters` words (16 bits each; see `crate::liveness::waiters`), so
+    /// that a survivor can withdraw them once the process is proven dead.
+    pub waits: AtomicU64,
 }
 
 /// The extension block, as it sits at page offset [`EXTENSION_OFFSET`].
@@ -126,6 +138,7 @@ const _: () = {
     assert!(offset_of!(ProcessEntry, pid_namespace) == 32);
     assert!(offset_of!(ProcessEntry, send_claim) == 40);
     assert!(offset_of!(ProcessEntry, recv_claim) == 48);
+    assert!(offset_of!(ProcessEntry, waits) == 56);
     assert!(base + size_of::<ExtensionBlock>() == 1664);
     assert!(base + size_of::<ExtensionBlock>() <= PAGE_SIZE as usize);
 };
@@ -192,10 +205,8 @@ impl ExtensionBlock {
                 &p.pid_namespace,
                 &p.send_claim,
                 &p.recv_claim,
-            ]
-            .into_iter()
-            .chain(&p._reserved)
-            {
+                &p.waits,
+            ] {
                 word.store(0, Ordering::Relaxed);
             }
         }

@@ -49,12 +49,13 @@
 //! - deny service: fill a ring and never release it, stop publishing a
 //!   claimed slot, flood tombstones, or corrupt positions so the ring
 //!   reports `Corrupt`; blocking calls then end at their deadline (or with
-//!   `PeerGone` once the process table says the other side is dead), never
+//!   `PeerGone` once the kernel's locks prove the other side dead), never
 //!   hang past it, and `try_` calls return after at most one ring's worth
 //!   of work;
-//! - lie in the process table: make a dead peer look alive (we wait for our
-//!   timeout) or a live one look dead (we report `PeerGone`), or make
-//!   [`segment::inspect_segment`] call a segment stale;
+//! - lie in the process table, or hold liveness locks itself: make a dead
+//!   peer look alive (we wait for our timeout), make a side look mixed
+//!   (likewise), or, on a side where no registered process lives, invent a
+//!   dead one so that an idle unregistered peer there reads as gone;
 //! - shrink the segment file with `ftruncate`, after which touching the lost
 //!   pages raises `SIGBUS` and kills our process (no `shm_open` object can
 //!   prevent this; see [`segment`]). Deployments whose every peer is hqq can
@@ -77,8 +78,13 @@
 //!   siblings, and the message bound of [`codec::Limits`]) before any
 //!   allocation;
 //! - make us panic, or hang past a caller's deadline;
-//! - make us signal, kill or wait for any process: liveness checks only read
-//!   `/proc/<pid>/stat` for pids found in the table ([`liveness`]);
+//! - make a live process read as dead: death is proven only by the kernel
+//!   dropping the process's open-file-description locks on the segment file,
+//!   never by a table word or by `/proc`, so rewriting the process table
+//!   makes at worst a dead process look alive (a stall the deadline ends),
+//!   and only proven-dead processes' claims are completed ([`liveness`]);
+//! - make us signal, kill or wait for any process: liveness only asks the
+//!   kernel about locks (`fcntl`) on the segment file;
 //! - make us unlink a segment: stale segments are reclaimed only when the
 //!   caller asks ([`SegmentOptions::reclaim_stale`](segment::SegmentOptions::reclaim_stale)).
 //!

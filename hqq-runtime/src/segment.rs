@@ -41,8 +41,9 @@
 
 mod listing;
 mod name;
-#[cfg(target_os = "linux")]
 mod sealed;
+#[cfg(target_os = "linux")]
+mod users;
 
 use std::ffi::CString;
 use std::fs::{File, Permissions};
@@ -55,10 +56,13 @@ use memmap2::{MmapOptions, MmapRaw};
 
 #[cfg(target_os = "linux")]
 pub use listing::{inspect_segment, list_hqq_segments, SegmentInfo, SegmentOwner};
+#[cfg(target_os = "linux")]
+pub use listing::{is_stale, segment_users};
 pub use listing::{list_segment_names, peek_header, SegmentPeekError, SEGMENT_DIR};
 pub use name::{validate_segment_name, SegmentNameError, MAX_SEGMENT_NAME_LEN};
-#[cfg(target_os = "linux")]
 pub use sealed::{recv_segment_fd, send_segment_fd, SegmentSealedError};
+#[cfg(target_os = "linux")]
+pub use users::FileUsers;
 
 /// Permission bits a named segment gets unless [`SegmentOptions::mode`] says
 /// otherwise: read and write for the owner only.
@@ -102,10 +106,13 @@ impl SegmentOptions {
     /// name is always [`SegmentCreateError::AlreadyExists`]).
     ///
     /// Stale means: an HQQ superblock with our extension block, at least one
-    /// registered process, and every registered process dead (see
-    /// [`inspect_segment`]). A segment with no registered process (a Go
-    /// peer's, or one whose creator has not opened its link yet) is never
-    /// reclaimed. Only on Linux; elsewhere the option has no effect.
+    /// registered process, every registered process proven dead by its
+    /// liveness lock (see [`inspect_segment`]), and no other process that
+    /// maps or holds the segment open, which the kernel proves by granting
+    /// a write lease on it ([`is_stale`]). A segment with no registered process (a Go peer's,
+    /// or one whose creator has not opened its link yet), or one still used
+    /// by a process that never registers, is never reclaimed. Only on
+    /// Linux; elsewhere the option has no effect.
     ///
     /// Two processes reclaiming the same stale name at the same moment can
     /// race: one may remove the segment the other just made (which has no
@@ -310,6 +317,10 @@ pub enum SegmentUnlinkError {
 #[derive(Debug)]
 pub struct Segment {
     map: MmapRaw,
+    /// The segment's file, kept open so that liveness can lock byte ranges
+    /// of it (see [`crate::liveness`]); `None` for a private anonymous
+    /// mapping. Never locked itself: it is the probe that sees others' locks.
+    file: Option<File>,
     /// `None` for an anonymous segment.
     name: Option<String>,
     creator: bool,
@@ -331,7 +342,8 @@ impl Segment {
     /// existing segment is stale, in which case its name is removed and the
     /// creation retried once. The object gets exactly the permission bits of
     /// [`SegmentOptions::mode`] (0600 by default), its file descriptor is
-    /// close-on-exec and is closed before this returns, and all of its memory
+    /// close-on-exec and stays open while the segment lives (liveness locks
+    /// byte ranges of the file, see [`crate::liveness`]), and all of its memory
     /// is reserved (see the [module docs](self)). If any step fails, the name
     /// is removed again.
     ///
@@ -415,6 +427,7 @@ impl Segment {
         half_made.name = None;
         Ok(Self {
             map,
+            file: Some(file),
             name: Some(name.to_owned()),
             creator: true,
             unlink_on_drop: !options.keep_on_drop,
@@ -470,6 +483,7 @@ impl Segment {
             .map_err(|source| io_error("mmap", source))?;
         Ok(Self {
             map,
+            file: Some(file),
             name: Some(name.to_owned()),
             creator: false,
             unlink_on_drop: false,
@@ -486,9 +500,10 @@ impl Segment {
         if len == 0 {
             return Err(SegmentAnonymousError::ZeroLength);
         }
-        let map = map_anonymous(len)?;
+        let (map, file) = map_anonymous(len)?;
         Ok(Self {
             map,
+            file,
             name: None,
             creator: true,
             unlink_on_drop: false,
@@ -498,6 +513,13 @@ impl Segment {
     /// The segment's name, or `None` for an anonymous segment.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// The segment's open file (`None` for a private anonymous mapping),
+    /// never locked by this process: liveness probes others' locks with it
+    /// and opens its own descriptions to hold locks.
+    pub(crate) fn file(&self) -> Option<&File> {
+        self.file.as_ref()
     }
 
     /// Length of the mapping in bytes (never 0).
@@ -604,11 +626,6 @@ impl Drop for Segment {
 }
 
 /// Whether segment `name` is stale: registered processes, all dead.
-#[cfg(target_os = "linux")]
-fn is_stale(name: &str) -> bool {
-    inspect_segment(name).is_ok_and(|info| info.owner == SegmentOwner::Dead)
-}
-
 #[cfg(not(target_os = "linux"))]
 fn is_stale(_name: &str) -> bool {
     false
@@ -730,7 +747,7 @@ fn available_bytes(file: &File) -> io::Result<u64> {
 }
 
 #[cfg(target_os = "linux")]
-fn map_anonymous(len: usize) -> Result<MmapRaw, SegmentAnonymousError> {
+fn map_anonymous(len: usize) -> Result<(MmapRaw, Option<File>), SegmentAnonymousError> {
     let io_error = |operation, source| SegmentAnonymousError::Io { operation, source };
     // SAFETY: the name is a NUL-terminated literal; the call has no other
     // memory effects.
@@ -749,18 +766,19 @@ fn map_anonymous(len: usize) -> Result<MmapRaw, SegmentAnonymousError> {
     })?;
     file.set_len(len_u64)
         .map_err(|source| io_error("ftruncate", source))?;
-    MmapOptions::new()
+    let map = MmapOptions::new()
         .len(len)
         .map_raw(&file)
-        .map_err(|source| io_error("mmap", source))
+        .map_err(|source| io_error("mmap", source))?;
+    Ok((map, Some(file)))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn map_anonymous(len: usize) -> Result<MmapRaw, SegmentAnonymousError> {
+fn map_anonymous(len: usize) -> Result<(MmapRaw, Option<File>), SegmentAnonymousError> {
     MmapOptions::new()
         .len(len)
         .map_anon()
-        .map(MmapRaw::from)
+        .map(|map| (MmapRaw::from(map), None))
         .map_err(|source| SegmentAnonymousError::Io {
             operation: "mmap",
             source,

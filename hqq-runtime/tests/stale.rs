@@ -47,7 +47,7 @@ fn child_owns_a_segment() {
         Segment::create(&env.var("HQQ_SEGMENT"), layout().total_size(), &keep()).expect("create");
     let link = open_link(&segment);
     let ext = link.extension().expect("extension written");
-    register(ext, link.role()).expect("register");
+    let _me = register(ext, &segment, link.role()).expect("register");
     env.report("registered", 1);
     std::thread::sleep(Duration::from_secs(20));
 }
@@ -75,8 +75,8 @@ fn a_killed_owners_segment_is_listed_dead_and_reclaimed_on_request() {
     assert!(info.is_hqq && info.has_extension, "{info:?}");
     assert_eq!(info.owner, SegmentOwner::Dead, "{info:?}");
     assert_eq!(info.processes.len(), 1);
-    assert_eq!(info.processes[0].1, ProcessStatus::Dead);
-    assert_eq!(info.processes[0].0.pid, u64::from(output_pid(pid)));
+    assert_eq!(info.processes[0].2, ProcessStatus::Dead);
+    assert_eq!(info.processes[0].1.pid, u64::from(output_pid(pid)));
     let listed = list_hqq_segments().expect("list /dev/shm");
     assert!(
         listed
@@ -112,7 +112,8 @@ fn a_live_owners_segment_is_not_reclaimed() {
     let len = layout().total_size();
     let segment = Segment::create(&name, len, &SegmentOptions::new()).expect("create");
     let link = open_link(&segment);
-    let me = register(link.extension().expect("extension"), link.role()).expect("register");
+    let me =
+        register(link.extension().expect("extension"), &segment, link.role()).expect("register");
     assert_eq!(
         inspect_segment(&name).expect("inspect").owner,
         SegmentOwner::Alive

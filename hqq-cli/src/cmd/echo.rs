@@ -3,10 +3,10 @@
 //! (they are not messages, so they are not echoed).
 
 use clap::Args;
-use hqq_runtime::link::{LinkOpenError, LinkRecvError, LinkSendError};
+use hqq_runtime::link::{LinkRecvError, LinkSendError};
 
 use super::app_spec::{AppPacketError, SpecArg, SpecLoadError};
-use super::link::{install_trace, LinkArgs, END_OF_STREAM_OPCODE};
+use super::link::{install_trace, IdleTimeout, LinkArgs, OpenError, END_OF_STREAM_OPCODE};
 
 /// Arguments of `hqq echo`.
 #[derive(Debug, Args)]
@@ -30,7 +30,11 @@ pub struct EchoArgs {
 pub enum EchoError {
     /// The link could not be opened.
     #[error("opening the link")]
-    Open(#[from] LinkOpenError),
+    Open(#[from] OpenError),
+    /// Nothing arrived, or the echo could not be sent, for the `--timeout`
+    /// duration.
+    #[error("echoing")]
+    Idle(#[from] IdleTimeout),
     /// Receiving failed.
     #[error("receiving")]
     Recv(#[from] LinkRecvError),
@@ -64,6 +68,7 @@ pub fn run(args: &EchoArgs) -> Result<(), EchoError> {
             {
                 continue
             }
+            Err(LinkRecvError::TimedOut) => return Err(idle(args)),
             Err(LinkRecvError::UnexpectedPacket(packet)) if spec.is_some() => {
                 if let Some(s) = &spec {
                     eprintln!("{}", s.describe(&packet)?);
@@ -74,8 +79,15 @@ pub fn run(args: &EchoArgs) -> Result<(), EchoError> {
         };
         // The received slot is released before sending, so a peer blocked
         // on a full ring in the other direction cannot deadlock us.
-        link.send(&message[..len])?;
+        match link.send(&message[..len]) {
+            Err(LinkSendError::TimedOut) => return Err(idle(args)),
+            other => other?,
+        }
         echoed += 1;
     }
     Ok(())
+}
+
+fn idle(args: &EchoArgs) -> EchoError {
+    IdleTimeout(args.link.timeout.unwrap_or_default()).into()
 }

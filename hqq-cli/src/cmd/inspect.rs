@@ -1,26 +1,34 @@
 //! `hqq inspect NAME [--json]`: everything a segment says about itself —
 //! superblock, configuration, ring positions and occupancy per direction,
-//! the extension block (wake-up words, process table with liveness).
+//! every slot's sequence word and the packet in every published slot, the
+//! extension block (wake-up words, process table with liveness proven by
+//! the kernel's locks).
 //!
 //! The segment may be written by a peer while we read it, or be garbage:
 //! every word is read with an atomic load, every offset comes from a
 //! checked [`Layout`], and what does not add up is listed under
-//! [`SegmentReport::problems`] instead of failing.
+//! [`SegmentReport::problems`] instead of failing. The command exits with
+//! status 1 when there is any problem (a file that is not an HQQ segment,
+//! a slot or packet no correct peer leaves, a registered process that
+//! died), so scripts can test segments with it.
 
 use std::fmt;
 use std::sync::atomic::Ordering;
 
 use clap::Args;
+use hqq_runtime::codec::{DecodeError, Limits};
 use hqq_runtime::extension::{
     EXTENSION_MAGIC, EXTENSION_OFFSET, PROCESS_ENTRY_SIZE, PROCESS_TABLE_LEN, PROCESS_TABLE_OFFSET,
 };
-use hqq_runtime::layout::{Direction, Layout, PAGE_SIZE};
-use hqq_runtime::liveness::{ProcessRecord, ProcessStatus};
+use hqq_runtime::layout::{Direction, Layout, PAGE_SIZE, RING_HEADER_SIZE, RING_SLOT_SIZE};
+use hqq_runtime::liveness::{LockProbe, ProcessRecord, ProcessStatus};
+use hqq_runtime::protocol::Message;
 use hqq_runtime::ring::{RING_FLAG_INITIALIZED, RING_MAGIC};
 use hqq_runtime::segment::{Segment, SegmentOpenError, SEGMENT_DIR};
 use hqq_runtime::superblock::{
     Role, STATE_EMPTY, STATE_INITIALIZING, STATE_READY, SUPERBLOCK_MAGIC, SUPERBLOCK_SIZE,
 };
+use hqq_runtime::Packet;
 use serde::Serialize;
 
 /// Arguments of `hqq inspect`.
@@ -42,9 +50,18 @@ pub enum InspectError {
     /// The report could not be written as JSON.
     #[error("serializing the report")]
     Json(#[from] serde_json::Error),
+    /// The report (printed) lists problems.
+    #[error("{count} problem(s) found in segment {name:?}")]
+    Problems {
+        /// The segment name.
+        name: String,
+        /// How many problems the report lists.
+        count: usize,
+    },
 }
 
-/// Prints the report of segment `args.name` on stdout.
+/// Prints the report of segment `args.name` on stdout; fails after
+/// printing it if it lists any problem.
 pub fn run(args: &InspectArgs) -> Result<(), InspectError> {
     let report = inspect_segment(&args.name)?;
     if args.json {
@@ -52,7 +69,14 @@ pub fn run(args: &InspectArgs) -> Result<(), InspectError> {
     } else {
         print!("{report}");
     }
-    Ok(())
+    if report.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(InspectError::Problems {
+            name: args.name.clone(),
+            count: report.problems.len(),
+        })
+    }
 }
 
 /// A snapshot of one segment.
@@ -122,6 +146,24 @@ pub struct RingReport {
     /// `write - read`: packets published or being written and not yet
     /// consumed (`None` if the positions make no sense).
     pub occupancy: Option<u64>,
+    /// What the slots' sequence words say (`None` if the slots were not
+    /// checked: the positions make no sense, or moved while being read).
+    pub slots: Option<SlotCounts>,
+}
+
+/// How many slots of a ring are in each state their sequence word allows.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SlotCounts {
+    /// Free for a producer.
+    pub free: u64,
+    /// Claimed by a producer, being written.
+    pub writing: u64,
+    /// Published, waiting for a consumer (their packets were checked).
+    pub published: u64,
+    /// Claimed by a consumer, being read.
+    pub reading: u64,
+    /// In no state a correct ring allows (each one is a problem).
+    pub invalid: u64,
 }
 
 /// Our extension block.
@@ -165,12 +207,14 @@ pub struct ProcessReport {
     pub role: &'static str,
     /// Pid namespace inode of the process (0 if unknown).
     pub pid_namespace: u64,
-    /// `alive`, `dead` or `unknown` (another pid namespace), from `/proc`.
+    /// `alive` (its liveness lock is held), `dead` (the lock is free: the
+    /// process is gone) or `unknown` (recorded without a lock, by an older
+    /// runtime, or the lock could not be probed).
     pub status: &'static str,
 }
 
-/// The words of `record` as a report line.
-fn process_report(entry: usize, record: &ProcessRecord) -> ProcessReport {
+/// The words of `record` as a report line, with `status`.
+fn process_report(entry: usize, record: &ProcessRecord, status: ProcessStatus) -> ProcessReport {
     ProcessReport {
         entry,
         pid: record.pid,
@@ -182,7 +226,7 @@ fn process_report(entry: usize, record: &ProcessRecord) -> ProcessReport {
             None => "invalid",
         },
         pid_namespace: record.pid_namespace,
-        status: status_name(record.status()),
+        status: status_name(status),
     }
 }
 
@@ -255,8 +299,10 @@ pub fn read_report(name: &str, segment: &Segment) -> SegmentReport {
                         ));
                     } else {
                         for (direction, label) in DIRECTIONS {
-                            let ring = read_ring(&word, &layout, direction, label);
+                            let mut ring = read_ring(&word, &layout, direction, label);
                             check_ring(&ring, layout.count(), &mut problems);
+                            ring.slots =
+                                check_slots(&word, &layout, direction, &ring, &mut problems);
                             rings.push(ring);
                         }
                     }
@@ -324,6 +370,110 @@ fn read_ring(
         read,
         write,
         occupancy,
+        slots: None,
+    }
+}
+
+/// Checks every slot's sequence word of `direction`'s ring against the
+/// positions in `ring`, and decodes the packet of every published slot.
+/// Returns `None` (checking nothing) if the positions make no sense or
+/// moved while the slots were read: a live ring is only checked at rest.
+fn check_slots(
+    word: &impl Fn(usize) -> Option<u64>,
+    layout: &Layout,
+    direction: Direction,
+    ring: &RingReport,
+    problems: &mut Vec<String>,
+) -> Option<SlotCounts> {
+    ring.occupancy?;
+    let (read, write, count) = (ring.read, ring.write, layout.count());
+    let base = layout.ring_offset(direction);
+    let slot_offset = |i: u64| {
+        let offset = RING_HEADER_SIZE.checked_add(RING_SLOT_SIZE.checked_mul(i)?)?;
+        base.checked_add(usize::try_from(offset).ok()?)
+    };
+    let mut counts = SlotCounts::default();
+    let mut found = Vec::new();
+    for i in 0..count {
+        let at = slot_offset(i)?;
+        let seq = word(at.checked_add(64)?)?;
+        // The position this slot holds in the lap that starts at `read`.
+        let p = read.wrapping_add(i.wrapping_sub(read) % count);
+        let state = if p < write {
+            match seq {
+                s if s == p => Some(&mut counts.writing),
+                s if s == p.wrapping_add(1) => Some(&mut counts.published),
+                _ => None,
+            }
+        } else {
+            match seq {
+                s if s == p => Some(&mut counts.free),
+                s if p >= count && s == p - count + 1 => Some(&mut counts.reading),
+                _ => None,
+            }
+        };
+        match state {
+            Some(n) => *n += 1,
+            None => {
+                counts.invalid += 1;
+                found.push(format!(
+                    "ring {}: slot {i} has sequence word {seq}, which positions read {read} / write {write} do not allow",
+                    ring.direction
+                ));
+            }
+        }
+        if p < write && seq == p.wrapping_add(1) {
+            let words: [Option<u64>; 8] = std::array::from_fn(|w| word(at + 8 * w));
+            let packet = Packet::from_words(words.map(|w| w.unwrap_or(0)));
+            if let Some(problem) = check_packet(&packet, i, layout) {
+                found.push(format!("ring {}: slot {i}: {problem}", ring.direction));
+            }
+        }
+    }
+    // A ring that moved meanwhile was read at two different moments.
+    let at_rest = word(base + 24) == Some(read) && word(base + 128) == Some(write);
+    at_rest.then(|| {
+        problems.extend(found);
+        counts
+    })
+}
+
+/// What is wrong with `packet`, published in slot `slot`, if anything.
+fn check_packet(packet: &Packet, slot: u64, layout: &Layout) -> Option<String> {
+    let message = match Message::decode(packet) {
+        Ok(message) => message,
+        // The application range: packets the protocol leaves to programs
+        // (`hqq send`'s end of stream is one).
+        Err(DecodeError::UnknownOpcode(0x80..=0xEF)) => return None,
+        Err(error) => return Some(format!("packet does not decode: {error}")),
+    };
+    if let Err(violation) = message.validate(&Limits::new(layout.count(), layout.size())) {
+        return Some(format!(
+            "{}: {} = {} breaks `{}`",
+            packet_name(&message),
+            violation.operand,
+            violation.value,
+            violation.rule
+        ));
+    }
+    let mirrored = match message {
+        Message::StandardLinkCopy(copy) => Some(copy.buffer_index),
+        Message::StandardLinkTombstone(tombstone) => Some(tombstone.buffer_index),
+        _ => None,
+    };
+    mirrored.filter(|&index| index != slot).map(|index| {
+        format!(
+            "{} names buffer {index}, not its slot's",
+            packet_name(&message)
+        )
+    })
+}
+
+fn packet_name(message: &Message) -> &'static str {
+    match message {
+        Message::StandardLinkCopy(_) => "StandardLinkCopy",
+        Message::StandardLinkTombstone(_) => "StandardLinkTombstone",
+        _ => "packet",
     }
 }
 
@@ -388,14 +538,26 @@ fn read_extension(segment: &Segment, problems: &mut Vec<String>) -> Option<Exten
             }
         })
         .collect();
-    let processes = (0..PROCESS_TABLE_LEN)
+    let probe = LockProbe::of_segment(segment);
+    let processes: Vec<ProcessReport> = (0..PROCESS_TABLE_LEN)
         .filter_map(|entry| {
             let base = PROCESS_TABLE_OFFSET + PROCESS_ENTRY_SIZE * entry;
             let words: [Option<u64>; 5] = std::array::from_fn(|i| word(base + 8 * i));
             let record = ProcessRecord::from_words(words.map(|w| w.unwrap_or(0)));
-            record.is_used().then(|| process_report(entry, &record))
+            let status = probe
+                .as_ref()
+                .map_or(ProcessStatus::Unknown, |probe| record.status(entry, probe));
+            record
+                .is_used()
+                .then(|| process_report(entry, &record, status))
         })
         .collect();
+    for p in processes.iter().filter(|p| p.status == "dead") {
+        problems.push(format!(
+            "entry {}: {} process {} is dead (its liveness lock is free); `hqq clean` removes a segment whose processes all died",
+            p.entry, p.role, p.pid
+        ));
+    }
     Some(ExtensionReport {
         version,
         wake_words,
@@ -425,7 +587,7 @@ impl fmt::Display for SegmentReport {
             writeln!(f, "rings")?;
             writeln!(
                 f,
-                "  {:<20} {:>8} {:>12} {:>12} {:>10}",
+                "  {:<20} {:>8} {:>12} {:>12} {:>10}  slots",
                 "direction", "offset", "read", "write", "occupancy"
             )?;
             for ring in &self.rings {
@@ -433,9 +595,16 @@ impl fmt::Display for SegmentReport {
                     Some(n) => format!("{n}/{}", ring.slot_count),
                     None => "invalid".to_owned(),
                 };
+                let slots = match ring.slots {
+                    Some(n) => format!(
+                        "{} free, {} writing, {} published, {} reading, {} invalid",
+                        n.free, n.writing, n.published, n.reading, n.invalid
+                    ),
+                    None => "not checked".to_owned(),
+                };
                 writeln!(
                     f,
-                    "  {:<20} {:>8} {:>12} {:>12} {:>10}",
+                    "  {:<20} {:>8} {:>12} {:>12} {:>10}  {slots}",
                     ring.direction, ring.offset, ring.read, ring.write, occupancy
                 )?;
             }

@@ -66,7 +66,7 @@ impl From<SegmentInfo> for ListedSegment {
             processes: info
                 .processes
                 .iter()
-                .map(|(record, status)| format!("{}:{}", record.pid, status_name(*status)))
+                .map(|(_, record, status)| format!("{}:{}", record.pid, status_name(*status)))
                 .collect(),
             name: info.name,
         }

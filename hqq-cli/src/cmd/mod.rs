@@ -7,6 +7,7 @@
 
 pub mod app_spec;
 pub mod bench;
+pub mod clean;
 pub mod echo;
 pub mod inspect;
 pub mod interrupt;

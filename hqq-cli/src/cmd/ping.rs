@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use hqq_runtime::link::{LinkOpenError, LinkRecvError, LinkSendError};
+use hqq_runtime::link::{LinkRecvError, LinkSendError};
 
-use super::link::LinkArgs;
+use super::link::{LinkArgs, OpenError};
 
 /// Arguments of `hqq ping`.
 #[derive(Debug, Args)]
@@ -20,10 +20,10 @@ pub struct PingArgs {
     /// Number of round trips.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub count: usize,
-    /// Seconds to wait for each echo before giving up.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
-    pub timeout: f64,
 }
+
+/// How long ping waits for each echo without `--timeout`.
+pub const DEFAULT_ECHO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why `hqq ping` failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +33,7 @@ pub enum PingError {
     Usage(String),
     /// The link could not be opened.
     #[error("opening the link")]
-    Open(#[from] LinkOpenError),
+    Open(#[from] OpenError),
     /// Sending failed.
     #[error("sending round trip {round}")]
     Send {
@@ -103,11 +103,7 @@ pub fn run(args: &PingArgs) -> Result<(), PingError> {
     if args.count == 0 {
         return Err(PingError::Usage("--count must be at least 1".into()));
     }
-    let timeout = Duration::try_from_secs_f64(args.timeout)
-        .map_err(|_| PingError::Usage(format!("--timeout {} is not a duration", args.timeout)))?;
-    let link = args.link.open()?;
-    link.set_read_timeout(Some(timeout));
-    link.set_write_timeout(Some(timeout));
+    let link = args.link.open_with_timeout(Some(DEFAULT_ECHO_TIMEOUT))?;
     let message: Vec<u8> = (0..args.size).map(|i| (i % 251) as u8).collect();
     let mut echo = vec![0u8; args.size.max(1)];
     let mut samples = Vec::with_capacity(args.count);

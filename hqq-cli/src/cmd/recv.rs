@@ -1,16 +1,17 @@
 //! `hqq recv NAME`: writes received messages to stdout, one per line (the
 //! default: a message gets a `\n` unless it already ends with one) or as
 //! raw bytes (`--raw`), until `hqq send`'s end-of-stream packet or
-//! `--count N` messages. With `--spec FILE`, packets of the spec's
-//! application opcodes are printed by name, one per line.
+//! `--count N` messages, or `--timeout` without one. With `--spec FILE`,
+//! packets of the spec's application opcodes are printed by name, one per
+//! line.
 
 use std::io::{self, Write};
 
 use clap::Args;
-use hqq_runtime::link::{LinkOpenError, LinkRecvError};
+use hqq_runtime::link::LinkRecvError;
 
 use super::app_spec::{AppPacketError, SpecArg, SpecLoadError};
-use super::link::{install_trace, LinkArgs, END_OF_STREAM_OPCODE};
+use super::link::{install_trace, IdleTimeout, LinkArgs, OpenError, END_OF_STREAM_OPCODE};
 
 /// Arguments of `hqq recv`.
 #[derive(Debug, Args)]
@@ -37,7 +38,10 @@ pub struct RecvArgs {
 pub enum RecvError {
     /// The link could not be opened.
     #[error("opening the link")]
-    Open(#[from] LinkOpenError),
+    Open(#[from] OpenError),
+    /// No message arrived for the `--timeout` duration.
+    #[error("waiting for a message")]
+    Idle(#[from] IdleTimeout),
     /// Receiving failed.
     #[error("receiving")]
     Recv(#[from] LinkRecvError),
@@ -85,6 +89,10 @@ pub fn run(args: &RecvArgs) -> Result<(), RecvError> {
                 if packet.opcode() == END_OF_STREAM_OPCODE =>
             {
                 break;
+            }
+            Err(LinkRecvError::TimedOut) => {
+                out.flush()?;
+                return Err(IdleTimeout(args.link.timeout.unwrap_or_default()).into());
             }
             Err(LinkRecvError::UnexpectedPacket(packet)) if spec.is_some() => {
                 let line = spec.as_ref().map(|s| s.describe(&packet)).transpose()?;

@@ -14,9 +14,9 @@
 use std::io::{self, BufRead, Read};
 
 use clap::Args;
-use hqq_runtime::link::{LinkOpenError, LinkSendError, StandardLink};
+use hqq_runtime::link::{LinkSendError, StandardLink};
 
-use super::link::{end_of_stream, LinkArgs};
+use super::link::{end_of_stream, IdleTimeout, LinkArgs, OpenError};
 
 /// Arguments of `hqq send`.
 #[derive(Debug, Args)]
@@ -43,7 +43,10 @@ pub enum SendError {
     },
     /// The link could not be opened.
     #[error("opening the link")]
-    Open(#[from] LinkOpenError),
+    Open(#[from] OpenError),
+    /// The ring stayed full for the `--timeout` duration.
+    #[error("waiting for a free slot")]
+    Idle(#[from] IdleTimeout),
     /// Reading stdin failed.
     #[error("reading stdin")]
     Stdin(#[from] io::Error),
@@ -57,12 +60,19 @@ pub fn run(args: &SendArgs) -> Result<(), SendError> {
     let link = args.link.open()?;
     let max = link.buffer_size();
     let stdin = io::stdin().lock();
+    let idle = |error| match error {
+        SendError::Send(LinkSendError::TimedOut) => {
+            IdleTimeout(args.link.timeout.unwrap_or_default()).into()
+        }
+        error => error,
+    };
     match args.chunk {
         Some(chunk) if chunk == 0 || chunk > max => return Err(SendError::Chunk { chunk, max }),
-        Some(chunk) => send_blocks(&link, stdin, chunk)?,
-        None => send_lines(&link, stdin, max)?,
+        Some(chunk) => send_blocks(&link, stdin, chunk).map_err(idle)?,
+        None => send_lines(&link, stdin, max).map_err(idle)?,
     }
-    link.send_packet(end_of_stream(), &[])?;
+    link.send_packet(end_of_stream(), &[])
+        .map_err(|e| idle(e.into()))?;
     Ok(())
 }
 

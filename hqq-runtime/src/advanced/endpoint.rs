@@ -42,7 +42,9 @@ pub enum AdvancedOpenError {
 /// `Err` if another live (or possibly live) process of our role is in the
 /// process table of `link`'s segment.
 pub(crate) fn check_sole_endpoint(link: &StandardLink) -> Result<(), AdvancedOpenError> {
-    let (Some(ext), Some(me)) = (link.memory().extension(), link.registration()) else {
+    let (Some(ext), Some(me), Some(probe)) =
+        (link.memory().extension(), link.registration(), link.probe())
+    else {
         return Ok(());
     };
     let role = link.role();
@@ -51,7 +53,9 @@ pub(crate) fn check_sole_endpoint(link: &StandardLink) -> Result<(), AdvancedOpe
             continue;
         }
         let record = ProcessRecord::load(entry);
-        if record.is_used() && record.role() == Some(role) && record.status() != ProcessStatus::Dead
+        if record.is_used()
+            && record.role() == Some(role)
+            && record.status(index, &probe) != ProcessStatus::Dead
         {
             return Err(AdvancedOpenError::SideInUse {
                 role,

@@ -13,9 +13,9 @@ use std::cell::RefCell;
 use std::time::Instant;
 
 use crate::extension::ExtensionBlock;
-use crate::liveness::{CheckInterval, PeerWatch};
+use crate::liveness::{self, CheckInterval, LockProbe, PeerWatch, ProcessStatus};
 use crate::ring::{EventWords, Idle, IdleOutcome, RecoveredClaims, Ring};
-use crate::wait::{EventCount, WaitPolicy, WaitStats, Waiter};
+use crate::wait::{EventCount, WaitPolicy, WaitStats, Waiter, WaiterRecord};
 
 /// Waits for an event (data published, or space released) with a
 /// [`Waiter`]: spin, yield, then park on the event's futex in slices.
@@ -46,35 +46,51 @@ pub(crate) enum Wants {
 /// many attempts, so the spin re-checks the ring as often as it can.
 const SPIN_CHECK_EVERY: u32 = 256;
 
-/// Rate-limited [`Ring::recover_dead_claims`] for one blocked operation:
+/// Rate-limited [`Ring::recover_dead_claims`] and
+/// [`liveness::clear_dead_waiters`] for one blocked operation:
 /// at most once per [`PEER_CHECK_INTERVAL`](crate::liveness::PEER_CHECK_INTERVAL), first one interval after its
 /// first poll, so a wait that ends quickly never scans the process table
 /// and a claimant gets at least one interval before it is looked at.
 pub(crate) struct DeadClaims<'a> {
     ring: &'a Ring,
     ext: &'a ExtensionBlock,
+    probe: LockProbe<'a>,
     me: usize,
     interval: CheckInterval,
 }
 
 impl<'a> DeadClaims<'a> {
-    pub(crate) fn new(ring: &'a Ring, ext: &'a ExtensionBlock, me: usize) -> Self {
+    pub(crate) fn new(
+        ring: &'a Ring,
+        ext: &'a ExtensionBlock,
+        probe: LockProbe<'a>,
+        me: usize,
+    ) -> Self {
         DeadClaims {
             ring,
             ext,
+            probe,
             me,
             interval: CheckInterval::default(),
         }
     }
 
-    /// Recovers now, whatever the interval.
+    /// Recovers now, whatever the interval: only claims of processes whose
+    /// death the kernel's locks prove.
     pub(crate) fn recover(&self) -> RecoveredClaims {
-        self.ring.recover_dead_claims(self.ext, self.me)
+        let dead =
+            |index| liveness::entry_status(self.ext, index, &self.probe) == ProcessStatus::Dead;
+        self.ring.recover_dead_claims(self.ext, self.me, dead)
     }
 
-    /// Recovers if an interval has passed; whether anything was completed.
+    /// Recovers claims and withdraws dead waiters if an interval has
+    /// passed; whether a claim was completed.
     fn poll(&self) -> bool {
-        self.interval.due() && self.recover() != RecoveredClaims::default()
+        if !self.interval.due() {
+            return false;
+        }
+        liveness::clear_dead_waiters(self.ext, &self.probe, Some(self.me));
+        self.recover() != RecoveredClaims::default()
     }
 }
 
@@ -104,6 +120,15 @@ impl<'a> EventIdle<'a> {
     /// Also completes dead processes' claims on the ring we wait on.
     pub(crate) fn recovering(mut self, dead_claims: Option<DeadClaims<'a>>) -> Self {
         self.dead_claims = dead_claims;
+        self
+    }
+
+    /// Also counts our parks in `record` (our process-table entry), so that
+    /// a survivor can withdraw them if we die parked.
+    pub(crate) fn parked_as(mut self, record: Option<WaiterRecord<'a>>) -> Self {
+        if let Some(record) = record {
+            self.waiter.get_mut().record_parks_in(record);
+        }
         self
     }
 

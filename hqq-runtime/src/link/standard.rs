@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::codec::{Limits, PacketCodec};
-use crate::layout::Layout;
+use crate::layout::{Direction, Layout};
 use crate::link_memory::LinkMemory;
-use crate::liveness::{self, PeerLiveness, PeerWatch, Registration};
+use crate::liveness::{
+    self, LockProbe, PeerLiveness, PeerSide, PeerWatch, Registration, WatchedLink,
+};
 use crate::packet::Packet;
 use crate::payload_view::PayloadView;
 use crate::protocol::{Error as ErrorPacket, StandardLinkCopy, StandardLinkTombstone};
@@ -19,7 +21,7 @@ use crate::ring::{
 };
 use crate::segment::{Segment, SegmentOpenError, SegmentOptions};
 use crate::superblock::Role;
-use crate::wait::WaitPolicy;
+use crate::wait::{WaitPolicy, WaiterRecord};
 
 use super::config::LinkConfig;
 use super::error::{LinkOpenError, LinkProtocolError, LinkRecvError, LinkSendError};
@@ -34,6 +36,12 @@ const OPEN_RETRY_NAP: Duration = Duration::from_millis(1);
 
 /// A timeout stored in an `AtomicU64`: nanoseconds, or this for "none".
 const NO_TIMEOUT: u64 = u64::MAX;
+
+/// Every this many packets sent (or received) (the first included), a
+/// link whose peers' waiters word is raised withdraws the parked waiters
+/// of proven-dead processes: a waiter killed while parked costs the
+/// notifier at most this many wake calls.
+const PACKETS_PER_SWEEP: u64 = 64;
 
 /// When a blocking operation gives up.
 #[derive(Clone, Copy, Debug)]
@@ -182,6 +190,8 @@ pub struct StandardLink {
     /// a full table: then peers cannot see us die, and we still wait for
     /// our timeouts as before).
     registration: Option<Registration>,
+    /// What blocked operations have seen the other side do.
+    peer_side: PeerSide,
 }
 
 const _: () = {
@@ -191,7 +201,8 @@ const _: () = {
 
 impl Drop for StandardLink {
     fn drop(&mut self) {
-        if let (Some(registration), Some(ext)) = (self.registration, self.memory.extension()) {
+        if let (Some(registration), Some(ext)) = (self.registration.take(), self.memory.extension())
+        {
             registration.deregister(ext);
         }
     }
@@ -324,8 +335,8 @@ impl StandardLink {
         let buffer_size = layout.size() as usize;
         let registration = memory
             .extension()
-            .and_then(|ext| liveness::register(ext, memory.role()).ok());
-        if let Some(registration) = registration {
+            .and_then(|ext| liveness::register(ext, &segment, memory.role()).ok());
+        if let Some(registration) = &registration {
             memory.record_claims(registration.index());
         }
         // Peers on a segment with wake words can wake us, so idle parks may
@@ -349,6 +360,7 @@ impl StandardLink {
             pending: PendingReads::default(),
             counters: LinkCounters::default(),
             registration,
+            peer_side: PeerSide::default(),
         })
     }
 
@@ -397,7 +409,10 @@ impl StandardLink {
 
     /// A snapshot of this process's counters for this link.
     pub fn stats(&self) -> LinkStats {
-        self.counters.snapshot()
+        let mut stats = self.counters.snapshot();
+        stats.tx.wakes = self.memory.tx().wake_calls();
+        stats.rx.wakes = self.memory.rx().wake_calls();
+        stats
     }
 
     /// Sets how long blocking receives wait (`None`: forever, the default;
@@ -741,7 +756,9 @@ impl StandardLink {
         super::trace::packet("tx", claim.index(), &packet);
         // The ring wakes parked receivers (`Ring::wake_shared`).
         claim.commit(packet);
-        self.counters.tx.packet(bytes);
+        if self.counters.tx.packet(bytes) % PACKETS_PER_SWEEP == 0 {
+            self.sweep_dead_waiters(self.memory.tx().data_event());
+        }
     }
 
     /// Drops `claim` uncommitted: it publishes a tombstone, which consumers
@@ -785,7 +802,9 @@ impl StandardLink {
                     return match self.check_copy(&packet, claim.index()) {
                         Ok(len) => {
                             claim.prefetch_payload(len);
-                            self.counters.rx.packet(len);
+                            if self.counters.rx.packet(len) % PACKETS_PER_SWEEP == 0 {
+                                self.sweep_dead_waiters(self.memory.rx().space_event());
+                            }
                             Ok(RecvReservation::new(self, claim, len))
                         }
                         Err(e) => {
@@ -891,6 +910,7 @@ impl StandardLink {
         }
         let until = deadline.start();
         let idle = EventIdle::new(ring, Wants::Space, self.space_out(), until, self.policy)
+            .parked_as(self.waiter_record(self.role().tx(), false))
             .watching(self.peer_watch())
             .recovering(self.dead_claims(ring));
         let result = ring.claim_send_with(&idle, until);
@@ -935,6 +955,7 @@ impl StandardLink {
         }
         let until = deadline.start();
         let idle = EventIdle::new(ring, Wants::Data, self.data_in(), until, self.policy)
+            .parked_as(self.waiter_record(self.role().rx(), true))
             .watching(self.peer_watch())
             .recovering(self.dead_claims(ring));
         let result = ring.claim_recv_with(&idle, until);
@@ -958,8 +979,8 @@ impl StandardLink {
     /// recovery is then unavailable).
     fn dead_claims<'a>(&'a self, ring: &'a Ring) -> Option<DeadClaims<'a>> {
         let ext = self.memory.extension()?;
-        let me = self.registration?.index();
-        Some(DeadClaims::new(ring, ext, me))
+        let me = self.registration.as_ref()?.index();
+        Some(DeadClaims::new(ring, ext, self.probe()?, me))
     }
 
     /// Completes, now, the claims that dead processes left unfinished on
@@ -981,12 +1002,43 @@ impl StandardLink {
 
     /// Watches the other side's processes for one blocked operation.
     fn peer_watch(&self) -> PeerWatch<'_> {
-        PeerWatch::new(self.memory.extension(), self.role(), self.registration)
+        let link = WatchedLink {
+            side: &self.peer_side,
+            rx: self.memory.rx(),
+            tx: self.memory.tx(),
+            rx_ring: self.role().rx() as u8,
+        };
+        PeerWatch::new(
+            self.memory.extension(),
+            self.probe(),
+            self.role(),
+            self.my_index(),
+            link,
+        )
+    }
+
+    /// What this link has seen the other side do: whether it mixes
+    /// registered processes with ones that never register (then a blocked
+    /// operation never reports [`LinkRecvError::PeerGone`] for it).
+    pub fn peer_side(&self) -> &PeerSide {
+        &self.peer_side
+    }
+
+    /// Asks the kernel about other processes' liveness locks through the
+    /// segment's own file, which holds none (`None` for a private
+    /// anonymous segment).
+    pub(crate) fn probe(&self) -> Option<LockProbe<'_>> {
+        self.segment.file().map(LockProbe::new)
+    }
+
+    /// Our process-table index, if registered.
+    fn my_index(&self) -> Option<usize> {
+        self.registration.as_ref().map(Registration::index)
     }
 
     /// Our process-table entry, if we have one (see [`crate::liveness`]).
-    pub fn registration(&self) -> Option<Registration> {
-        self.registration
+    pub fn registration(&self) -> Option<&Registration> {
+        self.registration.as_ref()
     }
 
     /// Whether the other side still has a live process, per the process
@@ -995,8 +1047,9 @@ impl StandardLink {
     pub fn peer_liveness(&self) -> PeerLiveness {
         liveness::peer_liveness(
             self.memory.extension(),
+            self.probe().as_ref(),
             self.role(),
-            self.registration.as_ref(),
+            self.my_index(),
         )
     }
 
@@ -1012,5 +1065,25 @@ impl StandardLink {
     #[inline]
     fn space_out(&self) -> EventWords<'_> {
         self.memory.tx().space_event()
+    }
+
+    /// Withdraws the parked waiters of proven-dead processes if `event`
+    /// counts any waiter, so that a waiter killed while parked stops
+    /// costing our publishes (or releases) a wake call each.
+    #[cold]
+    fn sweep_dead_waiters(&self, (_, waiters): EventWords<'_>) {
+        if waiters.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        if let (Some(ext), Some(probe)) = (self.memory.extension(), self.probe()) {
+            liveness::clear_dead_waiters(ext, &probe, self.my_index());
+        }
+    }
+
+    /// Where our parks on `direction`'s data or space event are recorded
+    /// (see [`liveness::waiters`]).
+    fn waiter_record(&self, direction: Direction, data: bool) -> Option<WaiterRecord<'_>> {
+        let ext = self.memory.extension()?;
+        liveness::waiters::waiter_record(ext, self.my_index()?, direction, data)
     }
 }

@@ -24,6 +24,9 @@ pub struct DirectionStats {
     pub waits: u64,
     /// Futex parks while blocked.
     pub parks: u64,
+    /// `futex_wake` calls made for the peer after sending (tx) or
+    /// releasing (rx): one per notify that found a parked waiter.
+    pub wakes: u64,
 }
 
 /// A snapshot of a link's counters: [`tx`](Self::tx) for what this process
@@ -49,9 +52,10 @@ pub(crate) struct DirectionCounters {
 
 impl DirectionCounters {
     #[inline]
-    pub(crate) fn packet(&self, bytes: usize) {
-        self.packets.fetch_add(1, Ordering::Relaxed);
+    /// Counts a packet; returns how many came before it.
+    pub(crate) fn packet(&self, bytes: usize) -> u64 {
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.packets.fetch_add(1, Ordering::Relaxed)
     }
 
     #[inline]
@@ -77,6 +81,8 @@ impl DirectionCounters {
             tombstones: self.tombstones.load(Ordering::Relaxed),
             waits: self.waits.load(Ordering::Relaxed),
             parks: self.parks.load(Ordering::Relaxed),
+            // Counted by the ring (`Ring::wake_calls`); filled in by the link.
+            wakes: 0,
         }
     }
 }

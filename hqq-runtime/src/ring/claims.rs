@@ -122,6 +122,13 @@ pub(crate) fn ring_tag(ring: u8) -> u64 {
     VALID | if ring == 0 { 0 } else { RING_BIT }
 }
 
+/// Whether `word` is a producer's record on ring `ring` (0 or 1) naming
+/// position `position` (compared modulo 2^48, as recorded).
+pub(crate) fn names_send(word: u64, ring: u8, position: u64) -> bool {
+    ClaimRecord::decode(word, ring_tag(ring))
+        .is_some_and(|record| record.position() == position & POSITION_MASK)
+}
+
 /// The record of `len` (1..=[`MAX_RECORDED_BATCH`]) positions from `first`
 /// on the ring tagged `tag`.
 #[inline(always)]

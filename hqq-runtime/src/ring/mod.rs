@@ -59,7 +59,6 @@ use self::owners::SlotOwners;
 use self::prefetch::{prefetch_read, prefetch_write};
 use crate::extension::ExtensionBlock;
 use crate::layout::{RING_HEADER_SIZE, RING_RESERVED_SIZE, RING_SLOT_SIZE};
-use crate::liveness::{ProcessRecord, ProcessStatus};
 use crate::packet::Packet;
 use crate::payload_view::PayloadView;
 
@@ -367,6 +366,8 @@ enum Wake {
 struct SharedWake {
     data: [NonNull<AtomicU32>; 2],
     space: [NonNull<AtomicU32>; 2],
+    /// `futex_wake` calls made by this process's notifies on this ring.
+    wakes: AtomicU64,
 }
 
 /// The `seq` and `waiters` words of one event, as
@@ -566,7 +567,21 @@ impl Ring {
         data: [NonNull<AtomicU32>; 2],
         space: [NonNull<AtomicU32>; 2],
     ) {
-        self.wake = Wake::Shared(SharedWake { data, space });
+        self.wake = Wake::Shared(SharedWake {
+            data,
+            space,
+            wakes: AtomicU64::new(0),
+        });
+    }
+
+    /// How many `futex_wake` calls this process's publishes and releases
+    /// on this ring made (a notify that found a parked waiter makes one);
+    /// 0 unless [`Ring::wake_shared`] was called.
+    pub fn wake_calls(&self) -> u64 {
+        match &self.wake {
+            Wake::Shared(w) => w.wakes.load(Ordering::Relaxed),
+            Wake::Off | Wake::Local(_) => 0,
+        }
     }
 
     /// Makes publishes and releases on this ring notify process-local
@@ -607,18 +622,29 @@ impl Ring {
     /// Wakes consumers parked on [`Ring::data_event`] after a publish.
     #[inline(always)]
     fn notify_data(&self) {
-        match &self.wake {
-            Wake::Off => {}
-            Wake::Local(_) | Wake::Shared(_) => notify(self.data_event()),
-        }
+        self.notify(|w| &w.data);
     }
 
     /// Wakes producers parked on [`Ring::space_event`] after a release.
     #[inline(always)]
     fn notify_space(&self) {
+        self.notify(|w| &w.space);
+    }
+
+    /// Notifies the event that `shared` picks (the local words when this
+    /// process is the only one to wake), counting wake calls.
+    #[inline(always)]
+    fn notify(&self, shared: impl Fn(&SharedWake) -> &[NonNull<AtomicU32>; 2]) {
         match &self.wake {
             Wake::Off => {}
-            Wake::Local(_) | Wake::Shared(_) => notify(self.space_event()),
+            Wake::Local(words) => {
+                notify((&words[0], &words[1]));
+            }
+            Wake::Shared(w) => {
+                if notify(shared_words(shared(w))) {
+                    w.wakes.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
     }
 
@@ -661,24 +687,26 @@ impl Ring {
     /// claimed and never published, and releases each slot a dead consumer
     /// claimed and never released (its message is lost with it).
     ///
-    /// `ext` is the link's extension block and `me` our own process-table
-    /// index (below 16; skipped, and written into the records we take over).
-    /// Reads `/proc` only for entries whose records name this ring. Does
-    /// nothing unless claims are recorded on this ring
-    /// ([`Ring::record_claims`]). See [`claims`] for the invariants that
-    /// make this safe while live processes keep claiming.
-    pub fn recover_dead_claims(&self, ext: &ExtensionBlock, me: usize) -> RecoveredClaims {
+    /// `ext` is the link's extension block, `me` our own process-table
+    /// index (below 16; skipped, and written into the records we take
+    /// over), and `is_dead(index)` says whether the process of entry
+    /// `index` is proven dead (see [`crate::liveness`]); it is asked only
+    /// about entries whose records name this ring. Does nothing unless
+    /// claims are recorded on this ring ([`Ring::record_claims`]). See
+    /// [`claims`] for the invariants that make this safe while live
+    /// processes keep claiming.
+    pub fn recover_dead_claims(
+        &self,
+        ext: &ExtensionBlock,
+        me: usize,
+        is_dead: impl Fn(usize) -> bool,
+    ) -> RecoveredClaims {
         let mut done = RecoveredClaims::default();
         let Some(records) = self.records.as_ref() else {
             return done;
         };
         let tag = records.tag;
-        let dead = |index: usize| {
-            index != me
-                && ext
-                    .process(index)
-                    .is_some_and(|e| ProcessRecord::load(e).status() == ProcessStatus::Dead)
-        };
+        let dead = |index: usize| index != me && is_dead(index);
         for (index, entry) in ext.processes().iter().enumerate() {
             if index == me {
                 continue;
@@ -728,6 +756,13 @@ impl Ring {
         unsafe { self.core_slots().slot(i as usize) }
             .seq
             .store(i, Ordering::Relaxed);
+    }
+
+    /// The read and write positions `(r, w)` now: a racy snapshot of words
+    /// a peer can write, for telling whether anyone moved the ring.
+    #[inline]
+    pub fn positions(&self) -> (u64, u64) {
+        self.core.positions()
     }
 
     /// Whether a producer would find no free slot now (or a corrupt one).
@@ -968,12 +1003,16 @@ fn shared_words(words: &[NonNull<AtomicU32>; 2]) -> EventWords<'_> {
     unsafe { (seq.as_ref(), waiters.as_ref()) }
 }
 
+/// Notifies the event; whether a wake system call was made.
 #[inline(always)]
-fn notify((seq, waiters): EventWords<'_>) {
+fn notify((seq, waiters): EventWords<'_>) -> bool {
     #[cfg(unix)]
-    crate::wait::EventCount::new(seq, waiters).notify();
+    return crate::wait::EventCount::new(seq, waiters).notify();
     #[cfg(not(unix))]
-    let _ = (seq, waiters);
+    {
+        let _ = (seq, waiters);
+        false
+    }
 }
 
 fn recv_error(failure: ClaimFailure) -> RingRecvError {

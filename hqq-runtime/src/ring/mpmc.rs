@@ -233,6 +233,17 @@ impl<S: Slots> RingCore<S> {
         self.slots.will_fill(self.index(p));
     }
 
+    /// The read and write positions `(r, w)` now: a racy snapshot of
+    /// words a peer can write, for progress checks only.
+    #[inline]
+    pub(crate) fn positions(&self) -> (u64, u64) {
+        // Relaxed: nothing is read through these values.
+        (
+            self.slots.read_position().load(Ordering::Relaxed),
+            self.slots.write_position().load(Ordering::Relaxed),
+        )
+    }
+
     /// Whether the slot at the write position looks unavailable to a
     /// producer (`seq != w`): full, or in a state a claim would report.
     /// A racy snapshot, for deciding whether to park.

@@ -552,17 +552,17 @@ fn dead_producer_claim_becomes_a_tombstone_and_live_one_is_left_alone() {
     std::mem::forget(claimant.try_claim_send().unwrap());
     survivor.try_claim_send().unwrap().commit(packet(3, 0));
 
-    // Alive (our own identity): nothing is touched.
+    // Alive: nothing is touched.
     table.set(1, u64::from(me.pid), me.start_time);
     assert_eq!(
-        survivor.recover_dead_claims(table.ext(), 0),
+        survivor.recover_dead_claims(table.ext(), 0, |_| false),
         RecoveredClaims::default()
     );
     // Dead: one tombstone (which wakes parked consumers), and the record
     // is cleared.
     table.set(1, dead_pid(), 1);
     let published = wake.data_bumps();
-    let done = survivor.recover_dead_claims(table.ext(), 0);
+    let done = survivor.recover_dead_claims(table.ext(), 0, |i| i == 1);
     assert_eq!(wake.data_bumps(), published + 1, "recovery notifies");
     assert_eq!(
         done,
@@ -581,7 +581,7 @@ fn dead_producer_claim_becomes_a_tombstone_and_live_one_is_left_alone() {
         0
     );
     assert_eq!(
-        survivor.recover_dead_claims(table.ext(), 0),
+        survivor.recover_dead_claims(table.ext(), 0, |i| i == 1),
         RecoveredClaims::default()
     );
 
@@ -614,7 +614,7 @@ fn dead_consumer_batch_is_released_and_the_ring_laps_again() {
 
     table.set(1, dead_pid(), 1);
     let released = wake.space_bumps();
-    let done = survivor.recover_dead_claims(table.ext(), 0);
+    let done = survivor.recover_dead_claims(table.ext(), 0, |i| i == 1);
     assert_eq!(
         done,
         RecoveredClaims {

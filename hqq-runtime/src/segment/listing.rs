@@ -6,7 +6,9 @@ use std::os::unix::fs::FileExt;
 use super::name::{validate_segment_name, SegmentNameError};
 use super::shm_open;
 #[cfg(target_os = "linux")]
-use crate::liveness::{ProcessRecord, ProcessStatus};
+use super::users::{file_users, FileUsers};
+#[cfg(target_os = "linux")]
+use crate::liveness::{LockProbe, ProcessRecord, ProcessStatus};
 #[cfg(target_os = "linux")]
 use crate::superblock::SUPERBLOCK_MAGIC;
 
@@ -130,8 +132,8 @@ pub struct SegmentInfo {
     pub is_hqq: bool,
     /// Whether the extension block (and so the process table) is present.
     pub has_extension: bool,
-    /// The used process-table entries and their status now.
-    pub processes: Vec<(ProcessRecord, ProcessStatus)>,
+    /// The used process-table entries (index, record) and their status now.
+    pub processes: Vec<(usize, ProcessRecord, ProcessStatus)>,
     /// Summary of `processes`.
     pub owner: SegmentOwner,
 }
@@ -142,8 +144,9 @@ pub struct SegmentInfo {
 pub enum SegmentOwner {
     /// At least one registered process is alive (or cannot be checked).
     Alive,
-    /// Processes registered, and every one of them is dead: the segment is
-    /// stale and may be reclaimed.
+    /// Processes registered, and every one of them is proven dead (its
+    /// liveness lock is free): the segment is stale and may be reclaimed,
+    /// unless a process that never registers (a Go peer) still uses it.
     Dead,
     /// No process is registered (no extension block, a Go-owned segment, or
     /// one not opened yet): nothing can be concluded, and it is never
@@ -154,9 +157,11 @@ pub enum SegmentOwner {
 /// Reads segment `name`'s superblock page with one `pread` (without mapping
 /// it) and checks the liveness of every process in its table.
 ///
-/// The page is a snapshot of memory other processes may be writing, so the
-/// answer is a hint; a hostile writer can make any segment look alive or
-/// dead.
+/// The page is a snapshot of memory other processes may be writing, but
+/// each entry's status comes from the kernel's liveness locks (see
+/// [`crate::liveness`]): a hostile writer can make a segment look alive,
+/// or name dead entries beside the live ones, but cannot make a live
+/// registered process read as dead.
 #[cfg(target_os = "linux")]
 pub fn inspect_segment(name: &str) -> Result<SegmentInfo, SegmentPeekError> {
     use crate::extension::{
@@ -194,23 +199,29 @@ pub fn inspect_segment(name: &str) -> Result<SegmentInfo, SegmentPeekError> {
     let has_extension = is_hqq
         && word(EXTENSION_OFFSET) == EXTENSION_MAGIC
         && word(EXTENSION_OFFSET + 8) == EXTENSION_VERSION;
-    let records: Vec<ProcessRecord> = if has_extension {
+    let records: Vec<(usize, ProcessRecord)> = if has_extension {
         (0..PROCESS_TABLE_LEN)
             .map(|i| {
                 let base = PROCESS_TABLE_OFFSET + i * PROCESS_ENTRY_SIZE;
-                ProcessRecord::from_words(std::array::from_fn(|w| word(base + w * 8)))
+                let words = std::array::from_fn(|w| word(base + w * 8));
+                (i, ProcessRecord::from_words(words))
             })
-            .filter(ProcessRecord::is_used)
+            .filter(|(_, record)| record.is_used())
             .collect()
     } else {
         Vec::new()
     };
-    let owner = match table_liveness(&records) {
+    // Our read-only description holds no locks: it sees everyone's.
+    let probe = LockProbe::new(&file);
+    let owner = match table_liveness(&records, &probe) {
         (false, _) => SegmentOwner::Unknown,
         (true, true) => SegmentOwner::Alive,
         (true, false) => SegmentOwner::Dead,
     };
-    let processes = records.into_iter().map(|r| (r, r.status())).collect();
+    let processes = records
+        .into_iter()
+        .map(|(i, r)| (i, r, r.status(i, &probe)))
+        .collect();
     Ok(SegmentInfo {
         name: name.to_owned(),
         len,
@@ -235,10 +246,33 @@ pub fn list_hqq_segments() -> io::Result<Vec<SegmentInfo>> {
         .collect())
 }
 
-/// Opens `name` read-only for a peek; returns the file and its length.
-fn open_for_peek(name: &str) -> Result<(std::fs::File, u64), SegmentPeekError> {
+/// Whether another process maps or holds open segment `name`, proven by
+/// the kernel (see [`FileUsers`]): the only trace of processes that never
+/// register, such as Go peers. This process must not have the segment
+/// open or mapped itself.
+#[cfg(target_os = "linux")]
+pub fn segment_users(name: &str) -> Result<FileUsers, SegmentPeekError> {
+    let file = open_named(name, libc::O_RDWR)?;
+    file_users(&file).map_err(|source| SegmentPeekError::Io {
+        name: name.to_owned(),
+        operation: "reading /proc",
+        source,
+    })
+}
+
+/// Whether segment `name` is stale: processes registered in it, all of
+/// them proven dead by their locks, and no other process maps or holds it
+/// open (which rules out unregistered users; see [`segment_users`]).
+#[cfg(target_os = "linux")]
+pub fn is_stale(name: &str) -> bool {
+    inspect_segment(name).is_ok_and(|info| info.owner == SegmentOwner::Dead)
+        && segment_users(name).is_ok_and(|users| users.proven_unused())
+}
+
+/// Opens the existing segment `name` with `flags` (an access mode).
+fn open_named(name: &str, flags: libc::c_int) -> Result<std::fs::File, SegmentPeekError> {
     validate_segment_name(name)?;
-    let file = shm_open(name, libc::O_RDONLY, 0).map_err(|source| match source.kind() {
+    shm_open(name, flags, 0).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => SegmentPeekError::NotFound {
             name: name.to_owned(),
         },
@@ -250,7 +284,12 @@ fn open_for_peek(name: &str) -> Result<(std::fs::File, u64), SegmentPeekError> {
             operation: "shm_open",
             source,
         },
-    })?;
+    })
+}
+
+/// Opens `name` read-only for a peek; returns the file and its length.
+fn open_for_peek(name: &str) -> Result<(std::fs::File, u64), SegmentPeekError> {
+    let file = open_named(name, libc::O_RDONLY)?;
     let len = file
         .metadata()
         .map_err(|source| SegmentPeekError::Io {

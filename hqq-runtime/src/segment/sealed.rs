@@ -130,6 +130,8 @@ impl Segment {
             .map_err(io_error("mmap"))?;
         Ok(Segment {
             map,
+            // Kept for the liveness locks (see `crate::liveness`).
+            file: Some(file),
             name: None,
             creator,
             unlink_on_drop: false,

@@ -67,6 +67,12 @@
 //! been idle for a while, see [`WaitPolicy`]), after which the caller
 //! re-checks its ring: data from such a peer is seen within about one slice.
 //!
+//! **Waiters that die parked.** A process killed while parked cannot
+//! withdraw from `waiters`. A waiter may also count its parks in a word
+//! of its own ([`Waiter::record_parks_in`]; links use their process-table
+//! entry, see [`crate::liveness::waiters`]) so that a survivor that proves
+//! the process dead can withdraw them for it.
+//!
 //! **Untrusted words.** A peer can write anything into `seq` and `waiters`.
 //! The worst it achieves is extra wake syscalls (a stuck non-zero `waiters`),
 //! a slice of latency (a zeroed `waiters`), or a waiter that keeps returning
@@ -75,7 +81,7 @@
 
 use std::fmt;
 use std::ops::AddAssign;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::futex::{futex_wait, futex_wake, FutexWait};
@@ -111,6 +117,37 @@ impl<'a> EventCount<'a> {
         }
         futex_wake(self.seq, i32::MAX);
         true
+    }
+}
+
+/// A 16-bit field of a `u64` word in which a [`Waiter`] counts its parks,
+/// raised after it announces itself in the event's `waiters` word and
+/// lowered before it withdraws, so the field never counts more parked
+/// threads than `waiters` holds for this owner.
+#[derive(Debug, Clone, Copy)]
+pub struct WaiterRecord<'a> {
+    word: &'a AtomicU64,
+    shift: u32,
+}
+
+impl<'a> WaiterRecord<'a> {
+    /// The field of `word` at bit `shift` (taken modulo 64, rounded down
+    /// to a multiple of 16).
+    pub fn new(word: &'a AtomicU64, shift: u32) -> Self {
+        WaiterRecord {
+            word,
+            shift: shift % 64 / 16 * 16,
+        }
+    }
+
+    fn add(&self) {
+        // Relaxed: the word is only read by a survivor after it proved us
+        // dead through the kernel, which orders everything we did before.
+        self.word.fetch_add(1 << self.shift, Ordering::Relaxed);
+    }
+
+    fn remove(&self) {
+        self.word.fetch_sub(1 << self.shift, Ordering::Relaxed);
     }
 }
 
@@ -251,6 +288,8 @@ pub struct Waiter<'a> {
     /// When this wait first parked.
     parked_since: Option<Instant>,
     stats: WaitStats,
+    /// Where parks are also counted for their owner, if anywhere.
+    record: Option<WaiterRecord<'a>>,
 }
 
 /// How many spins of a [`Waiter`] share one clock read (for the end of the
@@ -282,7 +321,15 @@ impl<'a> Waiter<'a> {
             yields_done: 0,
             parked_since: None,
             stats: WaitStats::default(),
+            record: None,
         }
+    }
+
+    /// Also counts each park in `record` while it lasts (see
+    /// [`WaiterRecord`]), so that a survivor can withdraw it if this
+    /// process dies parked.
+    pub fn record_parks_in(&mut self, record: WaiterRecord<'a>) {
+        self.record = Some(record);
     }
 
     /// Waits a little, then returns so that the caller retries its
@@ -369,11 +416,17 @@ impl<'a> Waiter<'a> {
     fn park(&mut self, slice: Duration, still_blocked: impl FnOnce() -> bool) {
         let EventCount { seq, waiters } = self.event;
         let seen = protocol::announce(seq, waiters);
+        if let Some(record) = &self.record {
+            record.add();
+        }
         if still_blocked() {
             self.stats.parks += 1;
             if futex_wait(seq, seen, Some(slice)) == FutexWait::TimedOut {
                 self.stats.park_timeouts += 1;
             }
+        }
+        if let Some(record) = &self.record {
+            record.remove();
         }
         protocol::withdraw(waiters);
     }

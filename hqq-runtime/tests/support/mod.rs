@@ -140,6 +140,13 @@ impl Child {
         self.process.id()
     }
 
+    /// Sends the child SIGKILL (it is unreaped, so the pid is still ours);
+    /// returns when it was sent.
+    pub fn sigkill(&mut self) -> Instant {
+        self.process.kill().expect("SIGKILL the child");
+        Instant::now()
+    }
+
     /// Waits for the child to exit, for at most `timeout` (the watchdog).
     /// On timeout, kills it and panics with its output.
     pub fn wait(mut self, timeout: Duration) -> ChildOutput {
@@ -283,4 +290,16 @@ pub fn open_link_memory(
         )
     }
     .expect("open link memory")
+}
+
+/// A link configuration of `slots` x `buffer` bytes that waits up to 5 s
+/// for the segment and removes it when the creating link is dropped.
+pub fn link_config(slots: u64, buffer: u64) -> hqq_runtime::link::LinkConfig {
+    let mut config = hqq_runtime::link::LinkConfig::new();
+    config
+        .slots(slots)
+        .buffer_size(buffer)
+        .ready_timeout(Duration::from_secs(5))
+        .keep_on_drop(false);
+    config
 }
