@@ -44,13 +44,7 @@ const C_GENERATED: &[&str] = &[
 /// itself (`Result` would be `<prefix>_result`), each as a message. The
 /// `hqq-gen c` command refuses such a spec.
 pub fn name_clashes(spec: &Spec) -> Vec<String> {
-    let types = spec
-        .opcodes
-        .iter()
-        .map(|o| &o.name)
-        .chain(spec.enums.iter().map(|e| &e.name))
-        .chain(spec.flags.iter().map(|f| &f.name));
-    types
+    spec.type_names()
         .filter(|name| C_GENERATED.contains(&names::snake(name).as_str()))
         .map(|name| {
             format!(

@@ -50,13 +50,7 @@ const GO_GENERATED: &[&str] = &[
 /// The spec's types whose Go names clash with what the file defines itself,
 /// each as a message. The `hqq-gen go` command refuses such a spec.
 pub fn name_clashes(spec: &Spec) -> Vec<String> {
-    let types = spec
-        .opcodes
-        .iter()
-        .map(|o| &o.name)
-        .chain(spec.enums.iter().map(|e| &e.name))
-        .chain(spec.flags.iter().map(|f| &f.name));
-    types
+    spec.type_names()
         .filter(|name| GO_GENERATED.contains(&name.as_str()))
         .map(|name| format!("`{name}` is a name the Go file defines itself"))
         .collect()

@@ -284,6 +284,18 @@ pub struct Spec {
     pub methods: Vec<Method>,
 }
 
+impl Spec {
+    /// The names of the types the spec defines: its packets (one per
+    /// opcode), enums and flag sets.
+    pub fn type_names(&self) -> impl Iterator<Item = &String> {
+        self.opcodes
+            .iter()
+            .map(|o| &o.name)
+            .chain(self.enums.iter().map(|e| &e.name))
+            .chain(self.flags.iter().map(|f| &f.name))
+    }
+}
+
 /// An RPC method (`methods:` entry), called and served over an Advanced
 /// link.
 #[derive(Debug, Clone, PartialEq, Eq)]
