@@ -32,16 +32,19 @@ pub enum OpCode {
     Scan = 0x82,
     /// Counters of the store, in narrow operands (range-checked on decode).
     Stats = 0x83,
+    /// A window of a shard's slots, in narrow operands with rules.
+    Window = 0x84,
 }
 
 #[allow(clippy::pedantic, clippy::nursery)]
 impl OpCode {
     /// Every opcode, in spec order.
-    pub const ALL: [OpCode; 4] = [
+    pub const ALL: [OpCode; 5] = [
         OpCode::Put,
         OpCode::Reply,
         OpCode::Scan,
         OpCode::Stats,
+        OpCode::Window,
     ];
 
     /// The opcode byte.
@@ -57,6 +60,7 @@ impl OpCode {
             OpCode::Reply => "Reply",
             OpCode::Scan => "Scan",
             OpCode::Stats => "Stats",
+            OpCode::Window => "Window",
         }
     }
 
@@ -67,6 +71,7 @@ impl OpCode {
             OpCode::Reply => ::hqq_runtime::codec::Direction::SecondaryToPrimary,
             OpCode::Scan => ::hqq_runtime::codec::Direction::Both,
             OpCode::Stats => ::hqq_runtime::codec::Direction::SecondaryToPrimary,
+            OpCode::Window => ::hqq_runtime::codec::Direction::Both,
         }
     }
 
@@ -78,6 +83,7 @@ impl OpCode {
             0x81 => ::core::option::Option::Some(OpCode::Reply),
             0x82 => ::core::option::Option::Some(OpCode::Scan),
             0x83 => ::core::option::Option::Some(OpCode::Stats),
+            0x84 => ::core::option::Option::Some(OpCode::Window),
             _ => ::core::option::Option::None,
         }
     }
@@ -274,7 +280,7 @@ impl ::hqq_runtime::codec::PacketCodec for Put {
         &self,
         limits: &::hqq_runtime::codec::Limits,
     ) -> ::core::result::Result<(), ::hqq_runtime::codec::Violation> {
-        if self.len > limits.buffer_size {
+        if ::hqq_runtime::codec::OperandValue::to_word(&self.len) > limits.buffer_size {
             return ::core::result::Result::Err(::hqq_runtime::codec::Violation {
                 operand: ::hqq_runtime::codec::OperandRef::of::<Self>(1, "len"),
                 rule: "len <= limits.buffer_size",
@@ -416,14 +422,17 @@ impl ::hqq_runtime::codec::PacketCodec for Scan {
                 ::hqq_runtime::codec::OperandRef::of::<Self>(1, "count"),
             )?,
         };
-        if u128::from(packet.first) + u128::from(packet.count) > 4294967295 {
+        if u128::from(::hqq_runtime::codec::OperandValue::to_word(&packet.first))
+            + u128::from(::hqq_runtime::codec::OperandValue::to_word(&packet.count))
+            > 4294967295
+        {
             return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::Rule {
                 operand: ::hqq_runtime::codec::OperandRef::of::<Self>(1, "count"),
                 rule: "first + count <= 4294967295",
                 value: ::hqq_runtime::codec::OperandValue::to_word(&packet.count),
             });
         }
-        if packet.count < 1 {
+        if ::hqq_runtime::codec::OperandValue::to_word(&packet.count) < 1 {
             return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::Rule {
                 operand: ::hqq_runtime::codec::OperandRef::of::<Self>(1, "count"),
                 rule: "count >= 1",
@@ -541,6 +550,135 @@ impl ::hqq_runtime::codec::PacketCodec for Stats {
     }
 }
 
+/// A window of a shard's slots, in narrow operands with rules.
+///
+/// Opcode `0x84`, sent by either side.
+#[allow(clippy::pedantic, clippy::nursery)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// Shard the window is of.
+    ///
+    /// Operand 0 (word 1).
+    ///
+    /// Rule (decode): `shard < 64`. A store has at most 64 shards.
+    pub shard: ::core::primitive::u8,
+    /// First slot of the window.
+    ///
+    /// Operand 1 (word 2).
+    pub first: ::core::primitive::u16,
+    /// Slots in the window.
+    ///
+    /// Operand 2 (word 3).
+    ///
+    /// Rule (decode): `first + count <= 65536`. The window ends within the 16-bit slot numbers.
+    ///
+    /// Rule (validate): `count <= limits.slot_count`. A window is at most one ring of slots.
+    pub count: ::core::primitive::u32,
+    /// Slots the shard has.
+    ///
+    /// Operand 3 (word 4).
+    ///
+    /// Rule (decode): `count <= total`.
+    pub total: u64,
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl ::hqq_runtime::codec::PacketCodec for Window {
+    const OPCODE: u8 = 0x84;
+
+    const NAME: &'static str = "Window";
+
+    #[inline]
+    fn encode(&self) -> ::hqq_runtime::Packet {
+        ::hqq_runtime::Packet::from_words([
+            u64::from(<Self as ::hqq_runtime::codec::PacketCodec>::OPCODE),
+            <::core::primitive::u8 as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.shard,
+            ),
+            <::core::primitive::u16 as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.first,
+            ),
+            <::core::primitive::u32 as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.count,
+            ),
+            <u64 as ::hqq_runtime::codec::OperandValue>::to_word(&self.total),
+            0,
+            0,
+            0,
+        ])
+    }
+
+    #[inline]
+    fn decode(
+        packet: &::hqq_runtime::Packet,
+    ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
+        let words = ::hqq_runtime::encoding::operand_words::<Self>(packet, 15)?;
+        let packet = Self {
+            shard: <::core::primitive::u8 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[0],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(0, "shard"),
+            )?,
+            first: <::core::primitive::u16 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[1],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(1, "first"),
+            )?,
+            count: <::core::primitive::u32 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[2],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(2, "count"),
+            )?,
+            total: <u64 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[3],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(3, "total"),
+            )?,
+        };
+        if ::hqq_runtime::codec::OperandValue::to_word(&packet.shard) >= 64 {
+            return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::Rule {
+                operand: ::hqq_runtime::codec::OperandRef::of::<Self>(0, "shard"),
+                rule: "shard < 64",
+                value: ::hqq_runtime::codec::OperandValue::to_word(&packet.shard),
+            });
+        }
+        if u128::from(::hqq_runtime::codec::OperandValue::to_word(&packet.first))
+            + u128::from(::hqq_runtime::codec::OperandValue::to_word(&packet.count))
+            > 65536
+        {
+            return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::Rule {
+                operand: ::hqq_runtime::codec::OperandRef::of::<Self>(2, "count"),
+                rule: "first + count <= 65536",
+                value: ::hqq_runtime::codec::OperandValue::to_word(&packet.count),
+            });
+        }
+        if ::hqq_runtime::codec::OperandValue::to_word(&packet.count)
+            > ::hqq_runtime::codec::OperandValue::to_word(&packet.total)
+        {
+            return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::Rule {
+                operand: ::hqq_runtime::codec::OperandRef::of::<Self>(3, "total"),
+                rule: "count <= total",
+                value: ::hqq_runtime::codec::OperandValue::to_word(&packet.total),
+            });
+        }
+
+        ::core::result::Result::Ok(packet)
+    }
+
+    #[inline]
+    fn validate(
+        &self,
+        limits: &::hqq_runtime::codec::Limits,
+    ) -> ::core::result::Result<(), ::hqq_runtime::codec::Violation> {
+        if ::hqq_runtime::codec::OperandValue::to_word(&self.count) > limits.slot_count {
+            return ::core::result::Result::Err(::hqq_runtime::codec::Violation {
+                operand: ::hqq_runtime::codec::OperandRef::of::<Self>(2, "count"),
+                rule: "count <= limits.slot_count",
+                value: ::hqq_runtime::codec::OperandValue::to_word(&self.count),
+            });
+        }
+
+        ::core::result::Result::Ok(())
+    }
+}
+
 /// Any packet of this protocol, decoded.
 #[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -553,6 +691,8 @@ pub enum Message {
     Scan(Scan),
     /// A [`Stats`] packet.
     Stats(Stats),
+    /// A [`Window`] packet.
+    Window(Window),
 }
 
 /// Receives decoded packets from [`dispatch`], one method per opcode.
@@ -632,6 +772,23 @@ pub trait Handler {
             ),
         )
     }
+
+    /// Handles a [`Window`] packet and a view of its slot's payload buffer.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_window(
+        &mut self,
+        packet: Window,
+        payload: ::hqq_runtime::PayloadView<'_>,
+    ) -> ::core::result::Result<(), ::hqq_runtime::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            ::hqq_runtime::codec::Rejection::unhandled(
+                <Window as ::hqq_runtime::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
 }
 
 #[allow(clippy::pedantic, clippy::nursery)]
@@ -659,6 +816,10 @@ impl Message {
             return <Stats as ::hqq_runtime::codec::PacketCodec>::decode(packet)
                 .map(Message::Stats);
         }
+        if opcode == <Window as ::hqq_runtime::codec::PacketCodec>::OPCODE {
+            return <Window as ::hqq_runtime::codec::PacketCodec>::decode(packet)
+                .map(Message::Window);
+        }
 
         ::core::result::Result::Err(
             ::hqq_runtime::codec::DecodeError::UnknownOpcode(opcode),
@@ -680,6 +841,9 @@ impl Message {
             }
             Message::Stats(packet) => {
                 <Stats as ::hqq_runtime::codec::PacketCodec>::encode(packet)
+            }
+            Message::Window(packet) => {
+                <Window as ::hqq_runtime::codec::PacketCodec>::encode(packet)
             }
         }
     }
@@ -703,6 +867,9 @@ impl Message {
             Message::Stats(packet) => {
                 <Stats as ::hqq_runtime::codec::PacketCodec>::validate(packet, limits)
             }
+            Message::Window(packet) => {
+                <Window as ::hqq_runtime::codec::PacketCodec>::validate(packet, limits)
+            }
         }
     }
 
@@ -713,6 +880,7 @@ impl Message {
             Message::Reply(_) => OpCode::Reply,
             Message::Scan(_) => OpCode::Scan,
             Message::Stats(_) => OpCode::Stats,
+            Message::Window(_) => OpCode::Window,
         }
     }
 }
@@ -753,6 +921,15 @@ impl ::core::convert::From<Stats> for Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl ::core::convert::From<Window> for Message {
+    #[inline]
+    fn from(packet: Window) -> Self {
+        Message::Window(packet)
+    }
+}
+
 /// Decodes `packet`, validates it against `limits` and calls the
 /// [`Handler`] method of its opcode with `payload`.
 ///
@@ -773,6 +950,7 @@ pub fn dispatch<H: Handler + ?::core::marker::Sized>(
         Message::Reply(p) => handler.on_reply(p, payload),
         Message::Scan(p) => handler.on_scan(p, payload),
         Message::Stats(p) => handler.on_stats(p, payload),
+        Message::Window(p) => handler.on_window(p, payload),
     }
         .map_err(::hqq_runtime::codec::DispatchError::Rejected)
 }
