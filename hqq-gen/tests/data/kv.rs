@@ -1112,4 +1112,74 @@ pub mod rpc {
             )
         }
     }
+
+    ::hqq_runtime::if_async! {
+        #[doc = r" The async server side: one method per RPC method, each returning"]
+        #[doc = r" a `Send` future (implement them with `async fn`). An `Err`"] #[doc =
+        r" answers the request with an error status."] pub trait AsyncServer :
+        ::core::marker::Send { #[doc =
+        " Returns the value stored under the key in the request."] #[doc = ""] #[doc =
+        " RPC method `get` (id 1)."] fn get(& mut self, cx : &
+        ::hqq_runtime::advanced::CallContext, request : & [u8],) -> impl
+        ::core::future::Future < Output = ::core::result::Result < ::std::vec::Vec < u8
+        >, ::hqq_runtime::advanced::Status >> + ::core::marker::Send; #[doc =
+        " Stores a value; the request is the key (8 bytes, little-endian)"] #[doc =
+        " followed by the value."] #[doc = ""] #[doc = " RPC method `put` (id 2)."] fn
+        put(& mut self, cx : & ::hqq_runtime::advanced::CallContext, request : & [u8],)
+        -> impl ::core::future::Future < Output = ::core::result::Result <
+        ::std::vec::Vec < u8 >, ::hqq_runtime::advanced::Status >> +
+        ::core::marker::Send; } struct AsyncService < 's, S : ? ::core::marker::Sized >
+        (& 's mut S); #[automatically_derived] impl < S : AsyncServer + ?
+        ::core::marker::Sized > ::hqq_runtime::async_link::rpc::AsyncRpcService for
+        AsyncService < '_, S > { async fn handle(& mut self, cx :
+        ::hqq_runtime::advanced::CallContext, method : u64, request : ::std::vec::Vec <
+        u8 >,) -> ::core::option::Option < ::core::result::Result < ::std::vec::Vec < u8
+        >, ::hqq_runtime::advanced::Status >> { match method { METHOD_GET =>
+        ::core::option::Option::Some(async { let response = self.0. get(& cx, &
+        request[..]). await ?; ::core::result::Result:: < ::std::vec::Vec < u8 >,
+        ::hqq_runtime::advanced::Status > ::Ok(response) } . await), METHOD_PUT =>
+        ::core::option::Option::Some(async { let response = self.0. put(& cx, &
+        request[..]). await ?; ::core::result::Result:: < ::std::vec::Vec < u8 >,
+        ::hqq_runtime::advanced::Status > ::Ok(response) } . await), _ =>
+        ::core::option::Option::None, } } } #[doc =
+        r" [`serve`] on an async link: answers the requests on"] #[doc =
+        r" `connection` with `server`, one at a time, until the"] #[doc =
+        r" connection closes or the peer is gone."] pub async fn serve_async < S :
+        AsyncServer + ? ::core::marker::Sized > (link : &
+        ::hqq_runtime::async_link::AsyncAdvancedLink, connection : u64, server : & mut
+        S,) -> ::core::result::Result < ::hqq_runtime::advanced::ServeEnd,
+        ::hqq_runtime::advanced::RpcServeError > {
+        ::hqq_runtime::async_link::rpc::serve(link, connection, & mut
+        AsyncService(server)). await } #[doc =
+        r" The async client side: one method per RPC method, each a call"] #[doc =
+        r" on an async Advanced link; any number may be awaited at once."]
+        #[derive(Clone, Copy)] pub struct AsyncClient < 'l > { link : &
+        'l::hqq_runtime::async_link::AsyncAdvancedLink, connection : u64, }
+        #[automatically_derived] impl ::core::fmt::Debug for AsyncClient < '_ > { fn
+        fmt(& self, f : & mut ::core::fmt::Formatter < '_ >) -> ::core::fmt::Result { f
+        .debug_struct("AsyncClient").field("connection", & self.connection)
+        .finish_non_exhaustive() } } impl < 'l > AsyncClient < 'l > { #[doc =
+        r" A client calling on the link itself (connection 0)."] pub fn new(link : &
+        'l::hqq_runtime::async_link::AsyncAdvancedLink) -> Self { AsyncClient { link,
+        connection : 0 } } #[doc = r" A client calling on `connection` (from `dial`)."]
+        pub fn on_connection(link : & 'l::hqq_runtime::async_link::AsyncAdvancedLink,
+        connection : u64) -> Self { AsyncClient { link, connection } } #[doc =
+        r" The link the client calls on."] pub fn link(& self) -> &
+        'l::hqq_runtime::async_link::AsyncAdvancedLink { self.link } #[doc =
+        " Calls [`AsyncServer::get`] and awaits its response (cancel-safe as `AsyncAdvancedLink::call_on`)."]
+        #[doc = ""] #[doc = " Returns the value stored under the key in the request."]
+        #[doc = ""] #[doc = " RPC method `get` (id 1)."] pub async fn get(& self, request
+        : & [u8],) -> ::core::result::Result < ::std::vec::Vec < u8 >,
+        ::hqq_runtime::advanced::RpcCallError > {
+        ::hqq_runtime::async_link::rpc::call(self.link, self.connection, METHOD_GET,
+        request). await } #[doc =
+        " Calls [`AsyncServer::put`] and awaits its response (cancel-safe as `AsyncAdvancedLink::call_on`)."]
+        #[doc = ""] #[doc =
+        " Stores a value; the request is the key (8 bytes, little-endian)"] #[doc =
+        " followed by the value."] #[doc = ""] #[doc = " RPC method `put` (id 2)."] pub
+        async fn put(& self, request : & [u8],) -> ::core::result::Result <
+        ::std::vec::Vec < u8 >, ::hqq_runtime::advanced::RpcCallError > {
+        ::hqq_runtime::async_link::rpc::call(self.link, self.connection, METHOD_PUT,
+        request). await } }
+    }
 }

@@ -45,12 +45,16 @@
 //! its drop withdraws the registration. Each method's "Cancel safety"
 //! section says what that means for it.
 
+mod advanced;
+mod advanced_messages;
 mod io;
 mod readiness;
+pub mod rpc;
 mod standard;
 mod waitv;
 mod watcher;
 
+pub use advanced::AsyncAdvancedLink;
 pub use standard::AsyncStandardLink;
 
 /// How many async operations of this process are registered with its
