@@ -25,8 +25,8 @@ use ::iceoryx2::port::publisher::Publisher;
 use ::iceoryx2::port::subscriber::Subscriber;
 use ::iceoryx2::port::{BackpressureAction, BackpressureInfo};
 use ::iceoryx2::prelude::{
-    ipc, AllocationStrategy, BackpressureStrategy, CallbackProgression, Config, NodeBuilder,
-    NodeState, ServiceName,
+    ipc, set_log_level, AllocationStrategy, BackpressureStrategy, CallbackProgression, Config,
+    LogLevel, NodeBuilder, NodeState, ServiceName,
 };
 use ::iceoryx2::sample::Sample;
 use ::iceoryx2::service::port_factory::publish_subscribe::PortFactory;
@@ -99,6 +99,8 @@ impl Iceoryx2Channel {
     /// The end that publishes on `prefix/<outgoing>` and subscribes to
     /// `prefix/<incoming>`.
     fn open(prefix: &str, outgoing: &str, incoming: &str, patience: Duration) -> io::Result<Self> {
+        // iceoryx2 warns on stderr that it runs without a config file.
+        set_log_level(LogLevel::Error);
         let node = NodeBuilder::new()
             .create::<Service>()
             .map_err(|e| other("create a node", e))?;
