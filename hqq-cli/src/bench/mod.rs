@@ -57,6 +57,8 @@ pub mod echo;
 pub mod error;
 pub mod fd;
 pub mod floor;
+#[cfg(feature = "iceoryx2")]
+pub mod iceoryx;
 pub mod idle;
 pub mod link;
 pub mod machine;

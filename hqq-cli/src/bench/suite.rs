@@ -57,6 +57,10 @@ pub const TOKIO_UNIX: &str = "tokio UnixStream";
 /// Name of the idle measurement of a task awaiting an async link receive.
 pub const ASYNC_LINK_RECV: &str = "hqq AsyncStandardLink awaiting recv";
 
+/// Name of the iceoryx2 rows (feature `iceoryx2`): publish-subscribe, a
+/// copy in and a copy out per message.
+pub const ICEORYX2: &str = "iceoryx2 publish-subscribe";
+
 /// Name of the Advanced link's RPC rows (`call` to an echo method).
 pub const ADVANCED_CALL: &str = "hqq AdvancedLink call";
 /// Name of the Advanced link's assembled large-message rows.
@@ -173,6 +177,13 @@ pub const ROUND_TRIPS: &[RoundTripEntry] = &[
             )?))
         },
     },
+    #[cfg(feature = "iceoryx2")]
+    RoundTripEntry {
+        name: ICEORYX2,
+        sizes: &SIZES,
+        baselines: &[FLOOR_PROCESSES, STANDARD_LINK],
+        open: || Ok(Box::new(super::iceoryx::spawn_iceoryx2()?)),
+    },
     RoundTripEntry {
         name: ADVANCED_CALL,
         sizes: &[64],
@@ -270,6 +281,12 @@ pub const STREAMS: &[StreamEntry] = &[
         name: STANDARD_LINK,
         baselines: &[SOCKETPAIR, MEMCPY],
         open: || Ok(Box::new(spawn_link()?)),
+    },
+    #[cfg(feature = "iceoryx2")]
+    StreamEntry {
+        name: ICEORYX2,
+        baselines: &[MEMCPY, STANDARD_LINK],
+        open: || Ok(Box::new(super::iceoryx::spawn_iceoryx2()?)),
     },
 ];
 
