@@ -57,6 +57,12 @@ pub const TOKIO_UNIX: &str = "tokio UnixStream";
 /// Name of the idle measurement of a task awaiting an async link receive.
 pub const ASYNC_LINK_RECV: &str = "hqq AsyncStandardLink awaiting recv";
 
+/// Name of the async Advanced link's call rows (feature `tokio`).
+pub const ASYNC_ADVANCED_CALL: &str = "hqq AsyncAdvancedLink call";
+/// Name of the rows of 1000 async calls in flight on one link (feature
+/// `tokio`; messages per second are calls per second).
+pub const ASYNC_CONCURRENT_CALLS: &str = "hqq AsyncAdvancedLink, 1000 concurrent calls";
+
 /// Name of the Advanced link's RPC rows (`call` to an echo method).
 pub const ADVANCED_CALL: &str = "hqq AdvancedLink call";
 /// Name of the Advanced link's assembled large-message rows.
@@ -179,6 +185,13 @@ pub const ROUND_TRIPS: &[RoundTripEntry] = &[
         baselines: &[FLOOR_PROCESSES, SOCKETPAIR, STANDARD_LINK],
         open: || Ok(Box::new(spawn_advanced(AdvancedMode::Rpc)?)),
     },
+    #[cfg(feature = "tokio")]
+    RoundTripEntry {
+        name: ASYNC_ADVANCED_CALL,
+        sizes: &[64],
+        baselines: &[FLOOR_PROCESSES, ADVANCED_CALL, TOKIO_UNIX],
+        open: || Ok(Box::new(super::async_advanced::spawn_async_call()?)),
+    },
 ];
 
 /// The parked round trips (64 B, [`PARKED_SPACING`] apart), baselines first.
@@ -270,6 +283,12 @@ pub const STREAMS: &[StreamEntry] = &[
         name: STANDARD_LINK,
         baselines: &[SOCKETPAIR, MEMCPY],
         open: || Ok(Box::new(spawn_link()?)),
+    },
+    #[cfg(feature = "tokio")]
+    StreamEntry {
+        name: ASYNC_CONCURRENT_CALLS,
+        baselines: &[],
+        open: || Ok(Box::new(super::async_advanced::spawn_async_call()?)),
     },
 ];
 
