@@ -52,6 +52,31 @@ use super::watcher::Interest;
 /// does not apply to async operations: wrap them in `tokio::time::timeout`
 /// (each method's "Cancel safety" section says what dropping it does). A
 /// dead peer ends a wait with `PeerGone`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink};
+/// use hqq_runtime::async_link::AsyncAdvancedLink;
+/// use hqq_runtime::link::LinkConfig;
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let config = AdvancedConfig::default();
+/// let (a, b) = AdvancedLink::pair(LinkConfig::new().slots(8).buffer_size(64), config)?;
+/// let (a, b) = (AsyncAdvancedLink::new(a), Arc::new(AsyncAdvancedLink::new(b)));
+/// let server = tokio::spawn(async move {
+///     b.accept_negotiation().await?;
+///     let request = b.recv_request().await?;
+///     b.respond(&request, &request.data).await?;
+///     Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// });
+/// a.negotiate(config.offer).await?;
+/// let response = a.call(1, b"ping").await?;
+/// assert_eq!(response.data, b"ping");
+/// server.await??;
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
 pub struct AsyncAdvancedLink {
     link: Arc<AdvancedLink>,
     /// The link's ring watch (see the module docs).
