@@ -373,6 +373,8 @@ fn a_cancelled_dial_leaves_nothing_open() {
         a.send_large(0, b"flush").await.expect("send");
         assert_eq!(b.recv_large(0).await.expect("recv").data, b"flush");
         assert!(!a.get_ref().is_open(id));
+        assert!(!b.get_ref().is_open(id), "the peer was told");
+        assert!(b.get_ref().closed_by_peer(id));
         let (dialed, accepted) = join(a.dial(), b.accept()).await;
         assert_eq!(dialed.expect("dial"), accepted.expect("accept"));
     });
