@@ -228,6 +228,8 @@ impl AsyncAdvancedLink {
                     if others_wait && self.arm_ring().is_ready() {
                         self.link.wake_task_turn();
                     }
+                    // A wait ended: the next one spins first again.
+                    lock(&self.ring).restart_spin();
                     return Poll::Ready(Ok(found));
                 }
                 Attempt::Failed(e) => return Poll::Ready(Err(e)),
