@@ -285,7 +285,7 @@ pub use hqq_derive::{include_spec, Dispatch, OperandValue, Packet};
 pub use hqq_runtime as runtime;
 pub use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink};
 #[cfg(all(feature = "tokio", unix))]
-pub use hqq_runtime::async_link::AsyncStandardLink;
+pub use hqq_runtime::async_link::{AsyncAdvancedLink, AsyncStandardLink};
 pub use hqq_runtime::codec::{OperandValue, PacketCodec};
 #[cfg(unix)]
 pub use hqq_runtime::link::{LinkConfig, StandardLink};

@@ -325,7 +325,9 @@ fn async_handle_body(spec: &Spec, rt: &syn::Path, m: &Method) -> TokenStream {
         }
     };
     let response = match encode_message(rt, &m.response, quote!(&response)) {
-        None => quote!(::core::result::Result::<::std::vec::Vec<u8>, #rt::advanced::Status>::Ok(response)),
+        None => {
+            quote!(::core::result::Result::<::std::vec::Vec<u8>, #rt::advanced::Status>::Ok(response))
+        }
         Some(encode) => {
             let bad_response = status(quote!(BAD_RESPONSE));
             quote!(#encode.map_err(#bad_response))

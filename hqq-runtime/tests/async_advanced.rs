@@ -1,11 +1,13 @@
 //! AsyncAdvancedLink (feature `tokio`): negotiation, connections, large and
 //! streamed messages, calls on both tokio runtimes (and beside blocking
-//! threads), and cancellation at every await point.
+//! threads), cancellation at every await point, and a peer process that
+//! dies while tasks wait.
 //!
 //! Run with `cargo test -p hqq-runtime --features tokio --test async_advanced`.
 #![cfg(all(feature = "tokio", target_os = "linux"))]
 
 mod async_support;
+mod support;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,10 +17,12 @@ use std::time::Duration;
 
 use async_support::{current_thread, join, link_config, multi_thread, run, serial, CountingWaker};
 use hqq_runtime::advanced::{
-    AdvancedConfig, AdvancedLink, CallContext, RecvLargeError, RpcCallError, ServeEnd, Status,
+    AdvancedConfig, AdvancedLink, CallContext, CallError, RecvLargeError, RecvRequestError,
+    RpcCallError, ServeEnd, Status, TransportError,
 };
 use hqq_runtime::async_link::rpc::{self, AsyncRpcService};
 use hqq_runtime::async_link::AsyncAdvancedLink;
+use support::{child_env, unique_segment_name, Child};
 
 /// Two async ends, not negotiated yet.
 fn raw_pair(slots: u64) -> (Arc<AsyncAdvancedLink>, Arc<AsyncAdvancedLink>) {
@@ -369,7 +373,72 @@ fn a_cancelled_dial_leaves_nothing_open() {
         a.send_large(0, b"flush").await.expect("send");
         assert_eq!(b.recv_large(0).await.expect("recv").data, b"flush");
         assert!(!a.get_ref().is_open(id));
+        assert!(!b.get_ref().is_open(id), "the peer was told");
+        assert!(b.get_ref().closed_by_peer(id));
         let (dialed, accepted) = join(a.dial(), b.accept()).await;
         assert_eq!(dialed.expect("dial"), accepted.expect("accept"));
     });
+}
+
+/// The peer process of `a_dead_peer_ends_every_wait`: negotiates, then
+/// dies (no destructors, no ConnClose, its process-table entry left behind)
+/// when told to.
+#[test]
+fn advanced_peer_that_dies() {
+    let Some(env) = child_env("advanced_peer_that_dies") else {
+        return;
+    };
+    let link = AdvancedLink::open(
+        &env.var("HQQ_SEGMENT"),
+        &link_config(8),
+        AdvancedConfig::default(),
+    )
+    .expect("open");
+    link.wait_for_negotiation().expect("negotiation");
+    let message = link.recv_large(0).expect("the word to die");
+    assert_eq!(message.data, b"die");
+    std::process::exit(0);
+}
+
+#[test]
+fn a_dead_peer_ends_every_wait() {
+    let _serial = serial();
+    let name = unique_segment_name("async-advanced-gone");
+    let link =
+        AdvancedLink::create(&name, &link_config(8), AdvancedConfig::default()).expect("create");
+    let link = Arc::new(AsyncAdvancedLink::new(link));
+    let child = Child::spawn("advanced_peer_that_dies", &[("HQQ_SEGMENT", &name)]);
+    run(multi_thread(), async {
+        link.negotiate(AdvancedConfig::default().offer)
+            .await
+            .expect("negotiate");
+        // Three tasks wait for things the peer will never send.
+        let call = {
+            let link = Arc::clone(&link);
+            tokio::spawn(async move { link.call(1, b"never answered").await })
+        };
+        let request = {
+            let link = Arc::clone(&link);
+            tokio::spawn(async move { link.recv_request().await })
+        };
+        let message = {
+            let link = Arc::clone(&link);
+            tokio::spawn(async move { link.recv_large(0).await })
+        };
+        link.send_large(0, b"die").await.expect("send");
+        assert!(matches!(
+            call.await.expect("task"),
+            Err(CallError::Transport(TransportError::PeerGone))
+        ));
+        assert!(matches!(
+            request.await.expect("task"),
+            Err(RecvRequestError::Transport(TransportError::PeerGone))
+        ));
+        assert!(matches!(
+            message.await.expect("task"),
+            Err(RecvLargeError::Transport(TransportError::PeerGone))
+        ));
+        assert_eq!(link.waiting_tasks(), 0);
+    });
+    child.wait(Duration::from_secs(60)).assert_success();
 }

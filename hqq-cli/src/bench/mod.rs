@@ -50,6 +50,8 @@
 
 pub mod advanced;
 #[cfg(feature = "tokio")]
+pub mod async_advanced;
+#[cfg(feature = "tokio")]
 pub mod async_link;
 pub mod copy;
 pub mod cpu_time;

@@ -60,6 +60,11 @@ pub const ASYNC_LINK_RECV: &str = "hqq AsyncStandardLink awaiting recv";
 /// Name of the iceoryx2 rows (feature `iceoryx2`): publish-subscribe, a
 /// copy in and a copy out per message.
 pub const ICEORYX2: &str = "iceoryx2 publish-subscribe";
+/// Name of the async Advanced link's call rows (feature `tokio`).
+pub const ASYNC_ADVANCED_CALL: &str = "hqq AsyncAdvancedLink call";
+/// Name of the rows of 1000 async calls in flight on one link (feature
+/// `tokio`; messages per second are calls per second).
+pub const ASYNC_CONCURRENT_CALLS: &str = "hqq AsyncAdvancedLink, 1000 concurrent calls";
 
 /// Name of the Advanced link's RPC rows (`call` to an echo method).
 pub const ADVANCED_CALL: &str = "hqq AdvancedLink call";
@@ -190,6 +195,13 @@ pub const ROUND_TRIPS: &[RoundTripEntry] = &[
         baselines: &[FLOOR_PROCESSES, SOCKETPAIR, STANDARD_LINK],
         open: || Ok(Box::new(spawn_advanced(AdvancedMode::Rpc)?)),
     },
+    #[cfg(feature = "tokio")]
+    RoundTripEntry {
+        name: ASYNC_ADVANCED_CALL,
+        sizes: &[64],
+        baselines: &[FLOOR_PROCESSES, ADVANCED_CALL, TOKIO_UNIX],
+        open: || Ok(Box::new(super::async_advanced::spawn_async_call()?)),
+    },
 ];
 
 /// The parked round trips (64 B, [`PARKED_SPACING`] apart), baselines first.
@@ -287,6 +299,12 @@ pub const STREAMS: &[StreamEntry] = &[
         name: ICEORYX2,
         baselines: &[MEMCPY, STANDARD_LINK],
         open: || Ok(Box::new(super::iceoryx::spawn_iceoryx2()?)),
+    },
+    #[cfg(feature = "tokio")]
+    StreamEntry {
+        name: ASYNC_CONCURRENT_CALLS,
+        baselines: &[],
+        open: || Ok(Box::new(super::async_advanced::spawn_async_call()?)),
     },
 ];
 

@@ -49,6 +49,9 @@ pub(crate) struct TaskWaiters {
     free: Vec<usize>,
     next_generation: u64,
     len: usize,
+    /// Registered tasks that wait for something other than a call (so a
+    /// delivery wakes nobody, and scans nothing, when there are none).
+    others: usize,
     calls: IdMap<CallKey, TaskKey>,
 }
 
@@ -102,8 +105,11 @@ impl TaskWaiters {
             *slot = Some((generation, waiting));
         }
         let new = TaskKey { index, generation };
-        if let Some(call) = call {
-            self.calls.insert(call, new);
+        match call {
+            Some(call) => {
+                self.calls.insert(call, new);
+            }
+            None => self.others += 1,
         }
         self.len += 1;
         *key = Some(new);
@@ -124,8 +130,11 @@ impl TaskWaiters {
         };
         self.free.push(k.index);
         self.len -= 1;
-        if let Some(call) = waiting.call {
-            self.calls.remove(&call);
+        match waiting.call {
+            Some(call) => {
+                self.calls.remove(&call);
+            }
+            None => self.others -= 1,
         }
         if waiting.turn {
             self.wake_turn();
@@ -150,6 +159,9 @@ impl TaskWaiters {
 
     /// Wakes every task that waits for something other than a call.
     pub(crate) fn wake_others(&mut self) {
+        if self.others == 0 {
+            return;
+        }
         for (_, waiting) in self.slots.iter_mut().flatten() {
             if waiting.call.is_none() {
                 Self::wake(waiting);
@@ -234,7 +246,7 @@ mod tests {
         for key in [&mut ka, &mut kb, &mut kc] {
             tasks.remove(key);
         }
-        assert!(tasks.is_empty() && tasks.calls.is_empty());
+        assert!(tasks.is_empty() && tasks.calls.is_empty() && tasks.others == 0);
     }
 
     #[test]

@@ -52,6 +52,31 @@ use super::watcher::Interest;
 /// does not apply to async operations: wrap them in `tokio::time::timeout`
 /// (each method's "Cancel safety" section says what dropping it does). A
 /// dead peer ends a wait with `PeerGone`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink};
+/// use hqq_runtime::async_link::AsyncAdvancedLink;
+/// use hqq_runtime::link::LinkConfig;
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let config = AdvancedConfig::default();
+/// let (a, b) = AdvancedLink::pair(LinkConfig::new().slots(8).buffer_size(64), config)?;
+/// let (a, b) = (AsyncAdvancedLink::new(a), Arc::new(AsyncAdvancedLink::new(b)));
+/// let server = tokio::spawn(async move {
+///     b.accept_negotiation().await?;
+///     let request = b.recv_request().await?;
+///     b.respond(&request, &request.data).await?;
+///     Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// });
+/// a.negotiate(config.offer).await?;
+/// let response = a.call(1, b"ping").await?;
+/// assert_eq!(response.data, b"ping");
+/// server.await??;
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
 pub struct AsyncAdvancedLink {
     link: Arc<AdvancedLink>,
     /// The link's ring watch (see the module docs).
@@ -203,6 +228,8 @@ impl AsyncAdvancedLink {
                     if others_wait && self.arm_ring().is_ready() {
                         self.link.wake_task_turn();
                     }
+                    // A wait ended: the next one spins first again.
+                    lock(&self.ring).restart_spin();
                     return Poll::Ready(Ok(found));
                 }
                 Attempt::Failed(e) => return Poll::Ready(Err(e)),

@@ -1,4 +1,5 @@
-//! Async links for tokio (cargo feature `tokio`): [`AsyncStandardLink`].
+//! Async links for tokio (cargo feature `tokio`): [`AsyncStandardLink`],
+//! [`AsyncAdvancedLink`], and async RPC serving and calling ([`rpc`]).
 //!
 //! Nothing here needs a thread per link, and nothing spins for long. An
 //! operation first tries the ring with the link's non-blocking `try_`

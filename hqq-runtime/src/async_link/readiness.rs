@@ -79,6 +79,13 @@ impl Readiness {
         poll_fn(|cx| self.poll_ready(link, interest, cx)).await
     }
 
+    /// A wait ended without this readiness seeing it (a shared one: the
+    /// task that took its item did not poll it): the next wait spins
+    /// first again. A registration stays (someone may still wait on it).
+    pub(crate) fn restart_spin(&mut self) {
+        self.since = None;
+    }
+
     /// Ends the current wait: withdraws the registration (the next wait
     /// spins first again).
     pub(crate) fn finish(&mut self) {
