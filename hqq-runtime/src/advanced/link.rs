@@ -48,6 +48,7 @@ use crate::advanced::reassembly::ReassemblyLimits;
 use crate::advanced::stats::{AdvancedCounters, AdvancedStats};
 use crate::advanced::transport::{PacketTransport, TransportError};
 use crate::codec::{Limits, PacketCodec};
+use crate::stats::{role_word, ConnectionStats, Latencies, Statistics};
 use crate::link::{instant_after, LinkConfig, StandardLink};
 use crate::protocol::{
     ConnAccept, ConnClose, ConnCreate, Error, ErrorCode, Features, OpCode, ProtoNegotiate,
@@ -172,6 +173,11 @@ impl<T: PacketTransport> AdvancedLink<T> {
             config.budget,
             first_dial_id(transport.role()),
         );
+        let counters = AdvancedCounters::new(
+            transport
+                .statistics()
+                .unwrap_or_else(|| Statistics::private(role_word(transport.role()))),
+        );
         AdvancedLink {
             inbox: Mutex::new(inbox),
             transport,
@@ -181,7 +187,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
             features: AtomicU64::new(0),
             arrived: Condvar::new(),
             next_message: AtomicU64::new(1),
-            counters: AdvancedCounters::default(),
+            counters,
         }
     }
 
@@ -209,6 +215,43 @@ impl<T: PacketTransport> AdvancedLink<T> {
     pub fn stats(&self) -> AdvancedStats {
         let (bytes, entries) = lock(&self.inbox).held();
         self.counters.snapshot(bytes, entries)
+    }
+
+    /// What each connection in use carried: messages and bytes per
+    /// direction (connection 0 is the link itself; connections beyond
+    /// [`CONNECTION_SLOTS`](crate::stats::CONNECTION_SLOTS) at once share
+    /// one entry whose `connection` is `None`).
+    pub fn connection_stats(&self) -> Vec<ConnectionStats> {
+        self.counters.connections()
+    }
+
+    /// Latency histograms of calls and of message delivery (see
+    /// [`Latencies`]).
+    ///
+    /// ```
+    /// use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink};
+    /// use hqq_runtime::link::LinkConfig;
+    ///
+    /// let (a, b) = AdvancedLink::pair(LinkConfig::new().slots(8).buffer_size(64), AdvancedConfig::default())?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| b.wait_for_negotiation().map(drop));
+    ///     a.negotiate(AdvancedConfig::default().offer)
+    /// })?;
+    /// a.send_large(0, &[7; 150])?;
+    /// let delivered = a.latencies().deliveries;
+    /// assert_eq!(delivered.len(), 1);
+    /// println!("p99 send: {} ns", delivered.value_at_quantile(0.99));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn latencies(&self) -> Latencies {
+        self.counters.latencies()
+    }
+
+    /// The statistics block this link counts into (shared with the
+    /// Standard link below; published when
+    /// [`LinkConfig::publish_stats`] was set).
+    pub fn statistics(&self) -> &Statistics {
+        self.counters.statistics()
     }
 
     /// The default deadline: [`AdvancedConfig::timeout`] from now.
@@ -436,6 +479,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
     /// [`close`](Self::close) with a deadline for telling the peer.
     pub fn close_until(&self, id: u64, deadline: Instant) -> Result<(), CloseError> {
         self.require(None)?;
+        self.counters.connection_closed(id);
         {
             let mut inbox = lock(&self.inbox);
             let was_open = inbox.connections.close(id);
