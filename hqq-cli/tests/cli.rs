@@ -147,6 +147,17 @@ impl Name {
 impl Drop for Name {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(self.path());
+        // Statistics published by children that were killed.
+        let prefix = format!("{}.stat-", self.0);
+        for entry in std::fs::read_dir("/dev/shm")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 }
 
@@ -534,7 +545,7 @@ fn errors_are_one_line_and_a_failure_status() {
 #[test]
 fn every_subcommand_has_help() {
     for sub in [
-        "echo", "ping", "send", "recv", "inspect", "list", "clean", "bench",
+        "echo", "ping", "send", "recv", "inspect", "stat", "list", "clean", "bench",
     ] {
         let out = run(&[sub, "--help"]);
         assert!(out.status.success(), "{sub} --help failed");
@@ -586,4 +597,157 @@ fn absurd_announced_sizes_fail_cleanly() {
         );
         assert_eq!(out.stderr.lines().count(), 1, "{command}: {:?}", out.stderr);
     }
+}
+
+/// The one process of `report` (a `hqq stat --json` object) with `pid`.
+fn stat_of(report: &serde_json::Value, pid: u32) -> &serde_json::Value {
+    report["processes"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["pid"] == u64::from(pid)))
+        .unwrap_or_else(|| panic!("pid {pid} not in {report}"))
+}
+
+#[test]
+fn stat_shows_what_each_process_published() {
+    let name = &Name::new("stat");
+    let echo = start_small_echo(name, &[]);
+    let lines = ["one", "three", "fifteen", "x", "seventeen"];
+    // `hqq send` sends each line with its newline.
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    let input = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let send = start(&["send", &name.0], Some(input.into_bytes())).finish();
+    assert!(send.status.success(), "send failed: {}", send.stderr);
+    // The echo has echoed all five once its tx counters say so.
+    let echo_pid = echo.child.id();
+    let deadline = Instant::now() + WATCHDOG;
+    let report = loop {
+        let out = run(&["stat", &name.0, "--json"]);
+        assert!(out.status.success(), "stat failed: {}", out.stderr);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+        if stat_of(&report, echo_pid)["tx"]["packets"] == 5 {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "the echo never sent 5: {report}");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let echo_stat = stat_of(&report, echo_pid);
+    assert_eq!(echo_stat["role"], "primary");
+    assert_eq!(echo_stat["owner"], "alive");
+    assert_eq!(echo_stat["tx"]["bytes"], bytes as u64);
+    assert_eq!(echo_stat["rx"]["packets"], 5, "{report}");
+    assert_eq!(echo_stat["rx"]["bytes"], bytes as u64);
+    assert!(echo_stat["advanced"].is_null());
+    // The sender exited and took its statistics along: nobody on the
+    // secondary side publishes, and the report says so.
+    assert_eq!(report["processes"].as_array().map(Vec::len), Some(1));
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("no secondary process publishes"), "{notes}");
+
+    // Watching: two samples, the second with rates over the interval.
+    let watch = run(&[
+        "stat",
+        &name.0,
+        "--watch",
+        "--json",
+        "--interval",
+        "50ms",
+        "--count",
+        "2",
+    ]);
+    assert!(
+        watch.status.success(),
+        "stat --watch failed: {}",
+        watch.stderr
+    );
+    let samples: Vec<serde_json::Value> = watch
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    assert_eq!(samples.len(), 2);
+    assert!(samples[0]["interval_seconds"].is_null());
+    assert!(samples[1]["interval_seconds"]
+        .as_f64()
+        .is_some_and(|s| s > 0.0));
+    assert_eq!(
+        stat_of(&samples[1], echo_pid)["tx"]["packets_per_second"],
+        0.0
+    );
+
+    // Text, and inspect lists the published block.
+    let text = run(&["stat", &name.0]).stdout();
+    assert!(
+        text.contains(&format!("pid {echo_pid} primary alive")),
+        "{text}"
+    );
+    let inspect = run(&["inspect", &name.0]).stdout();
+    assert!(
+        inspect.contains(&format!("{}.stat-{echo_pid}: pid {echo_pid}", name.0)),
+        "{inspect}"
+    );
+}
+
+#[test]
+fn stat_names_processes_that_publish_nothing() {
+    let name = &Name::new("stat-silent");
+    let echo = start_small_echo(name, &["--no-stats"]);
+    let echo_pid = echo.child.id();
+    // Registered in the process table, publishing nothing (like a Go peer).
+    let deadline = Instant::now() + WATCHDOG;
+    let report = loop {
+        let out = run(&["stat", &name.0, "--json"]);
+        assert!(out.status.success(), "stat failed: {}", out.stderr);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+        if report["notes"]
+            .to_string()
+            .contains(&format!("pid {echo_pid} (primary)"))
+        {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "the echo never showed: {report}");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(report["processes"].as_array().map(Vec::len), Some(0));
+    assert!(report["notes"]
+        .to_string()
+        .contains("no primary process publishes"));
+    // A segment nobody made: a clean error.
+    let missing = run(&["stat", "hqq-cli-test-no-such-segment"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        missing.stderr.contains("does not exist"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn stat_reports_a_scribbled_block_without_failing() {
+    let name = &Name::new("stat-garbage");
+    let echo = start_small_echo(name, &[]);
+    let stat_path = format!("{}.stat-{}", name.path(), echo.child.id());
+    let deadline = Instant::now() + WATCHDOG;
+    while !std::path::Path::new(&stat_path).exists() {
+        assert!(Instant::now() < deadline, "no {stat_path}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A wrong version word, then garbage over the whole block.
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&stat_path)
+        .expect("open");
+    file.write_all_at(&99u64.to_le_bytes(), 8).expect("write");
+    let out = run(&["stat", &name.0, "--json"]);
+    assert!(out.status.success(), "stat failed: {}", out.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let error = report["processes"][0]["error"].to_string();
+    assert!(error.contains("version is 99"), "{report}");
+    let garbage: Vec<u8> = (0..8192u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
+    file.write_all_at(&garbage, 0).expect("write");
+    let out = run(&["stat", &name.0]);
+    assert!(out.status.success(), "stat failed: {}", out.stderr);
+    assert!(out.stdout().contains("unreadable"), "{}", out.stdout());
 }

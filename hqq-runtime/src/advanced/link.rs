@@ -48,11 +48,11 @@ use crate::advanced::reassembly::ReassemblyLimits;
 use crate::advanced::stats::{AdvancedCounters, AdvancedStats};
 use crate::advanced::transport::{PacketTransport, TransportError};
 use crate::codec::{Limits, PacketCodec};
-use crate::stats::{role_word, ConnectionStats, Latencies, Statistics};
 use crate::link::{instant_after, LinkConfig, StandardLink};
 use crate::protocol::{
     ConnAccept, ConnClose, ConnCreate, Error, ErrorCode, Features, OpCode, ProtoNegotiate,
 };
+use crate::stats::{role_word, ConnectionStats, Latencies, Statistics};
 
 /// How an Advanced link behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

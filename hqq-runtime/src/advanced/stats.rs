@@ -251,7 +251,6 @@ impl AdvancedCounters {
         add(&self.partials_evicted, events.evicted);
         add(&self.replies_dropped, events.replies_dropped);
     }
-
 }
 
 impl AdvancedWords {

@@ -109,7 +109,8 @@ impl StatBlock {
     pub(crate) fn init(&self, pid: u64, role: u64) {
         let h = &self.header;
         h.version.store(STAT_VERSION, Ordering::Relaxed);
-        h.block_size.store(STAT_BLOCK_SIZE as u64, Ordering::Relaxed);
+        h.block_size
+            .store(STAT_BLOCK_SIZE as u64, Ordering::Relaxed);
         h.pid.store(pid, Ordering::Relaxed);
         h.role.store(role, Ordering::Relaxed);
         h.latency_buckets
@@ -282,7 +283,10 @@ mod tests {
         assert_eq!(reused.messages_sent.load(Ordering::Relaxed), 0);
         // Every other connection still finds its own slot past the reused one.
         for c in (0..CONNECTION_SLOTS as u64).filter(|&c| c != 7) {
-            assert_eq!(map.slot_of(block, c).id_plus_one.load(Ordering::Relaxed), c + 1);
+            assert_eq!(
+                map.slot_of(block, c).id_plus_one.load(Ordering::Relaxed),
+                c + 1
+            );
         }
         assert_eq!(block.header.seq.load(Ordering::Relaxed) % 2, 0);
     }
@@ -294,7 +298,13 @@ mod tests {
         assert_eq!(read_consistent(block, 3, |_| 1), Ok(1));
         block.header.seq.store(5, Ordering::Relaxed);
         let mut tries = 0;
-        assert_eq!(read_consistent(block, 3, |_| { tries += 1; 2 }), Err(2));
+        assert_eq!(
+            read_consistent(block, 3, |_| {
+                tries += 1;
+                2
+            }),
+            Err(2)
+        );
         assert_eq!(tries, 3);
     }
 }

@@ -85,16 +85,28 @@ impl MetricsPublisher {
                 ("hqq_errors_total", a.errors),
                 ("hqq_peer_errors_total", a.peer_errors),
                 ("hqq_overflows_total", a.overflows),
-                ("hqq_compression_input_bytes_total", a.compression_input_bytes),
-                ("hqq_compression_output_bytes_total", a.compression_output_bytes),
+                (
+                    "hqq_compression_input_bytes_total",
+                    a.compression_input_bytes,
+                ),
+                (
+                    "hqq_compression_output_bytes_total",
+                    a.compression_output_bytes,
+                ),
                 ("hqq_decompressed_bytes_total", a.decompressed_bytes),
             ];
             for (name, value) in counters {
                 counter!(name, self.labels(&[])).absolute(value);
             }
             let gauges = [
-                ("hqq_compression_seconds_total", a.compression_time.as_secs_f64()),
-                ("hqq_decompression_seconds_total", a.decompression_time.as_secs_f64()),
+                (
+                    "hqq_compression_seconds_total",
+                    a.compression_time.as_secs_f64(),
+                ),
+                (
+                    "hqq_decompression_seconds_total",
+                    a.decompression_time.as_secs_f64(),
+                ),
                 ("hqq_negotiation_seconds", a.negotiation_time.as_secs_f64()),
                 ("hqq_compression_ratio", a.compression_ratio()),
             ];
@@ -104,9 +116,19 @@ impl MetricsPublisher {
         }
         self.connections(snapshot);
         let latencies = &snapshot.latencies;
-        record_new(&self.labels(&[]), "hqq_call_latency_seconds", &latencies.calls, &mut self.calls);
+        record_new(
+            &self.labels(&[]),
+            "hqq_call_latency_seconds",
+            &latencies.calls,
+            &mut self.calls,
+        );
         let name = "hqq_delivery_latency_seconds";
-        record_new(&self.labels(&[]), name, &latencies.deliveries, &mut self.deliveries);
+        record_new(
+            &self.labels(&[]),
+            name,
+            &latencies.deliveries,
+            &mut self.deliveries,
+        );
     }
 
     fn direction(&self, direction: &'static str, stats: &DirectionStats) {
@@ -118,13 +140,16 @@ impl MetricsPublisher {
 
     fn connections(&self, snapshot: &StatSnapshot) {
         for c in &snapshot.connections {
-            let id = c.connection.map_or_else(|| "other".to_owned(), |id| id.to_string());
+            let id = c
+                .connection
+                .map_or_else(|| "other".to_owned(), |id| id.to_string());
             let sides = [
                 ("tx", c.messages_sent, c.bytes_sent),
                 ("rx", c.messages_received, c.bytes_received),
             ];
             for (direction, messages, bytes) in sides {
-                let labels = self.labels(&[("connection", id.clone()), ("direction", direction.into())]);
+                let labels =
+                    self.labels(&[("connection", id.clone()), ("direction", direction.into())]);
                 counter!("hqq_connection_messages_total", labels.clone()).absolute(messages);
                 counter!("hqq_connection_bytes_total", labels).absolute(bytes);
             }
@@ -134,13 +159,21 @@ impl MetricsPublisher {
 
 /// Records into histogram `name` the samples of `now` that `seen` does not
 /// have yet (both hold bucket midpoints), in seconds, and remembers `now`.
-fn record_new(labels: &[Label], name: &'static str, now: &Histogram<u64>, seen: &mut Histogram<u64>) {
+fn record_new(
+    labels: &[Label],
+    name: &'static str,
+    now: &Histogram<u64>,
+    seen: &mut Histogram<u64>,
+) {
     let handle = histogram!(name, labels.to_vec());
     for value in now.iter_recorded() {
         let nanos = value.value_iterated_to();
         let new = value.count_at_value().saturating_sub(seen.count_at(nanos));
         if new != 0 {
-            handle.record_many(nanos as f64 * 1e-9, usize::try_from(new).unwrap_or(usize::MAX));
+            handle.record_many(
+                nanos as f64 * 1e-9,
+                usize::try_from(new).unwrap_or(usize::MAX),
+            );
         }
     }
     seen.clone_from(now);
@@ -155,15 +188,27 @@ mod tests {
     use crate::advanced::{AdvancedConfig, AdvancedLink};
     use crate::link::LinkConfig;
 
-    type Snapshot = Vec<(CompositeKey, Option<metrics::Unit>, Option<metrics::SharedString>, DebugValue)>;
+    type Snapshot = Vec<(
+        CompositeKey,
+        Option<metrics::Unit>,
+        Option<metrics::SharedString>,
+        DebugValue,
+    )>;
 
     /// A counter's value, or a histogram's sample count.
-    fn value(snapshot: &Snapshot, kind: MetricKind, name: &str, labels: &[(&str, &str)]) -> Option<u64> {
+    fn value(
+        snapshot: &Snapshot,
+        kind: MetricKind,
+        name: &str,
+        labels: &[(&str, &str)],
+    ) -> Option<u64> {
         snapshot.iter().find_map(|(key, _, _, value)| {
             let k = key.key();
             let matches = key.kind() == kind
                 && k.name() == name
-                && labels.iter().all(|(l, v)| k.labels().any(|x| x.key() == *l && x.value() == *v));
+                && labels
+                    .iter()
+                    .all(|(l, v)| k.labels().any(|x| x.key() == *l && x.value() == *v));
             match value {
                 _ if !matches => None,
                 DebugValue::Counter(n) => Some(*n),
@@ -209,16 +254,31 @@ mod tests {
         );
         let conn0 = [("connection", "0"), ("direction", "tx")];
         assert_eq!(
-            value(&snap, MetricKind::Counter, "hqq_connection_messages_total", &conn0),
+            value(
+                &snap,
+                MetricKind::Counter,
+                "hqq_connection_messages_total",
+                &conn0
+            ),
             Some(3)
         );
-        let delivered = value(&snap, MetricKind::Histogram, "hqq_delivery_latency_seconds", &[]);
+        let delivered = value(
+            &snap,
+            MetricKind::Histogram,
+            "hqq_delivery_latency_seconds",
+            &[],
+        );
         assert_eq!(delivered, Some(3));
         // A second publication adds only the new sample.
         a.send_large(0, &[2; 10]).unwrap();
         metrics::with_local_recorder(&recorder, || publisher.publish(&a.statistics().snapshot()));
         let snap = snapshotter.snapshot().into_vec();
-        let delivered = value(&snap, MetricKind::Histogram, "hqq_delivery_latency_seconds", &[]);
+        let delivered = value(
+            &snap,
+            MetricKind::Histogram,
+            "hqq_delivery_latency_seconds",
+            &[],
+        );
         assert_eq!(delivered, Some(1));
     }
 }

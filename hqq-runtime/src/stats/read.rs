@@ -147,7 +147,11 @@ fn check_header(block: &StatBlock) -> Result<(), StatReadError> {
     expect("version", &header.version, STAT_VERSION as usize)?;
     expect("size", &header.block_size, STAT_BLOCK_SIZE)?;
     expect("bucket count", &header.latency_buckets, LATENCY_BUCKETS)?;
-    expect("connection slots", &header.connection_slots, CONNECTION_SLOTS)
+    expect(
+        "connection slots",
+        &header.connection_slots,
+        CONNECTION_SLOTS,
+    )
 }
 
 #[cfg(test)]
@@ -199,7 +203,13 @@ mod tests {
         word(0).store(STAT_MAGIC, Ordering::Relaxed);
         let (owner, read) = read_stat_segment(&stat);
         assert_eq!(owner, ProcessStatus::Dead);
-        assert!(matches!(read, Err(StatReadError::Layout { field: "version", .. })));
+        assert!(matches!(
+            read,
+            Err(StatReadError::Layout {
+                field: "version",
+                ..
+            })
+        ));
         // A right header over random counters and an odd seqlock word.
         let fresh = Statistics::private(1);
         let header = &fresh.block().header;
@@ -222,6 +232,9 @@ mod tests {
         let short = format!("{}124", stat_prefix(&name("garbage")));
         let _short = Segment::create(&short, 64, &SegmentOptions::new()).unwrap();
         let (_, read) = read_stat_segment(&short);
-        assert!(matches!(read, Err(StatReadError::Open(SegmentOpenError::TooSmall { .. }))));
+        assert!(matches!(
+            read,
+            Err(StatReadError::Open(SegmentOpenError::TooSmall { .. }))
+        ));
     }
 }
