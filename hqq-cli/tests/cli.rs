@@ -119,6 +119,17 @@ impl Name {
         format!("/dev/shm/{}", self.0)
     }
 
+    /// How many statistics blocks (`NAME.stat-*`) are published for it.
+    fn published(&self) -> usize {
+        let prefix = format!("{}.stat-", self.0);
+        std::fs::read_dir("/dev/shm")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .count()
+    }
+
     /// Waits until the segment's superblock says ready (the creator
     /// published it), failing after [`WATCHDOG`].
     fn wait_ready(&self) {
@@ -464,6 +475,8 @@ fn link_commands_exit_when_nothing_moves_for_the_timeout() {
 fn clean_removes_only_segments_whose_processes_are_all_dead() {
     let stale = Name::new("clean-stale");
     segment_of_a_killed_echo(&stale);
+    // The killed echo's statistics stayed behind.
+    assert_eq!(stale.published(), 1);
     // --create on the dead owner's name says what to do.
     let create = run(&["recv", &stale.0, "--create"]);
     assert_eq!(create.status.code(), Some(1));
@@ -485,6 +498,14 @@ fn clean_removes_only_segments_whose_processes_are_all_dead() {
         kept.stdout()
     );
     assert!(std::path::Path::new(&stale.path()).exists());
+    // The dead echo's statistics go even so: nothing maps them.
+    assert!(
+        kept.stdout()
+            .contains(&format!("removed {}.stat-", stale.0)),
+        "{}",
+        kept.stdout()
+    );
+    assert_eq!(stale.published(), 0);
     drop(holder);
 
     // A live owner's segment and a Go-style one (no process table) stay.
@@ -510,6 +531,7 @@ fn clean_removes_only_segments_whose_processes_are_all_dead() {
     );
     assert!(!std::path::Path::new(&stale.path()).exists());
     assert!(std::path::Path::new(&live.path()).exists());
+    assert_eq!(live.published(), 1, "a live echo's statistics stay");
     assert!(std::path::Path::new(&unregistered.path()).exists());
 
     let forced = run(&["clean", &unregistered.0, "--force"]);
