@@ -733,6 +733,18 @@ fn stat_names_processes_that_publish_nothing() {
     assert!(report["notes"]
         .to_string()
         .contains("no primary process publishes"));
+    // A segment a Go primary made (no process table): what is known.
+    let go = Name::new("stat-go");
+    let image = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/golden/std-4x64-2-primary-wrote-hello.bin"
+    );
+    std::fs::copy(image, go.path()).expect("copy the golden segment");
+    let out = run(&["stat", &go.0]);
+    assert!(out.status.success(), "stat failed: {}", out.stderr);
+    let text = out.stdout();
+    assert!(text.contains("0 process(es) publish statistics"), "{text}");
+    assert!(text.contains("no process table (a Go primary)"), "{text}");
     // A segment nobody made: a clean error.
     let missing = run(&["stat", "hqq-cli-test-no-such-segment"]);
     assert_eq!(missing.status.code(), Some(1));

@@ -97,7 +97,7 @@ pub(crate) struct StatBlock {
     pub(crate) connections: [ConnectionWords; CONNECTION_SLOTS + 1],
 }
 
-/// Bytes of a [`StatBlock`].
+/// Bytes of a statistics block (a companion segment is this long).
 pub const STAT_BLOCK_SIZE: usize = std::mem::size_of::<StatBlock>();
 
 /// Marks a private connection-map entry whose connection closed (lookups

@@ -26,8 +26,8 @@ const SUB: u64 = 1 << SUB_BITS;
 /// The highest power of two with buckets of its own.
 const MAX_EXPONENT: u32 = 40;
 
-/// Buckets of a [`LatencyBuckets`]: one per value below [`SUB`], then
-/// [`SUB`] per power of two up to [`MAX_EXPONENT`].
+/// Buckets of a latency histogram: one per value below 8 ns, then 8 per
+/// power of two up to 2^40 ns.
 pub const LATENCY_BUCKETS: usize = (SUB + (MAX_EXPONENT - SUB_BITS + 1) as u64 * SUB) as usize;
 
 /// The largest value a bucket of its own holds, in nanoseconds.

@@ -56,6 +56,7 @@ pub use histogram::{empty_histogram, LATENCY_BUCKETS, MAX_TOTAL_COUNT, MAX_TRACK
 #[cfg(unix)]
 pub use read::{
     read_published, read_stat_segment, stat_segment_names, PublishedStats, StatReadError,
+    READ_TRIES,
 };
 pub use snapshot::{ConnectionStats, Latencies, StatSnapshot};
 
