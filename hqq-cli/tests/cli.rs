@@ -584,6 +584,14 @@ fn interrupting_the_creator_removes_the_segment() {
     let name = Name::new("sigint");
     let echo = start(&["echo", &name.0, "--create"], None);
     name.wait_ready();
+    let deadline = Instant::now() + WATCHDOG;
+    while name.published() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the echo never published statistics"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let pid = libc::pid_t::try_from(echo.child.id()).expect("pid fits");
     // SAFETY: sends SIGINT to our own child, which is still running (it
     // waits for messages forever).
@@ -594,6 +602,7 @@ fn interrupting_the_creator_removes_the_segment() {
         !std::path::Path::new(&name.path()).exists(),
         "the segment outlived its creator"
     );
+    assert_eq!(name.published(), 0, "its statistics outlived it");
 }
 
 /// A segment made by a hostile process: a ready superblock announcing 2
