@@ -26,6 +26,9 @@ enum Command {
     Recv(cmd::recv::RecvArgs),
     /// Show a segment: superblock, rings, extension block, processes.
     Inspect(cmd::inspect::InspectArgs),
+    /// Show the statistics each process on a segment publishes: rates per
+    /// direction and process, latency percentiles (`--watch` to follow).
+    Stat(cmd::stat::StatArgs),
     /// List the HQQ segments in /dev/shm.
     List(cmd::list::ListArgs),
     /// Remove segments whose registered processes are all dead and that
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Send(args) => ("send", cmd::send::run(args).map_err(boxed)),
         Command::Recv(args) => ("recv", cmd::recv::run(args).map_err(boxed)),
         Command::Inspect(args) => ("inspect", cmd::inspect::run(args).map_err(boxed)),
+        Command::Stat(args) => ("stat", cmd::stat::run(args).map_err(boxed)),
         Command::List(args) => ("list", cmd::list::run(args).map_err(boxed)),
         Command::Clean(args) => ("clean", cmd::clean::run(args).map_err(boxed)),
         Command::Bench(args) => ("bench", cmd::bench::run(args).map_err(boxed)),

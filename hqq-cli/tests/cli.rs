@@ -119,6 +119,17 @@ impl Name {
         format!("/dev/shm/{}", self.0)
     }
 
+    /// How many statistics blocks (`NAME.stat-*`) are published for it.
+    fn published(&self) -> usize {
+        let prefix = format!("{}.stat-", self.0);
+        std::fs::read_dir("/dev/shm")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .count()
+    }
+
     /// Waits until the segment's superblock says ready (the creator
     /// published it), failing after [`WATCHDOG`].
     fn wait_ready(&self) {
@@ -147,6 +158,17 @@ impl Name {
 impl Drop for Name {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(self.path());
+        // Statistics published by children that were killed.
+        let prefix = format!("{}.stat-", self.0);
+        for entry in std::fs::read_dir("/dev/shm")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 }
 
@@ -453,6 +475,8 @@ fn link_commands_exit_when_nothing_moves_for_the_timeout() {
 fn clean_removes_only_segments_whose_processes_are_all_dead() {
     let stale = Name::new("clean-stale");
     segment_of_a_killed_echo(&stale);
+    // The killed echo's statistics stayed behind.
+    assert_eq!(stale.published(), 1);
     // --create on the dead owner's name says what to do.
     let create = run(&["recv", &stale.0, "--create"]);
     assert_eq!(create.status.code(), Some(1));
@@ -474,6 +498,14 @@ fn clean_removes_only_segments_whose_processes_are_all_dead() {
         kept.stdout()
     );
     assert!(std::path::Path::new(&stale.path()).exists());
+    // The dead echo's statistics go even so: nothing maps them.
+    assert!(
+        kept.stdout()
+            .contains(&format!("removed {}.stat-", stale.0)),
+        "{}",
+        kept.stdout()
+    );
+    assert_eq!(stale.published(), 0);
     drop(holder);
 
     // A live owner's segment and a Go-style one (no process table) stay.
@@ -499,6 +531,7 @@ fn clean_removes_only_segments_whose_processes_are_all_dead() {
     );
     assert!(!std::path::Path::new(&stale.path()).exists());
     assert!(std::path::Path::new(&live.path()).exists());
+    assert_eq!(live.published(), 1, "a live echo's statistics stay");
     assert!(std::path::Path::new(&unregistered.path()).exists());
 
     let forced = run(&["clean", &unregistered.0, "--force"]);
@@ -534,7 +567,7 @@ fn errors_are_one_line_and_a_failure_status() {
 #[test]
 fn every_subcommand_has_help() {
     for sub in [
-        "echo", "ping", "send", "recv", "inspect", "list", "clean", "bench",
+        "echo", "ping", "send", "recv", "inspect", "stat", "list", "clean", "bench",
     ] {
         let out = run(&[sub, "--help"]);
         assert!(out.status.success(), "{sub} --help failed");
@@ -551,6 +584,14 @@ fn interrupting_the_creator_removes_the_segment() {
     let name = Name::new("sigint");
     let echo = start(&["echo", &name.0, "--create"], None);
     name.wait_ready();
+    let deadline = Instant::now() + WATCHDOG;
+    while name.published() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the echo never published statistics"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let pid = libc::pid_t::try_from(echo.child.id()).expect("pid fits");
     // SAFETY: sends SIGINT to our own child, which is still running (it
     // waits for messages forever).
@@ -561,6 +602,7 @@ fn interrupting_the_creator_removes_the_segment() {
         !std::path::Path::new(&name.path()).exists(),
         "the segment outlived its creator"
     );
+    assert_eq!(name.published(), 0, "its statistics outlived it");
 }
 
 /// A segment made by a hostile process: a ready superblock announcing 2
@@ -586,4 +628,169 @@ fn absurd_announced_sizes_fail_cleanly() {
         );
         assert_eq!(out.stderr.lines().count(), 1, "{command}: {:?}", out.stderr);
     }
+}
+
+/// The one process of `report` (a `hqq stat --json` object) with `pid`.
+fn stat_of(report: &serde_json::Value, pid: u32) -> &serde_json::Value {
+    report["processes"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["pid"] == u64::from(pid)))
+        .unwrap_or_else(|| panic!("pid {pid} not in {report}"))
+}
+
+#[test]
+fn stat_shows_what_each_process_published() {
+    let name = &Name::new("stat");
+    let echo = start_small_echo(name, &[]);
+    let lines = ["one", "three", "fifteen", "x", "seventeen"];
+    // `hqq send` sends each line with its newline.
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    let input = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let send = start(&["send", &name.0], Some(input.into_bytes())).finish();
+    assert!(send.status.success(), "send failed: {}", send.stderr);
+    // The echo has echoed all five once its tx counters say so.
+    let echo_pid = echo.child.id();
+    let deadline = Instant::now() + WATCHDOG;
+    let report = loop {
+        let out = run(&["stat", &name.0, "--json"]);
+        assert!(out.status.success(), "stat failed: {}", out.stderr);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+        if stat_of(&report, echo_pid)["tx"]["packets"] == 5 {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "the echo never sent 5: {report}");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let echo_stat = stat_of(&report, echo_pid);
+    assert_eq!(echo_stat["role"], "primary");
+    assert_eq!(echo_stat["owner"], "alive");
+    assert_eq!(echo_stat["tx"]["bytes"], bytes as u64);
+    assert_eq!(echo_stat["rx"]["packets"], 5, "{report}");
+    assert_eq!(echo_stat["rx"]["bytes"], bytes as u64);
+    assert!(echo_stat["advanced"].is_null());
+    // The sender exited and took its statistics along: nobody on the
+    // secondary side publishes, and the report says so.
+    assert_eq!(report["processes"].as_array().map(Vec::len), Some(1));
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("no secondary process publishes"), "{notes}");
+
+    // Watching: two samples, the second with rates over the interval.
+    let watch = run(&[
+        "stat",
+        &name.0,
+        "--watch",
+        "--json",
+        "--interval",
+        "50ms",
+        "--count",
+        "2",
+    ]);
+    assert!(
+        watch.status.success(),
+        "stat --watch failed: {}",
+        watch.stderr
+    );
+    let samples: Vec<serde_json::Value> = watch
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    assert_eq!(samples.len(), 2);
+    assert!(samples[0]["interval_seconds"].is_null());
+    assert!(samples[1]["interval_seconds"]
+        .as_f64()
+        .is_some_and(|s| s > 0.0));
+    assert_eq!(
+        stat_of(&samples[1], echo_pid)["tx"]["packets_per_second"],
+        0.0
+    );
+
+    // Text, and inspect lists the published block.
+    let text = run(&["stat", &name.0]).stdout();
+    assert!(
+        text.contains(&format!("pid {echo_pid} primary alive")),
+        "{text}"
+    );
+    let inspect = run(&["inspect", &name.0]).stdout();
+    assert!(
+        inspect.contains(&format!("{}.stat-{echo_pid}: pid {echo_pid}", name.0)),
+        "{inspect}"
+    );
+}
+
+#[test]
+fn stat_names_processes_that_publish_nothing() {
+    let name = &Name::new("stat-silent");
+    let echo = start_small_echo(name, &["--no-stats"]);
+    let echo_pid = echo.child.id();
+    // Registered in the process table, publishing nothing (like a Go peer).
+    let deadline = Instant::now() + WATCHDOG;
+    let report = loop {
+        let out = run(&["stat", &name.0, "--json"]);
+        assert!(out.status.success(), "stat failed: {}", out.stderr);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+        if report["notes"]
+            .to_string()
+            .contains(&format!("pid {echo_pid} (primary)"))
+        {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "the echo never showed: {report}");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(report["processes"].as_array().map(Vec::len), Some(0));
+    assert!(report["notes"]
+        .to_string()
+        .contains("no primary process publishes"));
+    // A segment a Go primary made (no process table): what is known.
+    let go = Name::new("stat-go");
+    let image = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/golden/std-4x64-2-primary-wrote-hello.bin"
+    );
+    std::fs::copy(image, go.path()).expect("copy the golden segment");
+    let out = run(&["stat", &go.0]);
+    assert!(out.status.success(), "stat failed: {}", out.stderr);
+    let text = out.stdout();
+    assert!(text.contains("0 process(es) publish statistics"), "{text}");
+    assert!(text.contains("no process table (a Go primary)"), "{text}");
+    // A segment nobody made: a clean error.
+    let missing = run(&["stat", "hqq-cli-test-no-such-segment"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        missing.stderr.contains("does not exist"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn stat_reports_a_scribbled_block_without_failing() {
+    let name = &Name::new("stat-garbage");
+    let echo = start_small_echo(name, &[]);
+    let stat_path = format!("{}.stat-{}", name.path(), echo.child.id());
+    let deadline = Instant::now() + WATCHDOG;
+    while !std::path::Path::new(&stat_path).exists() {
+        assert!(Instant::now() < deadline, "no {stat_path}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // A wrong version word, then garbage over the whole block.
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&stat_path)
+        .expect("open");
+    file.write_all_at(&99u64.to_le_bytes(), 8).expect("write");
+    let out = run(&["stat", &name.0, "--json"]);
+    assert!(out.status.success(), "stat failed: {}", out.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let error = report["processes"][0]["error"].to_string();
+    assert!(error.contains("version is 99"), "{report}");
+    let garbage: Vec<u8> = (0..8192u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
+    file.write_all_at(&garbage, 0).expect("write");
+    let out = run(&["stat", &name.0]);
+    assert!(out.status.success(), "stat failed: {}", out.stderr);
+    assert!(out.stdout().contains("unreadable"), "{}", out.stdout());
 }

@@ -3,7 +3,7 @@
 //! The hand-tuned runtime of HQQ: the 64-byte [`Packet`], named shared
 //! [`segment`]s, the page [`layout`], the [`superblock`] and our
 //! [`extension`] block, the MPMC [`ring`]s, the Standard [`link`] and the
-//! [`advanced`] link, and the generated [`protocol`]. Applications normally
+//! [`advanced`] link, their [`stats`], and the generated [`protocol`]. Applications normally
 //! use it through the `hqq` facade.
 //!
 //! ```
@@ -120,6 +120,7 @@ pub mod protocol;
 pub mod ring;
 #[cfg(unix)]
 pub mod segment;
+pub mod stats;
 pub mod superblock;
 #[cfg(unix)]
 pub mod wait;

@@ -11,14 +11,21 @@
 //! state). Removing the name never unmaps anything: a process still using
 //! the memory keeps it until it exits. A process that opens the segment
 //! between the check and the removal keeps its mapping but loses the name.
+//!
+//! Published statistics (`NAME.stat-<pid>`, see `hqq stat`) whose owner is
+//! proven dead (its lock on the block is free) go too: those of the named
+//! segments, or all of them; `--force` removes those of the named segments
+//! whatever their state.
 
 use std::fmt;
 
 use clap::Args;
+use hqq_runtime::liveness::ProcessStatus;
 use hqq_runtime::segment::{
-    inspect_segment, list_hqq_segments, segment_users, Segment, SegmentInfo, SegmentOwner,
-    SegmentPeekError, SegmentUnlinkError, SEGMENT_DIR,
+    inspect_segment, list_hqq_segments, list_segment_names, segment_users, Segment, SegmentInfo,
+    SegmentOwner, SegmentPeekError, SegmentUnlinkError, SEGMENT_DIR,
 };
+use hqq_runtime::stats::{read_stat_segment, stat_segment_names, StatReadError};
 
 /// Arguments of `hqq clean`.
 #[derive(Debug, Args)]
@@ -139,8 +146,39 @@ pub fn run(args: &CleanArgs) -> Result<(), CleanError> {
     if removed == 0 && !named {
         println!("no stale HQQ segments in {SEGMENT_DIR}");
     }
+    remove_dead_statistics(args)?;
     if named && kept > 0 {
         return Err(CleanError::Kept(kept));
+    }
+    Ok(())
+}
+
+/// Removes the published statistics blocks of dead processes (of the named
+/// segments, or all); with names and `--force`, all of theirs.
+fn remove_dead_statistics(args: &CleanArgs) -> Result<(), CleanError> {
+    let names = if args.names.is_empty() {
+        let mut all = list_segment_names().map_err(CleanError::Directory)?;
+        all.retain(|name| name.contains(".stat-"));
+        all
+    } else {
+        let mut named = Vec::new();
+        for segment in &args.names {
+            named.extend(stat_segment_names(segment).map_err(CleanError::Directory)?);
+        }
+        named
+    };
+    let force = args.force && !args.names.is_empty();
+    for name in names {
+        let (owner, stats) = read_stat_segment(&name);
+        // Only files that are statistics blocks (right magic), unless forced.
+        let is_block = !matches!(
+            stats,
+            Err(StatReadError::Magic { .. } | StatReadError::Open(_))
+        );
+        if force || (is_block && owner == ProcessStatus::Dead) {
+            remove(&name)?;
+            println!("removed {name} (statistics of a dead process, or --force)");
+        }
     }
     Ok(())
 }

@@ -94,8 +94,9 @@ pub struct SegmentReport {
     pub rings: Vec<RingReport>,
     /// Our extension block (`None` if absent: a Go primary, or garbage).
     pub extension: Option<ExtensionReport>,
-    /// Statistics kept in the segment. None are shared today: the link
-    /// counters live in each process (`StandardLink::stats`).
+    /// The statistics published next to the segment, one line per
+    /// companion segment (`NAME.stat-<pid>`; `hqq stat NAME` shows them in
+    /// full). The segment itself keeps none.
     pub statistics: Vec<String>,
     /// Everything inconsistent found on the way.
     pub problems: Vec<String>,
@@ -244,6 +245,33 @@ const DIRECTIONS: [(Direction, &str); 2] = [
     (Direction::SecondaryToPrimary, "secondary->primary"),
 ];
 
+/// One line per companion segment of `name` (published statistics).
+fn published_statistics(name: &str) -> Vec<String> {
+    let Ok(published) = hqq_runtime::stats::read_published(name) else {
+        return Vec::new();
+    };
+    published
+        .into_iter()
+        .map(|p| match p.stats {
+            Ok(s) => format!(
+                "{}: pid {}, owner {}, tx {} packets {} bytes, rx {} packets {} bytes",
+                p.name,
+                s.pid,
+                status_name(p.owner),
+                s.link.tx.packets,
+                s.link.tx.bytes,
+                s.link.rx.packets,
+                s.link.rx.bytes
+            ),
+            Err(e) => format!(
+                "{}: owner {}, unreadable: {e}",
+                p.name,
+                status_name(p.owner)
+            ),
+        })
+        .collect()
+}
+
 /// Opens segment `name` and reads its report. Only opening can fail;
 /// inconsistent contents end up in [`SegmentReport::problems`].
 pub fn inspect_segment(name: &str) -> Result<SegmentReport, InspectError> {
@@ -318,7 +346,7 @@ pub fn read_report(name: &str, segment: &Segment) -> SegmentReport {
         superblock,
         rings,
         extension,
-        statistics: Vec::new(),
+        statistics: published_statistics(name),
         problems,
     }
 }
@@ -646,8 +674,13 @@ impl fmt::Display for SegmentReport {
         if self.statistics.is_empty() {
             writeln!(
                 f,
-                "statistics: none kept in the segment (link counters are per process)"
+                "statistics: none published (the segment keeps none; hqq links publish NAME.stat-<pid> with publish_stats)"
             )?;
+        } else {
+            writeln!(f, "statistics (see `hqq stat {}`):", self.name)?;
+            for line in &self.statistics {
+                writeln!(f, "  {line}")?;
+            }
         }
         if self.problems.is_empty() {
             writeln!(f, "problems: none")

@@ -1,15 +1,16 @@
-//! Removing a segment this process created when Ctrl-C (SIGINT) or SIGTERM
-//! stops the tool: `hqq echo NAME --create` usually ends that way, and its
-//! link's destructor never runs then.
+//! Removing the segments this process created (the link's segment, its
+//! published statistics) when Ctrl-C (SIGINT) or SIGTERM stops the tool:
+//! `hqq echo NAME --create` usually ends that way, and its link's
+//! destructor never runs then.
 
 use std::ffi::CString;
 use std::sync::OnceLock;
 
-/// The name to remove, set once before the handler is installed.
-static CREATED: OnceLock<CString> = OnceLock::new();
+/// The names to remove, each set once before the handler is installed.
+static CREATED: [OnceLock<CString>; 2] = [OnceLock::new(), OnceLock::new()];
 
 extern "C" fn remove_and_exit(signal: libc::c_int) {
-    if let Some(name) = CREATED.get() {
+    for name in CREATED.iter().filter_map(OnceLock::get) {
         // SAFETY: `name` is a valid NUL-terminated string that lives for
         // the rest of the program (a static set before the handler was
         // installed). shm_unlink only unlinks a file under /dev/shm.
@@ -19,13 +20,17 @@ extern "C" fn remove_and_exit(signal: libc::c_int) {
     unsafe { libc::_exit(128 + signal) };
 }
 
-/// From now on, SIGINT and SIGTERM remove segment `name` and exit with
-/// status 128 + signal. Only the first call has an effect.
+/// From now on, SIGINT and SIGTERM remove segment `name` (and those of
+/// earlier calls) and exit with status 128 + signal. Calls after the
+/// second have no effect.
 pub fn remove_on_interrupt(name: &str) {
     let Ok(name) = CString::new(format!("/{name}")) else {
         return;
     };
-    if CREATED.set(name).is_err() {
+    let Some(free) = CREATED.iter().find(|slot| slot.get().is_none()) else {
+        return;
+    };
+    if free.set(name).is_err() {
         return;
     }
     let handler = remove_and_exit as extern "C" fn(libc::c_int) as libc::sighandler_t;

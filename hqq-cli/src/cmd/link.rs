@@ -45,6 +45,10 @@ pub struct LinkArgs {
     /// (a bare number is seconds) [default: wait forever; `ping`: 5s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// Keep this process's link counters private instead of publishing
+    /// them in `NAME.stat-<pid>` for `hqq stat`.
+    #[arg(long)]
+    pub no_stats: bool,
 }
 
 /// Parses a duration: a non-negative decimal number followed by `us`,
@@ -162,9 +166,18 @@ impl LinkArgs {
                     .or(announced.map(|a| a.1))
                     .unwrap_or(DEFAULT_BUFFER_SIZE),
             )
-            .ready_timeout(Duration::from_secs(2));
+            .ready_timeout(Duration::from_secs(2))
+            .publish_stats(!self.no_stats);
+        let link = self.create_or_open(&config)?;
+        if let Some(stats) = link.statistics().published_name() {
+            super::interrupt::remove_on_interrupt(stats);
+        }
+        Ok(link)
+    }
+
+    fn create_or_open(&self, config: &LinkConfig) -> Result<StandardLink, OpenError> {
         if self.create {
-            let link = StandardLink::create(&self.name, &config).map_err(|e| match e {
+            let link = StandardLink::create(&self.name, config).map_err(|e| match e {
                 LinkOpenError::Create(SegmentCreateError::AlreadyExists { .. })
                     if inspect_segment(&self.name).is_ok_and(|i| i.owner == SegmentOwner::Dead) =>
                 {
@@ -177,7 +190,7 @@ impl LinkArgs {
             super::interrupt::remove_on_interrupt(&self.name);
             Ok(link)
         } else {
-            Ok(StandardLink::open(&self.name, &config)?)
+            Ok(StandardLink::open(&self.name, config)?)
         }
     }
 }

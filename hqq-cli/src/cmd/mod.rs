@@ -16,6 +16,7 @@ pub mod list;
 pub mod ping;
 pub mod recv;
 pub mod send;
+pub mod stat;
 
 use std::error::Error;
 

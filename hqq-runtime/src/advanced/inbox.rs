@@ -113,6 +113,8 @@ pub(crate) struct Routed {
     pub(crate) aborted: bool,
     /// A whole message of this many bytes arrived (or, streamed, its last chunk).
     pub(crate) completed: Option<u64>,
+    /// The connection of the chunk (when it was one).
+    pub(crate) connection: u64,
     /// The packet was an Error packet from the peer.
     pub(crate) peer_error: bool,
     /// Something a thread may wait for was delivered.
@@ -138,6 +140,8 @@ pub(crate) struct InboxEvents {
     pub(crate) decompressed_bytes: u64,
     /// Compressed messages refused.
     pub(crate) decompression_failures: u64,
+    /// Nanoseconds spent decompressing.
+    pub(crate) decompression_nanos: u64,
 }
 
 /// A streamed chunk or event and what it holds of the budget.
@@ -562,6 +566,7 @@ impl Inbox {
     ) -> Reply {
         let mut routed = Routed {
             chunk: true,
+            connection: chunk.connection,
             ..Routed::default()
         };
         if streamed {
@@ -724,12 +729,14 @@ impl Inbox {
         let (key, account) = (message.key, message.account());
         let budget = &mut self.budget;
         let mut charged = 0u64;
+        let started = Instant::now();
         let out = decompress_message(
             flags,
             &message.data,
             self.limits.max_message_size,
             &mut |n| charge_frame(budget, key, account, n, &mut charged),
         );
+        self.events.decompression_nanos += elapsed_nanos(started);
         let compressed = message.charged.saturating_sub(ENTRY_BYTES);
         match out {
             Ok(data) => {
@@ -769,6 +776,7 @@ impl Inbox {
         let (budget, account) = (&mut self.budget, stream_account(key));
         let mut charged = 0u64;
         let mut out = Vec::new();
+        let started = Instant::now();
         let pushed = decoder.push(copy, &mut out, &mut |n| {
             charge_frame(budget, key, account, n, &mut charged)
         });
@@ -778,6 +786,7 @@ impl Inbox {
             }
             Ok(())
         });
+        self.events.decompression_nanos += elapsed_nanos(started);
         if let Err(e) = result {
             self.budget.release(account, charged, 0);
             self.events.decompression_failures += 1;
@@ -836,6 +845,11 @@ fn stream_account(key: MessageKey) -> Account {
         connection: key.connection,
         kind: MessageKind::Plain,
     }
+}
+
+/// Nanoseconds since `started`, saturated.
+fn elapsed_nanos(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Charges one decompressed frame of `n` bytes to `account` (adding it to

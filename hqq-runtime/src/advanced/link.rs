@@ -53,6 +53,7 @@ use crate::packet::Packet;
 use crate::protocol::{
     ConnAccept, ConnClose, ConnCreate, Error, ErrorCode, Features, OpCode, ProtoNegotiate,
 };
+use crate::stats::{role_word, ConnectionStats, Latencies, Statistics};
 
 /// How an Advanced link behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +203,11 @@ impl<T: PacketTransport> AdvancedLink<T> {
             config.budget,
             first_dial_id(transport.role()),
         );
+        let counters = AdvancedCounters::new(
+            transport
+                .statistics()
+                .unwrap_or_else(|| Statistics::private(role_word(transport.role()))),
+        );
         AdvancedLink {
             inbox: Mutex::new(inbox),
             transport,
@@ -211,7 +217,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
             features: AtomicU64::new(0),
             arrived: Condvar::new(),
             next_message: AtomicU64::new(1),
-            counters: AdvancedCounters::default(),
+            counters,
         }
     }
 
@@ -239,6 +245,43 @@ impl<T: PacketTransport> AdvancedLink<T> {
     pub fn stats(&self) -> AdvancedStats {
         let (bytes, entries) = lock(&self.inbox).held();
         self.counters.snapshot(bytes, entries)
+    }
+
+    /// What each connection in use carried: messages and bytes per
+    /// direction (connection 0 is the link itself; connections beyond
+    /// [`CONNECTION_SLOTS`](crate::stats::CONNECTION_SLOTS) at once share
+    /// one entry whose `connection` is `None`).
+    pub fn connection_stats(&self) -> Vec<ConnectionStats> {
+        self.counters.connections()
+    }
+
+    /// Latency histograms of calls and of message delivery (see
+    /// [`Latencies`]).
+    ///
+    /// ```
+    /// use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink};
+    /// use hqq_runtime::link::LinkConfig;
+    ///
+    /// let (a, b) = AdvancedLink::pair(LinkConfig::new().slots(8).buffer_size(64), AdvancedConfig::default())?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| b.wait_for_negotiation().map(drop));
+    ///     a.negotiate(AdvancedConfig::default().offer)
+    /// })?;
+    /// a.send_large(0, &[7; 150])?;
+    /// let delivered = a.latencies().deliveries;
+    /// assert_eq!(delivered.len(), 1);
+    /// println!("p99 send: {} ns", delivered.value_at_quantile(0.99));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn latencies(&self) -> Latencies {
+        self.counters.latencies()
+    }
+
+    /// The statistics block this link counts into (shared with the
+    /// Standard link below; published when
+    /// [`LinkConfig::publish_stats`] was set).
+    pub fn statistics(&self) -> &Statistics {
+        self.counters.statistics()
     }
 
     /// The default deadline: [`AdvancedConfig::timeout`] from now.
@@ -495,6 +538,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
     /// peer closed it first).
     pub(crate) fn close_here(&self, id: u64) -> Result<Option<Packet>, CloseError> {
         self.require(None)?;
+        self.counters.connection_closed(id);
         let mut inbox = lock(&self.inbox);
         let was_open = inbox.connections.close(id);
         let peer_closed = inbox.closed_by_peer.remove(&id);

@@ -51,6 +51,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
         deadline: Instant,
     ) -> Result<Option<u64>, TransportError> {
         let mut sent = 0u64;
+        let started = Instant::now();
         for mut chunk in header.chunks(total, self.limits.buffer_size) {
             chunk.chunk_flags |= extra;
             let mut failed = false;
@@ -70,7 +71,8 @@ impl<T: PacketTransport> AdvancedLink<T> {
             sent += chunk.size;
             self.counters.chunk_sent();
         }
-        self.counters.message_sent(total);
+        self.counters
+            .message_sent(header.connection, total, started.elapsed());
         Ok(None)
     }
 
@@ -298,11 +300,15 @@ impl<T: PacketTransport> AdvancedLink<T> {
         deadline: Instant,
     ) -> Result<Response, CallError> {
         let (key, header) = self.start_call(connection, method, request.len() as u64)?;
+        let started = Instant::now();
         let (wire, flags) = self.compressed(request);
         let mut source: &[u8] = &wire;
         let outcome = self
             .send_message(header, wire.len() as u64, &mut source, flags, deadline)
             .and_then(|_| self.wait_for(Wait::Until(deadline), |inbox| inbox.take_call(key)));
+        if outcome.is_ok() {
+            self.counters.call_answered(started.elapsed());
+        }
         match outcome {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(failure)) => Err(failure.into()),

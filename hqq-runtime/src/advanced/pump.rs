@@ -241,7 +241,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
                     self.counters.peer_error();
                 }
                 if let Some(bytes) = routed.completed {
-                    self.counters.message_received(bytes);
+                    self.counters.message_received(routed.connection, bytes);
                 }
             }
             Err(_) => self.counters.error(),

@@ -1,12 +1,15 @@
 //! Counters of an Advanced link.
 //!
-//! Counters are relaxed atomics: each is exact on its own, a snapshot of
-//! several is not taken at one instant.
+//! Counters are relaxed atomics in the link's [`Statistics`] block (shared
+//! with the Standard link below, and published with it if asked): each is
+//! exact on its own, a snapshot of several is not taken at one instant.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::advanced::inbox::InboxEvents;
+use crate::stats::block::{StatBlock, FLAG_ADVANCED};
+use crate::stats::{ConnectionStats, Latencies, Statistics};
 
 /// A snapshot of an Advanced link's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -58,6 +61,8 @@ pub struct AdvancedStats {
     pub decompressed_bytes: u64,
     /// Compressed messages refused (bad frames, too large, corrupt).
     pub decompression_failures: u64,
+    /// Time spent decompressing received messages.
+    pub decompression_time: Duration,
 }
 
 impl AdvancedStats {
@@ -72,9 +77,12 @@ impl AdvancedStats {
     }
 }
 
-/// The live counters behind [`AdvancedStats`].
+/// The words behind [`AdvancedStats`], in a statistics block (their order
+/// is the published layout: append only, and bump the block's version
+/// otherwise).
+#[repr(C)]
 #[derive(Debug, Default)]
-pub(crate) struct AdvancedCounters {
+pub(crate) struct AdvancedWords {
     negotiation_nanos: AtomicU64,
     messages_sent: AtomicU64,
     messages_received: AtomicU64,
@@ -95,29 +103,97 @@ pub(crate) struct AdvancedCounters {
     compression_skipped: AtomicU64,
     decompressed_bytes: AtomicU64,
     decompression_failures: AtomicU64,
+    decompression_nanos: AtomicU64,
+}
+
+fn nanos(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
+/// The live counters of an Advanced link: its words, latency buckets and
+/// connection table in a [`Statistics`] block.
+#[derive(Debug)]
+pub(crate) struct AdvancedCounters {
+    stats: Statistics,
+}
+
+impl std::ops::Deref for AdvancedCounters {
+    type Target = AdvancedWords;
+
+    fn deref(&self) -> &AdvancedWords {
+        &self.stats.block().advanced
+    }
+}
+
 impl AdvancedCounters {
+    /// Counts into `stats` (and marks its block as an Advanced link's).
+    pub(crate) fn new(stats: Statistics) -> Self {
+        stats
+            .block()
+            .header
+            .flags
+            .fetch_or(FLAG_ADVANCED, Ordering::Relaxed);
+        AdvancedCounters { stats }
+    }
+
+    fn block(&self) -> &StatBlock {
+        self.stats.block()
+    }
+
+    /// The block the counters live in.
+    pub(crate) fn statistics(&self) -> &Statistics {
+        &self.stats
+    }
+
     /// Records the negotiation's duration.
     pub(crate) fn negotiated(&self, elapsed: Duration) {
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.negotiation_nanos.store(nanos, Ordering::Relaxed);
+        self.negotiation_nanos
+            .store(nanos(elapsed), Ordering::Relaxed);
     }
 
-    /// Counts a whole message of `bytes` sent.
-    pub(crate) fn message_sent(&self, bytes: u64) {
+    /// Counts a whole message of `bytes` sent on `connection`, whose send
+    /// took `elapsed`.
+    pub(crate) fn message_sent(&self, connection: u64, bytes: u64, elapsed: Duration) {
         add(&self.messages_sent, 1);
         add(&self.bytes_sent, bytes);
+        let block = self.block();
+        block.deliveries.record(elapsed);
+        let slot = self.stats.connections().slot_of(block, connection);
+        add(&slot.messages_sent, 1);
+        add(&slot.bytes_sent, bytes);
     }
 
-    /// Counts a whole message of `bytes` received.
-    pub(crate) fn message_received(&self, bytes: u64) {
+    /// Counts a whole message of `bytes` received on `connection`.
+    pub(crate) fn message_received(&self, connection: u64, bytes: u64) {
         add(&self.messages_received, 1);
         add(&self.bytes_received, bytes);
+        let slot = self.stats.connections().slot_of(self.block(), connection);
+        add(&slot.messages_received, 1);
+        add(&slot.bytes_received, bytes);
+    }
+
+    /// Records a call's latency (start to answer).
+    pub(crate) fn call_answered(&self, elapsed: Duration) {
+        self.block().calls.record(elapsed);
+    }
+
+    /// Gives `connection`'s table slot back (it closed).
+    pub(crate) fn connection_closed(&self, connection: u64) {
+        self.stats.connections().release(self.block(), connection);
+    }
+
+    /// The per-connection counters.
+    pub(crate) fn connections(&self) -> Vec<ConnectionStats> {
+        self.stats.snapshot().connections
+    }
+
+    /// The latency histograms.
+    pub(crate) fn latencies(&self) -> Latencies {
+        self.stats.snapshot().latencies
     }
 
     /// Counts a chunk sent.
@@ -152,14 +228,10 @@ impl AdvancedCounters {
             .fetch_max(pending, Ordering::Relaxed);
     }
 
-    /// Adds the inbox's `events` and clears them.
     /// One message of `input` bytes compressed to `output` bytes (`None`:
     /// it did not shrink) in `elapsed`.
     pub(crate) fn compressed(&self, input: u64, output: Option<u64>, elapsed: Duration) {
-        add(
-            &self.compression_nanos,
-            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
-        );
+        add(&self.compression_nanos, nanos(elapsed));
         match output {
             Some(output) => {
                 add(&self.compression_input_bytes, input);
@@ -169,15 +241,19 @@ impl AdvancedCounters {
         }
     }
 
+    /// Adds the inbox's `events` and clears them.
     pub(crate) fn take_events(&self, events: &mut InboxEvents) {
         let events = std::mem::take(events);
         add(&self.decompressed_bytes, events.decompressed_bytes);
+        add(&self.decompression_nanos, events.decompression_nanos);
         add(&self.decompression_failures, events.decompression_failures);
         add(&self.overflows, events.overflows);
         add(&self.partials_evicted, events.evicted);
         add(&self.replies_dropped, events.replies_dropped);
     }
+}
 
+impl AdvancedWords {
     /// A snapshot of the counters, with `held_bytes` and `held_entries` of
     /// the receive budget.
     pub(crate) fn snapshot(&self, held_bytes: u64, held_entries: usize) -> AdvancedStats {
@@ -205,6 +281,7 @@ impl AdvancedCounters {
             compression_skipped: load(&self.compression_skipped),
             decompressed_bytes: load(&self.decompressed_bytes),
             decompression_failures: load(&self.decompression_failures),
+            decompression_time: Duration::from_nanos(load(&self.decompression_nanos)),
         }
     }
 }
@@ -215,9 +292,9 @@ mod tests {
 
     #[test]
     fn counters_add_up() {
-        let c = AdvancedCounters::default();
-        c.message_sent(10);
-        c.message_sent(5);
+        let c = AdvancedCounters::new(Statistics::private(1));
+        c.message_sent(0, 10, Duration::from_micros(3));
+        c.message_sent(4, 5, Duration::from_micros(5));
         c.chunk_sent();
         c.error();
         c.pending_calls(3);
@@ -228,5 +305,13 @@ mod tests {
         assert_eq!((s.errors, s.pending_calls_high_water), (1, 3));
         assert_eq!(s.negotiation_time, Duration::from_micros(7));
         assert_eq!(s.messages_received, 0);
+        let connections = c.connections();
+        let zero = connections.iter().find(|c| c.connection == Some(0));
+        let four = connections.iter().find(|c| c.connection == Some(4));
+        assert_eq!(zero.map(|c| (c.messages_sent, c.bytes_sent)), Some((1, 10)));
+        assert_eq!(four.map(|c| (c.messages_sent, c.bytes_sent)), Some((1, 5)));
+        assert_eq!(c.latencies().deliveries.len(), 2);
+        c.connection_closed(4);
+        assert!(!c.connections().iter().any(|c| c.connection == Some(4)));
     }
 }

@@ -13,6 +13,7 @@ use crate::link::{LinkRecvError, LinkSendError, StandardLink};
 use crate::packet::Packet;
 use crate::payload_view::PayloadView;
 use crate::protocol::ConnCopy;
+use crate::stats::Statistics;
 use crate::superblock::Role;
 
 /// Why a transport could not send or receive a packet.
@@ -46,6 +47,13 @@ pub trait PacketTransport: Send + Sync {
     /// Which end of the link this is (the two ends number their
     /// connections apart).
     fn role(&self) -> Role;
+
+    /// The statistics block the link below counts into, which the
+    /// Advanced link above shares (`None`, the default: the Advanced link
+    /// gets a private block of its own).
+    fn statistics(&self) -> Option<Statistics> {
+        None
+    }
 
     /// Claims a send slot (waiting until `deadline`), lets `fill` write the
     /// slot's buffer (given the slot index) and return the packet, and
@@ -96,6 +104,10 @@ impl PacketTransport for StandardLink {
 
     fn role(&self) -> Role {
         StandardLink::role(self)
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        Some(StandardLink::statistics(self).clone())
     }
 
     fn send_packet(

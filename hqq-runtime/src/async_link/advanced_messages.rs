@@ -35,6 +35,7 @@ impl AsyncAdvancedLink {
             }
         });
         let total = wire.len() as u64;
+        let began = std::time::Instant::now();
         for mut chunk in header.chunks(total, self.standard().buffer_size() as u64) {
             chunk.chunk_flags |= flags;
             let mut source = usize::try_from(chunk.offset)
@@ -51,7 +52,8 @@ impl AsyncAdvancedLink {
             link.counters.chunk_sent();
         }
         abort.disarm();
-        link.counters.message_sent(total);
+        link.counters
+            .message_sent(header.connection, total, began.elapsed());
         Ok(())
     }
 
@@ -142,12 +144,14 @@ impl AsyncAdvancedLink {
         let link = self.get_ref();
         let (key, header) = link.start_call(connection, method, request.len() as u64)?;
         let mut cancel = Undo::new(|| link.cancel_call(key));
+        let started = std::time::Instant::now();
         let (wire, flags) = link.compressed(request);
         self.send_message(header, &wire, flags).await?;
         let outcome = self
             .wait_for(Some(key), |inbox| inbox.take_call(key))
             .await?;
         cancel.disarm();
+        link.counters.call_answered(started.elapsed());
         Ok(outcome?)
     }
 

@@ -276,7 +276,7 @@ crate::flag_set! {
         /// Advanced flow control.
         const FLOW_CONTROL = 4;
 
-        /// Enhanced statistics.
+        /// Enhanced statistics. Reserved: no statistic kept today needs the peer (each process publishes its own counters in a companion segment), so it is never requested.
         const STATISTICS = 5;
 
         /// Quality of service (QoS).

@@ -34,6 +34,7 @@ pub struct LinkConfig {
     pub(crate) max_slots: u64,
     pub(crate) max_buffer_size: u64,
     pub(crate) max_segment_size: u64,
+    pub(crate) publish_stats: bool,
 }
 
 impl Default for LinkConfig {
@@ -71,6 +72,7 @@ impl LinkConfig {
             max_slots: Self::DEFAULT_MAX_SLOTS,
             max_buffer_size: Self::DEFAULT_MAX_BUFFER_SIZE,
             max_segment_size: Self::DEFAULT_MAX_SEGMENT_SIZE,
+            publish_stats: false,
         }
     }
 
@@ -104,6 +106,19 @@ impl LinkConfig {
     /// is dropped (by default the creator removes it).
     pub fn keep_on_drop(&mut self, keep: bool) -> &mut Self {
         self.keep_on_drop = keep;
+        self
+    }
+
+    /// Whether a link on a named segment publishes this process's counters
+    /// in a companion segment `<name>.stat-<pid>` that other processes read
+    /// (`hqq stat`, [`crate::stats::read_published`]); off by default. The
+    /// companion segment gets the link's [`mode`](Self::mode) and is
+    /// removed when the link is dropped. If it cannot be created the link
+    /// still opens, with private counters
+    /// ([`Statistics::published_name`](crate::stats::Statistics::published_name)
+    /// says which).
+    pub fn publish_stats(&mut self, publish: bool) -> &mut Self {
+        self.publish_stats = publish;
         self
     }
 

@@ -43,7 +43,7 @@ mod io;
 mod pending;
 mod reservation;
 mod standard;
-mod stats;
+pub(crate) mod stats;
 #[cfg(feature = "trace")]
 mod trace;
 

@@ -20,6 +20,7 @@ use crate::ring::{
     RingSendWaitError, SendClaim,
 };
 use crate::segment::{Segment, SegmentOpenError, SegmentOptions};
+use crate::stats::{role_word, Statistics};
 use crate::superblock::Role;
 use crate::wait::{WaitPolicy, WaiterRecord};
 
@@ -185,7 +186,8 @@ pub struct StandardLink {
     read_timeout: AtomicU64,
     write_timeout: AtomicU64,
     pending: PendingReads,
-    counters: LinkCounters,
+    /// This process's counters (see [`crate::stats`]).
+    stats: Statistics,
     /// Our process-table entry (`None` without an extension block or with
     /// a full table: then peers cannot see us die, and we still wait for
     /// our timeouts as before).
@@ -339,6 +341,12 @@ impl StandardLink {
         if let Some(registration) = &registration {
             memory.record_claims(registration.index());
         }
+        let role = role_word(memory.role());
+        let stats = match segment.name() {
+            Some(name) if config.publish_stats => Statistics::publish(name, role, config.mode)
+                .unwrap_or_else(|| Statistics::private(role)),
+            _ => Statistics::private(role),
+        };
         // Peers on a segment with wake words can wake us, so idle parks may
         // be long; without them (a Go primary) only short parks notice data.
         let policy = config
@@ -358,7 +366,7 @@ impl StandardLink {
             read_timeout: AtomicU64::new(NO_TIMEOUT),
             write_timeout: AtomicU64::new(NO_TIMEOUT),
             pending: PendingReads::default(),
-            counters: LinkCounters::default(),
+            stats,
             registration,
             peer_side: PeerSide::default(),
         })
@@ -409,10 +417,21 @@ impl StandardLink {
 
     /// A snapshot of this process's counters for this link.
     pub fn stats(&self) -> LinkStats {
-        let mut stats = self.counters.snapshot();
+        let mut stats = self.counters().snapshot();
         stats.tx.wakes = self.memory.tx().wake_calls();
         stats.rx.wakes = self.memory.rx().wake_calls();
         stats
+    }
+
+    /// The statistics block this link counts into (published in a
+    /// companion segment if [`LinkConfig::publish_stats`] was set).
+    pub fn statistics(&self) -> &Statistics {
+        &self.stats
+    }
+
+    #[inline]
+    fn counters(&self) -> &LinkCounters {
+        &self.stats.block().link
     }
 
     /// Sets how long blocking receives wait (`None`: forever, the default;
@@ -756,7 +775,7 @@ impl StandardLink {
         super::trace::packet("tx", claim.index(), &packet);
         // The ring wakes parked receivers (`Ring::wake_shared`).
         claim.commit(packet);
-        if self.counters.tx.packet(bytes) % PACKETS_PER_SWEEP == 0 {
+        if self.counters().tx.packet(bytes) % PACKETS_PER_SWEEP == 0 {
             self.sweep_dead_waiters(self.memory.tx().data_event());
         }
     }
@@ -765,7 +784,7 @@ impl StandardLink {
     /// skip.
     pub(crate) fn abandon(&self, claim: SendClaim<'_>) {
         drop(claim);
-        self.counters.tx.tombstone();
+        self.counters().tx.tombstone();
     }
 
     /// Releases a received slot (the ring wakes blocked senders).
@@ -802,14 +821,14 @@ impl StandardLink {
                     return match self.check_copy(&packet, claim.index()) {
                         Ok(len) => {
                             claim.prefetch_payload(len);
-                            if self.counters.rx.packet(len) % PACKETS_PER_SWEEP == 0 {
+                            if self.counters().rx.packet(len) % PACKETS_PER_SWEEP == 0 {
                                 self.sweep_dead_waiters(self.memory.rx().space_event());
                             }
                             Ok(RecvReservation::new(self, claim, len))
                         }
                         Err(e) => {
                             self.release(claim);
-                            self.counters.rx.error();
+                            self.counters().rx.error();
                             Err(e.into())
                         }
                     };
@@ -820,7 +839,7 @@ impl StandardLink {
                 }
                 ErrorPacket::OPCODE => {
                     self.release(claim);
-                    self.counters.rx.error();
+                    self.counters().rx.error();
                     return Err(match ErrorPacket::decode(&packet) {
                         Ok(e) => LinkRecvError::Peer {
                             code: e.code,
@@ -831,7 +850,7 @@ impl StandardLink {
                 }
                 _ => {
                     self.release(claim);
-                    self.counters.rx.error();
+                    self.counters().rx.error();
                     return Err(LinkRecvError::UnexpectedPacket(packet));
                 }
             }
@@ -849,7 +868,7 @@ impl StandardLink {
                 skipped += 1;
                 continue;
             }
-            self.counters.rx.packet(0);
+            self.counters().rx.packet(0);
             let len = claim.capacity();
             return Ok(RecvReservation::new(self, claim, len));
         }
@@ -876,7 +895,7 @@ impl StandardLink {
 
     fn skip_tombstone(&self, claim: RecvClaim<'_>) {
         self.release(claim);
-        self.counters.rx.tombstone();
+        self.counters().rx.tombstone();
     }
 
     /// The data length of a StandardLinkCopy received in slot `slot`.
@@ -900,7 +919,7 @@ impl StandardLink {
         match ring.try_claim_send() {
             Ok(claim) => return Ok(claim),
             Err(RingSendError::Corrupt) => {
-                self.counters.tx.error();
+                self.counters().tx.error();
                 return Err(LinkSendError::Corrupt);
             }
             Err(RingSendError::Full | RingSendError::Contended) => {}
@@ -914,12 +933,12 @@ impl StandardLink {
             .watching(self.peer_watch())
             .recovering(self.dead_claims(ring));
         let result = ring.claim_send_with(&idle, until);
-        self.counters.tx.waited(idle.stats());
+        self.counters().tx.waited(idle.stats());
         result.map_err(|e| match e {
             RingSendWaitError::TimedOut if idle.peer_gone() => LinkSendError::PeerGone,
             RingSendWaitError::TimedOut => LinkSendError::TimedOut,
             RingSendWaitError::Corrupt => {
-                self.counters.tx.error();
+                self.counters().tx.error();
                 LinkSendError::Corrupt
             }
         })
@@ -945,7 +964,7 @@ impl StandardLink {
                 return Ok(claim);
             }
             Err(RingRecvError::Corrupt) => {
-                self.counters.rx.error();
+                self.counters().rx.error();
                 return Err(LinkRecvError::Corrupt);
             }
             Err(RingRecvError::Empty | RingRecvError::Contended) => {}
@@ -959,7 +978,7 @@ impl StandardLink {
             .watching(self.peer_watch())
             .recovering(self.dead_claims(ring));
         let result = ring.claim_recv_with(&idle, until);
-        self.counters.rx.waited(idle.stats());
+        self.counters().rx.waited(idle.stats());
         #[cfg(feature = "trace")]
         if let Ok(claim) = &result {
             super::trace::packet("rx", claim.index(), &claim.packet());
@@ -968,7 +987,7 @@ impl StandardLink {
             RingRecvWaitError::TimedOut if idle.peer_gone() => LinkRecvError::PeerGone,
             RingRecvWaitError::TimedOut => LinkRecvError::TimedOut,
             RingRecvWaitError::Corrupt => {
-                self.counters.rx.error();
+                self.counters().rx.error();
                 LinkRecvError::Corrupt
             }
         })

@@ -1,5 +1,5 @@
-//! Per-direction counters of a link: process-local relaxed atomics, cheap
-//! enough for every message.
+//! Per-direction counters of a link: relaxed atomics in the link's
+//! statistics block (see [`crate::stats`]), cheap enough for every message.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -39,7 +39,9 @@ pub struct LinkStats {
     pub rx: DirectionStats,
 }
 
-/// The live counters of one direction.
+/// The live counters of one direction (their order is the published
+/// layout of [`crate::stats`]).
+#[repr(C)]
 #[derive(Debug, Default)]
 pub(crate) struct DirectionCounters {
     packets: AtomicU64,
@@ -89,6 +91,7 @@ impl DirectionCounters {
 
 /// The live counters of both directions, each on its own cache lines so a
 /// sending thread and a receiving thread do not contend.
+#[repr(C)]
 #[derive(Debug, Default)]
 pub(crate) struct LinkCounters {
     pub(crate) tx: CachePadded<DirectionCounters>,
