@@ -11,6 +11,8 @@
 //! * [`compression`]: the frames of a compressed message, bounded decoding.
 //! * [`reassembly`]: chunk order checks and message assembly, bounded.
 //! * [`budget`]: the one bound on everything received and not yet taken.
+//! * [`flow`]: per-connection credit windows (FlowControl).
+//! * [`qos`]: priority classes and bandwidth caps of sends (QualityOfService).
 //! * `calls`: pending calls keyed by (connection, message id).
 //! * `connections`: listen, dial, accept, close; how ids are chosen.
 //! * [`endpoint`]: one Advanced endpoint per side of a segment.
@@ -31,6 +33,7 @@ pub mod compression;
 mod connections;
 pub mod endpoint;
 pub mod error;
+pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handoff;
@@ -40,6 +43,7 @@ pub mod link;
 mod messages;
 pub mod negotiation;
 mod pump;
+pub mod qos;
 pub mod reassembly;
 pub mod rpc;
 pub mod stats;
@@ -55,12 +59,14 @@ pub use error::{
     AcceptError, AcceptNegotiationError, AdvancedStateError, CallError, CloseError, DialError,
     NegotiateError, RecvLargeError, RecvRequestError, RespondError, SendLargeError,
 };
+pub use flow::{FlowControl, SendCredit};
 pub use inbox::IncomingRequest;
 pub use link::{AdvancedConfig, AdvancedLink, ReceivedMessage, Request};
 pub use negotiation::{
     accept, check_ack, Negotiated, NegotiationAcceptError, NegotiationAckError,
     NegotiationStartError, NegotiationState, ProtocolOffer,
 };
+pub use qos::{Priority, QosError};
 pub use reassembly::{MessageKey, ReassemblyError, ReassemblyLimits};
 pub use rpc::{
     CallContext, RpcCallError, RpcMessage, RpcMessageError, RpcServeError, RpcService, ServeEnd,

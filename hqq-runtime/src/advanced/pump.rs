@@ -29,6 +29,7 @@ use crate::advanced::handoff::Turn;
 use crate::advanced::inbox::{Inbox, InboxEvents, Routed};
 use crate::advanced::link::{lock, AdvancedLink};
 use crate::advanced::transport::{PacketTransport, TransportError};
+use crate::codec::PacketCodec;
 use crate::packet::Packet;
 
 /// Longest a thread blocks in the transport or on the condition variable
@@ -74,8 +75,22 @@ impl<T: PacketTransport> AdvancedLink<T> {
         self.flush_replies_locked(&mut lock(&self.inbox));
     }
 
-    /// [`flush_replies`](Self::flush_replies) with the inbox locked.
-    fn flush_replies_locked(&self, inbox: &mut Inbox) {
+    /// [`flush_replies`](Self::flush_replies) with the inbox locked; also
+    /// sends the ConnCredit packets owed (one attempt each, like replies:
+    /// one that does not fit now stays owed, with its newest limit).
+    pub(crate) fn flush_replies_locked(&self, inbox: &mut Inbox) {
+        if let Some(flow) = &mut inbox.flow {
+            while let Some(credit) = flow.receive.next_owed() {
+                let packet = credit.encode();
+                let sent = self
+                    .transport
+                    .send_packet(Some(Instant::now()), |_, _| packet);
+                if sent.is_err() {
+                    break;
+                }
+                flow.receive.sent();
+            }
+        }
         while let Some(&reply) = inbox.replies.front() {
             let sent = self
                 .transport
@@ -101,6 +116,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
         let mut inbox = lock(&self.inbox);
         loop {
             if let Some(found) = take(&mut inbox) {
+                self.flush_credit(&mut inbox);
                 return Ok(found);
             }
             let now = Instant::now();
@@ -141,6 +157,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
         {
             let mut inbox = lock(&self.inbox);
             if let Some(found) = take(&mut inbox) {
+                self.flush_credit(&mut inbox);
                 return Ok(found);
             }
             if !inbox.handoff.try_pump() {
@@ -163,9 +180,19 @@ impl<T: PacketTransport> AdvancedLink<T> {
         }
         match outcome {
             Ok(()) | Err(TransportError::TimedOut) => {
-                take(&mut inbox).ok_or(TransportError::TimedOut)
+                let found = take(&mut inbox).ok_or(TransportError::TimedOut);
+                self.flush_credit(&mut inbox);
+                found
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Sends the ConnCredit packets (and replies) owed after the
+    /// application took something, without waiting.
+    fn flush_credit(&self, inbox: &mut Inbox) {
+        if inbox.flow.as_ref().is_some_and(|f| f.receive.owes()) {
+            self.flush_replies_locked(inbox);
         }
     }
 
@@ -191,7 +218,9 @@ impl<T: PacketTransport> AdvancedLink<T> {
         });
         match received {
             Ok(mut inbox) => {
-                if !inbox.replies.is_empty() {
+                if !inbox.replies.is_empty()
+                    || inbox.flow.as_ref().is_some_and(|f| f.receive.owes())
+                {
                     self.flush_replies_locked(&mut inbox);
                 }
                 (inbox, Ok(()))

@@ -58,6 +58,12 @@ pub struct AdvancedStats {
     pub decompressed_bytes: u64,
     /// Compressed messages refused (bad frames, too large, corrupt).
     pub decompression_failures: u64,
+    /// Flow control: ConnCredit packets refused (absurd limits, or
+    /// without FlowControl) and chunks from the peer past the granted
+    /// credit (dropped). Each is also an error.
+    pub credit_errors: u64,
+    /// Flow control: chunks this side had to wait for credit to send.
+    pub credit_stalls: u64,
 }
 
 impl AdvancedStats {
@@ -95,6 +101,8 @@ pub(crate) struct AdvancedCounters {
     compression_skipped: AtomicU64,
     decompressed_bytes: AtomicU64,
     decompression_failures: AtomicU64,
+    credit_errors: AtomicU64,
+    credit_stalls: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -176,6 +184,12 @@ impl AdvancedCounters {
         add(&self.overflows, events.overflows);
         add(&self.partials_evicted, events.evicted);
         add(&self.replies_dropped, events.replies_dropped);
+        add(&self.credit_errors, events.credit_errors);
+    }
+
+    /// Counts a chunk that waited for flow-control credit.
+    pub(crate) fn credit_stall(&self) {
+        add(&self.credit_stalls, 1);
     }
 
     /// A snapshot of the counters, with `held_bytes` and `held_entries` of
@@ -205,6 +219,8 @@ impl AdvancedCounters {
             compression_skipped: load(&self.compression_skipped),
             decompressed_bytes: load(&self.decompressed_bytes),
             decompression_failures: load(&self.decompression_failures),
+            credit_errors: load(&self.credit_errors),
+            credit_stalls: load(&self.credit_stalls),
         }
     }
 }
