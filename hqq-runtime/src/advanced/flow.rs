@@ -230,13 +230,14 @@ impl ReceiveCredits {
     }
 
     /// Counts a chunk of `size` bytes on open `connection`, refused if it
-    /// goes past the limit granted.
+    /// goes past the limit granted. Once the chunk was routed (and what it
+    /// completed [`queued`](Self::queued)), [`settle`](Self::settle) says
+    /// whether that earns new credit.
     pub(crate) fn admit(&mut self, connection: u64, size: u64) -> Result<(), CreditOverrun> {
         let window = self.windows.entry(connection).or_default();
         match window.received.checked_add(size) {
             Some(received) if received <= window.granted => {
                 window.received = received;
-                self.regrant(connection);
                 Ok(())
             }
             _ => Err(CreditOverrun {
@@ -260,13 +261,14 @@ impl ReceiveCredits {
     pub(crate) fn consumed(&mut self, connection: u64, bytes: u64) {
         if let Some(window) = self.windows.get_mut(&connection) {
             window.unread = window.unread.saturating_sub(bytes);
-            self.regrant(connection);
+            self.settle(connection);
         }
     }
 
-    /// Raises `connection`'s limit when it grew by half a window, or the
-    /// sender may lack credit for a chunk; the new limit is owed.
-    fn regrant(&mut self, connection: u64) {
+    /// Raises `connection`'s limit when it grew by half a window, or when
+    /// the sender may lack credit for a chunk and the new limit gives it
+    /// room for one; the new limit is owed.
+    pub(crate) fn settle(&mut self, connection: u64) {
         let Some(window) = self.windows.get_mut(&connection) else {
             return;
         };
@@ -274,7 +276,8 @@ impl ReceiveCredits {
             .received
             .saturating_add(self.window.saturating_sub(window.unread));
         let grown = target.saturating_sub(window.granted);
-        let short = window.granted - window.received.min(window.granted) < MAX_FLOW_CHUNK;
+        let short = window.granted.saturating_sub(window.received) < MAX_FLOW_CHUNK
+            && target.saturating_sub(window.received) >= MAX_FLOW_CHUNK;
         if grown == 0 || (grown < self.window / 2 && !short) {
             return;
         }
@@ -398,7 +401,8 @@ mod tests {
         let window = 4 * INITIAL_LIMIT;
         let mut credits = ReceiveCredits::new(window);
         credits.admit(7, 1000).unwrap();
-        // The first chunk opens the window at once.
+        credits.settle(7);
+        // The first chunk, still partial, opens the window at once.
         let credit = credits.next_owed().unwrap();
         assert_eq!(credit.connection, 7);
         assert_eq!(credit.limit, 1000 + window);
@@ -409,6 +413,7 @@ mod tests {
         while credits.admit(7, 1000).is_ok() {
             received += 1000;
             credits.queued(7, 1000);
+            credits.settle(7);
             assert!(!credits.owes(), "credit granted while nothing was read");
         }
         assert!(received <= 1000 + window && received + 1000 > 1000 + window);
@@ -432,6 +437,7 @@ mod tests {
         while sent < 10 * INITIAL_LIMIT {
             assert!(sent + 4096 <= limit, "the sender is stuck at {sent}");
             credits.admit(1, 4096).unwrap();
+            credits.settle(1);
             sent += 4096;
             if let Some(credit) = credits.next_owed() {
                 limit = credit.limit;
@@ -444,8 +450,10 @@ mod tests {
     fn owed_credit_is_sent_once_with_the_newest_limit() {
         let mut credits = ReceiveCredits::new(INITIAL_LIMIT);
         credits.admit(3, INITIAL_LIMIT).unwrap();
+        credits.settle(3);
         credits.admit(4, 10).unwrap();
-        credits.consumed(3, 0);
+        credits.settle(4);
+        credits.settle(3);
         let first = credits.next_owed().unwrap();
         assert_eq!((first.connection, first.limit), (3, 2 * INITIAL_LIMIT));
         credits.sent();

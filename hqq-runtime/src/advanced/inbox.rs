@@ -569,13 +569,13 @@ impl Inbox {
             ReassemblyError::TooManyPartial { .. } | ReassemblyError::Overflow { .. },
         )) = result
         {
-            if !begins {
-                return self.refused(result);
-            }
             // Make room from messages nobody finishes, then try once more.
-            if self.evict_idle(now) != 0 {
+            if begins && self.evict_idle(now) != 0 {
                 result = self.accept_chunk(chunk, payload, now, streamed);
             }
+        }
+        if let Some(flow) = &mut self.flow {
+            flow.receive.settle(chunk.connection);
         }
         self.refused(result)
     }
