@@ -179,6 +179,12 @@ impl SendScheduler {
         lock(&self.state).policies.remove(&connection);
     }
 
+    /// Senders of `priority` waiting for or holding a turn.
+    pub(crate) fn waiting(&self, priority: Priority) -> usize {
+        let state = lock(&self.state);
+        state.waiting.get(priority.index()).copied().unwrap_or(0)
+    }
+
     /// Waits until `deadline` for the turn of a chunk of `bytes` on
     /// `connection`: its cap's tokens first, then no higher class waiting.
     pub(crate) fn turn(
@@ -294,6 +300,12 @@ impl<T: PacketTransport> AdvancedLink<T> {
             .max(self.limits.buffer_size);
         self.scheduler.set_cap(connection, bytes_per_second, burst);
         Ok(())
+    }
+
+    /// How many senders of class `priority` wait for (or hold) a turn to
+    /// put a chunk in the ring now (0 without QualityOfService).
+    pub fn scheduled_senders(&self, priority: Priority) -> usize {
+        self.scheduler.waiting(priority)
     }
 
     fn qos_connection(&self, connection: u64) -> Result<(), QosError> {
