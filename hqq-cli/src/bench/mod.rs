@@ -62,6 +62,7 @@ pub mod link;
 pub mod machine;
 pub mod measure;
 pub mod peer;
+pub mod qos;
 pub mod report;
 pub mod suite;
 
