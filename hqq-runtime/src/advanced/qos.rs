@@ -3,7 +3,7 @@
 //! bandwidth caps.
 //!
 //! Every chunk a sender puts in the ring first takes its *turn* from the
-//! [`SendScheduler`]: it waits for its connection's token bucket (if the
+//! send scheduler: it waits for its connection's token bucket (if the
 //! connection has a cap), then until no sender of a higher class waits for
 //! a turn. Senders of one class go side by side. So a small call on a
 //! high-priority connection goes into the ring right after the chunk that
