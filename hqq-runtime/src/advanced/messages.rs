@@ -148,11 +148,15 @@ impl<T: PacketTransport> AdvancedLink<T> {
     ) -> Result<(), TransportError> {
         let mut stalled = false;
         let credited = self.wait_for(Wait::Until(deadline), |inbox| {
+            // Closed: no credit will come (and none is kept for it).
+            if !inbox.connections.is_open(connection) {
+                return Some(false);
+            }
             if inbox.reserve_credit(connection, size) {
                 return Some(true);
             }
             stalled = true;
-            (!inbox.connections.is_open(connection)).then_some(false)
+            None
         });
         if stalled {
             self.counters.credit_stall();
