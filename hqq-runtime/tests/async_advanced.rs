@@ -17,11 +17,12 @@ use std::time::Duration;
 
 use async_support::{current_thread, join, link_config, multi_thread, run, serial, CountingWaker};
 use hqq_runtime::advanced::{
-    AdvancedConfig, AdvancedLink, CallContext, CallError, RecvLargeError, RecvRequestError,
-    RpcCallError, ServeEnd, Status, TransportError,
+    AdvancedConfig, AdvancedLink, CallContext, CallError, FlowControl, RecvLargeError,
+    RecvRequestError, RpcCallError, ServeEnd, Status, TransportError,
 };
 use hqq_runtime::async_link::rpc::{self, AsyncRpcService};
 use hqq_runtime::async_link::AsyncAdvancedLink;
+use hqq_runtime::protocol::Features;
 use support::{child_env, unique_segment_name, Child};
 
 /// Two async ends, not negotiated yet.
@@ -114,6 +115,31 @@ fn concurrent_calls_on_a_current_thread_runtime() {
         let (served, ()) = join(serving, calls).await;
         assert_eq!(served.expect("serve"), ServeEnd::Closed);
         assert_eq!(client.waiting_tasks() + server.waiting_tasks(), 0);
+    });
+}
+
+/// The async link neither asks for nor grants flow control and QoS (its
+/// send path does not wait for credit or a turn), even when both sides'
+/// configurations ask for them; the rest of the offer is kept.
+#[test]
+fn async_links_withhold_flow_control_and_qos() {
+    let _serial = serial();
+    run(current_thread(), async {
+        let config = AdvancedConfig::default()
+            .flow_control(FlowControl::default())
+            .quality_of_service();
+        let (a, b) = AdvancedLink::pair(&link_config(8), config.clone()).expect("pair");
+        let (a, b) = (AsyncAdvancedLink::new(a), AsyncAdvancedLink::new(b));
+        let (x, y) = join(a.negotiate(config.offer), b.accept_negotiation()).await;
+        let (x, y) = (x.expect("negotiate"), y.expect("accept"));
+        for features in [x.features, y.features] {
+            assert!(!features.contains(Features::FLOW_CONTROL), "{features:?}");
+            assert!(
+                !features.contains(Features::QUALITY_OF_SERVICE),
+                "{features:?}"
+            );
+            assert!(features.contains(Features::LARGE_COPY), "{features:?}");
+        }
     });
 }
 

@@ -36,7 +36,7 @@ const MODE_ENV: &str = "HQQ_BENCH_ADVANCED_MODE";
 const SLOTS: u64 = 512;
 
 /// Bytes per buffer (the Standard link rows use the same).
-const BUFFER_SIZE: u64 = 4096;
+pub(super) const BUFFER_SIZE: u64 = 4096;
 
 /// Method id of the peer's echo method.
 pub const ECHO_METHOD: u64 = 1;
@@ -99,7 +99,7 @@ impl Content {
 }
 
 /// Deadline of each blocking link call, on both sides.
-const TIMEOUT: Duration = Duration::from_secs(20);
+pub(super) const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How the peer receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +128,7 @@ impl AdvancedMode {
     }
 }
 
-fn link_config() -> LinkConfig {
+pub(super) fn link_config() -> LinkConfig {
     let mut config = LinkConfig::new();
     config
         .slots(SLOTS)
@@ -137,7 +137,7 @@ fn link_config() -> LinkConfig {
     config
 }
 
-fn advanced_config(compression: bool) -> AdvancedConfig {
+pub(super) fn advanced_config(compression: bool) -> AdvancedConfig {
     let config = AdvancedConfig {
         timeout: TIMEOUT,
         ..AdvancedConfig::default()
@@ -307,7 +307,7 @@ impl RoundTrip for AdvancedClient {
 }
 
 /// The peer's RPC service: method [`ECHO_METHOD`] echoes.
-struct Echo;
+pub(super) struct Echo;
 
 impl RpcService for Echo {
     fn handle(
@@ -321,7 +321,7 @@ impl RpcService for Echo {
 }
 
 /// A peer-side error of an Advanced link operation.
-fn failed(
+pub(super) fn failed(
     operation: &'static str,
     source: impl std::error::Error + Send + Sync + 'static,
 ) -> PeerRunError {

@@ -67,6 +67,7 @@ pub mod machine;
 pub mod measure;
 pub mod peer;
 pub mod pin;
+pub mod qos;
 pub mod report;
 pub mod suite;
 

@@ -22,7 +22,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use super::error::{BenchError, PeerRunError};
-use super::{advanced, echo, fd, floor, idle, link};
+use super::{advanced, echo, fd, floor, idle, link, qos};
 
 /// Environment variable naming the role a re-executed peer runs.
 pub const PEER_ROLE_ENV: &str = "HQQ_BENCH_PEER";
@@ -63,6 +63,10 @@ pub enum PeerRole {
     /// Opens the Advanced link named in the environment and receives large
     /// messages or serves an echo method on it (see [`super::advanced`]).
     AdvancedEcho,
+    /// Opens the Advanced link named in the environment, serves an echo
+    /// method on one connection and receives large messages on another
+    /// (see [`super::qos`]).
+    AdvancedMixed,
     /// Opens the Standard link named in the environment and serves the echo
     /// protocol on it.
     LinkEcho,
@@ -79,6 +83,7 @@ impl PeerRole {
         PeerRole::CacheLineEcho,
         PeerRole::Idle,
         PeerRole::AdvancedEcho,
+        PeerRole::AdvancedMixed,
         PeerRole::LinkEcho,
         #[cfg(feature = "iceoryx2")]
         PeerRole::Iceoryx2Echo,
@@ -91,6 +96,7 @@ impl PeerRole {
             PeerRole::CacheLineEcho => "cache-line-echo",
             PeerRole::Idle => "idle",
             PeerRole::AdvancedEcho => "advanced-echo",
+            PeerRole::AdvancedMixed => "advanced-mixed",
             PeerRole::LinkEcho => "link-echo",
             #[cfg(feature = "iceoryx2")]
             PeerRole::Iceoryx2Echo => "iceoryx2-echo",
@@ -110,6 +116,7 @@ impl PeerRole {
             PeerRole::CacheLineEcho => floor::serve_peer(),
             PeerRole::Idle => idle::serve_peer(),
             PeerRole::AdvancedEcho => advanced::serve_peer(),
+            PeerRole::AdvancedMixed => qos::serve_peer(),
             PeerRole::LinkEcho => link::serve_peer(),
             #[cfg(feature = "iceoryx2")]
             PeerRole::Iceoryx2Echo => super::iceoryx::serve_peer(),

@@ -21,6 +21,7 @@ use super::measure::{
     measure_idle, measure_large_stream, measure_rtt, measure_spaced_rtt, measure_stream,
     BlockedReceive, RoundTrip, Stream,
 };
+use super::qos::{spawn_busy_call, Scheduling};
 use super::report::{format_size, Metric, Report};
 
 /// Name of the cross-process cache-line floor.
@@ -78,6 +79,13 @@ pub const ADVANCED_TEXT_LZ4: &str = "hqq AdvancedLink send_large text LZ4";
 pub const ADVANCED_RANDOM: &str = "hqq AdvancedLink send_large random";
 /// Name of the assembled rows with 1 MiB of random bytes, LZ4 negotiated.
 pub const ADVANCED_RANDOM_LZ4: &str = "hqq AdvancedLink send_large random LZ4";
+/// Name of the call rows while another connection streams 1 MiB messages.
+pub const ADVANCED_CALL_BUSY: &str = "hqq AdvancedLink call, 1 MiB stream alongside";
+/// [`ADVANCED_CALL_BUSY`] with QualityOfService (call high, stream low).
+pub const ADVANCED_CALL_BUSY_QOS: &str = "hqq AdvancedLink call, 1 MiB stream alongside, QoS";
+/// [`ADVANCED_CALL_BUSY_QOS`] plus FlowControl (a 256 KiB window).
+pub const ADVANCED_CALL_BUSY_QOS_FLOW: &str =
+    "hqq AdvancedLink call, 1 MiB stream alongside, QoS + flow control";
 /// Name of the Advanced link's streamed large-message rows.
 pub const ADVANCED_STREAMED: &str = "hqq AdvancedLink send_large_from/recv_stream";
 
@@ -201,6 +209,24 @@ pub const ROUND_TRIPS: &[RoundTripEntry] = &[
         sizes: &[64],
         baselines: &[FLOOR_PROCESSES, ADVANCED_CALL, TOKIO_UNIX],
         open: || Ok(Box::new(super::async_advanced::spawn_async_call()?)),
+    },
+    RoundTripEntry {
+        name: ADVANCED_CALL_BUSY,
+        sizes: &[64],
+        baselines: &[ADVANCED_CALL],
+        open: || Ok(Box::new(spawn_busy_call(Scheduling::Off)?)),
+    },
+    RoundTripEntry {
+        name: ADVANCED_CALL_BUSY_QOS,
+        sizes: &[64],
+        baselines: &[ADVANCED_CALL, ADVANCED_CALL_BUSY],
+        open: || Ok(Box::new(spawn_busy_call(Scheduling::Priorities)?)),
+    },
+    RoundTripEntry {
+        name: ADVANCED_CALL_BUSY_QOS_FLOW,
+        sizes: &[64],
+        baselines: &[ADVANCED_CALL, ADVANCED_CALL_BUSY],
+        open: || Ok(Box::new(spawn_busy_call(Scheduling::PrioritiesAndFlow)?)),
     },
 ];
 

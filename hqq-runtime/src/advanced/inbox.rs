@@ -19,6 +19,7 @@ use crate::advanced::calls::{
 use crate::advanced::chunking::MessageKind;
 use crate::advanced::compression::{decompress_message, DecompressError, FrameDecoder};
 use crate::advanced::connections::{ConnectionCreateError, Connections, UnknownDialError};
+use crate::advanced::flow::{CreditError, CreditOverrun, Flow};
 use crate::advanced::handoff::HandOff;
 use crate::advanced::idmap::{IdMap, IdSet};
 use crate::advanced::reassembly::{
@@ -30,7 +31,7 @@ use crate::codec::{DecodeError, Limits, PacketCodec, Violation};
 use crate::packet::Packet;
 use crate::payload_view::PayloadView;
 use crate::protocol::{
-    ConnAccept, ConnClose, ConnCopy, ConnCreate, Error, ErrorCode, FrameFlags, Message,
+    ConnAccept, ConnClose, ConnCopy, ConnCreate, ConnCredit, Error, ErrorCode, FrameFlags, Message,
 };
 
 /// Why a received packet was refused. Each is counted in the link's
@@ -66,6 +67,13 @@ pub(crate) enum InboundError {
     /// A compressed message that does not decompress within the limits.
     #[error("compressed message refused: {0}")]
     Decompress(#[from] DecompressError),
+    /// A ConnCredit this side refuses (answered with `Error(InvalidOp)`).
+    #[error(transparent)]
+    Credit(#[from] CreditError),
+    /// A chunk past the credit this side granted (answered with
+    /// `Error(BufferOverflow)` and dropped).
+    #[error(transparent)]
+    CreditOverrun(#[from] CreditOverrun),
 }
 
 /// A request waiting for the application to serve it.
@@ -142,10 +150,13 @@ pub(crate) struct InboxEvents {
     pub(crate) decompression_failures: u64,
     /// Nanoseconds spent decompressing.
     pub(crate) decompression_nanos: u64,
+    /// Refused ConnCredit packets and chunks past the granted credit.
+    pub(crate) credit_errors: u64,
 }
 
-/// A streamed chunk or event and what it holds of the budget.
-type HeldEvent = (StreamEvent, u64);
+/// A streamed chunk or event, what it holds of the budget and its bytes
+/// as sent (what it holds of the flow-control window).
+type HeldEvent = (StreamEvent, u64, u64);
 
 /// Everything received and not yet taken, plus the receive-side state.
 #[derive(Debug)]
@@ -166,7 +177,8 @@ pub(crate) struct Inbox {
     pub(crate) connections: Connections,
     /// Outstanding calls.
     pub(crate) calls: PendingCalls,
-    requests: VecDeque<(IncomingRequest, u64)>,
+    /// Requests with their budget charge and their bytes as sent.
+    requests: VecDeque<(IncomingRequest, u64, u64)>,
     messages: IdMap<u64, VecDeque<AssembledMessage>>,
     streamed: IdSet<u64>,
     streams: IdMap<u64, VecDeque<HeldEvent>>,
@@ -180,6 +192,8 @@ pub(crate) struct Inbox {
     pub(crate) closed_by_peer: IdSet<u64>,
     /// Replies owed to the peer, oldest first.
     pub(crate) replies: VecDeque<Packet>,
+    /// Credit windows, once FlowControl was negotiated.
+    pub(crate) flow: Option<Flow>,
     /// Who pumps and who sleeps.
     pub(crate) handoff: HandOff,
     /// Async tasks waiting for something in the inbox.
@@ -221,6 +235,7 @@ impl Inbox {
             compression_granted: false,
             closed_by_peer: IdSet::default(),
             replies: VecDeque::new(),
+            flow: None,
             handoff: HandOff::default(),
             tasks: TaskWaiters::default(),
             events: InboxEvents::default(),
@@ -246,17 +261,19 @@ impl Inbox {
     pub(crate) fn take_message(&mut self, connection: u64) -> Option<AssembledMessage> {
         let message = self.messages.get_mut(&connection)?.pop_front()?;
         self.budget.release(message.account(), message.charged, 1);
+        self.consumed(connection, message.wire);
         Some(message)
     }
 
     /// The oldest stream event on `connection`.
     pub(crate) fn take_stream_event(&mut self, connection: u64) -> Option<StreamEvent> {
-        let (event, charged) = self.streams.get_mut(&connection)?.pop_front()?;
+        let (event, charged, wire) = self.streams.get_mut(&connection)?.pop_front()?;
         let account = Account {
             connection,
             kind: MessageKind::Plain,
         };
         self.budget.release(account, charged, 1);
+        self.consumed(connection, wire);
         Some(event)
     }
 
@@ -267,15 +284,45 @@ impl Inbox {
             Some(connection) => self
                 .requests
                 .iter()
-                .position(|(request, _)| request.connection == connection)?,
+                .position(|(request, _, _)| request.connection == connection)?,
         };
-        let (request, charged) = self.requests.remove(index)?;
+        let (request, charged, wire) = self.requests.remove(index)?;
         let account = Account {
             connection: request.connection,
             kind: MessageKind::Request,
         };
         self.budget.release(account, charged, 1);
+        self.consumed(request.connection, wire);
         Some(request)
+    }
+
+    /// `bytes` (as sent) of `connection` were taken: their credit goes back.
+    fn consumed(&mut self, connection: u64, bytes: u64) {
+        if let Some(flow) = &mut self.flow {
+            flow.receive.consumed(connection, bytes);
+        }
+    }
+
+    /// `bytes` (as sent) of `connection` wait, whole, for the application.
+    fn queued(&mut self, connection: u64, bytes: u64) {
+        if let Some(flow) = &mut self.flow {
+            flow.receive.queued(connection, bytes);
+        }
+    }
+
+    /// Takes `bytes` of `connection`'s send credit, if it has them.
+    pub(crate) fn reserve_credit(&mut self, connection: u64, bytes: u64) -> bool {
+        match &mut self.flow {
+            Some(flow) => flow.send.reserve(connection, bytes),
+            None => true,
+        }
+    }
+
+    /// Gives back credit reserved for a chunk that was never sent.
+    pub(crate) fn refund_credit(&mut self, connection: u64, bytes: u64) {
+        if let Some(flow) = &mut self.flow {
+            flow.send.refund(connection, bytes);
+        }
     }
 
     /// The outcome of call `key`, if it arrived.
@@ -392,6 +439,7 @@ impl Inbox {
                 Ok(delivered())
             }
             Message::ConnCopy(chunk) => self.on_chunk(&chunk, payload, now),
+            Message::ConnCredit(credit) => self.on_credit(credit),
             Message::StandardLinkCopy(_) | Message::StandardLinkTombstone(_) => {
                 Err(InboundError::Unexpected("Standard link"))
             }
@@ -439,6 +487,33 @@ impl Inbox {
         })
     }
 
+    /// The peer's new limit for what this side sends on a connection.
+    fn on_credit(&mut self, credit: ConnCredit) -> Reply {
+        let Some(flow) = &mut self.flow else {
+            self.events.credit_errors += 1;
+            return Err(InboundError::Unexpected("ConnCredit"));
+        };
+        if !self.connections.is_open(credit.connection) {
+            // It may have crossed our ConnClose.
+            return Err(InboundError::UnknownConnection(credit.connection));
+        }
+        match flow.send.on_credit(credit.connection, credit.limit) {
+            Ok(raised) => Ok(Routed {
+                delivered: raised,
+                ..Routed::default()
+            }),
+            Err(refused) => {
+                self.events.credit_errors += 1;
+                let error = Error {
+                    context: credit.connection,
+                    code: ErrorCode::InvalidOp,
+                };
+                self.reply(error.encode());
+                Err(refused.into())
+            }
+        }
+    }
+
     fn peer_closed(&mut self, connection: u64) {
         self.calls
             .fail_connection(connection, CallFailure::ConnectionClosed);
@@ -446,6 +521,9 @@ impl Inbox {
             .drop_connection(connection, &mut self.budget);
         self.sequencer.drop_connection(connection);
         self.decoders.retain(|key, _| key.connection != connection);
+        if let Some(flow) = &mut self.flow {
+            flow.forget(connection);
+        }
         self.closed_by_peer.insert(connection);
     }
 
@@ -479,7 +557,7 @@ impl Inbox {
             self.streams
                 .entry(key.connection)
                 .or_default()
-                .push_back((event, 0));
+                .push_back((event, 0, 0));
             self.budget.charge_unchecked(
                 Account {
                     connection: key.connection,
@@ -509,6 +587,17 @@ impl Inbox {
             self.events.decompression_failures += 1;
             return Err(DecompressError::NotNegotiated.into());
         }
+        if let Some(flow) = &mut self.flow {
+            if let Err(overrun) = flow.receive.admit(chunk.connection, chunk.size) {
+                self.events.credit_errors += 1;
+                let error = Error {
+                    context: chunk.connection,
+                    code: ErrorCode::BufferOverflow,
+                };
+                self.reply(error.encode());
+                return Err(overrun.into());
+            }
+        }
         let key = MessageKey::of(chunk);
         let streamed = key.kind == MessageKind::Plain
             && !self.streamed.is_empty()
@@ -519,13 +608,13 @@ impl Inbox {
             ReassemblyError::TooManyPartial { .. } | ReassemblyError::Overflow { .. },
         )) = result
         {
-            if !begins {
-                return self.refused(result);
-            }
             // Make room from messages nobody finishes, then try once more.
-            if self.evict_idle(now) != 0 {
+            if begins && self.evict_idle(now) != 0 {
                 result = self.accept_chunk(chunk, payload, now, streamed);
             }
+        }
+        if let Some(flow) = &mut self.flow {
+            flow.receive.settle(chunk.connection);
         }
         self.refused(result)
     }
@@ -599,20 +688,22 @@ impl Inbox {
     fn deliver(&mut self, message: AssembledMessage) -> Result<(), InboundError> {
         match message.key.kind {
             MessageKind::Plain => {
+                self.queued(message.key.connection, message.wire);
                 self.messages
                     .entry(message.key.connection)
                     .or_default()
                     .push_back(message);
             }
             MessageKind::Request => {
-                let charged = message.charged;
+                let (charged, wire) = (message.charged, message.wire);
+                self.queued(message.key.connection, wire);
                 let request = IncomingRequest {
                     connection: message.key.connection,
                     message: message.key.message,
                     method: message.method_or_status,
                     data: message.data,
                 };
-                self.requests.push_back((request, charged));
+                self.requests.push_back((request, charged, wire));
             }
             MessageKind::Response => {
                 let key = CallKey {
@@ -711,10 +802,11 @@ impl Inbox {
             data,
             last: info.last,
         };
+        self.queued(key.connection, info.size);
         self.streams
             .entry(key.connection)
             .or_default()
-            .push_back((event, charged));
+            .push_back((event, charged, info.size));
         Ok(routed)
     }
 
@@ -827,7 +919,7 @@ impl Inbox {
         self.streams
             .entry(key.connection)
             .or_default()
-            .push_back((event, charged));
+            .push_back((event, charged, 0));
         Ok(())
     }
 }

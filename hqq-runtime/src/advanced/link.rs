@@ -39,11 +39,13 @@ use crate::advanced::endpoint::{check_sole_endpoint, AdvancedOpenError};
 use crate::advanced::error::{
     AcceptError, AcceptNegotiationError, AdvancedStateError, CloseError, DialError, NegotiateError,
 };
+use crate::advanced::flow::{Flow, FlowControl};
 use crate::advanced::inbox::{Inbox, IncomingRequest};
 use crate::advanced::negotiation::{
     accept, check_ack, Negotiated, NegotiationState, ProtocolOffer,
 };
 use crate::advanced::pump::Wait;
+use crate::advanced::qos::SendScheduler;
 use crate::advanced::reassembly::ReassemblyLimits;
 use crate::advanced::stats::{AdvancedCounters, AdvancedStats};
 use crate::advanced::transport::{PacketTransport, TransportError};
@@ -70,6 +72,10 @@ pub struct AdvancedConfig {
     /// negotiated (`None`: never). Set it with
     /// [`compression`](Self::compression), which also asks for the feature.
     pub compression: Option<Compression>,
+    /// The credit windows once FlowControl is negotiated (`None`: the
+    /// defaults). Set it with [`flow_control`](Self::flow_control), which
+    /// also asks for the feature.
+    pub flow_control: Option<FlowControl>,
 }
 
 impl AdvancedConfig {
@@ -90,6 +96,32 @@ impl AdvancedConfig {
         self.offer.features |= Features::COMPRESSION;
         self
     }
+
+    /// Asks for the FlowControl feature with `flow`'s windows: once both
+    /// sides granted it, no connection has more than its credit of data in
+    /// flight (see [`flow`](super::flow)).
+    pub fn flow_control(mut self, flow: FlowControl) -> Self {
+        self.flow_control = Some(flow);
+        self.offer.features |= Features::FLOW_CONTROL;
+        self
+    }
+
+    /// Asks for the QualityOfService feature: once both sides granted it,
+    /// [`AdvancedLink::set_priority`] and
+    /// [`AdvancedLink::set_bandwidth_cap`] schedule this side's sends (see
+    /// [`qos`](super::qos)).
+    ///
+    /// ```
+    /// use hqq_runtime::advanced::AdvancedConfig;
+    /// use hqq_runtime::protocol::Features;
+    ///
+    /// let config = AdvancedConfig::default().quality_of_service();
+    /// assert!(config.offer.features.contains(Features::QUALITY_OF_SERVICE));
+    /// ```
+    pub fn quality_of_service(mut self) -> Self {
+        self.offer.features |= Features::QUALITY_OF_SERVICE;
+        self
+    }
 }
 
 impl Default for AdvancedConfig {
@@ -100,6 +132,7 @@ impl Default for AdvancedConfig {
             reassembly: ReassemblyLimits::default(),
             budget: ReceiveBudget::default(),
             compression: None,
+            flow_control: None,
         }
     }
 }
@@ -147,6 +180,8 @@ pub struct AdvancedLink<T: PacketTransport = StandardLink> {
     pub(super) arrived: Condvar,
     next_message: AtomicU64,
     pub(crate) counters: AdvancedCounters,
+    /// Whose chunk goes next, once QualityOfService is negotiated.
+    pub(super) scheduler: SendScheduler,
 }
 
 /// Takes the peer's answer to our ProtoNegotiate from `inbox`.
@@ -218,6 +253,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
             arrived: Condvar::new(),
             next_message: AtomicU64::new(1),
             counters,
+            scheduler: SendScheduler::default(),
         }
     }
 
@@ -369,7 +405,8 @@ impl<T: PacketTransport> AdvancedLink<T> {
             })
             .map_err(AcceptNegotiationError::from)
             .and_then(|packet| {
-                let (answer, outcome) = self.answer_negotiation(&packet, started)?;
+                let (answer, outcome) =
+                    self.answer_negotiation(&packet, started, Features::empty())?;
                 self.send_control(answer, deadline)?;
                 outcome
             });
@@ -380,16 +417,20 @@ impl<T: PacketTransport> AdvancedLink<T> {
     /// Error packet for another major version) and the outcome once it is
     /// sent. An accepted negotiation is recorded before the ack leaves:
     /// the peer may send at once.
+    /// Features in `withheld` are not granted, whatever the configuration.
     #[allow(clippy::type_complexity)]
     pub(crate) fn answer_negotiation(
         &self,
         packet: &Packet,
         started: Instant,
+        withheld: Features,
     ) -> Result<(Packet, Result<Negotiated, AcceptNegotiationError>), AcceptNegotiationError> {
         // The inbox keeps only ProtoNegotiate packets that decode.
         let request = ProtoNegotiate::decode(packet)
             .map_err(|_| AcceptNegotiationError::Transport(TransportError::Corrupt))?;
-        match accept(&self.config.offer, &request) {
+        let mut offer = self.config.offer;
+        offer.features = offer.features.difference(withheld);
+        match accept(&offer, &request) {
             Ok(ack) => {
                 let negotiated = Negotiated {
                     version: ack.version,
@@ -413,13 +454,22 @@ impl<T: PacketTransport> AdvancedLink<T> {
 
     fn set_negotiated(&self, state: &mut NegotiationState, negotiated: Negotiated) {
         *state = NegotiationState::Negotiated(negotiated);
+        if negotiated.features.contains(Features::FLOW_CONTROL) {
+            let flow = self.config.flow_control.unwrap_or_default();
+            lock(&self.inbox).flow = Some(Flow::new(flow));
+        }
         let bits = negotiated.features.bits() | NEGOTIATED;
         self.features.store(bits, Ordering::Release);
     }
 
     /// Whether Compression was negotiated (one atomic load).
     pub(super) fn compression_granted(&self) -> bool {
-        self.features.load(Ordering::Acquire) & Features::COMPRESSION.bits() != 0
+        self.granted(Features::COMPRESSION)
+    }
+
+    /// Whether `feature` was negotiated (one atomic load).
+    pub(super) fn granted(&self, feature: Features) -> bool {
+        self.features.load(Ordering::Acquire) & feature.bits() != 0
     }
 
     pub(crate) fn require(
@@ -539,6 +589,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
     pub(crate) fn close_here(&self, id: u64) -> Result<Option<Packet>, CloseError> {
         self.require(None)?;
         self.counters.connection_closed(id);
+        self.scheduler.forget(id);
         let mut inbox = lock(&self.inbox);
         let was_open = inbox.connections.close(id);
         let peer_closed = inbox.closed_by_peer.remove(&id);

@@ -11,9 +11,11 @@ use crate::advanced::compression::compress;
 use crate::advanced::error::{
     CallError, RecvLargeError, RecvRequestError, RespondError, SendLargeError,
 };
+use crate::advanced::flow::MAX_FLOW_CHUNK;
 use crate::advanced::inbox::{Inbox, StreamEvent};
 use crate::advanced::link::{lock, AdvancedLink, ReceivedMessage, Request};
 use crate::advanced::pump::Wait;
+use crate::advanced::qos::{SendTurn, TurnTimedOut};
 use crate::advanced::transport::{PacketTransport, TransportError};
 use crate::codec::PacketCodec;
 use crate::link::instant_after;
@@ -42,6 +44,10 @@ impl<T: PacketTransport> AdvancedLink<T> {
     /// never fails. A transport failure after the first chunk also tries
     /// (once) to abort the message, so the peer does not keep it.
     /// `extra` flags (a codec) go on every chunk.
+    ///
+    /// With FlowControl each chunk first waits for its connection's credit
+    /// (chunks are then at most [`MAX_FLOW_CHUNK`]); with QualityOfService
+    /// it then waits for its turn (see [`qos`](super::qos)).
     fn send_message(
         &self,
         header: MessageHeader,
@@ -50,13 +56,24 @@ impl<T: PacketTransport> AdvancedLink<T> {
         extra: FrameFlags,
         deadline: Instant,
     ) -> Result<Option<u64>, TransportError> {
+        let flow = self.granted(Features::FLOW_CONTROL);
+        let scheduled = self.granted(Features::QUALITY_OF_SERVICE);
+        let chunk_size = if flow {
+            self.limits.buffer_size.min(MAX_FLOW_CHUNK)
+        } else {
+            self.limits.buffer_size
+        };
         let mut sent = 0u64;
         let started = Instant::now();
-        for mut chunk in header.chunks(total, self.limits.buffer_size) {
+        for mut chunk in header.chunks(total, chunk_size) {
             chunk.chunk_flags |= extra;
             let mut failed = false;
-            let outcome = self.transport.send_packet(Some(deadline), |_, buffer| {
-                fill_chunk(&header, &chunk, source, buffer, &mut failed)
+            let outcome = self.admit_chunk(&chunk, flow, scheduled, deadline, |turn| {
+                let sent = self.transport.send_packet(Some(deadline), |_, buffer| {
+                    fill_chunk(&header, &chunk, source, buffer, &mut failed)
+                });
+                drop(turn);
+                sent
             });
             if let Err(e) = outcome {
                 if sent != 0 || chunk.offset != 0 {
@@ -85,6 +102,74 @@ impl<T: PacketTransport> AdvancedLink<T> {
             self.queue_reply(abort);
         }
         self.counters.abort();
+    }
+
+    /// Runs `send` for `chunk` once it has its connection's credit (with
+    /// `flow`) and its turn (with `scheduled`), all before `deadline`.
+    /// Credit taken for a chunk that was not sent is given back. A
+    /// connection that closes while the chunk waits for credit fails it at
+    /// once (`TimedOut`, which the callers tell apart by the connection
+    /// being closed).
+    fn admit_chunk(
+        &self,
+        chunk: &ConnCopy,
+        flow: bool,
+        scheduled: bool,
+        deadline: Instant,
+        send: impl FnOnce(Option<SendTurn<'_>>) -> Result<(), TransportError>,
+    ) -> Result<(), TransportError> {
+        let (connection, size) = (chunk.connection, chunk.size);
+        let credited = flow && size != 0;
+        if credited {
+            self.wait_for_credit(connection, size, deadline)?;
+        }
+        let turn = if scheduled {
+            match self.scheduler.turn(connection, size, deadline) {
+                Ok(turn) => Some(turn),
+                Err(TurnTimedOut) => {
+                    if credited {
+                        lock(&self.inbox).refund_credit(connection, size);
+                    }
+                    return Err(TransportError::TimedOut);
+                }
+            }
+        } else {
+            None
+        };
+        let outcome = send(turn);
+        if outcome.is_err() && credited {
+            lock(&self.inbox).refund_credit(connection, size);
+        }
+        outcome
+    }
+
+    /// Waits until `deadline` for `size` bytes of `connection`'s credit
+    /// (receiving meanwhile: the credit comes in ConnCredit packets).
+    fn wait_for_credit(
+        &self,
+        connection: u64,
+        size: u64,
+        deadline: Instant,
+    ) -> Result<(), TransportError> {
+        let mut stalled = false;
+        let credited = self.wait_for(Wait::Until(deadline), |inbox| {
+            // Closed: no credit will come (and none is kept for it).
+            if !inbox.connections.is_open(connection) {
+                return Some(false);
+            }
+            if inbox.reserve_credit(connection, size) {
+                return Some(true);
+            }
+            stalled = true;
+            None
+        });
+        if stalled {
+            self.counters.credit_stall();
+        }
+        match credited? {
+            true => Ok(()),
+            false => Err(TransportError::TimedOut),
+        }
     }
 
     /// Sends `data` as one message on `connection` (0 = the link itself),
@@ -167,9 +252,14 @@ impl<T: PacketTransport> AdvancedLink<T> {
         deadline: Instant,
     ) -> Result<u64, SendLargeError> {
         let header = self.plain_header(connection, total)?;
-        match self.send_message(header, total, source, flags, deadline)? {
-            None => Ok(header.message),
-            Some(sent) => Err(SendLargeError::SourceFailed { sent, total }),
+        match self.send_message(header, total, source, flags, deadline) {
+            Ok(None) => Ok(header.message),
+            Ok(Some(sent)) => Err(SendLargeError::SourceFailed { sent, total }),
+            // Flow control fails a chunk at once when its connection closes.
+            Err(TransportError::TimedOut) if !self.is_open(connection) => {
+                Err(SendLargeError::NotConnected(connection))
+            }
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -11,6 +11,8 @@
 //! * [`compression`]: the frames of a compressed message, bounded decoding.
 //! * [`reassembly`]: chunk order checks and message assembly, bounded.
 //! * [`budget`]: the one bound on everything received and not yet taken.
+//! * [`flow`]: per-connection credit windows (FlowControl).
+//! * [`qos`]: priority classes and bandwidth caps of sends (QualityOfService).
 //! * `calls`: pending calls keyed by (connection, message id).
 //! * `connections`: listen, dial, accept, close; how ids are chosen.
 //! * [`endpoint`]: one Advanced endpoint per side of a segment.
@@ -33,6 +35,7 @@ pub mod compression;
 mod connections;
 pub mod endpoint;
 pub mod error;
+pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handoff;
@@ -42,6 +45,7 @@ pub mod link;
 pub(crate) mod messages;
 pub mod negotiation;
 pub(crate) mod pump;
+pub mod qos;
 pub mod reassembly;
 pub mod rpc;
 pub mod stats;
@@ -60,12 +64,14 @@ pub use error::{
     AcceptError, AcceptNegotiationError, AdvancedStateError, CallError, CloseError, DialError,
     NegotiateError, RecvLargeError, RecvRequestError, RespondError, SendLargeError,
 };
+pub use flow::{FlowControl, SendCredit};
 pub use inbox::IncomingRequest;
 pub use link::{AdvancedConfig, AdvancedLink, ReceivedMessage, Request};
 pub use negotiation::{
     accept, check_ack, Negotiated, NegotiationAcceptError, NegotiationAckError,
     NegotiationStartError, NegotiationState, ProtocolOffer,
 };
+pub use qos::{Priority, QosError};
 pub use reassembly::{MessageKey, ReassemblyError, ReassemblyLimits};
 pub use rpc::{
     CallContext, RpcCallError, RpcMessage, RpcMessageError, RpcServeError, RpcService, ServeEnd,

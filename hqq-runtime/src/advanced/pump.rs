@@ -29,6 +29,7 @@ use crate::advanced::handoff::Turn;
 use crate::advanced::inbox::{Inbox, InboxEvents, Routed};
 use crate::advanced::link::{lock, AdvancedLink};
 use crate::advanced::transport::{PacketTransport, TransportError};
+use crate::codec::PacketCodec;
 use crate::packet::Packet;
 
 /// Longest a thread blocks in the transport or on the condition variable
@@ -80,8 +81,22 @@ impl<T: PacketTransport> AdvancedLink<T> {
         self.flush_replies_locked(&mut lock(&self.inbox));
     }
 
-    /// [`flush_replies`](Self::flush_replies) with the inbox locked.
-    fn flush_replies_locked(&self, inbox: &mut Inbox) {
+    /// [`flush_replies`](Self::flush_replies) with the inbox locked; also
+    /// sends the ConnCredit packets owed (one attempt each, like replies:
+    /// one that does not fit now stays owed, with its newest limit).
+    pub(crate) fn flush_replies_locked(&self, inbox: &mut Inbox) {
+        if let Some(flow) = &mut inbox.flow {
+            while let Some(credit) = flow.receive.next_owed() {
+                let packet = credit.encode();
+                let sent = self
+                    .transport
+                    .send_packet(Some(Instant::now()), |_, _| packet);
+                if sent.is_err() {
+                    break;
+                }
+                flow.receive.sent();
+            }
+        }
         while let Some(&reply) = inbox.replies.front() {
             let sent = self
                 .transport
@@ -107,6 +122,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
         let mut inbox = lock(&self.inbox);
         loop {
             if let Some(found) = take(&mut inbox) {
+                self.flush_credit(&mut inbox);
                 return Ok(found);
             }
             let now = Instant::now();
@@ -144,6 +160,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
         {
             let mut inbox = lock(&self.inbox);
             if let Some(found) = take(&mut inbox) {
+                self.flush_credit(&mut inbox);
                 return Ok(found);
             }
             if !inbox.handoff.try_pump() {
@@ -156,7 +173,9 @@ impl<T: PacketTransport> AdvancedLink<T> {
         self.give_back_pump(&mut inbox, true);
         match outcome {
             Ok(()) | Err(TransportError::TimedOut) => {
-                take(&mut inbox).ok_or(TransportError::TimedOut)
+                let found = take(&mut inbox).ok_or(TransportError::TimedOut);
+                self.flush_credit(&mut inbox);
+                found
             }
             Err(e) => Err(e),
         }
@@ -189,6 +208,14 @@ impl<T: PacketTransport> AdvancedLink<T> {
         }
     }
 
+    /// Sends the ConnCredit packets (and replies) owed after the
+    /// application took something, without waiting.
+    fn flush_credit(&self, inbox: &mut Inbox) {
+        if inbox.flow.as_ref().is_some_and(|f| f.receive.owes()) {
+            self.flush_replies_locked(inbox);
+        }
+    }
+
     /// Receives one packet (waiting until `deadline`), routes it at `now`,
     /// and sends the replies it owes without blocking. An idle slice evicts
     /// idle partial messages.
@@ -211,7 +238,9 @@ impl<T: PacketTransport> AdvancedLink<T> {
         });
         match received {
             Ok(mut inbox) => {
-                if !inbox.replies.is_empty() {
+                if !inbox.replies.is_empty()
+                    || inbox.flow.as_ref().is_some_and(|f| f.receive.owes())
+                {
                     self.flush_replies_locked(&mut inbox);
                 }
                 (inbox, Ok(()))

@@ -372,6 +372,8 @@ pub(crate) struct AssembledMessage {
     pub(crate) error: bool,
     /// The message's bytes.
     pub(crate) data: Vec<u8>,
+    /// The message's size as sent (before any decompression).
+    pub(crate) wire: u64,
     /// What the message holds of the receive budget (one entry and this
     /// many bytes of its [`Account`]); whoever drops it gives it back.
     pub(crate) charged: u64,
@@ -510,6 +512,7 @@ impl Reassembler {
             key,
             method_or_status: info.method_or_status,
             error: info.error,
+            wire: done.data.len() as u64,
             data: done.data,
             charged: done.charged,
         }))
@@ -558,6 +561,7 @@ impl Reassembler {
             key,
             method_or_status: chunk.method_or_status,
             error: flags.contains(FrameFlags::ERROR),
+            wire: data.len() as u64,
             data,
             charged,
         })))

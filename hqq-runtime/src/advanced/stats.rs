@@ -63,6 +63,12 @@ pub struct AdvancedStats {
     pub decompression_failures: u64,
     /// Time spent decompressing received messages.
     pub decompression_time: Duration,
+    /// Flow control: ConnCredit packets refused (absurd limits, or
+    /// without FlowControl) and chunks from the peer past the granted
+    /// credit (dropped). Each is also an error.
+    pub credit_errors: u64,
+    /// Flow control: chunks this side had to wait for credit to send.
+    pub credit_stalls: u64,
 }
 
 impl AdvancedStats {
@@ -104,6 +110,8 @@ pub(crate) struct AdvancedWords {
     decompressed_bytes: AtomicU64,
     decompression_failures: AtomicU64,
     decompression_nanos: AtomicU64,
+    credit_errors: AtomicU64,
+    credit_stalls: AtomicU64,
 }
 
 fn nanos(elapsed: Duration) -> u64 {
@@ -250,6 +258,12 @@ impl AdvancedCounters {
         add(&self.overflows, events.overflows);
         add(&self.partials_evicted, events.evicted);
         add(&self.replies_dropped, events.replies_dropped);
+        add(&self.credit_errors, events.credit_errors);
+    }
+
+    /// Counts a chunk that waited for flow-control credit.
+    pub(crate) fn credit_stall(&self) {
+        add(&self.credit_stalls, 1);
     }
 }
 
@@ -282,6 +296,8 @@ impl AdvancedWords {
             decompressed_bytes: load(&self.decompressed_bytes),
             decompression_failures: load(&self.decompression_failures),
             decompression_time: Duration::from_nanos(load(&self.decompression_nanos)),
+            credit_errors: load(&self.credit_errors),
+            credit_stalls: load(&self.credit_stalls),
         }
     }
 }

@@ -35,10 +35,14 @@ use crate::advanced::{
 use crate::codec::PacketCodec;
 use crate::link::{LinkSendError, StandardLink};
 use crate::packet::Packet;
-use crate::protocol::{ConnAccept, ConnClose};
+use crate::protocol::{ConnAccept, ConnClose, Features};
 
 use super::readiness::{PeerGone, Readiness};
 use super::watcher::Interest;
+
+/// Features the async link neither asks for nor grants (see
+/// [`AsyncAdvancedLink::negotiate`]).
+const ASYNC_WITHHELD: Features = Features::FLOW_CONTROL.union(Features::QUALITY_OF_SERVICE);
 
 /// An [`AdvancedLink`] (over a [`StandardLink`]) with async operations:
 /// negotiation, connections, large and streamed messages, calls and
@@ -301,6 +305,10 @@ impl AsyncAdvancedLink {
     }
 
     // ---- negotiation ----------------------------------------------------
+    //
+    // FlowControl and QualityOfService are never asked for nor granted
+    // here: the async send path does not wait for credit or for a turn
+    // yet, so granting them would break the peer's window.
 
     /// Initiates the negotiation with `offer` and waits for the peer's
     /// answer. See [`AdvancedLink::negotiate`].
@@ -310,7 +318,8 @@ impl AsyncAdvancedLink {
     /// Not cancel-safe: a link negotiates once, and dropping this future
     /// before it completes fails the negotiation for good, as a timeout
     /// does (the link then refuses every Advanced operation).
-    pub async fn negotiate(&self, offer: ProtocolOffer) -> Result<Negotiated, NegotiateError> {
+    pub async fn negotiate(&self, mut offer: ProtocolOffer) -> Result<Negotiated, NegotiateError> {
+        offer.features = offer.features.difference(ASYNC_WITHHELD);
         if !self.link.start_negotiation() {
             return Err(NegotiateError::AlreadyNegotiated);
         }
@@ -349,7 +358,9 @@ impl AsyncAdvancedLink {
             let packet = self
                 .wait_for(None, |inbox| inbox.negotiate_request.take())
                 .await?;
-            let (answer, outcome) = self.link.answer_negotiation(&packet, started)?;
+            let (answer, outcome) =
+                self.link
+                    .answer_negotiation(&packet, started, ASYNC_WITHHELD)?;
             self.send_control(answer).await?;
             outcome
         }

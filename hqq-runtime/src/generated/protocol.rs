@@ -46,6 +46,18 @@ pub enum OpCode {
     ProtoNegotiate = 0x05,
     /// Accepts protocol negotiation with the negotiated parameters.
     ProtoAck = 0x06,
+    /// Flow control (only once both sides negotiated FlowControl): the
+    /// receiver of a connection's data allows the sender `limit` bytes of
+    /// that connection in all, counted as the sum of the `size` operands of
+    /// the sender's ConnCopy chunks on it since the connection opened.
+    /// Every connection (0 too) starts with a limit of 65536 bytes. Limits
+    /// are absolute, so a repeated or stale ConnCredit is harmless: a limit
+    /// at or below the one in force is ignored. The sender checks a new
+    /// limit against the most it allows itself to have in flight and
+    /// answers one above it with Error(InvalidOp, context = connection);
+    /// a receiver answers a chunk past the limit with
+    /// Error(BufferOverflow, context = connection) and drops it.
+    ConnCredit = 0x07,
     /// Marks a Standard link slot whose copy was abandoned; its buffer carries no data.
     StandardLinkTombstone = 0xfe,
     /// Connection-less data transfer on a Standard link; the data sits in the slot's buffer.
@@ -55,7 +67,7 @@ pub enum OpCode {
 #[allow(clippy::pedantic, clippy::nursery)]
 impl OpCode {
     /// Every opcode, in spec order.
-    pub const ALL: [OpCode; 9] = [
+    pub const ALL: [OpCode; 10] = [
         OpCode::Error,
         OpCode::ConnCreate,
         OpCode::ConnAccept,
@@ -63,6 +75,7 @@ impl OpCode {
         OpCode::ConnCopy,
         OpCode::ProtoNegotiate,
         OpCode::ProtoAck,
+        OpCode::ConnCredit,
         OpCode::StandardLinkTombstone,
         OpCode::StandardLinkCopy,
     ];
@@ -83,6 +96,7 @@ impl OpCode {
             OpCode::ConnCopy => "ConnCopy",
             OpCode::ProtoNegotiate => "ProtoNegotiate",
             OpCode::ProtoAck => "ProtoAck",
+            OpCode::ConnCredit => "ConnCredit",
             OpCode::StandardLinkTombstone => "StandardLinkTombstone",
             OpCode::StandardLinkCopy => "StandardLinkCopy",
         }
@@ -98,6 +112,7 @@ impl OpCode {
             OpCode::ConnCopy => crate::codec::Direction::Both,
             OpCode::ProtoNegotiate => crate::codec::Direction::PrimaryToSecondary,
             OpCode::ProtoAck => crate::codec::Direction::SecondaryToPrimary,
+            OpCode::ConnCredit => crate::codec::Direction::Both,
             OpCode::StandardLinkTombstone => crate::codec::Direction::Both,
             OpCode::StandardLinkCopy => crate::codec::Direction::Both,
         }
@@ -114,6 +129,7 @@ impl OpCode {
             0x04 => ::core::option::Option::Some(OpCode::ConnCopy),
             0x05 => ::core::option::Option::Some(OpCode::ProtoNegotiate),
             0x06 => ::core::option::Option::Some(OpCode::ProtoAck),
+            0x07 => ::core::option::Option::Some(OpCode::ConnCredit),
             0xfe => ::core::option::Option::Some(OpCode::StandardLinkTombstone),
             0xff => ::core::option::Option::Some(OpCode::StandardLinkCopy),
             _ => ::core::option::Option::None,
@@ -273,13 +289,13 @@ crate::flag_set! {
         /// Data encryption.
         const ENCRYPTION = 3;
 
-        /// Advanced flow control.
+        /// Per-connection credit windows (ConnCredit), granted when both sides ask.
         const FLOW_CONTROL = 4;
 
         /// Enhanced statistics. Reserved: no statistic kept today needs the peer (each process publishes its own counters in a companion segment), so it is never requested.
         const STATISTICS = 5;
 
-        /// Quality of service (QoS).
+        /// Quality of service: per-connection priority classes and bandwidth caps on the sending side, granted when both sides ask.
         const QUALITY_OF_SERVICE = 6;
     }
 
@@ -995,6 +1011,90 @@ impl crate::codec::PacketCodec for ProtoAck {
     }
 }
 
+/// Flow control (only once both sides negotiated FlowControl): the
+/// receiver of a connection's data allows the sender `limit` bytes of
+/// that connection in all, counted as the sum of the `size` operands of
+/// the sender's ConnCopy chunks on it since the connection opened.
+/// Every connection (0 too) starts with a limit of 65536 bytes. Limits
+/// are absolute, so a repeated or stale ConnCredit is harmless: a limit
+/// at or below the one in force is ignored. The sender checks a new
+/// limit against the most it allows itself to have in flight and
+/// answers one above it with Error(InvalidOp, context = connection);
+/// a receiver answers a chunk past the limit with
+/// Error(BufferOverflow, context = connection) and drops it.
+///
+/// Opcode `0x07`, sent by either side.
+#[allow(clippy::pedantic, clippy::nursery)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnCredit {
+    /// Connection whose data the credit is for (0 = the link itself).
+    ///
+    /// Operand 0 (word 1).
+    pub connection: u64,
+    /// Bytes of the connection's data the sender may have sent in all.
+    ///
+    /// Operand 1 (word 2).
+    ///
+    /// Rule (decode): `limit >= 65536`.
+    pub limit: u64,
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl crate::codec::PacketCodec for ConnCredit {
+    const OPCODE: u8 = 0x07;
+
+    const NAME: &'static str = "ConnCredit";
+
+    #[inline]
+    fn encode(&self) -> crate::Packet {
+        crate::Packet::from_words([
+            u64::from(<Self as crate::codec::PacketCodec>::OPCODE),
+            <u64 as crate::codec::OperandValue>::to_word(&self.connection),
+            <u64 as crate::codec::OperandValue>::to_word(&self.limit),
+            0,
+            0,
+            0,
+            0,
+            0,
+        ])
+    }
+
+    #[inline]
+    fn decode(
+        packet: &crate::Packet,
+    ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
+        let words = crate::encoding::operand_words::<Self>(packet, 3)?;
+        let packet = Self {
+            connection: <u64 as crate::codec::OperandValue>::from_word(
+                words[0],
+                crate::codec::OperandRef::of::<Self>(0, "connection"),
+            )?,
+            limit: <u64 as crate::codec::OperandValue>::from_word(
+                words[1],
+                crate::codec::OperandRef::of::<Self>(1, "limit"),
+            )?,
+        };
+        if crate::codec::OperandValue::to_word(&packet.limit) < 65536 {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
+                operand: crate::codec::OperandRef::of::<Self>(1, "limit"),
+                rule: "limit >= 65536",
+                value: crate::codec::OperandValue::to_word(&packet.limit),
+            });
+        }
+
+        ::core::result::Result::Ok(packet)
+    }
+
+    #[inline]
+    fn validate(
+        &self,
+        _limits: &crate::codec::Limits,
+    ) -> ::core::result::Result<(), crate::codec::Violation> {
+        ::core::result::Result::Ok(())
+    }
+}
+
 /// Marks a Standard link slot whose copy was abandoned; its buffer carries no data.
 ///
 /// Opcode `0xfe`, sent by either side.
@@ -1196,6 +1296,8 @@ pub enum Message {
     ProtoNegotiate(ProtoNegotiate),
     /// A [`ProtoAck`] packet.
     ProtoAck(ProtoAck),
+    /// A [`ConnCredit`] packet.
+    ConnCredit(ConnCredit),
     /// A [`StandardLinkTombstone`] packet.
     StandardLinkTombstone(StandardLinkTombstone),
     /// A [`StandardLinkCopy`] packet.
@@ -1331,6 +1433,23 @@ pub trait Handler {
         )
     }
 
+    /// Handles a [`ConnCredit`] packet and a view of its slot's payload buffer.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_conn_credit(
+        &mut self,
+        packet: ConnCredit,
+        payload: crate::PayloadView<'_>,
+    ) -> ::core::result::Result<(), crate::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            crate::codec::Rejection::unhandled(
+                <ConnCredit as crate::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
+
     /// Handles a [`StandardLinkTombstone`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
@@ -1403,6 +1522,10 @@ impl Message {
             return <ProtoAck as crate::codec::PacketCodec>::decode(packet)
                 .map(Message::ProtoAck);
         }
+        if opcode == <ConnCredit as crate::codec::PacketCodec>::OPCODE {
+            return <ConnCredit as crate::codec::PacketCodec>::decode(packet)
+                .map(Message::ConnCredit);
+        }
         if opcode == <StandardLinkTombstone as crate::codec::PacketCodec>::OPCODE {
             return <StandardLinkTombstone as crate::codec::PacketCodec>::decode(packet)
                 .map(Message::StandardLinkTombstone);
@@ -1439,6 +1562,9 @@ impl Message {
             }
             Message::ProtoAck(packet) => {
                 <ProtoAck as crate::codec::PacketCodec>::encode(packet)
+            }
+            Message::ConnCredit(packet) => {
+                <ConnCredit as crate::codec::PacketCodec>::encode(packet)
             }
             Message::StandardLinkTombstone(packet) => {
                 <StandardLinkTombstone as crate::codec::PacketCodec>::encode(packet)
@@ -1477,6 +1603,9 @@ impl Message {
             Message::ProtoAck(packet) => {
                 <ProtoAck as crate::codec::PacketCodec>::validate(packet, limits)
             }
+            Message::ConnCredit(packet) => {
+                <ConnCredit as crate::codec::PacketCodec>::validate(packet, limits)
+            }
             Message::StandardLinkTombstone(packet) => {
                 <StandardLinkTombstone as crate::codec::PacketCodec>::validate(
                     packet,
@@ -1499,6 +1628,7 @@ impl Message {
             Message::ConnCopy(_) => OpCode::ConnCopy,
             Message::ProtoNegotiate(_) => OpCode::ProtoNegotiate,
             Message::ProtoAck(_) => OpCode::ProtoAck,
+            Message::ConnCredit(_) => OpCode::ConnCredit,
             Message::StandardLinkTombstone(_) => OpCode::StandardLinkTombstone,
             Message::StandardLinkCopy(_) => OpCode::StandardLinkCopy,
         }
@@ -1570,6 +1700,15 @@ impl ::core::convert::From<ProtoAck> for Message {
 
 #[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
+impl ::core::convert::From<ConnCredit> for Message {
+    #[inline]
+    fn from(packet: ConnCredit) -> Self {
+        Message::ConnCredit(packet)
+    }
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
 impl ::core::convert::From<StandardLinkTombstone> for Message {
     #[inline]
     fn from(packet: StandardLinkTombstone) -> Self {
@@ -1608,6 +1747,7 @@ pub fn dispatch<H: Handler + ?::core::marker::Sized>(
         Message::ConnCopy(p) => handler.on_conn_copy(p, payload),
         Message::ProtoNegotiate(p) => handler.on_proto_negotiate(p, payload),
         Message::ProtoAck(p) => handler.on_proto_ack(p, payload),
+        Message::ConnCredit(p) => handler.on_conn_credit(p, payload),
         Message::StandardLinkTombstone(p) => {
             handler.on_standard_link_tombstone(p, payload)
         }
