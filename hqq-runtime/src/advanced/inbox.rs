@@ -19,6 +19,7 @@ use crate::advanced::calls::{
 use crate::advanced::chunking::MessageKind;
 use crate::advanced::compression::{decompress_message, DecompressError, FrameDecoder};
 use crate::advanced::connections::{ConnectionCreateError, Connections, UnknownDialError};
+use crate::advanced::encryption::{MessageOpener, OpenError, Opener};
 use crate::advanced::handoff::HandOff;
 use crate::advanced::idmap::{IdMap, IdSet};
 use crate::advanced::reassembly::{
@@ -31,6 +32,11 @@ use crate::payload_view::PayloadView;
 use crate::protocol::{
     ConnAccept, ConnClose, ConnCopy, ConnCreate, Error, ErrorCode, FrameFlags, Message,
 };
+
+mod sealed;
+
+use crate::advanced::encryption::HandshakeError;
+pub(crate) use sealed::{HandshakeDone, PendingHandshake};
 
 /// Why a received packet was refused. Each is counted in the link's
 /// statistics; the packet's partial state (if any) is dropped.
@@ -65,6 +71,10 @@ pub(crate) enum InboundError {
     /// A compressed message that does not decompress within the limits.
     #[error("compressed message refused: {0}")]
     Decompress(#[from] DecompressError),
+    /// An encrypted message that does not open (or a plain one on an
+    /// encrypted link).
+    #[error("encrypted message refused: {0}")]
+    Open(#[from] OpenError),
 }
 
 /// A request waiting for the application to serve it.
@@ -137,6 +147,15 @@ pub(crate) struct InboxEvents {
     pub(crate) decompressed_bytes: u64,
     /// Compressed messages refused.
     pub(crate) decompression_failures: u64,
+    /// Plain bytes opened from encrypted messages.
+    pub(crate) decrypted_bytes: u64,
+    /// Nanoseconds spent opening encrypted messages.
+    pub(crate) decryption_nanos: u64,
+    /// Encrypted messages refused because they did not authenticate (or
+    /// plain ones on an encrypted link).
+    pub(crate) authentication_failures: u64,
+    /// Encrypted messages refused as replays.
+    pub(crate) replays_refused: u64,
 }
 
 /// A streamed chunk or event and what it holds of the budget.
@@ -168,9 +187,20 @@ pub(crate) struct Inbox {
     /// Decoders of compressed streamed messages in progress (one per
     /// message the sequencer holds, so bounded by the partial limit).
     decoders: IdMap<MessageKey, FrameDecoder>,
-    /// Whether Compression was negotiated (set by the pump before routing);
-    /// a compressed chunk before that is refused.
+    /// Whether Compression was negotiated (set by the pump before routing,
+    /// or by the handshake); a compressed chunk before that is refused.
     pub(crate) compression_granted: bool,
+    /// This side's half-done encryption handshake, until the peer's step
+    /// arrives.
+    pub(crate) handshake: Option<PendingHandshake>,
+    /// The handshake's outcome, until the negotiating call takes it.
+    pub(crate) handshake_outcome: Option<Result<HandshakeDone, HandshakeError>>,
+    /// The receiving key, once the handshake keyed this side: from then on
+    /// every message must be sealed.
+    opener: Option<Opener>,
+    /// Openers of encrypted streamed messages in progress (one per message
+    /// the sequencer holds).
+    openers: IdMap<MessageKey, MessageOpener>,
     /// Connections the peer closed, until their owners notice.
     pub(crate) closed_by_peer: IdSet<u64>,
     /// Replies owed to the peer, oldest first.
@@ -212,6 +242,10 @@ impl Inbox {
             streams: IdMap::default(),
             decoders: IdMap::default(),
             compression_granted: false,
+            handshake: None,
+            handshake_outcome: None,
+            opener: None,
+            openers: IdMap::default(),
             closed_by_peer: IdSet::default(),
             replies: VecDeque::new(),
             handoff: HandOff::default(),
@@ -358,6 +392,7 @@ impl Inbox {
                 Ok(delivered())
             }
             Message::ConnCopy(chunk) => self.on_chunk(&chunk, payload, now),
+            Message::Handshake(handshake) => self.on_handshake(&handshake, payload),
             Message::StandardLinkCopy(_) | Message::StandardLinkTombstone(_) => {
                 Err(InboundError::Unexpected("Standard link"))
             }
@@ -372,6 +407,10 @@ impl Inbox {
         };
         if self.awaiting_ack && self.negotiate_answer.is_none() {
             self.negotiate_answer = Some(*packet);
+            return Ok(routed);
+        }
+        if error.context == 0 && self.handshake.take().is_some() {
+            self.handshake_outcome = Some(Err(HandshakeError::Refused(error.code)));
             return Ok(routed);
         }
         if self.connections.on_error(error.context, error.code) {
@@ -412,6 +451,7 @@ impl Inbox {
             .drop_connection(connection, &mut self.budget);
         self.sequencer.drop_connection(connection);
         self.decoders.retain(|key, _| key.connection != connection);
+        self.openers.retain(|key, _| key.connection != connection);
         self.closed_by_peer.insert(connection);
     }
 
@@ -436,6 +476,7 @@ impl Inbox {
         for key in self.sequencer.evict_idle(now) {
             evicted += 1;
             self.decoders.remove(&key);
+            self.openers.remove(&key);
             let event = StreamEvent::Aborted {
                 message: key.message,
             };
@@ -470,6 +511,7 @@ impl Inbox {
             self.events.decompression_failures += 1;
             return Err(DecompressError::NotNegotiated.into());
         }
+        self.check_sealing(chunk)?;
         let key = MessageKey::of(chunk);
         let streamed = key.kind == MessageKind::Plain
             && !self.streamed.is_empty()
@@ -543,6 +585,11 @@ impl Inbox {
             }
             Assembled::Complete(message) => message,
         };
+        let message = if chunk.chunk_flags.contains(FrameFlags::ENCRYPTED) {
+            self.open_whole(chunk.chunk_flags, message)?
+        } else {
+            message
+        };
         let message = if chunk.chunk_flags.contains(FrameFlags::COMPRESSED) {
             self.decompress_whole(chunk.chunk_flags, message)?
         } else {
@@ -607,6 +654,7 @@ impl Inbox {
                 routed.aborted = true;
                 routed.delivered = true;
                 self.decoders.remove(&key);
+                self.openers.remove(&key);
                 let event = StreamEvent::Aborted {
                     message: key.message,
                 };
@@ -634,11 +682,31 @@ impl Inbox {
             Err(e) => {
                 self.sequencer.forget(&key);
                 self.decoders.remove(&key);
+                self.openers.remove(&key);
                 return Err(e);
             }
         };
         // The one copy out of the segment.
         let copy = data.to_vec();
+        let (copy, info, charged) = if chunk.chunk_flags.contains(FrameFlags::ENCRYPTED) {
+            match self.open_streamed(key, chunk.chunk_flags, info, copy, charged) {
+                Ok(opened) => opened,
+                Err(e) => {
+                    self.sequencer.forget(&key);
+                    self.decoders.remove(&key);
+                    self.budget.release(stream_account(key), charged, 1);
+                    if !info.first {
+                        let event = StreamEvent::Aborted {
+                            message: key.message,
+                        };
+                        self.push_stream_event(key, event, 0)?;
+                    }
+                    return Err(e);
+                }
+            }
+        } else {
+            (copy, info, charged)
+        };
         let (data, offset, total, charged) = if chunk.chunk_flags.contains(FrameFlags::COMPRESSED) {
             match self.decompress_streamed(key, info.first, info.last, chunk.chunk_flags, &copy) {
                 Ok((data, offset, total)) => {

@@ -29,12 +29,13 @@
 //! what happens when it is full.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::advanced::budget::ReceiveBudget;
 use crate::advanced::compression::{Codec, Compression};
 use crate::advanced::connections::first_dial_id;
+use crate::advanced::encryption::{Encryption, HandshakeError, Keys, Sealer};
 use crate::advanced::endpoint::{check_sole_endpoint, AdvancedOpenError};
 use crate::advanced::error::{
     AcceptError, AcceptNegotiationError, AdvancedStateError, CloseError, DialError, NegotiateError,
@@ -68,6 +69,11 @@ pub struct AdvancedConfig {
     /// negotiated (`None`: never). Set it with
     /// [`compression`](Self::compression), which also asks for the feature.
     pub compression: Option<Compression>,
+    /// The keys this side encrypts with once Encryption is negotiated
+    /// (`None`: never). Set it with [`encryption`](Self::encryption) or
+    /// [`encryption_required`](Self::encryption_required), which also ask
+    /// for the feature.
+    pub encryption: Option<Encryption>,
 }
 
 impl AdvancedConfig {
@@ -88,6 +94,52 @@ impl AdvancedConfig {
         self.offer.features |= Features::COMPRESSION;
         self
     }
+
+    /// Asks for the Encryption feature with `keys`. When the peer asks for
+    /// it too (so it was given keys as well), the negotiation runs a Noise
+    /// handshake before it returns, and every message is then sealed (see
+    /// [`encryption`](super::encryption), which states the threat model).
+    /// A peer that does not ask (such as the established Go implementation)
+    /// gets a plain link; use [`encryption_required`](Self::encryption_required)
+    /// to refuse it instead.
+    ///
+    /// ```
+    /// use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink, Keys};
+    /// use hqq_runtime::link::LinkConfig;
+    /// use hqq_runtime::protocol::Features;
+    ///
+    /// let config = AdvancedConfig::default().encryption(Keys::pre_shared([42; 32]));
+    /// let (a, b) = AdvancedLink::pair(LinkConfig::new().slots(8).buffer_size(64), config)?;
+    /// let negotiated = std::thread::scope(|s| {
+    ///     s.spawn(|| b.wait_for_negotiation().map(drop));
+    ///     a.negotiate(config.offer)
+    /// })?;
+    /// assert!(negotiated.features.contains(Features::ENCRYPTION));
+    /// a.send_large(0, b"sealed")?;
+    /// assert_eq!(b.recv_large(0)?.data, b"sealed");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encryption(mut self, keys: Keys) -> Self {
+        self.encryption = Some(Encryption {
+            keys,
+            required: false,
+        });
+        self.offer.features |= Features::ENCRYPTION;
+        self
+    }
+
+    /// [`encryption`](Self::encryption), but a negotiation that does not
+    /// grant Encryption fails ([`HandshakeError::NotGranted`](super::HandshakeError::NotGranted)),
+    /// so a process that writes the segment cannot strip the feature bit
+    /// and get a plain link.
+    pub fn encryption_required(self, keys: Keys) -> Self {
+        let mut config = self.encryption(keys);
+        config.encryption = Some(Encryption {
+            keys,
+            required: true,
+        });
+        config
+    }
 }
 
 impl Default for AdvancedConfig {
@@ -98,6 +150,7 @@ impl Default for AdvancedConfig {
             reassembly: ReassemblyLimits::default(),
             budget: ReceiveBudget::default(),
             compression: None,
+            encryption: None,
         }
     }
 }
@@ -145,6 +198,9 @@ pub struct AdvancedLink<T: PacketTransport = StandardLink> {
     pub(super) arrived: Condvar,
     next_message: AtomicU64,
     pub(super) counters: AdvancedCounters,
+    /// This side's sending key, set by the handshake before the link is
+    /// marked negotiated with Encryption.
+    sealer: OnceLock<Sealer>,
 }
 
 /// The bit of `AdvancedLink::features` that says the link negotiated (no
@@ -182,6 +238,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
             arrived: Condvar::new(),
             next_message: AtomicU64::new(1),
             counters: AdvancedCounters::default(),
+            sealer: OnceLock::new(),
         }
     }
 
@@ -273,11 +330,16 @@ impl<T: PacketTransport> AdvancedLink<T> {
                     return Err(NegotiateError::Refused(code));
                 }
                 let (version, features, capabilities) = check_ack(&offer, &answer)?;
-                Ok(Negotiated {
+                let negotiated = Negotiated {
                     version,
                     features,
                     capabilities,
                     elapsed: started.elapsed(),
+                };
+                self.initiate_handshake(&negotiated, deadline)?;
+                Ok(Negotiated {
+                    elapsed: started.elapsed(),
+                    ..negotiated
                 })
             });
         self.finish_negotiation(outcome)
@@ -309,6 +371,27 @@ impl<T: PacketTransport> AdvancedLink<T> {
                 let request = ProtoNegotiate::decode(&packet)
                     .map_err(|_| AcceptNegotiationError::Transport(TransportError::Corrupt))?;
                 match accept(&self.config.offer, &request) {
+                    Ok(ack) if self.refuses_plain(ack.features) => {
+                        let error = Error {
+                            context: 0,
+                            code: ErrorCode::InvalidOp,
+                        };
+                        self.send_control(error.encode(), deadline)?;
+                        Err(HandshakeError::NotGranted.into())
+                    }
+                    Ok(ack) if ack.features.contains(Features::ENCRYPTION) => {
+                        let negotiated = Negotiated {
+                            version: ack.version,
+                            features: ack.features,
+                            capabilities: ack.capabilities,
+                            elapsed: started.elapsed(),
+                        };
+                        self.answer_handshake(&negotiated, ack.encode(), deadline)?;
+                        Ok(Negotiated {
+                            elapsed: started.elapsed(),
+                            ..negotiated
+                        })
+                    }
                     Ok(ack) => {
                         let negotiated = Negotiated {
                             version: ack.version,
@@ -339,6 +422,34 @@ impl<T: PacketTransport> AdvancedLink<T> {
         *state = NegotiationState::Negotiated(negotiated);
         let bits = negotiated.features.bits() | NEGOTIATED;
         self.features.store(bits, Ordering::Release);
+    }
+
+    /// Whether this side requires Encryption and `features` lack it.
+    pub(super) fn refuses_plain(&self, features: Features) -> bool {
+        self.config.encryption.is_some_and(|e| e.required)
+            && !features.contains(Features::ENCRYPTION)
+    }
+
+    /// Installs this side's sending key (once, before the link is marked
+    /// negotiated).
+    pub(super) fn install_sealer(&self, sealer: Sealer) {
+        // A link negotiates once, so the cell is empty.
+        let _ = self.sealer.set(sealer);
+    }
+
+    /// The sealer, once Encryption was negotiated (one atomic load).
+    pub(super) fn sealer(&self) -> Option<&Sealer> {
+        let bits = self.features.load(Ordering::Acquire);
+        if bits & Features::ENCRYPTION.bits() == 0 {
+            return None;
+        }
+        self.sealer.get()
+    }
+
+    /// Marks the link negotiated with `negotiated` (the handshake sets it
+    /// before its last message leaves).
+    pub(super) fn mark_negotiated(&self, negotiated: Negotiated) {
+        self.set_negotiated(&mut lock(&self.state), negotiated);
     }
 
     /// Whether Compression was negotiated (one atomic load).

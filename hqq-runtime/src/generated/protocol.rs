@@ -46,6 +46,14 @@ pub enum OpCode {
     ProtoNegotiate = 0x05,
     /// Accepts protocol negotiation with the negotiated parameters.
     ProtoAck = 0x06,
+    /// One message of the Noise handshake that keys an encrypted link, run
+    /// right after ProtoAck granted Encryption: step 1 from the initiator of
+    /// the negotiation, step 2 from the acceptor. The Noise message sits in
+    /// the slot's buffer. The prologue is `HQQ encryption 1` followed by the
+    /// acked version (u16 LE), features and capabilities (u64 LE each), so a
+    /// changed ack fails the handshake. A failed step is answered with
+    /// Error(HandshakeFailed), context 0.
+    Handshake = 0x07,
     /// Marks a Standard link slot whose copy was abandoned; its buffer carries no data.
     StandardLinkTombstone = 0xfe,
     /// Connection-less data transfer on a Standard link; the data sits in the slot's buffer.
@@ -55,7 +63,7 @@ pub enum OpCode {
 #[allow(clippy::pedantic, clippy::nursery)]
 impl OpCode {
     /// Every opcode, in spec order.
-    pub const ALL: [OpCode; 9] = [
+    pub const ALL: [OpCode; 10] = [
         OpCode::Error,
         OpCode::ConnCreate,
         OpCode::ConnAccept,
@@ -63,6 +71,7 @@ impl OpCode {
         OpCode::ConnCopy,
         OpCode::ProtoNegotiate,
         OpCode::ProtoAck,
+        OpCode::Handshake,
         OpCode::StandardLinkTombstone,
         OpCode::StandardLinkCopy,
     ];
@@ -83,6 +92,7 @@ impl OpCode {
             OpCode::ConnCopy => "ConnCopy",
             OpCode::ProtoNegotiate => "ProtoNegotiate",
             OpCode::ProtoAck => "ProtoAck",
+            OpCode::Handshake => "Handshake",
             OpCode::StandardLinkTombstone => "StandardLinkTombstone",
             OpCode::StandardLinkCopy => "StandardLinkCopy",
         }
@@ -98,6 +108,7 @@ impl OpCode {
             OpCode::ConnCopy => crate::codec::Direction::Both,
             OpCode::ProtoNegotiate => crate::codec::Direction::PrimaryToSecondary,
             OpCode::ProtoAck => crate::codec::Direction::SecondaryToPrimary,
+            OpCode::Handshake => crate::codec::Direction::Both,
             OpCode::StandardLinkTombstone => crate::codec::Direction::Both,
             OpCode::StandardLinkCopy => crate::codec::Direction::Both,
         }
@@ -114,6 +125,7 @@ impl OpCode {
             0x04 => ::core::option::Option::Some(OpCode::ConnCopy),
             0x05 => ::core::option::Option::Some(OpCode::ProtoNegotiate),
             0x06 => ::core::option::Option::Some(OpCode::ProtoAck),
+            0x07 => ::core::option::Option::Some(OpCode::Handshake),
             0xfe => ::core::option::Option::Some(OpCode::StandardLinkTombstone),
             0xff => ::core::option::Option::Some(OpCode::StandardLinkCopy),
             _ => ::core::option::Option::None,
@@ -159,12 +171,14 @@ pub enum ErrorCode {
     InvalidOp = 0x06,
     /// Buffer overflow detected.
     BufferOverflow = 0x07,
+    /// The encryption handshake failed (wrong key, another pattern, a message out of turn).
+    HandshakeFailed = 0x08,
 }
 
 #[allow(clippy::pedantic, clippy::nursery)]
 impl ErrorCode {
     /// Every value, in spec order.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         ErrorCode::MemoryAlign,
         ErrorCode::InvalidSize,
         ErrorCode::MemorySmall,
@@ -172,6 +186,7 @@ impl ErrorCode {
         ErrorCode::ConnNotFound,
         ErrorCode::InvalidOp,
         ErrorCode::BufferOverflow,
+        ErrorCode::HandshakeFailed,
     ];
 
     /// The value on the wire.
@@ -191,6 +206,7 @@ impl ErrorCode {
             0x05 => ::core::option::Option::Some(ErrorCode::ConnNotFound),
             0x06 => ::core::option::Option::Some(ErrorCode::InvalidOp),
             0x07 => ::core::option::Option::Some(ErrorCode::BufferOverflow),
+            0x08 => ::core::option::Option::Some(ErrorCode::HandshakeFailed),
             _ => ::core::option::Option::None,
         }
     }
@@ -205,6 +221,7 @@ impl ErrorCode {
             ErrorCode::ConnNotFound => "ConnNotFound",
             ErrorCode::InvalidOp => "InvalidOp",
             ErrorCode::BufferOverflow => "BufferOverflow",
+            ErrorCode::HandshakeFailed => "HandshakeFailed",
         }
     }
 
@@ -218,6 +235,9 @@ impl ErrorCode {
             ErrorCode::ConnNotFound => "Connection not found",
             ErrorCode::InvalidOp => "Invalid operation",
             ErrorCode::BufferOverflow => "Buffer overflow detected",
+            ErrorCode::HandshakeFailed => {
+                "The encryption handshake failed (wrong key, another pattern, a message out of turn)"
+            }
         }
     }
 }
@@ -256,6 +276,91 @@ impl crate::codec::OperandValue for ErrorCode {
     }
 }
 
+/// The Noise handshake pattern of an encryption handshake (Noise_PATTERN_25519_ChaChaPoly_BLAKE2s).
+#[allow(clippy::pedantic, clippy::nursery)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u64)]
+pub enum HandshakePattern {
+    /// Ephemeral keys authenticated by a 32-byte key both sides were given.
+    NNpsk0 = 0x01,
+    /// Static key pairs, each side configured with the other's public key.
+    KK = 0x02,
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+impl HandshakePattern {
+    /// Every value, in spec order.
+    pub const ALL: [HandshakePattern; 2] = [
+        HandshakePattern::NNpsk0,
+        HandshakePattern::KK,
+    ];
+
+    /// The value on the wire.
+    #[inline]
+    pub const fn value(self) -> u64 {
+        self as u64
+    }
+
+    /// The variant with wire value `value`, if there is one.
+    #[inline]
+    pub const fn from_value(value: u64) -> ::core::option::Option<Self> {
+        match value {
+            0x01 => ::core::option::Option::Some(HandshakePattern::NNpsk0),
+            0x02 => ::core::option::Option::Some(HandshakePattern::KK),
+            _ => ::core::option::Option::None,
+        }
+    }
+
+    /// The variant's name in the spec.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HandshakePattern::NNpsk0 => "NNpsk0",
+            HandshakePattern::KK => "KK",
+        }
+    }
+
+    /// The variant's description in the spec.
+    pub const fn description(self) -> &'static str {
+        match self {
+            HandshakePattern::NNpsk0 => {
+                "Ephemeral keys authenticated by a 32-byte key both sides were given"
+            }
+            HandshakePattern::KK => {
+                "Static key pairs, each side configured with the other's public key"
+            }
+        }
+    }
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl ::core::fmt::Display for HandshakePattern {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl crate::codec::OperandValue for HandshakePattern {
+    #[inline]
+    fn to_word(&self) -> u64 {
+        self.value()
+    }
+
+    #[inline]
+    fn from_word(
+        word: u64,
+        operand: crate::codec::OperandRef,
+    ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
+        HandshakePattern::from_value(word)
+            .ok_or(crate::codec::DecodeError::UnknownValue {
+                operand,
+                value: word,
+            })
+    }
+}
+
 crate::flag_set! {
     /// Optional protocol features, negotiated by ProtoNegotiate and ProtoAck.
     /// LargeCopy and RequestResponse have the bits the established
@@ -270,7 +375,7 @@ crate::flag_set! {
         /// Compressed messages (FrameFlags Compressed and Zstd), granted when both sides ask.
         const COMPRESSION = 2;
 
-        /// Data encryption.
+        /// Encrypted, authenticated messages (FrameFlags Encrypted, the Handshake packet), granted when both sides ask; only a side configured with keys asks.
         const ENCRYPTION = 3;
 
         /// Advanced flow control.
@@ -337,6 +442,9 @@ crate::flag_set! {
 
         /// The compressed message's codec is Zstandard (without it: LZ4).
         const ZSTD = 7;
+
+        /// The message is sealed (only once both sides negotiated Encryption and ran the Handshake; set on every chunk of the message but an Abort). Its bytes (which total, offset and size count) are `seq: u64 LE`, the sender's message sequence number (never repeated under one key), then frames: each is up to 65536 bytes of the message (of its compressed form when Compressed is set too) sealed with ChaCha20-Poly1305 and followed by the 16-byte tag; every frame but the last holds 65536 bytes, so `total` alone fixes the frames. Frame `i` has the nonce `seq LE (8 bytes) || i LE (4 bytes)` and the associated data `connection, message, flags, method_or_status, total` (five u64 LE; flags are the chunk flags without Begin and End). The receiver refuses a frame that does not authenticate, a seq it already accepted or that is more than 1024 below the newest one it accepted, and any message without this flag once Encryption is on.
+        const ENCRYPTED = 8;
     }
 
     /// The first rule of the set these flags break, if any. The rules:
@@ -984,6 +1092,122 @@ impl crate::codec::PacketCodec for ProtoAck {
     }
 }
 
+/// One message of the Noise handshake that keys an encrypted link, run
+/// right after ProtoAck granted Encryption: step 1 from the initiator of
+/// the negotiation, step 2 from the acceptor. The Noise message sits in
+/// the slot's buffer. The prologue is `HQQ encryption 1` followed by the
+/// acked version (u16 LE), features and capabilities (u64 LE each), so a
+/// changed ack fails the handshake. A failed step is answered with
+/// Error(HandshakeFailed), context 0.
+///
+/// Opcode `0x07`, sent by either side.
+#[allow(clippy::pedantic, clippy::nursery)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Handshake {
+    /// 1 (initiator to acceptor) or 2 (acceptor to initiator).
+    ///
+    /// Operand 0 (word 1).
+    ///
+    /// Rule (decode): `step >= 1`.
+    ///
+    /// Rule (decode): `step <= 2`.
+    pub step: u64,
+    /// The Noise pattern the sender runs.
+    ///
+    /// Operand 1 (word 2).
+    pub pattern: HandshakePattern,
+    /// Size of the Noise message in bytes, in the slot's buffer.
+    ///
+    /// Operand 2 (word 3).
+    ///
+    /// Rule (validate): `size <= limits.buffer_size`.
+    ///
+    /// Rule (decode): `size <= 1024`.
+    pub size: u64,
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl crate::codec::PacketCodec for Handshake {
+    const OPCODE: u8 = 0x07;
+
+    const NAME: &'static str = "Handshake";
+
+    #[inline]
+    fn encode(&self) -> crate::Packet {
+        crate::Packet::from_words([
+            u64::from(<Self as crate::codec::PacketCodec>::OPCODE),
+            <u64 as crate::codec::OperandValue>::to_word(&self.step),
+            <HandshakePattern as crate::codec::OperandValue>::to_word(&self.pattern),
+            <u64 as crate::codec::OperandValue>::to_word(&self.size),
+            0,
+            0,
+            0,
+            0,
+        ])
+    }
+
+    #[inline]
+    fn decode(
+        packet: &crate::Packet,
+    ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
+        let words = crate::encoding::operand_words::<Self>(packet, 7)?;
+        let packet = Self {
+            step: <u64 as crate::codec::OperandValue>::from_word(
+                words[0],
+                crate::codec::OperandRef::of::<Self>(0, "step"),
+            )?,
+            pattern: <HandshakePattern as crate::codec::OperandValue>::from_word(
+                words[1],
+                crate::codec::OperandRef::of::<Self>(1, "pattern"),
+            )?,
+            size: <u64 as crate::codec::OperandValue>::from_word(
+                words[2],
+                crate::codec::OperandRef::of::<Self>(2, "size"),
+            )?,
+        };
+        if packet.step < 1 {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
+                operand: crate::codec::OperandRef::of::<Self>(0, "step"),
+                rule: "step >= 1",
+                value: crate::codec::OperandValue::to_word(&packet.step),
+            });
+        }
+        if packet.step > 2 {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
+                operand: crate::codec::OperandRef::of::<Self>(0, "step"),
+                rule: "step <= 2",
+                value: crate::codec::OperandValue::to_word(&packet.step),
+            });
+        }
+        if packet.size > 1024 {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
+                operand: crate::codec::OperandRef::of::<Self>(2, "size"),
+                rule: "size <= 1024",
+                value: crate::codec::OperandValue::to_word(&packet.size),
+            });
+        }
+
+        ::core::result::Result::Ok(packet)
+    }
+
+    #[inline]
+    fn validate(
+        &self,
+        limits: &crate::codec::Limits,
+    ) -> ::core::result::Result<(), crate::codec::Violation> {
+        if self.size > limits.buffer_size {
+            return ::core::result::Result::Err(crate::codec::Violation {
+                operand: crate::codec::OperandRef::of::<Self>(2, "size"),
+                rule: "size <= limits.buffer_size",
+                value: crate::codec::OperandValue::to_word(&self.size),
+            });
+        }
+
+        ::core::result::Result::Ok(())
+    }
+}
+
 /// Marks a Standard link slot whose copy was abandoned; its buffer carries no data.
 ///
 /// Opcode `0xfe`, sent by either side.
@@ -1185,6 +1409,8 @@ pub enum Message {
     ProtoNegotiate(ProtoNegotiate),
     /// A [`ProtoAck`] packet.
     ProtoAck(ProtoAck),
+    /// A [`Handshake`] packet.
+    Handshake(Handshake),
     /// A [`StandardLinkTombstone`] packet.
     StandardLinkTombstone(StandardLinkTombstone),
     /// A [`StandardLinkCopy`] packet.
@@ -1320,6 +1546,23 @@ pub trait Handler {
         )
     }
 
+    /// Handles a [`Handshake`] packet and a view of its slot's payload buffer.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_handshake(
+        &mut self,
+        packet: Handshake,
+        payload: crate::PayloadView<'_>,
+    ) -> ::core::result::Result<(), crate::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            crate::codec::Rejection::unhandled(
+                <Handshake as crate::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
+
     /// Handles a [`StandardLinkTombstone`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
@@ -1392,6 +1635,10 @@ impl Message {
             return <ProtoAck as crate::codec::PacketCodec>::decode(packet)
                 .map(Message::ProtoAck);
         }
+        if opcode == <Handshake as crate::codec::PacketCodec>::OPCODE {
+            return <Handshake as crate::codec::PacketCodec>::decode(packet)
+                .map(Message::Handshake);
+        }
         if opcode == <StandardLinkTombstone as crate::codec::PacketCodec>::OPCODE {
             return <StandardLinkTombstone as crate::codec::PacketCodec>::decode(packet)
                 .map(Message::StandardLinkTombstone);
@@ -1428,6 +1675,9 @@ impl Message {
             }
             Message::ProtoAck(packet) => {
                 <ProtoAck as crate::codec::PacketCodec>::encode(packet)
+            }
+            Message::Handshake(packet) => {
+                <Handshake as crate::codec::PacketCodec>::encode(packet)
             }
             Message::StandardLinkTombstone(packet) => {
                 <StandardLinkTombstone as crate::codec::PacketCodec>::encode(packet)
@@ -1466,6 +1716,9 @@ impl Message {
             Message::ProtoAck(packet) => {
                 <ProtoAck as crate::codec::PacketCodec>::validate(packet, limits)
             }
+            Message::Handshake(packet) => {
+                <Handshake as crate::codec::PacketCodec>::validate(packet, limits)
+            }
             Message::StandardLinkTombstone(packet) => {
                 <StandardLinkTombstone as crate::codec::PacketCodec>::validate(
                     packet,
@@ -1488,6 +1741,7 @@ impl Message {
             Message::ConnCopy(_) => OpCode::ConnCopy,
             Message::ProtoNegotiate(_) => OpCode::ProtoNegotiate,
             Message::ProtoAck(_) => OpCode::ProtoAck,
+            Message::Handshake(_) => OpCode::Handshake,
             Message::StandardLinkTombstone(_) => OpCode::StandardLinkTombstone,
             Message::StandardLinkCopy(_) => OpCode::StandardLinkCopy,
         }
@@ -1559,6 +1813,15 @@ impl ::core::convert::From<ProtoAck> for Message {
 
 #[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
+impl ::core::convert::From<Handshake> for Message {
+    #[inline]
+    fn from(packet: Handshake) -> Self {
+        Message::Handshake(packet)
+    }
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
 impl ::core::convert::From<StandardLinkTombstone> for Message {
     #[inline]
     fn from(packet: StandardLinkTombstone) -> Self {
@@ -1597,6 +1860,7 @@ pub fn dispatch<H: Handler + ?::core::marker::Sized>(
         Message::ConnCopy(p) => handler.on_conn_copy(p, payload),
         Message::ProtoNegotiate(p) => handler.on_proto_negotiate(p, payload),
         Message::ProtoAck(p) => handler.on_proto_ack(p, payload),
+        Message::Handshake(p) => handler.on_handshake(p, payload),
         Message::StandardLinkTombstone(p) => {
             handler.on_standard_link_tombstone(p, payload)
         }
