@@ -50,7 +50,7 @@ pub enum OpCode {
     /// right after ProtoAck granted Encryption: step 1 from the initiator of
     /// the negotiation, step 2 from the acceptor. The Noise message sits in
     /// the slot's buffer. The prologue is `HQQ encryption 1` followed by the
-    /// acked version (u16 LE), features and capabilities (u64 LE each), so a
+    /// acked version, features and capabilities (u64 LE each, as in ProtoAck), so a
     /// changed ack fails the handshake. A failed step is answered with
     /// Error(HandshakeFailed), context 0.
     Handshake = 0x07,
@@ -1096,7 +1096,7 @@ impl crate::codec::PacketCodec for ProtoAck {
 /// right after ProtoAck granted Encryption: step 1 from the initiator of
 /// the negotiation, step 2 from the acceptor. The Noise message sits in
 /// the slot's buffer. The prologue is `HQQ encryption 1` followed by the
-/// acked version (u16 LE), features and capabilities (u64 LE each), so a
+/// acked version, features and capabilities (u64 LE each, as in ProtoAck), so a
 /// changed ack fails the handshake. A failed step is answered with
 /// Error(HandshakeFailed), context 0.
 ///
