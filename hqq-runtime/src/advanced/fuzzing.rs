@@ -164,7 +164,11 @@ pub fn open(
         }
         Ok(out)
     });
-    assert_eq!(whole.is_ok(), streamed.is_ok(), "whole and streamed opening disagree");
+    assert_eq!(
+        whole.is_ok(),
+        streamed.is_ok(),
+        "whole and streamed opening disagree"
+    );
     if let (Ok(a), Ok(b)) = (&whole, &streamed) {
         assert_eq!(a, b, "whole and streamed opening disagree");
     }

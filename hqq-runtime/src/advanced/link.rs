@@ -129,7 +129,7 @@ impl AdvancedConfig {
     }
 
     /// [`encryption`](Self::encryption), but a negotiation that does not
-    /// grant Encryption fails ([`HandshakeError::NotGranted`](super::HandshakeError::NotGranted)),
+    /// grant Encryption fails ([`HandshakeError::NotGranted`]),
     /// so a process that writes the segment cannot strip the feature bit
     /// and get a plain link.
     pub fn encryption_required(self, keys: Keys) -> Self {
