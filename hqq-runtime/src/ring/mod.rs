@@ -167,6 +167,33 @@ impl SharedSlots {
     }
 }
 
+/// The packet of `words`, built in 16-byte registers.
+///
+/// The claim returns its packet through memory that the caller then
+/// copies with 16-byte loads; a packet written there as eight 8-byte
+/// stores (as the word-wise atomic loads would leave it) defeats
+/// store-to-load forwarding and stalls every such copy.
+#[inline(always)]
+fn packet_in_vector_registers(words: [u64; 8]) -> Packet {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_set_epi64x};
+        // SAFETY: SSE2 is part of the x86-64 baseline.
+        let pair = |lo: u64, hi: u64| unsafe { _mm_set_epi64x(hi as i64, lo as i64) };
+        let vectors: [__m128i; 4] = [
+            pair(words[0], words[1]),
+            pair(words[2], words[3]),
+            pair(words[4], words[5]),
+            pair(words[6], words[7]),
+        ];
+        // SAFETY: four `__m128i` and eight `u64` are both 64 plain bytes,
+        // every bit pattern valid for each.
+        Packet::from_words(unsafe { std::mem::transmute::<[__m128i; 4], [u64; 8]>(vectors) })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    Packet::from_words(words)
+}
+
 impl Slots for SharedSlots {
     type Word = AtomicU64;
 
@@ -201,9 +228,8 @@ impl Slots for SharedSlots {
         // SAFETY: index < count (caller).
         let slot = unsafe { self.slot(index) };
         // Relaxed: ordered after the Acquire load of `seq` that let us claim.
-        Packet::from_words(std::array::from_fn(|i| {
-            slot.packet[i].load(Ordering::Relaxed)
-        }))
+        let words = std::array::from_fn(|i| slot.packet[i].load(Ordering::Relaxed));
+        packet_in_vector_registers(words)
     }
 
     #[inline(always)]

@@ -689,6 +689,27 @@ fn rings_over_one_memory_share_slot_ownership() {
     drop(filling);
 }
 
+/// The other way round: while our consumer reads a slot, a peer that makes
+/// the slot look free for the next lap cannot make our producer fill it.
+#[test]
+fn a_slot_being_read_cannot_be_refilled_by_our_producer() {
+    let heap = heap();
+    let producer = ring(&heap, 4);
+    // SAFETY: as in `rings_over_one_memory_share_slot_ownership`.
+    let consumer = unsafe { Ring::attach(heap.at(0), 4, heap.at(BUFFERS), SIZE) }.unwrap();
+    producer.try_claim_send().unwrap().commit(packet(0, 0));
+    let reading = consumer.try_claim_recv().unwrap();
+    // The next lap's position 4 of slot 0: free, as far as the words say.
+    heap.word(seq_offset(0)).store(4, Ordering::Relaxed);
+    heap.word(128).store(4, Ordering::Relaxed);
+    assert_eq!(
+        producer.try_claim_send().err(),
+        Some(RingSendError::Corrupt)
+    );
+    assert_eq!(reading.packet(), packet(0, 0));
+    drop(reading);
+}
+
 /// Item 6 of the hostile-peer issue: every path that publishes or releases
 /// wakes a parked peer, because they all go through the ring (a commit, a
 /// claim dropped uncommitted, a receive claim or batch dropped, and
