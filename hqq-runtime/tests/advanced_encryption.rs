@@ -374,6 +374,9 @@ fn encryption_and_compression_together_compress_first() {
         assert!(sa.encrypted_bytes * 3 < 1 << 20);
         assert_eq!(sb.decrypted_bytes, sa.compression_output_bytes);
         assert_eq!(sb.decompressed_bytes, 1 << 20);
+        assert!(sb.decompression_time > Duration::ZERO);
+        assert!(sb.decryption_time > Duration::ZERO);
+        assert!(sa.encryption_time > Duration::ZERO);
 
         b.set_streaming(0, true);
         a.send_large(0, &message).unwrap();

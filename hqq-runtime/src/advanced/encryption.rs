@@ -31,6 +31,11 @@
 //! receiver takes out of the segment: the peer never sees or changes a
 //! buffer that is being sealed or opened.
 //!
+//! Memory: a sealed message received whole is opened in place (no copy);
+//! a streamed one holds at most one frame (64 KiB and its tag) between
+//! chunks, outside the receive budget, so at most that much per message in
+//! progress (with the default 64 partial messages, about 4 MiB).
+//!
 //! A message that fails any check is refused with an [`OpenError`], counted
 //! in [`AdvancedStats::authentication_failures`] or
 //! [`AdvancedStats::replays_refused`], and dropped (a streamed one ends

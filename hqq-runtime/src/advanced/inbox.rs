@@ -147,6 +147,8 @@ pub(crate) struct InboxEvents {
     pub(crate) decompressed_bytes: u64,
     /// Compressed messages refused.
     pub(crate) decompression_failures: u64,
+    /// Nanoseconds spent decompressing.
+    pub(crate) decompression_nanos: u64,
     /// Plain bytes opened from encrypted messages.
     pub(crate) decrypted_bytes: u64,
     /// Nanoseconds spent opening encrypted messages.
@@ -757,12 +759,14 @@ impl Inbox {
         let (key, account) = (message.key, message.account());
         let budget = &mut self.budget;
         let mut charged = 0u64;
+        let started = Instant::now();
         let out = decompress_message(
             flags,
             &message.data,
             self.limits.max_message_size,
             &mut |n| charge_frame(budget, key, account, n, &mut charged),
         );
+        self.events.decompression_nanos += sealed::elapsed_nanos(started);
         let compressed = message.charged.saturating_sub(ENTRY_BYTES);
         match out {
             Ok(data) => {
@@ -802,9 +806,11 @@ impl Inbox {
         let (budget, account) = (&mut self.budget, stream_account(key));
         let mut charged = 0u64;
         let mut out = Vec::new();
+        let started = Instant::now();
         let pushed = decoder.push(copy, &mut out, &mut |n| {
             charge_frame(budget, key, account, n, &mut charged)
         });
+        self.events.decompression_nanos += sealed::elapsed_nanos(started);
         let result = pushed.and_then(|()| {
             if last {
                 decoder.finish()?;

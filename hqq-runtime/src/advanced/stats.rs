@@ -58,6 +58,8 @@ pub struct AdvancedStats {
     pub decompressed_bytes: u64,
     /// Compressed messages refused (bad frames, too large, corrupt).
     pub decompression_failures: u64,
+    /// Time spent decompressing received messages.
+    pub decompression_time: Duration,
     /// Bytes of the messages sent sealed, before sealing (after
     /// compression).
     pub encrypted_bytes: u64,
@@ -111,6 +113,7 @@ pub(crate) struct AdvancedCounters {
     compression_skipped: AtomicU64,
     decompressed_bytes: AtomicU64,
     decompression_failures: AtomicU64,
+    decompression_nanos: AtomicU64,
     encrypted_bytes: AtomicU64,
     encryption_nanos: AtomicU64,
     decrypted_bytes: AtomicU64,
@@ -208,6 +211,7 @@ impl AdvancedCounters {
         add(&self.replays_refused, events.replays_refused);
         add(&self.decompressed_bytes, events.decompressed_bytes);
         add(&self.decompression_failures, events.decompression_failures);
+        add(&self.decompression_nanos, events.decompression_nanos);
         add(&self.overflows, events.overflows);
         add(&self.partials_evicted, events.evicted);
         add(&self.replies_dropped, events.replies_dropped);
@@ -240,6 +244,7 @@ impl AdvancedCounters {
             compression_skipped: load(&self.compression_skipped),
             decompressed_bytes: load(&self.decompressed_bytes),
             decompression_failures: load(&self.decompression_failures),
+            decompression_time: Duration::from_nanos(load(&self.decompression_nanos)),
             encrypted_bytes: load(&self.encrypted_bytes),
             encryption_time: Duration::from_nanos(load(&self.encryption_nanos)),
             decrypted_bytes: load(&self.decrypted_bytes),

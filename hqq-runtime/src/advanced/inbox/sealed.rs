@@ -212,6 +212,7 @@ impl Inbox {
     }
 }
 
-fn elapsed_nanos(started: Instant) -> u64 {
+/// Nanoseconds since `started` (saturating).
+pub(super) fn elapsed_nanos(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
