@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use advanced::{link_config, standard_pair, with_watchdog};
+use advanced::{dial, link_config, standard_pair, with_watchdog};
 use hqq_runtime::advanced::{
-    AcceptNegotiationError, AdvancedConfig, AdvancedLink, Codec, DialError, HandshakeError, Keys,
+    AcceptNegotiationError, AdvancedConfig, AdvancedLink, Codec, HandshakeError, Keys,
     NegotiateError, PacketTransport, ProtocolOffer, RecvLargeError, TransportError,
 };
 use hqq_runtime::link::StandardLink;
@@ -447,7 +447,7 @@ fn hostile_handshakes_are_typed_errors_within_the_deadline() {
             // Step 2 only once the ack says the acceptor waits for step 1.
             let ack = peer.recv_packet().unwrap().packet();
             assert_eq!(ack.opcode(), OpCode::ProtoAck.code());
-            let step2 = Packet::new(0x07, [2, 1, 48, 0, 0, 0, 0]);
+            let step2 = Packet::new(0x08, [2, 1, 48, 0, 0, 0, 0]);
             peer.send_packet(step2, &[0; 48]).unwrap();
             acceptor.join().unwrap()
         });
@@ -464,21 +464,11 @@ fn hostile_handshakes_are_typed_errors_within_the_deadline() {
         let (a, b) = tampered_pair(sealed(), sealed());
         let before = b.stats().errors;
         a.transport()
-            .raw(Packet::new(0x07, [1, 1, 48, 0, 0, 0, 0]), &[0; 48]);
+            .raw(Packet::new(0x08, [1, 1, 48, 0, 0, 0, 0]), &[0; 48]);
         a.send_large(0, b"on").unwrap();
         assert_eq!(b.recv_large(0).unwrap().data, b"on");
         assert_eq!(b.stats().errors, before + 1);
     });
-}
-
-fn dial(link: &AdvancedLink) -> u64 {
-    loop {
-        match link.dial() {
-            Ok(id) => return id,
-            Err(DialError::Refused(_)) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => panic!("dial: {e}"),
-        }
-    }
 }
 
 fn both() -> AdvancedConfig {

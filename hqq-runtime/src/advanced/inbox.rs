@@ -947,7 +947,7 @@ mod tests {
         let mut inbox = inbox();
         // Unknown flag bit, Request with Response, Error without Response,
         // Zstd without Compressed.
-        for flags in [1 << 8 | 3, 3 | 8 | 16, 3 | 32, 1 << 7 | 3] {
+        for flags in [1 << 9 | 3, 3 | 8 | 16, 3 | 32, 1 << 7 | 3] {
             let (reply, routed) = route(&mut inbox, &copy([0, 1, 0, 0, 0, flags, 0]), &[]);
             assert_eq!(reply, None);
             assert!(matches!(routed, Err(InboundError::Decode(_))), "{flags:#x}");

@@ -53,7 +53,7 @@ pub enum OpCode {
     /// acked version, features and capabilities (u64 LE each, as in ProtoAck), so a
     /// changed ack fails the handshake. A failed step is answered with
     /// Error(HandshakeFailed), context 0.
-    Handshake = 0x07,
+    Handshake = 0x08,
     /// Marks a Standard link slot whose copy was abandoned; its buffer carries no data.
     StandardLinkTombstone = 0xfe,
     /// Connection-less data transfer on a Standard link; the data sits in the slot's buffer.
@@ -125,7 +125,7 @@ impl OpCode {
             0x04 => ::core::option::Option::Some(OpCode::ConnCopy),
             0x05 => ::core::option::Option::Some(OpCode::ProtoNegotiate),
             0x06 => ::core::option::Option::Some(OpCode::ProtoAck),
-            0x07 => ::core::option::Option::Some(OpCode::Handshake),
+            0x08 => ::core::option::Option::Some(OpCode::Handshake),
             0xfe => ::core::option::Option::Some(OpCode::StandardLinkTombstone),
             0xff => ::core::option::Option::Some(OpCode::StandardLinkCopy),
             _ => ::core::option::Option::None,
@@ -1100,7 +1100,7 @@ impl crate::codec::PacketCodec for ProtoAck {
 /// changed ack fails the handshake. A failed step is answered with
 /// Error(HandshakeFailed), context 0.
 ///
-/// Opcode `0x07`, sent by either side.
+/// Opcode `0x08`, sent by either side.
 #[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Handshake {
@@ -1129,7 +1129,7 @@ pub struct Handshake {
 #[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
 impl crate::codec::PacketCodec for Handshake {
-    const OPCODE: u8 = 0x07;
+    const OPCODE: u8 = 0x08;
 
     const NAME: &'static str = "Handshake";
 
