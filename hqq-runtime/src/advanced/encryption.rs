@@ -23,8 +23,9 @@
 //!   `connection, message, flags, method_or_status, total`, so a chunk
 //!   moved to another message, offset or connection, a changed status or
 //!   a cut total does not authenticate;
-//! * the receiver accepts each `seq` once: a replayed message, or one more
-//!   than 1024 messages older than the newest accepted, is refused.
+//! * the receiver accepts each `seq` once: a replayed message, or one 1024
+//!   or more below the newest accepted, is refused. Messages of concurrent
+//!   senders may arrive out of order, so the window lets them in (once).
 //!
 //! Sealing happens in process-private memory before the bytes are copied
 //! into a slot's buffer, and opening happens on the private copy the
