@@ -163,3 +163,36 @@ fn bench_rejects_unknown_options() {
     let output = run_hqq(&["bench", "--no-such-option"]);
     assert!(!output.status.success());
 }
+
+/// `--only` runs just the matching steps, and `--pin` says in the machine
+/// line where the sides ran.
+#[test]
+fn only_and_pin_select_steps_and_cpus() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut args = vec!["bench", "--quick", "--only", "cache-line floor (threads)"];
+    if cpus >= 2 {
+        args.extend(["--pin", "0,1"]);
+    }
+    let output = run_hqq(&args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let rows: Vec<&str> = stdout.lines().filter(|line| line.contains(" ns")).collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert!(rows
+        .iter()
+        .all(|row| row.starts_with("cache-line floor (threads)")));
+    if cpus >= 2 {
+        assert!(
+            stdout.contains("client pinned to CPU 0, peers to CPU 1"),
+            "{stdout}"
+        );
+    }
+}
+
+/// A pinning that names one CPU twice is refused before anything runs.
+#[test]
+fn pin_needs_two_cpus() {
+    let output = run_hqq(&["bench", "--quick", "--pin", "1,1"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("different CPUs"));
+}

@@ -164,6 +164,17 @@ fn timeouts_expire() {
             a.send_packet(Packet::new(0x90, [0; 7]), &[]),
             Err(LinkSendError::TimedOut)
         );
+        // A 10 ms wait may spend all of its time spinning and yielding on
+        // a loaded machine; longer ones must get to parking.
+        for _ in 0..20 {
+            if a.stats().tx.parks > 0 {
+                break;
+            }
+            assert_eq!(
+                a.send_timeout(b"3", Duration::from_millis(100)),
+                Err(LinkSendError::TimedOut)
+            );
+        }
         let stats = a.stats();
         assert!(stats.tx.waits > 0 && stats.tx.parks > 0, "{stats:?}");
     });

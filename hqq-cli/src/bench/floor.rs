@@ -216,7 +216,13 @@ impl CacheLineThreads {
         let theirs = Arc::clone(&shared);
         let echo = std::thread::Builder::new()
             .name("hqq-bench-floor-echo".to_owned())
-            .spawn(move || echo_forever(&theirs.word, || !theirs.stop.load(Ordering::Relaxed)))
+            .spawn(move || {
+                if let Some(cpu) = super::pin::peer_cpu() {
+                    // `pin_client` checked that this process may use the CPU.
+                    let _ = super::pin::pin_current_thread(cpu);
+                }
+                echo_forever(&theirs.word, || !theirs.stop.load(Ordering::Relaxed))
+            })
             .map_err(|source| BenchError::Io {
                 role: THREAD_ROLE,
                 operation: "spawn thread",

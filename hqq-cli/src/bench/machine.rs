@@ -16,6 +16,8 @@ pub struct Machine {
     /// One-minute load average when the description was taken (from
     /// `/proc/loadavg`): spinning baselines suffer when it exceeds `cores`.
     pub load_average: Option<f64>,
+    /// The CPUs the two sides were pinned to (`hqq bench --pin`), if any.
+    pub pinned: Option<super::pin::Pinning>,
 }
 
 impl Machine {
@@ -31,6 +33,7 @@ impl Machine {
             load_average: fs::read_to_string("/proc/loadavg")
                 .ok()
                 .and_then(|text| load_average(&text)),
+            pinned: None,
         }
     }
 }
@@ -57,6 +60,13 @@ impl std::fmt::Display for Machine {
         )?;
         if let Some(load) = self.load_average {
             write!(f, ", load average {load:.2}")?;
+        }
+        if let Some(pin) = self.pinned {
+            write!(
+                f,
+                ", client pinned to CPU {}, peers to CPU {}",
+                pin.client, pin.peer
+            )?;
         }
         Ok(())
     }

@@ -62,6 +62,7 @@ pub mod link;
 pub mod machine;
 pub mod measure;
 pub mod peer;
+pub mod pin;
 pub mod report;
 pub mod suite;
 
@@ -75,6 +76,7 @@ pub use measure::{
     BlockedReceive, IdleFigures, RoundTrip, RttFigures, Stream, StreamFigures,
 };
 pub use peer::{run_peer_from_env, Peer, PeerRole, PEER_ROLE_ENV};
+pub use pin::Pinning;
 pub use report::{format_size, Comparison, Metric, Report, Row};
 pub use suite::{run_suite, Step, SuiteConfig, SuiteRunError};
 

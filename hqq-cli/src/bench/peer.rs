@@ -142,6 +142,13 @@ fn run_peer(role: OsString) -> Result<(), PeerRunError> {
     let parent: u32 = env_value(PARENT_ENV)?;
     let deadline_ms: u64 = env_value(DEADLINE_ENV)?;
     start_watchdog(parent, Instant::now() + Duration::from_millis(deadline_ms));
+    if env::var_os(super::pin::PEER_CPU_ENV).is_some() {
+        let cpu = env_value(super::pin::PEER_CPU_ENV)?;
+        super::pin::pin_current_thread(cpu).map_err(|source| PeerRunError::Io {
+            operation: "pinning the peer to its CPU",
+            source,
+        })?;
+    }
     role.serve()
 }
 
@@ -206,6 +213,9 @@ impl Peer {
             .stderr(Stdio::inherit());
         for (key, value) in env {
             command.env(key, value);
+        }
+        if let Some(cpu) = super::pin::peer_cpu() {
+            command.env(super::pin::PEER_CPU_ENV, cpu.to_string());
         }
         let child = command
             .spawn()

@@ -207,6 +207,7 @@ mod tests {
             cores: 2,
             kernel: "6.0".to_owned(),
             load_average: Some(0.5),
+            pinned: None,
         }
     }
 

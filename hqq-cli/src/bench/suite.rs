@@ -347,6 +347,11 @@ pub struct SuiteConfig {
     pub idle_time: Duration,
     /// Whether this is the reduced `--quick` configuration.
     pub quick: bool,
+    /// Where to pin the two sides (`--pin`); `None`: the scheduler decides.
+    pub pin: Option<super::pin::Pinning>,
+    /// Run only the steps whose label contains one of these (`--only`);
+    /// empty: every step.
+    pub only: Vec<String>,
 }
 
 impl SuiteConfig {
@@ -359,6 +364,8 @@ impl SuiteConfig {
             stream_runs: 5,
             idle_time: Duration::from_secs(2),
             quick: false,
+            pin: None,
+            only: Vec::new(),
         }
     }
 
@@ -371,6 +378,8 @@ impl SuiteConfig {
             stream_runs: 2,
             idle_time: Duration::from_millis(200),
             quick: true,
+            pin: None,
+            only: Vec::new(),
         }
     }
 }
@@ -512,8 +521,29 @@ pub fn run_suite(
     config: &SuiteConfig,
     mut on_step: impl FnMut(&Step),
 ) -> Result<Report, SuiteRunError> {
-    let plans = Plan::all();
-    let mut report = Report::new(Machine::current(), config.quick);
+    let plans: Vec<Plan> = Plan::all()
+        .into_iter()
+        .filter(|plan| {
+            config.only.is_empty()
+                || config
+                    .only
+                    .iter()
+                    .any(|o| plan.label().contains(o.as_str()))
+        })
+        .collect();
+    let mut machine = Machine::current();
+    if let Some(pinning) = config.pin {
+        super::pin::pin_client(pinning).map_err(|source| SuiteRunError {
+            step: "pinning to CPUs".to_owned(),
+            source: BenchError::Io {
+                role: "benchmark",
+                operation: "pin to CPU",
+                source,
+            },
+        })?;
+        machine.pinned = Some(pinning);
+    }
+    let mut report = Report::new(machine, config.quick);
     for (index, plan) in plans.iter().enumerate() {
         let label = plan.label();
         on_step(&Step {

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 
 use clap::Args;
 
-use crate::bench::{run_suite, Step, SuiteConfig, SuiteRunError};
+use crate::bench::{run_suite, Pinning, Step, SuiteConfig, SuiteRunError};
 
 /// Arguments of `hqq bench`.
 #[derive(Debug, Args)]
@@ -16,6 +16,29 @@ pub struct BenchArgs {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Pin the measuring side to CPU CLIENT and every peer to CPU PEER
+    /// (like `taskset -c CLIENT` and `taskset -c PEER`), e.g. `--pin 0,1`.
+    #[arg(long, value_name = "CLIENT,PEER", value_parser = parse_pinning)]
+    pub pin: Option<Pinning>,
+    /// Run only the steps whose label contains one of these texts (as the
+    /// progress lines print them, e.g. `--only "RTT 64 B" --only stream`).
+    #[arg(long, value_name = "TEXT")]
+    pub only: Vec<String>,
+}
+
+fn parse_pinning(text: &str) -> Result<Pinning, String> {
+    let (client, peer) = text
+        .split_once(',')
+        .ok_or_else(|| "expected CLIENT,PEER, e.g. 0,1".to_owned())?;
+    let cpu = |s: &str| s.trim().parse::<usize>().map_err(|e| format!("{s:?}: {e}"));
+    let pinning = Pinning {
+        client: cpu(client)?,
+        peer: cpu(peer)?,
+    };
+    if pinning.client == pinning.peer {
+        return Err("the two sides need different CPUs".to_owned());
+    }
+    Ok(pinning)
 }
 
 /// Why `hqq bench` failed.
@@ -31,11 +54,13 @@ pub enum BenchCommandError {
 
 /// Runs the suite and prints its report on stdout.
 pub fn run(args: &BenchArgs) -> Result<(), BenchCommandError> {
-    let config = if args.quick {
+    let mut config = if args.quick {
         SuiteConfig::quick()
     } else {
         SuiteConfig::full()
     };
+    config.pin = args.pin;
+    config.only = args.only.clone();
     let mut progress = Progress::new();
     let result = run_suite(&config, |step| progress.show(step));
     progress.finish();
