@@ -370,52 +370,51 @@ impl<T: PacketTransport> AdvancedLink<T> {
                 // The inbox keeps only ProtoNegotiate packets that decode.
                 let request = ProtoNegotiate::decode(&packet)
                     .map_err(|_| AcceptNegotiationError::Transport(TransportError::Corrupt))?;
-                match accept(&self.config.offer, &request) {
-                    Ok(ack) if self.refuses_plain(ack.features) => {
-                        let error = Error {
-                            context: 0,
-                            code: ErrorCode::InvalidOp,
-                        };
-                        self.send_control(error.encode(), deadline)?;
-                        Err(HandshakeError::NotGranted.into())
-                    }
-                    Ok(ack) if ack.features.contains(Features::ENCRYPTION) => {
-                        let negotiated = Negotiated {
-                            version: ack.version,
-                            features: ack.features,
-                            capabilities: ack.capabilities,
-                            elapsed: started.elapsed(),
-                        };
-                        self.answer_handshake(&negotiated, ack.encode(), deadline)?;
-                        Ok(Negotiated {
-                            elapsed: started.elapsed(),
-                            ..negotiated
-                        })
-                    }
-                    Ok(ack) => {
-                        let negotiated = Negotiated {
-                            version: ack.version,
-                            features: ack.features,
-                            capabilities: ack.capabilities,
-                            elapsed: started.elapsed(),
-                        };
-                        // Negotiated before the ack leaves: the peer may
-                        // send at once.
-                        self.set_negotiated(&mut lock(&self.state), negotiated);
-                        self.send_control(ack.encode(), deadline)?;
-                        Ok(negotiated)
-                    }
-                    Err(refused) => {
-                        let error = Error {
-                            context: 0,
-                            code: refused.error_code(),
-                        };
-                        self.send_control(error.encode(), deadline)?;
-                        Err(AcceptNegotiationError::MajorMismatch(request.version))
-                    }
-                }
+                self.answer_negotiation(&request, started, deadline)
             });
         self.finish_negotiation(outcome)
+    }
+
+    /// Answers the peer's `request`: ProtoAck (followed by the handshake
+    /// when Encryption is granted), or an Error packet refusing it.
+    fn answer_negotiation(
+        &self,
+        request: &ProtoNegotiate,
+        started: Instant,
+        deadline: Instant,
+    ) -> Result<Negotiated, AcceptNegotiationError> {
+        let refuse = |code| {
+            let error = Error { context: 0, code };
+            self.send_control(error.encode(), deadline)
+        };
+        let ack = match accept(&self.config.offer, request) {
+            Ok(ack) => ack,
+            Err(refused) => {
+                refuse(refused.error_code())?;
+                return Err(AcceptNegotiationError::MajorMismatch(request.version));
+            }
+        };
+        if self.refuses_plain(ack.features) {
+            refuse(ErrorCode::InvalidOp)?;
+            return Err(HandshakeError::NotGranted.into());
+        }
+        let negotiated = Negotiated {
+            version: ack.version,
+            features: ack.features,
+            capabilities: ack.capabilities,
+            elapsed: started.elapsed(),
+        };
+        if ack.features.contains(Features::ENCRYPTION) {
+            self.answer_handshake(&negotiated, ack.encode(), deadline)?;
+            return Ok(Negotiated {
+                elapsed: started.elapsed(),
+                ..negotiated
+            });
+        }
+        // Negotiated before the ack leaves: the peer may send at once.
+        self.set_negotiated(&mut lock(&self.state), negotiated);
+        self.send_control(ack.encode(), deadline)?;
+        Ok(negotiated)
     }
 
     fn set_negotiated(&self, state: &mut NegotiationState, negotiated: Negotiated) {
