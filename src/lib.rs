@@ -103,8 +103,8 @@
 //! Implements [`PacketCodec`] for a struct whose fields are the operands of
 //! one opcode. `encode` writes the opcode and the fields' words (unused
 //! operands zero); `decode` rejects another opcode, reserved bits, non-zero
-//! unused operands and field values out of their type's range; `validate`
-//! accepts every packet (derived packets have no link rules).
+//! unused operands, field values out of their type's range and broken
+//! rules that need no link limits; `validate` checks the rules that do.
 //!
 //! Attributes on the struct:
 //!
@@ -121,6 +121,16 @@
 //! * `#[hqq(operand = N)]`, `N` in `0..=6` (operand `N` is word `N + 1`).
 //!   Without it a field takes the operand after the previous field's (the
 //!   first field operand 0). At most seven fields; no two on one operand.
+//! * `#[hqq(rule = "offset + size <= limits.buffer_size")]`, any number of
+//!   times: a rule on this field in the language of a spec operand's
+//!   `rules:` (`hqq_gen::spec_format`). Its terms are fields of type `u64`, `u32`, `u16` or
+//!   `u8`, `limits.buffer_size`, `limits.slot_count`,
+//!   `limits.max_message_size` and integers; sums never overflow. A rule
+//!   with a limit is checked by `validate` (a [`runtime::codec::Violation`]),
+//!   the others by `decode` (`DecodeError::Rule`). `"<check> when
+//!   flags.Final"` (or `when not flags.Final`) limits the rule to packets
+//!   whose flag-set field has (lacks) the flag. A rule that does not parse
+//!   is a compile error pointing at it, with the message a spec gets.
 //!
 //! Field types ([`OperandValue`]): `u64`, `u32`, `u16`, `u8`, `bool` (0 or
 //! 1), `i64` (two's complement), [`runtime::codec::Version`], the enums and
@@ -155,6 +165,34 @@
 //!     Alert::decode(&hqq::Packet::from_words(words)),
 //!     Err(DecodeError::OutOfRange { operand: OperandRef::of::<Alert>(4, "retries"), value: 300, max: 255 })
 //! );
+//! ```
+//!
+//! With rules:
+//!
+//! ```
+//! # mod telemetry { hqq::include_spec!("tests/derive/app.yaml"); }
+//! use hqq::runtime::codec::{DecodeError, Limits, OperandRef, Violation};
+//! use hqq::{Packet, PacketCodec};
+//! use telemetry::SampleFlags;
+//!
+//! #[derive(Packet, Debug, Clone, Copy, PartialEq)]
+//! #[hqq(opcode = 0x82)]
+//! struct Chunk {
+//!     #[hqq(rule = "offset + size <= limits.buffer_size")]
+//!     offset: u32,
+//!     #[hqq(rule = "size >= 1", rule = "size <= 16 when flags.Final")]
+//!     size: u16,
+//!     flags: SampleFlags,
+//! }
+//!
+//! let limits = Limits::new(4, 64); // 4 slots of 64 bytes
+//! let chunk = Chunk { offset: 62, size: 4, flags: SampleFlags::empty() };
+//! assert_eq!(
+//!     chunk.validate(&limits),
+//!     Err(Violation { operand: OperandRef::of::<Chunk>(0, "offset"), rule: "offset + size <= limits.buffer_size", value: 62 })
+//! );
+//! let last = Chunk { offset: 0, size: 17, flags: SampleFlags::FINAL };
+//! assert!(matches!(Chunk::decode(&last.encode()), Err(DecodeError::Rule { rule: "size <= 16 when flags.Final", .. })));
 //! ```
 //!
 //! ## `#[derive(OperandValue)]`
@@ -247,7 +285,7 @@ pub use hqq_derive::{include_spec, Dispatch, OperandValue, Packet};
 pub use hqq_runtime as runtime;
 pub use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink};
 #[cfg(all(feature = "tokio", unix))]
-pub use hqq_runtime::async_link::AsyncStandardLink;
+pub use hqq_runtime::async_link::{AsyncAdvancedLink, AsyncStandardLink};
 pub use hqq_runtime::codec::{OperandValue, PacketCodec};
 #[cfg(unix)]
 pub use hqq_runtime::link::{LinkConfig, StandardLink};

@@ -14,6 +14,7 @@ use telemetry::{Level, Sample, SampleFlags};
 #[derive(Packet, Debug, Clone, Copy, PartialEq)]
 #[hqq(opcode = 0x80)]
 struct Ping {
+    #[hqq(rule = "seq <= 0xFFFF_FFFF")]
     seq: u64,
 }
 
@@ -162,6 +163,24 @@ fn link_limits_are_validated_before_the_handler() {
     )
     .unwrap_err();
     assert!(matches!(err, DispatchError::Invalid(v) if v.operand.name == "bytes"));
+    assert!(r.seen.is_empty());
+}
+
+#[test]
+fn rules_of_derived_packets_are_checked_before_the_handler() {
+    let mut r = Recorder::default();
+    let err = App::dispatch(
+        &mut r,
+        &Ping { seq: 1 << 32 }.encode(),
+        PayloadView::from_slice(&[]),
+        &LIMITS,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, DispatchError::Decode(DecodeError::Rule { rule: "seq <= 4294967295", value, .. }) if value == 1 << 32),
+        "{err:?}"
+    );
+    assert_eq!(err.error_code(), ErrorCode::InvalidOp);
     assert!(r.seen.is_empty());
 }
 

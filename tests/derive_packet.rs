@@ -181,7 +181,7 @@ fn generated_enums_and_flag_sets_are_checked() {
     let tagged = Tagged {
         delta: 0,
         version: Version::new(1, 0),
-        flags: SampleFlags::empty(),
+        flags: SampleFlags::CALIBRATED,
     };
     assert_eq!(
         Tagged::decode(&with_word(&tagged, 3, 0b1000)),
@@ -214,4 +214,73 @@ fn the_first_bad_operand_is_reported() {
         Probe::decode(&hqq::Packet::from_words(words)),
         Err(DecodeError::OutOfRange { operand, .. }) if operand.index == 1
     ));
+}
+
+/// A derived packet with rules: the same language as a spec operand's
+/// `rules:`, on narrow fields too, with a condition on a flag field.
+#[derive(Packet, Debug, Clone, Copy, PartialEq)]
+#[hqq(opcode = 0x82)]
+struct Chunk {
+    #[hqq(rule = "offset + size <= limits.buffer_size")]
+    offset: u32,
+    #[hqq(rule = "size >= 1")]
+    #[hqq(rule = "size <= 16 when flags.Final")]
+    size: u16,
+    flags: SampleFlags,
+}
+
+#[test]
+fn derived_rules_are_checked_by_decode_and_validate() {
+    use hqq::runtime::codec::Violation;
+
+    let limits = Limits {
+        buffer_size: 64,
+        slot_count: 8,
+        max_message_size: 1024,
+    };
+    let chunk = Chunk {
+        offset: 60,
+        size: 4,
+        flags: SampleFlags::FINAL,
+    };
+    assert_eq!(round_trip(&chunk), chunk);
+    assert_eq!(chunk.validate(&limits), Ok(()));
+
+    let past_the_buffer = Chunk {
+        offset: 61,
+        ..chunk
+    };
+    assert_eq!(
+        past_the_buffer.validate(&limits),
+        Err(Violation {
+            operand: OperandRef::of::<Chunk>(0, "offset"),
+            rule: "offset + size <= limits.buffer_size",
+            value: 61,
+        })
+    );
+    let empty = with_word(&chunk, 2, 0);
+    assert_eq!(
+        Chunk::decode(&empty),
+        Err(DecodeError::Rule {
+            operand: OperandRef::of::<Chunk>(1, "size"),
+            rule: "size >= 1",
+            value: 0,
+        })
+    );
+    // The condition: a large final chunk is refused, a large other one not.
+    let large_final = with_word(&chunk, 2, 17);
+    assert_eq!(
+        Chunk::decode(&large_final),
+        Err(DecodeError::Rule {
+            operand: OperandRef::of::<Chunk>(1, "size"),
+            rule: "size <= 16 when flags.Final",
+            value: 17,
+        })
+    );
+    let large = Chunk {
+        offset: 0,
+        size: 17,
+        flags: SampleFlags::empty(),
+    };
+    assert_eq!(round_trip(&large), large);
 }

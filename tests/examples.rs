@@ -20,10 +20,12 @@ fn example(name: &str) -> PathBuf {
         .expect("target/<profile>");
     let path = profile_dir.join("examples").join(name);
     if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", name])
-            .status()
-            .expect("run cargo build");
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "--example", name]);
+        if cfg!(feature = "tokio") {
+            build.args(["--features", "tokio"]);
+        }
+        let status = build.status().expect("run cargo build");
         assert!(status.success(), "building example {name} failed");
     }
     path
@@ -91,5 +93,19 @@ fn rpc_calls_a_server_process() {
     assert!(out.contains("(buffers hold 4096): identical"), "{out}");
     assert!(out.contains("sum of 11 bytes: error status 3"), "{out}");
     assert!(out.contains("Closed after"), "{out}");
+    assert!(out.contains("segment left behind: false"), "{out}");
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn async_rpc_answers_concurrent_calls() {
+    let out = run("async_rpc");
+    assert!(out.contains("sum of 11 bytes: error status 3"), "{out}");
+    assert!(
+        out.contains("6400 calls from 32 concurrent tasks, all answered correctly"),
+        "{out}"
+    );
+    assert!(out.contains("[server"), "{out}");
+    assert!(out.contains("Closed after 6403 requests"), "{out}");
     assert!(out.contains("segment left behind: false"), "{out}");
 }

@@ -30,6 +30,8 @@ pub struct PacketAttrs {
 pub struct FieldAttrs {
     /// `operand = 3`
     pub operand: Option<IntAttr>,
+    /// `rule = "offset + size <= limits.buffer_size"`, any number of times.
+    pub rules: Vec<LitStr>,
 }
 
 /// `#[hqq(...)]` on a `#[derive(Dispatch)]` enum.
@@ -142,8 +144,15 @@ impl FieldAttrs {
                     return Err(duplicate(meta, "operand"));
                 }
                 out.operand = Some(int(meta)?);
+            } else if meta.path.is_ident("rule") {
+                // #[hqq(rule = "len <= limits.buffer_size when flags.Sized")]
+                out.rules.push(meta.value()?.parse()?);
             } else {
-                return Err(unknown_key(meta, "a packet field", "`operand = <0..=6>`"));
+                return Err(unknown_key(
+                    meta,
+                    "a packet field",
+                    "`operand = <0..=6>` and `rule = \"<check>\"` (also `\"<check> when <field>.<Flag>\"`)",
+                ));
             }
             Ok(())
         });

@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 
+use hqq_gen::model::Rule;
+use hqq_gen::rule::{self, RuleOperand, RuleOperandKind};
 use quote::ToTokens;
-use syn::{DeriveInput, Type};
+use syn::{DeriveInput, LitStr, Type};
 
 use crate::ast::{DispatchEnum, Newtype, PacketStruct};
 use crate::core_spec::{application_opcode_problem, application_range_hint};
@@ -25,6 +27,18 @@ pub struct PacketLayout {
     pub name: String,
     /// Operand index of each field, in declaration order.
     pub indices: Vec<u8>,
+    /// The fields' `#[hqq(rule = "...")]`, parsed.
+    pub rules: Vec<FieldRule>,
+}
+
+/// A parsed `#[hqq(rule = "...")]`.
+pub struct FieldRule {
+    /// The field it is on (an index into `PacketStruct::fields`).
+    pub field: usize,
+    /// The rule.
+    pub rule: Rule,
+    /// The attribute's string, where errors point.
+    pub lit: LitStr,
 }
 
 /// Records an error if `input` has generic parameters.
@@ -87,6 +101,7 @@ pub fn packet(cx: &mut Ctxt, p: &PacketStruct) -> Option<PacketLayout> {
     for f in &p.fields {
         operand_type(cx, f.ty);
     }
+    let rules = rules(cx, p);
     let name = p
         .attrs
         .name
@@ -96,8 +111,77 @@ pub fn packet(cx: &mut Ctxt, p: &PacketStruct) -> Option<PacketLayout> {
         opcode: opcode?,
         name,
         indices: indices?,
+        rules,
     })
 }
+
+/// The fields' rules, parsed by hqq-gen's rule parser against the fields:
+/// the same language and messages as a spec operand's `rules:`.
+fn rules(cx: &mut Ctxt, p: &PacketStruct) -> Vec<FieldRule> {
+    let operands: Vec<RuleOperand> = p
+        .fields
+        .iter()
+        .map(|f| RuleOperand {
+            name: &f.name,
+            kind: rule_kind(f.ty),
+        })
+        .collect();
+    let mut rules = Vec::new();
+    for (field, f) in p.fields.iter().enumerate() {
+        for lit in &f.attrs.rules {
+            let text = lit.value();
+            let (check, when) = match text.split_once(" when ") {
+                Some((check, when)) => (check, Some(when)),
+                None => (text.as_str(), None),
+            };
+            match rule::parse(check, when, "", &operands) {
+                Ok(rule) => rules.push(FieldRule {
+                    field,
+                    rule,
+                    lit: lit.clone(),
+                }),
+                Err(e) => cx.error_spanned_by(lit, format!("field `{}`: {e}", f.name)),
+            }
+        }
+    }
+    rules
+}
+
+/// What a rule may do with a field of type `ty`. Only the type as written
+/// is known here: unsigned integers are terms of a check; a type that is
+/// not a primitive may be a flag set, so a condition may test it, and the
+/// compiler checks that the flag exists.
+fn rule_kind(ty: &Type) -> RuleOperandKind<'static> {
+    let Type::Path(p) = ty else {
+        return RuleOperandKind::Other;
+    };
+    let segments: Vec<String> = p
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    let primitive = match segments.as_slice() {
+        [name] => Some(name.as_str()),
+        [root, module, name] if (root == "core" || root == "std") && module == "primitive" => {
+            Some(name.as_str())
+        }
+        _ => None,
+    }
+    .filter(|name| PRIMITIVES.contains(name));
+    match primitive {
+        Some("u8" | "u16" | "u32" | "u64") => RuleOperandKind::Unsigned,
+        Some(_) => RuleOperandKind::Other,
+        None if p.qself.is_none() => RuleOperandKind::Flags(None),
+        None => RuleOperandKind::Other,
+    }
+}
+
+/// The primitive types a field may have, or that [`operand_type`] names.
+const PRIMITIVES: [&str; 17] = [
+    "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "bool",
+    "char", "str", "f32", "f64",
+];
 
 /// Operand index of each field: `#[hqq(operand = N)]`, else one past the
 /// previous field's (0 for the first).

@@ -9,11 +9,11 @@ use std::ops::RangeInclusive;
 use crate::error::SpecError;
 use crate::locate::Positions;
 use crate::model::{
-    raw, CmpOp, Condition, Direction, EnumType, EnumValue, Flag, FlagRule, FlagSet, Imported,
-    Layer, Limit, Method, Opcode, OpcodeRanges, Operand, OperandType, Protocol, RpcType, Rule,
-    Scalar, Spec, Term, UnknownBits, Version,
+    raw, Direction, EnumType, EnumValue, Flag, FlagRule, FlagSet, Imported, Layer, Method, Opcode,
+    OpcodeRanges, Operand, OperandType, Protocol, RpcType, Scalar, Spec, UnknownBits, Version,
 };
 use crate::names;
+use crate::rule::{self, RuleOperand, RuleOperandKind};
 
 /// The packet shape the generator supports (wire-compat.md, "Packet").
 const PACKET_SIZE: u64 = 64;
@@ -969,17 +969,33 @@ impl Checker<'_> {
         flags: &[FlagSet],
     ) {
         let mut all_rules = Vec::new();
+        let kinds: Vec<RuleOperand> = operands
+            .iter()
+            .map(|o| RuleOperand {
+                name: &o.name,
+                kind: match o.ty {
+                    OperandType::U64
+                    | OperandType::Scalar(Scalar::U8 | Scalar::U16 | Scalar::U32) => {
+                        RuleOperandKind::Unsigned
+                    }
+                    OperandType::Flags { set, .. } => RuleOperandKind::Flags(flags.get(set)),
+                    OperandType::Scalar(Scalar::I64 | Scalar::Bool)
+                    | OperandType::Version
+                    | OperandType::Enum(_) => RuleOperandKind::Other,
+                },
+            })
+            .collect();
         for (i, o) in op.operands.iter().enumerate() {
             let mut rules = Vec::new();
             for (j, r) in o.rules.iter().enumerate() {
                 let rpath = format!("{path}.operands[{i}].rules[{j}]");
-                match parse_rule(r, operands, flags) {
+                match rule::parse(&r.check, r.when.as_deref(), &r.doc, &kinds) {
                     Ok(rule) => rules.push(rule),
-                    Err((message, hint)) => self.error(
+                    Err(e) => self.error(
                         &rpath,
                         entry,
-                        format!("operand `{}`: {message}", o.name),
-                        hint,
+                        format!("operand `{}`: {}", o.name, e.message),
+                        e.hint,
                     ),
                 }
             }
@@ -998,210 +1014,4 @@ fn list<'a>(items: impl Iterator<Item = &'a String>) -> String {
         .map(|s| format!("`{s}`"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-type RuleError = (String, Option<String>);
-
-/// Parses one `check`/`when` pair against the opcode's operands.
-fn parse_rule(r: &raw::Rule, operands: &[Operand], flags: &[FlagSet]) -> Result<Rule, RuleError> {
-    let tokens = tokenize(&r.check)?;
-    let cmp = tokens
-        .iter()
-        .position(|t| matches!(t, Token::Cmp(_)))
-        .ok_or_else(|| {
-            (
-                format!("rule `{}` has no comparison", r.check),
-                Some(RULE_HINT.into()),
-            )
-        })?;
-    let Token::Cmp(op) = tokens[cmp] else {
-        unreachable!("position() found a comparison")
-    };
-    let lhs = sum(&tokens[..cmp], &r.check, operands)?;
-    let rhs = sum(&tokens[cmp + 1..], &r.check, operands)?;
-    let when = r
-        .when
-        .as_deref()
-        .map(|w| condition(w, operands, flags))
-        .transpose()?;
-    let show = |s: &[Term]| {
-        s.iter()
-            .map(Term::to_string)
-            .collect::<Vec<_>>()
-            .join(" + ")
-    };
-    Ok(Rule {
-        text: format!("{} {} {}", show(&lhs), op.as_str(), show(&rhs)),
-        when,
-        lhs,
-        op,
-        rhs,
-        doc: r.doc.trim_end().to_owned(),
-    })
-}
-
-const RULE_HINT: &str = "write `a + b <= limits.buffer_size`: operands, limits.buffer_size, limits.slot_count, limits.max_message_size or integers, joined by `+`, with one of < <= == != >= >";
-
-#[derive(Debug, Clone, PartialEq)]
-enum Token {
-    Name(String),
-    Int(u64),
-    Plus,
-    Cmp(CmpOp),
-}
-
-fn tokenize(text: &str) -> Result<Vec<Token>, RuleError> {
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        let rest = &text[i..];
-        if c.is_ascii_whitespace() {
-            i += 1;
-        } else if c == b'+' {
-            out.push(Token::Plus);
-            i += 1;
-        } else if let Some((op, len)) = [
-            ("<=", CmpOp::Le),
-            (">=", CmpOp::Ge),
-            ("==", CmpOp::Eq),
-            ("!=", CmpOp::Ne),
-            ("<", CmpOp::Lt),
-            (">", CmpOp::Gt),
-        ]
-        .iter()
-        .find(|(s, _)| rest.starts_with(s))
-        .map(|(s, op)| (*op, s.len()))
-        {
-            out.push(Token::Cmp(op));
-            i += len;
-        } else if c.is_ascii_alphanumeric() || c == b'_' {
-            let len = rest
-                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '.'))
-                .unwrap_or(rest.len());
-            let word = &rest[..len];
-            i += len;
-            if c.is_ascii_digit() {
-                let value = match word.strip_prefix("0x") {
-                    Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
-                    None => word.replace('_', "").parse(),
-                };
-                out.push(Token::Int(value.map_err(|_| {
-                    (format!("`{word}` in rule `{text}` is not an integer"), None)
-                })?));
-            } else {
-                out.push(Token::Name(word.to_owned()));
-            }
-        } else {
-            return Err((
-                format!(
-                    "unexpected `{}` in rule `{text}`",
-                    &rest[..rest.chars().next().map_or(1, char::len_utf8)]
-                ),
-                Some(RULE_HINT.into()),
-            ));
-        }
-    }
-    Ok(out)
-}
-
-fn sum(tokens: &[Token], text: &str, operands: &[Operand]) -> Result<Vec<Term>, RuleError> {
-    let bad = || {
-        (
-            format!("rule `{text}` is not `sum CMP sum`"),
-            Some(RULE_HINT.to_owned()),
-        )
-    };
-    if tokens.is_empty() || tokens.len() % 2 == 0 {
-        return Err(bad());
-    }
-    let mut terms = Vec::new();
-    for (k, t) in tokens.iter().enumerate() {
-        match (k % 2, t) {
-            (1, Token::Plus) => {}
-            (0, Token::Int(v)) => terms.push(Term::Literal(*v)),
-            (0, Token::Name(n)) => terms.push(term(n, text, operands)?),
-            _ => return Err(bad()),
-        }
-    }
-    Ok(terms)
-}
-
-fn term(name: &str, text: &str, operands: &[Operand]) -> Result<Term, RuleError> {
-    if let Some(field) = name.strip_prefix("limits.") {
-        return Limit::ALL
-            .into_iter()
-            .find(|l| l.field() == field)
-            .map(Term::Limit)
-            .ok_or_else(|| {
-                (
-                    format!("rule `{text}` refers to unknown limit `{name}`"),
-                    Some("limits are limits.buffer_size, limits.slot_count and limits.max_message_size".into()),
-                )
-            });
-    }
-    match operands.iter().find(|o| o.name == name) {
-        Some(o) if o.ty == OperandType::U64 => Ok(Term::Operand(name.to_owned())),
-        Some(_) => Err((
-            format!("rule `{text}` does arithmetic on `{name}`, which is not a u64 operand"),
-            Some(
-                "only u64 operands appear in a `check`; test flags with `when: operand.Flag`"
-                    .into(),
-            ),
-        )),
-        None => Err((
-            format!("rule `{text}` refers to unknown operand `{name}`"),
-            Some(format!(
-                "the operands of this opcode are: {}",
-                list(operands.iter().map(|o| &o.name))
-            )),
-        )),
-    }
-}
-
-fn condition(text: &str, operands: &[Operand], flags: &[FlagSet]) -> Result<Condition, RuleError> {
-    let hint = || {
-        Some(
-            "write `when: operand.Flag` or `when: not operand.Flag` with a flag-set operand"
-                .to_owned(),
-        )
-    };
-    let (negated, rest) = match text.trim().strip_prefix("not ") {
-        Some(rest) => (true, rest.trim()),
-        None => (false, text.trim()),
-    };
-    let (operand, flag) = rest
-        .split_once('.')
-        .ok_or_else(|| (format!("condition `{text}` is not `operand.Flag`"), hint()))?;
-    let o = operands.iter().find(|o| o.name == operand).ok_or_else(|| {
-        (
-            format!("condition `{text}` refers to unknown operand `{operand}`"),
-            hint(),
-        )
-    })?;
-    let OperandType::Flags { set, .. } = o.ty else {
-        return Err((
-            format!("condition `{text}`: operand `{operand}` is not a flag set"),
-            hint(),
-        ));
-    };
-    let set = &flags[set];
-    if !set.flags.iter().any(|f| f.name == flag) {
-        return Err((
-            format!(
-                "condition `{text}` names unknown flag `{flag}` of `{}`",
-                set.name
-            ),
-            Some(format!(
-                "the flags are: {}",
-                list(set.flags.iter().map(|f| &f.name))
-            )),
-        ));
-    }
-    Ok(Condition {
-        negated,
-        operand: operand.to_owned(),
-        flag: flag.to_owned(),
-    })
 }

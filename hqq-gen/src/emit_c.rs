@@ -643,7 +643,9 @@ fn write_rule_check(
     access: &str,
 ) -> std::fmt::Result {
     let term = |t: &Term| match t {
-        Term::Operand(n) => format!("{access}{}", field(n)),
+        // Narrow operands are widened, so that every comparison and sum is
+        // of uint64_t.
+        Term::Operand(n) => format!("(uint64_t){access}{}", field(n)),
         Term::Limit(l) => format!("limits->{}", l.field()),
         Term::Literal(v) => format!("UINT64_C({v:#x})"),
     };

@@ -440,13 +440,7 @@ fn write_packet(out: &mut String, spec: &Spec, op: &Opcode) -> std::fmt::Result 
     )?;
     writeln!(out, "\tb.SetWord(0, uint64(Opcode{n}))")?;
     for o in &op.operands {
-        let value = match o.ty {
-            OperandType::U64 => format!("p.{}", camel(&o.name)),
-            OperandType::Scalar(Scalar::Bool) => format!("boolWord(p.{})", camel(&o.name)),
-            OperandType::Version => format!("p.{}.word()", camel(&o.name)),
-            _ => format!("uint64(p.{})", camel(&o.name)),
-        };
-        writeln!(out, "\tb.SetWord({}, {value})", o.index + 1)?;
+        writeln!(out, "\tb.SetWord({}, {})", o.index + 1, operand_word(o))?;
     }
     writeln!(out, "\treturn b\n}}\n")?;
     write_decode(out, spec, op)?;
@@ -576,7 +570,7 @@ fn write_rule_check(
     ret: &str,
 ) -> std::fmt::Result {
     let term = |t: &Term| match t {
-        Term::Operand(n) => format!("p.{}", camel(n)),
+        Term::Operand(n) => word(op, n),
         Term::Limit(l) => format!("limits.{}", camel(l.field())),
         Term::Literal(v) => format!("{v:#x}"),
     };
@@ -595,11 +589,30 @@ fn write_rule_check(
     }
     writeln!(
         out,
-        "\tif {test} {{\n\t\t{ret}fail(RuleBroken, Opcode{}, {index}, {}, p.{})\n\t}}",
+        "\tif {test} {{\n\t\t{ret}fail(RuleBroken, Opcode{}, {index}, {}, {})\n\t}}",
         op.name,
         go_string(&rule.full_text()),
-        camel(name)
+        word(op, name)
     )
+}
+
+/// Operand `name` of `op` as its uint64 word (Go does not mix integer
+/// types in a comparison or a call).
+fn word(op: &Opcode, name: &str) -> String {
+    match op.operands.iter().find(|o| o.name == name) {
+        Some(o) => operand_word(o),
+        None => format!("p.{}", camel(name)),
+    }
+}
+
+/// The expression of operand `o`'s word, reading the packet `p`.
+fn operand_word(o: &Operand) -> String {
+    match o.ty {
+        OperandType::U64 => format!("p.{}", camel(&o.name)),
+        OperandType::Scalar(Scalar::Bool) => format!("boolWord(p.{})", camel(&o.name)),
+        OperandType::Version => format!("p.{}.word()", camel(&o.name)),
+        _ => format!("uint64(p.{})", camel(&o.name)),
+    }
 }
 
 fn write_message(out: &mut String, spec: &Spec) -> std::fmt::Result {

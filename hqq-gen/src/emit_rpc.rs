@@ -1,6 +1,8 @@
 //! Emits the `rpc` module of a spec with `methods:`: method ids, a
 //! `Server` trait with one method per RPC method, `serve`, and a typed
-//! `Client`.
+//! `Client`; and their async forms `AsyncServer`, `serve_async` and
+//! `AsyncClient`, which exist where the runtime has async links (its
+//! `tokio` feature: the items are wrapped in the runtime's `if_async!`).
 //!
 //! The loop itself lives in the runtime (`advanced::rpc::serve`); the
 //! generated code only maps method ids to trait methods, so it stays as
@@ -103,14 +105,19 @@ fn handle_body(spec: &Spec, rt: &syn::Path, m: &Method) -> TokenStream {
     }
 }
 
-/// The body of the client method of `m`.
-fn client_body(spec: &Spec, rt: &syn::Path, m: &Method) -> TokenStream {
+/// The body of the client method of `m` (of the async client if
+/// `asynchronous`).
+fn client_body(spec: &Spec, rt: &syn::Path, m: &Method, asynchronous: bool) -> TokenStream {
     let c = id_const(m);
     let request = match encode_message(rt, &m.request, quote!(request)) {
         None => quote!(request),
         Some(encode) => quote!(&#encode.map_err(#rt::advanced::RpcCallError::BadRequest)?),
     };
-    let call = quote!(#rt::advanced::rpc::call(self.link, self.connection, #c, #request));
+    let call = if asynchronous {
+        quote!(#rt::async_link::rpc::call(self.link, self.connection, #c, #request).await)
+    } else {
+        quote!(#rt::advanced::rpc::call(self.link, self.connection, #c, #request))
+    };
     match m.response {
         RpcType::Bytes => call,
         _ => {
@@ -155,6 +162,7 @@ pub fn emit_rpc(spec: &Spec, rt: &syn::Path) -> TokenStream {
     let count = proc_macro2::Literal::usize_unsuffixed(methods.len());
     let server = server(spec, rt);
     let client = client(spec, rt);
+    let asynchronous = async_items(spec, rt);
     let name = &spec.protocol.name;
     let module_doc = doc(&format!(
         "The RPC methods of {name}, served and called over an Advanced link."
@@ -171,6 +179,7 @@ pub fn emit_rpc(spec: &Spec, rt: &syn::Path) -> TokenStream {
 
             #server
             #client
+            #asynchronous
         }
     }
 }
@@ -254,7 +263,7 @@ fn client(spec: &Spec, rt: &syn::Path) -> TokenStream {
             response,
             ..
         } = types(spec, m);
-        let body = client_body(spec, rt, m);
+        let body = client_body(spec, rt, m, false);
         quote! {
             #d
             pub fn #f(
@@ -294,6 +303,175 @@ fn client(spec: &Spec, rt: &syn::Path) -> TokenStream {
 
             /// The link the client calls on.
             pub fn link(&self) -> &'l #rt::advanced::AdvancedLink {
+                self.link
+            }
+
+            #(#client_methods)*
+        }
+    }
+}
+
+/// The `AsyncService::handle` arm body of `m`: as [`handle_body`], with
+/// the server's future awaited (`request` is the request's `Vec<u8>`).
+fn async_handle_body(spec: &Spec, rt: &syn::Path, m: &Method) -> TokenStream {
+    let f = Ident::new(&m.name, Span::call_site());
+    let status = |code: TokenStream| quote!(|e| #rt::advanced::Status::new(#rt::advanced::Status::#code, ::std::string::ToString::to_string(&e)));
+    let request = match m.request {
+        RpcType::Bytes => quote!(&request[..]),
+        _ => {
+            let decode = decode_message(spec, rt, &m.request, quote!(&request));
+            let bad_request = status(quote!(BAD_REQUEST));
+            quote!(#decode.map_err(#bad_request)?)
+        }
+    };
+    let response = match encode_message(rt, &m.response, quote!(&response)) {
+        None => {
+            quote!(::core::result::Result::<::std::vec::Vec<u8>, #rt::advanced::Status>::Ok(response))
+        }
+        Some(encode) => {
+            let bad_response = status(quote!(BAD_RESPONSE));
+            quote!(#encode.map_err(#bad_response))
+        }
+    };
+    quote! {
+        async {
+            let response = self.0.#f(&cx, #request).await?;
+            #response
+        }
+        .await
+    }
+}
+
+/// `AsyncServer`, its `AsyncRpcService` adapter, `serve_async` and
+/// `AsyncClient`, inside the runtime's `if_async!`.
+fn async_items(spec: &Spec, rt: &syn::Path) -> TokenStream {
+    let server = async_server(spec, rt);
+    let client = async_client(spec, rt);
+    quote! {
+        #rt::if_async! {
+            #server
+            #client
+        }
+    }
+}
+
+/// The `AsyncServer` trait, its adapter and `serve_async`.
+fn async_server(spec: &Spec, rt: &syn::Path) -> TokenStream {
+    let methods = &spec.methods;
+    let server_methods = methods.iter().map(|m| {
+        let f = Ident::new(&m.name, Span::call_site());
+        let d = doc(&method_doc(m));
+        let Types {
+            server_request,
+            response,
+            ..
+        } = types(spec, m);
+        quote! {
+            #d
+            fn #f(
+                &mut self,
+                cx: &#rt::advanced::CallContext,
+                request: #server_request,
+            ) -> impl ::core::future::Future<Output = ::core::result::Result<#response, #rt::advanced::Status>> + ::core::marker::Send;
+        }
+    });
+    let arms = methods.iter().map(|m| {
+        let c = id_const(m);
+        let body = async_handle_body(spec, rt, m);
+        quote!(#c => ::core::option::Option::Some(#body),)
+    });
+    quote! {
+        /// The async server side: one method per RPC method, each returning
+        /// a `Send` future (implement them with `async fn`). An `Err`
+        /// answers the request with an error status.
+        pub trait AsyncServer: ::core::marker::Send {
+            #(#server_methods)*
+        }
+
+        struct AsyncService<'s, S: ?::core::marker::Sized>(&'s mut S);
+
+        #[automatically_derived]
+        impl<S: AsyncServer + ?::core::marker::Sized> #rt::async_link::rpc::AsyncRpcService for AsyncService<'_, S> {
+            async fn handle(
+                &mut self,
+                cx: #rt::advanced::CallContext,
+                method: u64,
+                request: ::std::vec::Vec<u8>,
+            ) -> ::core::option::Option<::core::result::Result<::std::vec::Vec<u8>, #rt::advanced::Status>> {
+                match method {
+                    #(#arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+
+        /// [`serve`] on an async link: answers the requests on
+        /// `connection` with `server`, one at a time, until the
+        /// connection closes or the peer is gone.
+        pub async fn serve_async<S: AsyncServer + ?::core::marker::Sized>(
+            link: &#rt::async_link::AsyncAdvancedLink,
+            connection: u64,
+            server: &mut S,
+        ) -> ::core::result::Result<#rt::advanced::ServeEnd, #rt::advanced::RpcServeError> {
+            #rt::async_link::rpc::serve(link, connection, &mut AsyncService(server)).await
+        }
+    }
+}
+
+/// The typed `AsyncClient`.
+fn async_client(spec: &Spec, rt: &syn::Path) -> TokenStream {
+    let client_methods = spec.methods.iter().map(|m| {
+        let f = Ident::new(&m.name, Span::call_site());
+        let d = doc(&format!(
+            "Calls [`AsyncServer::{}`] and awaits its response (cancel-safe as `AsyncAdvancedLink::call_on`).\n\n{}",
+            m.name,
+            method_doc(m)
+        ));
+        let Types {
+            client_request,
+            response,
+            ..
+        } = types(spec, m);
+        let body = client_body(spec, rt, m, true);
+        quote! {
+            #d
+            pub async fn #f(
+                &self,
+                request: #client_request,
+            ) -> ::core::result::Result<#response, #rt::advanced::RpcCallError> {
+                #body
+            }
+        }
+    });
+    quote! {
+        /// The async client side: one method per RPC method, each a call
+        /// on an async Advanced link; any number may be awaited at once.
+        #[derive(Clone, Copy)]
+        pub struct AsyncClient<'l> {
+            link: &'l #rt::async_link::AsyncAdvancedLink,
+            connection: u64,
+        }
+
+        #[automatically_derived]
+        impl ::core::fmt::Debug for AsyncClient<'_> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct("AsyncClient").field("connection", &self.connection).finish_non_exhaustive()
+            }
+        }
+
+        impl<'l> AsyncClient<'l> {
+            /// A client calling on the link itself (connection 0).
+            pub fn new(link: &'l #rt::async_link::AsyncAdvancedLink) -> Self {
+                AsyncClient { link, connection: 0 }
+            }
+
+            /// A client calling on `connection` (from `dial`).
+            pub fn on_connection(link: &'l #rt::async_link::AsyncAdvancedLink, connection: u64) -> Self {
+                AsyncClient { link, connection }
+            }
+
+            /// The link the client calls on.
+            pub fn link(&self) -> &'l #rt::async_link::AsyncAdvancedLink {
                 self.link
             }
 

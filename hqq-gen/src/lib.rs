@@ -79,6 +79,7 @@ pub mod interpret;
 mod locate;
 pub mod model;
 pub mod names;
+pub mod rule;
 
 pub use builder::{Builder, BuilderError};
 pub use compat::{compare, CompatReport};

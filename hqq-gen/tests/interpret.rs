@@ -131,3 +131,30 @@ fn application_packets_decode_with_their_spec() {
         "Put operand 2 `put_flags`: 0x10 breaks `Sync requires Replace`"
     );
 }
+
+#[test]
+fn rules_on_narrow_operands_are_checked_on_their_words() {
+    let kv = spec("tests/data/kv.yaml");
+    let window = [0x84, 3, 0xFFF0, 0x10, 100, 0, 0, 0];
+    assert_eq!(
+        decode(&kv, window).unwrap().to_string(),
+        "Window { shard: 3, first: 65520, count: 16, total: 100 }"
+    );
+    for (word, value, message) in [
+        (
+            3,
+            0x11,
+            "Window operand 2 `count`: 17 breaks `first + count <= 65536`",
+        ),
+        (1, 64, "Window operand 0 `shard`: 64 breaks `shard < 64`"),
+        (
+            4,
+            0xF,
+            "Window operand 3 `total`: 15 breaks `count <= total`",
+        ),
+    ] {
+        let mut bad = window;
+        bad[word] = value;
+        assert_eq!(decode(&kv, bad).unwrap_err().to_string(), message);
+    }
+}

@@ -259,12 +259,34 @@ fn unknown_operand_type_lists_the_narrow_types() {
 }
 
 #[test]
-fn rules_take_u64_operands_only() {
-    assert_one(
-        "opcodes:\n  - code: 0x80\n    name: Stats\n    direction: both\n    operands:\n      \
-         - { name: a, type: u8 }\n      - { name: b, type: u64, rules: [{ check: b >= a }] }\n",
-        "test.yaml:",
+fn rules_take_unsigned_operands_of_every_width() {
+    use hqq_gen::model::Term;
+    let source = format!(
+        "{HEADER}opcodes:\n  - code: 0x80\n    name: Stats\n    direction: both\n    operands:\n      \
+         - {{ name: a, type: u8 }}\n      - {{ name: b, type: u16 }}\n      - {{ name: c, type: u32 }}\n      \
+         - {{ name: d, type: u64, rules: [{{ check: a + b + c <= d }}] }}\n"
     );
+    let spec = Spec::parse(&source, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let rule = &spec.opcodes[0].operands[3].rules[0];
+    assert_eq!(rule.text, "a + b + c <= d");
+    assert_eq!(
+        rule.lhs,
+        ["a", "b", "c"].map(|n| Term::Operand(n.into())).to_vec()
+    );
+}
+
+#[test]
+fn rules_refuse_signed_boolean_and_enum_operands() {
+    for ty in ["i64", "bool", "version"] {
+        assert_one(
+            &format!(
+                "opcodes:\n  - code: 0x80\n    name: Stats\n    direction: both\n    operands:\n      \
+                 - {{ name: a, type: {ty} }}\n      - {{ name: b, type: u64, rules: [{{ check: b >= a }}] }}\n"
+            ),
+            "test.yaml:8:41: opcode `Stats`: operand `b`: rule `b >= a` does arithmetic on `a`, \
+             which is not an unsigned integer operand",
+        );
+    }
 }
 
 #[test]

@@ -110,6 +110,7 @@ compile_error!(
 );
 
 pub mod advanced;
+mod async_items;
 #[cfg(all(feature = "tokio", unix))]
 pub mod async_link;
 pub mod codec;

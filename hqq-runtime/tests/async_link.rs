@@ -5,19 +5,21 @@
 //! Run with `cargo test -p hqq-runtime --features tokio --test async_link`.
 #![cfg(all(feature = "tokio", target_os = "linux"))]
 
+mod async_support;
 mod support;
 
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use async_support::{current_thread, join, link_config, multi_thread, run, serial, CountingWaker};
 use hqq_runtime::async_link::{waiting_tasks, AsyncStandardLink};
 use hqq_runtime::codec::PacketCodec;
-use hqq_runtime::link::{LinkConfig, LinkRecvError, StandardLink};
+use hqq_runtime::link::{LinkRecvError, StandardLink};
 use hqq_runtime::protocol::StandardLinkCopy;
 use hqq_runtime::ring::Ring;
 use hqq_runtime::segment::Segment;
@@ -29,51 +31,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// unless something is broken).
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// `waiting_tasks()` counts the whole process: tests that check it run one
-/// at a time.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn config(slots: u64) -> LinkConfig {
-    let mut config = LinkConfig::new();
-    config
-        .slots(slots)
-        .buffer_size(64)
-        .ready_timeout(Duration::from_secs(10));
-    config
-}
-
 fn pair(slots: u64) -> (AsyncStandardLink, AsyncStandardLink) {
-    let (a, b) = StandardLink::pair(&config(slots)).expect("pair");
+    let (a, b) = StandardLink::pair(&link_config(slots)).expect("pair");
     (AsyncStandardLink::new(a), AsyncStandardLink::new(b))
-}
-
-fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("runtime")
-}
-
-fn multi_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .expect("runtime")
-}
-
-/// Runs `test` on `runtime`, failing instead of hanging if it never ends.
-fn run<F: Future>(runtime: tokio::runtime::Runtime, test: F) -> F::Output {
-    runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(120), test)
-            .await
-            .expect("the test hung")
-    })
 }
 
 /// Waits (bounded) until `done` holds.
@@ -82,16 +42,6 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     while !done() {
         assert!(Instant::now() < deadline, "never happened: {what}");
         std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Counts its wake-ups.
-#[derive(Default)]
-struct CountingWaker(std::sync::atomic::AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -118,33 +68,6 @@ fn poll_until_registered<F: Future>(mut future: Pin<&mut F>, waker: &Waker) {
 }
 
 fn assert_send<T: Send>(_: &T) {}
-
-/// Runs two futures concurrently on the current task (what `tokio::join!`
-/// does, without tokio's macros).
-async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (pin!(a), pin!(b));
-    let (mut out_a, mut out_b) = (None, None);
-    std::future::poll_fn(|cx| {
-        if out_a.is_none() {
-            if let Poll::Ready(v) = a.as_mut().poll(cx) {
-                out_a = Some(v);
-            }
-        }
-        if out_b.is_none() {
-            if let Poll::Ready(v) = b.as_mut().poll(cx) {
-                out_b = Some(v);
-            }
-        }
-        match (out_a.take(), out_b.take()) {
-            (Some(a), Some(b)) => Poll::Ready((a, b)),
-            (a, b) => {
-                (out_a, out_b) = (a, b);
-                Poll::Pending
-            }
-        }
-    })
-    .await
-}
 
 #[test]
 fn ping_pong_on_a_current_thread_runtime() {
@@ -438,7 +361,7 @@ fn dropping_the_link_withdraws_its_readiness() {
 fn a_peer_that_never_notifies_is_noticed() {
     let _serial = serial();
     let name = unique_segment_name("silent");
-    let link = StandardLink::create(&name, &config(4)).expect("create");
+    let link = StandardLink::create(&name, &link_config(4)).expect("create");
     let layout = *link.layout();
     let link = AsyncStandardLink::new(link);
     let segment = Segment::open(&name, layout.total_size()).expect("open");
@@ -521,7 +444,7 @@ fn echo_child() {
     let Some(env) = child_env("echo_child") else {
         return;
     };
-    let link = StandardLink::open(&env.var("HQQ_SEGMENT"), &config(8)).expect("open");
+    let link = StandardLink::open(&env.var("HQQ_SEGMENT"), &link_config(8)).expect("open");
     link.set_read_timeout(Some(PATIENCE));
     let mut buf = [0u8; 64];
     for _ in 0..ECHO_MESSAGES {
@@ -541,7 +464,7 @@ fn async_calls_to_another_process() {
     let _serial = serial();
     let name = unique_segment_name("echo");
     let link = Arc::new(AsyncStandardLink::new(
-        StandardLink::create(&name, &config(8)).expect("create"),
+        StandardLink::create(&name, &link_config(8)).expect("create"),
     ));
     let child = Child::spawn("echo_child", &[("HQQ_SEGMENT", &name)]);
     let runtime = current_thread();

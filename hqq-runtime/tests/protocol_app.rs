@@ -133,3 +133,48 @@ fn narrow_operands_round_trip_and_are_range_checked() {
         }
     }
 }
+
+#[test]
+fn rules_on_narrow_operands_hold_on_decode_and_validate() {
+    use hqq_runtime::codec::{DecodeError, Violation};
+    use hqq_runtime::Packet;
+    use kv::Window;
+
+    let window = Window {
+        shard: 3,
+        first: 0xFFF0,
+        count: 0x10,
+        total: 100,
+    };
+    let words = window.encode().words();
+    assert_eq!(Window::decode(&window.encode()), Ok(window));
+    let ring = |slot_count| Limits {
+        buffer_size: 64,
+        slot_count,
+        max_message_size: 1024,
+    };
+    assert_eq!(window.validate(&ring(16)), Ok(()));
+    match window.validate(&ring(15)) {
+        Err(Violation {
+            operand,
+            rule,
+            value,
+        }) => assert_eq!(
+            (operand.name, rule, value),
+            ("count", "count <= limits.slot_count", 16)
+        ),
+        other => panic!("a window above the ring: {other:?}"),
+    }
+    for (word, value, broken) in [
+        (3, 0x11, "first + count <= 65536"),
+        (1, 64, "shard < 64"),
+        (4, 0xF, "count <= total"),
+    ] {
+        let mut bad = words;
+        bad[word] = value;
+        match Window::decode(&Packet::from_words(bad)) {
+            Err(DecodeError::Rule { rule, .. }) => assert_eq!(rule, broken),
+            other => panic!("word {word} = {value}: {other:?}"),
+        }
+    }
+}

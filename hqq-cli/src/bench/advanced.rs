@@ -261,6 +261,12 @@ pub fn spawn_advanced_with(
 }
 
 impl AdvancedClient {
+    /// The negotiated link and its peer (for rows that drive the link
+    /// another way).
+    pub fn into_parts(self) -> (AdvancedLink, Peer) {
+        (self.link, self.peer)
+    }
+
     /// The error for `source`, or the peer's exit if that is the cause.
     fn failure(
         &mut self,

@@ -50,6 +50,8 @@
 
 pub mod advanced;
 #[cfg(feature = "tokio")]
+pub mod async_advanced;
+#[cfg(feature = "tokio")]
 pub mod async_link;
 pub mod copy;
 pub mod cpu_time;
@@ -57,6 +59,8 @@ pub mod echo;
 pub mod error;
 pub mod fd;
 pub mod floor;
+#[cfg(feature = "iceoryx2")]
+pub mod iceoryx;
 pub mod idle;
 pub mod link;
 pub mod machine;

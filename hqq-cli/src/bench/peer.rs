@@ -66,16 +66,22 @@ pub enum PeerRole {
     /// Opens the Standard link named in the environment and serves the echo
     /// protocol on it.
     LinkEcho,
+    /// Opens the iceoryx2 services named in the environment and serves the
+    /// echo protocol on them (cargo feature `iceoryx2`).
+    #[cfg(feature = "iceoryx2")]
+    Iceoryx2Echo,
 }
 
 impl PeerRole {
     /// Every role, for parsing.
-    pub const ALL: [PeerRole; 5] = [
+    pub const ALL: &'static [PeerRole] = &[
         PeerRole::FdEcho,
         PeerRole::CacheLineEcho,
         PeerRole::Idle,
         PeerRole::AdvancedEcho,
         PeerRole::LinkEcho,
+        #[cfg(feature = "iceoryx2")]
+        PeerRole::Iceoryx2Echo,
     ];
 
     /// The role's name in [`PEER_ROLE_ENV`].
@@ -86,12 +92,14 @@ impl PeerRole {
             PeerRole::Idle => "idle",
             PeerRole::AdvancedEcho => "advanced-echo",
             PeerRole::LinkEcho => "link-echo",
+            #[cfg(feature = "iceoryx2")]
+            PeerRole::Iceoryx2Echo => "iceoryx2-echo",
         }
     }
 
     /// The role called `name`, if any.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|role| role.name() == name)
+        Self::ALL.iter().copied().find(|role| role.name() == name)
     }
 
     /// Runs this role in the current (peer) process until the parent lets
@@ -103,6 +111,8 @@ impl PeerRole {
             PeerRole::Idle => idle::serve_peer(),
             PeerRole::AdvancedEcho => advanced::serve_peer(),
             PeerRole::LinkEcho => link::serve_peer(),
+            #[cfg(feature = "iceoryx2")]
+            PeerRole::Iceoryx2Echo => super::iceoryx::serve_peer(),
         }
     }
 }
@@ -347,7 +357,7 @@ mod tests {
     #[test]
     fn role_names_round_trip() {
         for role in PeerRole::ALL {
-            assert_eq!(PeerRole::from_name(role.name()), Some(role));
+            assert_eq!(PeerRole::from_name(role.name()), Some(*role));
         }
         assert_eq!(PeerRole::from_name("no-such-role"), None);
     }

@@ -57,6 +57,15 @@ pub const TOKIO_UNIX: &str = "tokio UnixStream";
 /// Name of the idle measurement of a task awaiting an async link receive.
 pub const ASYNC_LINK_RECV: &str = "hqq AsyncStandardLink awaiting recv";
 
+/// Name of the iceoryx2 rows (feature `iceoryx2`): publish-subscribe, a
+/// copy in and a copy out per message.
+pub const ICEORYX2: &str = "iceoryx2 publish-subscribe";
+/// Name of the async Advanced link's call rows (feature `tokio`).
+pub const ASYNC_ADVANCED_CALL: &str = "hqq AsyncAdvancedLink call";
+/// Name of the rows of 1000 async calls in flight on one link (feature
+/// `tokio`; messages per second are calls per second).
+pub const ASYNC_CONCURRENT_CALLS: &str = "hqq AsyncAdvancedLink, 1000 concurrent calls";
+
 /// Name of the Advanced link's RPC rows (`call` to an echo method).
 pub const ADVANCED_CALL: &str = "hqq AdvancedLink call";
 /// Name of the RPC rows with Encryption negotiated.
@@ -177,6 +186,13 @@ pub const ROUND_TRIPS: &[RoundTripEntry] = &[
             )?))
         },
     },
+    #[cfg(feature = "iceoryx2")]
+    RoundTripEntry {
+        name: ICEORYX2,
+        sizes: &SIZES,
+        baselines: &[FLOOR_PROCESSES, STANDARD_LINK],
+        open: || Ok(Box::new(super::iceoryx::spawn_iceoryx2()?)),
+    },
     RoundTripEntry {
         name: ADVANCED_CALL,
         sizes: &[64],
@@ -194,6 +210,13 @@ pub const ROUND_TRIPS: &[RoundTripEntry] = &[
                 RowFeatures::SEALED,
             )?))
         },
+    },
+    #[cfg(feature = "tokio")]
+    RoundTripEntry {
+        name: ASYNC_ADVANCED_CALL,
+        sizes: &[64],
+        baselines: &[FLOOR_PROCESSES, ADVANCED_CALL, TOKIO_UNIX],
+        open: || Ok(Box::new(super::async_advanced::spawn_async_call()?)),
     },
 ];
 
@@ -302,6 +325,18 @@ pub const STREAMS: &[StreamEntry] = &[
         name: STANDARD_LINK,
         baselines: &[SOCKETPAIR, MEMCPY],
         open: || Ok(Box::new(spawn_link()?)),
+    },
+    #[cfg(feature = "iceoryx2")]
+    StreamEntry {
+        name: ICEORYX2,
+        baselines: &[MEMCPY, STANDARD_LINK],
+        open: || Ok(Box::new(super::iceoryx::spawn_iceoryx2()?)),
+    },
+    #[cfg(feature = "tokio")]
+    StreamEntry {
+        name: ASYNC_CONCURRENT_CALLS,
+        baselines: &[],
+        open: || Ok(Box::new(super::async_advanced::spawn_async_call()?)),
     },
 ];
 

@@ -1,11 +1,12 @@
 //! `#[derive(Packet)]`: `PacketCodec` for a struct of operands, emitted by
 //! hqq-gen from the struct lowered into its [`CodecItem`].
 
-use hqq_gen::emit_rust::codec::{CodecItem, CodecOperand, OperandDecode};
-use proc_macro2::TokenStream;
-use quote::{quote, ToTokens};
+use hqq_gen::emit_rust::codec::{CodecItem, CodecOperand, CodecRule, OperandDecode};
+use hqq_gen::model::Condition;
+use proc_macro2::{Ident, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::DeriveInput;
+use syn::{DeriveInput, LitStr};
 
 use super::runtime;
 use crate::ast::PacketStruct;
@@ -55,9 +56,29 @@ fn lower(p: &PacketStruct, layout: &PacketLayout) -> CodecItem {
         opcode: layout.opcode,
         name: layout.name.clone(),
         operands,
-        decode_rules: Vec::new(),
-        validate_rules: Vec::new(),
+        rules: layout
+            .rules
+            .iter()
+            .map(|r| CodecRule {
+                operand: layout.indices[r.field],
+                rule: r.rule.clone(),
+                flag: r
+                    .rule
+                    .when
+                    .as_ref()
+                    .and_then(|c| condition_flag(p, c, &r.lit)),
+                span: r.lit.span(),
+            })
+            .collect(),
     }
+}
+
+/// The flag constant a rule's condition tests, `<FieldType>::<FLAG>` (the
+/// constant a generated flag set has), pointing at the rule.
+fn condition_flag(p: &PacketStruct, c: &Condition, lit: &LitStr) -> Option<TokenStream> {
+    let ty = p.fields.iter().find(|f| f.name == c.operand)?.ty;
+    let flag = Ident::new(&hqq_gen::names::shouty(&c.flag), lit.span());
+    Some(quote_spanned!(lit.span()=> <#ty>::#flag))
 }
 
 /// An impl that compiles whatever the input, so that only the real errors show.

@@ -12,7 +12,8 @@
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned};
 
-use super::lint_allows;
+use super::{ident, lint_allows};
+use crate::model::{CmpOp, Rule, Term};
 
 /// One packet type's `PacketCodec` impl.
 #[derive(Clone)]
@@ -25,11 +26,23 @@ pub struct CodecItem {
     pub name: String,
     /// The fields, each on its own operand, in any order.
     pub operands: Vec<CodecOperand>,
-    /// Statements run by decode on the decoded `packet` (of type `Self`)
-    /// before it is returned: the spec's rules that need no limits.
-    pub decode_rules: Vec<TokenStream>,
-    /// Statements run by validate, reading `self` and `limits`.
-    pub validate_rules: Vec<TokenStream>,
+    /// The rules on the operands: decode checks those that need no limits
+    /// (in this order, after every operand decoded), validate the others.
+    pub rules: Vec<CodecRule>,
+}
+
+/// A rule on one operand, as [`crate::rule::parse`] gives it.
+#[derive(Clone)]
+pub struct CodecRule {
+    /// Operand index of the field the rule is on (its errors name it).
+    pub operand: u8,
+    /// The rule; its terms name fields of [`CodecItem::operands`].
+    pub rule: Rule,
+    /// The flag constant the rule's `when` condition tests (a value of the
+    /// condition's field type, e.g. `PutFlags::CREATE`).
+    pub flag: Option<TokenStream>,
+    /// Where errors in the emitted check point.
+    pub span: Span,
 }
 
 /// One field of a packet: one operand word.
@@ -66,7 +79,7 @@ impl CodecItem {
         let name = &self.name;
         let encode = self.encode(rt);
         let decode = self.decode(rt);
-        let validate_rules = &self.validate_rules;
+        let validate_rules = self.rule_checks(rt, true);
         let limits = if validate_rules.is_empty() {
             quote!(_limits)
         } else {
@@ -142,7 +155,7 @@ impl CodecItem {
             };
             quote!(#member: #value?)
         });
-        let rules = &self.decode_rules;
+        let rules = self.rule_checks(rt, false);
         let construct = quote!(Self { #(#fields),* });
         let result = if rules.is_empty() {
             quote!(::core::result::Result::Ok(#construct))
@@ -157,5 +170,100 @@ impl CodecItem {
             let #words = #rt::encoding::operand_words::<Self>(packet, #used)?;
             #result
         }
+    }
+
+    /// The checks of the rules decode (`validate` false, on the decoded
+    /// `packet`) or validate (on `self`) runs.
+    fn rule_checks(&self, rt: &syn::Path, validate: bool) -> Vec<TokenStream> {
+        self.rules
+            .iter()
+            .filter(|r| r.rule.needs_limits() == validate)
+            .map(|r| {
+                self.rule_check(r, rt, validate).unwrap_or_else(|| {
+                    let message = format!(
+                        "rule `{}` names a field or flag the packet does not have",
+                        r.rule.full_text()
+                    );
+                    quote_spanned!(r.span=> ::core::compile_error!(#message);)
+                })
+            })
+            .collect()
+    }
+
+    fn field(&self, name: &str) -> Option<&CodecOperand> {
+        self.operands.iter().find(|o| o.name == name)
+    }
+
+    /// `if <rule broken> { return Err(...) }`; `None` if the rule names a
+    /// field the item does not have, or a condition without its flag (the
+    /// builders of the model check both).
+    fn rule_check(&self, r: &CodecRule, rt: &syn::Path, validate: bool) -> Option<TokenStream> {
+        let (target, error) = if validate {
+            (quote!(self), quote!(#rt::codec::Violation))
+        } else {
+            (quote!(packet), quote!(#rt::codec::DecodeError::Rule))
+        };
+        let rule = &r.rule;
+        // A sum of two or more terms is computed in u128, so it cannot
+        // overflow. Operands are compared by their word: the value of an
+        // unsigned integer of any width.
+        let wide = rule.lhs.len() > 1 || rule.rhs.len() > 1;
+        let term = |t: &Term| -> Option<TokenStream> {
+            let value = match t {
+                Term::Operand(n) => {
+                    let member = &self.field(n)?.member;
+                    quote!(#rt::codec::OperandValue::to_word(&#target.#member))
+                }
+                Term::Limit(l) => {
+                    let f = ident(l.field());
+                    quote!(limits.#f)
+                }
+                Term::Literal(v) => {
+                    let v = Literal::u64_unsuffixed(*v);
+                    return Some(quote!(#v));
+                }
+            };
+            Some(if wide {
+                quote!(u128::from(#value))
+            } else {
+                value
+            })
+        };
+        let lhs = rule.lhs.iter().map(term).collect::<Option<Vec<_>>>()?;
+        let rhs = rule.rhs.iter().map(term).collect::<Option<Vec<_>>>()?;
+        // The emitted test is the negation of the rule.
+        let broken = match rule.op {
+            CmpOp::Lt => quote!(>=),
+            CmpOp::Le => quote!(>),
+            CmpOp::Eq => quote!(!=),
+            CmpOp::Ne => quote!(==),
+            CmpOp::Ge => quote!(<),
+            CmpOp::Gt => quote!(<=),
+        };
+        let cond = match (&rule.when, &r.flag) {
+            (Some(c), Some(flag)) => {
+                let member = &self.field(&c.operand)?.member;
+                let not = c.negated.then(|| quote!(!));
+                Some(quote!(#not #target.#member.contains(#flag) &&))
+            }
+            (None, _) => None,
+            (Some(_), None) => return None,
+        };
+        let on = self.operands.iter().find(|o| o.index == r.operand)?;
+        let (text, index, name, member) = (
+            rule.full_text(),
+            Literal::u8_unsuffixed(on.index),
+            &on.name,
+            &on.member,
+        );
+        Some(quote_spanned! {r.span=>
+            if #cond #(#lhs)+* #broken #(#rhs)+* {
+                return ::core::result::Result::Err(#error {
+                    operand: #rt::codec::OperandRef::of::<Self>(#index, #name),
+                    rule: #text,
+                    value: #rt::codec::OperandValue::to_word(&#target.#member),
+                });
+            }
+        })
     }
 }

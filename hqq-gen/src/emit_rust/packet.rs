@@ -2,13 +2,13 @@
 //! ([`super::codec`]), the rules as checks, and `Message`, `Handler` and
 //! `dispatch` ([`super::dispatch`]).
 
-use proc_macro2::{Literal, Span, TokenStream};
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
 
-use super::codec::{CodecItem, CodecOperand, OperandDecode};
+use super::codec::{CodecItem, CodecOperand, CodecRule, OperandDecode};
 use super::dispatch::{DispatchItem, DispatchVariant, HandlerTrait};
 use super::{doc, ident, lint_allows, EmitOptions};
-use crate::model::{CmpOp, Direction, Opcode, Operand, OperandType, Rule, Spec, Term, UnknownBits};
+use crate::model::{Condition, Direction, Opcode, Operand, OperandType, Spec, UnknownBits};
 use crate::names;
 
 /// The struct of `op`, its `PacketCodec` impl.
@@ -90,99 +90,35 @@ fn codec_item(spec: &Spec, op: &Opcode, rt: &syn::Path) -> CodecItem {
             },
         })
         .collect();
-    let rules = |validate: bool| -> Vec<TokenStream> {
-        let (target, error) = if validate {
-            (quote!(self), quote!(#rt::codec::Violation))
-        } else {
-            (quote!(packet), quote!(#rt::codec::DecodeError::Rule))
-        };
-        op.operands
-            .iter()
-            .flat_map(|o| o.rules.iter().map(move |r| (o, r)))
-            .filter(|(_, r)| r.needs_limits() == validate)
-            .map(|(o, r)| rule_check(spec, op, o, r, &target, &error, rt))
-            .collect()
-    };
+    let rules = op
+        .operands
+        .iter()
+        .flat_map(|o| o.rules.iter().map(move |r| (o, r)))
+        .map(|(o, r)| CodecRule {
+            operand: o.index as u8,
+            rule: r.clone(),
+            flag: r.when.as_ref().and_then(|c| condition_flag(spec, op, c)),
+            span: Span::call_site(),
+        })
+        .collect();
     CodecItem {
         ty: ident(&op.name),
         opcode: op.code,
         name: op.name.clone(),
         operands,
-        decode_rules: rules(false),
-        validate_rules: rules(true),
+        rules,
     }
 }
 
-/// `if <rule broken> { return Err(...) }` reading fields of `target`.
-fn rule_check(
-    spec: &Spec,
-    op: &Opcode,
-    o: &Operand,
-    rule: &Rule,
-    target: &TokenStream,
-    error: &TokenStream,
-    rt: &syn::Path,
-) -> TokenStream {
-    // A sum of two or more terms is computed in u128, so it cannot overflow.
-    let wide = rule.lhs.len() > 1 || rule.rhs.len() > 1;
-    let term = |t: &Term| -> TokenStream {
-        let value = match t {
-            Term::Operand(n) => {
-                let f = ident(n);
-                quote!(#target.#f)
-            }
-            Term::Limit(l) => {
-                let f = ident(l.field());
-                quote!(limits.#f)
-            }
-            Term::Literal(v) => {
-                let v = Literal::u64_unsuffixed(*v);
-                return quote!(#v);
-            }
-        };
-        if wide {
-            quote!(u128::from(#value))
-        } else {
-            value
-        }
-    };
-    let (lhs, rhs) = (rule.lhs.iter().map(term), rule.rhs.iter().map(term));
-    // The emitted test is the negation of the rule.
-    let broken = match rule.op {
-        CmpOp::Lt => quote!(>=),
-        CmpOp::Le => quote!(>),
-        CmpOp::Eq => quote!(!=),
-        CmpOp::Ne => quote!(==),
-        CmpOp::Ge => quote!(<),
-        CmpOp::Gt => quote!(<=),
-    };
-    let cond = rule.when.as_ref().map(|c| {
-        let set = op.operands.iter().find_map(|x| match x.ty {
-            OperandType::Flags { set, .. } if x.name == c.operand => Some(set),
-            _ => None,
-        });
-        let set = set.expect("checked: a condition names a flag-set operand");
-        let (f, ty) = (ident(&c.operand), ident(&spec.flags[set].name));
-        let flag = ident(&names::shouty(&c.flag));
-        let not = c.negated.then(|| quote!(!));
-        quote!(#not #target.#f.contains(#ty::#flag) &&)
-    });
-    let (text, index, name, f) = (
-        rule.full_text(),
-        Literal::u8_unsuffixed(o.index as u8),
-        &o.name,
-        ident(&o.name),
-    );
-    let value = quote!(#rt::codec::OperandValue::to_word(&#target.#f));
-    quote! {
-        if #cond #(#lhs)+* #broken #(#rhs)+* {
-            return ::core::result::Result::Err(#error {
-                operand: #rt::codec::OperandRef::of::<Self>(#index, #name),
-                rule: #text,
-                value: #value,
-            });
-        }
-    }
+/// The flag constant a rule's condition tests: `<FlagSet>::<FLAG>`.
+fn condition_flag(spec: &Spec, op: &Opcode, c: &Condition) -> Option<TokenStream> {
+    let set = op.operands.iter().find_map(|x| match x.ty {
+        OperandType::Flags { set, .. } if x.name == c.operand => Some(set),
+        _ => None,
+    })?;
+    let ty = ident(&spec.flags.get(set)?.name);
+    let flag = ident(&names::shouty(&c.flag));
+    Some(quote!(#ty::#flag))
 }
 
 /// `Message` and its `Handler` and `dispatch`, as the model

@@ -244,6 +244,37 @@ static void narrow_operands(void) {
     CHECK(r.status == KEY_VALUE_OUT_OF_RANGE && r.operand == 4, "bool operand of 2: status %d", (int)r.status);
 }
 
+/* Rules on narrow operands: compared and summed as 64-bit words. */
+static void narrow_rules(void) {
+    uint8_t bytes[KEY_VALUE_PACKET_SIZE];
+    key_value_window w = {3, 0xFFF0u, 0x10u, 100}, out;
+    key_value_window_encode(&w, bytes);
+    key_value_result r = key_value_window_decode(bytes, &out);
+    CHECK(r.status == KEY_VALUE_OK && out.shard == 3 && out.first == 0xFFF0u && out.count == 0x10u && out.total == 100,
+          "Window round trip: status %d", (int)r.status);
+    key_value_limits limits = {64, 16, 1024};
+    r = key_value_window_validate(&out, &limits);
+    CHECK(r.status == KEY_VALUE_OK, "Window of one ring: status %d", (int)r.status);
+    limits.slot_count = 15;
+    r = key_value_window_validate(&out, &limits);
+    CHECK(r.status == KEY_VALUE_RULE_BROKEN && r.operand == 2 && r.value == 0x10 &&
+              strcmp(r.rule, "count <= limits.slot_count") == 0,
+          "Window above the ring: status %d", (int)r.status);
+    key_value_store_word(bytes, 3, 0x11);
+    r = key_value_window_decode(bytes, &out);
+    CHECK(r.status == KEY_VALUE_RULE_BROKEN && strcmp(r.rule, "first + count <= 65536") == 0,
+          "Window past the slot numbers: status %d, rule %s", (int)r.status, r.rule ? r.rule : "(none)");
+    key_value_store_word(bytes, 3, 0x10);
+    key_value_store_word(bytes, 1, 64);
+    r = key_value_window_decode(bytes, &out);
+    CHECK(r.status == KEY_VALUE_RULE_BROKEN && r.operand == 0 && r.value == 64, "shard 64: status %d", (int)r.status);
+    key_value_store_word(bytes, 1, 3);
+    key_value_store_word(bytes, 4, 0xF);
+    r = key_value_window_decode(bytes, &out);
+    CHECK(r.status == KEY_VALUE_RULE_BROKEN && r.operand == 3 && strcmp(r.rule, "count <= total") == 0,
+          "count above total: status %d", (int)r.status);
+}
+
 int main(int argc, char **argv) {
     static const char *const names[] = {
         "std-4x64-1-initialized.bin",         "std-4x64-2-primary-wrote-hello.bin",
@@ -267,6 +298,7 @@ int main(int argc, char **argv) {
     bad_packets();
     application_packets();
     narrow_operands();
+    narrow_rules();
     if (failures != 0) {
         fprintf(stderr, "%d checks failed\n", failures);
         return 1;

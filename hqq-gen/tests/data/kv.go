@@ -153,6 +153,8 @@ const (
 	OpcodeScan Opcode = 0x82
 	// OpcodeStats: Counters of the store, in narrow operands (range-checked on decode).
 	OpcodeStats Opcode = 0x83
+	// OpcodeWindow: A window of a shard's slots, in narrow operands with rules.
+	OpcodeWindow Opcode = 0x84
 )
 
 // String returns the opcode's name in the spec.
@@ -166,6 +168,8 @@ func (o Opcode) String() string {
 		return "Scan"
 	case OpcodeStats:
 		return "Stats"
+	case OpcodeWindow:
+		return "Window"
 	}
 	return fmt.Sprintf("Opcode(%#02x)", uint8(o))
 }
@@ -499,6 +503,89 @@ func (p *Stats) Validate(_ *Limits) error {
 	return nil
 }
 
+// Window (opcode 0x84, both): A window of a shard's slots, in narrow operands with rules.
+type Window struct {
+	// Shard is operand 0: Shard the window is of.
+	Shard uint8
+	// First is operand 1: First slot of the window.
+	First uint16
+	// Count is operand 2: Slots in the window.
+	Count uint32
+	// Total is operand 3: Slots the shard has.
+	Total uint64
+}
+
+// Opcode returns OpcodeWindow.
+func (p *Window) Opcode() Opcode {
+	return OpcodeWindow
+}
+
+// Encode returns the packet's bytes.
+func (p *Window) Encode() Packet {
+	var b Packet
+	b.SetWord(0, uint64(OpcodeWindow))
+	b.SetWord(1, uint64(p.Shard))
+	b.SetWord(2, uint64(p.First))
+	b.SetWord(3, uint64(p.Count))
+	b.SetWord(4, p.Total)
+	return b
+}
+
+// DecodeWindow reads a Window from b.
+func DecodeWindow(b *Packet) (Window, error) {
+	var p Window
+	word0 := b.Word(0)
+	if Opcode(word0) != OpcodeWindow {
+		return p, fail(WrongOpcode, OpcodeWindow, -1, "", uint64(uint8(word0)))
+	}
+	if word0>>8 != 0 {
+		return p, fail(ReservedBits, OpcodeWindow, -1, "", word0>>8)
+	}
+	if w := b.Word(5); w != 0 {
+		return p, fail(UnusedOperand, OpcodeWindow, 4, "", w)
+	}
+	if w := b.Word(6); w != 0 {
+		return p, fail(UnusedOperand, OpcodeWindow, 5, "", w)
+	}
+	if w := b.Word(7); w != 0 {
+		return p, fail(UnusedOperand, OpcodeWindow, 6, "", w)
+	}
+	if w := b.Word(1); w > 0xff {
+		return p, fail(OutOfRange, OpcodeWindow, 0, "", w)
+	} else {
+		p.Shard = uint8(w)
+	}
+	if w := b.Word(2); w > 0xffff {
+		return p, fail(OutOfRange, OpcodeWindow, 1, "", w)
+	} else {
+		p.First = uint16(w)
+	}
+	if w := b.Word(3); w > 0xffffffff {
+		return p, fail(OutOfRange, OpcodeWindow, 2, "", w)
+	} else {
+		p.Count = uint32(w)
+	}
+	p.Total = b.Word(4)
+	if !(uint64(p.Shard) < 0x40) {
+		return p, fail(RuleBroken, OpcodeWindow, 0, "shard < 64", uint64(p.Shard))
+	}
+	if !(wideOf(uint64(p.First)).add(uint64(p.Count)).cmp(wideOf(0x10000)) <= 0) {
+		return p, fail(RuleBroken, OpcodeWindow, 2, "first + count <= 65536", uint64(p.Count))
+	}
+	if !(uint64(p.Count) <= p.Total) {
+		return p, fail(RuleBroken, OpcodeWindow, 3, "count <= total", p.Total)
+	}
+	return p, nil
+}
+
+// Validate checks the rules of a Window that depend on the link's limits.
+func (p *Window) Validate(limits *Limits) error {
+	if !(uint64(p.Count) <= limits.SlotCount) {
+		return fail(RuleBroken, OpcodeWindow, 2, "count <= limits.slot_count", uint64(p.Count))
+	}
+	return nil
+}
+
 // Message is any packet of the protocol: one of the packet structs, by pointer.
 type Message interface {
 	// Opcode returns the packet's opcode.
@@ -532,6 +619,12 @@ func Decode(b *Packet) (Message, error) {
 		return &p, nil
 	case OpcodeStats:
 		p, err := DecodeStats(b)
+		if err != nil {
+			return nil, err
+		}
+		return &p, nil
+	case OpcodeWindow:
+		p, err := DecodeWindow(b)
 		if err != nil {
 			return nil, err
 		}

@@ -32,16 +32,19 @@ pub enum OpCode {
     Scan = 0x82,
     /// Counters of the store, in narrow operands (range-checked on decode).
     Stats = 0x83,
+    /// A window of a shard's slots, in narrow operands with rules.
+    Window = 0x84,
 }
 
 #[allow(clippy::pedantic, clippy::nursery)]
 impl OpCode {
     /// Every opcode, in spec order.
-    pub const ALL: [OpCode; 4] = [
+    pub const ALL: [OpCode; 5] = [
         OpCode::Put,
         OpCode::Reply,
         OpCode::Scan,
         OpCode::Stats,
+        OpCode::Window,
     ];
 
     /// The opcode byte.
@@ -57,6 +60,7 @@ impl OpCode {
             OpCode::Reply => "Reply",
             OpCode::Scan => "Scan",
             OpCode::Stats => "Stats",
+            OpCode::Window => "Window",
         }
     }
 
@@ -67,6 +71,7 @@ impl OpCode {
             OpCode::Reply => ::hqq_runtime::codec::Direction::SecondaryToPrimary,
             OpCode::Scan => ::hqq_runtime::codec::Direction::Both,
             OpCode::Stats => ::hqq_runtime::codec::Direction::SecondaryToPrimary,
+            OpCode::Window => ::hqq_runtime::codec::Direction::Both,
         }
     }
 
@@ -78,6 +83,7 @@ impl OpCode {
             0x81 => ::core::option::Option::Some(OpCode::Reply),
             0x82 => ::core::option::Option::Some(OpCode::Scan),
             0x83 => ::core::option::Option::Some(OpCode::Stats),
+            0x84 => ::core::option::Option::Some(OpCode::Window),
             _ => ::core::option::Option::None,
         }
     }
@@ -274,7 +280,7 @@ impl ::hqq_runtime::codec::PacketCodec for Put {
         &self,
         limits: &::hqq_runtime::codec::Limits,
     ) -> ::core::result::Result<(), ::hqq_runtime::codec::Violation> {
-        if self.len > limits.buffer_size {
+        if ::hqq_runtime::codec::OperandValue::to_word(&self.len) > limits.buffer_size {
             return ::core::result::Result::Err(::hqq_runtime::codec::Violation {
                 operand: ::hqq_runtime::codec::OperandRef::of::<Self>(1, "len"),
                 rule: "len <= limits.buffer_size",
@@ -416,14 +422,17 @@ impl ::hqq_runtime::codec::PacketCodec for Scan {
                 ::hqq_runtime::codec::OperandRef::of::<Self>(1, "count"),
             )?,
         };
-        if u128::from(packet.first) + u128::from(packet.count) > 4294967295 {
+        if u128::from(::hqq_runtime::codec::OperandValue::to_word(&packet.first))
+            + u128::from(::hqq_runtime::codec::OperandValue::to_word(&packet.count))
+            > 4294967295
+        {
             return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::Rule {
                 operand: ::hqq_runtime::codec::OperandRef::of::<Self>(1, "count"),
                 rule: "first + count <= 4294967295",
                 value: ::hqq_runtime::codec::OperandValue::to_word(&packet.count),
             });
         }
-        if packet.count < 1 {
+        if ::hqq_runtime::codec::OperandValue::to_word(&packet.count) < 1 {
             return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::Rule {
                 operand: ::hqq_runtime::codec::OperandRef::of::<Self>(1, "count"),
                 rule: "count >= 1",
@@ -541,6 +550,135 @@ impl ::hqq_runtime::codec::PacketCodec for Stats {
     }
 }
 
+/// A window of a shard's slots, in narrow operands with rules.
+///
+/// Opcode `0x84`, sent by either side.
+#[allow(clippy::pedantic, clippy::nursery)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// Shard the window is of.
+    ///
+    /// Operand 0 (word 1).
+    ///
+    /// Rule (decode): `shard < 64`. A store has at most 64 shards.
+    pub shard: ::core::primitive::u8,
+    /// First slot of the window.
+    ///
+    /// Operand 1 (word 2).
+    pub first: ::core::primitive::u16,
+    /// Slots in the window.
+    ///
+    /// Operand 2 (word 3).
+    ///
+    /// Rule (decode): `first + count <= 65536`. The window ends within the 16-bit slot numbers.
+    ///
+    /// Rule (validate): `count <= limits.slot_count`. A window is at most one ring of slots.
+    pub count: ::core::primitive::u32,
+    /// Slots the shard has.
+    ///
+    /// Operand 3 (word 4).
+    ///
+    /// Rule (decode): `count <= total`.
+    pub total: u64,
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl ::hqq_runtime::codec::PacketCodec for Window {
+    const OPCODE: u8 = 0x84;
+
+    const NAME: &'static str = "Window";
+
+    #[inline]
+    fn encode(&self) -> ::hqq_runtime::Packet {
+        ::hqq_runtime::Packet::from_words([
+            u64::from(<Self as ::hqq_runtime::codec::PacketCodec>::OPCODE),
+            <::core::primitive::u8 as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.shard,
+            ),
+            <::core::primitive::u16 as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.first,
+            ),
+            <::core::primitive::u32 as ::hqq_runtime::codec::OperandValue>::to_word(
+                &self.count,
+            ),
+            <u64 as ::hqq_runtime::codec::OperandValue>::to_word(&self.total),
+            0,
+            0,
+            0,
+        ])
+    }
+
+    #[inline]
+    fn decode(
+        packet: &::hqq_runtime::Packet,
+    ) -> ::core::result::Result<Self, ::hqq_runtime::codec::DecodeError> {
+        let words = ::hqq_runtime::encoding::operand_words::<Self>(packet, 15)?;
+        let packet = Self {
+            shard: <::core::primitive::u8 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[0],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(0, "shard"),
+            )?,
+            first: <::core::primitive::u16 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[1],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(1, "first"),
+            )?,
+            count: <::core::primitive::u32 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[2],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(2, "count"),
+            )?,
+            total: <u64 as ::hqq_runtime::codec::OperandValue>::from_word(
+                words[3],
+                ::hqq_runtime::codec::OperandRef::of::<Self>(3, "total"),
+            )?,
+        };
+        if ::hqq_runtime::codec::OperandValue::to_word(&packet.shard) >= 64 {
+            return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::Rule {
+                operand: ::hqq_runtime::codec::OperandRef::of::<Self>(0, "shard"),
+                rule: "shard < 64",
+                value: ::hqq_runtime::codec::OperandValue::to_word(&packet.shard),
+            });
+        }
+        if u128::from(::hqq_runtime::codec::OperandValue::to_word(&packet.first))
+            + u128::from(::hqq_runtime::codec::OperandValue::to_word(&packet.count))
+            > 65536
+        {
+            return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::Rule {
+                operand: ::hqq_runtime::codec::OperandRef::of::<Self>(2, "count"),
+                rule: "first + count <= 65536",
+                value: ::hqq_runtime::codec::OperandValue::to_word(&packet.count),
+            });
+        }
+        if ::hqq_runtime::codec::OperandValue::to_word(&packet.count)
+            > ::hqq_runtime::codec::OperandValue::to_word(&packet.total)
+        {
+            return ::core::result::Result::Err(::hqq_runtime::codec::DecodeError::Rule {
+                operand: ::hqq_runtime::codec::OperandRef::of::<Self>(3, "total"),
+                rule: "count <= total",
+                value: ::hqq_runtime::codec::OperandValue::to_word(&packet.total),
+            });
+        }
+
+        ::core::result::Result::Ok(packet)
+    }
+
+    #[inline]
+    fn validate(
+        &self,
+        limits: &::hqq_runtime::codec::Limits,
+    ) -> ::core::result::Result<(), ::hqq_runtime::codec::Violation> {
+        if ::hqq_runtime::codec::OperandValue::to_word(&self.count) > limits.slot_count {
+            return ::core::result::Result::Err(::hqq_runtime::codec::Violation {
+                operand: ::hqq_runtime::codec::OperandRef::of::<Self>(2, "count"),
+                rule: "count <= limits.slot_count",
+                value: ::hqq_runtime::codec::OperandValue::to_word(&self.count),
+            });
+        }
+
+        ::core::result::Result::Ok(())
+    }
+}
+
 /// Any packet of this protocol, decoded.
 #[allow(clippy::pedantic, clippy::nursery)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -553,6 +691,8 @@ pub enum Message {
     Scan(Scan),
     /// A [`Stats`] packet.
     Stats(Stats),
+    /// A [`Window`] packet.
+    Window(Window),
 }
 
 /// Receives decoded packets from [`dispatch`], one method per opcode.
@@ -632,6 +772,23 @@ pub trait Handler {
             ),
         )
     }
+
+    /// Handles a [`Window`] packet and a view of its slot's payload buffer.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_window(
+        &mut self,
+        packet: Window,
+        payload: ::hqq_runtime::PayloadView<'_>,
+    ) -> ::core::result::Result<(), ::hqq_runtime::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            ::hqq_runtime::codec::Rejection::unhandled(
+                <Window as ::hqq_runtime::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
 }
 
 #[allow(clippy::pedantic, clippy::nursery)]
@@ -659,6 +816,10 @@ impl Message {
             return <Stats as ::hqq_runtime::codec::PacketCodec>::decode(packet)
                 .map(Message::Stats);
         }
+        if opcode == <Window as ::hqq_runtime::codec::PacketCodec>::OPCODE {
+            return <Window as ::hqq_runtime::codec::PacketCodec>::decode(packet)
+                .map(Message::Window);
+        }
 
         ::core::result::Result::Err(
             ::hqq_runtime::codec::DecodeError::UnknownOpcode(opcode),
@@ -680,6 +841,9 @@ impl Message {
             }
             Message::Stats(packet) => {
                 <Stats as ::hqq_runtime::codec::PacketCodec>::encode(packet)
+            }
+            Message::Window(packet) => {
+                <Window as ::hqq_runtime::codec::PacketCodec>::encode(packet)
             }
         }
     }
@@ -703,6 +867,9 @@ impl Message {
             Message::Stats(packet) => {
                 <Stats as ::hqq_runtime::codec::PacketCodec>::validate(packet, limits)
             }
+            Message::Window(packet) => {
+                <Window as ::hqq_runtime::codec::PacketCodec>::validate(packet, limits)
+            }
         }
     }
 
@@ -713,6 +880,7 @@ impl Message {
             Message::Reply(_) => OpCode::Reply,
             Message::Scan(_) => OpCode::Scan,
             Message::Stats(_) => OpCode::Stats,
+            Message::Window(_) => OpCode::Window,
         }
     }
 }
@@ -753,6 +921,15 @@ impl ::core::convert::From<Stats> for Message {
     }
 }
 
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl ::core::convert::From<Window> for Message {
+    #[inline]
+    fn from(packet: Window) -> Self {
+        Message::Window(packet)
+    }
+}
+
 /// Decodes `packet`, validates it against `limits` and calls the
 /// [`Handler`] method of its opcode with `payload`.
 ///
@@ -773,6 +950,7 @@ pub fn dispatch<H: Handler + ?::core::marker::Sized>(
         Message::Reply(p) => handler.on_reply(p, payload),
         Message::Scan(p) => handler.on_scan(p, payload),
         Message::Stats(p) => handler.on_stats(p, payload),
+        Message::Window(p) => handler.on_window(p, payload),
     }
         .map_err(::hqq_runtime::codec::DispatchError::Rejected)
 }
@@ -933,5 +1111,75 @@ pub mod rpc {
                 request,
             )
         }
+    }
+
+    ::hqq_runtime::if_async! {
+        #[doc = r" The async server side: one method per RPC method, each returning"]
+        #[doc = r" a `Send` future (implement them with `async fn`). An `Err`"] #[doc =
+        r" answers the request with an error status."] pub trait AsyncServer :
+        ::core::marker::Send { #[doc =
+        " Returns the value stored under the key in the request."] #[doc = ""] #[doc =
+        " RPC method `get` (id 1)."] fn get(& mut self, cx : &
+        ::hqq_runtime::advanced::CallContext, request : & [u8],) -> impl
+        ::core::future::Future < Output = ::core::result::Result < ::std::vec::Vec < u8
+        >, ::hqq_runtime::advanced::Status >> + ::core::marker::Send; #[doc =
+        " Stores a value; the request is the key (8 bytes, little-endian)"] #[doc =
+        " followed by the value."] #[doc = ""] #[doc = " RPC method `put` (id 2)."] fn
+        put(& mut self, cx : & ::hqq_runtime::advanced::CallContext, request : & [u8],)
+        -> impl ::core::future::Future < Output = ::core::result::Result <
+        ::std::vec::Vec < u8 >, ::hqq_runtime::advanced::Status >> +
+        ::core::marker::Send; } struct AsyncService < 's, S : ? ::core::marker::Sized >
+        (& 's mut S); #[automatically_derived] impl < S : AsyncServer + ?
+        ::core::marker::Sized > ::hqq_runtime::async_link::rpc::AsyncRpcService for
+        AsyncService < '_, S > { async fn handle(& mut self, cx :
+        ::hqq_runtime::advanced::CallContext, method : u64, request : ::std::vec::Vec <
+        u8 >,) -> ::core::option::Option < ::core::result::Result < ::std::vec::Vec < u8
+        >, ::hqq_runtime::advanced::Status >> { match method { METHOD_GET =>
+        ::core::option::Option::Some(async { let response = self.0. get(& cx, &
+        request[..]). await ?; ::core::result::Result:: < ::std::vec::Vec < u8 >,
+        ::hqq_runtime::advanced::Status > ::Ok(response) } . await), METHOD_PUT =>
+        ::core::option::Option::Some(async { let response = self.0. put(& cx, &
+        request[..]). await ?; ::core::result::Result:: < ::std::vec::Vec < u8 >,
+        ::hqq_runtime::advanced::Status > ::Ok(response) } . await), _ =>
+        ::core::option::Option::None, } } } #[doc =
+        r" [`serve`] on an async link: answers the requests on"] #[doc =
+        r" `connection` with `server`, one at a time, until the"] #[doc =
+        r" connection closes or the peer is gone."] pub async fn serve_async < S :
+        AsyncServer + ? ::core::marker::Sized > (link : &
+        ::hqq_runtime::async_link::AsyncAdvancedLink, connection : u64, server : & mut
+        S,) -> ::core::result::Result < ::hqq_runtime::advanced::ServeEnd,
+        ::hqq_runtime::advanced::RpcServeError > {
+        ::hqq_runtime::async_link::rpc::serve(link, connection, & mut
+        AsyncService(server)). await } #[doc =
+        r" The async client side: one method per RPC method, each a call"] #[doc =
+        r" on an async Advanced link; any number may be awaited at once."]
+        #[derive(Clone, Copy)] pub struct AsyncClient < 'l > { link : &
+        'l::hqq_runtime::async_link::AsyncAdvancedLink, connection : u64, }
+        #[automatically_derived] impl ::core::fmt::Debug for AsyncClient < '_ > { fn
+        fmt(& self, f : & mut ::core::fmt::Formatter < '_ >) -> ::core::fmt::Result { f
+        .debug_struct("AsyncClient").field("connection", & self.connection)
+        .finish_non_exhaustive() } } impl < 'l > AsyncClient < 'l > { #[doc =
+        r" A client calling on the link itself (connection 0)."] pub fn new(link : &
+        'l::hqq_runtime::async_link::AsyncAdvancedLink) -> Self { AsyncClient { link,
+        connection : 0 } } #[doc = r" A client calling on `connection` (from `dial`)."]
+        pub fn on_connection(link : & 'l::hqq_runtime::async_link::AsyncAdvancedLink,
+        connection : u64) -> Self { AsyncClient { link, connection } } #[doc =
+        r" The link the client calls on."] pub fn link(& self) -> &
+        'l::hqq_runtime::async_link::AsyncAdvancedLink { self.link } #[doc =
+        " Calls [`AsyncServer::get`] and awaits its response (cancel-safe as `AsyncAdvancedLink::call_on`)."]
+        #[doc = ""] #[doc = " Returns the value stored under the key in the request."]
+        #[doc = ""] #[doc = " RPC method `get` (id 1)."] pub async fn get(& self, request
+        : & [u8],) -> ::core::result::Result < ::std::vec::Vec < u8 >,
+        ::hqq_runtime::advanced::RpcCallError > {
+        ::hqq_runtime::async_link::rpc::call(self.link, self.connection, METHOD_GET,
+        request). await } #[doc =
+        " Calls [`AsyncServer::put`] and awaits its response (cancel-safe as `AsyncAdvancedLink::call_on`)."]
+        #[doc = ""] #[doc =
+        " Stores a value; the request is the key (8 bytes, little-endian)"] #[doc =
+        " followed by the value."] #[doc = ""] #[doc = " RPC method `put` (id 2)."] pub
+        async fn put(& self, request : & [u8],) -> ::core::result::Result <
+        ::std::vec::Vec < u8 >, ::hqq_runtime::advanced::RpcCallError > {
+        ::hqq_runtime::async_link::rpc::call(self.link, self.connection, METHOD_PUT,
+        request). await } }
     }
 }

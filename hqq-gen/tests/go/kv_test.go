@@ -1,6 +1,7 @@
 // Checks the Go file hqq-gen generates for hqq-gen/tests/data/kv.yaml (the
-// golden file kv.go): flag-set rules, rule sums, and narrow operands
-// (zero-extended, i64 two's complement, range-checked on decode). Run by
+// golden file kv.go): flag-set rules, rule sums, narrow operands
+// (zero-extended, i64 two's complement, range-checked on decode) and rules
+// on them. Run by
 // hqq-gen/tests/generated_go.rs.
 package keyvalue
 
@@ -49,6 +50,34 @@ func TestNarrowOperands(t *testing.T) {
 		bad := b
 		bad.SetWord(tc.word, tc.value)
 		if _, err := DecodeStats(&bad); kind(err) != OutOfRange {
+			t.Errorf("word %d = %#x: %v", tc.word, tc.value, err)
+		}
+	}
+}
+
+func TestNarrowRules(t *testing.T) {
+	w := Window{Shard: 3, First: 0xFFF0, Count: 0x10, Total: 100}
+	b := w.Encode()
+	got, err := DecodeWindow(&b)
+	if err != nil || got != w {
+		t.Fatalf("Window round trip: %v, %v", got, err)
+	}
+	if err := got.Validate(&Limits{SlotCount: 16}); err != nil {
+		t.Errorf("Window of one ring: %v", err)
+	}
+	if err := got.Validate(&Limits{SlotCount: 15}); kind(err) != RuleBroken {
+		t.Errorf("Window above the ring: %v", err)
+	}
+	for _, tc := range []struct {
+		word  int
+		value uint64
+		rule  string
+	}{{3, 0x11, "first + count <= 65536"}, {1, 64, "shard < 64"}, {4, 0xF, "count <= total"}} {
+		bad := b
+		bad.SetWord(tc.word, tc.value)
+		_, err := DecodeWindow(&bad)
+		var ce *CodecError
+		if !errors.As(err, &ce) || ce.Kind != RuleBroken || ce.Rule != tc.rule {
 			t.Errorf("word %d = %#x: %v", tc.word, tc.value, err)
 		}
 	}

@@ -62,6 +62,9 @@ type Outcome = (Result<Response, CallFailure>, u64);
 pub(crate) struct PendingCalls {
     calls: IdMap<CallKey, Option<Outcome>>,
     high_water_mark: usize,
+    /// Calls completed since the inbox last woke their tasks (at most one
+    /// entry per pending call).
+    completed: Vec<CallKey>,
 }
 
 impl PendingCalls {
@@ -82,6 +85,7 @@ impl PendingCalls {
         match self.calls.get_mut(&key) {
             Some(slot @ None) => {
                 *slot = Some((outcome, charged));
+                self.completed.push(key);
                 Ok(())
             }
             _ => Err(UnexpectedResponseError {
@@ -114,6 +118,7 @@ impl PendingCalls {
         for (key, slot) in &mut self.calls {
             if key.connection == connection && slot.is_none() {
                 *slot = Some((Err(failure), 0));
+                self.completed.push(*key);
             }
         }
     }
@@ -125,6 +130,11 @@ impl PendingCalls {
             .iter()
             .find(|(key, slot)| key.message == message && slot.is_none())
             .map(|(key, _)| *key)
+    }
+
+    /// The calls completed since the last call of this method.
+    pub(crate) fn take_completed(&mut self) -> std::vec::Drain<'_, CallKey> {
+        self.completed.drain(..)
     }
 
     /// Calls registered and not yet taken.

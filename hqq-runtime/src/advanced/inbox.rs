@@ -26,6 +26,7 @@ use crate::advanced::reassembly::{
     Assembled, AssembledMessage, MessageKey, Reassembler, ReassemblyError, ReassemblyLimits,
     Sequenced, Sequencer,
 };
+use crate::advanced::tasks::TaskWaiters;
 use crate::codec::{DecodeError, Limits, PacketCodec, Violation};
 use crate::packet::Packet;
 use crate::payload_view::PayloadView;
@@ -209,6 +210,8 @@ pub(crate) struct Inbox {
     pub(crate) replies: VecDeque<Packet>,
     /// Who pumps and who sleeps.
     pub(crate) handoff: HandOff,
+    /// Async tasks waiting for something in the inbox.
+    pub(crate) tasks: TaskWaiters,
     /// Counted events since the link last took them.
     pub(crate) events: InboxEvents,
 }
@@ -251,6 +254,7 @@ impl Inbox {
             closed_by_peer: IdSet::default(),
             replies: VecDeque::new(),
             handoff: HandOff::default(),
+            tasks: TaskWaiters::default(),
             events: InboxEvents::default(),
         }
     }
@@ -332,7 +336,7 @@ impl Inbox {
     /// Queues `packet` for the peer; drops it (counted) when the queue is
     /// full, or when it repeats the newest queued reply (a flood of bad
     /// chunks earns one answer per burst, not one per chunk).
-    fn reply(&mut self, packet: Packet) {
+    pub(crate) fn reply(&mut self, packet: Packet) {
         if self.replies.back() == Some(&packet) {
             return;
         }
@@ -345,13 +349,39 @@ impl Inbox {
 
     /// Routes one received packet (arrived at `now`) with its slot's
     /// payload, which is copied, never kept. The error says why the packet
-    /// was refused; a reply it owes is queued either way.
+    /// was refused; a reply it owes is queued either way. Tasks waiting for
+    /// what it delivered are woken.
     pub(crate) fn route(
         &mut self,
         packet: &Packet,
         payload: PayloadView<'_>,
         now: Instant,
     ) -> Reply {
+        let routed = self.route_packet(packet, payload, now);
+        if routed.as_ref().is_ok_and(|r| r.delivered) {
+            self.wake_tasks();
+        } else {
+            // A refused response may still fail its call (an overflow).
+            self.wake_calls();
+        }
+        routed
+    }
+
+    /// Wakes the tasks of completed calls.
+    fn wake_calls(&mut self) {
+        for call in self.calls.take_completed() {
+            self.tasks.wake_call(call);
+        }
+    }
+
+    /// Wakes the tasks of completed calls and those waiting for anything
+    /// else.
+    fn wake_tasks(&mut self) {
+        self.wake_calls();
+        self.tasks.wake_others();
+    }
+
+    fn route_packet(&mut self, packet: &Packet, payload: PayloadView<'_>, now: Instant) -> Reply {
         let message = Message::decode(packet)?;
         message.validate(&self.limits)?;
         match message {
@@ -469,6 +499,8 @@ impl Inbox {
         self.messages.remove(&connection);
         self.streams.remove(&connection);
         self.streamed.remove(&connection);
+        self.wake_calls();
+        self.tasks.wake_all();
     }
 
     /// Evicts the partial messages idle at `now` (a streamed one ends with
@@ -497,6 +529,9 @@ impl Inbox {
             );
         }
         self.events.evicted += evicted as u64;
+        if evicted != 0 {
+            self.tasks.wake_others();
+        }
         evicted
     }
 

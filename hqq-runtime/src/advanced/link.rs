@@ -50,6 +50,7 @@ use crate::advanced::stats::{AdvancedCounters, AdvancedStats};
 use crate::advanced::transport::{PacketTransport, TransportError};
 use crate::codec::{Limits, PacketCodec};
 use crate::link::{instant_after, LinkConfig, StandardLink};
+use crate::packet::Packet;
 use crate::protocol::{
     ConnAccept, ConnClose, ConnCreate, Error, ErrorCode, Features, OpCode, ProtoNegotiate,
 };
@@ -197,10 +198,39 @@ pub struct AdvancedLink<T: PacketTransport = StandardLink> {
     /// or the pump became free.
     pub(super) arrived: Condvar,
     next_message: AtomicU64,
-    pub(super) counters: AdvancedCounters,
+    pub(crate) counters: AdvancedCounters,
     /// This side's sending key, set by the handshake before the link is
     /// marked negotiated with Encryption.
     sealer: OnceLock<Sealer>,
+}
+
+/// Takes the peer's answer to our ProtoNegotiate from `inbox`.
+pub(crate) fn take_negotiate_answer(inbox: &mut Inbox) -> Option<Packet> {
+    let answer = inbox.negotiate_answer.take()?;
+    inbox.awaiting_ack = false;
+    Some(answer)
+}
+
+/// What the peer's `answer` (ProtoAck or Error) to `offer` makes of a
+/// negotiation begun at `started`.
+pub(crate) fn negotiation_outcome(
+    offer: &ProtocolOffer,
+    answer: &Packet,
+    started: Instant,
+) -> Result<Negotiated, NegotiateError> {
+    if answer.opcode() == OpCode::Error.code() {
+        let code = Error::decode(answer)
+            .map(|e| e.code)
+            .unwrap_or(ErrorCode::InvalidOp);
+        return Err(NegotiateError::Refused(code));
+    }
+    let (version, features, capabilities) = check_ack(offer, answer)?;
+    Ok(Negotiated {
+        version,
+        features,
+        capabilities,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// The bit of `AdvancedLink::features` that says the link negotiated (no
@@ -274,11 +304,20 @@ impl<T: PacketTransport> AdvancedLink<T> {
     }
 
     /// Starts the negotiation; `false` if one already ran.
-    fn start_negotiation(&self) -> bool {
+    pub(crate) fn start_negotiation(&self) -> bool {
         lock(&self.state).start().is_ok()
     }
 
-    fn finish_negotiation<E>(&self, outcome: Result<Negotiated, E>) -> Result<Negotiated, E> {
+    /// This side initiated the negotiation: the peer's answer is expected.
+    pub(crate) fn expect_ack(&self) {
+        lock(&self.inbox).awaiting_ack = true;
+    }
+
+    /// Records how the negotiation ended (a failure is for good).
+    pub(crate) fn finish_negotiation<E>(
+        &self,
+        outcome: Result<Negotiated, E>,
+    ) -> Result<Negotiated, E> {
         let mut state = lock(&self.state);
         match outcome {
             Ok(negotiated) => {
@@ -310,32 +349,16 @@ impl<T: PacketTransport> AdvancedLink<T> {
             return Err(NegotiateError::AlreadyNegotiated);
         }
         let started = Instant::now();
-        lock(&self.inbox).awaiting_ack = true;
+        self.expect_ack();
         let outcome = self
             .send_control(offer.request().encode(), deadline)
             .map_err(NegotiateError::from)
             .and_then(|()| {
-                self.wait_for(Wait::Until(deadline), |inbox| {
-                    let answer = inbox.negotiate_answer.take()?;
-                    inbox.awaiting_ack = false;
-                    Some(answer)
-                })
-                .map_err(NegotiateError::from)
+                self.wait_for(Wait::Until(deadline), take_negotiate_answer)
+                    .map_err(NegotiateError::from)
             })
             .and_then(|answer| {
-                if answer.opcode() == OpCode::Error.code() {
-                    let code = Error::decode(&answer)
-                        .map(|e| e.code)
-                        .unwrap_or(ErrorCode::InvalidOp);
-                    return Err(NegotiateError::Refused(code));
-                }
-                let (version, features, capabilities) = check_ack(&offer, &answer)?;
-                let negotiated = Negotiated {
-                    version,
-                    features,
-                    capabilities,
-                    elapsed: started.elapsed(),
-                };
+                let negotiated = negotiation_outcome(&offer, &answer, started)?;
                 self.initiate_handshake(&negotiated, deadline)?;
                 Ok(Negotiated {
                     elapsed: started.elapsed(),
@@ -370,14 +393,14 @@ impl<T: PacketTransport> AdvancedLink<T> {
                 // The inbox keeps only ProtoNegotiate packets that decode.
                 let request = ProtoNegotiate::decode(&packet)
                     .map_err(|_| AcceptNegotiationError::Transport(TransportError::Corrupt))?;
-                self.answer_negotiation(&request, started, deadline)
+                self.answer_and_handshake(&request, started, deadline)
             });
         self.finish_negotiation(outcome)
     }
 
     /// Answers the peer's `request`: ProtoAck (followed by the handshake
     /// when Encryption is granted), or an Error packet refusing it.
-    fn answer_negotiation(
+    fn answer_and_handshake(
         &self,
         request: &ProtoNegotiate,
         started: Instant,
@@ -417,6 +440,55 @@ impl<T: PacketTransport> AdvancedLink<T> {
         Ok(negotiated)
     }
 
+    /// The answer to the peer's ProtoNegotiate `packet` (ProtoAck, or an
+    /// Error packet for another major version) and the outcome once it is
+    /// sent. An accepted negotiation is recorded before the ack leaves:
+    /// the peer may send at once. For the async link, which does not run
+    /// the encryption handshake: it never grants Encryption (and refuses
+    /// the negotiation with `Error(InvalidOp)` if this side requires it).
+    #[cfg(feature = "tokio")]
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn answer_negotiation(
+        &self,
+        packet: &Packet,
+        started: Instant,
+    ) -> Result<(Packet, Result<Negotiated, AcceptNegotiationError>), AcceptNegotiationError> {
+        // The inbox keeps only ProtoNegotiate packets that decode.
+        let request = ProtoNegotiate::decode(packet)
+            .map_err(|_| AcceptNegotiationError::Transport(TransportError::Corrupt))?;
+        let own = ProtocolOffer {
+            features: self.config.offer.features.difference(Features::ENCRYPTION),
+            ..self.config.offer
+        };
+        match accept(&own, &request) {
+            Ok(ack) if self.refuses_plain(ack.features) => {
+                let error = Error {
+                    context: 0,
+                    code: ErrorCode::InvalidOp,
+                };
+                Ok((error.encode(), Err(HandshakeError::NotGranted.into())))
+            }
+            Ok(ack) => {
+                let negotiated = Negotiated {
+                    version: ack.version,
+                    features: ack.features,
+                    capabilities: ack.capabilities,
+                    elapsed: started.elapsed(),
+                };
+                self.set_negotiated(&mut lock(&self.state), negotiated);
+                Ok((ack.encode(), Ok(negotiated)))
+            }
+            Err(refused) => {
+                let error = Error {
+                    context: 0,
+                    code: refused.error_code(),
+                };
+                let outcome = Err(AcceptNegotiationError::MajorMismatch(request.version));
+                Ok((error.encode(), outcome))
+            }
+        }
+    }
+
     fn set_negotiated(&self, state: &mut NegotiationState, negotiated: Negotiated) {
         *state = NegotiationState::Negotiated(negotiated);
         let bits = negotiated.features.bits() | NEGOTIATED;
@@ -424,7 +496,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
     }
 
     /// Whether this side requires Encryption and `features` lack it.
-    pub(super) fn refuses_plain(&self, features: Features) -> bool {
+    pub(crate) fn refuses_plain(&self, features: Features) -> bool {
         self.config.encryption.is_some_and(|e| e.required)
             && !features.contains(Features::ENCRYPTION)
     }
@@ -456,7 +528,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
         self.features.load(Ordering::Acquire) & Features::COMPRESSION.bits() != 0
     }
 
-    pub(super) fn require(
+    pub(crate) fn require(
         &self,
         feature: Option<(Features, &'static str)>,
     ) -> Result<(), AdvancedStateError> {
@@ -501,13 +573,18 @@ impl<T: PacketTransport> AdvancedLink<T> {
         let id = self.wait_for(wait, |inbox| inbox.connections.take_incoming())?;
         let accept = ConnAccept { connection: id }.encode();
         if let Err(e) = self.send_control(accept, wait.instant()) {
-            // The peer never hears of it: not open here either.
-            let mut inbox = lock(&self.inbox);
-            inbox.connections.close(id);
-            inbox.local_closed(id);
+            self.accept_failed(id);
             return Err(e.into());
         }
         Ok(id)
+    }
+
+    /// The ConnAccept of connection `id` could not be sent: the peer never
+    /// hears of it, so it is not open here either.
+    pub(crate) fn accept_failed(&self, id: u64) {
+        let mut inbox = lock(&self.inbox);
+        inbox.connections.close(id);
+        inbox.local_closed(id);
     }
 
     /// Opens a connection to the peer (which must listen) and returns its id.
@@ -517,13 +594,8 @@ impl<T: PacketTransport> AdvancedLink<T> {
 
     /// [`dial`](Self::dial) with a deadline.
     pub fn dial_until(&self, deadline: Instant) -> Result<u64, DialError> {
-        self.require(None)?;
-        let id = lock(&self.inbox).connections.start_dial();
-        let create = ConnCreate {
-            connection: id,
-            stream_flags: 0,
-        };
-        let outcome = self.send_control(create.encode(), deadline).and_then(|()| {
+        let (id, create) = self.start_dial()?;
+        let outcome = self.send_control(create, deadline).and_then(|()| {
             self.wait_for(Wait::Until(deadline), |inbox| {
                 inbox.connections.take_dial(id)
             })
@@ -532,10 +604,26 @@ impl<T: PacketTransport> AdvancedLink<T> {
             Ok(Ok(())) => Ok(id),
             Ok(Err(failure)) => Err(failure.into()),
             Err(e) => {
-                lock(&self.inbox).connections.cancel_dial(id);
+                self.cancel_dial(id);
                 Err(e.into())
             }
         }
+    }
+
+    /// A fresh dial: its connection id and the ConnCreate that opens it.
+    pub(crate) fn start_dial(&self) -> Result<(u64, Packet), AdvancedStateError> {
+        self.require(None)?;
+        let id = lock(&self.inbox).connections.start_dial();
+        let create = ConnCreate {
+            connection: id,
+            stream_flags: 0,
+        };
+        Ok((id, create.encode()))
+    }
+
+    /// Gives up the dial of connection `id` (its caller stopped waiting).
+    pub(crate) fn cancel_dial(&self, id: u64) {
+        lock(&self.inbox).connections.cancel_dial(id);
     }
 
     /// Closes connection `id`: tells the peer and fails the calls pending on it.
@@ -545,30 +633,31 @@ impl<T: PacketTransport> AdvancedLink<T> {
 
     /// [`close`](Self::close) with a deadline for telling the peer.
     pub fn close_until(&self, id: u64, deadline: Instant) -> Result<(), CloseError> {
-        self.require(None)?;
-        {
-            let mut inbox = lock(&self.inbox);
-            let was_open = inbox.connections.close(id);
-            let peer_closed = inbox.closed_by_peer.remove(&id);
-            inbox.local_closed(id);
-            if !was_open && !peer_closed {
-                return Err(CloseError::NotConnected(id));
-            }
-            // Callers on this connection see its calls fail.
-            self.arrived.notify_all();
-            if peer_closed {
-                return Ok(());
-            }
+        if let Some(notice) = self.close_here(id)? {
+            self.send_control(notice, deadline)?;
         }
-        self.send_control(
-            ConnClose {
-                connection: id,
-                reason: 0,
-            }
-            .encode(),
-            deadline,
-        )?;
         Ok(())
+    }
+
+    /// Closes connection `id` on this side (its calls fail, its waiters
+    /// wake) and returns the ConnClose to tell the peer (`None` if the
+    /// peer closed it first).
+    pub(crate) fn close_here(&self, id: u64) -> Result<Option<Packet>, CloseError> {
+        self.require(None)?;
+        let mut inbox = lock(&self.inbox);
+        let was_open = inbox.connections.close(id);
+        let peer_closed = inbox.closed_by_peer.remove(&id);
+        inbox.local_closed(id);
+        if !was_open && !peer_closed {
+            return Err(CloseError::NotConnected(id));
+        }
+        // Callers on this connection see its calls fail.
+        self.arrived.notify_all();
+        let notice = ConnClose {
+            connection: id,
+            reason: 0,
+        };
+        Ok((!peer_closed).then(|| notice.encode()))
     }
 
     /// Whether `connection` is open (0 always is).

@@ -12,13 +12,14 @@ use crate::advanced::encryption::{sealed_len, Binding};
 use crate::advanced::error::{
     CallError, RecvLargeError, RecvRequestError, RespondError, SendLargeError,
 };
-use crate::advanced::inbox::StreamEvent;
+use crate::advanced::inbox::{Inbox, StreamEvent};
 use crate::advanced::link::{lock, AdvancedLink, ReceivedMessage, Request};
 use crate::advanced::pump::Wait;
 use crate::advanced::transport::{PacketTransport, TransportError};
 use crate::codec::PacketCodec;
 use crate::link::instant_after;
-use crate::protocol::{Features, FrameFlags};
+use crate::packet::Packet;
+use crate::protocol::{ConnCopy, Features, FrameFlags};
 
 const LARGE_COPY: Option<(Features, &str)> = Some((Features::LARGE_COPY, "LargeCopy"));
 const REQUEST_RESPONSE: Option<(Features, &str)> =
@@ -93,20 +94,11 @@ impl<T: PacketTransport> AdvancedLink<T> {
             chunk.chunk_flags |= extra;
             let mut failed = false;
             let outcome = self.transport.send_packet(Some(deadline), |_, buffer| {
-                let size = chunk.size as usize;
-                match buffer.get_mut(..size).map(|b| source.read_exact(b)) {
-                    Some(Ok(())) => chunk.encode(),
-                    _ => {
-                        failed = true;
-                        header.abort().encode()
-                    }
-                }
+                fill_chunk(&header, &chunk, source, buffer, &mut failed)
             });
             if let Err(e) = outcome {
                 if sent != 0 || chunk.offset != 0 {
-                    let abort = header.abort().encode();
-                    let _ = self.send_control(abort, Instant::now());
-                    self.counters.abort();
+                    self.abort_message(&header);
                 }
                 return Err(e);
             }
@@ -119,6 +111,17 @@ impl<T: PacketTransport> AdvancedLink<T> {
         }
         self.counters.message_sent(total);
         Ok(None)
+    }
+
+    /// Tells the peer (one attempt, else queued with the replies) that the
+    /// message of `header`, partly sent, is aborted, so it drops what it
+    /// has of it.
+    pub(crate) fn abort_message(&self, header: &MessageHeader) {
+        let abort = header.abort().encode();
+        if self.send_control(abort, Instant::now()).is_err() {
+            self.queue_reply(abort);
+        }
+        self.counters.abort();
     }
 
     /// Sends `data` as one message on `connection` (0 = the link itself),
@@ -144,7 +147,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
     /// `data` as this side sends it: compressed with its chunk flags when
     /// Compression was negotiated, this side compresses, `data` reaches
     /// the threshold and shrinks; else `data` itself.
-    fn compressed<'a>(&self, data: &'a [u8]) -> (Cow<'a, [u8]>, FrameFlags) {
+    pub(crate) fn compressed<'a>(&self, data: &'a [u8]) -> (Cow<'a, [u8]>, FrameFlags) {
         let raw = (Cow::Borrowed(data), FrameFlags::empty());
         let Some(compression) = self.config.compression else {
             return raw;
@@ -200,24 +203,42 @@ impl<T: PacketTransport> AdvancedLink<T> {
         flags: FrameFlags,
         deadline: Instant,
     ) -> Result<u64, SendLargeError> {
+        let header = self.plain_header(connection, total)?;
+        match self.send_message(header, total, source, flags, deadline)? {
+            None => Ok(header.message),
+            Some(sent) => Err(SendLargeError::SourceFailed { sent, total }),
+        }
+    }
+
+    /// The header of a new plain message of `total` bytes on `connection`,
+    /// after the checks a send makes.
+    pub(crate) fn plain_header(
+        &self,
+        connection: u64,
+        total: u64,
+    ) -> Result<MessageHeader, SendLargeError> {
         self.require(LARGE_COPY)?;
         if !self.is_open(connection) {
             return Err(SendLargeError::NotConnected(connection));
         }
         self.check_size(total)
             .map_err(|(size, max)| SendLargeError::TooLarge { size, max })?;
-        let message = self.next_message_id();
-        let header = MessageHeader {
+        Ok(MessageHeader {
             connection,
-            message,
+            message: self.next_message_id(),
             kind: MessageKind::Plain,
             error: false,
             method_or_status: 0,
-        };
-        match self.send_message(header, total, source, flags, deadline)? {
-            None => Ok(message),
-            Some(sent) => Err(SendLargeError::SourceFailed { sent, total }),
+        })
+    }
+
+    /// The checks of a receive on `connection`.
+    pub(crate) fn check_recv(&self, connection: u64) -> Result<(), RecvLargeError> {
+        self.require(LARGE_COPY)?;
+        if !self.is_open(connection) {
+            return Err(RecvLargeError::NotConnected(connection));
         }
+        Ok(())
     }
 
     /// Waits for the next whole message on `connection`; fails with
@@ -247,22 +268,8 @@ impl<T: PacketTransport> AdvancedLink<T> {
         connection: u64,
         wait: Wait,
     ) -> Result<ReceivedMessage, RecvLargeError> {
-        self.require(LARGE_COPY)?;
-        if !self.is_open(connection) {
-            return Err(RecvLargeError::NotConnected(connection));
-        }
-        let message = self.wait_for(wait, |inbox| {
-            let message = inbox.take_message(connection);
-            match message {
-                Some(message) => Some(Ok(message)),
-                None => (!inbox.connections.is_open(connection))
-                    .then_some(Err(RecvLargeError::NotConnected(connection))),
-            }
-        })??;
-        Ok(ReceivedMessage {
-            message: message.key.message,
-            data: message.data,
-        })
+        self.check_recv(connection)?;
+        self.wait_for(wait, |inbox| take_large(inbox, connection))?
     }
 
     /// Switches `connection` to streaming receive: its plain messages are
@@ -291,32 +298,13 @@ impl<T: PacketTransport> AdvancedLink<T> {
         sink: &mut dyn FnMut(u64, &[u8]),
         deadline: Instant,
     ) -> Result<(u64, u64), RecvLargeError> {
-        self.require(LARGE_COPY)?;
-        if !self.is_open(connection) {
-            return Err(RecvLargeError::NotConnected(connection));
-        }
+        self.check_recv(connection)?;
         loop {
             let event = self.wait_for(Wait::Until(deadline), |inbox| {
-                match inbox.take_stream_event(connection) {
-                    Some(event) => Some(Ok(event)),
-                    None => (!inbox.connections.is_open(connection))
-                        .then_some(Err(RecvLargeError::NotConnected(connection))),
-                }
+                take_stream(inbox, connection)
             })??;
-            match event {
-                StreamEvent::Chunk {
-                    message,
-                    offset,
-                    total,
-                    data,
-                    last,
-                } => {
-                    sink(offset, &data);
-                    if last {
-                        return Ok((message, total));
-                    }
-                }
-                StreamEvent::Aborted { message } => return Err(RecvLargeError::Aborted(message)),
+            if let Some(end) = stream_step(event, sink) {
+                return end;
             }
         }
     }
@@ -348,8 +336,32 @@ impl<T: PacketTransport> AdvancedLink<T> {
         request: &[u8],
         deadline: Instant,
     ) -> Result<Response, CallError> {
+        let (key, header) = self.start_call(connection, method, request.len() as u64)?;
+        let (wire, flags) = self.compressed(request);
+        let mut source: &[u8] = &wire;
+        let outcome = self
+            .send_message(header, wire.len() as u64, &mut source, flags, deadline)
+            .and_then(|_| self.wait_for(Wait::Until(deadline), |inbox| inbox.take_call(key)));
+        match outcome {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(failure)) => Err(failure.into()),
+            Err(e) => {
+                self.cancel_call(key);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Registers a call of `method` on `connection` with a request of `len`
+    /// bytes: its key and its request's header.
+    pub(crate) fn start_call(
+        &self,
+        connection: u64,
+        method: u64,
+        len: u64,
+    ) -> Result<(CallKey, MessageHeader), CallError> {
         self.require(REQUEST_RESPONSE)?;
-        self.check_size(request.len() as u64)
+        self.check_size(len)
             .map_err(|(size, max)| CallError::TooLarge { size, max })?;
         let message = self.next_message_id();
         let key = CallKey {
@@ -371,19 +383,12 @@ impl<T: PacketTransport> AdvancedLink<T> {
             error: false,
             method_or_status: method,
         };
-        let (wire, flags) = self.compressed(request);
-        let mut source: &[u8] = &wire;
-        let outcome = self
-            .send_message(header, wire.len() as u64, &mut source, flags, deadline)
-            .and_then(|_| self.wait_for(Wait::Until(deadline), |inbox| inbox.take_call(key)));
-        match outcome {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(failure)) => Err(failure.into()),
-            Err(e) => {
-                lock(&self.inbox).cancel_call(key);
-                Err(e.into())
-            }
-        }
+        Ok((key, header))
+    }
+
+    /// Gives up call `key` (its caller stopped waiting).
+    pub(crate) fn cancel_call(&self, key: CallKey) {
+        lock(&self.inbox).cancel_call(key);
     }
 
     /// Waits for the next request (on any connection) to serve.
@@ -398,7 +403,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
 
     /// [`recv_request`](Self::recv_request) with a deadline.
     pub fn recv_request_until(&self, deadline: Instant) -> Result<Request, RecvRequestError> {
-        self.require(REQUEST_RESPONSE)?;
+        self.check_serving()?;
         Ok(self.wait_for(Wait::Until(deadline), |inbox| inbox.take_request(None))?)
     }
 
@@ -419,10 +424,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
     ) -> Result<Option<Request>, RecvRequestError> {
         self.require(REQUEST_RESPONSE)?;
         Ok(self.wait_for(Wait::Until(deadline), |inbox| {
-            if let Some(request) = inbox.take_request(Some(connection)) {
-                return Some(Some(request));
-            }
-            (!inbox.connections.is_open(connection)).then_some(None)
+            take_request_on(inbox, connection)
         })?)
     }
 
@@ -452,19 +454,114 @@ impl<T: PacketTransport> AdvancedLink<T> {
         data: &[u8],
         deadline: Instant,
     ) -> Result<(), RespondError> {
-        self.require(REQUEST_RESPONSE)?;
-        self.check_size(data.len() as u64)
-            .map_err(|(size, max)| RespondError::TooLarge { size, max })?;
-        let header = MessageHeader {
-            connection: request.connection,
-            message: request.message,
-            kind: MessageKind::Response,
-            error,
-            method_or_status: status,
-        };
+        let header = self.response_header(request, status, error, data.len() as u64)?;
         let (wire, flags) = self.compressed(data);
         let mut source: &[u8] = &wire;
         self.send_message(header, wire.len() as u64, &mut source, flags, deadline)?;
         Ok(())
     }
+
+    /// The header of the response to `request` (`len` bytes), after the
+    /// checks a response makes.
+    pub(crate) fn response_header(
+        &self,
+        request: &Request,
+        status: u64,
+        error: bool,
+        len: u64,
+    ) -> Result<MessageHeader, RespondError> {
+        self.require(REQUEST_RESPONSE)?;
+        self.check_size(len)
+            .map_err(|(size, max)| RespondError::TooLarge { size, max })?;
+        Ok(MessageHeader {
+            connection: request.connection,
+            message: request.message,
+            kind: MessageKind::Response,
+            error,
+            method_or_status: status,
+        })
+    }
+
+    /// The checks of a wait for requests.
+    pub(crate) fn check_serving(&self) -> Result<(), RecvRequestError> {
+        Ok(self.require(REQUEST_RESPONSE)?)
+    }
+}
+
+/// Fills `buffer` with `chunk` of the message of `header`, read from
+/// `source`, and returns the packet to publish: the chunk, or the message's
+/// abort (with `failed` set) if the source could not fill it.
+pub(crate) fn fill_chunk(
+    header: &MessageHeader,
+    chunk: &ConnCopy,
+    source: &mut dyn Read,
+    buffer: &mut [u8],
+    failed: &mut bool,
+) -> Packet {
+    let size = chunk.size as usize;
+    match buffer.get_mut(..size).map(|b| source.read_exact(b)) {
+        Some(Ok(())) => chunk.encode(),
+        _ => {
+            *failed = true;
+            header.abort().encode()
+        }
+    }
+}
+
+/// Takes the oldest whole message on `connection`, or `NotConnected` once
+/// it closed.
+pub(crate) fn take_large(
+    inbox: &mut Inbox,
+    connection: u64,
+) -> Option<Result<ReceivedMessage, RecvLargeError>> {
+    match inbox.take_message(connection) {
+        Some(message) => Some(Ok(ReceivedMessage {
+            message: message.key.message,
+            data: message.data,
+        })),
+        None => (!inbox.connections.is_open(connection))
+            .then_some(Err(RecvLargeError::NotConnected(connection))),
+    }
+}
+
+/// Takes the oldest stream event on `connection`, or `NotConnected` once
+/// it closed.
+pub(crate) fn take_stream(
+    inbox: &mut Inbox,
+    connection: u64,
+) -> Option<Result<StreamEvent, RecvLargeError>> {
+    match inbox.take_stream_event(connection) {
+        Some(event) => Some(Ok(event)),
+        None => (!inbox.connections.is_open(connection))
+            .then_some(Err(RecvLargeError::NotConnected(connection))),
+    }
+}
+
+/// Hands a stream `event` to `sink`; `Some` once the message ended (its id
+/// and total, or why not).
+pub(crate) fn stream_step(
+    event: StreamEvent,
+    sink: &mut dyn FnMut(u64, &[u8]),
+) -> Option<Result<(u64, u64), RecvLargeError>> {
+    match event {
+        StreamEvent::Chunk {
+            message,
+            offset,
+            total,
+            data,
+            last,
+        } => {
+            sink(offset, &data);
+            last.then_some(Ok((message, total)))
+        }
+        StreamEvent::Aborted { message } => Some(Err(RecvLargeError::Aborted(message))),
+    }
+}
+
+/// Takes the oldest request on `connection`; `Some(None)` once it closed.
+pub(crate) fn take_request_on(inbox: &mut Inbox, connection: u64) -> Option<Option<Request>> {
+    if let Some(request) = inbox.take_request(Some(connection)) {
+        return Some(Some(request));
+    }
+    (!inbox.connections.is_open(connection)).then_some(None)
 }

@@ -24,6 +24,8 @@
 //! * `messages`: plain messages and calls on the link.
 //! * [`rpc`]: serving and calling RPC methods (what generated RPC code uses).
 //! * [`stats`]: the link's counters.
+//! * `tasks`: async tasks waiting in the inbox (their wakers);
+//!   `task_pump`: a task's turn at the receive path (feature `tokio`).
 //! * [`transport`]: what the Advanced link needs from the link below.
 //! * [`link`]: [`AdvancedLink`], which drives all of the above.
 
@@ -40,14 +42,17 @@ pub mod fuzzing;
 mod handoff;
 mod handshake;
 mod idmap;
-mod inbox;
+pub(crate) mod inbox;
 pub mod link;
-mod messages;
+pub(crate) mod messages;
 pub mod negotiation;
-mod pump;
+pub(crate) mod pump;
 pub mod reassembly;
 pub mod rpc;
 pub mod stats;
+#[cfg(all(feature = "tokio", unix))]
+pub(crate) mod task_pump;
+pub(crate) mod tasks;
 pub mod transport;
 
 pub use budget::ReceiveBudget;

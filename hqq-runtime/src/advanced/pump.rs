@@ -68,6 +68,12 @@ impl<T: PacketTransport> AdvancedLink<T> {
         self.transport.send_packet(Some(deadline), |_, _| packet)
     }
 
+    /// Queues `packet` for the peer with the replies (sent when its ring
+    /// has room; dropped and counted if too many wait).
+    pub(crate) fn queue_reply(&self, packet: Packet) {
+        lock(&self.inbox).reply(packet);
+    }
+
     /// Sends queued replies while the peer's ring has room (one attempt
     /// each); the rest wait for the next flush.
     pub(crate) fn flush_replies(&self) {
@@ -121,10 +127,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
             drop(inbox);
             let (locked, pumped) = self.pump_once(Some(slice), now);
             inbox = locked;
-            if inbox.handoff.release() {
-                // Someone else pumps now, or takes what was routed.
-                self.arrived.notify_all();
-            }
+            self.give_back_pump(&mut inbox, true);
             match pumped {
                 Ok(()) | Err(TransportError::TimedOut) => {}
                 Err(e) => return Err(e),
@@ -149,23 +152,40 @@ impl<T: PacketTransport> AdvancedLink<T> {
                 return Err(TransportError::TimedOut);
             }
         }
-        let now = Instant::now();
-        let mut round = 0;
-        let (mut inbox, outcome) = loop {
-            let (inbox, outcome) = self.pump_once(Some(now), now);
-            round += 1;
-            if outcome.is_err() || round == TRY_PACKETS {
-                break (inbox, outcome);
-            }
-        };
-        if inbox.handoff.release() {
-            self.arrived.notify_all();
-        }
+        let (mut inbox, outcome) = self.pump_arrived();
+        self.give_back_pump(&mut inbox, true);
         match outcome {
             Ok(()) | Err(TransportError::TimedOut) => {
                 take(&mut inbox).ok_or(TransportError::TimedOut)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Receives what has arrived (at most [`TRY_PACKETS`] packets, no
+    /// waiting) with the pump held; returns with the inbox locked.
+    pub(super) fn pump_arrived(&self) -> (MutexGuard<'_, Inbox>, Result<(), TransportError>) {
+        let now = Instant::now();
+        let mut round = 0;
+        loop {
+            let (inbox, outcome) = self.pump_once(Some(now), now);
+            round += 1;
+            if outcome.is_err() || round == TRY_PACKETS {
+                return (inbox, outcome);
+            }
+        }
+    }
+
+    /// Gives the pump back: sleeping threads are signalled (one of them
+    /// pumps next, or takes what was routed) and, if `hand_to_tasks`,
+    /// one waiting task gets a turn (a thread that stops pumping leaves
+    /// nobody receiving for the tasks).
+    pub(super) fn give_back_pump(&self, inbox: &mut Inbox, hand_to_tasks: bool) {
+        if inbox.handoff.release() {
+            self.arrived.notify_all();
+        }
+        if hand_to_tasks && !inbox.tasks.is_empty() {
+            inbox.tasks.wake_turn();
         }
     }
 

@@ -10,8 +10,9 @@
 
 use std::time::Instant;
 
+use crate::advanced::calls::Response;
 use crate::advanced::error::{CallError, RecvRequestError, RespondError};
-use crate::advanced::link::AdvancedLink;
+use crate::advanced::link::{AdvancedLink, Request};
 use crate::advanced::transport::{PacketTransport, TransportError};
 use crate::codec::{DecodeError, PacketCodec};
 use crate::link::instant_after;
@@ -162,7 +163,11 @@ pub fn call<T: PacketTransport>(
     method: u64,
     request: &[u8],
 ) -> Result<Vec<u8>, RpcCallError> {
-    let response = link.call_on(connection, method, request)?;
+    response_data(link.call_on(connection, method, request)?)
+}
+
+/// A call's response bytes, or the error status the server answered with.
+pub(crate) fn response_data(response: Response) -> Result<Vec<u8>, RpcCallError> {
     if response.error || response.status != 0 {
         return Err(RpcCallError::Status(Status {
             code: response.status,
@@ -225,36 +230,92 @@ pub fn serve<T: PacketTransport>(
 ) -> Result<ServeEnd, RpcServeError> {
     loop {
         let deadline = instant_after(link.config().timeout);
-        let request = match link.recv_request_on_until(connection, deadline) {
+        let request = match served(link.recv_request_on_until(connection, deadline)) {
             Ok(Some(request)) => request,
-            Ok(None) => return Ok(ServeEnd::Closed),
-            Err(RecvRequestError::Transport(TransportError::TimedOut)) => continue,
-            Err(RecvRequestError::Transport(TransportError::PeerGone)) => {
-                return Ok(ServeEnd::PeerGone)
-            }
-            Err(e) => return Err(e.into()),
+            Ok(None) => continue,
+            Err(end) => return end,
         };
-        let cx = CallContext {
-            connection: request.connection,
-            message: request.message,
-            deadline: instant_after(link.config().timeout),
-        };
-        let answered = match service.handle(&cx, request.method, &request.data) {
-            Some(Ok(response)) => link.respond(&request, &response),
-            Some(Err(status)) => link.respond_error(&request, status.code, &status.detail),
-            None => link.respond_error(
-                &request,
-                Status::UNKNOWN_METHOD,
-                format!("unknown method {}", request.method).as_bytes(),
-            ),
-        };
-        match answered {
-            Ok(()) => {}
-            // The client went away while we answered.
-            Err(RespondError::Transport(TransportError::PeerGone)) => {
-                return Ok(ServeEnd::PeerGone)
-            }
-            Err(e) => return Err(e.into()),
+        let cx = call_context(link, &request);
+        let answer = Answer::of(&request, service.handle(&cx, request.method, &request.data));
+        let answered = link.respond_until(
+            &request,
+            answer.status,
+            answer.error,
+            &answer.data,
+            instant_after(link.config().timeout),
+        );
+        if let Err(end) = answered_or_end(answered) {
+            return end;
+        }
+    }
+}
+
+/// What a serve loop makes of a wait for the next request: the request,
+/// `Ok(None)` to wait again (timed out), or how serving ends.
+pub(crate) fn served(
+    received: Result<Option<Request>, RecvRequestError>,
+) -> Result<Option<Request>, Result<ServeEnd, RpcServeError>> {
+    match received {
+        Ok(Some(request)) => Ok(Some(request)),
+        Ok(None) => Err(Ok(ServeEnd::Closed)),
+        Err(RecvRequestError::Transport(TransportError::TimedOut)) => Ok(None),
+        Err(RecvRequestError::Transport(TransportError::PeerGone)) => Err(Ok(ServeEnd::PeerGone)),
+        Err(e) => Err(Err(e.into())),
+    }
+}
+
+/// What a serve loop makes of answering a request: go on, or how serving
+/// ends.
+pub(crate) fn answered_or_end(
+    answered: Result<(), RespondError>,
+) -> Result<(), Result<ServeEnd, RpcServeError>> {
+    match answered {
+        Ok(()) => Ok(()),
+        // The client went away while we answered.
+        Err(RespondError::Transport(TransportError::PeerGone)) => Err(Ok(ServeEnd::PeerGone)),
+        Err(e) => Err(Err(e.into())),
+    }
+}
+
+/// The context of `request`'s handler.
+pub(crate) fn call_context<T: PacketTransport>(
+    link: &AdvancedLink<T>,
+    request: &Request,
+) -> CallContext {
+    CallContext {
+        connection: request.connection,
+        message: request.message,
+        deadline: instant_after(link.config().timeout),
+    }
+}
+
+/// The response a serve loop sends for a handler's outcome.
+pub(crate) struct Answer {
+    pub(crate) status: u64,
+    pub(crate) error: bool,
+    pub(crate) data: Vec<u8>,
+}
+
+impl Answer {
+    /// The answer to `request` when its handler returned `handled`
+    /// (`None`: no such method).
+    pub(crate) fn of(request: &Request, handled: Option<Result<Vec<u8>, Status>>) -> Self {
+        match handled {
+            Some(Ok(data)) => Answer {
+                status: 0,
+                error: false,
+                data,
+            },
+            Some(Err(status)) => Answer {
+                status: status.code,
+                error: true,
+                data: status.detail,
+            },
+            None => Answer {
+                status: Status::UNKNOWN_METHOD,
+                error: true,
+                data: format!("unknown method {}", request.method).into_bytes(),
+            },
         }
     }
 }

@@ -78,6 +78,13 @@ impl From<LinkSendError> for TransportError {
     }
 }
 
+/// Whether `deadline` has passed: then a send or receive makes one attempt
+/// and never idles (a blocked ring operation looks at its deadline only
+/// every few idle rounds).
+fn passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|deadline| deadline <= Instant::now())
+}
+
 impl PacketTransport for StandardLink {
     fn buffer_size(&self) -> usize {
         StandardLink::buffer_size(self)
@@ -96,6 +103,9 @@ impl PacketTransport for StandardLink {
         deadline: Option<Instant>,
         fill: impl FnOnce(usize, &mut [u8]) -> Packet,
     ) -> Result<(), TransportError> {
+        if passed(deadline) {
+            return Ok(self.try_send_packet_with(fill)?);
+        }
         Ok(self.send_packet_with_deadline(deadline, fill)?)
     }
 
@@ -106,7 +116,12 @@ impl PacketTransport for StandardLink {
     ) -> Result<R, TransportError> {
         // The raw receive skips tombstones and validates nothing: the
         // Advanced layer decodes every packet itself.
-        let received = self.recv_packet_until(deadline).map_err(|e| match e {
+        let received = if passed(deadline) {
+            self.try_recv_packet()
+        } else {
+            self.recv_packet_until(deadline)
+        };
+        let received = received.map_err(|e| match e {
             LinkRecvError::WouldBlock | LinkRecvError::TimedOut => TransportError::TimedOut,
             LinkRecvError::PeerGone => TransportError::PeerGone,
             _ => TransportError::Corrupt,

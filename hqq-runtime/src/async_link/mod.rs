@@ -1,4 +1,5 @@
-//! Async links for tokio (cargo feature `tokio`): [`AsyncStandardLink`].
+//! Async links for tokio (cargo feature `tokio`): [`AsyncStandardLink`],
+//! [`AsyncAdvancedLink`], and async RPC serving and calling ([`rpc`]).
 //!
 //! Nothing here needs a thread per link, and nothing spins for long. An
 //! operation first tries the ring with the link's non-blocking `try_`
@@ -45,12 +46,16 @@
 //! its drop withdraws the registration. Each method's "Cancel safety"
 //! section says what that means for it.
 
+mod advanced;
+mod advanced_messages;
 mod io;
 mod readiness;
+pub mod rpc;
 mod standard;
 mod waitv;
 mod watcher;
 
+pub use advanced::AsyncAdvancedLink;
 pub use standard::AsyncStandardLink;
 
 /// How many async operations of this process are registered with its

@@ -6,10 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use crate::link::StandardLink;
-use crate::liveness::PeerLiveness;
-
-use super::watcher::{watcher, Interest, Key};
+use super::watcher::{watcher, Interest, Key, OwnsLink};
 
 /// How many times in a row readiness may be reported at once (the ring
 /// hint says ready, the `try_` call still fails: contention, or a peer
@@ -37,12 +34,13 @@ impl Readiness {
     /// Ready once `interest` looks available on `link` (the caller then
     /// retries its `try_` call, which may still fail), or with
     /// [`PeerGone`] once the other side is known dead.
-    pub(crate) fn poll_ready(
+    pub(crate) fn poll_ready<L: OwnsLink>(
         &mut self,
-        link: &Arc<StandardLink>,
+        owner: &Arc<L>,
         interest: Interest,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), PeerGone>> {
+        let link = owner.standard();
         if !interest.blocked(link) {
             self.streak += 1;
             if self.streak <= READY_STREAK {
@@ -55,31 +53,42 @@ impl Readiness {
         }
         self.streak = 0;
         // Woken by the waiter thread (or spuriously) while still blocked:
-        // it wakes us when the peer is gone, among other reasons.
-        if self.key.is_some() && link.peer_liveness() == PeerLiveness::Gone {
+        // it wakes us when its checks found the peer gone, among other
+        // reasons (the checks themselves are the thread's, one per
+        // interval, with the rules for mixed sides).
+        if self.key.is_some() && link.peer_known_gone() {
             self.finish();
             return Poll::Ready(Err(PeerGone));
         }
         let now = Instant::now();
         let since = *self.since.get_or_insert(now);
         let spinning = now.saturating_duration_since(since) < link.wait_policy().spin;
-        if spinning || !watcher().register(&mut self.key, link, interest, cx.waker(), since) {
+        let owner: Arc<dyn OwnsLink> = Arc::clone(owner) as Arc<dyn OwnsLink>;
+        if spinning || !watcher().register(&mut self.key, &owner, interest, cx.waker(), since) {
             cx.waker().wake_by_ref();
         }
         Poll::Pending
     }
 
     /// Waits until [`poll_ready`](Self::poll_ready) is ready.
-    pub(crate) async fn ready(
+    pub(crate) async fn ready<L: OwnsLink>(
         &mut self,
-        link: &Arc<StandardLink>,
+        link: &Arc<L>,
         interest: Interest,
     ) -> Result<(), PeerGone> {
         poll_fn(|cx| self.poll_ready(link, interest, cx)).await
     }
 
-    /// Ends the current wait: withdraws the registration.
-    fn finish(&mut self) {
+    /// A wait ended without this readiness seeing it (a shared one: the
+    /// task that took its item did not poll it): the next wait spins
+    /// first again. A registration stays (someone may still wait on it).
+    pub(crate) fn restart_spin(&mut self) {
+        self.since = None;
+    }
+
+    /// Ends the current wait: withdraws the registration (the next wait
+    /// spins first again).
+    pub(crate) fn finish(&mut self) {
         self.since = None;
         if self.key.is_some() {
             watcher().deregister(&mut self.key);

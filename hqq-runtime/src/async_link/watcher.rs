@@ -34,13 +34,34 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use crate::advanced::AdvancedLink;
 use crate::futex::{futex_wait, futex_wake};
 use crate::link::StandardLink;
-use crate::liveness::{PeerLiveness, PEER_CHECK_INTERVAL};
+use crate::liveness::PEER_CHECK_INTERVAL;
 use crate::ring::{EventWords, RecoveredClaims, Ring};
 use crate::wait::protocol;
 
 use super::waitv::{self, WaitvOutcome, MAX_WORDS};
+
+/// What owns the Standard link a task waits on: the link itself, or an
+/// Advanced link over it. The waiter thread keeps the owner alive while the
+/// task is registered.
+pub(crate) trait OwnsLink: Send + Sync + 'static {
+    /// The Standard link whose rings are waited on.
+    fn standard(&self) -> &StandardLink;
+}
+
+impl OwnsLink for StandardLink {
+    fn standard(&self) -> &StandardLink {
+        self
+    }
+}
+
+impl OwnsLink for AdvancedLink<StandardLink> {
+    fn standard(&self) -> &StandardLink {
+        self.transport()
+    }
+}
 
 /// What a task waits for on a link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +105,7 @@ pub(crate) struct Key {
 }
 
 struct Entry {
-    link: Arc<StandardLink>,
+    link: Arc<dyn OwnsLink>,
     interest: Interest,
     waker: Waker,
     /// When the task's wait began: its park slice lengthens with age.
@@ -140,7 +161,7 @@ impl Table {
 /// One registration as the thread sees it during a round.
 struct Watched {
     key: Key,
-    link: Arc<StandardLink>,
+    link: Arc<dyn OwnsLink>,
     interest: Interest,
     slice: Duration,
 }
@@ -203,7 +224,7 @@ impl Watcher {
     pub(crate) fn register(
         &self,
         key: &mut Option<Key>,
-        link: &Arc<StandardLink>,
+        link: &Arc<dyn OwnsLink>,
         interest: Interest,
         waker: &Waker,
         since: Instant,
@@ -254,7 +275,7 @@ impl Watcher {
             let Some((generation, entry)) = slot else {
                 continue;
             };
-            let policy = entry.link.wait_policy();
+            let policy = entry.link.standard().wait_policy();
             let idle = now.saturating_duration_since(entry.since) >= policy.idle_after;
             watched.push(Watched {
                 key: Key {
@@ -286,7 +307,7 @@ impl Watcher {
             self.park(&watched, control_seen);
             let mut wake: Vec<Key> = watched
                 .iter()
-                .filter(|w| !w.interest.blocked(&w.link))
+                .filter(|w| !w.interest.blocked(w.link.standard()))
                 .map(|w| w.key)
                 .collect();
             let now = Instant::now();
@@ -303,7 +324,7 @@ impl Watcher {
     fn park(&self, watched: &[Watched], control_seen: u32) {
         let mut words: Vec<(&AtomicU32, &AtomicU32)> = Vec::new();
         for w in watched {
-            let (seq, waiters) = w.interest.words(&w.link);
+            let (seq, waiters) = w.interest.words(w.link.standard());
             if !words.iter().any(|(s, _)| std::ptr::eq(*s, seq)) {
                 words.push((seq, waiters));
             }
@@ -313,12 +334,16 @@ impl Watcher {
         for (seq, waiters) in &words {
             expected.push((*seq, protocol::announce(*seq, *waiters)));
         }
-        let ready = watched.iter().any(|w| !w.interest.blocked(&w.link));
+        let ready = watched
+            .iter()
+            .any(|w| !w.interest.blocked(w.link.standard()));
         if !ready {
             let mut slice = watched.iter().map(|w| w.slice).min().unwrap_or_default();
             if expected.len() > MAX_WORDS {
                 // Words beyond the kernel's limit are only polled.
-                let short = watched.iter().map(|w| w.link.wait_policy().park_slice);
+                let short = watched
+                    .iter()
+                    .map(|w| w.link.standard().wait_policy().park_slice);
                 slice = slice.min(short.min().unwrap_or_default());
             }
             self.sleep(&expected, control_seen, slice);
@@ -358,13 +383,19 @@ impl Watcher {
 fn check_peers(watched: &[Watched]) -> Vec<Key> {
     let mut wake = Vec::new();
     let mut checked: Vec<(*const StandardLink, bool)> = Vec::new();
-    for w in watched.iter().filter(|w| w.link.has_wake_words()) {
-        let ptr = Arc::as_ptr(&w.link);
+    for w in watched
+        .iter()
+        .filter(|w| w.link.standard().has_wake_words())
+    {
+        let link = w.link.standard();
+        let ptr: *const StandardLink = link;
         let changed = match checked.iter().find(|(p, _)| *p == ptr) {
             Some((_, changed)) => *changed,
             None => {
-                let changed = w.link.recover_dead_claims() != RecoveredClaims::default()
-                    || w.link.peer_liveness() == PeerLiveness::Gone;
+                // One observation per interval of the other side (see
+                // `crate::liveness::watch`), as a blocked operation makes.
+                let changed =
+                    link.recover_dead_claims() != RecoveredClaims::default() || link.observe_peer();
                 checked.push((ptr, changed));
                 changed
             }
@@ -424,7 +455,7 @@ mod tests {
             ..WaitPolicy::DEFAULT
         });
         let (a, b) = StandardLink::pair(&config).expect("pair");
-        let b = Arc::new(b);
+        let b: Arc<dyn OwnsLink> = Arc::new(b);
         let counter = Arc::new(CountingWaker::default());
         let waker = Waker::from(Arc::clone(&counter));
         let mut key = None;
@@ -458,7 +489,7 @@ mod tests {
         let mut config = LinkConfig::new();
         config.slots(4).buffer_size(64);
         let (a, _b) = StandardLink::pair(&config).expect("pair");
-        let link = Arc::new(a);
+        let link: Arc<dyn OwnsLink> = Arc::new(a);
         let waker = Waker::from(Arc::new(CountingWaker::default()));
         let mut table = Table::default();
         let entry = || Entry {

@@ -580,14 +580,14 @@ impl crate::codec::PacketCodec for ConnCreate {
                 crate::codec::OperandRef::of::<Self>(1, "stream_flags"),
             )?,
         };
-        if packet.connection < 1 {
+        if crate::codec::OperandValue::to_word(&packet.connection) < 1 {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(0, "connection"),
                 rule: "connection >= 1",
                 value: crate::codec::OperandValue::to_word(&packet.connection),
             });
         }
-        if packet.stream_flags != 0 {
+        if crate::codec::OperandValue::to_word(&packet.stream_flags) != 0 {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(1, "stream_flags"),
                 rule: "stream_flags == 0",
@@ -653,7 +653,7 @@ impl crate::codec::PacketCodec for ConnAccept {
                 crate::codec::OperandRef::of::<Self>(0, "connection"),
             )?,
         };
-        if packet.connection < 1 {
+        if crate::codec::OperandValue::to_word(&packet.connection) < 1 {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(0, "connection"),
                 rule: "connection >= 1",
@@ -727,7 +727,7 @@ impl crate::codec::PacketCodec for ConnClose {
                 crate::codec::OperandRef::of::<Self>(1, "reason"),
             )?,
         };
-        if packet.connection < 1 {
+        if crate::codec::OperandValue::to_word(&packet.connection) < 1 {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(0, "connection"),
                 rule: "connection >= 1",
@@ -861,14 +861,18 @@ impl crate::codec::PacketCodec for ConnCopy {
                 crate::codec::OperandRef::of::<Self>(6, "method_or_status"),
             )?,
         };
-        if packet.chunk_flags.contains(FrameFlags::ABORT) && packet.total != 0 {
+        if packet.chunk_flags.contains(FrameFlags::ABORT)
+            && crate::codec::OperandValue::to_word(&packet.total) != 0
+        {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(2, "total"),
                 rule: "total == 0 when chunk_flags.Abort",
                 value: crate::codec::OperandValue::to_word(&packet.total),
             });
         }
-        if u128::from(packet.offset) + u128::from(packet.size) > u128::from(packet.total)
+        if u128::from(crate::codec::OperandValue::to_word(&packet.offset))
+            + u128::from(crate::codec::OperandValue::to_word(&packet.size))
+            > u128::from(crate::codec::OperandValue::to_word(&packet.total))
         {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(3, "offset"),
@@ -876,14 +880,18 @@ impl crate::codec::PacketCodec for ConnCopy {
                 value: crate::codec::OperandValue::to_word(&packet.offset),
             });
         }
-        if packet.chunk_flags.contains(FrameFlags::BEGIN) && packet.offset != 0 {
+        if packet.chunk_flags.contains(FrameFlags::BEGIN)
+            && crate::codec::OperandValue::to_word(&packet.offset) != 0
+        {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(3, "offset"),
                 rule: "offset == 0 when chunk_flags.Begin",
                 value: crate::codec::OperandValue::to_word(&packet.offset),
             });
         }
-        if packet.chunk_flags.contains(FrameFlags::ABORT) && packet.offset != 0 {
+        if packet.chunk_flags.contains(FrameFlags::ABORT)
+            && crate::codec::OperandValue::to_word(&packet.offset) != 0
+        {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(3, "offset"),
                 rule: "offset == 0 when chunk_flags.Abort",
@@ -891,8 +899,9 @@ impl crate::codec::PacketCodec for ConnCopy {
             });
         }
         if packet.chunk_flags.contains(FrameFlags::END)
-            && u128::from(packet.offset) + u128::from(packet.size)
-                != u128::from(packet.total)
+            && u128::from(crate::codec::OperandValue::to_word(&packet.offset))
+                + u128::from(crate::codec::OperandValue::to_word(&packet.size))
+                != u128::from(crate::codec::OperandValue::to_word(&packet.total))
         {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(4, "size"),
@@ -900,7 +909,9 @@ impl crate::codec::PacketCodec for ConnCopy {
                 value: crate::codec::OperandValue::to_word(&packet.size),
             });
         }
-        if packet.chunk_flags.contains(FrameFlags::ABORT) && packet.size != 0 {
+        if packet.chunk_flags.contains(FrameFlags::ABORT)
+            && crate::codec::OperandValue::to_word(&packet.size) != 0
+        {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(4, "size"),
                 rule: "size == 0 when chunk_flags.Abort",
@@ -908,7 +919,7 @@ impl crate::codec::PacketCodec for ConnCopy {
             });
         }
         if !packet.chunk_flags.contains(FrameFlags::BEGIN)
-            && packet.method_or_status != 0
+            && crate::codec::OperandValue::to_word(&packet.method_or_status) != 0
         {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(6, "method_or_status"),
@@ -925,14 +936,14 @@ impl crate::codec::PacketCodec for ConnCopy {
         &self,
         limits: &crate::codec::Limits,
     ) -> ::core::result::Result<(), crate::codec::Violation> {
-        if self.total > limits.max_message_size {
+        if crate::codec::OperandValue::to_word(&self.total) > limits.max_message_size {
             return ::core::result::Result::Err(crate::codec::Violation {
                 operand: crate::codec::OperandRef::of::<Self>(2, "total"),
                 rule: "total <= limits.max_message_size",
                 value: crate::codec::OperandValue::to_word(&self.total),
             });
         }
-        if self.size > limits.buffer_size {
+        if crate::codec::OperandValue::to_word(&self.size) > limits.buffer_size {
             return ::core::result::Result::Err(crate::codec::Violation {
                 operand: crate::codec::OperandRef::of::<Self>(4, "size"),
                 rule: "size <= limits.buffer_size",
@@ -1278,7 +1289,7 @@ impl crate::codec::PacketCodec for StandardLinkTombstone {
         &self,
         limits: &crate::codec::Limits,
     ) -> ::core::result::Result<(), crate::codec::Violation> {
-        if self.buffer_index >= limits.slot_count {
+        if crate::codec::OperandValue::to_word(&self.buffer_index) >= limits.slot_count {
             return ::core::result::Result::Err(crate::codec::Violation {
                 operand: crate::codec::OperandRef::of::<Self>(1, "buffer_index"),
                 rule: "buffer_index < limits.slot_count",
@@ -1356,7 +1367,7 @@ impl crate::codec::PacketCodec for StandardLinkCopy {
                 crate::codec::OperandRef::of::<Self>(2, "size"),
             )?,
         };
-        if packet.size < 1 {
+        if crate::codec::OperandValue::to_word(&packet.size) < 1 {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(2, "size"),
                 rule: "size >= 1",
@@ -1372,14 +1383,14 @@ impl crate::codec::PacketCodec for StandardLinkCopy {
         &self,
         limits: &crate::codec::Limits,
     ) -> ::core::result::Result<(), crate::codec::Violation> {
-        if self.buffer_index >= limits.slot_count {
+        if crate::codec::OperandValue::to_word(&self.buffer_index) >= limits.slot_count {
             return ::core::result::Result::Err(crate::codec::Violation {
                 operand: crate::codec::OperandRef::of::<Self>(1, "buffer_index"),
                 rule: "buffer_index < limits.slot_count",
                 value: crate::codec::OperandValue::to_word(&self.buffer_index),
             });
         }
-        if self.size > limits.buffer_size {
+        if crate::codec::OperandValue::to_word(&self.size) > limits.buffer_size {
             return ::core::result::Result::Err(crate::codec::Violation {
                 operand: crate::codec::OperandRef::of::<Self>(2, "size"),
                 rule: "size <= limits.buffer_size",

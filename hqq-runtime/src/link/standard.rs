@@ -1017,6 +1017,22 @@ impl StandardLink {
         )
     }
 
+    /// Checks the other side's liveness once, now (one observation by the
+    /// rules of [`crate::liveness`]'s mixed sides, as a blocked operation
+    /// makes once per interval): whether it is gone. For waiters that
+    /// rate-limit their checks themselves (the async waiter thread).
+    #[cfg(all(feature = "tokio", unix))]
+    pub(crate) fn observe_peer(&self) -> bool {
+        self.peer_watch().check()
+    }
+
+    /// Whether the last liveness check of this link, by any operation,
+    /// found the other side gone and nothing moved since (asks nobody).
+    #[cfg(all(feature = "tokio", unix))]
+    pub(crate) fn peer_known_gone(&self) -> bool {
+        self.peer_watch().known_gone()
+    }
+
     /// What this link has seen the other side do: whether it mixes
     /// registered processes with ones that never register (then a blocked
     /// operation never reports [`LinkRecvError::PeerGone`] for it).

@@ -89,6 +89,9 @@ pub struct PeerSide {
     /// The other side's progress at the last check that found no registered
     /// peer at all ([`NONE`] if the last check found some).
     unregistered_at: AtomicU64,
+    /// The other side's progress when the last check found it gone
+    /// ([`NONE`] if it did not).
+    gone_at: AtomicU64,
 }
 
 impl Default for PeerSide {
@@ -97,6 +100,7 @@ impl Default for PeerSide {
             mixed: AtomicBool::new(false),
             dead_at: AtomicU64::new(NONE),
             unregistered_at: AtomicU64::new(NONE),
+            gone_at: AtomicU64::new(NONE),
         }
     }
 }
@@ -122,7 +126,7 @@ impl PeerSide {
                 self.mark_mixed();
             }
         };
-        match liveness {
+        let gone = match liveness {
             PeerLiveness::Alive => {
                 self.dead_at.store(NONE, Ordering::Relaxed);
                 self.unregistered_at.store(NONE, Ordering::Relaxed);
@@ -139,7 +143,18 @@ impl PeerSide {
                 mixed_if_moved(first);
                 first == progress && !self.is_mixed()
             }
-        }
+        };
+        let at = if gone { progress } else { NONE };
+        self.gone_at.store(at, Ordering::Relaxed);
+        gone
+    }
+
+    /// Whether the last check found the other side gone and it has not
+    /// moved since (`progress`: its positions now). Asks nobody: for
+    /// waiters that someone else checks for.
+    #[cfg_attr(not(all(feature = "tokio", unix)), allow(dead_code))]
+    fn was_gone_at(&self, progress: u64) -> bool {
+        progress != NONE && self.gone_at.load(Ordering::Relaxed) == progress && !self.is_mixed()
     }
 }
 
@@ -224,18 +239,34 @@ impl<'a> PeerWatch<'a> {
             return self.gone.get();
         }
         if self.interval.due() {
-            let liveness = peer_liveness(self.ext, self.probe.as_ref(), self.role, self.me);
-            if liveness == PeerLiveness::Alive
-                && self
-                    .ext
-                    .is_some_and(|ext| !self.link.latest_send_is_recorded(ext))
-            {
-                self.link.side.mark_mixed();
-            }
-            let gone = self.link.side.observe(liveness, self.link.progress());
-            self.gone.set(gone);
+            self.gone.set(self.check());
         }
         self.gone.get()
+    }
+
+    /// Checks now, whatever the interval (for a caller that rate-limits
+    /// its checks itself): whether the other side is gone, by the rules of
+    /// the [module docs](self).
+    pub(crate) fn check(&self) -> bool {
+        if self.ext.is_none() || self.probe.is_none() {
+            return false;
+        }
+        let liveness = peer_liveness(self.ext, self.probe.as_ref(), self.role, self.me);
+        if liveness == PeerLiveness::Alive
+            && self
+                .ext
+                .is_some_and(|ext| !self.link.latest_send_is_recorded(ext))
+        {
+            self.link.side.mark_mixed();
+        }
+        self.link.side.observe(liveness, self.link.progress())
+    }
+
+    /// Whether the last check of this link (by anyone) found the other side
+    /// gone, with nothing moved since; checks nothing itself.
+    #[cfg_attr(not(all(feature = "tokio", unix)), allow(dead_code))]
+    pub(crate) fn known_gone(&self) -> bool {
+        self.link.side.was_gone_at(self.link.progress())
     }
 
     /// Whether a [`poll`](Self::poll) found the peer gone.
@@ -280,6 +311,18 @@ mod tests {
         assert!(!side.is_mixed(), "no traffic: nothing learned");
         assert!(!side.observe(PeerLiveness::Unknown, 3));
         assert!(side.is_mixed());
+    }
+
+    #[test]
+    fn gone_is_remembered_until_the_side_moves() {
+        let side = PeerSide::default();
+        assert!(!side.observe(PeerLiveness::Gone, 7));
+        assert!(!side.was_gone_at(7), "one dead check is not gone");
+        assert!(side.observe(PeerLiveness::Gone, 7));
+        assert!(side.was_gone_at(7));
+        assert!(!side.was_gone_at(8), "moved since");
+        assert!(!side.observe(PeerLiveness::Alive, 7));
+        assert!(!side.was_gone_at(7));
     }
 
     #[test]

@@ -1,0 +1,95 @@
+//! The async side of the receive path (cargo feature `tokio`): one
+//! bounded attempt of a task's wait, in the hand-off of the `pump` module.
+//! A task takes part like a thread, except that it never blocks: where a
+//! thread would sleep on the condition variable it registers its waker
+//! with the inbox (the `tasks` module), and where a thread would block in
+//! the transport it drains the ring and lets the async link wait for the
+//! ring's readiness.
+
+use std::task::Waker;
+
+use crate::advanced::calls::CallKey;
+use crate::advanced::inbox::Inbox;
+use crate::advanced::link::{lock, AdvancedLink};
+use crate::advanced::tasks::TaskKey;
+use crate::advanced::transport::{PacketTransport, TransportError};
+
+/// What one [`AdvancedLink::attempt`] of an async wait found.
+#[derive(Debug)]
+pub(crate) enum Attempt<R> {
+    /// The item; `true` if this attempt pumped and other tasks still wait
+    /// (the caller then arms the ring's readiness for them).
+    Found(R, bool),
+    /// Not there; the pump was free and the ring is drained: the caller
+    /// waits for the ring's readiness (its registration stays).
+    Drained,
+    /// Not there; someone else pumps and will wake the task.
+    Busy,
+    /// Receiving failed (the registration is gone).
+    Failed(TransportError),
+}
+
+impl<T: PacketTransport> AdvancedLink<T> {
+    /// One attempt of an async wait (bounded, never blocks): takes what
+    /// `take` wants, else registers the task's `waker` (`task` names its
+    /// registration, which stays until [`forget_task`](Self::forget_task);
+    /// `call` is the call it waits for, if any) and, if the pump is free,
+    /// receives what has arrived and looks again.
+    pub(crate) fn attempt<R>(
+        &self,
+        task: &mut Option<TaskKey>,
+        waker: &Waker,
+        call: Option<CallKey>,
+        mut take: impl FnMut(&mut Inbox) -> Option<R>,
+    ) -> Attempt<R> {
+        {
+            let mut inbox = lock(&self.inbox);
+            if let Some(found) = take(&mut inbox) {
+                inbox.tasks.remove(task);
+                return Attempt::Found(found, false);
+            }
+            inbox.tasks.register(task, waker, call);
+            if !inbox.handoff.try_pump() {
+                // The pumper wakes us when it routes something or leaves.
+                return Attempt::Busy;
+            }
+        }
+        let (mut inbox, outcome) = self.pump_arrived();
+        // This task watches the ring next: no turn for another.
+        self.give_back_pump(&mut inbox, false);
+        if let Some(found) = take(&mut inbox) {
+            inbox.tasks.remove(task);
+            return Attempt::Found(found, !inbox.tasks.is_empty());
+        }
+        match outcome {
+            Ok(()) | Err(TransportError::TimedOut) => Attempt::Drained,
+            Err(e) => {
+                inbox.tasks.remove(task);
+                Attempt::Failed(e)
+            }
+        }
+    }
+
+    /// Ends an async wait that did not find its item: removes its task
+    /// registration (a turn it was given passes on).
+    pub(crate) fn forget_task(&self, task: &mut Option<TaskKey>) {
+        if task.is_some() {
+            lock(&self.inbox).tasks.remove(task);
+        }
+    }
+
+    /// How many tasks wait in the inbox.
+    pub(crate) fn task_count(&self) -> usize {
+        lock(&self.inbox).tasks.len()
+    }
+
+    /// Wakes every waiting task (the peer is gone: each sees it).
+    pub(crate) fn wake_all_tasks(&self) {
+        lock(&self.inbox).tasks.wake_all();
+    }
+
+    /// Gives one waiting task a turn at the pump (the ring looks ready).
+    pub(crate) fn wake_task_turn(&self) {
+        lock(&self.inbox).tasks.wake_turn();
+    }
+}

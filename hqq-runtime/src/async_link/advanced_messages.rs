@@ -1,0 +1,227 @@
+//! The message operations of [`AsyncAdvancedLink`]: large and streamed
+//! messages, calls, requests and responses.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::advanced::chunking::MessageHeader;
+use crate::advanced::messages::{
+    fill_chunk, stream_step, take_large, take_request_on, take_stream,
+};
+use crate::advanced::{
+    CallError, ReceivedMessage, RecvLargeError, RecvRequestError, Request, RespondError, Response,
+    SendLargeError, TransportError,
+};
+use crate::protocol::FrameFlags;
+
+use super::advanced::{AsyncAdvancedLink, Undo};
+
+impl AsyncAdvancedLink {
+    /// Sends the message of `header` (its bytes `wire`, `flags` on every
+    /// chunk) chunk by chunk, waiting while the ring is full. Dropped or
+    /// failing after its first chunk, it aborts the message.
+    async fn send_message(
+        &self,
+        header: MessageHeader,
+        wire: &[u8],
+        flags: FrameFlags,
+    ) -> Result<(), TransportError> {
+        let link = self.get_ref();
+        // Queued notices (aborts of cancelled sends) go out first.
+        link.flush_replies();
+        let started = AtomicBool::new(false);
+        let mut abort = Undo::new(|| {
+            if started.load(Ordering::Relaxed) {
+                link.abort_message(&header);
+            }
+        });
+        let total = wire.len() as u64;
+        for mut chunk in header.chunks(total, self.standard().buffer_size() as u64) {
+            chunk.chunk_flags |= flags;
+            let mut source = usize::try_from(chunk.offset)
+                .ok()
+                .and_then(|offset| wire.get(offset..))
+                .unwrap_or_default();
+            // A slice holds the whole chunk: filling never fails.
+            let mut failed = false;
+            self.send_packet_with(|buffer| {
+                fill_chunk(&header, &chunk, &mut source, buffer, &mut failed)
+            })
+            .await?;
+            started.store(true, Ordering::Relaxed);
+            link.counters.chunk_sent();
+        }
+        abort.disarm();
+        link.counters.message_sent(total);
+        Ok(())
+    }
+
+    /// Sends `data` as one message on `connection` (0 = the link itself).
+    /// Returns the message id. See [`AdvancedLink::send_large`](crate::advanced::AdvancedLink::send_large).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe in effect: a message goes out chunk by chunk, and if the
+    /// future is dropped after the first chunk the message is aborted (an
+    /// Abort chunk is sent, or queued with the replies while the ring is
+    /// full), so the peer drops what it got and delivers nothing. The
+    /// message is then not sent.
+    pub async fn send_large(&self, connection: u64, data: &[u8]) -> Result<u64, SendLargeError> {
+        let header = self.get_ref().plain_header(connection, data.len() as u64)?;
+        let (wire, flags) = self.get_ref().compressed(data);
+        self.send_message(header, &wire, flags).await?;
+        Ok(header.message)
+    }
+
+    /// Waits for the next whole message on `connection`; `NotConnected`
+    /// once the connection closed. See
+    /// [`AdvancedLink::recv_large`](crate::advanced::AdvancedLink::recv_large).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: a message is taken only in the poll that returns it, so
+    /// a dropped future took nothing.
+    pub async fn recv_large(&self, connection: u64) -> Result<ReceivedMessage, RecvLargeError> {
+        self.get_ref().check_recv(connection)?;
+        self.wait_for(None, |inbox| take_large(inbox, connection))
+            .await?
+    }
+
+    /// Receives the next message on a streaming `connection` (see
+    /// [`AdvancedLink::set_streaming`](crate::advanced::AdvancedLink::set_streaming)),
+    /// calling `sink(offset, chunk)` for each chunk as it arrives. Returns
+    /// the message id and total.
+    ///
+    /// # Cancel safety
+    ///
+    /// Each chunk is taken in the poll that hands it to `sink`. If the
+    /// future is dropped part-way, the chunks given to `sink` are gone and
+    /// the rest of the message stays queued: the next call continues it.
+    pub async fn recv_stream(
+        &self,
+        connection: u64,
+        mut sink: impl FnMut(u64, &[u8]),
+    ) -> Result<(u64, u64), RecvLargeError> {
+        self.get_ref().check_recv(connection)?;
+        loop {
+            let event = self
+                .wait_for(None, |inbox| take_stream(inbox, connection))
+                .await??;
+            if let Some(end) = stream_step(event, &mut sink) {
+                return end;
+            }
+        }
+    }
+
+    /// Calls `method` on the link itself (connection 0) with `request` and
+    /// waits for the response.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`call_on`](Self::call_on).
+    pub async fn call(&self, method: u64, request: &[u8]) -> Result<Response, CallError> {
+        self.call_on(0, method, request).await
+    }
+
+    /// Calls `method` on `connection` with `request` and waits for the
+    /// response. Any number of tasks may call at once; each is woken by
+    /// its own response only.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe in effect: dropped while the request goes out, the
+    /// request is aborted as by [`send_large`](Self::send_large) (the
+    /// server never sees it); dropped after, the call is given up and a
+    /// late response is dropped (and counted) as for a call that timed out.
+    /// Either way nothing of the call stays registered.
+    pub async fn call_on(
+        &self,
+        connection: u64,
+        method: u64,
+        request: &[u8],
+    ) -> Result<Response, CallError> {
+        let link = self.get_ref();
+        let (key, header) = link.start_call(connection, method, request.len() as u64)?;
+        let mut cancel = Undo::new(|| link.cancel_call(key));
+        let (wire, flags) = link.compressed(request);
+        self.send_message(header, &wire, flags).await?;
+        let outcome = self
+            .wait_for(Some(key), |inbox| inbox.take_call(key))
+            .await?;
+        cancel.disarm();
+        Ok(outcome?)
+    }
+
+    /// Waits for the next request (on any connection) to serve.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: a request is taken only in the poll that returns it.
+    pub async fn recv_request(&self) -> Result<Request, RecvRequestError> {
+        self.get_ref().check_serving()?;
+        Ok(self
+            .wait_for(None, |inbox| inbox.take_request(None))
+            .await?)
+    }
+
+    /// Waits for the next request on `connection`; `Ok(None)` once the
+    /// connection closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: a request is taken only in the poll that returns it.
+    pub async fn recv_request_on(
+        &self,
+        connection: u64,
+    ) -> Result<Option<Request>, RecvRequestError> {
+        self.get_ref().check_serving()?;
+        Ok(self
+            .wait_for(None, |inbox| take_request_on(inbox, connection))
+            .await?)
+    }
+
+    /// Answers `request` with `response` and status 0.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`respond_with`](Self::respond_with).
+    pub async fn respond(&self, request: &Request, response: &[u8]) -> Result<(), RespondError> {
+        self.respond_with(request, 0, false, response).await
+    }
+
+    /// Answers `request` with an error response carrying `status` and
+    /// `detail` bytes.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`respond_with`](Self::respond_with).
+    pub async fn respond_error(
+        &self,
+        request: &Request,
+        status: u64,
+        detail: &[u8],
+    ) -> Result<(), RespondError> {
+        self.respond_with(request, status, true, detail).await
+    }
+
+    /// Answers `request` with `status`, the Error flag if `error`, and
+    /// `data`, waiting while the ring is full.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe in effect: dropped part-way, the response is aborted as
+    /// by [`send_large`](Self::send_large), so the caller gets none (its
+    /// call ends at its own timeout or cancellation).
+    pub async fn respond_with(
+        &self,
+        request: &Request,
+        status: u64,
+        error: bool,
+        data: &[u8],
+    ) -> Result<(), RespondError> {
+        let link = self.get_ref();
+        let header = link.response_header(request, status, error, data.len() as u64)?;
+        let (wire, flags) = link.compressed(data);
+        self.send_message(header, &wire, flags).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,444 @@
+//! AsyncAdvancedLink (feature `tokio`): negotiation, connections, large and
+//! streamed messages, calls on both tokio runtimes (and beside blocking
+//! threads), cancellation at every await point, and a peer process that
+//! dies while tasks wait.
+//!
+//! Run with `cargo test -p hqq-runtime --features tokio --test async_advanced`.
+#![cfg(all(feature = "tokio", target_os = "linux"))]
+
+mod async_support;
+mod support;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use async_support::{current_thread, join, link_config, multi_thread, run, serial, CountingWaker};
+use hqq_runtime::advanced::{
+    AdvancedConfig, AdvancedLink, CallContext, CallError, RecvLargeError, RecvRequestError,
+    RpcCallError, ServeEnd, Status, TransportError,
+};
+use hqq_runtime::async_link::rpc::{self, AsyncRpcService};
+use hqq_runtime::async_link::AsyncAdvancedLink;
+use support::{child_env, unique_segment_name, Child};
+
+/// Two async ends, not negotiated yet.
+fn raw_pair(slots: u64) -> (Arc<AsyncAdvancedLink>, Arc<AsyncAdvancedLink>) {
+    let (a, b) = AdvancedLink::pair(&link_config(slots), AdvancedConfig::default()).expect("pair");
+    (
+        Arc::new(AsyncAdvancedLink::new(a)),
+        Arc::new(AsyncAdvancedLink::new(b)),
+    )
+}
+
+/// Two async ends that negotiated (asynchronously, concurrently).
+async fn pair(slots: u64) -> (Arc<AsyncAdvancedLink>, Arc<AsyncAdvancedLink>) {
+    let (a, b) = raw_pair(slots);
+    let (x, y) = join(
+        a.negotiate(AdvancedConfig::default().offer),
+        b.accept_negotiation(),
+    )
+    .await;
+    assert_eq!(x.expect("negotiate").features, y.expect("accept").features);
+    (a, b)
+}
+
+fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+    let waker = Waker::from(Arc::new(CountingWaker::default()));
+    future.poll(&mut Context::from_waker(&waker))
+}
+
+/// Polls `future` a few times (past the spin phase), asserting it waits.
+fn poll_pending<F: Future>(mut future: Pin<&mut F>) {
+    for _ in 0..50 {
+        assert!(
+            poll_once(future.as_mut()).is_pending(),
+            "the operation should wait"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Echoes requests with method 1; method 2 is an error status.
+struct Echo;
+
+impl AsyncRpcService for Echo {
+    async fn handle(
+        &mut self,
+        _cx: CallContext,
+        method: u64,
+        request: Vec<u8>,
+    ) -> Option<Result<Vec<u8>, Status>> {
+        match method {
+            1 => Some(Ok(request)),
+            2 => Some(Err(Status::new(7, "no"))),
+            _ => None,
+        }
+    }
+}
+
+#[test]
+fn concurrent_calls_on_a_current_thread_runtime() {
+    let _serial = serial();
+    run(current_thread(), async {
+        let (client, server) = pair(8).await;
+        server.get_ref().listen().expect("listen");
+        let (dialed, accepted) = join(client.dial(), server.accept()).await;
+        let connection = dialed.expect("dial");
+        assert_eq!(accepted.expect("accept"), connection);
+        let mut echo = Echo;
+        let serving = rpc::serve(&server, connection, &mut echo);
+        let calls = async {
+            let mut calls = Vec::new();
+            for i in 0..20u32 {
+                let client = Arc::clone(&client);
+                calls.push(async move {
+                    let request = vec![i as u8; (i * 37) as usize % 300];
+                    let response = rpc::call(&client, connection, 1, &request)
+                        .await
+                        .expect("call");
+                    assert_eq!(response, request);
+                });
+            }
+            join_all(calls).await;
+            let refused = rpc::call(&client, connection, 2, b"x").await;
+            assert!(matches!(refused, Err(RpcCallError::Status(s)) if s.code == 7));
+            let unknown = rpc::call(&client, connection, 9, b"x").await;
+            assert!(
+                matches!(unknown, Err(RpcCallError::Status(s)) if s.code == Status::UNKNOWN_METHOD)
+            );
+            client.close(connection).await.expect("close");
+        };
+        let (served, ()) = join(serving, calls).await;
+        assert_eq!(served.expect("serve"), ServeEnd::Closed);
+        assert_eq!(client.waiting_tasks() + server.waiting_tasks(), 0);
+    });
+}
+
+/// Polls every future until all are done (on the current task).
+async fn join_all<F: Future<Output = ()>>(futures: Vec<F>) {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for slot in &mut futures {
+            if let Some(f) = slot {
+                if f.as_mut().poll(cx).is_ready() {
+                    *slot = None;
+                } else {
+                    pending = true;
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await
+}
+
+#[test]
+fn many_spawned_calls_on_a_multi_thread_runtime() {
+    let _serial = serial();
+    let runtime = multi_thread();
+    let handle = runtime.handle().clone();
+    run(runtime, async move {
+        let (client, server) = pair(16).await;
+        let connection = {
+            let server = Arc::clone(&server);
+            server.get_ref().listen().expect("listen");
+            let accepted = handle.spawn(async move { server.accept().await });
+            let dialed = client.dial().await.expect("dial");
+            assert_eq!(accepted.await.expect("task").expect("accept"), dialed);
+            dialed
+        };
+        let serving = {
+            let server = Arc::clone(&server);
+            handle.spawn(async move { rpc::serve(&server, connection, &mut Echo).await })
+        };
+        let tasks: Vec<_> = (0..200u32)
+            .map(|i| {
+                let client = Arc::clone(&client);
+                handle.spawn(async move {
+                    let request = i.to_le_bytes().repeat(1 + (i as usize % 40));
+                    let response = rpc::call(&client, connection, 1, &request).await;
+                    assert_eq!(response.expect("call"), request);
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("call task");
+        }
+        client.close(connection).await.expect("close");
+        assert_eq!(
+            serving.await.expect("serve task").expect("serve"),
+            ServeEnd::Closed
+        );
+        assert_eq!(client.waiting_tasks(), 0);
+        assert_eq!(server.waiting_tasks(), 0);
+        let stats = client.get_ref().stats();
+        assert_eq!((stats.held_bytes, stats.held_entries), (0, 0), "{stats:?}");
+    });
+}
+
+#[test]
+fn async_calls_to_a_blocking_server_and_back() {
+    let _serial = serial();
+    let (client, server) = raw_pair(4);
+    let server_thread = {
+        let server = Arc::clone(&server);
+        std::thread::spawn(move || {
+            let link = server.get_ref();
+            link.wait_for_negotiation().expect("accept");
+            // Blocking threads and tasks share the link's receive path.
+            for _ in 0..50 {
+                let request = link.recv_request().expect("request");
+                link.respond(&request, &request.data).expect("respond");
+            }
+        })
+    };
+    run(multi_thread(), async {
+        client
+            .negotiate(AdvancedConfig::default().offer)
+            .await
+            .expect("negotiate");
+        let mut calls = Vec::new();
+        for i in 0..50u8 {
+            let client = Arc::clone(&client);
+            calls.push(async move {
+                let response = client.call(1, &[i; 100]).await.expect("call");
+                assert_eq!(response.data, [i; 100]);
+            });
+        }
+        join_all(calls).await;
+    });
+    server_thread.join().expect("server thread");
+}
+
+#[test]
+fn large_streamed_and_closed() {
+    let _serial = serial();
+    run(current_thread(), async {
+        let (a, b) = pair(4).await;
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        // 157 chunks through 4 slots: the sender waits for room many times.
+        let (sent, received) = join(a.send_large(0, &data), b.recv_large(0)).await;
+        let received = received.expect("recv_large");
+        assert_eq!(received.message, sent.expect("send_large"));
+        assert_eq!(received.data, data);
+
+        b.get_ref().set_streaming(0, true);
+        let mut streamed = Vec::new();
+        let (sent, total) = join(
+            a.send_large(0, &data),
+            b.recv_stream(0, |offset, chunk| {
+                assert_eq!(offset as usize, streamed.len());
+                streamed.extend_from_slice(chunk);
+            }),
+        )
+        .await;
+        let (message, total) = total.expect("recv_stream");
+        assert_eq!((message, total), (sent.expect("send"), data.len() as u64));
+        assert_eq!(streamed, data);
+
+        b.get_ref().listen().expect("listen");
+        let (dialed, accepted) = join(a.dial(), b.accept()).await;
+        let id = dialed.expect("dial");
+        assert_eq!(accepted.expect("accept"), id);
+        let (_, closed) = join(a.close(id), b.recv_large(id)).await;
+        assert_eq!(closed, Err(RecvLargeError::NotConnected(id)));
+        assert_eq!(a.waiting_tasks() + b.waiting_tasks(), 0);
+    });
+}
+
+#[test]
+fn futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let (a, _b) = raw_pair(4);
+    assert_send(&a.negotiate(AdvancedConfig::default().offer));
+    assert_send(&a.accept_negotiation());
+    assert_send(&a.dial());
+    assert_send(&a.accept());
+    assert_send(&a.close(1));
+    assert_send(&a.send_large(0, b""));
+    assert_send(&a.recv_large(0));
+    assert_send(&a.recv_stream(0, |_, _| {}));
+    assert_send(&a.call(1, b""));
+    assert_send(&a.recv_request());
+    assert_send(&a.recv_request_on(0));
+    assert_send(&rpc::call(&a, 0, 1, b""));
+    assert_send(&rpc::serve(&a, 0, &mut Echo));
+}
+
+/// Runs `op` until it waits, drops it, and checks it left nothing behind.
+fn cancel_while_waiting<F: Future>(link: &AsyncAdvancedLink, op: F) {
+    let mut op = Box::pin(op);
+    poll_pending(op.as_mut());
+    assert_eq!(link.waiting_tasks(), 1, "the waiting task is registered");
+    drop(op);
+    assert_eq!(
+        link.waiting_tasks(),
+        0,
+        "a dropped wait leaves no registration"
+    );
+}
+
+#[test]
+fn cancelled_receives_lose_nothing() {
+    let _serial = serial();
+    run(current_thread(), async {
+        let (a, b) = pair(8).await;
+        cancel_while_waiting(&b, b.recv_large(0));
+        cancel_while_waiting(&b, b.recv_request());
+        b.get_ref().listen().expect("listen");
+        cancel_while_waiting(&b, b.accept());
+        // What arrives after the cancelled waits is there for the next ones.
+        a.send_large(0, b"after").await.expect("send");
+        assert_eq!(b.recv_large(0).await.expect("recv").data, b"after");
+        let (dialed, accepted) = join(a.dial(), b.accept()).await;
+        assert_eq!(dialed.expect("dial"), accepted.expect("accept"));
+    });
+}
+
+#[test]
+fn a_call_cancelled_while_waiting_for_its_response() {
+    let _serial = serial();
+    run(current_thread(), async {
+        let (client, server) = pair(8).await;
+        cancel_while_waiting(&client, client.call(1, b"forgotten"));
+        // The server answers the forgotten call; the answer is dropped.
+        let request = server.recv_request().await.expect("request");
+        assert_eq!(request.data, b"forgotten");
+        server.respond(&request, b"late").await.expect("respond");
+        let (response, ()) = join(client.call(1, b"next"), async {
+            let request = server.recv_request().await.expect("request");
+            server.respond(&request, b"fresh").await.expect("respond");
+        })
+        .await;
+        assert_eq!(response.expect("call").data, b"fresh");
+        let stats = client.get_ref().stats();
+        assert_eq!((stats.held_bytes, stats.held_entries), (0, 0), "{stats:?}");
+        assert_eq!(client.waiting_tasks(), 0);
+    });
+}
+
+#[test]
+fn a_send_cancelled_part_way_is_aborted() {
+    let _serial = serial();
+    run(current_thread(), async {
+        let (a, b) = pair(4).await;
+        // 20 chunks through 4 slots, nobody receiving: the send waits for
+        // room after 4 chunks; dropped there, the message is aborted.
+        let mut send = Box::pin(a.send_large(0, &[1; 20 * 64]));
+        poll_pending(send.as_mut());
+        drop(send);
+        let mut call = Box::pin(a.call(1, &[2; 20 * 64]));
+        // The call's request is stuck behind the partial message too.
+        assert!(poll_once(call.as_mut()).is_pending());
+        drop(call);
+        // The receiver gets neither partial message, and the next one whole
+        // (the aborts go out, queued, once the ring has room).
+        let (sent, received) = join(a.send_large(0, b"whole"), async {
+            let message = b.recv_large(0).await.expect("recv");
+            assert!(
+                b.get_ref().try_recv_request().is_err(),
+                "no partial request"
+            );
+            message
+        })
+        .await;
+        let id = sent.expect("send");
+        assert_eq!(
+            (received.message, received.data.as_slice()),
+            (id, &b"whole"[..])
+        );
+        assert!(b.get_ref().stats().aborts >= 1);
+        assert_eq!(a.waiting_tasks() + b.waiting_tasks(), 0);
+    });
+}
+
+#[test]
+fn a_cancelled_dial_leaves_nothing_open() {
+    let _serial = serial();
+    run(current_thread(), async {
+        let (a, b) = pair(8).await;
+        b.get_ref().listen().expect("listen");
+        cancel_while_waiting(&a, a.dial());
+        // The peer saw the ConnCreate and the ConnClose that follows it: the
+        // connection it may have accepted is closed again.
+        let id = b.accept().await.expect("accept");
+        a.send_large(0, b"flush").await.expect("send");
+        assert_eq!(b.recv_large(0).await.expect("recv").data, b"flush");
+        assert!(!a.get_ref().is_open(id));
+        assert!(!b.get_ref().is_open(id), "the peer was told");
+        assert!(b.get_ref().closed_by_peer(id));
+        let (dialed, accepted) = join(a.dial(), b.accept()).await;
+        assert_eq!(dialed.expect("dial"), accepted.expect("accept"));
+    });
+}
+
+/// The peer process of `a_dead_peer_ends_every_wait`: negotiates, then
+/// dies (no destructors, no ConnClose, its process-table entry left behind)
+/// when told to.
+#[test]
+fn advanced_peer_that_dies() {
+    let Some(env) = child_env("advanced_peer_that_dies") else {
+        return;
+    };
+    let link = AdvancedLink::open(
+        &env.var("HQQ_SEGMENT"),
+        &link_config(8),
+        AdvancedConfig::default(),
+    )
+    .expect("open");
+    link.wait_for_negotiation().expect("negotiation");
+    let message = link.recv_large(0).expect("the word to die");
+    assert_eq!(message.data, b"die");
+    std::process::exit(0);
+}
+
+#[test]
+fn a_dead_peer_ends_every_wait() {
+    let _serial = serial();
+    let name = unique_segment_name("async-advanced-gone");
+    let link =
+        AdvancedLink::create(&name, &link_config(8), AdvancedConfig::default()).expect("create");
+    let link = Arc::new(AsyncAdvancedLink::new(link));
+    let child = Child::spawn("advanced_peer_that_dies", &[("HQQ_SEGMENT", &name)]);
+    run(multi_thread(), async {
+        link.negotiate(AdvancedConfig::default().offer)
+            .await
+            .expect("negotiate");
+        // Three tasks wait for things the peer will never send.
+        let call = {
+            let link = Arc::clone(&link);
+            tokio::spawn(async move { link.call(1, b"never answered").await })
+        };
+        let request = {
+            let link = Arc::clone(&link);
+            tokio::spawn(async move { link.recv_request().await })
+        };
+        let message = {
+            let link = Arc::clone(&link);
+            tokio::spawn(async move { link.recv_large(0).await })
+        };
+        link.send_large(0, b"die").await.expect("send");
+        assert!(matches!(
+            call.await.expect("task"),
+            Err(CallError::Transport(TransportError::PeerGone))
+        ));
+        assert!(matches!(
+            request.await.expect("task"),
+            Err(RecvRequestError::Transport(TransportError::PeerGone))
+        ));
+        assert!(matches!(
+            message.await.expect("task"),
+            Err(RecvLargeError::Transport(TransportError::PeerGone))
+        ));
+        assert_eq!(link.waiting_tasks(), 0);
+    });
+    child.wait(Duration::from_secs(60)).assert_success();
+}
