@@ -1177,21 +1177,21 @@ impl crate::codec::PacketCodec for Handshake {
                 crate::codec::OperandRef::of::<Self>(2, "size"),
             )?,
         };
-        if packet.step < 1 {
+        if crate::codec::OperandValue::to_word(&packet.step) < 1 {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(0, "step"),
                 rule: "step >= 1",
                 value: crate::codec::OperandValue::to_word(&packet.step),
             });
         }
-        if packet.step > 2 {
+        if crate::codec::OperandValue::to_word(&packet.step) > 2 {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(0, "step"),
                 rule: "step <= 2",
                 value: crate::codec::OperandValue::to_word(&packet.step),
             });
         }
-        if packet.size > 1024 {
+        if crate::codec::OperandValue::to_word(&packet.size) > 1024 {
             return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
                 operand: crate::codec::OperandRef::of::<Self>(2, "size"),
                 rule: "size <= 1024",
@@ -1207,7 +1207,7 @@ impl crate::codec::PacketCodec for Handshake {
         &self,
         limits: &crate::codec::Limits,
     ) -> ::core::result::Result<(), crate::codec::Violation> {
-        if self.size > limits.buffer_size {
+        if crate::codec::OperandValue::to_word(&self.size) > limits.buffer_size {
             return ::core::result::Result::Err(crate::codec::Violation {
                 operand: crate::codec::OperandRef::of::<Self>(2, "size"),
                 rule: "size <= limits.buffer_size",
