@@ -36,6 +36,12 @@ const EXPECTED_ROWS: &[(&str, &str, &str)] = &[
         "1 MiB",
         "stream GB/s",
     ),
+    (
+        "hqq AdvancedLink send_large/recv_large encrypted",
+        "1 MiB",
+        "stream GB/s",
+    ),
+    ("hqq AdvancedLink call encrypted", "64 B", "RTT median"),
 ];
 
 /// Runs `hqq` with `args`, killing it (and failing) after [`WATCHDOG`].

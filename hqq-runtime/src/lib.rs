@@ -88,6 +88,17 @@
 //! - make us unlink a segment: stale segments are reclaimed only when the
 //!   caller asks ([`SegmentOptions::reclaim_stale`](segment::SegmentOptions::reclaim_stale)).
 //!
+//! **On an Advanced link with Encryption negotiated** (both sides
+//! configured with [`AdvancedConfig::encryption`](advanced::AdvancedConfig::encryption))
+//! such a process also cannot read the messages (a process that can only
+//! read the segment learns their sizes, connections, ids, kinds and timing)
+//! nor forge, replay or alter one undetected: each is refused with a typed
+//! error and counted, and later good messages still arrive. It can still
+//! drop, delay or reorder them and forge the unencrypted control packets;
+//! [`advanced::encryption`] states the details and the downgrade a writer
+//! can force unless [`AdvancedConfig::encryption_required`](advanced::AdvancedConfig::encryption_required)
+//! is used.
+//!
 //! Two links that one process opens on the same name are two mappings, and
 //! each treats the other like a peer process; the two ends of
 //! [`StandardLink::pair`](link::StandardLink::pair) share one mapping and

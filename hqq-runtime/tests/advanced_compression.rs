@@ -8,8 +8,8 @@ mod support;
 
 use std::time::Duration;
 
-use advanced::link_config;
-use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink, Codec, DialError, ProtocolOffer};
+use advanced::{dial, link_config};
+use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink, Codec, ProtocolOffer};
 use hqq_runtime::protocol::Features;
 use support::{child_env, unique_segment_name, Child};
 
@@ -53,16 +53,6 @@ fn random(len: usize) -> Vec<u8> {
             (x >> 32) as u8
         })
         .collect()
-}
-
-fn dial(link: &AdvancedLink) -> u64 {
-    loop {
-        match link.dial() {
-            Ok(id) => return id,
-            Err(DialError::Refused(_)) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => panic!("dial: {e}"),
-        }
-    }
 }
 
 /// The child: takes what the parent's `HQQ_OFFER` says (ours or Go's),

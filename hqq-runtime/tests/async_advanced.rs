@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_support::{current_thread, join, link_config, multi_thread, run, serial, CountingWaker};
 use hqq_runtime::advanced::{
-    AdvancedConfig, AdvancedLink, CallContext, CallError, FlowControl, RecvLargeError,
+    AdvancedConfig, AdvancedLink, CallContext, CallError, FlowControl, Keys, RecvLargeError,
     RecvRequestError, RpcCallError, ServeEnd, Status, TransportError,
 };
 use hqq_runtime::async_link::rpc::{self, AsyncRpcService};
@@ -118,8 +118,9 @@ fn concurrent_calls_on_a_current_thread_runtime() {
     });
 }
 
-/// The async link neither asks for nor grants flow control and QoS (its
-/// send path does not wait for credit or a turn), even when both sides'
+/// The async link neither asks for nor grants flow control, QoS and
+/// encryption (its send path does not wait for credit or a turn, and it
+/// runs no handshake), even when both sides'
 /// configurations ask for them; the rest of the offer is kept.
 #[test]
 fn async_links_withhold_flow_control_and_qos() {
@@ -127,8 +128,9 @@ fn async_links_withhold_flow_control_and_qos() {
     run(current_thread(), async {
         let config = AdvancedConfig::default()
             .flow_control(FlowControl::default())
-            .quality_of_service();
-        let (a, b) = AdvancedLink::pair(&link_config(8), config.clone()).expect("pair");
+            .quality_of_service()
+            .encryption(Keys::pre_shared([7; 32]));
+        let (a, b) = AdvancedLink::pair(&link_config(8), config).expect("pair");
         let (a, b) = (AsyncAdvancedLink::new(a), AsyncAdvancedLink::new(b));
         let (x, y) = join(a.negotiate(config.offer), b.accept_negotiation()).await;
         let (x, y) = (x.expect("negotiate"), y.expect("accept"));

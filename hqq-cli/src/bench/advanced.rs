@@ -5,7 +5,10 @@
 //! segment.
 //!
 //! The compression rows send 1 MiB of JSON-like text or of random bytes
-//! assembled, with LZ4 negotiated on both sides or not.
+//! assembled, with LZ4 negotiated on both sides or not. The encryption
+//! rows send 1 MiB assembled and make 64 B calls with Encryption
+//! negotiated on both sides (a fixed pre-shared key: the rows measure the
+//! cost of sealing, not a secret).
 //!
 //! The peer is started in one [`AdvancedMode`] (from the environment). In
 //! the two large-message modes it receives messages on connection 0 and
@@ -16,7 +19,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hqq_runtime::advanced::{
-    AdvancedConfig, AdvancedLink, CallContext, Codec, RecvLargeError, RpcService, Status,
+    AdvancedConfig, AdvancedLink, CallContext, Codec, Keys, RecvLargeError, RpcService, Status,
     TransportError,
 };
 use hqq_runtime::link::LinkConfig;
@@ -50,6 +53,49 @@ const COMPRESSION_ENV: &str = "HQQ_BENCH_ADVANCED_COMPRESSION";
 
 /// Messages at least this long are compressed when compression is on.
 const COMPRESSION_THRESHOLD: u64 = 4096;
+
+/// Environment variable saying whether the peer asks for encryption.
+const ENCRYPTION_ENV: &str = "HQQ_BENCH_ADVANCED_ENCRYPTION";
+
+/// The pre-shared key of the encryption rows (public on purpose: the rows
+/// measure sealing, they protect nothing).
+const BENCH_KEY: [u8; 32] = *b"hqq bench: not a secret, a cost!";
+
+/// Which optional features both sides of a row ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RowFeatures {
+    /// LZ4 compression.
+    pub compression: bool,
+    /// Encryption (a pre-shared key).
+    pub encryption: bool,
+}
+
+impl RowFeatures {
+    /// Neither compression nor encryption.
+    pub const PLAIN: RowFeatures = RowFeatures {
+        compression: false,
+        encryption: false,
+    };
+    /// LZ4 compression.
+    pub const LZ4: RowFeatures = RowFeatures {
+        compression: true,
+        encryption: false,
+    };
+    /// Encryption.
+    pub const SEALED: RowFeatures = RowFeatures {
+        compression: false,
+        encryption: true,
+    };
+}
+
+/// `on` or `off`, as the peer's environment says it.
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
+}
 
 /// What the large messages hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,16 +183,18 @@ pub(super) fn link_config() -> LinkConfig {
     config
 }
 
-pub(super) fn advanced_config(compression: bool) -> AdvancedConfig {
-    let config = AdvancedConfig {
+pub(super) fn advanced_config(features: RowFeatures) -> AdvancedConfig {
+    let mut config = AdvancedConfig {
         timeout: TIMEOUT,
         ..AdvancedConfig::default()
     };
-    if compression {
-        config.compression(Codec::Lz4, COMPRESSION_THRESHOLD)
-    } else {
-        config
+    if features.compression {
+        config = config.compression(Codec::Lz4, COMPRESSION_THRESHOLD);
     }
+    if features.encryption {
+        config = config.encryption_required(Keys::pre_shared(BENCH_KEY));
+    }
+    config
 }
 
 /// The parent's end: an Advanced link to a peer in one mode.
@@ -171,27 +219,28 @@ impl std::fmt::Debug for AdvancedClient {
 /// Creates the link (as its primary), starts a peer in `mode` and
 /// negotiates with it.
 pub fn spawn_advanced(mode: AdvancedMode) -> Result<AdvancedClient, BenchError> {
-    spawn_advanced_with(mode, Content::Filler, false)
+    spawn_advanced_with(mode, Content::Filler, RowFeatures::PLAIN)
 }
 
-/// [`spawn_advanced`] with messages of `content`, LZ4 negotiated on both
-/// sides if `compression`.
+/// [`spawn_advanced`] with messages of `content` and the optional
+/// `features` negotiated on both sides.
 pub fn spawn_advanced_with(
     mode: AdvancedMode,
     content: Content,
-    compression: bool,
+    features: RowFeatures,
 ) -> Result<AdvancedClient, BenchError> {
     let name = segment_name("advanced");
-    let config = advanced_config(compression);
+    let config = advanced_config(features);
     let link =
         AdvancedLink::create(&name, &link_config(), config).map_err(BenchError::AdvancedCreate)?;
-    let compressing = if compression { "lz4" } else { "off" };
+    let compressing = if features.compression { "lz4" } else { "off" };
     let peer = Peer::spawn(
         PeerRole::AdvancedEcho,
         &[
             (SEGMENT_ENV, &name),
             (MODE_ENV, mode.name()),
             (COMPRESSION_ENV, compressing),
+            (ENCRYPTION_ENV, on_off(features.encryption)),
         ],
         Stdio::null(),
         Stdio::null(),
@@ -341,7 +390,11 @@ pub(super) fn serve_peer() -> Result<(), PeerRunError> {
         .find(|mode| mode.name() == mode_name)
         .ok_or(PeerRunError::BadEnvironment { name: MODE_ENV })?;
     let compression: String = env_value(COMPRESSION_ENV)?;
-    let config = advanced_config(compression == "lz4");
+    let encryption: String = env_value(ENCRYPTION_ENV)?;
+    let config = advanced_config(RowFeatures {
+        compression: compression == "lz4",
+        encryption: encryption == "on",
+    });
     let link =
         AdvancedLink::open(&name, &link_config(), config).map_err(PeerRunError::AdvancedOpen)?;
     link.wait_for_negotiation()

@@ -18,7 +18,7 @@ use hqq_runtime::advanced::{
 };
 
 use super::advanced::{
-    advanced_config, failed, link_config, Echo, BUFFER_SIZE, ECHO_METHOD, TIMEOUT,
+    advanced_config, failed, link_config, Echo, RowFeatures, BUFFER_SIZE, ECHO_METHOD, TIMEOUT,
 };
 use super::error::{BenchError, PeerRunError};
 use super::measure::RoundTrip;
@@ -64,7 +64,7 @@ impl Scheduling {
     }
 
     fn config(self) -> AdvancedConfig {
-        let config = advanced_config(false);
+        let config = advanced_config(RowFeatures::PLAIN);
         match self {
             Scheduling::Off => config,
             Scheduling::Priorities => config.quality_of_service(),

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::advanced::{spawn_advanced, spawn_advanced_with, AdvancedMode, Content};
+use super::advanced::{spawn_advanced, spawn_advanced_with, AdvancedMode, Content, RowFeatures};
 use super::copy::CopyCeiling;
 use super::error::BenchError;
 use super::fd::{spawn_pipe, spawn_socketpair};
@@ -69,6 +69,10 @@ pub const ASYNC_CONCURRENT_CALLS: &str = "hqq AsyncAdvancedLink, 1000 concurrent
 
 /// Name of the Advanced link's RPC rows (`call` to an echo method).
 pub const ADVANCED_CALL: &str = "hqq AdvancedLink call";
+/// Name of the RPC rows with Encryption negotiated.
+pub const ADVANCED_CALL_SEALED: &str = "hqq AdvancedLink call encrypted";
+/// Name of the assembled rows with Encryption negotiated.
+pub const ADVANCED_ASSEMBLED_SEALED: &str = "hqq AdvancedLink send_large/recv_large encrypted";
 /// Name of the Advanced link's assembled large-message rows.
 pub const ADVANCED_ASSEMBLED: &str = "hqq AdvancedLink send_large/recv_large";
 /// Name of the assembled rows with 1 MiB of JSON-like text, uncompressed.
@@ -203,6 +207,18 @@ pub const ROUND_TRIPS: &[RoundTripEntry] = &[
         baselines: &[FLOOR_PROCESSES, SOCKETPAIR, STANDARD_LINK],
         open: || Ok(Box::new(spawn_advanced(AdvancedMode::Rpc)?)),
     },
+    RoundTripEntry {
+        name: ADVANCED_CALL_SEALED,
+        sizes: &[64],
+        baselines: &[ADVANCED_CALL],
+        open: || {
+            Ok(Box::new(spawn_advanced_with(
+                AdvancedMode::Rpc,
+                Content::Filler,
+                RowFeatures::SEALED,
+            )?))
+        },
+    },
     #[cfg(feature = "tokio")]
     RoundTripEntry {
         name: ASYNC_ADVANCED_CALL,
@@ -265,6 +281,17 @@ pub const LARGE_STREAMS: &[StreamEntry] = &[
         open: || Ok(Box::new(spawn_advanced(AdvancedMode::Assembled)?)),
     },
     StreamEntry {
+        name: ADVANCED_ASSEMBLED_SEALED,
+        baselines: &[ADVANCED_ASSEMBLED],
+        open: || {
+            Ok(Box::new(spawn_advanced_with(
+                AdvancedMode::Assembled,
+                Content::Filler,
+                RowFeatures::SEALED,
+            )?))
+        },
+    },
+    StreamEntry {
         name: ADVANCED_STREAMED,
         baselines: &[SOCKETPAIR, STANDARD_LINK, ADVANCED_ASSEMBLED],
         open: || Ok(Box::new(spawn_advanced(AdvancedMode::Streamed)?)),
@@ -295,7 +322,12 @@ fn text_or_random(
     content: Content,
     compression: bool,
 ) -> Result<super::advanced::AdvancedClient, BenchError> {
-    spawn_advanced_with(AdvancedMode::Assembled, content, compression)
+    let features = if compression {
+        RowFeatures::LZ4
+    } else {
+        RowFeatures::PLAIN
+    };
+    spawn_advanced_with(AdvancedMode::Assembled, content, features)
 }
 
 /// The stream transports, baselines first.

@@ -7,6 +7,7 @@
 
 use crate::advanced::calls::CallFailure;
 use crate::advanced::connections::DialFailure;
+use crate::advanced::encryption::HandshakeError;
 use crate::advanced::negotiation::NegotiationAckError;
 use crate::advanced::transport::TransportError;
 use crate::codec::Version;
@@ -35,6 +36,10 @@ pub enum NegotiateError {
     /// The peer's ack breaks the negotiation rules.
     #[error(transparent)]
     BadAck(#[from] NegotiationAckError),
+    /// The encryption handshake failed (or encryption is required and was
+    /// not granted).
+    #[error("encryption handshake: {0}")]
+    Handshake(#[from] HandshakeError),
     /// The rings failed (deadline, corruption, dead peer).
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -51,6 +56,10 @@ pub enum AcceptNegotiationError {
     /// Error(InvalidOp)).
     #[error("the peer asked for protocol {0}, another major version")]
     MajorMismatch(Version),
+    /// The encryption handshake failed (or encryption is required and the
+    /// peer did not ask for it; answered with Error(InvalidOp)).
+    #[error("encryption handshake: {0}")]
+    Handshake(#[from] HandshakeError),
     /// The rings failed (deadline, corruption, dead peer).
     #[error(transparent)]
     Transport(#[from] TransportError),

@@ -1,8 +1,9 @@
 //! Entry points for the fuzz targets and their bounded tests
 //! (`fuzz/fuzz_targets/reassembly.rs`, `tests/fuzz_reassembly.rs`;
-//! `fuzz/fuzz_targets/decompression.rs`, `tests/fuzz_decompression.rs`):
-//! the reassembler with its budget and the compressed-message decoder,
-//! which the link keeps private. Not part of the API; hidden from the docs.
+//! `fuzz/fuzz_targets/decompression.rs`, `tests/fuzz_decompression.rs`;
+//! `fuzz/fuzz_targets/decryption.rs`, `tests/fuzz_decryption.rs`):
+//! the reassembler with its budget, the compressed-message decoder and the
+//! sealed-message opener, which the link keeps private. Not part of the API; hidden from the docs.
 
 use std::time::Instant;
 
@@ -108,4 +109,68 @@ pub fn decompress(
     }
     decoder.finish()?;
     Ok(out)
+}
+
+/// What a sealed message of the fuzz entry points is bound to: message
+/// `message` on connection 0, a plain message, `total` bytes.
+fn binding(message: u64, total: u64) -> crate::advanced::encryption::Binding {
+    crate::advanced::encryption::Binding {
+        connection: 0,
+        message,
+        flags: crate::protocol::FrameFlags::ENCRYPTED,
+        method_or_status: 0,
+        total,
+    }
+}
+
+/// Seals `data` as message `message` with `key` (the sealer's first
+/// sequence number).
+pub fn seal(key: &[u8; 32], message: u64, data: &[u8]) -> Vec<u8> {
+    use crate::advanced::encryption::{sealed_len, Sealer};
+    use std::io::Read;
+
+    let sealer = Sealer::new(key);
+    let total = sealed_len(data.len() as u64).unwrap_or(u64::MAX);
+    let mut source = data;
+    let mut out = Vec::new();
+    // Reading from a slice of the announced length does not fail.
+    let _ = sealer
+        .seal(&binding(message, total), &mut source, data.len() as u64)
+        .read_to_end(&mut out);
+    out
+}
+
+/// Opens `sealed` as message `message` with `key`, whole (in place) and
+/// pushed `split` bytes at a time as a streamed message; the two must
+/// agree (else this panics). Returns the plain bytes.
+pub fn open(
+    key: &[u8; 32],
+    message: u64,
+    sealed: &[u8],
+    split: usize,
+) -> Result<Vec<u8>, crate::advanced::OpenError> {
+    use crate::advanced::encryption::{MessageOpener, Opener};
+
+    let binding = binding(message, sealed.len() as u64);
+    let mut whole = sealed.to_vec();
+    let whole = Opener::new(key)
+        .open_whole(&binding, &mut whole)
+        .map(|()| whole);
+    let mut opener = Opener::new(key);
+    let streamed = MessageOpener::new(binding).and_then(|mut streamed| {
+        let mut out = Vec::new();
+        for piece in sealed.chunks(split.max(1)) {
+            streamed.push(&mut opener, piece, &mut out)?;
+        }
+        Ok(out)
+    });
+    assert_eq!(
+        whole.is_ok(),
+        streamed.is_ok(),
+        "whole and streamed opening disagree"
+    );
+    if let (Ok(a), Ok(b)) = (&whole, &streamed) {
+        assert_eq!(a, b, "whole and streamed opening disagree");
+    }
+    whole
 }

@@ -19,6 +19,7 @@ use crate::advanced::calls::{
 use crate::advanced::chunking::MessageKind;
 use crate::advanced::compression::{decompress_message, DecompressError, FrameDecoder};
 use crate::advanced::connections::{ConnectionCreateError, Connections, UnknownDialError};
+use crate::advanced::encryption::{MessageOpener, OpenError, Opener};
 use crate::advanced::flow::{CreditError, CreditOverrun, Flow};
 use crate::advanced::handoff::HandOff;
 use crate::advanced::idmap::{IdMap, IdSet};
@@ -33,6 +34,11 @@ use crate::payload_view::PayloadView;
 use crate::protocol::{
     ConnAccept, ConnClose, ConnCopy, ConnCreate, ConnCredit, Error, ErrorCode, FrameFlags, Message,
 };
+
+mod sealed;
+
+use crate::advanced::encryption::HandshakeError;
+pub(crate) use sealed::{HandshakeDone, PendingHandshake};
 
 /// Why a received packet was refused. Each is counted in the link's
 /// statistics; the packet's partial state (if any) is dropped.
@@ -74,6 +80,10 @@ pub(crate) enum InboundError {
     /// `Error(BufferOverflow)` and dropped).
     #[error(transparent)]
     CreditOverrun(#[from] CreditOverrun),
+    /// An encrypted message that does not open (or a plain one on an
+    /// encrypted link).
+    #[error("encrypted message refused: {0}")]
+    Open(#[from] OpenError),
 }
 
 /// A request waiting for the application to serve it.
@@ -152,6 +162,15 @@ pub(crate) struct InboxEvents {
     pub(crate) decompression_nanos: u64,
     /// Refused ConnCredit packets and chunks past the granted credit.
     pub(crate) credit_errors: u64,
+    /// Plain bytes opened from encrypted messages.
+    pub(crate) decrypted_bytes: u64,
+    /// Nanoseconds spent opening encrypted messages.
+    pub(crate) decryption_nanos: u64,
+    /// Encrypted messages refused because they did not authenticate (or
+    /// plain ones on an encrypted link).
+    pub(crate) authentication_failures: u64,
+    /// Encrypted messages refused as replays.
+    pub(crate) replays_refused: u64,
 }
 
 /// A streamed chunk or event, what it holds of the budget and its bytes
@@ -185,9 +204,20 @@ pub(crate) struct Inbox {
     /// Decoders of compressed streamed messages in progress (one per
     /// message the sequencer holds, so bounded by the partial limit).
     decoders: IdMap<MessageKey, FrameDecoder>,
-    /// Whether Compression was negotiated (set by the pump before routing);
-    /// a compressed chunk before that is refused.
+    /// Whether Compression was negotiated (set by the pump before routing,
+    /// or by the handshake); a compressed chunk before that is refused.
     pub(crate) compression_granted: bool,
+    /// This side's half-done encryption handshake, until the peer's step
+    /// arrives.
+    pub(crate) handshake: Option<PendingHandshake>,
+    /// The handshake's outcome, until the negotiating call takes it.
+    pub(crate) handshake_outcome: Option<Result<HandshakeDone, HandshakeError>>,
+    /// The receiving key, once the handshake keyed this side: from then on
+    /// every message must be sealed.
+    opener: Option<Opener>,
+    /// Openers of encrypted streamed messages in progress (one per message
+    /// the sequencer holds).
+    openers: IdMap<MessageKey, MessageOpener>,
     /// Connections the peer closed, until their owners notice.
     pub(crate) closed_by_peer: IdSet<u64>,
     /// Replies owed to the peer, oldest first.
@@ -233,6 +263,10 @@ impl Inbox {
             streams: IdMap::default(),
             decoders: IdMap::default(),
             compression_granted: false,
+            handshake: None,
+            handshake_outcome: None,
+            opener: None,
+            openers: IdMap::default(),
             closed_by_peer: IdSet::default(),
             replies: VecDeque::new(),
             flow: None,
@@ -440,6 +474,7 @@ impl Inbox {
             }
             Message::ConnCopy(chunk) => self.on_chunk(&chunk, payload, now),
             Message::ConnCredit(credit) => self.on_credit(credit),
+            Message::Handshake(handshake) => self.on_handshake(&handshake, payload),
             Message::StandardLinkCopy(_) | Message::StandardLinkTombstone(_) => {
                 Err(InboundError::Unexpected("Standard link"))
             }
@@ -454,6 +489,10 @@ impl Inbox {
         };
         if self.awaiting_ack && self.negotiate_answer.is_none() {
             self.negotiate_answer = Some(*packet);
+            return Ok(routed);
+        }
+        if error.context == 0 && self.handshake.take().is_some() {
+            self.handshake_outcome = Some(Err(HandshakeError::Refused(error.code)));
             return Ok(routed);
         }
         if self.connections.on_error(error.context, error.code) {
@@ -524,6 +563,7 @@ impl Inbox {
         if let Some(flow) = &mut self.flow {
             flow.forget(connection);
         }
+        self.openers.retain(|key, _| key.connection != connection);
         self.closed_by_peer.insert(connection);
     }
 
@@ -550,6 +590,7 @@ impl Inbox {
         for key in self.sequencer.evict_idle(now) {
             evicted += 1;
             self.decoders.remove(&key);
+            self.openers.remove(&key);
             let event = StreamEvent::Aborted {
                 message: key.message,
             };
@@ -598,6 +639,7 @@ impl Inbox {
                 return Err(overrun.into());
             }
         }
+        self.check_sealing(chunk)?;
         let key = MessageKey::of(chunk);
         let streamed = key.kind == MessageKind::Plain
             && !self.streamed.is_empty()
@@ -672,6 +714,11 @@ impl Inbox {
             }
             Assembled::Complete(message) => message,
         };
+        let message = if chunk.chunk_flags.contains(FrameFlags::ENCRYPTED) {
+            self.open_whole(chunk.chunk_flags, message)?
+        } else {
+            message
+        };
         let message = if chunk.chunk_flags.contains(FrameFlags::COMPRESSED) {
             self.decompress_whole(chunk.chunk_flags, message)?
         } else {
@@ -738,6 +785,7 @@ impl Inbox {
                 routed.aborted = true;
                 routed.delivered = true;
                 self.decoders.remove(&key);
+                self.openers.remove(&key);
                 let event = StreamEvent::Aborted {
                     message: key.message,
                 };
@@ -765,11 +813,31 @@ impl Inbox {
             Err(e) => {
                 self.sequencer.forget(&key);
                 self.decoders.remove(&key);
+                self.openers.remove(&key);
                 return Err(e);
             }
         };
         // The one copy out of the segment.
         let copy = data.to_vec();
+        let (copy, info, charged) = if chunk.chunk_flags.contains(FrameFlags::ENCRYPTED) {
+            match self.open_streamed(key, chunk.chunk_flags, info, copy, charged) {
+                Ok(opened) => opened,
+                Err(e) => {
+                    self.sequencer.forget(&key);
+                    self.decoders.remove(&key);
+                    self.budget.release(stream_account(key), charged, 1);
+                    if !info.first {
+                        let event = StreamEvent::Aborted {
+                            message: key.message,
+                        };
+                        self.push_stream_event(key, event, 0)?;
+                    }
+                    return Err(e);
+                }
+            }
+        } else {
+            (copy, info, charged)
+        };
         let (data, offset, total, charged) = if chunk.chunk_flags.contains(FrameFlags::COMPRESSED) {
             match self.decompress_streamed(key, info.first, info.last, chunk.chunk_flags, &copy) {
                 Ok((data, offset, total)) => {
@@ -828,7 +896,7 @@ impl Inbox {
             self.limits.max_message_size,
             &mut |n| charge_frame(budget, key, account, n, &mut charged),
         );
-        self.events.decompression_nanos += elapsed_nanos(started);
+        self.events.decompression_nanos += sealed::elapsed_nanos(started);
         let compressed = message.charged.saturating_sub(ENTRY_BYTES);
         match out {
             Ok(data) => {
@@ -872,6 +940,7 @@ impl Inbox {
         let pushed = decoder.push(copy, &mut out, &mut |n| {
             charge_frame(budget, key, account, n, &mut charged)
         });
+        self.events.decompression_nanos += sealed::elapsed_nanos(started);
         let result = pushed.and_then(|()| {
             if last {
                 decoder.finish()?;
@@ -1014,7 +1083,7 @@ mod tests {
         let mut inbox = inbox();
         // Unknown flag bit, Request with Response, Error without Response,
         // Zstd without Compressed.
-        for flags in [1 << 8 | 3, 3 | 8 | 16, 3 | 32, 1 << 7 | 3] {
+        for flags in [1 << 9 | 3, 3 | 8 | 16, 3 | 32, 1 << 7 | 3] {
             let (reply, routed) = route(&mut inbox, &copy([0, 1, 0, 0, 0, flags, 0]), &[]);
             assert_eq!(reply, None);
             assert!(matches!(routed, Err(InboundError::Decode(_))), "{flags:#x}");

@@ -29,12 +29,13 @@
 //! what happens when it is full.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::advanced::budget::ReceiveBudget;
 use crate::advanced::compression::{Codec, Compression};
 use crate::advanced::connections::first_dial_id;
+use crate::advanced::encryption::{Encryption, HandshakeError, Keys, Sealer};
 use crate::advanced::endpoint::{check_sole_endpoint, AdvancedOpenError};
 use crate::advanced::error::{
     AcceptError, AcceptNegotiationError, AdvancedStateError, CloseError, DialError, NegotiateError,
@@ -76,6 +77,11 @@ pub struct AdvancedConfig {
     /// defaults). Set it with [`flow_control`](Self::flow_control), which
     /// also asks for the feature.
     pub flow_control: Option<FlowControl>,
+    /// The keys this side encrypts with once Encryption is negotiated
+    /// (`None`: never). Set it with [`encryption`](Self::encryption) or
+    /// [`encryption_required`](Self::encryption_required), which also ask
+    /// for the feature.
+    pub encryption: Option<Encryption>,
 }
 
 impl AdvancedConfig {
@@ -122,6 +128,51 @@ impl AdvancedConfig {
         self.offer.features |= Features::QUALITY_OF_SERVICE;
         self
     }
+    /// Asks for the Encryption feature with `keys`. When the peer asks for
+    /// it too (so it was given keys as well), the negotiation runs a Noise
+    /// handshake before it returns, and every message is then sealed (see
+    /// [`encryption`](super::encryption), which states the threat model).
+    /// A peer that does not ask (such as the established Go implementation)
+    /// gets a plain link; use [`encryption_required`](Self::encryption_required)
+    /// to refuse it instead.
+    ///
+    /// ```
+    /// use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink, Keys};
+    /// use hqq_runtime::link::LinkConfig;
+    /// use hqq_runtime::protocol::Features;
+    ///
+    /// let config = AdvancedConfig::default().encryption(Keys::pre_shared([42; 32]));
+    /// let (a, b) = AdvancedLink::pair(LinkConfig::new().slots(8).buffer_size(64), config)?;
+    /// let negotiated = std::thread::scope(|s| {
+    ///     s.spawn(|| b.wait_for_negotiation().map(drop));
+    ///     a.negotiate(config.offer)
+    /// })?;
+    /// assert!(negotiated.features.contains(Features::ENCRYPTION));
+    /// a.send_large(0, b"sealed")?;
+    /// assert_eq!(b.recv_large(0)?.data, b"sealed");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encryption(mut self, keys: Keys) -> Self {
+        self.encryption = Some(Encryption {
+            keys,
+            required: false,
+        });
+        self.offer.features |= Features::ENCRYPTION;
+        self
+    }
+
+    /// [`encryption`](Self::encryption), but a negotiation that does not
+    /// grant Encryption fails ([`HandshakeError::NotGranted`]),
+    /// so a process that writes the segment cannot strip the feature bit
+    /// and get a plain link.
+    pub fn encryption_required(self, keys: Keys) -> Self {
+        let mut config = self.encryption(keys);
+        config.encryption = Some(Encryption {
+            keys,
+            required: true,
+        });
+        config
+    }
 }
 
 impl Default for AdvancedConfig {
@@ -133,6 +184,7 @@ impl Default for AdvancedConfig {
             budget: ReceiveBudget::default(),
             compression: None,
             flow_control: None,
+            encryption: None,
         }
     }
 }
@@ -182,6 +234,9 @@ pub struct AdvancedLink<T: PacketTransport = StandardLink> {
     pub(crate) counters: AdvancedCounters,
     /// Whose chunk goes next, once QualityOfService is negotiated.
     pub(super) scheduler: SendScheduler,
+    /// This side's sending key, set by the handshake before the link is
+    /// marked negotiated with Encryption.
+    sealer: OnceLock<Sealer>,
 }
 
 /// Takes the peer's answer to our ProtoNegotiate from `inbox`.
@@ -254,6 +309,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
             next_message: AtomicU64::new(1),
             counters,
             scheduler: SendScheduler::default(),
+            sealer: OnceLock::new(),
         }
     }
 
@@ -379,7 +435,14 @@ impl<T: PacketTransport> AdvancedLink<T> {
                 self.wait_for(Wait::Until(deadline), take_negotiate_answer)
                     .map_err(NegotiateError::from)
             })
-            .and_then(|answer| negotiation_outcome(&offer, &answer, started));
+            .and_then(|answer| {
+                let negotiated = negotiation_outcome(&offer, &answer, started)?;
+                self.initiate_handshake(&negotiated, deadline)?;
+                Ok(Negotiated {
+                    elapsed: started.elapsed(),
+                    ..negotiated
+                })
+            });
         self.finish_negotiation(outcome)
     }
 
@@ -405,19 +468,64 @@ impl<T: PacketTransport> AdvancedLink<T> {
             })
             .map_err(AcceptNegotiationError::from)
             .and_then(|packet| {
-                let (answer, outcome) =
-                    self.answer_negotiation(&packet, started, Features::empty())?;
-                self.send_control(answer, deadline)?;
-                outcome
+                // The inbox keeps only ProtoNegotiate packets that decode.
+                let request = ProtoNegotiate::decode(&packet)
+                    .map_err(|_| AcceptNegotiationError::Transport(TransportError::Corrupt))?;
+                self.answer_and_handshake(&request, started, deadline)
             });
         self.finish_negotiation(outcome)
+    }
+
+    /// Answers the peer's `request`: ProtoAck (followed by the handshake
+    /// when Encryption is granted), or an Error packet refusing it.
+    fn answer_and_handshake(
+        &self,
+        request: &ProtoNegotiate,
+        started: Instant,
+        deadline: Instant,
+    ) -> Result<Negotiated, AcceptNegotiationError> {
+        let refuse = |code| {
+            let error = Error { context: 0, code };
+            self.send_control(error.encode(), deadline)
+        };
+        let ack = match accept(&self.config.offer, request) {
+            Ok(ack) => ack,
+            Err(refused) => {
+                refuse(refused.error_code())?;
+                return Err(AcceptNegotiationError::MajorMismatch(request.version));
+            }
+        };
+        if self.refuses_plain(ack.features) {
+            refuse(ErrorCode::InvalidOp)?;
+            return Err(HandshakeError::NotGranted.into());
+        }
+        let negotiated = Negotiated {
+            version: ack.version,
+            features: ack.features,
+            capabilities: ack.capabilities,
+            elapsed: started.elapsed(),
+        };
+        if ack.features.contains(Features::ENCRYPTION) {
+            self.answer_handshake(&negotiated, ack.encode(), deadline)?;
+            return Ok(Negotiated {
+                elapsed: started.elapsed(),
+                ..negotiated
+            });
+        }
+        // Negotiated before the ack leaves: the peer may send at once.
+        self.set_negotiated(&mut lock(&self.state), negotiated);
+        self.send_control(ack.encode(), deadline)?;
+        Ok(negotiated)
     }
 
     /// The answer to the peer's ProtoNegotiate `packet` (ProtoAck, or an
     /// Error packet for another major version) and the outcome once it is
     /// sent. An accepted negotiation is recorded before the ack leaves:
-    /// the peer may send at once.
-    /// Features in `withheld` are not granted, whatever the configuration.
+    /// the peer may send at once. For the async link, which does not run
+    /// the encryption handshake: it never grants Encryption (and refuses
+    /// the negotiation with `Error(InvalidOp)` if this side requires it),
+    /// nor the features in `withheld`.
+    #[cfg(feature = "tokio")]
     #[allow(clippy::type_complexity)]
     pub(crate) fn answer_negotiation(
         &self,
@@ -428,9 +536,22 @@ impl<T: PacketTransport> AdvancedLink<T> {
         // The inbox keeps only ProtoNegotiate packets that decode.
         let request = ProtoNegotiate::decode(packet)
             .map_err(|_| AcceptNegotiationError::Transport(TransportError::Corrupt))?;
-        let mut offer = self.config.offer;
-        offer.features = offer.features.difference(withheld);
-        match accept(&offer, &request) {
+        let own = ProtocolOffer {
+            features: self
+                .config
+                .offer
+                .features
+                .difference(withheld.union(Features::ENCRYPTION)),
+            ..self.config.offer
+        };
+        match accept(&own, &request) {
+            Ok(ack) if self.refuses_plain(ack.features) => {
+                let error = Error {
+                    context: 0,
+                    code: ErrorCode::InvalidOp,
+                };
+                Ok((error.encode(), Err(HandshakeError::NotGranted.into())))
+            }
             Ok(ack) => {
                 let negotiated = Negotiated {
                     version: ack.version,
@@ -460,6 +581,34 @@ impl<T: PacketTransport> AdvancedLink<T> {
         }
         let bits = negotiated.features.bits() | NEGOTIATED;
         self.features.store(bits, Ordering::Release);
+    }
+
+    /// Whether this side requires Encryption and `features` lack it.
+    pub(crate) fn refuses_plain(&self, features: Features) -> bool {
+        self.config.encryption.is_some_and(|e| e.required)
+            && !features.contains(Features::ENCRYPTION)
+    }
+
+    /// Installs this side's sending key (once, before the link is marked
+    /// negotiated).
+    pub(super) fn install_sealer(&self, sealer: Sealer) {
+        // A link negotiates once, so the cell is empty.
+        let _ = self.sealer.set(sealer);
+    }
+
+    /// The sealer, once Encryption was negotiated (one atomic load).
+    pub(super) fn sealer(&self) -> Option<&Sealer> {
+        let bits = self.features.load(Ordering::Acquire);
+        if bits & Features::ENCRYPTION.bits() == 0 {
+            return None;
+        }
+        self.sealer.get()
+    }
+
+    /// Marks the link negotiated with `negotiated` (the handshake sets it
+    /// before its last message leaves).
+    pub(super) fn mark_negotiated(&self, negotiated: Negotiated) {
+        self.set_negotiated(&mut lock(&self.state), negotiated);
     }
 
     /// Whether Compression was negotiated (one atomic load).

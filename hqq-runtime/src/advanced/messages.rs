@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::advanced::calls::{CallKey, Response};
 use crate::advanced::chunking::{MessageHeader, MessageKind};
 use crate::advanced::compression::compress;
+use crate::advanced::encryption::{sealed_len, Binding};
 use crate::advanced::error::{
     CallError, RecvLargeError, RecvRequestError, RespondError, SendLargeError,
 };
@@ -27,11 +28,16 @@ const REQUEST_RESPONSE: Option<(Features, &str)> =
     Some((Features::REQUEST_RESPONSE, "RequestResponse"));
 
 impl<T: PacketTransport> AdvancedLink<T> {
-    /// `Err((size, bound))` if a message of `total` bytes is above the bound.
+    /// `Err((size, bound))` if a message of `total` bytes is above the
+    /// bound (sealed, its size with the seal's overhead).
     fn check_size(&self, total: u64) -> Result<(), (u64, u64)> {
         let max = self.config.reassembly.max_message_size;
-        if total > max {
-            Err((total, max))
+        let wire = match self.sealer() {
+            Some(_) => sealed_len(total).unwrap_or(u64::MAX),
+            None => total,
+        };
+        if wire > max {
+            Err((wire, max))
         } else {
             Ok(())
         }
@@ -48,7 +54,41 @@ impl<T: PacketTransport> AdvancedLink<T> {
     /// With FlowControl each chunk first waits for its connection's credit
     /// (chunks are then at most [`MAX_FLOW_CHUNK`]); with QualityOfService
     /// it then waits for its turn (see [`qos`](super::qos)).
+    ///
+    /// Once Encryption is negotiated the message is sealed as it is read
+    /// (its size checked with the seal's overhead).
     fn send_message(
+        &self,
+        header: MessageHeader,
+        total: u64,
+        source: &mut dyn Read,
+        extra: FrameFlags,
+        deadline: Instant,
+    ) -> Result<Option<u64>, TransportError> {
+        let Some(sealer) = self.sealer() else {
+            return self.send_chunks(header, total, source, extra, deadline);
+        };
+        let flags = extra | FrameFlags::ENCRYPTED;
+        // The callers checked the sealed size against the message limit.
+        let sealed = sealed_len(total).unwrap_or(u64::MAX);
+        let binding = Binding {
+            connection: header.connection,
+            message: header.message,
+            flags: header.kind_flags() | flags,
+            method_or_status: header.method_or_status,
+            total: sealed,
+        };
+        let mut source = sealer.seal(&binding, source, total);
+        let outcome = self.send_chunks(header, sealed, &mut source, flags, deadline);
+        if let Ok(None) = outcome {
+            self.counters.sealed(total, source.nanos());
+        }
+        outcome
+    }
+
+    /// Sends `total` bytes from `source` as the chunks of one message (see
+    /// [`send_message`](Self::send_message)).
+    fn send_chunks(
         &self,
         header: MessageHeader,
         total: u64,

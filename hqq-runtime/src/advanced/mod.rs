@@ -9,6 +9,8 @@
 //! * [`negotiation`]: the acceptor's and initiator's rules, once per link.
 //! * [`chunking`]: a message as ConnCopy chunks of at most one buffer.
 //! * [`compression`]: the frames of a compressed message, bounded decoding.
+//! * [`encryption`]: keys, the Noise handshake, sealed messages (and the
+//!   threat model).
 //! * [`reassembly`]: chunk order checks and message assembly, bounded.
 //! * [`budget`]: the one bound on everything received and not yet taken.
 //! * [`flow`]: per-connection credit windows (FlowControl).
@@ -16,6 +18,7 @@
 //! * `calls`: pending calls keyed by (connection, message id).
 //! * `connections`: listen, dial, accept, close; how ids are chosen.
 //! * [`endpoint`]: one Advanced endpoint per side of a segment.
+//! * `handshake`: the encryption handshake the negotiation runs.
 //! * [`error`]: one error enum per operation of the link.
 //! * `inbox`: every received packet routed to whoever waits for it.
 //! * `pump`: the receive path (who receives, who sleeps, bounded work);
@@ -33,12 +36,14 @@ mod calls;
 pub mod chunking;
 pub mod compression;
 mod connections;
+pub mod encryption;
 pub mod endpoint;
 pub mod error;
 pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handoff;
+mod handshake;
 mod idmap;
 pub(crate) mod inbox;
 pub mod link;
@@ -59,6 +64,7 @@ pub use calls::{CallFailure, CallKey, Response, UnexpectedResponseError};
 pub use chunking::{Chunks, MessageHeader, MessageKind};
 pub use compression::{Codec, Compression, DecompressError};
 pub use connections::DialFailure;
+pub use encryption::{Encryption, HandshakeError, Keys, OpenError};
 pub use endpoint::AdvancedOpenError;
 pub use error::{
     AcceptError, AcceptNegotiationError, AdvancedStateError, CallError, CloseError, DialError,

@@ -228,7 +228,10 @@ impl<T: PacketTransport> AdvancedLink<T> {
     ) -> (MutexGuard<'_, Inbox>, Result<(), TransportError>) {
         let received = self.transport.recv_packet(deadline, |packet, payload| {
             let mut inbox = lock(&self.inbox);
-            inbox.compression_granted = self.compression_granted();
+            // Once granted it stays (the handshake may grant it first).
+            if !inbox.compression_granted {
+                inbox.compression_granted = self.compression_granted();
+            }
             let routed = inbox.route(&packet, payload, now);
             self.count(&routed, &mut inbox.events);
             if routed.as_ref().is_ok_and(|r| r.delivered) && inbox.handoff.has_sleepers() {

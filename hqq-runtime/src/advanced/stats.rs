@@ -69,6 +69,22 @@ pub struct AdvancedStats {
     pub credit_errors: u64,
     /// Flow control: chunks this side had to wait for credit to send.
     pub credit_stalls: u64,
+    /// Bytes of the messages sent sealed, before sealing (after
+    /// compression).
+    pub encrypted_bytes: u64,
+    /// Time spent sealing messages.
+    pub encryption_time: Duration,
+    /// Plain bytes opened from sealed messages received (before
+    /// decompression).
+    pub decrypted_bytes: u64,
+    /// Time spent opening sealed messages (authenticating and decrypting).
+    pub decryption_time: Duration,
+    /// Received messages refused because they did not authenticate
+    /// (changed, forged, cut), or were plain on an encrypted link.
+    pub authentication_failures: u64,
+    /// Received sealed messages refused as replays (a sequence number
+    /// accepted before, or too old).
+    pub replays_refused: u64,
 }
 
 impl AdvancedStats {
@@ -112,6 +128,12 @@ pub(crate) struct AdvancedWords {
     decompression_nanos: AtomicU64,
     credit_errors: AtomicU64,
     credit_stalls: AtomicU64,
+    encrypted_bytes: AtomicU64,
+    encryption_nanos: AtomicU64,
+    decrypted_bytes: AtomicU64,
+    decryption_nanos: AtomicU64,
+    authentication_failures: AtomicU64,
+    replays_refused: AtomicU64,
 }
 
 fn nanos(elapsed: Duration) -> u64 {
@@ -249,12 +271,26 @@ impl AdvancedCounters {
         }
     }
 
+    /// One message of `bytes` sealed in `nanos`.
+    pub(crate) fn sealed(&self, bytes: u64, nanos: u64) {
+        add(&self.encrypted_bytes, bytes);
+        add(&self.encryption_nanos, nanos);
+    }
+
     /// Adds the inbox's `events` and clears them.
     pub(crate) fn take_events(&self, events: &mut InboxEvents) {
         let events = std::mem::take(events);
+        add(&self.decrypted_bytes, events.decrypted_bytes);
+        add(&self.decryption_nanos, events.decryption_nanos);
+        add(
+            &self.authentication_failures,
+            events.authentication_failures,
+        );
+        add(&self.replays_refused, events.replays_refused);
         add(&self.decompressed_bytes, events.decompressed_bytes);
         add(&self.decompression_nanos, events.decompression_nanos);
         add(&self.decompression_failures, events.decompression_failures);
+        add(&self.decompression_nanos, events.decompression_nanos);
         add(&self.overflows, events.overflows);
         add(&self.partials_evicted, events.evicted);
         add(&self.replies_dropped, events.replies_dropped);
@@ -298,6 +334,12 @@ impl AdvancedWords {
             decompression_time: Duration::from_nanos(load(&self.decompression_nanos)),
             credit_errors: load(&self.credit_errors),
             credit_stalls: load(&self.credit_stalls),
+            encrypted_bytes: load(&self.encrypted_bytes),
+            encryption_time: Duration::from_nanos(load(&self.encryption_nanos)),
+            decrypted_bytes: load(&self.decrypted_bytes),
+            decryption_time: Duration::from_nanos(load(&self.decryption_nanos)),
+            authentication_failures: load(&self.authentication_failures),
+            replays_refused: load(&self.replays_refused),
         }
     }
 }

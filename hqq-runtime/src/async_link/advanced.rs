@@ -30,7 +30,7 @@ use crate::advanced::task_pump::Attempt;
 use crate::advanced::tasks::TaskKey;
 use crate::advanced::{
     AcceptError, AcceptNegotiationError, AdvancedLink, CallKey, CloseError, DialError,
-    NegotiateError, Negotiated, ProtocolOffer, TransportError,
+    HandshakeError, NegotiateError, Negotiated, ProtocolOffer, TransportError,
 };
 use crate::codec::PacketCodec;
 use crate::link::{LinkSendError, StandardLink};
@@ -328,10 +328,20 @@ impl AsyncAdvancedLink {
         });
         let started = Instant::now();
         self.link.expect_ack();
+        // The async link does not run the encryption handshake: it never
+        // asks for Encryption (and fails if this side requires it).
+        let offer = ProtocolOffer {
+            features: offer.features.difference(Features::ENCRYPTION),
+            ..offer
+        };
         let outcome = async {
             self.send_control(offer.request().encode()).await?;
             let answer = self.wait_for(None, take_negotiate_answer).await?;
-            negotiation_outcome(&offer, &answer, started)
+            let negotiated = negotiation_outcome(&offer, &answer, started)?;
+            if self.link.refuses_plain(negotiated.features) {
+                return Err(HandshakeError::NotGranted.into());
+            }
+            Ok(negotiated)
         }
         .await;
         failed.disarm();

@@ -58,6 +58,14 @@ pub enum OpCode {
     /// a receiver answers a chunk past the limit with
     /// Error(BufferOverflow, context = connection) and drops it.
     ConnCredit = 0x07,
+    /// One message of the Noise handshake that keys an encrypted link, run
+    /// right after ProtoAck granted Encryption: step 1 from the initiator of
+    /// the negotiation, step 2 from the acceptor. The Noise message sits in
+    /// the slot's buffer. The prologue is `HQQ encryption 1` followed by the
+    /// acked version, features and capabilities (u64 LE each, as in ProtoAck), so a
+    /// changed ack fails the handshake. A failed step is answered with
+    /// Error(HandshakeFailed), context 0.
+    Handshake = 0x08,
     /// Marks a Standard link slot whose copy was abandoned; its buffer carries no data.
     StandardLinkTombstone = 0xfe,
     /// Connection-less data transfer on a Standard link; the data sits in the slot's buffer.
@@ -67,7 +75,7 @@ pub enum OpCode {
 #[allow(clippy::pedantic, clippy::nursery)]
 impl OpCode {
     /// Every opcode, in spec order.
-    pub const ALL: [OpCode; 10] = [
+    pub const ALL: [OpCode; 11] = [
         OpCode::Error,
         OpCode::ConnCreate,
         OpCode::ConnAccept,
@@ -76,6 +84,7 @@ impl OpCode {
         OpCode::ProtoNegotiate,
         OpCode::ProtoAck,
         OpCode::ConnCredit,
+        OpCode::Handshake,
         OpCode::StandardLinkTombstone,
         OpCode::StandardLinkCopy,
     ];
@@ -97,6 +106,7 @@ impl OpCode {
             OpCode::ProtoNegotiate => "ProtoNegotiate",
             OpCode::ProtoAck => "ProtoAck",
             OpCode::ConnCredit => "ConnCredit",
+            OpCode::Handshake => "Handshake",
             OpCode::StandardLinkTombstone => "StandardLinkTombstone",
             OpCode::StandardLinkCopy => "StandardLinkCopy",
         }
@@ -113,6 +123,7 @@ impl OpCode {
             OpCode::ProtoNegotiate => crate::codec::Direction::PrimaryToSecondary,
             OpCode::ProtoAck => crate::codec::Direction::SecondaryToPrimary,
             OpCode::ConnCredit => crate::codec::Direction::Both,
+            OpCode::Handshake => crate::codec::Direction::Both,
             OpCode::StandardLinkTombstone => crate::codec::Direction::Both,
             OpCode::StandardLinkCopy => crate::codec::Direction::Both,
         }
@@ -130,6 +141,7 @@ impl OpCode {
             0x05 => ::core::option::Option::Some(OpCode::ProtoNegotiate),
             0x06 => ::core::option::Option::Some(OpCode::ProtoAck),
             0x07 => ::core::option::Option::Some(OpCode::ConnCredit),
+            0x08 => ::core::option::Option::Some(OpCode::Handshake),
             0xfe => ::core::option::Option::Some(OpCode::StandardLinkTombstone),
             0xff => ::core::option::Option::Some(OpCode::StandardLinkCopy),
             _ => ::core::option::Option::None,
@@ -175,12 +187,14 @@ pub enum ErrorCode {
     InvalidOp = 0x06,
     /// Buffer overflow detected.
     BufferOverflow = 0x07,
+    /// The encryption handshake failed (wrong key, another pattern, a message out of turn).
+    HandshakeFailed = 0x08,
 }
 
 #[allow(clippy::pedantic, clippy::nursery)]
 impl ErrorCode {
     /// Every value, in spec order.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         ErrorCode::MemoryAlign,
         ErrorCode::InvalidSize,
         ErrorCode::MemorySmall,
@@ -188,6 +202,7 @@ impl ErrorCode {
         ErrorCode::ConnNotFound,
         ErrorCode::InvalidOp,
         ErrorCode::BufferOverflow,
+        ErrorCode::HandshakeFailed,
     ];
 
     /// The value on the wire.
@@ -207,6 +222,7 @@ impl ErrorCode {
             0x05 => ::core::option::Option::Some(ErrorCode::ConnNotFound),
             0x06 => ::core::option::Option::Some(ErrorCode::InvalidOp),
             0x07 => ::core::option::Option::Some(ErrorCode::BufferOverflow),
+            0x08 => ::core::option::Option::Some(ErrorCode::HandshakeFailed),
             _ => ::core::option::Option::None,
         }
     }
@@ -221,6 +237,7 @@ impl ErrorCode {
             ErrorCode::ConnNotFound => "ConnNotFound",
             ErrorCode::InvalidOp => "InvalidOp",
             ErrorCode::BufferOverflow => "BufferOverflow",
+            ErrorCode::HandshakeFailed => "HandshakeFailed",
         }
     }
 
@@ -234,6 +251,9 @@ impl ErrorCode {
             ErrorCode::ConnNotFound => "Connection not found",
             ErrorCode::InvalidOp => "Invalid operation",
             ErrorCode::BufferOverflow => "Buffer overflow detected",
+            ErrorCode::HandshakeFailed => {
+                "The encryption handshake failed (wrong key, another pattern, a message out of turn)"
+            }
         }
     }
 }
@@ -272,6 +292,91 @@ impl crate::codec::OperandValue for ErrorCode {
     }
 }
 
+/// The Noise handshake pattern of an encryption handshake (Noise_PATTERN_25519_ChaChaPoly_BLAKE2s).
+#[allow(clippy::pedantic, clippy::nursery)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u64)]
+pub enum HandshakePattern {
+    /// Ephemeral keys authenticated by a 32-byte key both sides were given.
+    NNpsk0 = 0x01,
+    /// Static key pairs, each side configured with the other's public key.
+    KK = 0x02,
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+impl HandshakePattern {
+    /// Every value, in spec order.
+    pub const ALL: [HandshakePattern; 2] = [
+        HandshakePattern::NNpsk0,
+        HandshakePattern::KK,
+    ];
+
+    /// The value on the wire.
+    #[inline]
+    pub const fn value(self) -> u64 {
+        self as u64
+    }
+
+    /// The variant with wire value `value`, if there is one.
+    #[inline]
+    pub const fn from_value(value: u64) -> ::core::option::Option<Self> {
+        match value {
+            0x01 => ::core::option::Option::Some(HandshakePattern::NNpsk0),
+            0x02 => ::core::option::Option::Some(HandshakePattern::KK),
+            _ => ::core::option::Option::None,
+        }
+    }
+
+    /// The variant's name in the spec.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HandshakePattern::NNpsk0 => "NNpsk0",
+            HandshakePattern::KK => "KK",
+        }
+    }
+
+    /// The variant's description in the spec.
+    pub const fn description(self) -> &'static str {
+        match self {
+            HandshakePattern::NNpsk0 => {
+                "Ephemeral keys authenticated by a 32-byte key both sides were given"
+            }
+            HandshakePattern::KK => {
+                "Static key pairs, each side configured with the other's public key"
+            }
+        }
+    }
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl ::core::fmt::Display for HandshakePattern {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl crate::codec::OperandValue for HandshakePattern {
+    #[inline]
+    fn to_word(&self) -> u64 {
+        self.value()
+    }
+
+    #[inline]
+    fn from_word(
+        word: u64,
+        operand: crate::codec::OperandRef,
+    ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
+        HandshakePattern::from_value(word)
+            .ok_or(crate::codec::DecodeError::UnknownValue {
+                operand,
+                value: word,
+            })
+    }
+}
+
 crate::flag_set! {
     /// Optional protocol features, negotiated by ProtoNegotiate and ProtoAck.
     /// LargeCopy and RequestResponse have the bits the established
@@ -286,7 +391,7 @@ crate::flag_set! {
         /// Compressed messages (FrameFlags Compressed and Zstd), granted when both sides ask.
         const COMPRESSION = 2;
 
-        /// Data encryption.
+        /// Encrypted, authenticated messages (FrameFlags Encrypted, the Handshake packet), granted when both sides ask; only a side configured with keys asks.
         const ENCRYPTION = 3;
 
         /// Per-connection credit windows (ConnCredit), granted when both sides ask.
@@ -353,6 +458,9 @@ crate::flag_set! {
 
         /// The compressed message's codec is Zstandard (without it: LZ4).
         const ZSTD = 7;
+
+        /// The message is sealed (only once both sides negotiated Encryption and ran the Handshake; set on every chunk of the message but an Abort). Its bytes (which total, offset and size count) are `seq: u64 LE`, the sender's message sequence number (never repeated under one key), then frames: each is up to 65536 bytes of the message (of its compressed form when Compressed is set too) sealed with ChaCha20-Poly1305 and followed by the 16-byte tag; every frame but the last holds 65536 bytes, so `total` alone fixes the frames. Frame `i` has the nonce `seq LE (8 bytes) || i LE (4 bytes)` and the associated data `connection, message, flags, method_or_status, total` (five u64 LE; flags are the chunk flags without Begin and End). The receiver refuses a frame that does not authenticate, a seq it already accepted or that is 1024 or more below the newest one it accepted, and any message without this flag once Encryption is on.
+        const ENCRYPTED = 8;
     }
 
     /// The first rule of the set these flags break, if any. The rules:
@@ -1095,6 +1203,122 @@ impl crate::codec::PacketCodec for ConnCredit {
     }
 }
 
+/// One message of the Noise handshake that keys an encrypted link, run
+/// right after ProtoAck granted Encryption: step 1 from the initiator of
+/// the negotiation, step 2 from the acceptor. The Noise message sits in
+/// the slot's buffer. The prologue is `HQQ encryption 1` followed by the
+/// acked version, features and capabilities (u64 LE each, as in ProtoAck), so a
+/// changed ack fails the handshake. A failed step is answered with
+/// Error(HandshakeFailed), context 0.
+///
+/// Opcode `0x08`, sent by either side.
+#[allow(clippy::pedantic, clippy::nursery)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Handshake {
+    /// 1 (initiator to acceptor) or 2 (acceptor to initiator).
+    ///
+    /// Operand 0 (word 1).
+    ///
+    /// Rule (decode): `step >= 1`.
+    ///
+    /// Rule (decode): `step <= 2`.
+    pub step: u64,
+    /// The Noise pattern the sender runs.
+    ///
+    /// Operand 1 (word 2).
+    pub pattern: HandshakePattern,
+    /// Size of the Noise message in bytes, in the slot's buffer.
+    ///
+    /// Operand 2 (word 3).
+    ///
+    /// Rule (validate): `size <= limits.buffer_size`.
+    ///
+    /// Rule (decode): `size <= 1024`.
+    pub size: u64,
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl crate::codec::PacketCodec for Handshake {
+    const OPCODE: u8 = 0x08;
+
+    const NAME: &'static str = "Handshake";
+
+    #[inline]
+    fn encode(&self) -> crate::Packet {
+        crate::Packet::from_words([
+            u64::from(<Self as crate::codec::PacketCodec>::OPCODE),
+            <u64 as crate::codec::OperandValue>::to_word(&self.step),
+            <HandshakePattern as crate::codec::OperandValue>::to_word(&self.pattern),
+            <u64 as crate::codec::OperandValue>::to_word(&self.size),
+            0,
+            0,
+            0,
+            0,
+        ])
+    }
+
+    #[inline]
+    fn decode(
+        packet: &crate::Packet,
+    ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
+        let words = crate::encoding::operand_words::<Self>(packet, 7)?;
+        let packet = Self {
+            step: <u64 as crate::codec::OperandValue>::from_word(
+                words[0],
+                crate::codec::OperandRef::of::<Self>(0, "step"),
+            )?,
+            pattern: <HandshakePattern as crate::codec::OperandValue>::from_word(
+                words[1],
+                crate::codec::OperandRef::of::<Self>(1, "pattern"),
+            )?,
+            size: <u64 as crate::codec::OperandValue>::from_word(
+                words[2],
+                crate::codec::OperandRef::of::<Self>(2, "size"),
+            )?,
+        };
+        if crate::codec::OperandValue::to_word(&packet.step) < 1 {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
+                operand: crate::codec::OperandRef::of::<Self>(0, "step"),
+                rule: "step >= 1",
+                value: crate::codec::OperandValue::to_word(&packet.step),
+            });
+        }
+        if crate::codec::OperandValue::to_word(&packet.step) > 2 {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
+                operand: crate::codec::OperandRef::of::<Self>(0, "step"),
+                rule: "step <= 2",
+                value: crate::codec::OperandValue::to_word(&packet.step),
+            });
+        }
+        if crate::codec::OperandValue::to_word(&packet.size) > 1024 {
+            return ::core::result::Result::Err(crate::codec::DecodeError::Rule {
+                operand: crate::codec::OperandRef::of::<Self>(2, "size"),
+                rule: "size <= 1024",
+                value: crate::codec::OperandValue::to_word(&packet.size),
+            });
+        }
+
+        ::core::result::Result::Ok(packet)
+    }
+
+    #[inline]
+    fn validate(
+        &self,
+        limits: &crate::codec::Limits,
+    ) -> ::core::result::Result<(), crate::codec::Violation> {
+        if crate::codec::OperandValue::to_word(&self.size) > limits.buffer_size {
+            return ::core::result::Result::Err(crate::codec::Violation {
+                operand: crate::codec::OperandRef::of::<Self>(2, "size"),
+                rule: "size <= limits.buffer_size",
+                value: crate::codec::OperandValue::to_word(&self.size),
+            });
+        }
+
+        ::core::result::Result::Ok(())
+    }
+}
+
 /// Marks a Standard link slot whose copy was abandoned; its buffer carries no data.
 ///
 /// Opcode `0xfe`, sent by either side.
@@ -1298,6 +1522,8 @@ pub enum Message {
     ProtoAck(ProtoAck),
     /// A [`ConnCredit`] packet.
     ConnCredit(ConnCredit),
+    /// A [`Handshake`] packet.
+    Handshake(Handshake),
     /// A [`StandardLinkTombstone`] packet.
     StandardLinkTombstone(StandardLinkTombstone),
     /// A [`StandardLinkCopy`] packet.
@@ -1450,6 +1676,23 @@ pub trait Handler {
         )
     }
 
+    /// Handles a [`Handshake`] packet and a view of its slot's payload buffer.
+    ///
+    /// The default refuses it with `InvalidOp`.
+    fn on_handshake(
+        &mut self,
+        packet: Handshake,
+        payload: crate::PayloadView<'_>,
+    ) -> ::core::result::Result<(), crate::codec::Rejection> {
+        let _ = (packet, payload);
+
+        ::core::result::Result::Err(
+            crate::codec::Rejection::unhandled(
+                <Handshake as crate::codec::PacketCodec>::OPCODE,
+            ),
+        )
+    }
+
     /// Handles a [`StandardLinkTombstone`] packet and a view of its slot's payload buffer.
     ///
     /// The default refuses it with `InvalidOp`.
@@ -1526,6 +1769,10 @@ impl Message {
             return <ConnCredit as crate::codec::PacketCodec>::decode(packet)
                 .map(Message::ConnCredit);
         }
+        if opcode == <Handshake as crate::codec::PacketCodec>::OPCODE {
+            return <Handshake as crate::codec::PacketCodec>::decode(packet)
+                .map(Message::Handshake);
+        }
         if opcode == <StandardLinkTombstone as crate::codec::PacketCodec>::OPCODE {
             return <StandardLinkTombstone as crate::codec::PacketCodec>::decode(packet)
                 .map(Message::StandardLinkTombstone);
@@ -1565,6 +1812,9 @@ impl Message {
             }
             Message::ConnCredit(packet) => {
                 <ConnCredit as crate::codec::PacketCodec>::encode(packet)
+            }
+            Message::Handshake(packet) => {
+                <Handshake as crate::codec::PacketCodec>::encode(packet)
             }
             Message::StandardLinkTombstone(packet) => {
                 <StandardLinkTombstone as crate::codec::PacketCodec>::encode(packet)
@@ -1606,6 +1856,9 @@ impl Message {
             Message::ConnCredit(packet) => {
                 <ConnCredit as crate::codec::PacketCodec>::validate(packet, limits)
             }
+            Message::Handshake(packet) => {
+                <Handshake as crate::codec::PacketCodec>::validate(packet, limits)
+            }
             Message::StandardLinkTombstone(packet) => {
                 <StandardLinkTombstone as crate::codec::PacketCodec>::validate(
                     packet,
@@ -1629,6 +1882,7 @@ impl Message {
             Message::ProtoNegotiate(_) => OpCode::ProtoNegotiate,
             Message::ProtoAck(_) => OpCode::ProtoAck,
             Message::ConnCredit(_) => OpCode::ConnCredit,
+            Message::Handshake(_) => OpCode::Handshake,
             Message::StandardLinkTombstone(_) => OpCode::StandardLinkTombstone,
             Message::StandardLinkCopy(_) => OpCode::StandardLinkCopy,
         }
@@ -1709,6 +1963,15 @@ impl ::core::convert::From<ConnCredit> for Message {
 
 #[allow(clippy::pedantic, clippy::nursery)]
 #[automatically_derived]
+impl ::core::convert::From<Handshake> for Message {
+    #[inline]
+    fn from(packet: Handshake) -> Self {
+        Message::Handshake(packet)
+    }
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
 impl ::core::convert::From<StandardLinkTombstone> for Message {
     #[inline]
     fn from(packet: StandardLinkTombstone) -> Self {
@@ -1748,6 +2011,7 @@ pub fn dispatch<H: Handler + ?::core::marker::Sized>(
         Message::ProtoNegotiate(p) => handler.on_proto_negotiate(p, payload),
         Message::ProtoAck(p) => handler.on_proto_ack(p, payload),
         Message::ConnCredit(p) => handler.on_conn_credit(p, payload),
+        Message::Handshake(p) => handler.on_handshake(p, payload),
         Message::StandardLinkTombstone(p) => {
             handler.on_standard_link_tombstone(p, payload)
         }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink};
+use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink, DialError};
 use hqq_runtime::link::{LinkConfig, StandardLink};
 
 /// A Standard link configuration of `slots` buffers of `buffer` bytes.
@@ -63,6 +63,17 @@ pub fn with_watchdog<T: Send + 'static>(
         },
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
             panic!("watchdog: test ran over {limit:?}")
+        }
+    }
+}
+
+/// Dials the peer, retrying while it does not listen yet.
+pub fn dial(link: &AdvancedLink) -> u64 {
+    loop {
+        match link.dial() {
+            Ok(id) => return id,
+            Err(DialError::Refused(_)) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => panic!("dial: {e}"),
         }
     }
 }

@@ -1,0 +1,1072 @@
+//! Encrypted, authenticated messages on the Advanced link: the keys an
+//! application configures, the Noise handshake that turns them into one
+//! key per direction, and the sealed form of a message.
+//!
+//! # How it works
+//!
+//! Both sides configure [`Keys`] ([`AdvancedConfig::encryption`]), which
+//! asks for the Encryption feature. When the negotiation grants it, the
+//! initiator and the acceptor run a Noise handshake over the link (the
+//! Handshake packet, `Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s` for a
+//! pre-shared key, `Noise_KK_25519_ChaChaPoly_BLAKE2s` for static key
+//! pairs, through the `snow` crate) before the negotiation call returns.
+//! Its prologue is the acked version, features and capabilities, so an ack
+//! changed on its way fails the handshake. The handshake's two split keys
+//! (one per direction, fresh for every link) seal every message with
+//! ChaCha20-Poly1305 (the `chacha20poly1305` crate):
+//!
+//! * a message's bytes are `seq: u64 LE`, then frames of up to 64 KiB of the
+//!   message (compressed first when Compression is on too), each sealed and
+//!   followed by its 16-byte tag;
+//! * frame `i` has the nonce `seq || i` (`seq` is the sender's message
+//!   counter, so no nonce repeats under one key) and the associated data
+//!   `connection, message, flags, method_or_status, total`, so a chunk
+//!   moved to another message, offset or connection, a changed status or
+//!   a cut total does not authenticate;
+//! * the receiver accepts each `seq` once: a replayed message, or one 1024
+//!   or more below the newest accepted, is refused. Messages of concurrent
+//!   senders may arrive out of order, so the window lets them in (once).
+//!
+//! Sealing happens in process-private memory before the bytes are copied
+//! into a slot's buffer, and opening happens on the private copy the
+//! receiver takes out of the segment: the peer never sees or changes a
+//! buffer that is being sealed or opened.
+//!
+//! Memory: a sealed message received whole is opened in place (no copy);
+//! a streamed one holds at most one frame (64 KiB and its tag) between
+//! chunks, outside the receive budget, so at most that much per message in
+//! progress (with the default 64 partial messages, about 4 MiB).
+//!
+//! A message that fails any check is refused with an [`OpenError`], counted
+//! in [`AdvancedStats::authentication_failures`] or
+//! [`AdvancedStats::replays_refused`], and dropped (a streamed one ends
+//! with an Aborted event); the link goes on, and later good messages are
+//! received as usual.
+//!
+//! # Threat model
+//!
+//! With Encryption negotiated and the handshake done:
+//!
+//! * a third process that can **read** the segment learns the sizes of the
+//!   messages (plus 8 bytes, plus 16 per 64 KiB), their connections, ids,
+//!   kinds and timing, and nothing of their contents;
+//! * one that can **write** it can drop, delay or reorder messages, and
+//!   forge control packets (close a connection, abort a message, refuse a
+//!   call): that is, deny service. It cannot make the receiver accept a
+//!   message it did not send, nor a message twice, nor a changed one: each
+//!   such message is refused and counted.
+//! * Control packets (negotiation, connections, Abort chunks, Error
+//!   packets) are not encrypted. A writer that strips the Encryption bit
+//!   from the negotiation gets a plain link, unless the application asked
+//!   with [`AdvancedConfig::encryption_required`], which fails such a
+//!   negotiation instead.
+//! * A process that knows the keys (or the PSK) can impersonate either
+//!   side; protect them like any secret. [`Keys`] is `Copy` so that the
+//!   configuration stays `Copy`: the link does not wipe copies of them.
+//!
+//! [`AdvancedConfig::encryption`]: super::AdvancedConfig::encryption
+//! [`AdvancedConfig::encryption_required`]: super::AdvancedConfig::encryption_required
+//! [`AdvancedStats::authentication_failures`]: super::AdvancedStats::authentication_failures
+//! [`AdvancedStats::replays_refused`]: super::AdvancedStats::replays_refused
+
+use std::fmt;
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+
+use crate::advanced::negotiation::Negotiated;
+use crate::protocol::{FrameFlags, HandshakePattern};
+
+/// Bytes of a key (a pre-shared key, an X25519 private or public key).
+pub const KEY_BYTES: usize = 32;
+
+/// Bytes of the plain message a sealed frame holds at most.
+pub const FRAME_BYTES: u64 = 64 * 1024;
+
+/// Bytes of a frame's authentication tag.
+const TAG_BYTES: u64 = 16;
+
+/// Bytes of the sequence number in front of the frames.
+const SEQ_BYTES: u64 = 8;
+
+/// Messages below the newest accepted one that are still accepted (once).
+pub const REPLAY_WINDOW: u64 = 1024;
+
+/// The key material an application gives both sides of an encrypted link.
+///
+/// `Debug` shows which kind of keys these are, never the bytes.
+///
+/// ```
+/// use hqq_runtime::advanced::Keys;
+///
+/// let keys = Keys::pre_shared([7; 32]);
+/// assert_eq!(format!("{keys:?}"), "Keys::PreShared(..)");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Keys {
+    /// A 32-byte secret both sides were given (Noise NNpsk0: fresh
+    /// ephemeral keys, authenticated by the secret).
+    PreShared([u8; KEY_BYTES]),
+    /// This side's X25519 private key and the peer's public key (Noise KK).
+    /// Make pairs with [`Keys::generate_key_pair`].
+    Static {
+        /// This side's private key.
+        local_private: [u8; KEY_BYTES],
+        /// The peer's public key.
+        remote_public: [u8; KEY_BYTES],
+    },
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Keys::PreShared(_) => f.write_str("Keys::PreShared(..)"),
+            Keys::Static { .. } => f.write_str("Keys::Static { .. }"),
+        }
+    }
+}
+
+impl Keys {
+    /// A pre-shared 32-byte secret.
+    pub const fn pre_shared(key: [u8; KEY_BYTES]) -> Keys {
+        Keys::PreShared(key)
+    }
+
+    /// This side's private key and the peer's public key.
+    pub const fn static_keys(
+        local_private: [u8; KEY_BYTES],
+        remote_public: [u8; KEY_BYTES],
+    ) -> Keys {
+        Keys::Static {
+            local_private,
+            remote_public,
+        }
+    }
+
+    /// A fresh X25519 key pair `(private, public)` from the operating
+    /// system's random numbers.
+    ///
+    /// ```
+    /// use hqq_runtime::advanced::Keys;
+    ///
+    /// let (a_private, a_public) = Keys::generate_key_pair()?;
+    /// let (b_private, b_public) = Keys::generate_key_pair()?;
+    /// let a = Keys::static_keys(a_private, b_public);
+    /// let b = Keys::static_keys(b_private, a_public);
+    /// assert_ne!(a, b);
+    /// # Ok::<(), hqq_runtime::advanced::HandshakeError>(())
+    /// ```
+    pub fn generate_key_pair() -> Result<([u8; KEY_BYTES], [u8; KEY_BYTES]), HandshakeError> {
+        let builder = snow::Builder::new(params(HandshakePattern::KK));
+        let pair = builder
+            .generate_keypair()
+            .map_err(|_| HandshakeError::Setup)?;
+        let private = pair.private.try_into().map_err(|_| HandshakeError::Setup)?;
+        let public = pair.public.try_into().map_err(|_| HandshakeError::Setup)?;
+        Ok((private, public))
+    }
+
+    /// The Noise pattern these keys run.
+    pub const fn pattern(&self) -> HandshakePattern {
+        match self {
+            Keys::PreShared(_) => HandshakePattern::NNpsk0,
+            Keys::Static { .. } => HandshakePattern::KK,
+        }
+    }
+}
+
+/// How this side encrypts: its keys, and whether a link without
+/// Encryption is refused (see [`AdvancedConfig::encryption`](super::AdvancedConfig::encryption)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Encryption {
+    /// The key material.
+    pub keys: Keys,
+    /// Refuse to negotiate a link on which the peer does not grant
+    /// Encryption (instead of running it in the clear).
+    pub required: bool,
+}
+
+/// Why the encryption handshake failed (the negotiation fails with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// This side requires Encryption and the peer did not grant (or ask
+    /// for) it.
+    #[error("encryption is required, but the peer did not negotiate it")]
+    NotGranted,
+    /// The peer runs another pattern (one side has a pre-shared key, the
+    /// other static keys).
+    #[error("the peer runs the {peer:?} handshake, this side {own:?}")]
+    PatternMismatch {
+        /// This side's pattern.
+        own: HandshakePattern,
+        /// The peer's pattern.
+        peer: HandshakePattern,
+    },
+    /// The peer's handshake message did not authenticate: the two sides
+    /// have different keys (or the message was changed on its way).
+    #[error("the peer's handshake message did not authenticate (different keys?)")]
+    Failed,
+    /// The peer answered the handshake with an Error packet.
+    #[error("the peer refused the handshake: {0}")]
+    Refused(crate::protocol::ErrorCode),
+    /// A handshake message of the wrong step arrived.
+    #[error("a handshake message arrived out of turn")]
+    OutOfTurn,
+    /// The link's buffers are too small for a handshake message.
+    #[error("a {needed}-byte handshake message does not fit the {buffer}-byte buffers")]
+    BufferTooSmall {
+        /// Bytes of the message.
+        needed: u64,
+        /// Bytes per buffer.
+        buffer: u64,
+    },
+    /// Encryption was negotiated, but this side has no keys (its offer
+    /// asked for the feature without [`AdvancedConfig::encryption`](super::AdvancedConfig::encryption)).
+    #[error("Encryption was negotiated, but this side was given no keys")]
+    NoKeys,
+    /// The Noise library refused the keys or the pattern.
+    #[error("the handshake could not be set up (bad key material)")]
+    Setup,
+}
+
+/// Why a received encrypted message (or a plain one on an encrypted link)
+/// was refused. Each is counted; the message is dropped and the link goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// An Encrypted chunk arrived before Encryption was negotiated and keyed.
+    #[error("an encrypted message arrived, but Encryption is not on")]
+    NotNegotiated,
+    /// A message without the Encrypted flag arrived on an encrypted link.
+    #[error("a plain message arrived on an encrypted link")]
+    Unencrypted,
+    /// The message's total cannot be a sealed message's size.
+    #[error("{total} bytes cannot be a sealed message")]
+    BadLength {
+        /// The message's total.
+        total: u64,
+    },
+    /// A frame did not authenticate: changed, moved, cut or forged.
+    #[error("a frame of the message did not authenticate")]
+    Forged,
+    /// The message's sequence number was accepted before.
+    #[error("message sequence number {seq} was already received (replay)")]
+    Replayed {
+        /// The sequence number.
+        seq: u64,
+    },
+    /// The message's sequence number is too far below the newest accepted.
+    #[error("message sequence number {seq} is older than the replay window")]
+    TooOld {
+        /// The sequence number.
+        seq: u64,
+    },
+}
+
+impl OpenError {
+    /// Whether this refusal is a replay (counted apart from forgeries).
+    pub(crate) const fn is_replay(&self) -> bool {
+        matches!(self, OpenError::Replayed { .. } | OpenError::TooOld { .. })
+    }
+}
+
+fn params(pattern: HandshakePattern) -> snow::params::NoiseParams {
+    let name = match pattern {
+        HandshakePattern::NNpsk0 => "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s",
+        HandshakePattern::KK => "Noise_KK_25519_ChaChaPoly_BLAKE2s",
+    };
+    // Both names are valid Noise protocol names of the default resolver.
+    match name.parse() {
+        Ok(params) => params,
+        Err(_) => unreachable!("{name} is a valid Noise name"),
+    }
+}
+
+/// The handshake prologue: what both sides agreed on in the negotiation.
+fn prologue(negotiated: &Negotiated) -> [u8; 40] {
+    let mut out = [0u8; 40];
+    out[..16].copy_from_slice(b"HQQ encryption 1");
+    let words = [
+        negotiated.version.to_wire(),
+        negotiated.features.bits(),
+        negotiated.capabilities.bits(),
+    ];
+    for (slot, word) in out[16..].chunks_exact_mut(8).zip(words) {
+        slot.copy_from_slice(&word.to_le_bytes());
+    }
+    out
+}
+
+/// The two keys of an encrypted link, one per direction.
+pub(crate) struct SessionKeys {
+    pub(crate) send: [u8; KEY_BYTES],
+    pub(crate) receive: [u8; KEY_BYTES],
+}
+
+/// One side's half-done Noise handshake.
+pub(crate) struct NoiseHandshake {
+    state: Box<snow::HandshakeState>,
+    pattern: HandshakePattern,
+    initiator: bool,
+}
+
+impl fmt::Debug for NoiseHandshake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NoiseHandshake")
+            .field("pattern", &self.pattern)
+            .field("initiator", &self.initiator)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The most bytes a handshake message of either pattern takes (an
+/// ephemeral key and a tag).
+pub(crate) const MAX_HANDSHAKE_MESSAGE: usize = 96;
+
+impl NoiseHandshake {
+    fn build(
+        keys: &Keys,
+        negotiated: &Negotiated,
+        initiator: bool,
+    ) -> Result<NoiseHandshake, HandshakeError> {
+        let pattern = keys.pattern();
+        let prologue = prologue(negotiated);
+        let builder = snow::Builder::new(params(pattern)).prologue(&prologue);
+        let builder = match keys {
+            Keys::PreShared(psk) => builder.psk(0, psk),
+            Keys::Static {
+                local_private,
+                remote_public,
+            } => builder
+                .local_private_key(local_private)
+                .remote_public_key(remote_public),
+        };
+        let state = if initiator {
+            builder.build_initiator()
+        } else {
+            builder.build_responder()
+        };
+        Ok(NoiseHandshake {
+            state: Box::new(state.map_err(|_| HandshakeError::Setup)?),
+            pattern,
+            initiator,
+        })
+    }
+
+    /// The initiator's state and its first message (step 1).
+    pub(crate) fn initiate(
+        keys: &Keys,
+        negotiated: &Negotiated,
+    ) -> Result<(NoiseHandshake, Vec<u8>), HandshakeError> {
+        let mut handshake = Self::build(keys, negotiated, true)?;
+        let message = handshake.write()?;
+        Ok((handshake, message))
+    }
+
+    /// The acceptor's state, waiting for step 1.
+    pub(crate) fn respond(
+        keys: &Keys,
+        negotiated: &Negotiated,
+    ) -> Result<NoiseHandshake, HandshakeError> {
+        Self::build(keys, negotiated, false)
+    }
+
+    /// The pattern this side runs.
+    pub(crate) fn pattern(&self) -> HandshakePattern {
+        self.pattern
+    }
+
+    fn write(&mut self) -> Result<Vec<u8>, HandshakeError> {
+        let mut message = vec![0u8; MAX_HANDSHAKE_MESSAGE];
+        let n = self
+            .state
+            .write_message(&[], &mut message)
+            .map_err(|_| HandshakeError::Setup)?;
+        message.truncate(n);
+        Ok(message)
+    }
+
+    fn read(&mut self, pattern: HandshakePattern, message: &[u8]) -> Result<(), HandshakeError> {
+        if pattern != self.pattern {
+            return Err(HandshakeError::PatternMismatch {
+                own: self.pattern,
+                peer: pattern,
+            });
+        }
+        let mut payload = [0u8; MAX_HANDSHAKE_MESSAGE];
+        self.state
+            .read_message(message, &mut payload)
+            .map_err(|_| HandshakeError::Failed)?;
+        Ok(())
+    }
+
+    fn split(mut self) -> SessionKeys {
+        let (initiator_to_responder, responder_to_initiator) =
+            self.state.dangerously_get_raw_split();
+        if self.initiator {
+            SessionKeys {
+                send: initiator_to_responder,
+                receive: responder_to_initiator,
+            }
+        } else {
+            SessionKeys {
+                send: responder_to_initiator,
+                receive: initiator_to_responder,
+            }
+        }
+    }
+
+    /// Takes the peer's message of `step` (with the peer's `pattern`):
+    /// the acceptor reads step 1 and returns its answer (step 2), the
+    /// initiator reads step 2; either way the handshake is done.
+    pub(crate) fn take(
+        mut self,
+        step: u64,
+        pattern: HandshakePattern,
+        message: &[u8],
+    ) -> Result<(SessionKeys, Option<Vec<u8>>), HandshakeError> {
+        let expected = if self.initiator { 2 } else { 1 };
+        if step != expected {
+            return Err(HandshakeError::OutOfTurn);
+        }
+        self.read(pattern, message)?;
+        let reply = if self.initiator {
+            None
+        } else {
+            Some(self.write()?)
+        };
+        if !self.state.is_handshake_finished() {
+            return Err(HandshakeError::OutOfTurn);
+        }
+        Ok((self.split(), reply))
+    }
+}
+
+/// Bytes of a sealed `plain`-byte message, if that fits in a u64 and
+/// has fewer than 2^32 frames.
+pub(crate) fn sealed_len(plain: u64) -> Option<u64> {
+    let frames = plain.div_ceil(FRAME_BYTES).max(1);
+    if frames > u64::from(u32::MAX) {
+        return None;
+    }
+    plain.checked_add(SEQ_BYTES + frames * TAG_BYTES)
+}
+
+/// The frames of a sealed message of `total` bytes: `(count, bytes of the
+/// last one with its tag)`, or `None` if no sealed message has that size.
+fn layout(total: u64) -> Option<(u64, u64)> {
+    let body = total.checked_sub(SEQ_BYTES)?;
+    let full = FRAME_BYTES + TAG_BYTES;
+    let frames = body.div_ceil(full);
+    let last = body - (frames.checked_sub(1)?) * full;
+    (last >= TAG_BYTES && frames <= u64::from(u32::MAX)).then_some((frames, last))
+}
+
+/// What a sealed message's frames are bound to (the associated data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Binding {
+    pub(crate) connection: u64,
+    pub(crate) message: u64,
+    /// Chunk flags with Begin and End cleared.
+    pub(crate) flags: FrameFlags,
+    pub(crate) method_or_status: u64,
+    /// The sealed message's total.
+    pub(crate) total: u64,
+}
+
+impl Binding {
+    /// The flags a binding names: all of a chunk's but Begin and End.
+    pub(crate) fn flags_of(chunk_flags: FrameFlags) -> FrameFlags {
+        chunk_flags.difference(FrameFlags::BEGIN | FrameFlags::END)
+    }
+
+    fn bytes(&self) -> [u8; 40] {
+        let mut out = [0u8; 40];
+        let words = [
+            self.connection,
+            self.message,
+            self.flags.bits(),
+            self.method_or_status,
+            self.total,
+        ];
+        for (slot, word) in out.chunks_exact_mut(8).zip(words) {
+            slot.copy_from_slice(&word.to_le_bytes());
+        }
+        out
+    }
+}
+
+fn nonce(seq: u64, frame: u32) -> Nonce {
+    let mut out = [0u8; 12];
+    out[..8].copy_from_slice(&seq.to_le_bytes());
+    out[8..].copy_from_slice(&frame.to_le_bytes());
+    out.into()
+}
+
+/// This side's sending key and message counter.
+pub(crate) struct Sealer {
+    cipher: ChaCha20Poly1305,
+    next_seq: AtomicU64,
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sealer").finish_non_exhaustive()
+    }
+}
+
+impl Sealer {
+    pub(crate) fn new(key: &[u8; KEY_BYTES]) -> Sealer {
+        Sealer {
+            cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
+            next_seq: AtomicU64::new(0),
+        }
+    }
+
+    /// The sealed form of the `plain`-byte message `source`, bound to
+    /// `binding` (whose total is `sealed_len(plain)`), read a frame at a
+    /// time. It draws the message's sequence number now.
+    pub(crate) fn seal<'a>(
+        &'a self,
+        binding: &Binding,
+        source: &'a mut dyn Read,
+        plain: u64,
+    ) -> SealedSource<'a> {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        SealedSource {
+            cipher: &self.cipher,
+            source,
+            binding: binding.bytes(),
+            seq,
+            frame: 0,
+            left: plain,
+            frames_left: plain.div_ceil(FRAME_BYTES).max(1),
+            out: seq.to_le_bytes().to_vec(),
+            at: 0,
+            nanos: 0,
+        }
+    }
+}
+
+/// A message's sealed bytes, produced frame by frame from its plain source
+/// (see [`Sealer::seal`]); a failing source fails the read.
+pub(crate) struct SealedSource<'a> {
+    cipher: &'a ChaCha20Poly1305,
+    source: &'a mut dyn Read,
+    binding: [u8; 40],
+    seq: u64,
+    frame: u32,
+    left: u64,
+    frames_left: u64,
+    /// Sealed bytes not handed out yet (from `at`).
+    out: Vec<u8>,
+    at: usize,
+    nanos: u64,
+}
+
+impl SealedSource<'_> {
+    /// Time spent sealing so far.
+    pub(crate) fn nanos(&self) -> u64 {
+        self.nanos
+    }
+
+    /// Seals the next frame into `out`; `false` after the last.
+    fn refill(&mut self) -> io::Result<bool> {
+        if self.frames_left == 0 {
+            return Ok(false);
+        }
+        let n = self.left.min(FRAME_BYTES) as usize;
+        self.out.clear();
+        self.out.resize(n, 0);
+        self.source.read_exact(&mut self.out)?;
+        let started = std::time::Instant::now();
+        let tag = self
+            .cipher
+            .encrypt_in_place_detached(&nonce(self.seq, self.frame), &self.binding, &mut self.out)
+            .map_err(|_| io::Error::other("frame too large to seal"))?;
+        self.out.extend_from_slice(&tag);
+        self.nanos += u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.at = 0;
+        self.frame = self.frame.wrapping_add(1);
+        self.left -= n as u64;
+        self.frames_left -= 1;
+        Ok(true)
+    }
+}
+
+impl Read for SealedSource<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.out.len() && !self.refill()? {
+            return Ok(0);
+        }
+        let ready = &self.out[self.at..];
+        let n = ready.len().min(buf.len());
+        buf[..n].copy_from_slice(&ready[..n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Which sequence numbers were accepted: the newest, and a bitmap of the
+/// [`REPLAY_WINDOW`] below it.
+#[derive(Debug, Clone, Default)]
+struct ReplayWindow {
+    newest: Option<u64>,
+    /// Bit `i` of word `i / 64`: `newest - i` was accepted (bit 0 is newest).
+    seen: [u64; (REPLAY_WINDOW / 64) as usize],
+}
+
+impl ReplayWindow {
+    fn check(&self, seq: u64) -> Result<(), OpenError> {
+        let Some(newest) = self.newest else {
+            return Ok(());
+        };
+        if seq > newest {
+            return Ok(());
+        }
+        let age = newest - seq;
+        if age >= REPLAY_WINDOW {
+            return Err(OpenError::TooOld { seq });
+        }
+        let (word, bit) = ((age / 64) as usize, age % 64);
+        if self.seen.get(word).is_some_and(|w| w & (1 << bit) != 0) {
+            return Err(OpenError::Replayed { seq });
+        }
+        Ok(())
+    }
+
+    /// Records `seq` (already checked).
+    fn mark(&mut self, seq: u64) {
+        let newest = match self.newest {
+            Some(newest) if seq <= newest => newest,
+            previous => {
+                let shift = previous.map_or(REPLAY_WINDOW, |n| seq - n);
+                self.shift(shift);
+                self.newest = Some(seq);
+                seq
+            }
+        };
+        let age = newest - seq;
+        if let Some(word) = self.seen.get_mut((age / 64) as usize) {
+            *word |= 1 << (age % 64);
+        }
+    }
+
+    /// Ages every bit by `by` places (bits past the window fall off).
+    fn shift(&mut self, by: u64) {
+        if by >= REPLAY_WINDOW {
+            self.seen = Default::default();
+            return;
+        }
+        let (words, bits) = ((by / 64) as usize, (by % 64) as u32);
+        let len = self.seen.len();
+        for i in (0..len).rev() {
+            let from = i.checked_sub(words);
+            let high = from.map_or(0, |f| self.seen[f] << bits);
+            let low = match (from.and_then(|f| f.checked_sub(1)), bits) {
+                (Some(f), 1..) => self.seen[f] >> (64 - bits),
+                _ => 0,
+            };
+            self.seen[i] = high | low;
+        }
+    }
+}
+
+/// This side's receiving key and the sequence numbers it accepted.
+pub(crate) struct Opener {
+    cipher: ChaCha20Poly1305,
+    window: ReplayWindow,
+}
+
+impl fmt::Debug for Opener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opener")
+            .field("newest", &self.window.newest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Opener {
+    pub(crate) fn new(key: &[u8; KEY_BYTES]) -> Opener {
+        Opener {
+            cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
+            window: ReplayWindow::default(),
+        }
+    }
+
+    /// Opens frame `index` of message `seq` in place: `frame` is the
+    /// ciphertext with its tag; returns the plain length. Frame 0 is
+    /// checked against the replay window first and marks `seq` once it
+    /// authenticated.
+    fn open_frame(
+        &mut self,
+        binding: &[u8; 40],
+        seq: u64,
+        index: u32,
+        frame: &mut [u8],
+    ) -> Result<usize, OpenError> {
+        if index == 0 {
+            self.window.check(seq)?;
+        }
+        let plain = frame
+            .len()
+            .checked_sub(TAG_BYTES as usize)
+            .ok_or(OpenError::Forged)?;
+        let (data, tag) = frame.split_at_mut(plain);
+        let tag = Tag::clone_from_slice(tag);
+        self.cipher
+            .decrypt_in_place_detached(&nonce(seq, index), binding, data, &tag)
+            .map_err(|_| OpenError::Forged)?;
+        if index == 0 {
+            self.window.mark(seq);
+        }
+        Ok(plain)
+    }
+
+    /// Opens a whole sealed message in place: `data` becomes its plain
+    /// bytes (no allocation).
+    pub(crate) fn open_whole(
+        &mut self,
+        binding: &Binding,
+        data: &mut Vec<u8>,
+    ) -> Result<(), OpenError> {
+        let total = data.len() as u64;
+        let (frames, _) = layout(total).ok_or(OpenError::BadLength { total })?;
+        let (seq, _) = data
+            .split_first_chunk::<8>()
+            .ok_or(OpenError::BadLength { total })?;
+        let seq = u64::from_le_bytes(*seq);
+        let binding = binding.bytes();
+        let full = (FRAME_BYTES + TAG_BYTES) as usize;
+        let mut read = SEQ_BYTES as usize;
+        let mut written = 0usize;
+        for index in 0..frames {
+            let end = (read + full).min(data.len());
+            let frame = data.get_mut(read..end).ok_or(OpenError::Forged)?;
+            // `frames` < 2^32 (checked by `layout`).
+            let plain = self.open_frame(&binding, seq, index as u32, frame)?;
+            data.copy_within(read..read + plain, written);
+            written += plain;
+            read = end;
+        }
+        data.truncate(written);
+        Ok(())
+    }
+}
+
+/// A sealed message being opened as its chunks arrive (streamed receive):
+/// holds at most one frame (64 KiB and a tag) between chunks.
+#[derive(Debug)]
+pub(crate) struct MessageOpener {
+    binding: Binding,
+    frames: u64,
+    last_frame: u64,
+    seq: [u8; 8],
+    seq_len: usize,
+    frame: Vec<u8>,
+    index: u64,
+    produced: u64,
+}
+
+impl MessageOpener {
+    /// An opener for a message whose first chunk says `binding`.
+    pub(crate) fn new(binding: Binding) -> Result<MessageOpener, OpenError> {
+        let (frames, last_frame) = layout(binding.total).ok_or(OpenError::BadLength {
+            total: binding.total,
+        })?;
+        Ok(MessageOpener {
+            binding,
+            frames,
+            last_frame,
+            seq: [0; 8],
+            seq_len: 0,
+            frame: Vec::new(),
+            index: 0,
+            produced: 0,
+        })
+    }
+
+    /// Whether a later chunk with `flags` belongs to this message.
+    pub(crate) fn binds(&self, flags: FrameFlags) -> bool {
+        Binding::flags_of(flags) == self.binding.flags
+    }
+
+    /// Plain bytes produced so far.
+    pub(crate) fn produced(&self) -> u64 {
+        self.produced
+    }
+
+    /// Plain bytes of the whole message.
+    pub(crate) fn plain_total(&self) -> u64 {
+        self.binding.total - SEQ_BYTES - self.frames * TAG_BYTES
+    }
+
+    /// Takes the next sealed `bytes` (in order), appending to `out` the
+    /// plain bytes of every frame they complete.
+    pub(crate) fn push(
+        &mut self,
+        opener: &mut Opener,
+        mut bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), OpenError> {
+        while self.seq_len < 8 && !bytes.is_empty() {
+            self.seq[self.seq_len] = bytes[0];
+            self.seq_len += 1;
+            bytes = &bytes[1..];
+        }
+        let binding = self.binding.bytes();
+        let seq = u64::from_le_bytes(self.seq);
+        while !bytes.is_empty() {
+            if self.index >= self.frames {
+                return Err(OpenError::BadLength {
+                    total: self.binding.total,
+                });
+            }
+            let size = if self.index + 1 == self.frames {
+                self.last_frame
+            } else {
+                FRAME_BYTES + TAG_BYTES
+            } as usize;
+            let take = (size - self.frame.len()).min(bytes.len());
+            self.frame.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.frame.len() == size {
+                // `frames` < 2^32 (checked by `layout`).
+                let plain = opener.open_frame(&binding, seq, self.index as u32, &mut self.frame)?;
+                out.extend_from_slice(&self.frame[..plain]);
+                self.produced += plain as u64;
+                self.frame.clear();
+                self.index += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Version;
+    use crate::protocol::{Capabilities, Features};
+
+    fn binding(total: u64) -> Binding {
+        Binding {
+            connection: 3,
+            message: 9,
+            flags: FrameFlags::ENCRYPTED,
+            method_or_status: 0,
+            total,
+        }
+    }
+
+    fn seal(sealer: &Sealer, plain: &[u8]) -> (Binding, Vec<u8>) {
+        let total = sealed_len(plain.len() as u64).unwrap();
+        let b = binding(total);
+        let mut source: &[u8] = plain;
+        let mut out = Vec::new();
+        sealer
+            .seal(&b, &mut source, plain.len() as u64)
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out.len() as u64, total);
+        (b, out)
+    }
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn sealed_sizes_and_layouts_agree() {
+        for plain in [0, 1, 15, 16, 65535, 65536, 65537, 200_000, 131_072] {
+            let total = sealed_len(plain).unwrap();
+            let (frames, last) = layout(total).unwrap();
+            assert_eq!(frames, plain.div_ceil(FRAME_BYTES).max(1), "{plain}");
+            assert_eq!(total - 8 - frames * 16, plain);
+            assert!(last >= 16);
+        }
+        for bad in [0, 7, 8, 23, 8 + 65552 + 15] {
+            assert_eq!(layout(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn whole_and_streamed_opening_at_any_split() {
+        let key = [5u8; 32];
+        let sealer = Sealer::new(&key);
+        for n in [0usize, 1, 1000, 65536, 65537, 150_000] {
+            let plain = data(n);
+            let (b, sealed) = seal(&sealer, &plain);
+            let mut whole = sealed.clone();
+            Opener::new(&key).open_whole(&b, &mut whole).unwrap();
+            assert_eq!(whole, plain);
+            for split in [1usize, 7, 4096, 70_000] {
+                let mut opener = Opener::new(&key);
+                let mut streamed = MessageOpener::new(b).unwrap();
+                let mut out = Vec::new();
+                for piece in sealed.chunks(split) {
+                    streamed.push(&mut opener, piece, &mut out).unwrap();
+                }
+                assert_eq!(out, plain);
+                assert_eq!(streamed.plain_total(), n as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn every_changed_byte_and_binding_is_refused() {
+        let key = [1u8; 32];
+        let sealer = Sealer::new(&key);
+        let (b, sealed) = seal(&sealer, &data(100));
+        for i in 0..sealed.len() {
+            let mut changed = sealed.clone();
+            changed[i] ^= 0x20;
+            let got = Opener::new(&key).open_whole(&b, &mut changed);
+            assert_eq!(got, Err(OpenError::Forged), "byte {i}");
+        }
+        let moved = Binding { message: 10, ..b };
+        let mut copy = sealed.clone();
+        assert_eq!(
+            Opener::new(&key).open_whole(&moved, &mut copy),
+            Err(OpenError::Forged)
+        );
+        let mut copy = sealed.clone();
+        assert_eq!(
+            Opener::new(&[2u8; 32]).open_whole(&b, &mut copy),
+            Err(OpenError::Forged)
+        );
+        let mut cut = sealed[..sealed.len() - 1].to_vec();
+        let cut_binding = Binding {
+            total: cut.len() as u64,
+            ..b
+        };
+        assert!(Opener::new(&key)
+            .open_whole(&cut_binding, &mut cut)
+            .is_err());
+    }
+
+    #[test]
+    fn frames_swapped_between_messages_are_refused() {
+        let key = [9u8; 32];
+        let sealer = Sealer::new(&key);
+        let plain = data(2 * 65536);
+        let (b, first) = seal(&sealer, &plain);
+        let (_, second) = seal(&sealer, &plain);
+        // The second message's frame 1 with the first one's seq and frame 0.
+        let mut mixed = first.clone();
+        let at = 8 + 65536 + 16;
+        mixed[at..].copy_from_slice(&second[at..]);
+        assert_eq!(
+            Opener::new(&key).open_whole(&b, &mut mixed),
+            Err(OpenError::Forged)
+        );
+    }
+
+    #[test]
+    fn a_sequence_number_is_accepted_once() {
+        let key = [3u8; 32];
+        let sealer = Sealer::new(&key);
+        let mut opener = Opener::new(&key);
+        let messages: Vec<_> = (0..1100).map(|_| seal(&sealer, b"hello")).collect();
+        // Out of order within the window is fine, once.
+        for i in [5usize, 3, 4, 0, 1, 2] {
+            let (b, mut m) = messages[i].clone();
+            opener.open_whole(&b, &mut m).unwrap();
+        }
+        let (b, mut again) = messages[3].clone();
+        assert_eq!(
+            opener.open_whole(&b, &mut again),
+            Err(OpenError::Replayed { seq: 3 })
+        );
+        for (b, m) in &messages[6..1100] {
+            opener.open_whole(b, &mut m.clone()).unwrap();
+        }
+        let (b, mut old) = messages[6].clone();
+        assert_eq!(
+            opener.open_whole(&b, &mut old),
+            Err(OpenError::TooOld { seq: 6 })
+        );
+        let (b, mut recent) = messages[1099].clone();
+        assert_eq!(
+            opener.open_whole(&b, &mut recent),
+            Err(OpenError::Replayed { seq: 1099 })
+        );
+    }
+
+    #[test]
+    fn the_window_shifts_by_any_amount() {
+        let mut window = ReplayWindow::default();
+        let mut accepted = Vec::new();
+        let mut seq = 0u64;
+        for step in [1u64, 63, 64, 65, 1, 200, 1023, 1, 1024, 3000, 7] {
+            seq += step;
+            window.check(seq).unwrap();
+            window.mark(seq);
+            accepted.push(seq);
+            for &old in &accepted {
+                let got = window.check(old);
+                if seq - old >= REPLAY_WINDOW {
+                    assert_eq!(got, Err(OpenError::TooOld { seq: old }));
+                } else {
+                    assert_eq!(got, Err(OpenError::Replayed { seq: old }));
+                }
+            }
+            if seq > 0 {
+                assert!(window.check(seq - 1).is_ok() || accepted.contains(&(seq - 1)));
+            }
+        }
+    }
+
+    #[test]
+    fn handshakes_agree_on_keys_or_fail_typed() {
+        let negotiated = Negotiated {
+            version: Version::new(1, 1),
+            features: Features::LARGE_COPY | Features::ENCRYPTION,
+            capabilities: Capabilities::LOW_LATENCY,
+            elapsed: std::time::Duration::ZERO,
+        };
+        let run = |a: Keys, b: Keys, other: &Negotiated| {
+            let (init, step1) = NoiseHandshake::initiate(&a, &negotiated)?;
+            let resp = NoiseHandshake::respond(&b, other)?;
+            let (resp_keys, step2) = resp.take(1, init.pattern(), &step1)?;
+            let (init_keys, none) = init.take(2, b.pattern(), &step2.unwrap())?;
+            assert!(none.is_none());
+            assert_eq!(init_keys.send, resp_keys.receive);
+            assert_eq!(init_keys.receive, resp_keys.send);
+            assert_ne!(init_keys.send, init_keys.receive);
+            Ok::<_, HandshakeError>(())
+        };
+        let psk = Keys::pre_shared([4; 32]);
+        run(psk, psk, &negotiated).unwrap();
+        let (pa, pub_a) = Keys::generate_key_pair().unwrap();
+        let (pb, pub_b) = Keys::generate_key_pair().unwrap();
+        let (a, b) = (Keys::static_keys(pa, pub_b), Keys::static_keys(pb, pub_a));
+        run(a, b, &negotiated).unwrap();
+        assert_eq!(
+            run(psk, Keys::pre_shared([5; 32]), &negotiated),
+            Err(HandshakeError::Failed)
+        );
+        assert_eq!(
+            run(a, Keys::static_keys(pb, pub_b), &negotiated),
+            Err(HandshakeError::Failed)
+        );
+        assert!(matches!(
+            run(psk, b, &negotiated),
+            Err(HandshakeError::PatternMismatch { .. })
+        ));
+        let changed = Negotiated {
+            features: Features::LARGE_COPY,
+            ..negotiated
+        };
+        assert_eq!(run(psk, psk, &changed), Err(HandshakeError::Failed));
+        let (init, step1) = NoiseHandshake::initiate(&psk, &negotiated).unwrap();
+        assert_eq!(
+            init.take(1, HandshakePattern::NNpsk0, &step1).map(drop),
+            Err(HandshakeError::OutOfTurn)
+        );
+    }
+}
