@@ -521,10 +521,10 @@ impl<T: PacketTransport> AdvancedLink<T> {
     /// The answer to the peer's ProtoNegotiate `packet` (ProtoAck, or an
     /// Error packet for another major version) and the outcome once it is
     /// sent. An accepted negotiation is recorded before the ack leaves:
-    /// the peer may send at once. For the async link, which does not run
-    /// the encryption handshake: it never grants Encryption (and refuses
-    /// the negotiation with `Error(InvalidOp)` if this side requires it),
-    /// nor the features in `withheld`.
+    /// the peer may send at once. For the async link, which grants none of
+    /// the features in `withheld` (it runs no encryption handshake, so it
+    /// withholds Encryption, and refuses the negotiation with
+    /// `Error(InvalidOp)` if this side requires it).
     #[cfg(feature = "tokio")]
     #[allow(clippy::type_complexity)]
     pub(crate) fn answer_negotiation(
@@ -537,11 +537,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
         let request = ProtoNegotiate::decode(packet)
             .map_err(|_| AcceptNegotiationError::Transport(TransportError::Corrupt))?;
         let own = ProtocolOffer {
-            features: self
-                .config
-                .offer
-                .features
-                .difference(withheld.union(Features::ENCRYPTION)),
+            features: self.config.offer.features.difference(withheld),
             ..self.config.offer
         };
         match accept(&own, &request) {

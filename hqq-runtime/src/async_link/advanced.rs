@@ -42,7 +42,9 @@ use super::watcher::Interest;
 
 /// Features the async link neither asks for nor grants (see
 /// [`AsyncAdvancedLink::negotiate`]).
-const ASYNC_WITHHELD: Features = Features::FLOW_CONTROL.union(Features::QUALITY_OF_SERVICE);
+const ASYNC_WITHHELD: Features = Features::FLOW_CONTROL
+    .union(Features::QUALITY_OF_SERVICE)
+    .union(Features::ENCRYPTION);
 
 /// An [`AdvancedLink`] (over a [`StandardLink`]) with async operations:
 /// negotiation, connections, large and streamed messages, calls and
@@ -306,9 +308,11 @@ impl AsyncAdvancedLink {
 
     // ---- negotiation ----------------------------------------------------
     //
-    // FlowControl and QualityOfService are never asked for nor granted
-    // here: the async send path does not wait for credit or for a turn
-    // yet, so granting them would break the peer's window.
+    // FlowControl, QualityOfService and Encryption are never asked for
+    // nor granted here (`ASYNC_WITHHELD`): the async send path does not
+    // wait for credit or for a turn yet, so granting the first two would
+    // break the peer's window, and it runs no encryption handshake (a side
+    // that requires encryption fails instead).
 
     /// Initiates the negotiation with `offer` and waits for the peer's
     /// answer. See [`AdvancedLink::negotiate`].
@@ -328,12 +332,6 @@ impl AsyncAdvancedLink {
         });
         let started = Instant::now();
         self.link.expect_ack();
-        // The async link does not run the encryption handshake: it never
-        // asks for Encryption (and fails if this side requires it).
-        let offer = ProtocolOffer {
-            features: offer.features.difference(Features::ENCRYPTION),
-            ..offer
-        };
         let outcome = async {
             self.send_control(offer.request().encode()).await?;
             let answer = self.wait_for(None, take_negotiate_answer).await?;
