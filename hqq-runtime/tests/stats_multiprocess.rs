@@ -103,14 +103,31 @@ fn counters_published_by_one_process_read_in_another() {
         link.send_large(connection, &message).unwrap();
     }
     let total = CALLS + MESSAGES;
+    let request_bytes = CALLS * 8;
+    let message_bytes = MESSAGES * MESSAGE_SIZE as u64;
+    // Each counter is its own word, bumped one after another, so wait for
+    // every figure checked below, not only the totals.
     let s = child_stats(&name, child.id(), |s| {
-        s.advanced
-            .is_some_and(|a| a.messages_received == total && a.messages_sent == CALLS)
+        let on_connection = s
+            .connections
+            .iter()
+            .find(|c| c.connection == Some(connection));
+        s.advanced.is_some_and(|a| {
+            a.messages_received == total
+                && a.messages_sent == CALLS
+                && a.bytes_received == request_bytes + message_bytes
+                && a.bytes_sent == request_bytes
+                && a.decompressed_bytes == message_bytes
+                && a.decompression_time > Duration::ZERO
+        }) && on_connection.is_some_and(|c| {
+            c.messages_received == total
+                && c.messages_sent == CALLS
+                && c.bytes_received == request_bytes + message_bytes
+        }) && s.latencies.deliveries.len() == CALLS
+            && s.link.tx.packets == 2 + CALLS
     });
     assert_eq!(s.role, Some(Role::Secondary));
     let a = s.advanced.unwrap();
-    let request_bytes = CALLS * 8;
-    let message_bytes = MESSAGES * MESSAGE_SIZE as u64;
     assert_eq!(a.bytes_received, request_bytes + message_bytes);
     assert_eq!(a.bytes_sent, request_bytes);
     // The messages came compressed and were decompressed by the child.
