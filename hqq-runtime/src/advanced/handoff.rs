@@ -45,6 +45,13 @@ impl HandOff {
         !std::mem::replace(&mut self.pumping, true)
     }
 
+    /// Counts the caller as a sleeper without taking a free pump (it
+    /// leaves the pump to a higher-priority waiter; it calls
+    /// [`HandOff::woke`] after its wait).
+    pub(crate) fn sleep_aside(&mut self) {
+        self.sleepers += 1;
+    }
+
     /// A sleeper's wait ended.
     pub(crate) fn woke(&mut self) {
         self.sleepers = self.sleepers.saturating_sub(1);

@@ -226,6 +226,13 @@ pub(crate) struct Inbox {
     pub(crate) flow: Option<Flow>,
     /// Who pumps and who sleeps.
     pub(crate) handoff: HandOff,
+    /// The pumper just handed a High-priority item to a sleeping thread
+    /// (QualityOfService): it yields the CPU before it pumps on.
+    pub(crate) handed_high: bool,
+    /// Threads waiting for an item of a High-priority connection
+    /// (QualityOfService): while there are any, the others leave the pump
+    /// to them.
+    pub(crate) high_waiters: usize,
     /// Async tasks waiting for something in the inbox.
     pub(crate) tasks: TaskWaiters,
     /// Counted events since the link last took them.
@@ -263,6 +270,8 @@ impl Inbox {
             streams: IdMap::default(),
             decoders: IdMap::default(),
             compression_granted: false,
+            handed_high: false,
+            high_waiters: 0,
             handshake: None,
             handshake_outcome: None,
             opener: None,

@@ -164,7 +164,8 @@ impl<T: PacketTransport> AdvancedLink<T> {
             self.wait_for_credit(connection, size, deadline)?;
         }
         let turn = if scheduled {
-            match self.scheduler.turn(connection, size, deadline) {
+            let backlog = || self.transport.send_backlog();
+            match self.scheduler.turn(connection, size, deadline, backlog) {
                 Ok(turn) => Some(turn),
                 Err(TurnTimedOut) => {
                     if credited {
@@ -430,12 +431,19 @@ impl<T: PacketTransport> AdvancedLink<T> {
         deadline: Instant,
     ) -> Result<Response, CallError> {
         let (key, header) = self.start_call(connection, method, request.len() as u64)?;
+        let _in_progress = self
+            .granted(Features::QUALITY_OF_SERVICE)
+            .then(|| self.scheduler.call(connection));
         let started = Instant::now();
         let (wire, flags) = self.compressed(request);
         let mut source: &[u8] = &wire;
         let outcome = self
             .send_message(header, wire.len() as u64, &mut source, flags, deadline)
-            .and_then(|_| self.wait_for(Wait::Until(deadline), |inbox| inbox.take_call(key)));
+            .and_then(|_| {
+                self.wait_for_on(Wait::Until(deadline), Some(connection), |inbox| {
+                    inbox.take_call(key)
+                })
+            });
         if outcome.is_ok() {
             self.counters.call_answered(started.elapsed());
         }
@@ -520,9 +528,11 @@ impl<T: PacketTransport> AdvancedLink<T> {
         deadline: Instant,
     ) -> Result<Option<Request>, RecvRequestError> {
         self.require(REQUEST_RESPONSE)?;
-        Ok(self.wait_for(Wait::Until(deadline), |inbox| {
-            take_request_on(inbox, connection)
-        })?)
+        Ok(
+            self.wait_for_on(Wait::Until(deadline), Some(connection), |inbox| {
+                take_request_on(inbox, connection)
+            })?,
+        )
     }
 
     /// Answers `request` with `response` and status 0.

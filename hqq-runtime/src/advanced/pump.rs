@@ -28,13 +28,20 @@ use std::time::{Duration, Instant};
 use crate::advanced::handoff::Turn;
 use crate::advanced::inbox::{Inbox, InboxEvents, Routed};
 use crate::advanced::link::{lock, AdvancedLink};
+use crate::advanced::qos::Priority;
 use crate::advanced::transport::{PacketTransport, TransportError};
 use crate::codec::PacketCodec;
 use crate::packet::Packet;
+use crate::protocol::Features;
 
 /// Longest a thread blocks in the transport or on the condition variable
 /// before it looks at its deadline and the pump again.
 const WAIT_SLICE: Duration = Duration::from_millis(20);
+
+/// Longest a thread that left the pump to a High-priority waiter sleeps
+/// before it looks again (the pumper wakes it sooner for what it routes
+/// for it; this bounds the time nobody pumps once the High waiter left).
+const ASIDE_SLICE: Duration = Duration::from_micros(50);
 
 /// Most packets a `try_` call receives before it gives up.
 const TRY_PACKETS: usize = 256;
@@ -113,23 +120,77 @@ impl<T: PacketTransport> AdvancedLink<T> {
     pub(crate) fn wait_for<R>(
         &self,
         wait: Wait,
-        mut take: impl FnMut(&mut Inbox) -> Option<R>,
+        take: impl FnMut(&mut Inbox) -> Option<R>,
+    ) -> Result<R, TransportError> {
+        self.wait_for_on(wait, None, take)
+    }
+
+    /// [`wait_for`](Self::wait_for) an item of `connection`. With
+    /// QualityOfService, a waiter for a High-priority connection's item
+    /// pumps in preference to the others (they sleep aside while it
+    /// waits): it sees its item as soon as it arrives, with no hand-off
+    /// between threads.
+    pub(crate) fn wait_for_on<R>(
+        &self,
+        wait: Wait,
+        connection: Option<u64>,
+        take: impl FnMut(&mut Inbox) -> Option<R>,
     ) -> Result<R, TransportError> {
         let deadline = match wait {
             Wait::Until(deadline) => deadline,
             Wait::Now => return self.try_take(take),
         };
+        let high = self.granted(Features::QUALITY_OF_SERVICE)
+            && connection.is_some_and(|c| self.scheduler.priority(c) == Priority::High);
         let mut inbox = lock(&self.inbox);
+        if high {
+            inbox.high_waiters += 1;
+        }
+        let (mut inbox, outcome) = self.wait_locked(inbox, deadline, high, take);
+        if high {
+            inbox.high_waiters = inbox.high_waiters.saturating_sub(1);
+        }
+        outcome
+    }
+
+    /// The loop of [`wait_for_on`](Self::wait_for_on), from and to a
+    /// locked inbox.
+    fn wait_locked<'a, R>(
+        &'a self,
+        mut inbox: MutexGuard<'a, Inbox>,
+        deadline: Instant,
+        high: bool,
+        mut take: impl FnMut(&mut Inbox) -> Option<R>,
+    ) -> (MutexGuard<'a, Inbox>, Result<R, TransportError>) {
         loop {
             if let Some(found) = take(&mut inbox) {
                 self.flush_credit(&mut inbox);
-                return Ok(found);
+                return (inbox, Ok(found));
+            }
+            if std::mem::take(&mut inbox.handed_high) {
+                // The High item is another thread's: let it run now (often
+                // on this core) rather than after this thread's time slice.
+                drop(inbox);
+                std::thread::yield_now();
+                inbox = lock(&self.inbox);
+                continue;
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(TransportError::TimedOut);
+                return (inbox, Err(TransportError::TimedOut));
             }
             let slice = deadline.min(now + WAIT_SLICE);
+            if !high && inbox.high_waiters != 0 {
+                inbox.handoff.sleep_aside();
+                let wait = slice.min(now + ASIDE_SLICE).saturating_duration_since(now);
+                inbox = self
+                    .arrived
+                    .wait_timeout(inbox, wait)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0;
+                inbox.handoff.woke();
+                continue;
+            }
             if inbox.handoff.turn() == Turn::Sleep {
                 let wait = slice.saturating_duration_since(now);
                 inbox = self
@@ -141,12 +202,22 @@ impl<T: PacketTransport> AdvancedLink<T> {
                 continue;
             }
             drop(inbox);
-            let (locked, pumped) = self.pump_once(Some(slice), now);
+            // A lower-class sender of this process waits for the ring to
+            // drain, likely on this core: look once and yield the CPU to
+            // it instead of spinning through its turn.
+            let polling = high && self.scheduler.holds_back();
+            let until = if polling { now } else { slice };
+            let (locked, pumped) = self.pump_once(Some(until), now);
             inbox = locked;
             self.give_back_pump(&mut inbox, true);
+            if polling && pumped == Err(TransportError::TimedOut) {
+                drop(inbox);
+                std::thread::yield_now();
+                inbox = lock(&self.inbox);
+            }
             match pumped {
                 Ok(()) | Err(TransportError::TimedOut) => {}
-                Err(e) => return Err(e),
+                Err(e) => return (inbox, Err(e)),
             }
         }
     }
@@ -234,8 +305,12 @@ impl<T: PacketTransport> AdvancedLink<T> {
             }
             let routed = inbox.route(&packet, payload, now);
             self.count(&routed, &mut inbox.events);
-            if routed.as_ref().is_ok_and(|r| r.delivered) && inbox.handoff.has_sleepers() {
-                self.arrived.notify_all();
+            if let Ok(routed) = &routed {
+                if routed.delivered && inbox.handoff.has_sleepers() {
+                    self.arrived.notify_all();
+                    inbox.handed_high |= self.granted(Features::QUALITY_OF_SERVICE)
+                        && self.scheduler.priority(routed.connection) == Priority::High;
+                }
             }
             inbox
         });

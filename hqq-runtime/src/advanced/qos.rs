@@ -8,12 +8,30 @@
 //! a turn. Senders of one class go side by side. So a small call on a
 //! high-priority connection goes into the ring right after the chunk that
 //! a low-priority gigabyte transfer is putting there now: the transfer's
-//! next chunk waits. What is already in the ring stays in its order (the
-//! ring is FIFO); flow control bounds how much of one connection that is.
+//! next chunk waits.
+//!
+//! What is already in the ring stays in its order (the ring is FIFO), and
+//! the threads of both classes often share a core. So while a higher class
+//! is *busy* (a sender of it waits for a turn, or a call on it waits for
+//! its response), a lower-class chunk also waits while the ring holds
+//! [`LOWER_CLASS_BACKLOG`] or more packets the peer has not received, or
+//! after [`LOWER_CLASS_BURST`] lower-class chunks in a row: it yields the
+//! CPU (then sleeps in short slices). A call's request thus lands behind
+//! at most a few bulk chunks, and the bulk sender runs in short bursts. A
+//! caller of the busy class waiting for its response yields the CPU too,
+//! instead of spinning, while a lower-class sender is held back (see
+//! [`pump`](super::pump)): the two take turns on the core, so the bulk
+//! transfer keeps going, in small steps, between the calls. Once the
+//! higher class is idle the lower one fills the ring again.
+//!
+//! The receive side helps: a thread waiting for a High connection's item
+//! pumps in preference to the others, and a pumper that routed a High
+//! item for a sleeping thread yields the CPU to it.
 //!
 //! Priority is strict: a busy high class holds lower classes back; a
 //! bandwidth cap on it leaves them room.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,6 +68,25 @@ impl Priority {
 
 /// Longest a sender sleeps before it looks at its deadline again.
 const TURN_SLICE: Duration = Duration::from_millis(20);
+
+/// Most packets the peer has not received yet that a lower-class chunk
+/// may find in the ring while a higher class is busy (see the module
+/// docs): what a higher-priority chunk can find ahead of it.
+pub(crate) const LOWER_CLASS_BACKLOG: u64 = 4;
+
+/// Chunks lower classes put in the ring in a row, while a higher class is
+/// busy, before they yield the CPU: bounds how long a busy class's thread
+/// on the same core waits for it.
+pub(crate) const LOWER_CLASS_BURST: u64 = 2;
+
+/// Times a lower-class sender yields the CPU, while the backlog is full,
+/// before it sleeps [`BACKLOG_SLICE`]s instead (the peer usually drains a
+/// few chunks within a few yields).
+const BACKLOG_YIELDS: u32 = 64;
+
+/// How long a lower-class sender sleeps before it looks at the backlog
+/// again (nothing wakes it when the peer drains the ring).
+const BACKLOG_SLICE: Duration = Duration::from_micros(50);
 
 /// A token bucket: `rate` bytes per second, up to `burst` bytes at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +149,11 @@ struct ConnectionPolicy {
 struct SchedulerState {
     /// Senders of each class waiting for (or holding) a turn.
     waiting: [usize; Priority::CLASSES],
+    /// Calls of each class waiting for their response.
+    calls: [usize; Priority::CLASSES],
+    /// Chunks lower classes put in the ring in a row while a higher class
+    /// was busy.
+    lower_burst: u64,
     policies: IdMap<u64, ConnectionPolicy>,
 }
 
@@ -121,6 +163,21 @@ impl SchedulerState {
             .get(class + 1..)
             .is_some_and(|above| above.iter().any(|&n| n != 0))
     }
+
+    /// A sender or a call of a class above `class` is at work.
+    fn higher_busy(&self, class: usize) -> bool {
+        self.higher_waiting(class)
+            || self
+                .calls
+                .get(class + 1..)
+                .is_some_and(|above| above.iter().any(|&n| n != 0))
+    }
+
+    fn priority(&self, connection: u64) -> Priority {
+        self.policies
+            .get(&connection)
+            .map_or(Priority::Normal, |policy| policy.priority)
+    }
 }
 
 /// Whose chunk goes into the ring next.
@@ -128,6 +185,10 @@ impl SchedulerState {
 pub(crate) struct SendScheduler {
     state: Mutex<SchedulerState>,
     turn: Condvar,
+    /// Lower-class senders waiting for the backlog to drain (read without
+    /// the lock by the busy class's receive loop, which then yields the
+    /// CPU to them while it waits).
+    held_back: AtomicUsize,
 }
 
 /// A sender's turn: held while its chunk goes into the ring.
@@ -145,6 +206,23 @@ impl Drop for SendTurn<'_> {
         }
         if state.waiting.iter().any(|&n| n != 0) {
             self.scheduler.turn.notify_all();
+        }
+    }
+}
+
+/// A call in progress on a connection of some class: while it lives, lower
+/// classes keep their backlog in the ring short.
+#[derive(Debug)]
+pub(crate) struct CallInProgress<'a> {
+    scheduler: &'a SendScheduler,
+    class: usize,
+}
+
+impl Drop for CallInProgress<'_> {
+    fn drop(&mut self) {
+        let mut state = lock(&self.scheduler.state);
+        if let Some(calls) = state.calls.get_mut(self.class) {
+            *calls = calls.saturating_sub(1);
         }
     }
 }
@@ -179,6 +257,24 @@ impl SendScheduler {
         lock(&self.state).policies.remove(&connection);
     }
 
+    /// The priority class of `connection` (Normal unless set).
+    pub(crate) fn priority(&self, connection: u64) -> Priority {
+        lock(&self.state).priority(connection)
+    }
+
+    /// Registers a call on `connection` until the guard drops.
+    pub(crate) fn call(&self, connection: u64) -> CallInProgress<'_> {
+        let mut state = lock(&self.state);
+        let class = state.priority(connection).index();
+        if let Some(calls) = state.calls.get_mut(class) {
+            *calls += 1;
+        }
+        CallInProgress {
+            scheduler: self,
+            class,
+        }
+    }
+
     /// Senders of `priority` waiting for or holding a turn.
     pub(crate) fn waiting(&self, priority: Priority) -> usize {
         let state = lock(&self.state);
@@ -186,12 +282,15 @@ impl SendScheduler {
     }
 
     /// Waits until `deadline` for the turn of a chunk of `bytes` on
-    /// `connection`: its cap's tokens first, then no higher class waiting.
+    /// `connection`: its cap's tokens first, then no higher class waiting,
+    /// then (while a higher class is busy) a `backlog` of packets in the
+    /// ring below [`LOWER_CLASS_BACKLOG`].
     pub(crate) fn turn(
         &self,
         connection: u64,
         bytes: u64,
         deadline: Instant,
+        backlog: impl Fn() -> Option<u64>,
     ) -> Result<SendTurn<'_>, TurnTimedOut> {
         let mut state = lock(&self.state);
         let class = loop {
@@ -230,7 +329,73 @@ impl SendScheduler {
                 deadline.saturating_duration_since(now).min(TURN_SLICE),
             );
         }
+        drop(self.wait_for_backlog(state, class, deadline, backlog)?);
         Ok(turn)
+    }
+
+    /// Waits until `deadline` while a class above `class` is busy and
+    /// either the ring's `backlog` is at [`LOWER_CLASS_BACKLOG`] or more,
+    /// or the lower classes put [`LOWER_CLASS_BURST`] chunks in a row in
+    /// the ring: it yields the CPU (to the busy class's threads, often on
+    /// this core), and after [`BACKLOG_YIELDS`] yields sleeps in
+    /// [`BACKLOG_SLICE`]s.
+    fn wait_for_backlog<'a>(
+        &'a self,
+        mut state: std::sync::MutexGuard<'a, SchedulerState>,
+        class: usize,
+        deadline: Instant,
+        backlog: impl Fn() -> Option<u64>,
+    ) -> Result<std::sync::MutexGuard<'a, SchedulerState>, TurnTimedOut> {
+        let held_back = |state: &SchedulerState| {
+            state.higher_busy(class)
+                && (state.lower_burst >= LOWER_CLASS_BURST
+                    || backlog().is_some_and(|n| n >= LOWER_CLASS_BACKLOG))
+        };
+        if held_back(&state) {
+            self.held_back.fetch_add(1, Ordering::Relaxed);
+            let waited = self.wait_while_held_back(state, deadline, held_back);
+            self.held_back.fetch_sub(1, Ordering::Relaxed);
+            state = waited?;
+        }
+        state.lower_burst = match state.higher_busy(class) {
+            true => state.lower_burst.saturating_add(1),
+            false => 0,
+        };
+        Ok(state)
+    }
+
+    /// Whether a lower-class sender waits for the backlog to drain now.
+    pub(crate) fn holds_back(&self) -> bool {
+        self.held_back.load(Ordering::Relaxed) != 0
+    }
+
+    fn wait_while_held_back<'a>(
+        &'a self,
+        mut state: std::sync::MutexGuard<'a, SchedulerState>,
+        deadline: Instant,
+        held_back: impl Fn(&SchedulerState) -> bool,
+    ) -> Result<std::sync::MutexGuard<'a, SchedulerState>, TurnTimedOut> {
+        let mut yields = 0;
+        while held_back(&state) {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(TurnTimedOut);
+            }
+            if yields < BACKLOG_YIELDS {
+                yields += 1;
+                drop(state);
+                std::thread::yield_now();
+                state = lock(&self.state);
+            } else {
+                state = self.sleep(
+                    state,
+                    deadline.saturating_duration_since(now).min(BACKLOG_SLICE),
+                );
+            }
+            // The busy class had its chance at the CPU: a new burst.
+            state.lower_burst = 0;
+        }
+        Ok(state)
     }
 
     fn sleep<'a>(
@@ -346,19 +511,19 @@ mod tests {
         scheduler.set_priority(1, Priority::Low);
         scheduler.set_priority(2, Priority::High);
         let deadline = Instant::now() + Duration::from_secs(5);
-        let high = scheduler.turn(2, 10, deadline).unwrap();
+        let high = scheduler.turn(2, 10, deadline, || None).unwrap();
         // Low waits while a high-priority sender holds (or waits for) a turn.
         assert_eq!(
-            scheduler.turn(1, 10, Instant::now()).map(drop),
+            scheduler.turn(1, 10, Instant::now(), || None).map(drop),
             Err(TurnTimedOut)
         );
         // Normal (connection 3 has no policy) is below High too.
-        assert!(scheduler.turn(3, 10, Instant::now()).is_err());
-        let second_high = scheduler.turn(2, 10, Instant::now()).unwrap();
+        assert!(scheduler.turn(3, 10, Instant::now(), || None).is_err());
+        let second_high = scheduler.turn(2, 10, Instant::now(), || None).unwrap();
         drop(high);
         drop(second_high);
-        let low = scheduler.turn(1, 10, Instant::now()).unwrap();
-        let other_low = scheduler.turn(1, 10, Instant::now()).unwrap();
+        let low = scheduler.turn(1, 10, Instant::now(), || None).unwrap();
+        let other_low = scheduler.turn(1, 10, Instant::now(), || None).unwrap();
         drop((low, other_low));
     }
 
@@ -367,11 +532,11 @@ mod tests {
         let scheduler = SendScheduler::default();
         scheduler.set_priority(1, Priority::Low);
         scheduler.set_priority(2, Priority::High);
-        let high = scheduler.turn(2, 10, Instant::now()).unwrap();
+        let high = scheduler.turn(2, 10, Instant::now(), || None).unwrap();
         std::thread::scope(|s| {
             let low = s.spawn(|| {
                 scheduler
-                    .turn(1, 10, Instant::now() + Duration::from_secs(10))
+                    .turn(1, 10, Instant::now() + Duration::from_secs(10), || None)
                     .map(drop)
             });
             std::thread::sleep(Duration::from_millis(30));
@@ -381,13 +546,56 @@ mod tests {
     }
 
     #[test]
+    fn a_lower_class_keeps_its_backlog_short_while_a_higher_call_waits() {
+        let scheduler = SendScheduler::default();
+        scheduler.set_priority(1, Priority::Low);
+        scheduler.set_priority(2, Priority::High);
+        let full = || Some(LOWER_CLASS_BACKLOG);
+        let short = || Some(LOWER_CLASS_BACKLOG - 1);
+        let soon = || Instant::now() + Duration::from_millis(5);
+        // No higher call: the ring's backlog does not matter.
+        assert!(scheduler.turn(1, 10, soon(), full).is_ok());
+        let call = scheduler.call(2);
+        // A burst of lower-class chunks ends with a yield: past its
+        // deadline, the chunk after the burst is refused.
+        let burst = (0..LOWER_CLASS_BURST)
+            .map(|_| scheduler.turn(1, 10, Instant::now(), short).map(drop))
+            .collect::<Vec<_>>();
+        assert!(burst.iter().all(Result::is_ok), "{burst:?}");
+        assert_eq!(
+            scheduler.turn(1, 10, Instant::now(), short).map(drop),
+            Err(TurnTimedOut)
+        );
+        assert_eq!(
+            scheduler.turn(1, 10, soon(), full).map(drop),
+            Err(TurnTimedOut)
+        );
+        assert!(scheduler.turn(1, 10, soon(), short).is_ok());
+        // A transport that cannot tell its backlog is not held back.
+        assert!(scheduler.turn(1, 10, soon(), || None).is_ok());
+        // The high class itself never waits for the backlog.
+        assert!(scheduler.turn(2, 10, Instant::now(), full).is_ok());
+        // A sleeping low sender goes once the call is done.
+        std::thread::scope(|s| {
+            let low = s.spawn(|| {
+                scheduler
+                    .turn(1, 10, Instant::now() + Duration::from_secs(10), full)
+                    .map(drop)
+            });
+            std::thread::sleep(Duration::from_millis(30));
+            drop(call);
+            assert_eq!(low.join().unwrap(), Ok(()));
+        });
+    }
+
+    #[test]
     fn a_capped_connection_times_out_rather_than_wait_past_its_deadline() {
         let scheduler = SendScheduler::default();
         scheduler.set_cap(1, Some(1000), 100);
-        assert!(scheduler.turn(1, 100, Instant::now()).is_ok());
+        assert!(scheduler.turn(1, 100, Instant::now(), || None).is_ok());
         let deadline = Instant::now() + Duration::from_millis(10);
-        assert!(scheduler.turn(1, 100, deadline).is_err());
+        assert!(scheduler.turn(1, 100, deadline, || None).is_err());
         scheduler.set_cap(1, None, 0);
-        assert!(scheduler.turn(1, 100, Instant::now()).is_ok());
+        assert!(scheduler.turn(1, 100, Instant::now(), || None).is_ok());
     }
 }

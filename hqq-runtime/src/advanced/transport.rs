@@ -55,6 +55,15 @@ pub trait PacketTransport: Send + Sync {
         None
     }
 
+    /// Packets sent that the peer has not received yet, if the transport
+    /// can tell (`None`, the default: it cannot). Only a hint, which a peer
+    /// may falsify: QualityOfService uses it to bound how much
+    /// lower-priority data waits in the ring ahead of a higher-priority
+    /// chunk, with every wait still bounded by its deadline.
+    fn send_backlog(&self) -> Option<u64> {
+        None
+    }
+
     /// Claims a send slot (waiting until `deadline`), lets `fill` write the
     /// slot's buffer (given the slot index) and return the packet, and
     /// publishes it.
@@ -108,6 +117,10 @@ impl PacketTransport for StandardLink {
 
     fn statistics(&self) -> Option<Statistics> {
         Some(StandardLink::statistics(self).clone())
+    }
+
+    fn send_backlog(&self) -> Option<u64> {
+        Some(self.send_backlog_hint())
     }
 
     fn send_packet(

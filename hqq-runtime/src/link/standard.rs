@@ -387,6 +387,14 @@ impl StandardLink {
         self.memory.layout().count()
     }
 
+    /// Slots of the send ring the peer has not consumed yet: a racy hint
+    /// from words the peer can write (at most [`slots`](Self::slots)), so
+    /// only for scheduling decisions, never for memory.
+    pub(crate) fn send_backlog_hint(&self) -> u64 {
+        let (read, write) = self.memory.tx().positions();
+        write.wrapping_sub(read).min(self.slots())
+    }
+
     /// The segment layout.
     pub fn layout(&self) -> &Layout {
         self.memory.layout()
