@@ -5,10 +5,12 @@
 //! call).
 //!
 //! A thread of the parent sends on B for as long as the round trips run;
-//! the peer serves A and receives B on two threads.
+//! the peer serves A and receives B on two threads. When a row ends it
+//! prints B's throughput over the row to stderr (a call p99 bought by
+//! starving B would say nothing).
 
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -98,6 +100,10 @@ pub struct BusyCall {
     a: u64,
     stop: Arc<AtomicBool>,
     bulk: Option<JoinHandle<()>>,
+    scheduling: Scheduling,
+    /// Messages B sent since the round trips started.
+    streamed: Arc<AtomicU64>,
+    started: Instant,
     // Dropped last: the peer is killed after the link is gone.
     peer: Peer,
     message: Vec<u8>,
@@ -140,23 +146,30 @@ pub fn spawn_busy_call(scheduling: Scheduling) -> Result<BusyCall, BenchError> {
     scheduling.prioritize(&link, a, b)?;
     let link = Arc::new(link);
     let stop = Arc::new(AtomicBool::new(false));
+    let streamed = Arc::new(AtomicU64::new(0));
     let bulk = {
-        let (link, stop) = (Arc::clone(&link), Arc::clone(&stop));
+        let (link, stop, streamed) = (Arc::clone(&link), Arc::clone(&stop), Arc::clone(&streamed));
         std::thread::spawn(move || {
             let message = vec![0x5A; BULK_SIZE];
             // A failed send ends the stream; the calls then report the
             // peer's state.
-            while !stop.load(Ordering::Relaxed) && link.send_large(b, &message).is_ok() {}
+            while !stop.load(Ordering::Relaxed) && link.send_large(b, &message).is_ok() {
+                streamed.fetch_add(1, Ordering::Relaxed);
+            }
         })
     };
     // The round trips start once B streams steadily (two messages sent).
     let streaming = 2 * BULK_SIZE as u64 / BUFFER_SIZE;
     peer.wait_until(TIMEOUT, || link.stats().chunks_sent >= streaming)?;
+    streamed.store(0, Ordering::Relaxed);
     Ok(BusyCall {
         link,
         a,
         stop,
         bulk: Some(bulk),
+        scheduling,
+        streamed,
+        started: Instant::now(),
         peer,
         message: Vec::new(),
     })
@@ -164,6 +177,13 @@ pub fn spawn_busy_call(scheduling: Scheduling) -> Result<BusyCall, BenchError> {
 
 impl Drop for BusyCall {
     fn drop(&mut self) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let bytes = self.streamed.load(Ordering::Relaxed) as f64 * BULK_SIZE as f64;
+        eprintln!(
+            "    stream on B alongside the calls (scheduling {}): {:.3} GB/s over {seconds:.2} s",
+            self.scheduling.name(),
+            bytes / seconds / 1e9
+        );
         self.stop.store(true, Ordering::Relaxed);
         if let Some(bulk) = self.bulk.take() {
             let _ = bulk.join();
