@@ -9,7 +9,7 @@ use advanced::{negotiated_pair, pair, standard_pair, with_watchdog};
 use hqq_runtime::advanced::{
     AcceptNegotiationError, AdvancedConfig, AdvancedLink, AdvancedStateError, CallError,
     CallFailure, DialError, DialFailure, NegotiateError, NegotiationState, ProtocolOffer,
-    RecvLargeError, RecvRequestError, SendLargeError, TransportError,
+    RecvLargeError, RecvRequestError, RespondError, SendLargeError, TransportError,
 };
 use hqq_runtime::codec::Version;
 use hqq_runtime::link::StandardLink;
@@ -455,6 +455,45 @@ fn serve_answers_known_unknown_and_failing_methods_until_the_client_closes() {
             // Closing the connection ends the serve loop; no stop method.
             client.close(connection).unwrap();
             assert_eq!(serving.join().unwrap(), (Ok(ServeEnd::Closed), 3));
+        });
+    });
+}
+
+#[test]
+fn a_response_on_a_connection_the_caller_closed_is_not_connected() {
+    with_watchdog(LIMIT, || {
+        let (client, server) = negotiated_pair(8, 256, quick());
+        server.listen().unwrap();
+        let connection = std::thread::scope(|s| {
+            let accepted = s.spawn(|| server.accept().unwrap());
+            let connection = advanced::dial(&client);
+            assert_eq!(accepted.join().unwrap(), connection);
+            connection
+        });
+        std::thread::scope(|s| {
+            let call = s.spawn(|| client.call_on(connection, 1, b"question"));
+            let request = server.recv_request().unwrap();
+            client.close(connection).unwrap();
+            assert_eq!(
+                call.join().unwrap(),
+                Err(CallError::Failed(CallFailure::ConnectionClosed))
+            );
+            // The server learns of the close as it receives.
+            while !server.closed_by_peer(connection) {
+                assert!(server.try_recv_request().is_err());
+                std::thread::yield_now();
+            }
+            assert_eq!(
+                server.respond(&request, b"answer"),
+                Err(RespondError::NotConnected(connection))
+            );
+        });
+        // Connection 0 never closes: answering on it still works.
+        std::thread::scope(|s| {
+            let call = s.spawn(|| client.call(1, b"question"));
+            let request = server.recv_request().unwrap();
+            server.respond(&request, b"answer").unwrap();
+            assert_eq!(call.join().unwrap().unwrap().data, b"answer");
         });
     });
 }

@@ -396,7 +396,23 @@ fn data_api_turns_error_and_foreign_packets_into_errors() {
         )))
     );
     assert_eq!(recv_vec(&b), b"still here");
-    assert_eq!(b.stats().rx.errors, 3);
+    // The peer's Error packet and the bad one are errors; the packet of
+    // another opcode is handed over and counted as a packet.
+    let stats = b.stats();
+    assert_eq!((stats.rx.errors, stats.rx.packets), (2, 2));
+}
+
+#[test]
+fn an_end_of_stream_packet_is_not_an_error() {
+    let (a, b) = pair(8, 64);
+    // `hqq send`'s end of stream: a packet of an opcode the link does not
+    // carry data in.
+    let end = Packet::new(0xEF, [0; 7]);
+    a.send_packet(end, &[]).unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(b.recv(&mut buf), Err(LinkRecvError::UnexpectedPacket(end)));
+    let stats = b.stats();
+    assert_eq!((stats.rx.errors, stats.rx.packets), (0, 1));
 }
 
 #[test]

@@ -15,6 +15,7 @@ use crate::protocol::ErrorCode;
 
 /// The link is not ready for an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum AdvancedStateError {
     /// The link has not negotiated yet.
     #[error("the link has not negotiated yet; call negotiate or wait_for_negotiation first")]
@@ -26,6 +27,7 @@ pub enum AdvancedStateError {
 
 /// Why [`negotiate`](super::AdvancedLink::negotiate) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum NegotiateError {
     /// A negotiation already ran on this link.
     #[error("this link already negotiated; a link negotiates once")]
@@ -48,6 +50,7 @@ pub enum NegotiateError {
 /// Why [`wait_for_negotiation`](super::AdvancedLink::wait_for_negotiation)
 /// failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum AcceptNegotiationError {
     /// A negotiation already ran on this link.
     #[error("this link already negotiated; a link negotiates once")]
@@ -67,6 +70,7 @@ pub enum AcceptNegotiationError {
 
 /// Why [`accept`](super::AdvancedLink::accept) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum AcceptError {
     /// The link is not ready.
     #[error(transparent)]
@@ -78,6 +82,7 @@ pub enum AcceptError {
 
 /// Why [`dial`](super::AdvancedLink::dial) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum DialError {
     /// The link is not ready.
     #[error(transparent)]
@@ -92,6 +97,7 @@ pub enum DialError {
 
 /// Why [`close`](super::AdvancedLink::close) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum CloseError {
     /// The link is not ready.
     #[error(transparent)]
@@ -107,6 +113,7 @@ pub enum CloseError {
 /// Why [`send_large`](super::AdvancedLink::send_large) or
 /// [`send_large_from`](super::AdvancedLink::send_large_from) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendLargeError {
     /// The link is not ready.
     #[error(transparent)]
@@ -138,6 +145,7 @@ pub enum SendLargeError {
 /// Why [`recv_large`](super::AdvancedLink::recv_large) or
 /// [`recv_stream`](super::AdvancedLink::recv_stream) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecvLargeError {
     /// The link is not ready.
     #[error(transparent)]
@@ -156,6 +164,7 @@ pub enum RecvLargeError {
 /// Why [`call`](super::AdvancedLink::call) or
 /// [`call_on`](super::AdvancedLink::call_on) got no response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum CallError {
     /// The link is not ready.
     #[error(transparent)]
@@ -181,6 +190,7 @@ pub enum CallError {
 
 /// Why [`recv_request`](super::AdvancedLink::recv_request) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecvRequestError {
     /// The link is not ready.
     #[error(transparent)]
@@ -193,10 +203,15 @@ pub enum RecvRequestError {
 /// Why [`respond`](super::AdvancedLink::respond) or
 /// [`respond_error`](super::AdvancedLink::respond_error) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
 pub enum RespondError {
     /// The link is not ready.
     #[error(transparent)]
     State(#[from] AdvancedStateError),
+    /// The request's connection is not open (any more): the caller closed
+    /// it, or this side did.
+    #[error("connection {0} is not open")]
+    NotConnected(u64),
     /// The response is above the bound.
     #[error("response of {size} bytes is above the bound of {max}")]
     TooLarge {

@@ -564,8 +564,14 @@ impl<T: PacketTransport> AdvancedLink<T> {
         let header = self.response_header(request, status, error, data.len() as u64)?;
         let (wire, flags) = self.compressed(data);
         let mut source: &[u8] = &wire;
-        self.send_message(header, wire.len() as u64, &mut source, flags, deadline)?;
-        Ok(())
+        match self.send_message(header, wire.len() as u64, &mut source, flags, deadline) {
+            Ok(_) => Ok(()),
+            // Flow control fails a chunk at once when its connection closes.
+            Err(TransportError::TimedOut) if !self.is_open(request.connection) => {
+                Err(RespondError::NotConnected(request.connection))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The header of the response to `request` (`len` bytes), after the
@@ -578,6 +584,9 @@ impl<T: PacketTransport> AdvancedLink<T> {
         len: u64,
     ) -> Result<MessageHeader, RespondError> {
         self.require(REQUEST_RESPONSE)?;
+        if !self.is_open(request.connection) {
+            return Err(RespondError::NotConnected(request.connection));
+        }
         self.check_size(len)
             .map_err(|(size, max)| RespondError::TooLarge { size, max })?;
         Ok(MessageHeader {

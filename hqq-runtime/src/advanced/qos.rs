@@ -13,14 +13,13 @@
 //! What is already in the ring stays in its order (the ring is FIFO), and
 //! the threads of both classes often share a core. So while a higher class
 //! is *busy* (a sender of it waits for a turn, or a call on it waits for
-//! its response), a lower-class chunk also waits while the ring holds
-//! [`LOWER_CLASS_BACKLOG`] or more packets the peer has not received, or
-//! after [`LOWER_CLASS_BURST`] lower-class chunks in a row: it yields the
-//! CPU (then sleeps in short slices). A call's request thus lands behind
-//! at most a few bulk chunks, and the bulk sender runs in short bursts. A
-//! caller of the busy class waiting for its response yields the CPU too,
-//! instead of spinning, while a lower-class sender is held back (see
-//! [`pump`](super::pump)): the two take turns on the core, so the bulk
+//! its response), a lower-class chunk also waits while the ring holds 4 or
+//! more packets the peer has not received, or after 2 lower-class chunks
+//! in a row: it yields the CPU (then sleeps in short slices). A call's
+//! request thus lands behind at most a few bulk chunks, and the bulk
+//! sender runs in short bursts. A caller of the busy class waiting for its
+//! response yields the CPU too, instead of spinning, while a lower-class
+//! sender is held back: the two take turns on the core, so the bulk
 //! transfer keeps going, in small steps, between the calls. Once the
 //! higher class is idle the lower one fills the ring again.
 //!

@@ -273,6 +273,8 @@ pub(crate) fn answered_or_end(
         Ok(()) => Ok(()),
         // The client went away while we answered.
         Err(RespondError::Transport(TransportError::PeerGone)) => Err(Ok(ServeEnd::PeerGone)),
+        // The client closed the connection served while we answered.
+        Err(RespondError::NotConnected(_)) => Err(Ok(ServeEnd::Closed)),
         Err(e) => Err(Err(e.into())),
     }
 }

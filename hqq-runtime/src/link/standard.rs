@@ -858,7 +858,9 @@ impl StandardLink {
                 }
                 _ => {
                     self.release(claim);
-                    self.counters().rx.error();
+                    // A well-formed packet handed to the caller (another
+                    // tool's end of stream, say), not a failure.
+                    self.counters().rx.packet(0);
                     return Err(LinkRecvError::UnexpectedPacket(packet));
                 }
             }
