@@ -161,7 +161,7 @@ pub fn emit_rpc(spec: &Spec, rt: &syn::Path) -> TokenStream {
     });
     let count = proc_macro2::Literal::usize_unsuffixed(methods.len());
     let server = server(spec, rt);
-    let client = client(spec, rt);
+    let client = client(spec, rt, false);
     let asynchronous = async_items(spec, rt);
     let name = &spec.protocol.name;
     let module_doc = doc(&format!(
@@ -249,60 +249,86 @@ fn server(spec: &Spec, rt: &syn::Path) -> TokenStream {
     }
 }
 
-/// The typed `Client`.
-fn client(spec: &Spec, rt: &syn::Path) -> TokenStream {
-    let client_methods = spec.methods.iter().map(|m| {
-        let f = Ident::new(&m.name, Span::call_site());
-        let d = doc(&format!(
-            "Calls [`Server::{}`] and waits for its response.\n\n{}",
-            m.name,
-            method_doc(m)
-        ));
-        let Types {
-            client_request,
-            response,
-            ..
-        } = types(spec, m);
-        let body = client_body(spec, rt, m, false);
-        quote! {
-            #d
-            pub fn #f(
-                &self,
-                request: #client_request,
-            ) -> ::core::result::Result<#response, #rt::advanced::RpcCallError> {
-                #body
-            }
-        }
-    });
+/// One method of the typed client (see [`client`]).
+fn client_method(spec: &Spec, rt: &syn::Path, m: &Method, asynchronous: bool) -> TokenStream {
+    let (server, waits) = if asynchronous {
+        (
+            "AsyncServer",
+            "awaits its response (cancel-safe as `AsyncAdvancedLink::call_on`)",
+        )
+    } else {
+        ("Server", "waits for its response")
+    };
+    let f = Ident::new(&m.name, Span::call_site());
+    let d = doc(&format!(
+        "Calls [`{server}::{}`] and {waits}.\n\n{}",
+        m.name,
+        method_doc(m)
+    ));
+    let Types {
+        client_request,
+        response,
+        ..
+    } = types(spec, m);
+    let body = client_body(spec, rt, m, asynchronous);
+    let asyncness = asynchronous.then(|| quote!(async));
     quote! {
-        /// The client side: one method per RPC method, each a call on
-        /// an Advanced link that waits for its response.
+        #d
+        pub #asyncness fn #f(
+            &self,
+            request: #client_request,
+        ) -> ::core::result::Result<#response, #rt::advanced::RpcCallError> {
+            #body
+        }
+    }
+}
+
+/// The typed `Client` (blocking) or `AsyncClient` (`asynchronous`): the
+/// same struct and methods, over the matching Advanced link.
+fn client(spec: &Spec, rt: &syn::Path, asynchronous: bool) -> TokenStream {
+    let (name, link) = if asynchronous {
+        ("AsyncClient", quote!(#rt::async_link::AsyncAdvancedLink))
+    } else {
+        ("Client", quote!(#rt::advanced::AdvancedLink))
+    };
+    let client_methods = spec
+        .methods
+        .iter()
+        .map(|m| client_method(spec, rt, m, asynchronous));
+    let struct_doc = doc(if asynchronous {
+        "The async client side: one method per RPC method, each a call\non an async Advanced link; any number may be awaited at once."
+    } else {
+        "The client side: one method per RPC method, each a call on\nan Advanced link that waits for its response."
+    });
+    let ty = Ident::new(name, Span::call_site());
+    quote! {
+        #struct_doc
         #[derive(Clone, Copy)]
-        pub struct Client<'l> {
-            link: &'l #rt::advanced::AdvancedLink,
+        pub struct #ty<'l> {
+            link: &'l #link,
             connection: u64,
         }
 
         #[automatically_derived]
-        impl ::core::fmt::Debug for Client<'_> {
+        impl ::core::fmt::Debug for #ty<'_> {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct("Client").field("connection", &self.connection).finish_non_exhaustive()
+                f.debug_struct(#name).field("connection", &self.connection).finish_non_exhaustive()
             }
         }
 
-        impl<'l> Client<'l> {
+        impl<'l> #ty<'l> {
             /// A client calling on the link itself (connection 0).
-            pub fn new(link: &'l #rt::advanced::AdvancedLink) -> Self {
-                Client { link, connection: 0 }
+            pub fn new(link: &'l #link) -> Self {
+                #ty { link, connection: 0 }
             }
 
             /// A client calling on `connection` (from `dial`).
-            pub fn on_connection(link: &'l #rt::advanced::AdvancedLink, connection: u64) -> Self {
-                Client { link, connection }
+            pub fn on_connection(link: &'l #link, connection: u64) -> Self {
+                #ty { link, connection }
             }
 
             /// The link the client calls on.
-            pub fn link(&self) -> &'l #rt::advanced::AdvancedLink {
+            pub fn link(&self) -> &'l #link {
                 self.link
             }
 
@@ -346,7 +372,7 @@ fn async_handle_body(spec: &Spec, rt: &syn::Path, m: &Method) -> TokenStream {
 /// `AsyncClient`, inside the runtime's `if_async!`.
 fn async_items(spec: &Spec, rt: &syn::Path) -> TokenStream {
     let server = async_server(spec, rt);
-    let client = async_client(spec, rt);
+    let client = client(spec, rt, true);
     quote! {
         #rt::if_async! {
             #server
@@ -414,68 +440,6 @@ fn async_server(spec: &Spec, rt: &syn::Path) -> TokenStream {
             server: &mut S,
         ) -> ::core::result::Result<#rt::advanced::ServeEnd, #rt::advanced::RpcServeError> {
             #rt::async_link::rpc::serve(link, connection, &mut AsyncService(server)).await
-        }
-    }
-}
-
-/// The typed `AsyncClient`.
-fn async_client(spec: &Spec, rt: &syn::Path) -> TokenStream {
-    let client_methods = spec.methods.iter().map(|m| {
-        let f = Ident::new(&m.name, Span::call_site());
-        let d = doc(&format!(
-            "Calls [`AsyncServer::{}`] and awaits its response (cancel-safe as `AsyncAdvancedLink::call_on`).\n\n{}",
-            m.name,
-            method_doc(m)
-        ));
-        let Types {
-            client_request,
-            response,
-            ..
-        } = types(spec, m);
-        let body = client_body(spec, rt, m, true);
-        quote! {
-            #d
-            pub async fn #f(
-                &self,
-                request: #client_request,
-            ) -> ::core::result::Result<#response, #rt::advanced::RpcCallError> {
-                #body
-            }
-        }
-    });
-    quote! {
-        /// The async client side: one method per RPC method, each a call
-        /// on an async Advanced link; any number may be awaited at once.
-        #[derive(Clone, Copy)]
-        pub struct AsyncClient<'l> {
-            link: &'l #rt::async_link::AsyncAdvancedLink,
-            connection: u64,
-        }
-
-        #[automatically_derived]
-        impl ::core::fmt::Debug for AsyncClient<'_> {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct("AsyncClient").field("connection", &self.connection).finish_non_exhaustive()
-            }
-        }
-
-        impl<'l> AsyncClient<'l> {
-            /// A client calling on the link itself (connection 0).
-            pub fn new(link: &'l #rt::async_link::AsyncAdvancedLink) -> Self {
-                AsyncClient { link, connection: 0 }
-            }
-
-            /// A client calling on `connection` (from `dial`).
-            pub fn on_connection(link: &'l #rt::async_link::AsyncAdvancedLink, connection: u64) -> Self {
-                AsyncClient { link, connection }
-            }
-
-            /// The link the client calls on.
-            pub fn link(&self) -> &'l #rt::async_link::AsyncAdvancedLink {
-                self.link
-            }
-
-            #(#client_methods)*
         }
     }
 }

@@ -1151,9 +1151,9 @@ pub mod rpc {
         ::hqq_runtime::advanced::RpcServeError > {
         ::hqq_runtime::async_link::rpc::serve(link, connection, & mut
         AsyncService(server)). await } #[doc =
-        r" The async client side: one method per RPC method, each a call"] #[doc =
-        r" on an async Advanced link; any number may be awaited at once."]
-        #[derive(Clone, Copy)] pub struct AsyncClient < 'l > { link : &
+        " The async client side: one method per RPC method, each a call"] #[doc =
+        " on an async Advanced link; any number may be awaited at once."] #[derive(Clone,
+        Copy)] pub struct AsyncClient < 'l > { link : &
         'l::hqq_runtime::async_link::AsyncAdvancedLink, connection : u64, }
         #[automatically_derived] impl ::core::fmt::Debug for AsyncClient < '_ > { fn
         fmt(& self, f : & mut ::core::fmt::Formatter < '_ >) -> ::core::fmt::Result { f
