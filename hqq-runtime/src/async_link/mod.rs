@@ -53,6 +53,7 @@
 mod advanced;
 mod advanced_messages;
 mod io;
+mod message_source;
 mod readiness;
 pub mod rpc;
 mod standard;
