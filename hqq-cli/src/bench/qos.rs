@@ -44,7 +44,7 @@ pub enum Scheduling {
     Off,
     /// QualityOfService: A high, B low.
     Priorities,
-    /// QualityOfService and FlowControl (a [`BULK_WINDOW`] window).
+    /// QualityOfService and FlowControl (a 256 KiB window on B).
     PrioritiesAndFlow,
 }
 

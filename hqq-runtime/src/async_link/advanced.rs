@@ -1,22 +1,4 @@
 //! [`AsyncAdvancedLink`]: an [`AdvancedLink`] whose waits are futures.
-//!
-//! # How a task waits
-//!
-//! The blocking link's receive path has one pumper at a time and sleepers
-//! on a condition variable (see [`AdvancedLink`]'s docs). A task takes part
-//! in the same hand-off: each poll it takes its item from the inbox if it is
-//! there; else it registers its waker in the inbox and, if nobody pumps,
-//! receives what has arrived (bounded, without waiting) and looks again.
-//! When the ring is drained, the link's one *ring watch* (a registration
-//! with the process's waiter thread, shared by all the link's tasks) is
-//! armed; when the ring becomes ready the waiter thread wakes one waiting
-//! task, which pumps for everyone. What a pump routes wakes the tasks it is
-//! for: a call's response wakes its caller alone. Threads and tasks can
-//! wait on one link at once: a thread that stops pumping gives a task the
-//! turn, and a task that pumped signals sleeping threads.
-//!
-//! No task keeps a thread, and none spins for more than the link's
-//! [`WaitPolicy::spin`](crate::wait::WaitPolicy::spin).
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,8 +30,8 @@ const ASYNC_WITHHELD: Features = Features::FLOW_CONTROL
 
 /// An [`AdvancedLink`] (over a [`StandardLink`]) with async operations:
 /// negotiation, connections, large and streamed messages, calls and
-/// requests, each waiting without blocking its thread (see the
-/// [module docs](self)).
+/// requests, each waiting without blocking its thread (see "How a task
+/// waits" below).
 ///
 /// The async methods take `&self`: any number of tasks may call, send and
 /// receive on one link at once, and blocking calls through
@@ -83,9 +65,27 @@ const ASYNC_WITHHELD: Features = Features::FLOW_CONTROL
 /// # })?;
 /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 /// ```
+///
+/// # How a task waits
+///
+/// The blocking link's receive path has one pumper at a time and sleepers
+/// on a condition variable (see [`AdvancedLink`]'s docs). A task takes part
+/// in the same hand-off: each poll it takes its item from the inbox if it is
+/// there; else it registers its waker in the inbox and, if nobody pumps,
+/// receives what has arrived (bounded, without waiting) and looks again.
+/// When the ring is drained, the link's one *ring watch* (a registration
+/// with the process's waiter thread, shared by all the link's tasks) is
+/// armed; when the ring becomes ready the waiter thread wakes one waiting
+/// task, which pumps for everyone. What a pump routes wakes the tasks it is
+/// for: a call's response wakes its caller alone. Threads and tasks can
+/// wait on one link at once: a thread that stops pumping gives a task the
+/// turn, and a task that pumped signals sleeping threads.
+///
+/// No task keeps a thread, and none spins for more than the link's
+/// [`WaitPolicy::spin`](crate::wait::WaitPolicy::spin).
 pub struct AsyncAdvancedLink {
     link: Arc<AdvancedLink>,
-    /// The link's ring watch (see the module docs).
+    /// The link's ring watch (see "How a task waits" above).
     ring: Mutex<Readiness>,
     /// Wakes one waiting task when the ring watch fires.
     ring_waker: Waker,
