@@ -42,6 +42,26 @@ const EXPECTED_ROWS: &[(&str, &str, &str)] = &[
         "stream GB/s",
     ),
     ("hqq AdvancedLink call encrypted", "64 B", "RTT median"),
+    (
+        "ceiling: AES-256-GCM seal 64 KiB frames, one core",
+        "1 MiB",
+        "stream GB/s",
+    ),
+    (
+        "ceiling: ChaCha20-Poly1305 seal 64 KiB frames, one core",
+        "1 MiB",
+        "stream GB/s",
+    ),
+    (
+        "ceiling: LZ4 compress text 64 KiB blocks, one core",
+        "1 MiB",
+        "stream GB/s",
+    ),
+    (
+        "ceiling: LZ4 decompress text 64 KiB blocks, one core",
+        "1 MiB",
+        "stream GB/s",
+    ),
 ];
 
 /// Runs `hqq` with `args`, killing it (and failing) after [`WATCHDOG`].

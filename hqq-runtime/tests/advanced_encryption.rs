@@ -21,7 +21,7 @@ use hqq_runtime::advanced::{
 };
 use hqq_runtime::link::StandardLink;
 use hqq_runtime::payload_view::PayloadView;
-use hqq_runtime::protocol::{ErrorCode, Features, HandshakePattern, OpCode};
+use hqq_runtime::protocol::{Cipher, ErrorCode, Features, HandshakePattern, OpCode};
 use hqq_runtime::superblock::Role;
 use hqq_runtime::Packet;
 use support::{child_env, unique_segment_name, Child};
@@ -220,6 +220,54 @@ fn static_keys_run_the_kk_handshake() {
         assert_eq!(
             accepted.unwrap_err(),
             AcceptNegotiationError::Handshake(HandshakeError::Failed)
+        );
+        assert_eq!(
+            initiated.unwrap_err(),
+            NegotiateError::Handshake(HandshakeError::Refused(ErrorCode::HandshakeFailed))
+        );
+    });
+}
+
+#[test]
+fn the_two_sides_agree_on_a_cipher_or_fail_typed() {
+    with_watchdog(LIMIT, || {
+        let (a, b) = tampered_pair(sealed(), sealed());
+        assert!(a.cipher().is_some());
+        assert_eq!(a.cipher(), b.cipher());
+        for (x, y, agreed) in [
+            (
+                Some(Cipher::ChaCha20Poly1305),
+                None,
+                Cipher::ChaCha20Poly1305,
+            ),
+            (
+                None,
+                Some(Cipher::ChaCha20Poly1305),
+                Cipher::ChaCha20Poly1305,
+            ),
+            (
+                Some(Cipher::Aes256Gcm),
+                Some(Cipher::Aes256Gcm),
+                Cipher::Aes256Gcm,
+            ),
+        ] {
+            let config = |only: Option<Cipher>| AdvancedConfig {
+                cipher: only,
+                ..sealed()
+            };
+            let (a, b) = tampered_pair(config(x), config(y));
+            assert_eq!((a.cipher(), b.cipher()), (Some(agreed), Some(agreed)));
+            a.send_large(0, b"agreed").unwrap();
+            assert_eq!(b.recv_large(0).unwrap().data, b"agreed");
+            assert_eq!(b.stats().authentication_failures, 0);
+        }
+        let (initiated, accepted) = negotiate(
+            sealed().cipher(Cipher::Aes256Gcm),
+            sealed().cipher(Cipher::ChaCha20Poly1305),
+        );
+        assert_eq!(
+            accepted.unwrap_err(),
+            AcceptNegotiationError::Handshake(HandshakeError::NoCommonCipher)
         );
         assert_eq!(
             initiated.unwrap_err(),
@@ -495,6 +543,7 @@ fn encryption_peer() {
     let link = AdvancedLink::open(&name, &link_config(SLOTS, BUFFER), config).unwrap();
     let negotiated = link.wait_for_negotiation().unwrap();
     env.report("features", negotiated.features.bits());
+    env.report("cipher", link.cipher().map_or(0, Cipher::value));
     assert_eq!(link.recv_large(0).unwrap().data, text(1 << 20));
     link.listen().unwrap();
     let connection = link.accept().unwrap();
@@ -541,6 +590,8 @@ fn sealed_and_compressed_across_processes() {
     assert!(features.contains(Features::ENCRYPTION | Features::COMPRESSION));
     let child_features: u64 = output.report("features");
     assert_eq!(child_features, features.bits());
+    let cipher: u64 = output.report("cipher");
+    assert_eq!(Some(cipher), link.cipher().map(Cipher::value));
     let stats = link.stats();
     let decrypted: u64 = output.report("decrypted");
     assert_eq!(decrypted, stats.encrypted_bytes);
@@ -557,6 +608,8 @@ fn a_go_style_peer_without_keys_gets_a_plain_link_across_processes() {
     assert_eq!(features, Features::LARGE_COPY | Features::REQUEST_RESPONSE);
     let child_features: u64 = output.report("features");
     assert_eq!(child_features, 3);
+    let cipher: u64 = output.report("cipher");
+    assert_eq!((cipher, link.cipher()), (0, None));
     let stats = link.stats();
     assert_eq!(stats.encrypted_bytes, 0);
     assert_eq!(stats.decrypted_bytes, 0);

@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_support::{current_thread, join, link_config, multi_thread, run, serial, CountingWaker};
 use hqq_runtime::advanced::{
     AdvancedConfig, AdvancedLink, CallContext, CallError, FlowControl, Keys, RecvLargeError,
-    RecvRequestError, RpcCallError, ServeEnd, Status, TransportError,
+    RecvRequestError, RpcCallError, SendLargeError, ServeEnd, Status, TransportError,
 };
 use hqq_runtime::async_link::rpc::{self, AsyncRpcService};
 use hqq_runtime::async_link::AsyncAdvancedLink;
@@ -282,6 +282,77 @@ fn large_streamed_and_closed() {
     });
 }
 
+/// Reads its bytes 7 at a time, pending (and waking itself) before each
+/// read, so a chunk takes several polls to stage.
+struct Trickle<'a> {
+    data: &'a [u8],
+    ready: bool,
+}
+
+impl tokio::io::AsyncRead for Trickle<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.ready = !self.ready;
+        if self.ready {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let n = self.data.len().min(7).min(buf.remaining());
+        let (now, rest) = self.data.split_at(n);
+        buf.put_slice(now);
+        self.data = rest;
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[test]
+fn send_large_from_a_reader() {
+    let _serial = serial();
+    run(current_thread(), async {
+        let (a, b) = pair(4).await;
+        let data: Vec<u8> = (0..5_000u32).map(|i| (i % 253) as u8).collect();
+        let mut source = Trickle {
+            data: &data,
+            ready: false,
+        };
+        let total = data.len() as u64;
+        let (sent, received) =
+            join(a.send_large_from(0, &mut source, total), b.recv_large(0)).await;
+        let received = received.expect("recv_large");
+        assert_eq!(received.message, sent.expect("send_large_from"));
+        assert_eq!(received.data, data);
+
+        // A source that ends after 100 of 1000 bytes: the first chunk (64
+        // bytes) left, then the message is aborted; the next arrives whole.
+        let mut short = Trickle {
+            data: &data[..100],
+            ready: false,
+        };
+        let failed = a.send_large_from(0, &mut short, 1000).await;
+        assert!(
+            matches!(
+                failed,
+                Err(SendLargeError::SourceFailed {
+                    sent: 64,
+                    total: 1000
+                })
+            ),
+            "{failed:?}"
+        );
+        let (sent, received) = join(a.send_large(0, b"whole"), b.recv_large(0)).await;
+        let received = received.expect("recv_large");
+        assert_eq!(
+            (received.message, received.data.as_slice()),
+            (sent.expect("send"), &b"whole"[..])
+        );
+        assert!(b.get_ref().stats().aborts >= 1);
+        assert_eq!(a.waiting_tasks() + b.waiting_tasks(), 0);
+    });
+}
+
 #[test]
 fn futures_are_send() {
     fn assert_send<T: Send>(_: &T) {}
@@ -292,6 +363,7 @@ fn futures_are_send() {
     assert_send(&a.accept());
     assert_send(&a.close(1));
     assert_send(&a.send_large(0, b""));
+    assert_send(&a.send_large_from(0, &mut &b""[..], 0));
     assert_send(&a.recv_large(0));
     assert_send(&a.recv_stream(0, |_, _| {}));
     assert_send(&a.call(1, b""));

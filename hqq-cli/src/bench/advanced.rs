@@ -110,7 +110,7 @@ pub enum Content {
 
 impl Content {
     /// `size` bytes of this content.
-    fn bytes(self, size: usize) -> Vec<u8> {
+    pub fn bytes(self, size: usize) -> Vec<u8> {
         match self {
             Content::Filler => vec![0x5A; size],
             Content::Text => {

@@ -1,8 +1,9 @@
 //! The async rows (cargo feature `tokio`): the [echo protocol](super::echo)
 //! over an [`AsyncStandardLink`] and over a tokio `UnixStream`, each
-//! driven by a current-thread tokio runtime in the parent (`block_on` per
-//! send and receive, with the I/O and time drivers enabled as most
-//! applications have them). The peers are the blocking ones of the
+//! driven by a current-thread tokio runtime in the parent (with the I/O
+//! and time drivers enabled as most applications have them; one
+//! `block_on` per lap of round trips, and per send or receive of the
+//! stream rows). The peers are the blocking ones of the
 //! Standard link and socketpair rows, so the rows differ from those only
 //! in the parent's waiting.
 
@@ -43,24 +44,41 @@ pub struct AsyncLinkChannel {
 impl EchoChannel for AsyncLinkChannel {
     fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         let link = &self.link;
-        self.runtime.block_on(async {
-            for message in bytes.chunks(link.get_ref().buffer_size()) {
-                link.send(message).await?;
-            }
-            Ok(())
-        })
+        self.runtime.block_on(send(link, bytes))
     }
 
     fn recv_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
         let link = &self.link;
+        self.runtime.block_on(recv_exact(link, buf))
+    }
+
+    fn ping_pongs(&mut self, message: &mut [u8], count: u64) -> io::Result<()> {
+        let link = &self.link;
         self.runtime.block_on(async {
-            let mut filled = 0;
-            while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
-                filled += link.recv(rest).await?;
+            for _ in 0..count {
+                send(link, message).await?;
+                recv_exact(link, message).await?;
             }
             Ok(())
         })
     }
+}
+
+/// Sends `bytes` as messages of at most a buffer each.
+async fn send(link: &AsyncStandardLink, bytes: &[u8]) -> io::Result<()> {
+    for message in bytes.chunks(link.get_ref().buffer_size()) {
+        link.send(message).await?;
+    }
+    Ok(())
+}
+
+/// Fills `buf` with received messages.
+async fn recv_exact(link: &AsyncStandardLink, buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
+        filled += link.recv(rest).await?;
+    }
+    Ok(())
 }
 
 /// The echo client over an async Standard link.
@@ -129,6 +147,17 @@ impl EchoChannel for TokioUnixChannel {
     fn recv_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
         let stream = &mut self.stream;
         self.runtime.block_on(stream.read_exact(buf)).map(drop)
+    }
+
+    fn ping_pongs(&mut self, message: &mut [u8], count: u64) -> io::Result<()> {
+        let stream = &mut self.stream;
+        self.runtime.block_on(async {
+            for _ in 0..count {
+                stream.write_all(message).await?;
+                stream.read_exact(message).await?;
+            }
+            Ok(())
+        })
     }
 }
 

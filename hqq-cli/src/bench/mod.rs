@@ -53,6 +53,7 @@ pub mod advanced;
 pub mod async_advanced;
 #[cfg(feature = "tokio")]
 pub mod async_link;
+pub mod ceiling;
 pub mod copy;
 pub mod cpu_time;
 pub mod echo;

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use super::advanced::{spawn_advanced, spawn_advanced_with, AdvancedMode, Content, RowFeatures};
+use super::ceiling::{Aead, Lz4Ceiling, Lz4Step, SealCeiling};
 use super::copy::CopyCeiling;
 use super::error::BenchError;
 use super::fd::{spawn_pipe, spawn_socketpair};
@@ -73,6 +74,14 @@ pub const ADVANCED_CALL: &str = "hqq AdvancedLink call";
 pub const ADVANCED_CALL_SEALED: &str = "hqq AdvancedLink call encrypted";
 /// Name of the assembled rows with Encryption negotiated.
 pub const ADVANCED_ASSEMBLED_SEALED: &str = "hqq AdvancedLink send_large/recv_large encrypted";
+/// Name of the AES-256-GCM sealing ceiling (one core, no transport).
+pub const SEAL_AES: &str = "ceiling: AES-256-GCM seal 64 KiB frames, one core";
+/// Name of the ChaCha20-Poly1305 sealing ceiling (one core, no transport).
+pub const SEAL_CHACHA: &str = "ceiling: ChaCha20-Poly1305 seal 64 KiB frames, one core";
+/// Name of the LZ4 compression ceiling on the text (one core).
+pub const LZ4_COMPRESS: &str = "ceiling: LZ4 compress text 64 KiB blocks, one core";
+/// Name of the LZ4 decompression ceiling on the text (one core).
+pub const LZ4_DECOMPRESS: &str = "ceiling: LZ4 decompress text 64 KiB blocks, one core";
 /// Name of the Advanced link's assembled large-message rows.
 pub const ADVANCED_ASSEMBLED: &str = "hqq AdvancedLink send_large/recv_large";
 /// Name of the assembled rows with 1 MiB of JSON-like text, uncompressed.
@@ -292,6 +301,16 @@ pub const LARGE_STREAMS: &[StreamEntry] = &[
         },
     },
     StreamEntry {
+        name: SEAL_AES,
+        baselines: &[ADVANCED_ASSEMBLED],
+        open: || Ok(Box::new(SealCeiling::new(Aead::Aes256Gcm)?)),
+    },
+    StreamEntry {
+        name: SEAL_CHACHA,
+        baselines: &[ADVANCED_ASSEMBLED],
+        open: || Ok(Box::new(SealCeiling::new(Aead::ChaCha20Poly1305)?)),
+    },
+    StreamEntry {
         name: ADVANCED_STREAMED,
         baselines: &[SOCKETPAIR, STANDARD_LINK, ADVANCED_ASSEMBLED],
         open: || Ok(Box::new(spawn_advanced(AdvancedMode::Streamed)?)),
@@ -305,6 +324,16 @@ pub const LARGE_STREAMS: &[StreamEntry] = &[
         name: ADVANCED_TEXT_LZ4,
         baselines: &[ADVANCED_TEXT],
         open: || Ok(Box::new(text_or_random(Content::Text, true)?)),
+    },
+    StreamEntry {
+        name: LZ4_COMPRESS,
+        baselines: &[ADVANCED_TEXT],
+        open: || Ok(Box::new(Lz4Ceiling::new(Lz4Step::Compress))),
+    },
+    StreamEntry {
+        name: LZ4_DECOMPRESS,
+        baselines: &[ADVANCED_TEXT],
+        open: || Ok(Box::new(Lz4Ceiling::new(Lz4Step::Decompress))),
     },
     StreamEntry {
         name: ADVANCED_RANDOM,

@@ -12,8 +12,11 @@
 //! pairs, through the `snow` crate) before the negotiation call returns.
 //! Its prologue is the acked version, features and capabilities, so an ack
 //! changed on its way fails the handshake. The handshake's two split keys
-//! (one per direction, fresh for every link) seal every message with
-//! ChaCha20-Poly1305 (the `chacha20poly1305` crate):
+//! (one per direction, fresh for every link) seal every message with the
+//! AEAD the handshake agreed ([`Cipher`], through the `ring` crate):
+//! AES-256-GCM when both sides' CPUs have AES instructions (it is several
+//! times faster there), else ChaCha20-Poly1305 (see
+//! [`AdvancedConfig::cipher`] to choose):
 //!
 //! * a message's bytes are `seq: u64 LE`, then frames of up to 64 KiB of the
 //!   message (compressed first when Compression is on too), each sealed and
@@ -65,6 +68,7 @@
 //!   configuration stays `Copy`: the link does not wipe copies of them.
 //!
 //! [`AdvancedConfig::encryption`]: super::AdvancedConfig::encryption
+//! [`AdvancedConfig::cipher`]: super::AdvancedConfig::cipher
 //! [`AdvancedConfig::encryption_required`]: super::AdvancedConfig::encryption_required
 //! [`AdvancedStats::authentication_failures`]: super::AdvancedStats::authentication_failures
 //! [`AdvancedStats::replays_refused`]: super::AdvancedStats::replays_refused
@@ -73,11 +77,10 @@ use std::fmt;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey};
 
 use crate::advanced::negotiation::Negotiated;
-use crate::protocol::{FrameFlags, HandshakePattern};
+use crate::protocol::{Cipher, FrameFlags, HandshakePattern};
 
 /// Bytes of a key (a pre-shared key, an X25519 private or public key).
 pub const KEY_BYTES: usize = 32;
@@ -231,6 +234,12 @@ pub enum HandshakeError {
     /// The Noise library refused the keys or the pattern.
     #[error("the handshake could not be set up (bad key material)")]
     Setup,
+    /// The two sides offer no common [`Cipher`] (one was configured with
+    /// [`AdvancedConfig::cipher`](super::AdvancedConfig::cipher) to use only
+    /// one the other does not offer), or the acceptor chose one the
+    /// initiator did not offer.
+    #[error("the two sides have no cipher in common")]
+    NoCommonCipher,
 }
 
 /// Why a received encrypted message (or a plain one on an encrypted link)
@@ -301,10 +310,76 @@ fn prologue(negotiated: &Negotiated) -> [u8; 40] {
     out
 }
 
-/// The two keys of an encrypted link, one per direction.
+/// The two keys of an encrypted link, one per direction, and the cipher
+/// both use.
 pub(crate) struct SessionKeys {
+    pub(crate) cipher: Cipher,
     pub(crate) send: [u8; KEY_BYTES],
     pub(crate) receive: [u8; KEY_BYTES],
+}
+
+/// A set of [`Cipher`]s, as step 1 of the handshake offers them: bit
+/// `value - 1` for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CipherSet(u8);
+
+impl CipherSet {
+    /// What a side offers that was configured with `only` (`None`:
+    /// ChaCha20-Poly1305, and AES-256-GCM too where this CPU has AES
+    /// instructions).
+    pub(crate) fn offered(only: Option<Cipher>) -> CipherSet {
+        match only {
+            Some(cipher) => CipherSet::of(cipher),
+            None if hardware_aes() => CipherSet(
+                CipherSet::of(Cipher::ChaCha20Poly1305).0 | CipherSet::of(Cipher::Aes256Gcm).0,
+            ),
+            None => CipherSet::of(Cipher::ChaCha20Poly1305),
+        }
+    }
+
+    fn of(cipher: Cipher) -> CipherSet {
+        CipherSet(1 << (cipher.value() - 1))
+    }
+
+    fn contains(self, cipher: Cipher) -> bool {
+        self.0 & CipherSet::of(cipher).0 != 0
+    }
+
+    /// The set a step 1 payload names (empty: what the first releases
+    /// used, ChaCha20-Poly1305 alone).
+    fn from_payload(payload: &[u8]) -> CipherSet {
+        match payload.first() {
+            Some(&bits) => CipherSet(bits),
+            None => CipherSet::of(Cipher::ChaCha20Poly1305),
+        }
+    }
+
+    /// The acceptor's choice among the ciphers both sides offer: the
+    /// faster AES-256-GCM when both have it.
+    fn choose(self, peer: CipherSet) -> Option<Cipher> {
+        [Cipher::Aes256Gcm, Cipher::ChaCha20Poly1305]
+            .into_iter()
+            .find(|&c| self.contains(c) && peer.contains(c))
+    }
+}
+
+/// Whether this CPU has the instructions that make AES-256-GCM fast (and
+/// constant-time): AES rounds and carry-less multiplication.
+fn hardware_aes() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
 }
 
 /// One side's half-done Noise handshake.
@@ -312,6 +387,8 @@ pub(crate) struct NoiseHandshake {
     state: Box<snow::HandshakeState>,
     pattern: HandshakePattern,
     initiator: bool,
+    /// The ciphers this side offers.
+    ciphers: CipherSet,
 }
 
 impl fmt::Debug for NoiseHandshake {
@@ -319,6 +396,7 @@ impl fmt::Debug for NoiseHandshake {
         f.debug_struct("NoiseHandshake")
             .field("pattern", &self.pattern)
             .field("initiator", &self.initiator)
+            .field("ciphers", &self.ciphers)
             .finish_non_exhaustive()
     }
 }
@@ -330,6 +408,7 @@ pub(crate) const MAX_HANDSHAKE_MESSAGE: usize = 96;
 impl NoiseHandshake {
     fn build(
         keys: &Keys,
+        ciphers: CipherSet,
         negotiated: &Negotiated,
         initiator: bool,
     ) -> Result<NoiseHandshake, HandshakeError> {
@@ -354,25 +433,29 @@ impl NoiseHandshake {
             state: Box::new(state.map_err(|_| HandshakeError::Setup)?),
             pattern,
             initiator,
+            ciphers,
         })
     }
 
-    /// The initiator's state and its first message (step 1).
+    /// The initiator's state and its first message (step 1), which offers
+    /// `ciphers`.
     pub(crate) fn initiate(
         keys: &Keys,
+        ciphers: CipherSet,
         negotiated: &Negotiated,
     ) -> Result<(NoiseHandshake, Vec<u8>), HandshakeError> {
-        let mut handshake = Self::build(keys, negotiated, true)?;
-        let message = handshake.write()?;
+        let mut handshake = Self::build(keys, ciphers, negotiated, true)?;
+        let message = handshake.write(&[ciphers.0])?;
         Ok((handshake, message))
     }
 
-    /// The acceptor's state, waiting for step 1.
+    /// The acceptor's state, waiting for step 1, choosing among `ciphers`.
     pub(crate) fn respond(
         keys: &Keys,
+        ciphers: CipherSet,
         negotiated: &Negotiated,
     ) -> Result<NoiseHandshake, HandshakeError> {
-        Self::build(keys, negotiated, false)
+        Self::build(keys, ciphers, negotiated, false)
     }
 
     /// The pattern this side runs.
@@ -380,17 +463,23 @@ impl NoiseHandshake {
         self.pattern
     }
 
-    fn write(&mut self) -> Result<Vec<u8>, HandshakeError> {
+    fn write(&mut self, payload: &[u8]) -> Result<Vec<u8>, HandshakeError> {
         let mut message = vec![0u8; MAX_HANDSHAKE_MESSAGE];
         let n = self
             .state
-            .write_message(&[], &mut message)
+            .write_message(payload, &mut message)
             .map_err(|_| HandshakeError::Setup)?;
         message.truncate(n);
         Ok(message)
     }
 
-    fn read(&mut self, pattern: HandshakePattern, message: &[u8]) -> Result<(), HandshakeError> {
+    /// Reads the peer's `message`; returns the first byte of its payload
+    /// (`None`: an empty payload).
+    fn read(
+        &mut self,
+        pattern: HandshakePattern,
+        message: &[u8],
+    ) -> Result<Option<u8>, HandshakeError> {
         if pattern != self.pattern {
             return Err(HandshakeError::PatternMismatch {
                 own: self.pattern,
@@ -398,25 +487,25 @@ impl NoiseHandshake {
             });
         }
         let mut payload = [0u8; MAX_HANDSHAKE_MESSAGE];
-        self.state
+        let n = self
+            .state
             .read_message(message, &mut payload)
             .map_err(|_| HandshakeError::Failed)?;
-        Ok(())
+        Ok(payload.get(..n).and_then(|p| p.first().copied()))
     }
 
-    fn split(mut self) -> SessionKeys {
+    fn split(mut self, cipher: Cipher) -> SessionKeys {
         let (initiator_to_responder, responder_to_initiator) =
             self.state.dangerously_get_raw_split();
-        if self.initiator {
-            SessionKeys {
-                send: initiator_to_responder,
-                receive: responder_to_initiator,
-            }
+        let (send, receive) = if self.initiator {
+            (initiator_to_responder, responder_to_initiator)
         } else {
-            SessionKeys {
-                send: responder_to_initiator,
-                receive: initiator_to_responder,
-            }
+            (responder_to_initiator, initiator_to_responder)
+        };
+        SessionKeys {
+            cipher,
+            send,
+            receive,
         }
     }
 
@@ -433,16 +522,29 @@ impl NoiseHandshake {
         if step != expected {
             return Err(HandshakeError::OutOfTurn);
         }
-        self.read(pattern, message)?;
-        let reply = if self.initiator {
-            None
+        let payload = self.read(pattern, message)?;
+        let (cipher, reply) = if self.initiator {
+            // An empty answer: the first releases' ChaCha20-Poly1305.
+            let chosen = payload.map_or(Some(Cipher::ChaCha20Poly1305), |value| {
+                Cipher::from_value(u64::from(value))
+            });
+            let cipher = chosen
+                .filter(|&c| self.ciphers.contains(c))
+                .ok_or(HandshakeError::NoCommonCipher)?;
+            (cipher, None)
         } else {
-            Some(self.write()?)
+            let offered = CipherSet::from_payload(payload.as_slice());
+            let cipher = self
+                .ciphers
+                .choose(offered)
+                .ok_or(HandshakeError::NoCommonCipher)?;
+            // `value()` of a Cipher is 1 or 2.
+            (cipher, Some(self.write(&[cipher.value() as u8])?))
         };
         if !self.state.is_handshake_finished() {
             return Err(HandshakeError::OutOfTurn);
         }
-        Ok((self.split(), reply))
+        Ok((self.split(cipher), reply))
     }
 }
 
@@ -504,12 +606,24 @@ fn nonce(seq: u64, frame: u32) -> Nonce {
     let mut out = [0u8; 12];
     out[..8].copy_from_slice(&seq.to_le_bytes());
     out[8..].copy_from_slice(&frame.to_le_bytes());
-    out.into()
+    // Unique: one (seq, frame) per frame, seq never reused under a key.
+    Nonce::assume_unique_for_key(out)
+}
+
+/// One direction's key, set up for `cipher` (its key schedule runs once).
+fn aead_key(cipher: Cipher, key: &[u8; KEY_BYTES]) -> Result<LessSafeKey, HandshakeError> {
+    let algorithm = match cipher {
+        Cipher::ChaCha20Poly1305 => &ring::aead::CHACHA20_POLY1305,
+        Cipher::Aes256Gcm => &ring::aead::AES_256_GCM,
+    };
+    let key = UnboundKey::new(algorithm, key).map_err(|_| HandshakeError::Setup)?;
+    Ok(LessSafeKey::new(key))
 }
 
 /// This side's sending key and message counter.
 pub(crate) struct Sealer {
-    cipher: ChaCha20Poly1305,
+    key: LessSafeKey,
+    cipher: Cipher,
     next_seq: AtomicU64,
 }
 
@@ -520,11 +634,17 @@ impl fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    pub(crate) fn new(key: &[u8; KEY_BYTES]) -> Sealer {
-        Sealer {
-            cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
+    pub(crate) fn new(cipher: Cipher, key: &[u8; KEY_BYTES]) -> Result<Sealer, HandshakeError> {
+        Ok(Sealer {
+            key: aead_key(cipher, key)?,
+            cipher,
             next_seq: AtomicU64::new(0),
-        }
+        })
+    }
+
+    /// The cipher this side seals with.
+    pub(crate) fn cipher(&self) -> Cipher {
+        self.cipher
     }
 
     /// The sealed form of the `plain`-byte message `source`, bound to
@@ -537,16 +657,21 @@ impl Sealer {
         plain: u64,
     ) -> SealedSource<'a> {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        // The seq, one frame and its tag: zeroed once per message, so
+        // that each frame is read straight into it.
+        let room = plain.min(FRAME_BYTES) + SEQ_BYTES + TAG_BYTES;
+        let out = vec![0u8; room as usize];
         SealedSource {
-            cipher: &self.cipher,
+            key: &self.key,
             source,
             binding: binding.bytes(),
             seq,
             frame: 0,
             left: plain,
             frames_left: plain.div_ceil(FRAME_BYTES).max(1),
-            out: seq.to_le_bytes().to_vec(),
+            out,
             at: 0,
+            end: 0,
             nanos: 0,
         }
     }
@@ -555,16 +680,17 @@ impl Sealer {
 /// A message's sealed bytes, produced frame by frame from its plain source
 /// (see [`Sealer::seal`]); a failing source fails the read.
 pub(crate) struct SealedSource<'a> {
-    cipher: &'a ChaCha20Poly1305,
+    key: &'a LessSafeKey,
     source: &'a mut dyn Read,
     binding: [u8; 40],
     seq: u64,
     frame: u32,
     left: u64,
     frames_left: u64,
-    /// Sealed bytes not handed out yet (from `at`).
+    /// Sealed bytes not handed out yet: `out[at..end]`.
     out: Vec<u8>,
     at: usize,
+    end: usize,
     nanos: u64,
 }
 
@@ -574,23 +700,35 @@ impl SealedSource<'_> {
         self.nanos
     }
 
-    /// Seals the next frame into `out`; `false` after the last.
+    /// Seals the next frame into `out` (the first after the seq); `false`
+    /// after the last.
     fn refill(&mut self) -> io::Result<bool> {
         if self.frames_left == 0 {
             return Ok(false);
         }
         let n = self.left.min(FRAME_BYTES) as usize;
-        self.out.clear();
-        self.out.resize(n, 0);
-        self.source.read_exact(&mut self.out)?;
+        let start = if self.frame == 0 {
+            self.out[..8].copy_from_slice(&self.seq.to_le_bytes());
+            SEQ_BYTES as usize
+        } else {
+            0
+        };
+        // `out` holds the seq, a whole frame and its tag (see `seal`).
+        let (frame, rest) = self.out[start..].split_at_mut(n);
+        self.source.read_exact(frame)?;
         let started = std::time::Instant::now();
         let tag = self
-            .cipher
-            .encrypt_in_place_detached(&nonce(self.seq, self.frame), &self.binding, &mut self.out)
+            .key
+            .seal_in_place_separate_tag(
+                nonce(self.seq, self.frame),
+                Aad::from(&self.binding),
+                frame,
+            )
             .map_err(|_| io::Error::other("frame too large to seal"))?;
-        self.out.extend_from_slice(&tag);
+        rest[..TAG_BYTES as usize].copy_from_slice(tag.as_ref());
         self.nanos += u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.at = 0;
+        self.end = start + n + TAG_BYTES as usize;
         self.frame = self.frame.wrapping_add(1);
         self.left -= n as u64;
         self.frames_left -= 1;
@@ -600,10 +738,10 @@ impl SealedSource<'_> {
 
 impl Read for SealedSource<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.at == self.out.len() && !self.refill()? {
+        if self.at == self.end && !self.refill()? {
             return Ok(0);
         }
-        let ready = &self.out[self.at..];
+        let ready = &self.out[self.at..self.end];
         let n = ready.len().min(buf.len());
         buf[..n].copy_from_slice(&ready[..n]);
         self.at += n;
@@ -678,7 +816,7 @@ impl ReplayWindow {
 
 /// This side's receiving key and the sequence numbers it accepted.
 pub(crate) struct Opener {
-    cipher: ChaCha20Poly1305,
+    key: LessSafeKey,
     window: ReplayWindow,
 }
 
@@ -691,36 +829,37 @@ impl fmt::Debug for Opener {
 }
 
 impl Opener {
-    pub(crate) fn new(key: &[u8; KEY_BYTES]) -> Opener {
-        Opener {
-            cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
+    pub(crate) fn new(cipher: Cipher, key: &[u8; KEY_BYTES]) -> Result<Opener, HandshakeError> {
+        Ok(Opener {
+            key: aead_key(cipher, key)?,
             window: ReplayWindow::default(),
-        }
+        })
     }
 
-    /// Opens frame `index` of message `seq` in place: `frame` is the
-    /// ciphertext with its tag; returns the plain length. Frame 0 is
-    /// checked against the replay window first and marks `seq` once it
-    /// authenticated.
+    /// Opens frame `index` of message `seq`: the ciphertext with its tag
+    /// is `in_out[from..]`, its plain bytes end up at the start of
+    /// `in_out` (decrypted and moved in one pass); returns their length.
+    /// Frame 0 is checked against the replay window first and marks `seq`
+    /// once it authenticated.
     fn open_frame(
         &mut self,
         binding: &[u8; 40],
         seq: u64,
         index: u32,
-        frame: &mut [u8],
+        in_out: &mut [u8],
+        from: usize,
     ) -> Result<usize, OpenError> {
         if index == 0 {
             self.window.check(seq)?;
         }
-        let plain = frame
-            .len()
-            .checked_sub(TAG_BYTES as usize)
-            .ok_or(OpenError::Forged)?;
-        let (data, tag) = frame.split_at_mut(plain);
-        let tag = Tag::clone_from_slice(tag);
-        self.cipher
-            .decrypt_in_place_detached(&nonce(seq, index), binding, data, &tag)
-            .map_err(|_| OpenError::Forged)?;
+        if in_out.len() < from + TAG_BYTES as usize {
+            return Err(OpenError::Forged);
+        }
+        let plain = self
+            .key
+            .open_within(nonce(seq, index), Aad::from(binding), in_out, from..)
+            .map_err(|_| OpenError::Forged)?
+            .len();
         if index == 0 {
             self.window.mark(seq);
         }
@@ -746,10 +885,9 @@ impl Opener {
         let mut written = 0usize;
         for index in 0..frames {
             let end = (read + full).min(data.len());
-            let frame = data.get_mut(read..end).ok_or(OpenError::Forged)?;
+            let in_out = data.get_mut(written..end).ok_or(OpenError::Forged)?;
             // `frames` < 2^32 (checked by `layout`).
-            let plain = self.open_frame(&binding, seq, index as u32, frame)?;
-            data.copy_within(read..read + plain, written);
+            let plain = self.open_frame(&binding, seq, index as u32, in_out, read - written)?;
             written += plain;
             read = end;
         }
@@ -836,7 +974,8 @@ impl MessageOpener {
             bytes = &bytes[take..];
             if self.frame.len() == size {
                 // `frames` < 2^32 (checked by `layout`).
-                let plain = opener.open_frame(&binding, seq, self.index as u32, &mut self.frame)?;
+                let plain =
+                    opener.open_frame(&binding, seq, self.index as u32, &mut self.frame, 0)?;
                 out.extend_from_slice(&self.frame[..plain]);
                 self.produced += plain as u64;
                 self.frame.clear();
@@ -896,105 +1035,125 @@ mod tests {
 
     #[test]
     fn whole_and_streamed_opening_at_any_split() {
-        let key = [5u8; 32];
-        let sealer = Sealer::new(&key);
-        for n in [0usize, 1, 1000, 65536, 65537, 150_000] {
-            let plain = data(n);
-            let (b, sealed) = seal(&sealer, &plain);
-            let mut whole = sealed.clone();
-            Opener::new(&key).open_whole(&b, &mut whole).unwrap();
-            assert_eq!(whole, plain);
-            for split in [1usize, 7, 4096, 70_000] {
-                let mut opener = Opener::new(&key);
-                let mut streamed = MessageOpener::new(b).unwrap();
-                let mut out = Vec::new();
-                for piece in sealed.chunks(split) {
-                    streamed.push(&mut opener, piece, &mut out).unwrap();
+        for cipher in Cipher::ALL {
+            let key = [5u8; 32];
+            let sealer = Sealer::new(cipher, &key).unwrap();
+            for n in [0usize, 1, 1000, 65536, 65537, 150_000] {
+                let plain = data(n);
+                let (b, sealed) = seal(&sealer, &plain);
+                let mut whole = sealed.clone();
+                Opener::new(cipher, &key)
+                    .unwrap()
+                    .open_whole(&b, &mut whole)
+                    .unwrap();
+                assert_eq!(whole, plain);
+                for split in [1usize, 7, 4096, 70_000] {
+                    let mut opener = Opener::new(cipher, &key).unwrap();
+                    let mut streamed = MessageOpener::new(b).unwrap();
+                    let mut out = Vec::new();
+                    for piece in sealed.chunks(split) {
+                        streamed.push(&mut opener, piece, &mut out).unwrap();
+                    }
+                    assert_eq!(out, plain);
+                    assert_eq!(streamed.plain_total(), n as u64);
                 }
-                assert_eq!(out, plain);
-                assert_eq!(streamed.plain_total(), n as u64);
             }
         }
     }
 
     #[test]
     fn every_changed_byte_and_binding_is_refused() {
-        let key = [1u8; 32];
-        let sealer = Sealer::new(&key);
-        let (b, sealed) = seal(&sealer, &data(100));
-        for i in 0..sealed.len() {
-            let mut changed = sealed.clone();
-            changed[i] ^= 0x20;
-            let got = Opener::new(&key).open_whole(&b, &mut changed);
-            assert_eq!(got, Err(OpenError::Forged), "byte {i}");
+        for cipher in Cipher::ALL {
+            let key = [1u8; 32];
+            let sealer = Sealer::new(cipher, &key).unwrap();
+            let (b, sealed) = seal(&sealer, &data(100));
+            for i in 0..sealed.len() {
+                let mut changed = sealed.clone();
+                changed[i] ^= 0x20;
+                let got = Opener::new(cipher, &key)
+                    .unwrap()
+                    .open_whole(&b, &mut changed);
+                assert_eq!(got, Err(OpenError::Forged), "byte {i}");
+            }
+            let moved = Binding { message: 10, ..b };
+            let mut copy = sealed.clone();
+            assert_eq!(
+                Opener::new(cipher, &key)
+                    .unwrap()
+                    .open_whole(&moved, &mut copy),
+                Err(OpenError::Forged)
+            );
+            let mut copy = sealed.clone();
+            assert_eq!(
+                Opener::new(cipher, &[2u8; 32])
+                    .unwrap()
+                    .open_whole(&b, &mut copy),
+                Err(OpenError::Forged)
+            );
+            let mut cut = sealed[..sealed.len() - 1].to_vec();
+            let cut_binding = Binding {
+                total: cut.len() as u64,
+                ..b
+            };
+            assert!(Opener::new(cipher, &key)
+                .unwrap()
+                .open_whole(&cut_binding, &mut cut)
+                .is_err());
         }
-        let moved = Binding { message: 10, ..b };
-        let mut copy = sealed.clone();
-        assert_eq!(
-            Opener::new(&key).open_whole(&moved, &mut copy),
-            Err(OpenError::Forged)
-        );
-        let mut copy = sealed.clone();
-        assert_eq!(
-            Opener::new(&[2u8; 32]).open_whole(&b, &mut copy),
-            Err(OpenError::Forged)
-        );
-        let mut cut = sealed[..sealed.len() - 1].to_vec();
-        let cut_binding = Binding {
-            total: cut.len() as u64,
-            ..b
-        };
-        assert!(Opener::new(&key)
-            .open_whole(&cut_binding, &mut cut)
-            .is_err());
     }
 
     #[test]
     fn frames_swapped_between_messages_are_refused() {
-        let key = [9u8; 32];
-        let sealer = Sealer::new(&key);
-        let plain = data(2 * 65536);
-        let (b, first) = seal(&sealer, &plain);
-        let (_, second) = seal(&sealer, &plain);
-        // The second message's frame 1 with the first one's seq and frame 0.
-        let mut mixed = first.clone();
-        let at = 8 + 65536 + 16;
-        mixed[at..].copy_from_slice(&second[at..]);
-        assert_eq!(
-            Opener::new(&key).open_whole(&b, &mut mixed),
-            Err(OpenError::Forged)
-        );
+        for cipher in Cipher::ALL {
+            let key = [9u8; 32];
+            let sealer = Sealer::new(cipher, &key).unwrap();
+            let plain = data(2 * 65536);
+            let (b, first) = seal(&sealer, &plain);
+            let (_, second) = seal(&sealer, &plain);
+            // The second message's frame 1 with the first one's seq and frame 0.
+            let mut mixed = first.clone();
+            let at = 8 + 65536 + 16;
+            mixed[at..].copy_from_slice(&second[at..]);
+            assert_eq!(
+                Opener::new(cipher, &key)
+                    .unwrap()
+                    .open_whole(&b, &mut mixed),
+                Err(OpenError::Forged)
+            );
+        }
     }
 
     #[test]
     fn a_sequence_number_is_accepted_once() {
-        let key = [3u8; 32];
-        let sealer = Sealer::new(&key);
-        let mut opener = Opener::new(&key);
-        let messages: Vec<_> = (0..1100).map(|_| seal(&sealer, b"hello")).collect();
-        // Out of order within the window is fine, once.
-        for i in [5usize, 3, 4, 0, 1, 2] {
-            let (b, mut m) = messages[i].clone();
-            opener.open_whole(&b, &mut m).unwrap();
+        for cipher in Cipher::ALL {
+            let key = [3u8; 32];
+            let sealer = Sealer::new(cipher, &key).unwrap();
+            let mut opener = Opener::new(cipher, &key).unwrap();
+            let messages: Vec<_> = (0..1100).map(|_| seal(&sealer, b"hello")).collect();
+            // Out of order within the window is fine, once.
+            for i in [5usize, 3, 4, 0, 1, 2] {
+                let (b, mut m) = messages[i].clone();
+                opener.open_whole(&b, &mut m).unwrap();
+            }
+            let (b, mut again) = messages[3].clone();
+            assert_eq!(
+                opener.open_whole(&b, &mut again),
+                Err(OpenError::Replayed { seq: 3 })
+            );
+            for (b, m) in &messages[6..1100] {
+                opener.open_whole(b, &mut m.clone()).unwrap();
+            }
+            let (b, mut old) = messages[6].clone();
+            assert_eq!(
+                opener.open_whole(&b, &mut old),
+                Err(OpenError::TooOld { seq: 6 })
+            );
+            let (b, mut recent) = messages[1099].clone();
+            assert_eq!(
+                opener.open_whole(&b, &mut recent),
+                Err(OpenError::Replayed { seq: 1099 })
+            );
         }
-        let (b, mut again) = messages[3].clone();
-        assert_eq!(
-            opener.open_whole(&b, &mut again),
-            Err(OpenError::Replayed { seq: 3 })
-        );
-        for (b, m) in &messages[6..1100] {
-            opener.open_whole(b, &mut m.clone()).unwrap();
-        }
-        let (b, mut old) = messages[6].clone();
-        assert_eq!(
-            opener.open_whole(&b, &mut old),
-            Err(OpenError::TooOld { seq: 6 })
-        );
-        let (b, mut recent) = messages[1099].clone();
-        assert_eq!(
-            opener.open_whole(&b, &mut recent),
-            Err(OpenError::Replayed { seq: 1099 })
-        );
     }
 
     #[test]
@@ -1029,17 +1188,20 @@ mod tests {
             capabilities: Capabilities::LOW_LATENCY,
             elapsed: std::time::Duration::ZERO,
         };
-        let run = |a: Keys, b: Keys, other: &Negotiated| {
-            let (init, step1) = NoiseHandshake::initiate(&a, &negotiated)?;
-            let resp = NoiseHandshake::respond(&b, other)?;
+        let both = CipherSet::offered(None);
+        let agree = |a: Keys, b: Keys, other: &Negotiated, ours, theirs| {
+            let (init, step1) = NoiseHandshake::initiate(&a, ours, &negotiated)?;
+            let resp = NoiseHandshake::respond(&b, theirs, other)?;
             let (resp_keys, step2) = resp.take(1, init.pattern(), &step1)?;
             let (init_keys, none) = init.take(2, b.pattern(), &step2.unwrap())?;
             assert!(none.is_none());
             assert_eq!(init_keys.send, resp_keys.receive);
             assert_eq!(init_keys.receive, resp_keys.send);
             assert_ne!(init_keys.send, init_keys.receive);
-            Ok::<_, HandshakeError>(())
+            assert_eq!(init_keys.cipher, resp_keys.cipher);
+            Ok::<_, HandshakeError>(init_keys.cipher)
         };
+        let run = |a, b, other: &Negotiated| agree(a, b, other, both, both).map(drop);
         let psk = Keys::pre_shared([4; 32]);
         run(psk, psk, &negotiated).unwrap();
         let (pa, pub_a) = Keys::generate_key_pair().unwrap();
@@ -1063,10 +1225,78 @@ mod tests {
             ..negotiated
         };
         assert_eq!(run(psk, psk, &changed), Err(HandshakeError::Failed));
-        let (init, step1) = NoiseHandshake::initiate(&psk, &negotiated).unwrap();
+        let (init, step1) = NoiseHandshake::initiate(&psk, both, &negotiated).unwrap();
         assert_eq!(
             init.take(1, HandshakePattern::NNpsk0, &step1).map(drop),
             Err(HandshakeError::OutOfTurn)
         );
+    }
+
+    #[test]
+    fn handshakes_agree_on_a_cipher_both_offer() {
+        let negotiated = Negotiated {
+            version: Version::new(1, 1),
+            features: Features::LARGE_COPY | Features::ENCRYPTION,
+            capabilities: Capabilities::empty(),
+            elapsed: std::time::Duration::ZERO,
+        };
+        let psk = Keys::pre_shared([4; 32]);
+        let agree = |ours: CipherSet, theirs: CipherSet| {
+            let (init, step1) = NoiseHandshake::initiate(&psk, ours, &negotiated)?;
+            let resp = NoiseHandshake::respond(&psk, theirs, &negotiated)?;
+            let (resp_keys, step2) = resp.take(1, init.pattern(), &step1)?;
+            let (init_keys, _) = init.take(2, psk.pattern(), &step2.unwrap_or_default())?;
+            assert_eq!(init_keys.cipher, resp_keys.cipher);
+            Ok::<_, HandshakeError>(init_keys.cipher)
+        };
+        let (chacha, aes) = (
+            CipherSet::of(Cipher::ChaCha20Poly1305),
+            CipherSet::of(Cipher::Aes256Gcm),
+        );
+        let both = CipherSet(chacha.0 | aes.0);
+        assert_eq!(agree(both, both), Ok(Cipher::Aes256Gcm));
+        assert_eq!(agree(chacha, both), Ok(Cipher::ChaCha20Poly1305));
+        assert_eq!(agree(both, chacha), Ok(Cipher::ChaCha20Poly1305));
+        assert_eq!(agree(aes, aes), Ok(Cipher::Aes256Gcm));
+        assert_eq!(agree(aes, chacha), Err(HandshakeError::NoCommonCipher));
+        assert_eq!(agree(chacha, aes), Err(HandshakeError::NoCommonCipher));
+        // What this CPU offers by default always includes ChaCha20-Poly1305.
+        assert!(CipherSet::offered(None).contains(Cipher::ChaCha20Poly1305));
+        assert_eq!(CipherSet::offered(Some(Cipher::Aes256Gcm)), aes);
+    }
+
+    #[test]
+    fn handshakes_without_cipher_payloads_mean_chacha20_poly1305() {
+        // The first releases send both steps with empty payloads.
+        let negotiated = Negotiated {
+            version: Version::new(1, 1),
+            features: Features::LARGE_COPY | Features::ENCRYPTION,
+            capabilities: Capabilities::empty(),
+            elapsed: std::time::Duration::ZERO,
+        };
+        let psk = Keys::pre_shared([6; 32]);
+        let both = CipherSet(3);
+        let mut old = NoiseHandshake::build(&psk, both, &negotiated, true).unwrap();
+        let step1 = old.write(&[]).unwrap();
+        let resp = NoiseHandshake::respond(&psk, both, &negotiated).unwrap();
+        let (keys, step2) = resp.take(1, psk.pattern(), &step1).unwrap();
+        assert_eq!(keys.cipher, Cipher::ChaCha20Poly1305);
+        assert_eq!(old.read(psk.pattern(), &step2.unwrap()), Ok(Some(1)));
+
+        let (init, step1) = NoiseHandshake::initiate(&psk, both, &negotiated).unwrap();
+        let mut old = NoiseHandshake::build(&psk, both, &negotiated, false).unwrap();
+        assert_eq!(old.read(psk.pattern(), &step1), Ok(Some(3)));
+        let step2 = old.write(&[]).unwrap();
+        let (keys, _) = init.take(2, psk.pattern(), &step2).unwrap();
+        assert_eq!(keys.cipher, Cipher::ChaCha20Poly1305);
+    }
+
+    #[test]
+    fn a_frame_sealed_with_one_cipher_does_not_open_with_the_other() {
+        let key = [8u8; 32];
+        let aes = Sealer::new(Cipher::Aes256Gcm, &key).unwrap();
+        let (b, mut sealed) = seal(&aes, &data(300));
+        let mut chacha = Opener::new(Cipher::ChaCha20Poly1305, &key).unwrap();
+        assert_eq!(chacha.open_whole(&b, &mut sealed), Err(OpenError::Forged));
     }
 }

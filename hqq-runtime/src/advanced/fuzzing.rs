@@ -123,13 +123,16 @@ fn binding(message: u64, total: u64) -> crate::advanced::encryption::Binding {
     }
 }
 
-/// Seals `data` as message `message` with `key` (the sealer's first
-/// sequence number).
-pub fn seal(key: &[u8; 32], message: u64, data: &[u8]) -> Vec<u8> {
+/// Seals `data` as message `message` with `cipher` and `key` (the
+/// sealer's first sequence number).
+pub fn seal(cipher: crate::protocol::Cipher, key: &[u8; 32], message: u64, data: &[u8]) -> Vec<u8> {
     use crate::advanced::encryption::{sealed_len, Sealer};
     use std::io::Read;
 
-    let sealer = Sealer::new(key);
+    // Both ciphers take any 32-byte key.
+    let Ok(sealer) = Sealer::new(cipher, key) else {
+        return Vec::new();
+    };
     let total = sealed_len(data.len() as u64).unwrap_or(u64::MAX);
     let mut source = data;
     let mut out = Vec::new();
@@ -140,10 +143,11 @@ pub fn seal(key: &[u8; 32], message: u64, data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Opens `sealed` as message `message` with `key`, whole (in place) and
-/// pushed `split` bytes at a time as a streamed message; the two must
-/// agree (else this panics). Returns the plain bytes.
+/// Opens `sealed` as message `message` with `cipher` and `key`, whole (in
+/// place) and pushed `split` bytes at a time as a streamed message; the
+/// two must agree (else this panics). Returns the plain bytes.
 pub fn open(
+    cipher: crate::protocol::Cipher,
     key: &[u8; 32],
     message: u64,
     sealed: &[u8],
@@ -153,10 +157,14 @@ pub fn open(
 
     let binding = binding(message, sealed.len() as u64);
     let mut whole = sealed.to_vec();
-    let whole = Opener::new(key)
+    let (Ok(mut whole_opener), Ok(mut opener)) =
+        (Opener::new(cipher, key), Opener::new(cipher, key))
+    else {
+        return Err(crate::advanced::OpenError::NotNegotiated);
+    };
+    let whole = whole_opener
         .open_whole(&binding, &mut whole)
         .map(|()| whole);
-    let mut opener = Opener::new(key);
     let streamed = MessageOpener::new(binding).and_then(|mut streamed| {
         let mut out = Vec::new();
         for piece in sealed.chunks(split.max(1)) {

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use crate::advanced::encryption::{HandshakeError, NoiseHandshake, Sealer};
+use crate::advanced::encryption::{CipherSet, HandshakeError, NoiseHandshake, Sealer};
 use crate::advanced::error::{AcceptNegotiationError, NegotiateError};
 use crate::advanced::inbox::PendingHandshake;
 use crate::advanced::link::{lock, AdvancedLink};
@@ -74,7 +74,8 @@ impl<T: PacketTransport> AdvancedLink<T> {
             return Ok(());
         }
         let keys = self.config.encryption.ok_or(HandshakeError::NoKeys)?.keys;
-        let (handshake, message) = NoiseHandshake::initiate(&keys, negotiated)?;
+        let ciphers = CipherSet::offered(self.config.cipher);
+        let (handshake, message) = NoiseHandshake::initiate(&keys, ciphers, negotiated)?;
         self.check_fits(&message)?;
         let pattern = handshake.pattern();
         lock(&self.inbox).handshake = Some(PendingHandshake::new(handshake, negotiated));
@@ -94,7 +95,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
                 return Err(e.into());
             }
         }?;
-        self.install_sealer(Sealer::new(&keys.send));
+        self.install_sealer(Sealer::new(keys.cipher, &keys.send)?);
         Ok(())
     }
 
@@ -109,7 +110,8 @@ impl<T: PacketTransport> AdvancedLink<T> {
         deadline: Instant,
     ) -> Result<(), HandshakeFailure> {
         let keys = self.config.encryption.ok_or(HandshakeError::NoKeys)?.keys;
-        let handshake = NoiseHandshake::respond(&keys, negotiated)?;
+        let ciphers = CipherSet::offered(self.config.cipher);
+        let handshake = NoiseHandshake::respond(&keys, ciphers, negotiated)?;
         let pattern = handshake.pattern();
         lock(&self.inbox).handshake = Some(PendingHandshake::new(handshake, negotiated));
         let outcome = self.send_control(ack, deadline).and_then(|()| {
@@ -138,7 +140,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
         };
         let reply = done.reply.unwrap_or_default();
         self.check_fits(&reply)?;
-        self.install_sealer(Sealer::new(&done.send));
+        self.install_sealer(Sealer::new(done.cipher, &done.send)?);
         // Negotiated before step 2 leaves: the peer may send at once.
         self.mark_negotiated(*negotiated);
         self.send_handshake(2, pattern, &reply, deadline)?;

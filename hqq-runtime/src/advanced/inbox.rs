@@ -949,14 +949,13 @@ impl Inbox {
         let pushed = decoder.push(copy, &mut out, &mut |n| {
             charge_frame(budget, key, account, n, &mut charged)
         });
-        self.events.decompression_nanos += sealed::elapsed_nanos(started);
         let result = pushed.and_then(|()| {
             if last {
                 decoder.finish()?;
             }
             Ok(())
         });
-        self.events.decompression_nanos += elapsed_nanos(started);
+        self.events.decompression_nanos += sealed::elapsed_nanos(started);
         if let Err(e) = result {
             self.budget.release(account, charged, 0);
             self.events.decompression_failures += 1;
@@ -1015,11 +1014,6 @@ fn stream_account(key: MessageKey) -> Account {
         connection: key.connection,
         kind: MessageKind::Plain,
     }
-}
-
-/// Nanoseconds since `started`, saturated.
-fn elapsed_nanos(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Charges one decompressed frame of `n` bytes to `account` (adding it to

@@ -54,7 +54,7 @@ use crate::codec::{Limits, PacketCodec};
 use crate::link::{instant_after, LinkConfig, StandardLink};
 use crate::packet::Packet;
 use crate::protocol::{
-    ConnAccept, ConnClose, ConnCreate, Error, ErrorCode, Features, OpCode, ProtoNegotiate,
+    Cipher, ConnAccept, ConnClose, ConnCreate, Error, ErrorCode, Features, OpCode, ProtoNegotiate,
 };
 use crate::stats::{role_word, ConnectionStats, Latencies, Statistics};
 
@@ -82,6 +82,11 @@ pub struct AdvancedConfig {
     /// [`encryption_required`](Self::encryption_required), which also ask
     /// for the feature.
     pub encryption: Option<Encryption>,
+    /// The only cipher this side offers in the encryption handshake
+    /// (`None`: ChaCha20-Poly1305, and AES-256-GCM too where this CPU has
+    /// AES instructions; the acceptor prefers AES-256-GCM when both offer
+    /// it). Set it with [`cipher`](Self::cipher).
+    pub cipher: Option<Cipher>,
 }
 
 impl AdvancedConfig {
@@ -173,6 +178,32 @@ impl AdvancedConfig {
         });
         config
     }
+
+    /// Offers only `cipher` in the encryption handshake (instead of
+    /// letting the two sides pick the fastest both have): a handshake with
+    /// a peer that does not offer it fails with
+    /// [`HandshakeError::NoCommonCipher`].
+    ///
+    /// ```
+    /// use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink, Keys};
+    /// use hqq_runtime::link::LinkConfig;
+    /// use hqq_runtime::protocol::Cipher;
+    ///
+    /// let config = AdvancedConfig::default()
+    ///     .encryption(Keys::pre_shared([42; 32]))
+    ///     .cipher(Cipher::ChaCha20Poly1305);
+    /// let (a, b) = AdvancedLink::pair(LinkConfig::new().slots(8).buffer_size(64), config)?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| b.wait_for_negotiation().map(drop));
+    ///     a.negotiate(config.offer)
+    /// })?;
+    /// assert_eq!(a.cipher(), Some(Cipher::ChaCha20Poly1305));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cipher(mut self, cipher: Cipher) -> Self {
+        self.cipher = Some(cipher);
+        self
+    }
 }
 
 impl Default for AdvancedConfig {
@@ -185,6 +216,7 @@ impl Default for AdvancedConfig {
             compression: None,
             flow_control: None,
             encryption: None,
+            cipher: None,
         }
     }
 }
@@ -590,6 +622,12 @@ impl<T: PacketTransport> AdvancedLink<T> {
     pub(super) fn install_sealer(&self, sealer: Sealer) {
         // A link negotiates once, so the cell is empty.
         let _ = self.sealer.set(sealer);
+    }
+
+    /// The cipher that seals this link's messages, once Encryption was
+    /// negotiated and the handshake agreed on one (`None`: a plain link).
+    pub fn cipher(&self) -> Option<Cipher> {
+        self.sealer().map(Sealer::cipher)
     }
 
     /// The sealer, once Encryption was negotiated (one atomic load).

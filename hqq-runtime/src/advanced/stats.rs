@@ -290,7 +290,6 @@ impl AdvancedCounters {
         add(&self.decompressed_bytes, events.decompressed_bytes);
         add(&self.decompression_nanos, events.decompression_nanos);
         add(&self.decompression_failures, events.decompression_failures);
-        add(&self.decompression_nanos, events.decompression_nanos);
         add(&self.overflows, events.overflows);
         add(&self.partials_evicted, events.evicted);
         add(&self.replies_dropped, events.replies_dropped);
@@ -371,5 +370,35 @@ mod tests {
         assert_eq!(c.latencies().deliveries.len(), 2);
         c.connection_closed(4);
         assert!(!c.connections().iter().any(|c| c.connection == Some(4)));
+    }
+
+    #[test]
+    fn inbox_events_are_added_once_each() {
+        let c = AdvancedCounters::new(Statistics::private(1));
+        let mut events = InboxEvents {
+            overflows: 1,
+            evicted: 2,
+            replies_dropped: 3,
+            decompressed_bytes: 4,
+            decompression_failures: 5,
+            decompression_nanos: 6,
+            credit_errors: 7,
+            decrypted_bytes: 8,
+            decryption_nanos: 9,
+            authentication_failures: 10,
+            replays_refused: 11,
+        };
+        c.take_events(&mut events);
+        assert_eq!(events, InboxEvents::default());
+        let s = c.snapshot(0, 0);
+        assert_eq!(
+            (s.overflows, s.partials_evicted, s.replies_dropped),
+            (1, 2, 3)
+        );
+        assert_eq!((s.decompressed_bytes, s.decompression_failures), (4, 5));
+        assert_eq!(s.decompression_time, Duration::from_nanos(6));
+        assert_eq!((s.credit_errors, s.decrypted_bytes), (7, 8));
+        assert_eq!(s.decryption_time, Duration::from_nanos(9));
+        assert_eq!((s.authentication_failures, s.replays_refused), (10, 11));
     }
 }

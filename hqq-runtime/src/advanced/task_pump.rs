@@ -18,7 +18,8 @@ use crate::advanced::transport::{PacketTransport, TransportError};
 #[derive(Debug)]
 pub(crate) enum Attempt<R> {
     /// The item; `true` if this attempt pumped and other tasks still wait
-    /// (the caller then arms the ring's readiness for them).
+    /// (the caller then arms the ring's readiness for them). An attempt
+    /// that finds its item at once still pumps if a turn was wanted.
     Found(R, bool),
     /// Not there; the pump was free and the ring is drained: the caller
     /// waits for the ring's readiness (its registration stays).
@@ -34,7 +35,9 @@ impl<T: PacketTransport> AdvancedLink<T> {
     /// `take` wants, else registers the task's `waker` (`task` names its
     /// registration, which stays until [`forget_task`](Self::forget_task);
     /// `call` is the call it waits for, if any) and, if the pump is free,
-    /// receives what has arrived and looks again.
+    /// receives what has arrived and looks again. A turn at the pump that
+    /// was wanted is taken by this attempt either way (see the `tasks`
+    /// module).
     pub(crate) fn attempt<R>(
         &self,
         task: &mut Option<TaskKey>,
@@ -45,10 +48,16 @@ impl<T: PacketTransport> AdvancedLink<T> {
         {
             let mut inbox = lock(&self.inbox);
             if let Some(found) = take(&mut inbox) {
+                let turn = inbox.tasks.take_turn() && inbox.handoff.try_pump();
                 inbox.tasks.remove(task);
-                return Attempt::Found(found, false);
+                if !turn {
+                    return Attempt::Found(found, false);
+                }
+                drop(inbox);
+                return self.pump_for_others(found);
             }
             inbox.tasks.register(task, waker, call);
+            inbox.tasks.take_turn();
             if !inbox.handoff.try_pump() {
                 // The pumper wakes us when it routes something or leaves.
                 return Attempt::Busy;
@@ -68,6 +77,18 @@ impl<T: PacketTransport> AdvancedLink<T> {
                 Attempt::Failed(e)
             }
         }
+    }
+
+    /// Takes the wanted turn of a task that found its item (`found`) and
+    /// holds the pump: receives what has arrived for the others. A failure
+    /// to receive is not this task's: the others are woken to meet it.
+    fn pump_for_others<R>(&self, found: R) -> Attempt<R> {
+        let (mut inbox, outcome) = self.pump_arrived();
+        self.give_back_pump(&mut inbox, false);
+        if matches!(outcome, Err(e) if e != TransportError::TimedOut) {
+            inbox.tasks.wake_all();
+        }
+        Attempt::Found(found, !inbox.tasks.is_empty())
     }
 
     /// Ends an async wait that did not find its item: removes its task

@@ -9,8 +9,14 @@
 //! * when anything else is delivered, if it waits for something other than
 //!   a call (every such task looks for its item, as threads do);
 //! * for a *turn*, when the pump needs someone to receive: a thread gave
-//!   the pump back, or the ring became ready. One task is enough; if it
-//!   goes away before it ran, its turn passes to another.
+//!   the pump back, or the ring became ready. A turn is the link's, not a
+//!   task's: the next task to run an attempt takes it (the async link's
+//!   `attempt` pumps even when it found its own item). So a turn wakes
+//!   nobody while some task is woken and has not run yet (it will run),
+//!   else one task; if the last woken task goes away before it ran, the
+//!   turn wakes another. Giving a turn does not scan the registrations
+//!   (with a thousand tasks waiting for calls, a scan per turn was most of
+//!   the cost of a call).
 //!
 //! A registration lasts for its task's whole wait and is removed when the
 //! wait ends or its future is dropped. Runtime-agnostic: only
@@ -38,8 +44,6 @@ struct Waiting {
     call: Option<CallKey>,
     /// Woken and not yet run again (no need to wake it twice).
     woken: bool,
-    /// Woken to take a turn at the pump.
-    turn: bool,
 }
 
 /// The registered tasks of one inbox.
@@ -49,6 +53,10 @@ pub(crate) struct TaskWaiters {
     free: Vec<usize>,
     next_generation: u64,
     len: usize,
+    /// Registrations woken and not yet run again.
+    woken: usize,
+    /// Someone must take a turn at the pump (see the module docs).
+    turn_wanted: bool,
     /// Registered tasks that wait for something other than a call (so a
     /// delivery wakes nobody, and scans nothing, when there are none).
     others: usize,
@@ -85,8 +93,9 @@ impl TaskWaiters {
             if !waiting.waker.will_wake(waker) {
                 waiting.waker.clone_from(waker);
             }
-            waiting.woken = false;
-            waiting.turn = false;
+            if std::mem::take(&mut waiting.woken) {
+                self.woken -= 1;
+            }
             return;
         }
         self.next_generation = self.next_generation.wrapping_add(1);
@@ -99,7 +108,6 @@ impl TaskWaiters {
             waker: waker.clone(),
             call,
             woken: false,
-            turn: false,
         };
         if let Some(slot) = self.slots.get_mut(index) {
             *slot = Some((generation, waiting));
@@ -115,8 +123,8 @@ impl TaskWaiters {
         *key = Some(new);
     }
 
-    /// Removes the registration `key` names. If the task had been woken for
-    /// a turn it did not take, the turn passes to another task.
+    /// Removes the registration `key` names. If it was the last woken task
+    /// and a turn is wanted, the turn wakes another task.
     pub(crate) fn remove(&mut self, key: &mut Option<TaskKey>) {
         let Some(k) = key.take() else { return };
         let Some(slot) = self.slots.get_mut(k.index) else {
@@ -136,23 +144,32 @@ impl TaskWaiters {
             }
             None => self.others -= 1,
         }
-        if waiting.turn {
-            self.wake_turn();
+        if waiting.woken {
+            self.woken -= 1;
+            if self.turn_wanted && self.woken == 0 {
+                self.wake_first();
+            }
         }
     }
 
-    fn wake(waiting: &mut Waiting) {
-        if !waiting.woken {
+    /// Wakes `waiting` unless it was woken and has not run since; returns
+    /// whether it woke it.
+    fn wake(waiting: &mut Waiting) -> bool {
+        let wake = !waiting.woken;
+        if wake {
             waiting.woken = true;
             waiting.waker.wake_by_ref();
         }
+        wake
     }
 
     /// Wakes the task waiting for `call`, if any.
     pub(crate) fn wake_call(&mut self, call: CallKey) {
         if let Some(key) = self.calls.get(&call).copied() {
             if let Some(waiting) = self.get_mut(key) {
-                Self::wake(waiting);
+                if Self::wake(waiting) {
+                    self.woken += 1;
+                }
             }
         }
     }
@@ -163,8 +180,8 @@ impl TaskWaiters {
             return;
         }
         for (_, waiting) in self.slots.iter_mut().flatten() {
-            if waiting.call.is_none() {
-                Self::wake(waiting);
+            if waiting.call.is_none() && Self::wake(waiting) {
+                self.woken += 1;
             }
         }
     }
@@ -172,24 +189,33 @@ impl TaskWaiters {
     /// Wakes every task (a connection closed, the peer is gone).
     pub(crate) fn wake_all(&mut self) {
         for (_, waiting) in self.slots.iter_mut().flatten() {
-            Self::wake(waiting);
+            if Self::wake(waiting) {
+                self.woken += 1;
+            }
         }
     }
 
-    /// Wakes one task to take a turn at the pump (one not woken yet if
-    /// there is one: a woken task runs anyway).
+    /// Asks for a turn at the pump: the next task that runs takes it, so
+    /// one is woken only if none is woken already.
     pub(crate) fn wake_turn(&mut self) {
-        let mut chosen = None;
-        for (_, waiting) in self.slots.iter_mut().flatten() {
-            if !waiting.woken {
-                chosen = Some(waiting);
-                break;
-            }
-            chosen.get_or_insert(waiting);
+        self.turn_wanted = true;
+        if self.woken == 0 {
+            self.wake_first();
         }
-        if let Some(waiting) = chosen {
-            waiting.turn = true;
-            Self::wake(waiting);
+    }
+
+    /// Clears the wanted turn; `true` if one was wanted (the caller takes
+    /// it: it pumps, or someone else already does).
+    pub(crate) fn take_turn(&mut self) -> bool {
+        std::mem::take(&mut self.turn_wanted)
+    }
+
+    /// Wakes one registered task (called when none is woken).
+    fn wake_first(&mut self) {
+        if let Some((_, waiting)) = self.slots.iter_mut().flatten().next() {
+            if Self::wake(waiting) {
+                self.woken += 1;
+            }
         }
     }
 }
@@ -258,13 +284,18 @@ mod tests {
         tasks.register(&mut kb, &wb, None);
         tasks.wake_turn();
         assert_eq!((woken(&a), woken(&b)), (1, 0));
+        // While a woken task has not run, another turn wakes nobody.
+        tasks.wake_turn();
+        assert_eq!((woken(&a), woken(&b)), (1, 0));
         // The woken task goes away before it ran: the other gets the turn.
         tasks.remove(&mut ka);
         assert_eq!(woken(&b), 1);
-        // A task that ran took its turn: removing it wakes nobody.
+        // A task that ran and took the turn: removing it wakes nobody.
         tasks.register(&mut kb, &wb, None);
+        assert!(tasks.take_turn());
+        assert!(!tasks.take_turn());
         tasks.remove(&mut kb);
-        assert_eq!(tasks.len(), 0);
+        assert_eq!((tasks.len(), tasks.woken), (0, 0));
         tasks.remove(&mut kb);
     }
 }

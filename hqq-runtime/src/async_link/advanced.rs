@@ -75,8 +75,11 @@ const ASYNC_WITHHELD: Features = Features::FLOW_CONTROL
 /// receives what has arrived (bounded, without waiting) and looks again.
 /// When the ring is drained, the link's one *ring watch* (a registration
 /// with the process's waiter thread, shared by all the link's tasks) is
-/// armed; when the ring becomes ready the waiter thread wakes one waiting
-/// task, which pumps for everyone. What a pump routes wakes the tasks it is
+/// armed; when the ring becomes ready a *turn* at the pump is wanted, and
+/// the next waiting task to run (one is woken only if none is about to
+/// run anyway) pumps for everyone, even if it found its own item. So a
+/// turn costs the same with a thousand waiting tasks as with one. What a
+/// pump routes wakes the tasks it is
 /// for: a call's response wakes its caller alone. Threads and tasks can
 /// wait on one link at once: a thread that stops pumping gives a task the
 /// turn, and a task that pumped signals sleeping threads.

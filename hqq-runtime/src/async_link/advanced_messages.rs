@@ -1,7 +1,10 @@
 //! The message operations of [`AsyncAdvancedLink`]: large and streamed
 //! messages, calls, requests and responses.
 
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::io::AsyncRead;
 
 use crate::advanced::chunking::MessageHeader;
 use crate::advanced::messages::{
@@ -14,6 +17,7 @@ use crate::advanced::{
 use crate::protocol::FrameFlags;
 
 use super::advanced::{AsyncAdvancedLink, Undo};
+use super::message_source::MessageSource;
 
 impl AsyncAdvancedLink {
     /// Sends the message of `header` (its bytes `wire`, `flags` on every
@@ -25,6 +29,25 @@ impl AsyncAdvancedLink {
         wire: &[u8],
         flags: FrameFlags,
     ) -> Result<(), TransportError> {
+        let total = wire.len() as u64;
+        // A slice never fails to fill a chunk.
+        self.send_from(header, total, MessageSource::Slice(wire), flags)
+            .await
+            .map(drop)
+    }
+
+    /// Sends the `total` bytes of the message of `header` from `source`
+    /// chunk by chunk (`flags` on every chunk), waiting while the ring is
+    /// full. Returns `Some(sent)` if the source failed after `sent` bytes
+    /// (the message is then aborted, as when this future is dropped or
+    /// sending fails after the first chunk).
+    async fn send_from(
+        &self,
+        header: MessageHeader,
+        total: u64,
+        mut source: MessageSource<'_>,
+        flags: FrameFlags,
+    ) -> Result<Option<u64>, TransportError> {
         let link = self.get_ref();
         // Queued notices (aborts of cancelled sends) go out first.
         link.flush_replies();
@@ -34,27 +57,28 @@ impl AsyncAdvancedLink {
                 link.abort_message(&header);
             }
         });
-        let total = wire.len() as u64;
         let began = std::time::Instant::now();
         for mut chunk in header.chunks(total, self.standard().buffer_size() as u64) {
             chunk.chunk_flags |= flags;
-            let mut source = usize::try_from(chunk.offset)
-                .ok()
-                .and_then(|offset| wire.get(offset..))
-                .unwrap_or_default();
-            // A slice holds the whole chunk: filling never fails.
+            let size = usize::try_from(chunk.size).unwrap_or(usize::MAX);
+            if poll_fn(|cx| source.poll_stage(cx, size)).await.is_err() {
+                return Ok(Some(chunk.offset));
+            }
+            let mut staged = source.staged(chunk.offset);
+            // The staged bytes hold the whole chunk: filling never fails.
             let mut failed = false;
             self.send_packet_with(|buffer| {
-                fill_chunk(&header, &chunk, &mut source, buffer, &mut failed)
+                fill_chunk(&header, &chunk, &mut staged, buffer, &mut failed)
             })
             .await?;
+            source.sent();
             started.store(true, Ordering::Relaxed);
             link.counters.chunk_sent();
         }
         abort.disarm();
         link.counters
             .message_sent(header.connection, total, began.elapsed());
-        Ok(())
+        Ok(None)
     }
 
     /// Sends `data` as one message on `connection` (0 = the link itself).
@@ -72,6 +96,36 @@ impl AsyncAdvancedLink {
         let (wire, flags) = self.get_ref().compressed(data);
         self.send_message(header, &wire, flags).await?;
         Ok(header.message)
+    }
+
+    /// Sends `total` bytes read from `source` as one message on
+    /// `connection`, one buffer at a time (the message never sits whole in
+    /// memory; it is not compressed). Returns the message id; a source
+    /// that fails or ends early aborts the message
+    /// ([`SendLargeError::SourceFailed`]). See
+    /// [`AdvancedLink::send_large_from`](crate::advanced::AdvancedLink::send_large_from).
+    ///
+    /// # Cancel safety
+    ///
+    /// The message is cancel-safe as [`send_large`](Self::send_large)'s is
+    /// (dropped after its first chunk, it is aborted), but the source is
+    /// not: bytes read from it and not yet sent are lost, and the message is
+    /// not sent.
+    pub async fn send_large_from(
+        &self,
+        connection: u64,
+        source: &mut (dyn AsyncRead + Send + Unpin),
+        total: u64,
+    ) -> Result<u64, SendLargeError> {
+        let header = self.get_ref().plain_header(connection, total)?;
+        let source = MessageSource::reader(source);
+        match self
+            .send_from(header, total, source, FrameFlags::empty())
+            .await?
+        {
+            None => Ok(header.message),
+            Some(sent) => Err(SendLargeError::SourceFailed { sent, total }),
+        }
     }
 
     /// Waits for the next whole message on `connection`; `NotConnected`

@@ -3,9 +3,13 @@
 //!
 //! Nothing here needs a thread per link, and nothing spins for long. An
 //! operation first tries the ring with the link's non-blocking `try_`
-//! call (bounded work). When it must wait it re-polls itself for the
-//! link's short spin ([`WaitPolicy::spin`](crate::wait::WaitPolicy::spin),
-//! 50 µs by default, yielding to other tasks in between), then registers
+//! call (bounded work). When it must wait, an [`AsyncStandardLink`]
+//! operation spins in place for up to 2 µs (once per wait: a round trip's
+//! answer usually lands within it, and the runtime's wake-up costs more
+//! than that); then the task re-polls itself for
+//! the rest of the link's short spin
+//! ([`WaitPolicy::spin`](crate::wait::WaitPolicy::spin), 50 µs by
+//! default, yielding to other tasks in between), then registers
 //! its [`Waker`](std::task::Waker) with the process's one waiter thread.
 //! That thread parks in `futex_waitv` on the wake words of every link
 //! that has waiting tasks, and wakes the tasks whose ring became ready.
@@ -49,6 +53,7 @@
 mod advanced;
 mod advanced_messages;
 mod io;
+mod message_source;
 mod readiness;
 pub mod rpc;
 mod standard;

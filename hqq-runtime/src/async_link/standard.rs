@@ -59,8 +59,8 @@ impl AsyncStandardLink {
     pub fn from_arc(link: Arc<StandardLink>) -> Self {
         AsyncStandardLink {
             link,
-            recv_ready: Mutex::default(),
-            send_ready: Mutex::default(),
+            recv_ready: Mutex::new(Readiness::spinning_in_place()),
+            send_ready: Mutex::new(Readiness::spinning_in_place()),
         }
     }
 
@@ -104,7 +104,7 @@ impl AsyncStandardLink {
     ///
     /// Cancel-safe: it only waits.
     pub async fn recv_ready(&self) -> Result<(), LinkRecvError> {
-        Readiness::default()
+        Readiness::spinning_in_place()
             .ready(&self.link, Interest::Data)
             .await
             .map_err(|PeerGone| LinkRecvError::PeerGone)
@@ -116,7 +116,7 @@ impl AsyncStandardLink {
     ///
     /// Cancel-safe: it only waits.
     pub async fn send_ready(&self) -> Result<(), LinkSendError> {
-        Readiness::default()
+        Readiness::spinning_in_place()
             .ready(&self.link, Interest::Space)
             .await
             .map_err(|PeerGone| LinkSendError::PeerGone)
@@ -128,7 +128,7 @@ impl AsyncStandardLink {
         &'a self,
         mut op: impl FnMut(&'a StandardLink) -> Result<T, LinkSendError>,
     ) -> Result<T, LinkSendError> {
-        let mut ready = Readiness::default();
+        let mut ready = Readiness::spinning_in_place();
         loop {
             match op(&self.link) {
                 Err(LinkSendError::WouldBlock) => ready
@@ -146,7 +146,7 @@ impl AsyncStandardLink {
         &'a self,
         mut op: impl FnMut(&'a StandardLink) -> Result<T, LinkRecvError>,
     ) -> Result<T, LinkRecvError> {
-        let mut ready = Readiness::default();
+        let mut ready = Readiness::spinning_in_place();
         loop {
             match op(&self.link) {
                 Err(LinkRecvError::WouldBlock) => ready

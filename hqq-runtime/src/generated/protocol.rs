@@ -63,7 +63,13 @@ pub enum OpCode {
     /// the negotiation, step 2 from the acceptor. The Noise message sits in
     /// the slot's buffer. The prologue is `HQQ encryption 1` followed by the
     /// acked version, features and capabilities (u64 LE each, as in ProtoAck), so a
-    /// changed ack fails the handshake. A failed step is answered with
+    /// changed ack fails the handshake. The Noise messages' payloads (which
+    /// Noise encrypts and authenticates) agree on the Cipher: step 1's is one
+    /// byte, bit `value - 1` set for each Cipher the initiator offers; step
+    /// 2's is one byte, the Cipher value the acceptor chose among them (it
+    /// prefers AES-256-GCM when both offer it). An empty payload stands for
+    /// ChaCha20-Poly1305 alone (what the first hqq releases send). A failed
+    /// step, or one without a common Cipher, is answered with
     /// Error(HandshakeFailed), context 0.
     Handshake = 0x08,
     /// Marks a Standard link slot whose copy was abandoned; its buffer carries no data.
@@ -377,6 +383,88 @@ impl crate::codec::OperandValue for HandshakePattern {
     }
 }
 
+/// The AEAD that seals an encrypted link's messages, agreed in the Handshake's payloads (see the Handshake packet).
+#[allow(clippy::pedantic, clippy::nursery)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u64)]
+pub enum Cipher {
+    /// ChaCha20-Poly1305 (RFC 8439): every hqq side with keys has it.
+    ChaCha20Poly1305 = 0x01,
+    /// AES-256-GCM: offered by a side whose CPU has AES and carry-less multiply instructions.
+    Aes256Gcm = 0x02,
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+impl Cipher {
+    /// Every value, in spec order.
+    pub const ALL: [Cipher; 2] = [Cipher::ChaCha20Poly1305, Cipher::Aes256Gcm];
+
+    /// The value on the wire.
+    #[inline]
+    pub const fn value(self) -> u64 {
+        self as u64
+    }
+
+    /// The variant with wire value `value`, if there is one.
+    #[inline]
+    pub const fn from_value(value: u64) -> ::core::option::Option<Self> {
+        match value {
+            0x01 => ::core::option::Option::Some(Cipher::ChaCha20Poly1305),
+            0x02 => ::core::option::Option::Some(Cipher::Aes256Gcm),
+            _ => ::core::option::Option::None,
+        }
+    }
+
+    /// The variant's name in the spec.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Cipher::ChaCha20Poly1305 => "ChaCha20Poly1305",
+            Cipher::Aes256Gcm => "Aes256Gcm",
+        }
+    }
+
+    /// The variant's description in the spec.
+    pub const fn description(self) -> &'static str {
+        match self {
+            Cipher::ChaCha20Poly1305 => {
+                "ChaCha20-Poly1305 (RFC 8439): every hqq side with keys has it"
+            }
+            Cipher::Aes256Gcm => {
+                "AES-256-GCM: offered by a side whose CPU has AES and carry-less multiply instructions"
+            }
+        }
+    }
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl ::core::fmt::Display for Cipher {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[allow(clippy::pedantic, clippy::nursery)]
+#[automatically_derived]
+impl crate::codec::OperandValue for Cipher {
+    #[inline]
+    fn to_word(&self) -> u64 {
+        self.value()
+    }
+
+    #[inline]
+    fn from_word(
+        word: u64,
+        operand: crate::codec::OperandRef,
+    ) -> ::core::result::Result<Self, crate::codec::DecodeError> {
+        Cipher::from_value(word)
+            .ok_or(crate::codec::DecodeError::UnknownValue {
+                operand,
+                value: word,
+            })
+    }
+}
+
 crate::flag_set! {
     /// Optional protocol features, negotiated by ProtoNegotiate and ProtoAck.
     /// LargeCopy and RequestResponse have the bits the established
@@ -459,7 +547,7 @@ crate::flag_set! {
         /// The compressed message's codec is Zstandard (without it: LZ4).
         const ZSTD = 7;
 
-        /// The message is sealed (only once both sides negotiated Encryption and ran the Handshake; set on every chunk of the message but an Abort). Its bytes (which total, offset and size count) are `seq: u64 LE`, the sender's message sequence number (never repeated under one key), then frames: each is up to 65536 bytes of the message (of its compressed form when Compressed is set too) sealed with ChaCha20-Poly1305 and followed by the 16-byte tag; every frame but the last holds 65536 bytes, so `total` alone fixes the frames. Frame `i` has the nonce `seq LE (8 bytes) || i LE (4 bytes)` and the associated data `connection, message, flags, method_or_status, total` (five u64 LE; flags are the chunk flags without Begin and End). The receiver refuses a frame that does not authenticate, a seq it already accepted or that is 1024 or more below the newest one it accepted, and any message without this flag once Encryption is on.
+        /// The message is sealed (only once both sides negotiated Encryption and ran the Handshake; set on every chunk of the message but an Abort). Its bytes (which total, offset and size count) are `seq: u64 LE`, the sender's message sequence number (never repeated under one key), then frames: each is up to 65536 bytes of the message (of its compressed form when Compressed is set too) sealed with the Cipher the Handshake agreed (ChaCha20-Poly1305 or AES-256-GCM) and followed by the 16-byte tag; every frame but the last holds 65536 bytes, so `total` alone fixes the frames. Frame `i` has the nonce `seq LE (8 bytes) || i LE (4 bytes)` and the associated data `connection, message, flags, method_or_status, total` (five u64 LE; flags are the chunk flags without Begin and End). The receiver refuses a frame that does not authenticate, a seq it already accepted or that is 1024 or more below the newest one it accepted, and any message without this flag once Encryption is on.
         const ENCRYPTED = 8;
     }
 
@@ -1208,7 +1296,13 @@ impl crate::codec::PacketCodec for ConnCredit {
 /// the negotiation, step 2 from the acceptor. The Noise message sits in
 /// the slot's buffer. The prologue is `HQQ encryption 1` followed by the
 /// acked version, features and capabilities (u64 LE each, as in ProtoAck), so a
-/// changed ack fails the handshake. A failed step is answered with
+/// changed ack fails the handshake. The Noise messages' payloads (which
+/// Noise encrypts and authenticates) agree on the Cipher: step 1's is one
+/// byte, bit `value - 1` set for each Cipher the initiator offers; step
+/// 2's is one byte, the Cipher value the acceptor chose among them (it
+/// prefers AES-256-GCM when both offer it). An empty payload stands for
+/// ChaCha20-Poly1305 alone (what the first hqq releases send). A failed
+/// step, or one without a common Cipher, is answered with
 /// Error(HandshakeFailed), context 0.
 ///
 /// Opcode `0x08`, sent by either side.

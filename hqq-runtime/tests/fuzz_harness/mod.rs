@@ -427,23 +427,30 @@ pub fn decompression(data: &[u8]) {
 /// opened as another message, which must be refused. Checks no panic.
 pub fn decryption(data: &[u8]) {
     use hqq_runtime::advanced::fuzzing::{open, seal};
+    use hqq_runtime::protocol::Cipher;
 
     let mut input = Input::new(data);
     let mode = input.u8();
     let split = usize::from(input.u8()) * 97 + 1;
     let key = [input.u8(); 32];
     let rest = input.bytes(usize::MAX);
-    let _ = open(&key, 1, rest, split);
-    let mut sealed = seal(&key, 1, rest);
-    assert_eq!(open(&key, 1, &sealed, split).as_deref(), Ok(rest));
-    assert!(open(&key, 2, &sealed, split).is_err());
+    let (cipher, other) = if mode & 4 == 0 {
+        (Cipher::ChaCha20Poly1305, Cipher::Aes256Gcm)
+    } else {
+        (Cipher::Aes256Gcm, Cipher::ChaCha20Poly1305)
+    };
+    let _ = open(cipher, &key, 1, rest, split);
+    let mut sealed = seal(cipher, &key, 1, rest);
+    assert_eq!(open(cipher, &key, 1, &sealed, split).as_deref(), Ok(rest));
+    assert!(open(cipher, &key, 2, &sealed, split).is_err());
+    assert!(open(other, &key, 1, &sealed, split).is_err());
     if mode & 1 != 0 {
         let at = usize::from(mode) * 131 % sealed.len();
         sealed[at] ^= mode | 1;
-        assert!(open(&key, 1, &sealed, split).is_err());
+        assert!(open(cipher, &key, 1, &sealed, split).is_err());
     }
     if mode & 2 != 0 {
         sealed.truncate(sealed.len() - 1);
-        assert!(open(&key, 1, &sealed, split).is_err());
+        assert!(open(cipher, &key, 1, &sealed, split).is_err());
     }
 }

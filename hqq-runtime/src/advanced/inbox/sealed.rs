@@ -13,7 +13,7 @@ use crate::advanced::encryption::{
 use crate::advanced::negotiation::Negotiated;
 use crate::advanced::reassembly::{AssembledMessage, ChunkInfo, MessageKey};
 use crate::payload_view::PayloadView;
-use crate::protocol::{ConnCopy, Features, FrameFlags, Handshake};
+use crate::protocol::{Cipher, ConnCopy, Features, FrameFlags, Handshake};
 
 /// This side's half-done handshake, waiting for the peer's step.
 #[derive(Debug)]
@@ -33,10 +33,11 @@ impl PendingHandshake {
     }
 }
 
-/// A handshake this side finished: its sending key, and (acceptor) the
-/// step 2 message to send.
+/// A handshake this side finished: the cipher, its sending key, and
+/// (acceptor) the step 2 message to send.
 #[derive(Debug)]
 pub(crate) struct HandshakeDone {
+    pub(crate) cipher: Cipher,
     pub(crate) send: [u8; KEY_BYTES],
     pub(crate) reply: Option<Vec<u8>>,
 }
@@ -61,13 +62,14 @@ impl Inbox {
                 .take(packet.step, packet.pattern, &message),
             None => Err(HandshakeError::Failed),
         };
-        self.handshake_outcome = Some(outcome.map(|(keys, reply)| {
-            self.opener = Some(Opener::new(&keys.receive));
+        self.handshake_outcome = Some(outcome.and_then(|(keys, reply)| {
+            self.opener = Some(Opener::new(keys.cipher, &keys.receive)?);
             self.compression_granted |= pending.compression;
-            HandshakeDone {
+            Ok(HandshakeDone {
+                cipher: keys.cipher,
                 send: keys.send,
                 reply,
-            }
+            })
         }));
         Ok(super::delivered())
     }
