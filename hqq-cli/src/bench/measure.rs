@@ -56,6 +56,14 @@ const MIN_LAP: Duration = Duration::from_micros(2);
 /// Largest batch of round trips in one lap.
 const MAX_BATCH: u64 = 1000;
 
+/// Time the laps of one RTT row may take, estimated from the warm-up: a
+/// row whose round trips take milliseconds (a call queued behind a bulk
+/// transfer) runs fewer laps, so the suite stays within minutes.
+const LAPS_BUDGET: Duration = Duration::from_secs(10);
+
+/// Fewest laps a row runs however slow its round trips (enough for a p99).
+const MIN_LAPS: usize = 500;
+
 /// RTT distribution of one transport and size.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RttFigures {
@@ -83,7 +91,11 @@ pub fn measure_rtt(
     let batch_len = u64::try_from(MIN_LAP.as_nanos().div_ceil(mean_ns))
         .unwrap_or(MAX_BATCH)
         .clamp(1, MAX_BATCH);
-    let mut lap_times = vec![Duration::ZERO; laps.max(1)];
+    let lap_ns = mean_ns.saturating_mul(u128::from(batch_len));
+    let affordable = usize::try_from(LAPS_BUDGET.as_nanos() / lap_ns)
+        .unwrap_or(usize::MAX)
+        .max(MIN_LAPS);
+    let mut lap_times = vec![Duration::ZERO; laps.clamp(1, affordable)];
     transport.round_trips(size, batch_len, &mut lap_times)?;
     let mut per_round_trip: Vec<f64> = lap_times
         .iter()
@@ -316,6 +328,25 @@ mod tests {
         let figures = measure_rtt(&mut slow, 64, 10).expect("measure");
         assert_eq!(figures.batch_len, 1);
         assert_eq!(figures.p99_ns, 10_000.0);
+    }
+
+    #[test]
+    fn round_trips_of_milliseconds_run_fewer_laps() {
+        let mut queued = Fixed {
+            round_trip: Duration::from_millis(5),
+            calls: Vec::new(),
+        };
+        let figures = measure_rtt(&mut queued, 64, 20_000).expect("measure");
+        // 10 s of 5 ms laps.
+        assert_eq!(queued.calls, [(WARM_UP_ROUND_TRIPS, 1), (1, 2000)]);
+        assert_eq!(figures.laps, 2000);
+
+        let mut stuck = Fixed {
+            round_trip: Duration::from_secs(1),
+            calls: Vec::new(),
+        };
+        let figures = measure_rtt(&mut stuck, 64, 20_000).expect("measure");
+        assert_eq!(figures.laps, MIN_LAPS);
     }
 
     struct Sleepy;
