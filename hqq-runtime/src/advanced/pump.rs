@@ -183,22 +183,12 @@ impl<T: PacketTransport> AdvancedLink<T> {
             if !high && inbox.high_waiters != 0 {
                 inbox.handoff.sleep_aside();
                 let wait = slice.min(now + ASIDE_SLICE).saturating_duration_since(now);
-                inbox = self
-                    .arrived
-                    .wait_timeout(inbox, wait)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0;
-                inbox.handoff.woke();
+                inbox = self.sleep_until_arrival(inbox, wait);
                 continue;
             }
             if inbox.handoff.turn() == Turn::Sleep {
                 let wait = slice.saturating_duration_since(now);
-                inbox = self
-                    .arrived
-                    .wait_timeout(inbox, wait)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0;
-                inbox.handoff.woke();
+                inbox = self.sleep_until_arrival(inbox, wait);
                 continue;
             }
             drop(inbox);
@@ -250,6 +240,22 @@ impl<T: PacketTransport> AdvancedLink<T> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Sleeps on the inbox's condition variable for at most `wait` (a
+    /// pumper's notify ends it early) and tells the hand-off it woke.
+    fn sleep_until_arrival<'a>(
+        &'a self,
+        inbox: MutexGuard<'a, Inbox>,
+        wait: Duration,
+    ) -> MutexGuard<'a, Inbox> {
+        let mut inbox = self
+            .arrived
+            .wait_timeout(inbox, wait)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0;
+        inbox.handoff.woke();
+        inbox
     }
 
     /// Receives what has arrived (at most [`TRY_PACKETS`] packets, no
