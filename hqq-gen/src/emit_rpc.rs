@@ -184,26 +184,36 @@ pub fn emit_rpc(spec: &Spec, rt: &syn::Path) -> TokenStream {
     }
 }
 
+/// One method of the `Server` trait, or of `AsyncServer`
+/// (`asynchronous`: it returns a `Send` future of the same result).
+fn server_method(spec: &Spec, rt: &syn::Path, m: &Method, asynchronous: bool) -> TokenStream {
+    let f = Ident::new(&m.name, Span::call_site());
+    let d = doc(&method_doc(m));
+    let Types {
+        server_request,
+        response,
+        ..
+    } = types(spec, m);
+    let result = quote!(::core::result::Result<#response, #rt::advanced::Status>);
+    let returns = if asynchronous {
+        quote!(impl ::core::future::Future<Output = #result> + ::core::marker::Send)
+    } else {
+        result
+    };
+    quote! {
+        #d
+        fn #f(
+            &mut self,
+            cx: &#rt::advanced::CallContext,
+            request: #server_request,
+        ) -> #returns;
+    }
+}
+
 /// The `Server` trait, the `RpcService` adapter and `serve`.
 fn server(spec: &Spec, rt: &syn::Path) -> TokenStream {
     let methods = &spec.methods;
-    let server_methods = methods.iter().map(|m| {
-        let f = Ident::new(&m.name, Span::call_site());
-        let d = doc(&method_doc(m));
-        let Types {
-            server_request,
-            response,
-            ..
-        } = types(spec, m);
-        quote! {
-            #d
-            fn #f(
-                &mut self,
-                cx: &#rt::advanced::CallContext,
-                request: #server_request,
-            ) -> ::core::result::Result<#response, #rt::advanced::Status>;
-        }
-    });
+    let server_methods = methods.iter().map(|m| server_method(spec, rt, m, false));
     let arms = methods.iter().map(|m| {
         let c = id_const(m);
         let body = handle_body(spec, rt, m);
@@ -384,23 +394,7 @@ fn async_items(spec: &Spec, rt: &syn::Path) -> TokenStream {
 /// The `AsyncServer` trait, its adapter and `serve_async`.
 fn async_server(spec: &Spec, rt: &syn::Path) -> TokenStream {
     let methods = &spec.methods;
-    let server_methods = methods.iter().map(|m| {
-        let f = Ident::new(&m.name, Span::call_site());
-        let d = doc(&method_doc(m));
-        let Types {
-            server_request,
-            response,
-            ..
-        } = types(spec, m);
-        quote! {
-            #d
-            fn #f(
-                &mut self,
-                cx: &#rt::advanced::CallContext,
-                request: #server_request,
-            ) -> impl ::core::future::Future<Output = ::core::result::Result<#response, #rt::advanced::Status>> + ::core::marker::Send;
-        }
-    });
+    let server_methods = methods.iter().map(|m| server_method(spec, rt, m, true));
     let arms = methods.iter().map(|m| {
         let c = id_const(m);
         let body = async_handle_body(spec, rt, m);

@@ -1122,12 +1122,12 @@ pub mod rpc {
         " RPC method `get` (id 1)."] fn get(& mut self, cx : &
         ::hqq_runtime::advanced::CallContext, request : & [u8],) -> impl
         ::core::future::Future < Output = ::core::result::Result < ::std::vec::Vec < u8
-        >, ::hqq_runtime::advanced::Status >> + ::core::marker::Send; #[doc =
+        >, ::hqq_runtime::advanced::Status > > + ::core::marker::Send; #[doc =
         " Stores a value; the request is the key (8 bytes, little-endian)"] #[doc =
         " followed by the value."] #[doc = ""] #[doc = " RPC method `put` (id 2)."] fn
         put(& mut self, cx : & ::hqq_runtime::advanced::CallContext, request : & [u8],)
         -> impl ::core::future::Future < Output = ::core::result::Result <
-        ::std::vec::Vec < u8 >, ::hqq_runtime::advanced::Status >> +
+        ::std::vec::Vec < u8 >, ::hqq_runtime::advanced::Status > > +
         ::core::marker::Send; } struct AsyncService < 's, S : ? ::core::marker::Sized >
         (& 's mut S); #[automatically_derived] impl < S : AsyncServer + ?
         ::core::marker::Sized > ::hqq_runtime::async_link::rpc::AsyncRpcService for
