@@ -161,6 +161,26 @@ fn negotiate(
     })
 }
 
+/// The acceptor of `negotiated` failed the handshake with `error`, and the
+/// initiator was refused with HandshakeFailed.
+#[track_caller]
+fn assert_handshake_refused(
+    (initiated, accepted): (
+        Result<hqq_runtime::advanced::Negotiated, NegotiateError>,
+        Result<hqq_runtime::advanced::Negotiated, AcceptNegotiationError>,
+    ),
+    error: HandshakeError,
+) {
+    assert_eq!(
+        accepted.unwrap_err(),
+        AcceptNegotiationError::Handshake(error)
+    );
+    assert_eq!(
+        initiated.unwrap_err(),
+        NegotiateError::Handshake(HandshakeError::Refused(ErrorCode::HandshakeFailed))
+    );
+}
+
 #[test]
 fn pre_shared_key_seals_messages_calls_and_responses() {
     with_watchdog(LIMIT, || {
@@ -216,15 +236,7 @@ fn static_keys_run_the_kk_handshake() {
         // A side that trusts another public key fails the handshake.
         let (_, other_public) = Keys::generate_key_pair().unwrap();
         let wrong = base().encryption(Keys::static_keys(b_private, other_public));
-        let (initiated, accepted) = negotiate(a, wrong);
-        assert_eq!(
-            accepted.unwrap_err(),
-            AcceptNegotiationError::Handshake(HandshakeError::Failed)
-        );
-        assert_eq!(
-            initiated.unwrap_err(),
-            NegotiateError::Handshake(HandshakeError::Refused(ErrorCode::HandshakeFailed))
-        );
+        assert_handshake_refused(negotiate(a, wrong), HandshakeError::Failed);
     });
 }
 
@@ -261,17 +273,12 @@ fn the_two_sides_agree_on_a_cipher_or_fail_typed() {
             assert_eq!(b.recv_large(0).unwrap().data, b"agreed");
             assert_eq!(b.stats().authentication_failures, 0);
         }
-        let (initiated, accepted) = negotiate(
-            sealed().cipher(Cipher::Aes256Gcm),
-            sealed().cipher(Cipher::ChaCha20Poly1305),
-        );
-        assert_eq!(
-            accepted.unwrap_err(),
-            AcceptNegotiationError::Handshake(HandshakeError::NoCommonCipher)
-        );
-        assert_eq!(
-            initiated.unwrap_err(),
-            NegotiateError::Handshake(HandshakeError::Refused(ErrorCode::HandshakeFailed))
+        assert_handshake_refused(
+            negotiate(
+                sealed().cipher(Cipher::Aes256Gcm),
+                sealed().cipher(Cipher::ChaCha20Poly1305),
+            ),
+            HandshakeError::NoCommonCipher,
         );
     });
 }
@@ -280,15 +287,7 @@ fn the_two_sides_agree_on_a_cipher_or_fail_typed() {
 fn a_wrong_key_or_another_pattern_is_a_typed_error_on_both_sides() {
     with_watchdog(LIMIT, || {
         let other = base().encryption(Keys::pre_shared([0x11; 32]));
-        let (initiated, accepted) = negotiate(sealed(), other);
-        assert_eq!(
-            accepted.unwrap_err(),
-            AcceptNegotiationError::Handshake(HandshakeError::Failed)
-        );
-        assert_eq!(
-            initiated.unwrap_err(),
-            NegotiateError::Handshake(HandshakeError::Refused(ErrorCode::HandshakeFailed))
-        );
+        assert_handshake_refused(negotiate(sealed(), other), HandshakeError::Failed);
 
         let (_, public) = Keys::generate_key_pair().unwrap();
         let kk = base().encryption(Keys::static_keys([3; 32], public));
