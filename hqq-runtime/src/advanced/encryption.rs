@@ -650,12 +650,12 @@ impl Sealer {
     /// The sealed form of the `plain`-byte message `source`, bound to
     /// `binding` (whose total is `sealed_len(plain)`), read a frame at a
     /// time. It draws the message's sequence number now.
-    pub(crate) fn seal<'a>(
-        &'a self,
+    pub(crate) fn seal<R: Read>(
+        &self,
         binding: &Binding,
-        source: &'a mut dyn Read,
+        source: R,
         plain: u64,
-    ) -> SealedSource<'a> {
+    ) -> SealedSource<'_, R> {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         // The seq, one frame and its tag: zeroed once per message, so
         // that each frame is read straight into it.
@@ -679,9 +679,9 @@ impl Sealer {
 
 /// A message's sealed bytes, produced frame by frame from its plain source
 /// (see [`Sealer::seal`]); a failing source fails the read.
-pub(crate) struct SealedSource<'a> {
+pub(crate) struct SealedSource<'a, R> {
     key: &'a LessSafeKey,
-    source: &'a mut dyn Read,
+    source: R,
     binding: [u8; 40],
     seq: u64,
     frame: u32,
@@ -694,10 +694,26 @@ pub(crate) struct SealedSource<'a> {
     nanos: u64,
 }
 
-impl SealedSource<'_> {
+impl<R: Read> SealedSource<'_, R> {
     /// Time spent sealing so far.
     pub(crate) fn nanos(&self) -> u64 {
         self.nanos
+    }
+
+    /// Plain bytes the next read takes from the source (a whole frame, read
+    /// at once), or 0 if it takes none: a source that cannot block (the
+    /// async link's reader) gets them ready first.
+    pub(crate) fn plain_wanted(&self) -> usize {
+        if self.at < self.end || self.frames_left == 0 {
+            return 0;
+        }
+        // At most FRAME_BYTES.
+        self.left.min(FRAME_BYTES) as usize
+    }
+
+    /// The plain source.
+    pub(crate) fn source_mut(&mut self) -> &mut R {
+        &mut self.source
     }
 
     /// Seals the next frame into `out` (the first after the seq); `false`
@@ -736,7 +752,7 @@ impl SealedSource<'_> {
     }
 }
 
-impl Read for SealedSource<'_> {
+impl<R: Read> Read for SealedSource<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.at == self.end && !self.refill()? {
             return Ok(0);

@@ -41,6 +41,7 @@ use crate::advanced::error::{
     AcceptError, AcceptNegotiationError, AdvancedStateError, CloseError, DialError, NegotiateError,
 };
 use crate::advanced::flow::{Flow, FlowControl};
+use crate::advanced::handshake::EncryptionHandshake;
 use crate::advanced::inbox::{Inbox, IncomingRequest};
 use crate::advanced::negotiation::{
     accept, check_ack, Negotiated, NegotiationState, ProtocolOffer,
@@ -300,6 +301,18 @@ pub(crate) fn negotiation_outcome(
     })
 }
 
+/// How the acceptor answers a ProtoNegotiate (see
+/// [`AdvancedLink::answer_request`]).
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// Send the Error packet, then fail with the error.
+    Refuse(Packet, AcceptNegotiationError),
+    /// Send the ack: negotiated (already recorded).
+    Plain(Packet, Negotiated),
+    /// Run the handshake (its first step sends the ack).
+    Handshake(EncryptionHandshake, Negotiated),
+}
+
 /// The bit of `AdvancedLink::features` that says the link negotiated (no
 /// feature has it).
 const NEGOTIATED: u64 = 1 << 63;
@@ -469,7 +482,9 @@ impl<T: PacketTransport> AdvancedLink<T> {
             })
             .and_then(|answer| {
                 let negotiated = negotiation_outcome(&offer, &answer, started)?;
-                self.initiate_handshake(&negotiated, deadline)?;
+                if let Some(handshake) = EncryptionHandshake::initiate(self, &negotiated)? {
+                    self.drive_handshake(handshake, deadline)?;
+                }
                 Ok(Negotiated {
                     elapsed: started.elapsed(),
                     ..negotiated
@@ -516,20 +531,50 @@ impl<T: PacketTransport> AdvancedLink<T> {
         started: Instant,
         deadline: Instant,
     ) -> Result<Negotiated, AcceptNegotiationError> {
-        let refuse = |code| {
-            let error = Error { context: 0, code };
-            self.send_control(error.encode(), deadline)
+        match self.answer_request(request, started, Features::empty()) {
+            Answer::Refuse(error, refused) => {
+                self.send_control(error, deadline)?;
+                Err(refused)
+            }
+            Answer::Plain(ack, negotiated) => {
+                self.send_control(ack, deadline)?;
+                Ok(negotiated)
+            }
+            Answer::Handshake(handshake, negotiated) => {
+                self.drive_handshake(handshake, deadline)?;
+                Ok(Negotiated {
+                    elapsed: started.elapsed(),
+                    ..negotiated
+                })
+            }
+        }
+    }
+
+    /// The acceptor's answer to the peer's `request`, offering what this
+    /// side speaks but the features in `withheld` (the async link's own
+    /// send path does not honour them all). An accepted negotiation
+    /// without Encryption is recorded before the ack leaves: the peer may
+    /// send at once; with Encryption the handshake records it.
+    pub(crate) fn answer_request(
+        &self,
+        request: &ProtoNegotiate,
+        started: Instant,
+        withheld: Features,
+    ) -> Answer {
+        let own = ProtocolOffer {
+            features: self.config.offer.features.difference(withheld),
+            ..self.config.offer
         };
-        let ack = match accept(&self.config.offer, request) {
+        let refuse = |code, refused| Answer::Refuse(Error { context: 0, code }.encode(), refused);
+        let ack = match accept(&own, request) {
             Ok(ack) => ack,
             Err(refused) => {
-                refuse(refused.error_code())?;
-                return Err(AcceptNegotiationError::MajorMismatch(request.version));
+                let outcome = AcceptNegotiationError::MajorMismatch(request.version);
+                return refuse(refused.error_code(), outcome);
             }
         };
         if self.refuses_plain(ack.features) {
-            refuse(ErrorCode::InvalidOp)?;
-            return Err(HandshakeError::NotGranted.into());
+            return refuse(ErrorCode::InvalidOp, HandshakeError::NotGranted.into());
         }
         let negotiated = Negotiated {
             version: ack.version,
@@ -538,67 +583,14 @@ impl<T: PacketTransport> AdvancedLink<T> {
             elapsed: started.elapsed(),
         };
         if ack.features.contains(Features::ENCRYPTION) {
-            self.answer_handshake(&negotiated, ack.encode(), deadline)?;
-            return Ok(Negotiated {
-                elapsed: started.elapsed(),
-                ..negotiated
-            });
+            return match EncryptionHandshake::respond(self, &negotiated, ack.encode()) {
+                Ok(handshake) => Answer::Handshake(handshake, negotiated),
+                // Answered as a failed step would be.
+                Err(e) => refuse(ErrorCode::HandshakeFailed, e.into()),
+            };
         }
-        // Negotiated before the ack leaves: the peer may send at once.
         self.set_negotiated(&mut lock(&self.state), negotiated);
-        self.send_control(ack.encode(), deadline)?;
-        Ok(negotiated)
-    }
-
-    /// The answer to the peer's ProtoNegotiate `packet` (ProtoAck, or an
-    /// Error packet for another major version) and the outcome once it is
-    /// sent. An accepted negotiation is recorded before the ack leaves:
-    /// the peer may send at once. For the async link, which grants none of
-    /// the features in `withheld` (it runs no encryption handshake, so it
-    /// withholds Encryption, and refuses the negotiation with
-    /// `Error(InvalidOp)` if this side requires it).
-    #[cfg(feature = "tokio")]
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn answer_negotiation(
-        &self,
-        packet: &Packet,
-        started: Instant,
-        withheld: Features,
-    ) -> Result<(Packet, Result<Negotiated, AcceptNegotiationError>), AcceptNegotiationError> {
-        // The inbox keeps only ProtoNegotiate packets that decode.
-        let request = ProtoNegotiate::decode(packet)
-            .map_err(|_| AcceptNegotiationError::Transport(TransportError::Corrupt))?;
-        let own = ProtocolOffer {
-            features: self.config.offer.features.difference(withheld),
-            ..self.config.offer
-        };
-        match accept(&own, &request) {
-            Ok(ack) if self.refuses_plain(ack.features) => {
-                let error = Error {
-                    context: 0,
-                    code: ErrorCode::InvalidOp,
-                };
-                Ok((error.encode(), Err(HandshakeError::NotGranted.into())))
-            }
-            Ok(ack) => {
-                let negotiated = Negotiated {
-                    version: ack.version,
-                    features: ack.features,
-                    capabilities: ack.capabilities,
-                    elapsed: started.elapsed(),
-                };
-                self.set_negotiated(&mut lock(&self.state), negotiated);
-                Ok((ack.encode(), Ok(negotiated)))
-            }
-            Err(refused) => {
-                let error = Error {
-                    context: 0,
-                    code: refused.error_code(),
-                };
-                let outcome = Err(AcceptNegotiationError::MajorMismatch(request.version));
-                Ok((error.encode(), outcome))
-            }
-        }
+        Answer::Plain(ack.encode(), negotiated)
     }
 
     fn set_negotiated(&self, state: &mut NegotiationState, negotiated: Negotiated) {

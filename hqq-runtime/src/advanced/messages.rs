@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::advanced::calls::{CallKey, Response};
 use crate::advanced::chunking::{MessageHeader, MessageKind};
 use crate::advanced::compression::compress;
-use crate::advanced::encryption::{sealed_len, Binding};
+use crate::advanced::encryption::{sealed_len, Binding, Sealer};
 use crate::advanced::error::{
     CallError, RecvLargeError, RecvRequestError, RespondError, SendLargeError,
 };
@@ -26,6 +26,15 @@ use crate::protocol::{ConnCopy, Features, FrameFlags};
 const LARGE_COPY: Option<(Features, &str)> = Some((Features::LARGE_COPY, "LargeCopy"));
 const REQUEST_RESPONSE: Option<(Features, &str)> =
     Some((Features::REQUEST_RESPONSE, "RequestResponse"));
+
+/// How one message is sealed (see [`AdvancedLink::sealing`]).
+pub(crate) struct Sealing<'a> {
+    pub(crate) sealer: &'a Sealer,
+    /// What its frames are bound to; `total` is the sealed size.
+    pub(crate) binding: Binding,
+    /// The flags on every chunk (Encrypted among them).
+    pub(crate) flags: FrameFlags,
+}
 
 impl<T: PacketTransport> AdvancedLink<T> {
     /// `Err((size, bound))` if a message of `total` bytes is above the
@@ -65,9 +74,33 @@ impl<T: PacketTransport> AdvancedLink<T> {
         extra: FrameFlags,
         deadline: Instant,
     ) -> Result<Option<u64>, TransportError> {
-        let Some(sealer) = self.sealer() else {
+        let Some(sealing) = self.sealing(&header, total, extra) else {
             return self.send_chunks(header, total, source, extra, deadline);
         };
+        let mut source = sealing.sealer.seal(&sealing.binding, source, total);
+        let outcome = self.send_chunks(
+            header,
+            sealing.binding.total,
+            &mut source,
+            sealing.flags,
+            deadline,
+        );
+        if let Ok(None) = outcome {
+            self.counters.sealed(total, source.nanos());
+        }
+        outcome
+    }
+
+    /// How the message of `header` (`total` plain bytes, `extra` flags on
+    /// every chunk) is sealed, once Encryption is negotiated (`None`: it
+    /// goes plain). The blocking and the async send path both seal with it.
+    pub(crate) fn sealing(
+        &self,
+        header: &MessageHeader,
+        total: u64,
+        extra: FrameFlags,
+    ) -> Option<Sealing<'_>> {
+        let sealer = self.sealer()?;
         let flags = extra | FrameFlags::ENCRYPTED;
         // The callers checked the sealed size against the message limit.
         let sealed = sealed_len(total).unwrap_or(u64::MAX);
@@ -78,12 +111,11 @@ impl<T: PacketTransport> AdvancedLink<T> {
             method_or_status: header.method_or_status,
             total: sealed,
         };
-        let mut source = sealer.seal(&binding, source, total);
-        let outcome = self.send_chunks(header, sealed, &mut source, flags, deadline);
-        if let Ok(None) = outcome {
-            self.counters.sealed(total, source.nanos());
-        }
-        outcome
+        Some(Sealing {
+            sealer,
+            binding,
+            flags,
+        })
     }
 
     /// Sends `total` bytes from `source` as the chunks of one message (see

@@ -43,7 +43,7 @@ pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handoff;
-mod handshake;
+pub(crate) mod handshake;
 mod idmap;
 pub(crate) mod inbox;
 pub mod link;

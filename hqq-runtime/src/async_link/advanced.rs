@@ -6,27 +6,28 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
+use crate::advanced::handshake::{
+    take_outcome, EncryptionHandshake, HandshakeAction, HandshakeFailure,
+};
 use crate::advanced::inbox::Inbox;
-use crate::advanced::link::{negotiation_outcome, take_negotiate_answer};
+use crate::advanced::link::{negotiation_outcome, take_negotiate_answer, Answer};
 use crate::advanced::task_pump::Attempt;
 use crate::advanced::tasks::TaskKey;
 use crate::advanced::{
     AcceptError, AcceptNegotiationError, AdvancedLink, CallKey, CloseError, DialError,
-    HandshakeError, NegotiateError, Negotiated, ProtocolOffer, TransportError,
+    NegotiateError, Negotiated, ProtocolOffer, TransportError,
 };
 use crate::codec::PacketCodec;
 use crate::link::{LinkSendError, StandardLink};
 use crate::packet::Packet;
-use crate::protocol::{ConnAccept, ConnClose, Features};
+use crate::protocol::{ConnAccept, ConnClose, Features, ProtoNegotiate};
 
 use super::readiness::{PeerGone, Readiness};
 use super::watcher::Interest;
 
 /// Features the async link neither asks for nor grants (see
 /// [`AsyncAdvancedLink::negotiate`]).
-const ASYNC_WITHHELD: Features = Features::FLOW_CONTROL
-    .union(Features::QUALITY_OF_SERVICE)
-    .union(Features::ENCRYPTION);
+const ASYNC_WITHHELD: Features = Features::FLOW_CONTROL.union(Features::QUALITY_OF_SERVICE);
 
 /// An [`AdvancedLink`] (over a [`StandardLink`]) with async operations:
 /// negotiation, connections, large and streamed messages, calls and
@@ -311,38 +312,41 @@ impl AsyncAdvancedLink {
 
     // ---- negotiation ----------------------------------------------------
     //
-    // FlowControl, QualityOfService and Encryption are never asked for
-    // nor granted here (`ASYNC_WITHHELD`): the async send path does not
-    // wait for credit or for a turn yet, so granting the first two would
-    // break the peer's window, and it runs no encryption handshake (a side
-    // that requires encryption fails instead).
+    // FlowControl and QualityOfService are never asked for nor granted
+    // here (`ASYNC_WITHHELD`): the async send path does not wait for
+    // credit or for a turn yet, so granting them would break the peer's
+    // window and classes.
 
     /// Initiates the negotiation with `offer` and waits for the peer's
-    /// answer. See [`AdvancedLink::negotiate`].
+    /// answer, then runs the encryption handshake if Encryption was
+    /// granted. See [`AdvancedLink::negotiate`].
     ///
     /// # Cancel safety
     ///
     /// Not cancel-safe: a link negotiates once, and dropping this future
-    /// before it completes fails the negotiation for good, as a timeout
-    /// does (the link then refuses every Advanced operation).
+    /// before it completes (while it waits for the answer or at any step of
+    /// the handshake) fails the negotiation for good, as a timeout does
+    /// (the link then refuses every Advanced operation, and a half-done
+    /// handshake is forgotten).
     pub async fn negotiate(&self, mut offer: ProtocolOffer) -> Result<Negotiated, NegotiateError> {
         offer.features = offer.features.difference(ASYNC_WITHHELD);
         if !self.link.start_negotiation() {
             return Err(NegotiateError::AlreadyNegotiated);
         }
-        let mut failed = Undo::new(|| {
-            let _ = self.link.finish_negotiation::<()>(Err(()));
-        });
+        let mut failed = Undo::new(|| self.fail_negotiation());
         let started = Instant::now();
         self.link.expect_ack();
         let outcome = async {
             self.send_control(offer.request().encode()).await?;
             let answer = self.wait_for(None, take_negotiate_answer).await?;
             let negotiated = negotiation_outcome(&offer, &answer, started)?;
-            if self.link.refuses_plain(negotiated.features) {
-                return Err(HandshakeError::NotGranted.into());
+            if let Some(handshake) = EncryptionHandshake::initiate(&self.link, &negotiated)? {
+                self.drive_handshake(handshake).await?;
             }
-            Ok(negotiated)
+            Ok(Negotiated {
+                elapsed: started.elapsed(),
+                ..negotiated
+            })
         }
         .await;
         failed.disarm();
@@ -350,34 +354,83 @@ impl AsyncAdvancedLink {
     }
 
     /// Waits for the peer's ProtoNegotiate and answers it with what this
-    /// side speaks. See [`AdvancedLink::wait_for_negotiation`].
+    /// side speaks, then runs the encryption handshake if it granted
+    /// Encryption. See [`AdvancedLink::wait_for_negotiation`].
     ///
     /// # Cancel safety
     ///
     /// Not cancel-safe: dropping this future before it completes fails the
     /// negotiation for good, as a timeout does (a peer whose request was
-    /// taken then waits for an answer until its own timeout).
+    /// taken then waits for an answer, or for the handshake's next step,
+    /// until its own timeout).
     pub async fn accept_negotiation(&self) -> Result<Negotiated, AcceptNegotiationError> {
         if !self.link.start_negotiation() {
             return Err(AcceptNegotiationError::AlreadyNegotiated);
         }
-        let mut failed = Undo::new(|| {
-            let _ = self.link.finish_negotiation::<()>(Err(()));
-        });
+        let mut failed = Undo::new(|| self.fail_negotiation());
         let started = Instant::now();
         let outcome = async {
             let packet = self
                 .wait_for(None, |inbox| inbox.negotiate_request.take())
                 .await?;
-            let (answer, outcome) =
-                self.link
-                    .answer_negotiation(&packet, started, ASYNC_WITHHELD)?;
-            self.send_control(answer).await?;
-            outcome
+            // The inbox keeps only ProtoNegotiate packets that decode.
+            let request = ProtoNegotiate::decode(&packet)
+                .map_err(|_| AcceptNegotiationError::Transport(TransportError::Corrupt))?;
+            match self.link.answer_request(&request, started, ASYNC_WITHHELD) {
+                Answer::Refuse(error, refused) => {
+                    self.send_control(error).await?;
+                    Err(refused)
+                }
+                Answer::Plain(ack, negotiated) => {
+                    self.send_control(ack).await?;
+                    Ok(negotiated)
+                }
+                Answer::Handshake(handshake, negotiated) => {
+                    self.drive_handshake(handshake).await?;
+                    Ok(Negotiated {
+                        elapsed: started.elapsed(),
+                        ..negotiated
+                    })
+                }
+            }
         }
         .await;
         failed.disarm();
         self.link.finish_negotiation(outcome)
+    }
+
+    /// A negotiation future was dropped: the negotiation fails for good
+    /// and a half-done handshake is forgotten.
+    fn fail_negotiation(&self) {
+        EncryptionHandshake::abandon(&self.link);
+        let _ = self.link.finish_negotiation::<()>(Err(()));
+    }
+
+    /// Runs `handshake` to its end, each send and wait an await (the async
+    /// counterpart of the blocking link's driver of the same steps).
+    async fn drive_handshake(
+        &self,
+        mut handshake: EncryptionHandshake,
+    ) -> Result<(), HandshakeFailure> {
+        loop {
+            match handshake.next() {
+                HandshakeAction::Send(outgoing) => {
+                    let sent = self.send_packet_with(|buffer| outgoing.fill(buffer)).await;
+                    if let (Err(e), true) = (sent, outgoing.required) {
+                        EncryptionHandshake::abandon(&self.link);
+                        return Err(e.into());
+                    }
+                }
+                HandshakeAction::AwaitPeer => match self.wait_for(None, take_outcome).await {
+                    Ok(outcome) => handshake.received(&self.link, outcome),
+                    Err(e) => {
+                        EncryptionHandshake::abandon(&self.link);
+                        return Err(e.into());
+                    }
+                },
+                HandshakeAction::Done(outcome) => return Ok(outcome?),
+            }
+        }
     }
 
     // ---- connections ----------------------------------------------------

@@ -2,6 +2,7 @@
 //! messages, calls, requests and responses.
 
 use std::future::poll_fn;
+use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::io::AsyncRead;
@@ -17,7 +18,13 @@ use crate::advanced::{
 use crate::protocol::FrameFlags;
 
 use super::advanced::{AsyncAdvancedLink, Undo};
-use super::message_source::MessageSource;
+use super::message_source::{MessageSource, Plain};
+
+/// Where a message's plain bytes come from.
+enum Bytes<'a> {
+    Slice(&'a [u8]),
+    Reader(&'a mut (dyn AsyncRead + Send + Unpin)),
+}
 
 impl AsyncAdvancedLink {
     /// Sends the message of `header` (its bytes `wire`, `flags` on every
@@ -31,9 +38,47 @@ impl AsyncAdvancedLink {
     ) -> Result<(), TransportError> {
         let total = wire.len() as u64;
         // A slice never fails to fill a chunk.
-        self.send_from(header, total, MessageSource::Slice(wire), flags)
+        self.send_from(header, total, Bytes::Slice(wire), flags)
             .await
             .map(drop)
+    }
+
+    /// Sends the `total` bytes of the message of `header` from `bytes`
+    /// (`flags` on every chunk), sealed as the blocking link seals them
+    /// once Encryption is negotiated. Returns `Some(sent)` if the source
+    /// failed after `sent` bytes (see [`send_chunks`](Self::send_chunks)).
+    async fn send_from(
+        &self,
+        header: MessageHeader,
+        total: u64,
+        bytes: Bytes<'_>,
+        flags: FrameFlags,
+    ) -> Result<Option<u64>, TransportError> {
+        let link = self.get_ref();
+        let Some(sealing) = link.sealing(&header, total, flags) else {
+            let mut source = match bytes {
+                Bytes::Slice(wire) => MessageSource::Slice(wire),
+                Bytes::Reader(reader) => MessageSource::reader(reader),
+            };
+            return self.send_chunks(header, total, &mut source, flags).await;
+        };
+        let (plain, reader) = match bytes {
+            Bytes::Slice(wire) => (Plain::Slice(wire), None),
+            Bytes::Reader(reader) => {
+                let reader: &mut (dyn AsyncRead + Send + Unpin) = reader;
+                (Plain::Frame(Cursor::default()), Some(reader))
+            }
+        };
+        let sealed = sealing.sealer.seal(&sealing.binding, plain, total);
+        let mut source = MessageSource::sealed(sealed, reader);
+        let wire = sealing.binding.total;
+        let outcome = self
+            .send_chunks(header, wire, &mut source, sealing.flags)
+            .await;
+        if let Ok(None) = outcome {
+            link.counters.sealed(total, source.seal_nanos());
+        }
+        outcome
     }
 
     /// Sends the `total` bytes of the message of `header` from `source`
@@ -41,11 +86,11 @@ impl AsyncAdvancedLink {
     /// full. Returns `Some(sent)` if the source failed after `sent` bytes
     /// (the message is then aborted, as when this future is dropped or
     /// sending fails after the first chunk).
-    async fn send_from(
+    async fn send_chunks(
         &self,
         header: MessageHeader,
         total: u64,
-        mut source: MessageSource<'_>,
+        source: &mut MessageSource<'_>,
         flags: FrameFlags,
     ) -> Result<Option<u64>, TransportError> {
         let link = self.get_ref();
@@ -118,9 +163,8 @@ impl AsyncAdvancedLink {
         total: u64,
     ) -> Result<u64, SendLargeError> {
         let header = self.get_ref().plain_header(connection, total)?;
-        let source = MessageSource::reader(source);
         match self
-            .send_from(header, total, source, FrameFlags::empty())
+            .send_from(header, total, Bytes::Reader(source), FrameFlags::empty())
             .await?
         {
             None => Ok(header.message),
