@@ -6,23 +6,29 @@
 //! Run with `cargo test -p hqq-runtime --features tokio --test async_advanced`.
 #![cfg(all(feature = "tokio", target_os = "linux"))]
 
+#[allow(unused)]
+mod advanced;
 mod async_support;
 mod support;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use advanced::tampering::Tampering;
 use async_support::{current_thread, join, link_config, multi_thread, run, serial, CountingWaker};
 use hqq_runtime::advanced::{
-    AdvancedConfig, AdvancedLink, CallContext, CallError, FlowControl, Keys, RecvLargeError,
-    RecvRequestError, RpcCallError, SendLargeError, ServeEnd, Status, TransportError,
+    AcceptNegotiationError, AdvancedConfig, AdvancedLink, CallContext, CallError, FlowControl,
+    HandshakeError, Keys, NegotiateError, NegotiationState, RecvLargeError, RecvRequestError,
+    RpcCallError, SendLargeError, ServeEnd, Status, TransportError,
 };
 use hqq_runtime::async_link::rpc::{self, AsyncRpcService};
 use hqq_runtime::async_link::AsyncAdvancedLink;
-use hqq_runtime::protocol::Features;
+use hqq_runtime::link::{LinkConfig, StandardLink};
+use hqq_runtime::protocol::{ErrorCode, Features};
 use support::{child_env, unique_segment_name, Child};
 
 /// Two async ends, not negotiated yet.
@@ -118,10 +124,10 @@ fn concurrent_calls_on_a_current_thread_runtime() {
     });
 }
 
-/// The async link neither asks for nor grants flow control, QoS and
-/// encryption (its send path does not wait for credit or a turn, and it
-/// runs no handshake), even when both sides'
-/// configurations ask for them; the rest of the offer is kept.
+/// The async link neither asks for nor grants flow control and QoS (its
+/// send path does not wait for credit or a turn), even when both sides'
+/// configurations ask for them; the rest of the offer is kept, Encryption
+/// included.
 #[test]
 fn async_links_withhold_flow_control_and_qos() {
     let _serial = serial();
@@ -141,6 +147,7 @@ fn async_links_withhold_flow_control_and_qos() {
                 "{features:?}"
             );
             assert!(features.contains(Features::LARGE_COPY), "{features:?}");
+            assert!(features.contains(Features::ENCRYPTION), "{features:?}");
         }
     });
 }
@@ -282,10 +289,11 @@ fn large_streamed_and_closed() {
     });
 }
 
-/// Reads its bytes 7 at a time, pending (and waking itself) before each
-/// read, so a chunk takes several polls to stage.
+/// Reads its bytes `step` at a time, pending (and waking itself) before
+/// each read, so a chunk (or a sealed frame) takes several polls to stage.
 struct Trickle<'a> {
     data: &'a [u8],
+    step: usize,
     ready: bool,
 }
 
@@ -300,7 +308,7 @@ impl tokio::io::AsyncRead for Trickle<'_> {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let n = self.data.len().min(7).min(buf.remaining());
+        let n = self.data.len().min(self.step).min(buf.remaining());
         let (now, rest) = self.data.split_at(n);
         buf.put_slice(now);
         self.data = rest;
@@ -316,6 +324,7 @@ fn send_large_from_a_reader() {
         let data: Vec<u8> = (0..5_000u32).map(|i| (i % 253) as u8).collect();
         let mut source = Trickle {
             data: &data,
+            step: 7,
             ready: false,
         };
         let total = data.len() as u64;
@@ -329,6 +338,7 @@ fn send_large_from_a_reader() {
         // bytes) left, then the message is aborted; the next arrives whole.
         let mut short = Trickle {
             data: &data[..100],
+            step: 7,
             ready: false,
         };
         let failed = a.send_large_from(0, &mut short, 1000).await;
@@ -541,4 +551,308 @@ fn a_dead_peer_ends_every_wait() {
         assert_eq!(link.waiting_tasks(), 0);
     });
     child.wait(Duration::from_secs(60)).assert_success();
+}
+
+// ---- encryption ----------------------------------------------------------
+
+const PSK: [u8; 32] = [0x5C; 32];
+
+fn sealed_config() -> AdvancedConfig {
+    AdvancedConfig::default().encryption(Keys::pre_shared(PSK))
+}
+
+/// Configurations for both key kinds: `(initiator, acceptor)` with one
+/// pre-shared key, and with static keys (each trusting the other's public).
+fn key_kinds() -> [(AdvancedConfig, AdvancedConfig); 2] {
+    let (a_private, a_public) = Keys::generate_key_pair().expect("key pair");
+    let (b_private, b_public) = Keys::generate_key_pair().expect("key pair");
+    let base = AdvancedConfig::default();
+    [
+        (sealed_config(), sealed_config()),
+        (
+            base.encryption(Keys::static_keys(a_private, b_public)),
+            base.encryption(Keys::static_keys(b_private, a_public)),
+        ),
+    ]
+}
+
+/// Standard link ends with room for a 70 KB message in few chunks.
+fn sealed_link_config() -> LinkConfig {
+    let mut config = link_config(16);
+    config.buffer_size(1024);
+    config
+}
+
+/// Two link ends, not negotiated: `(initiator, acceptor)` configured `a`
+/// and `b`.
+fn ends(a: AdvancedConfig, b: AdvancedConfig) -> (AdvancedLink, AdvancedLink) {
+    let (x, y) = StandardLink::pair(&sealed_link_config()).expect("pair");
+    (AdvancedLink::new(x, a), AdvancedLink::new(y, b))
+}
+
+/// A message that spans two 64 KiB frames of a sealed message.
+fn sealed_text() -> Vec<u8> {
+    (0..70_000u32)
+        .map(|i| b"sealed text "[i as usize % 12])
+        .collect()
+}
+
+/// The driving side of an encrypted exchange, async: sends the text from a
+/// reader (so it is sealed as it is read), takes it back echoed, and calls
+/// method 7 with it.
+async fn exchange_async(link: &AsyncAdvancedLink) {
+    let data = sealed_text();
+    let mut source = Trickle {
+        data: &data,
+        step: 4000,
+        ready: false,
+    };
+    link.send_large_from(0, &mut source, data.len() as u64)
+        .await
+        .expect("send_large_from");
+    assert_eq!(link.recv_large(0).await.expect("echo").data, data);
+    let response = link.call(7, &data).await.expect("call");
+    assert_eq!((response.status, response.data), (0, data));
+}
+
+/// The echoing side of an encrypted exchange, async.
+async fn echo_async(link: &AsyncAdvancedLink) {
+    let message = link.recv_large(0).await.expect("recv_large");
+    link.send_large(0, &message.data).await.expect("send_large");
+    let request = link.recv_request().await.expect("request");
+    assert_eq!(request.method, 7);
+    link.respond(&request, &request.data)
+        .await
+        .expect("respond");
+}
+
+/// The driving side of an encrypted exchange, blocking.
+fn exchange_blocking(link: &AdvancedLink) {
+    let data = sealed_text();
+    link.send_large(0, &data).expect("send_large");
+    assert_eq!(link.recv_large(0).expect("echo").data, data);
+    assert_eq!(link.call(7, &data).expect("call").data, data);
+}
+
+/// The echoing side of an encrypted exchange, blocking.
+fn echo_blocking(link: &AdvancedLink) {
+    let message = link.recv_large(0).expect("recv_large");
+    link.send_large(0, &message.data).expect("send_large");
+    let request = link.recv_request().expect("request");
+    link.respond(&request, &request.data).expect("respond");
+}
+
+/// Both ends negotiated Encryption, agreed on a cipher, and each opened
+/// what the other sealed: the three messages of an exchange each way.
+#[track_caller]
+fn assert_sealed_both_ways(a: &AdvancedLink, b: &AdvancedLink) {
+    for link in [a, b] {
+        let features = link.negotiated().expect("negotiated").features;
+        assert!(features.contains(Features::ENCRYPTION), "{features:?}");
+        let stats = link.stats();
+        // Each side sent a message and a request or response.
+        let sent = 2 * sealed_text().len() as u64;
+        assert_eq!(stats.encrypted_bytes, sent, "{stats:?}");
+        assert_eq!(stats.decrypted_bytes, sent, "{stats:?}");
+        assert_eq!(stats.authentication_failures + stats.replays_refused, 0);
+    }
+    assert!(a.cipher().is_some());
+    assert_eq!(a.cipher(), b.cipher());
+}
+
+#[test]
+fn encrypted_exchanges_async_to_async_and_with_blocking_ends() {
+    let _serial = serial();
+    for (ca, cb) in key_kinds() {
+        // Async initiator, async acceptor.
+        let (a, b) = ends(ca, cb);
+        let (a, b) = (AsyncAdvancedLink::new(a), AsyncAdvancedLink::new(b));
+        run(current_thread(), async {
+            let (x, y) = join(a.negotiate(ca.offer), b.accept_negotiation()).await;
+            assert_eq!(x.expect("negotiate").features, y.expect("accept").features);
+            join(exchange_async(&a), echo_async(&b)).await;
+        });
+        assert_sealed_both_ways(a.get_ref(), b.get_ref());
+
+        // Async initiator, blocking acceptor.
+        let (a, b) = ends(ca, cb);
+        let a = AsyncAdvancedLink::new(a);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                b.wait_for_negotiation().expect("accept");
+                echo_blocking(&b);
+            });
+            run(multi_thread(), async {
+                a.negotiate(ca.offer).await.expect("negotiate");
+                exchange_async(&a).await;
+            });
+        });
+        assert_sealed_both_ways(a.get_ref(), &b);
+
+        // Blocking initiator, async acceptor.
+        let (a, b) = ends(ca, cb);
+        let b = AsyncAdvancedLink::new(b);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                a.negotiate(ca.offer).expect("negotiate");
+                exchange_blocking(&a);
+            });
+            run(current_thread(), async {
+                b.accept_negotiation().await.expect("accept");
+                echo_async(&b).await;
+            });
+        });
+        // The blocking side sent from memory: the same bytes each way.
+        assert_sealed_both_ways(&a, b.get_ref());
+    }
+}
+
+#[test]
+fn a_wrong_key_fails_the_async_handshake_typed() {
+    let _serial = serial();
+    let refused = NegotiateError::Handshake(HandshakeError::Refused(ErrorCode::HandshakeFailed));
+    // Two async ends with different pre-shared keys.
+    let other = AdvancedConfig::default().encryption(Keys::pre_shared([0x11; 32]));
+    let (a, b) = ends(sealed_config(), other);
+    let (a, b) = (AsyncAdvancedLink::new(a), AsyncAdvancedLink::new(b));
+    let (x, y) = run(current_thread(), async {
+        join(a.negotiate(sealed_config().offer), b.accept_negotiation()).await
+    });
+    assert_eq!(
+        y.unwrap_err(),
+        AcceptNegotiationError::Handshake(HandshakeError::Failed)
+    );
+    assert_eq!(x.unwrap_err(), refused);
+    for link in [&a, &b] {
+        assert_eq!(link.get_ref().negotiation_state(), NegotiationState::Failed);
+        assert_eq!(link.waiting_tasks(), 0);
+    }
+
+    // Static keys, the blocking acceptor trusting another public key: the
+    // async initiator is refused; the other way round, the async acceptor
+    // fails the step it cannot authenticate.
+    let (a_private, a_public) = Keys::generate_key_pair().expect("key pair");
+    let (b_private, b_public) = Keys::generate_key_pair().expect("key pair");
+    let (_, stranger) = Keys::generate_key_pair().expect("key pair");
+    let base = AdvancedConfig::default();
+    let ca = base.encryption(Keys::static_keys(a_private, b_public));
+    let cb = base.encryption(Keys::static_keys(b_private, a_public));
+    let wrong = base.encryption(Keys::static_keys(b_private, stranger));
+    let (a, b) = ends(ca, wrong);
+    let a = AsyncAdvancedLink::new(a);
+    std::thread::scope(|s| {
+        let acceptor = s.spawn(|| b.wait_for_negotiation());
+        let initiated = run(current_thread(), a.negotiate(ca.offer));
+        assert_eq!(initiated.unwrap_err(), refused);
+        assert_eq!(
+            acceptor.join().expect("acceptor").unwrap_err(),
+            AcceptNegotiationError::Handshake(HandshakeError::Failed)
+        );
+    });
+    let (a, b) = ends(wrong, cb);
+    let b = AsyncAdvancedLink::new(b);
+    std::thread::scope(|s| {
+        let initiator = s.spawn(|| a.negotiate(wrong.offer));
+        let accepted = run(current_thread(), b.accept_negotiation());
+        assert_eq!(
+            accepted.unwrap_err(),
+            AcceptNegotiationError::Handshake(HandshakeError::Failed)
+        );
+        assert_eq!(initiator.join().expect("initiator").unwrap_err(), refused);
+    });
+}
+
+#[test]
+fn required_encryption_refuses_a_plain_peer_async() {
+    let _serial = serial();
+    let required = AdvancedConfig::default().encryption_required(Keys::pre_shared(PSK));
+    let plain = AdvancedConfig::default();
+    let negotiate = |a: AdvancedConfig, b: AdvancedConfig| {
+        let (x, y) = ends(a, b);
+        let (x, y) = (AsyncAdvancedLink::new(x), AsyncAdvancedLink::new(y));
+        run(current_thread(), async {
+            join(x.negotiate(a.offer), y.accept_negotiation()).await
+        })
+    };
+    let (initiated, accepted) = negotiate(required, plain);
+    assert_eq!(
+        initiated.unwrap_err(),
+        NegotiateError::Handshake(HandshakeError::NotGranted)
+    );
+    assert!(accepted.is_ok());
+    let (initiated, accepted) = negotiate(plain, required);
+    assert_eq!(
+        accepted.unwrap_err(),
+        AcceptNegotiationError::Handshake(HandshakeError::NotGranted)
+    );
+    assert_eq!(
+        initiated.unwrap_err(),
+        NegotiateError::Refused(ErrorCode::InvalidOp)
+    );
+    // Optional encryption with the same peer: a plain link.
+    let (initiated, accepted) = negotiate(sealed_config(), plain);
+    assert!(!initiated
+        .expect("plain")
+        .features
+        .contains(Features::ENCRYPTION));
+    assert!(!accepted
+        .expect("plain")
+        .features
+        .contains(Features::ENCRYPTION));
+}
+
+#[test]
+fn a_changed_byte_is_refused_by_an_async_receiver_and_the_next_message_arrives() {
+    let _serial = serial();
+    let (x, y) = StandardLink::pair(&sealed_link_config()).expect("pair");
+    let a = AdvancedLink::new(Tampering::new(x), sealed_config());
+    let b = AsyncAdvancedLink::new(AdvancedLink::new(y, sealed_config()));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            a.negotiate(sealed_config().offer).expect("negotiate");
+            a.transport().flip_next.store(true, Ordering::SeqCst);
+            a.send_large(0, &sealed_text()).expect("changed");
+            a.send_large(0, b"good").expect("good");
+        });
+        run(current_thread(), async {
+            b.accept_negotiation().await.expect("accept");
+            assert_eq!(b.recv_large(0).await.expect("recv").data, b"good");
+        });
+    });
+    let stats = b.get_ref().stats();
+    assert_eq!(stats.authentication_failures, 1, "{stats:?}");
+    assert_eq!(stats.held_bytes, 0, "{stats:?}");
+    assert_eq!(stats.messages_received, 1, "{stats:?}");
+}
+
+/// Dropping either side's negotiation future part-way through the
+/// handshake fails that side's negotiation for good and leaves no waiting
+/// task.
+#[test]
+fn negotiations_dropped_mid_handshake_fail_for_good() {
+    let _serial = serial();
+    let (a, b) = ends(sealed_config(), sealed_config());
+    let (a, b) = (AsyncAdvancedLink::new(a), AsyncAdvancedLink::new(b));
+    let mut initiator = Box::pin(a.negotiate(sealed_config().offer));
+    poll_pending(initiator.as_mut()); // ProtoNegotiate sent
+    let mut acceptor = Box::pin(b.accept_negotiation());
+    poll_pending(acceptor.as_mut()); // ack sent, waits for step 1
+    poll_pending(initiator.as_mut()); // step 1 sent, waits for step 2
+    drop(acceptor);
+    drop(initiator);
+    for link in [&a, &b] {
+        assert_eq!(link.get_ref().negotiation_state(), NegotiationState::Failed);
+        assert_eq!(link.waiting_tasks(), 0);
+        assert_eq!(link.get_ref().cipher(), None);
+    }
+    run(current_thread(), async {
+        assert_eq!(
+            a.negotiate(sealed_config().offer).await.unwrap_err(),
+            NegotiateError::AlreadyNegotiated
+        );
+        assert!(matches!(
+            a.send_large(0, b"x").await,
+            Err(SendLargeError::State(_))
+        ));
+    });
 }

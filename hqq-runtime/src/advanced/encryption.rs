@@ -703,6 +703,7 @@ impl<R: Read> SealedSource<'_, R> {
     /// Plain bytes the next read takes from the source (a whole frame, read
     /// at once), or 0 if it takes none: a source that cannot block (the
     /// async link's reader) gets them ready first.
+    #[cfg(feature = "tokio")]
     pub(crate) fn plain_wanted(&self) -> usize {
         if self.at < self.end || self.frames_left == 0 {
             return 0;
@@ -712,6 +713,7 @@ impl<R: Read> SealedSource<'_, R> {
     }
 
     /// The plain source.
+    #[cfg(feature = "tokio")]
     pub(crate) fn source_mut(&mut self) -> &mut R {
         &mut self.source
     }

@@ -42,6 +42,13 @@ const ASYNC_WITHHELD: Features = Features::FLOW_CONTROL.union(Features::QUALITY_
 /// (each method's "Cancel safety" section says what dropping it does). A
 /// dead peer ends a wait with `PeerGone`.
 ///
+/// Encryption ([`AdvancedConfig::encryption`](crate::advanced::AdvancedConfig::encryption))
+/// works as on the blocking link: the negotiation runs the same handshake
+/// steps (awaiting where the blocking link blocks), then every message
+/// sent is sealed and every one received opened as there, so an async end
+/// and a blocking end interoperate. FlowControl and QualityOfService are
+/// neither asked for nor granted (see [`negotiate`](Self::negotiate)).
+///
 /// ```
 /// use std::sync::Arc;
 /// use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink};
@@ -319,7 +326,9 @@ impl AsyncAdvancedLink {
 
     /// Initiates the negotiation with `offer` and waits for the peer's
     /// answer, then runs the encryption handshake if Encryption was
-    /// granted. See [`AdvancedLink::negotiate`].
+    /// granted. See [`AdvancedLink::negotiate`]. FlowControl and
+    /// QualityOfService are taken out of `offer` (the async send path does
+    /// not honour them yet).
     ///
     /// # Cancel safety
     ///

@@ -4,6 +4,8 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod tampering;
+
 use std::time::Duration;
 
 use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink, DialError};
