@@ -196,10 +196,8 @@ impl EncryptionHandshake {
     ) {
         let acceptor = self.acceptor;
         let keyed = outcome.and_then(|done| {
-            let reply = match (acceptor, done.reply) {
-                (true, reply) => Some(reply.unwrap_or_default()),
-                (false, _) => None,
-            };
+            // The acceptor answers with step 2 (empty from older builds).
+            let reply = acceptor.then(|| done.reply.unwrap_or_default());
             if let Some(reply) = &reply {
                 check_fits(link, reply)?;
             }

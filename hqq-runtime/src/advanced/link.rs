@@ -643,7 +643,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
     }
 
     /// Whether `feature` was negotiated (one atomic load).
-    pub(super) fn granted(&self, feature: Features) -> bool {
+    pub(crate) fn granted(&self, feature: Features) -> bool {
         self.features.load(Ordering::Acquire) & feature.bits() != 0
     }
 

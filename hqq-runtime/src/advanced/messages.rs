@@ -130,11 +130,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
     ) -> Result<Option<u64>, TransportError> {
         let flow = self.granted(Features::FLOW_CONTROL);
         let scheduled = self.granted(Features::QUALITY_OF_SERVICE);
-        let chunk_size = if flow {
-            self.limits.buffer_size.min(MAX_FLOW_CHUNK)
-        } else {
-            self.limits.buffer_size
-        };
+        let chunk_size = self.chunk_size(flow);
         let mut sent = 0u64;
         let started = Instant::now();
         for mut chunk in header.chunks(total, chunk_size) {
@@ -201,7 +197,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
                 Ok(turn) => Some(turn),
                 Err(TurnTimedOut) => {
                     if credited {
-                        lock(&self.inbox).refund_credit(connection, size);
+                        self.refund_credit(connection, size);
                     }
                     return Err(TransportError::TimedOut);
                 }
@@ -211,7 +207,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
         };
         let outcome = send(turn);
         if outcome.is_err() && credited {
-            lock(&self.inbox).refund_credit(connection, size);
+            self.refund_credit(connection, size);
         }
         outcome
     }
@@ -226,22 +222,41 @@ impl<T: PacketTransport> AdvancedLink<T> {
     ) -> Result<(), TransportError> {
         let mut stalled = false;
         let credited = self.wait_for(Wait::Until(deadline), |inbox| {
-            // Closed: no credit will come (and none is kept for it).
-            if !inbox.connections.is_open(connection) {
-                return Some(false);
-            }
-            if inbox.reserve_credit(connection, size) {
-                return Some(true);
-            }
-            stalled = true;
-            None
+            take_credit(inbox, connection, size, &mut stalled)
         });
+        self.credit_outcome(credited, stalled)
+    }
+
+    /// What a wait for credit (`credited`, from [`take_credit`]) makes of
+    /// the chunk: `TimedOut` if its connection closed; a wait that did not
+    /// find the credit at once is counted as a stall.
+    pub(crate) fn credit_outcome(
+        &self,
+        credited: Result<bool, TransportError>,
+        stalled: bool,
+    ) -> Result<(), TransportError> {
         if stalled {
             self.counters.credit_stall();
         }
         match credited? {
             true => Ok(()),
             false => Err(TransportError::TimedOut),
+        }
+    }
+
+    /// Gives back credit reserved for a chunk of `size` bytes on
+    /// `connection` that was not sent.
+    pub(crate) fn refund_credit(&self, connection: u64, size: u64) {
+        lock(&self.inbox).refund_credit(connection, size);
+    }
+
+    /// The largest chunk this link sends (with FlowControl, at most
+    /// [`MAX_FLOW_CHUNK`], so that a chunk always fits the credit).
+    pub(crate) fn chunk_size(&self, flow: bool) -> u64 {
+        if flow {
+            self.limits.buffer_size.min(MAX_FLOW_CHUNK)
+        } else {
+            self.limits.buffer_size
         }
     }
 
@@ -328,11 +343,26 @@ impl<T: PacketTransport> AdvancedLink<T> {
         match self.send_message(header, total, source, flags, deadline) {
             Ok(None) => Ok(header.message),
             Ok(Some(sent)) => Err(SendLargeError::SourceFailed { sent, total }),
+            Err(e) => Err(self.send_failure(connection, e)),
+        }
+    }
+
+    /// Why sending a message on `connection` failed with `e`.
+    pub(crate) fn send_failure(&self, connection: u64, e: TransportError) -> SendLargeError {
+        match e {
             // Flow control fails a chunk at once when its connection closes.
-            Err(TransportError::TimedOut) if !self.is_open(connection) => {
-                Err(SendLargeError::NotConnected(connection))
+            TransportError::TimedOut if !self.is_open(connection) => {
+                SendLargeError::NotConnected(connection)
             }
-            Err(e) => Err(e.into()),
+            e => e.into(),
+        }
+    }
+
+    /// Why sending a response on `connection` failed with `e`.
+    pub(crate) fn respond_failure(&self, connection: u64, e: TransportError) -> RespondError {
+        match self.send_failure(connection, e) {
+            SendLargeError::NotConnected(c) => RespondError::NotConnected(c),
+            _ => e.into(),
         }
     }
 
@@ -598,11 +628,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
         let mut source: &[u8] = &wire;
         match self.send_message(header, wire.len() as u64, &mut source, flags, deadline) {
             Ok(_) => Ok(()),
-            // Flow control fails a chunk at once when its connection closes.
-            Err(TransportError::TimedOut) if !self.is_open(request.connection) => {
-                Err(RespondError::NotConnected(request.connection))
-            }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(self.respond_failure(request.connection, e)),
         }
     }
 
@@ -654,6 +680,25 @@ pub(crate) fn fill_chunk(
             header.abort().encode()
         }
     }
+}
+
+/// Takes `size` bytes of `connection`'s send credit (`Some(true)`), or
+/// `Some(false)` once the connection closed (no credit will come, and none
+/// is kept for it); `None` (and `stalled` set) while the credit is short.
+pub(crate) fn take_credit(
+    inbox: &mut Inbox,
+    connection: u64,
+    size: u64,
+    stalled: &mut bool,
+) -> Option<bool> {
+    if !inbox.connections.is_open(connection) {
+        return Some(false);
+    }
+    if inbox.reserve_credit(connection, size) {
+        return Some(true);
+    }
+    *stalled = true;
+    None
 }
 
 /// Takes the oldest whole message on `connection`, or `NotConnected` once

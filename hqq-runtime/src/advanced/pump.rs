@@ -287,7 +287,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
 
     /// Sends the ConnCredit packets (and replies) owed after the
     /// application took something, without waiting.
-    fn flush_credit(&self, inbox: &mut Inbox) {
+    pub(super) fn flush_credit(&self, inbox: &mut Inbox) {
         if inbox.flow.as_ref().is_some_and(|f| f.receive.owes()) {
             self.flush_replies_locked(inbox);
         }

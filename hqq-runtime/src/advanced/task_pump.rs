@@ -48,6 +48,8 @@ impl<T: PacketTransport> AdvancedLink<T> {
         {
             let mut inbox = lock(&self.inbox);
             if let Some(found) = take(&mut inbox) {
+                // What was taken gives its credit back (FlowControl).
+                self.flush_credit(&mut inbox);
                 let turn = inbox.tasks.take_turn() && inbox.handoff.try_pump();
                 inbox.tasks.remove(task);
                 if !turn {
@@ -67,6 +69,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
         // This task watches the ring next: no turn for another.
         self.give_back_pump(&mut inbox, false);
         if let Some(found) = take(&mut inbox) {
+            self.flush_credit(&mut inbox);
             inbox.tasks.remove(task);
             return Attempt::Found(found, !inbox.tasks.is_empty());
         }

@@ -27,7 +27,7 @@ use super::watcher::Interest;
 
 /// Features the async link neither asks for nor grants (see
 /// [`AsyncAdvancedLink::negotiate`]).
-const ASYNC_WITHHELD: Features = Features::FLOW_CONTROL.union(Features::QUALITY_OF_SERVICE);
+const ASYNC_WITHHELD: Features = Features::QUALITY_OF_SERVICE;
 
 /// An [`AdvancedLink`] (over a [`StandardLink`]) with async operations:
 /// negotiation, connections, large and streamed messages, calls and
@@ -46,8 +46,11 @@ const ASYNC_WITHHELD: Features = Features::FLOW_CONTROL.union(Features::QUALITY_
 /// works as on the blocking link: the negotiation runs the same handshake
 /// steps (awaiting where the blocking link blocks), then every message
 /// sent is sealed and every one received opened as there, so an async end
-/// and a blocking end interoperate. FlowControl and QualityOfService are
-/// neither asked for nor granted (see [`negotiate`](Self::negotiate)).
+/// and a blocking end interoperate. So does FlowControl: a send waits
+/// (as a registered waker, without spinning) for its connection's credit
+/// before each chunk, and what a task takes gives the peer its credit
+/// back. QualityOfService is neither asked for nor granted (see
+/// [`negotiate`](Self::negotiate)).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -319,16 +322,14 @@ impl AsyncAdvancedLink {
 
     // ---- negotiation ----------------------------------------------------
     //
-    // FlowControl and QualityOfService are never asked for nor granted
-    // here (`ASYNC_WITHHELD`): the async send path does not wait for
-    // credit or for a turn yet, so granting them would break the peer's
-    // window and classes.
+    // QualityOfService is never asked for nor granted here
+    // (`ASYNC_WITHHELD`): the async send path does not wait for a turn
+    // yet, so granting it would let its sends jump the priority classes.
 
     /// Initiates the negotiation with `offer` and waits for the peer's
     /// answer, then runs the encryption handshake if Encryption was
-    /// granted. See [`AdvancedLink::negotiate`]. FlowControl and
-    /// QualityOfService are taken out of `offer` (the async send path does
-    /// not honour them yet).
+    /// granted. See [`AdvancedLink::negotiate`]. QualityOfService is taken
+    /// out of `offer` (the async send path does not honour it yet).
     ///
     /// # Cancel safety
     ///

@@ -9,13 +9,13 @@ use tokio::io::AsyncRead;
 
 use crate::advanced::chunking::MessageHeader;
 use crate::advanced::messages::{
-    fill_chunk, stream_step, take_large, take_request_on, take_stream,
+    fill_chunk, stream_step, take_credit, take_large, take_request_on, take_stream,
 };
 use crate::advanced::{
     CallError, ReceivedMessage, RecvLargeError, RecvRequestError, Request, RespondError, Response,
     SendLargeError, TransportError,
 };
-use crate::protocol::FrameFlags;
+use crate::protocol::{Features, FrameFlags};
 
 use super::advanced::{AsyncAdvancedLink, Undo};
 use super::message_source::{MessageSource, Plain};
@@ -103,12 +103,24 @@ impl AsyncAdvancedLink {
             }
         });
         let began = std::time::Instant::now();
-        for mut chunk in header.chunks(total, self.standard().buffer_size() as u64) {
+        let flow = link.granted(Features::FLOW_CONTROL);
+        for mut chunk in header.chunks(total, link.chunk_size(flow)) {
             chunk.chunk_flags |= flags;
             let size = usize::try_from(chunk.size).unwrap_or(usize::MAX);
             if poll_fn(|cx| source.poll_stage(cx, size)).await.is_err() {
                 return Ok(Some(chunk.offset));
             }
+            let credited = flow && chunk.size != 0;
+            if credited {
+                self.wait_for_credit(chunk.connection, chunk.size).await?;
+            }
+            // Credit taken for a chunk that is not sent (failed, or this
+            // future dropped while the ring is full) is given back.
+            let mut refund = Undo::new(|| {
+                if credited {
+                    link.refund_credit(chunk.connection, chunk.size);
+                }
+            });
             let mut staged = source.staged(chunk.offset);
             // The staged bytes hold the whole chunk: filling never fails.
             let mut failed = false;
@@ -116,6 +128,7 @@ impl AsyncAdvancedLink {
                 fill_chunk(&header, &chunk, &mut staged, buffer, &mut failed)
             })
             .await?;
+            refund.disarm();
             source.sent();
             started.store(true, Ordering::Relaxed);
             link.counters.chunk_sent();
@@ -124,6 +137,19 @@ impl AsyncAdvancedLink {
         link.counters
             .message_sent(header.connection, total, began.elapsed());
         Ok(None)
+    }
+
+    /// Waits for `size` bytes of `connection`'s credit (FlowControl), as
+    /// the blocking send path does: the credit is taken only in the poll
+    /// that returns, so a dropped wait took none.
+    async fn wait_for_credit(&self, connection: u64, size: u64) -> Result<(), TransportError> {
+        let mut stalled = false;
+        let credited = self
+            .wait_for(None, |inbox| {
+                take_credit(inbox, connection, size, &mut stalled)
+            })
+            .await;
+        self.get_ref().credit_outcome(credited, stalled)
     }
 
     /// Sends `data` as one message on `connection` (0 = the link itself).
@@ -135,11 +161,18 @@ impl AsyncAdvancedLink {
     /// future is dropped after the first chunk the message is aborted (an
     /// Abort chunk is sent, or queued with the replies while the ring is
     /// full), so the peer drops what it got and delivers nothing. The
-    /// message is then not sent.
+    /// message is then not sent. With FlowControl, a chunk waiting for its
+    /// connection's credit (or holding credit while it waits for room in
+    /// the ring) when the future is dropped is not sent and its credit is
+    /// given back; the message's earlier chunks are aborted as above, so
+    /// no half message is left either way.
     pub async fn send_large(&self, connection: u64, data: &[u8]) -> Result<u64, SendLargeError> {
-        let header = self.get_ref().plain_header(connection, data.len() as u64)?;
-        let (wire, flags) = self.get_ref().compressed(data);
-        self.send_message(header, &wire, flags).await?;
+        let link = self.get_ref();
+        let header = link.plain_header(connection, data.len() as u64)?;
+        let (wire, flags) = link.compressed(data);
+        self.send_message(header, &wire, flags)
+            .await
+            .map_err(|e| link.send_failure(connection, e))?;
         Ok(header.message)
     }
 
@@ -162,13 +195,15 @@ impl AsyncAdvancedLink {
         source: &mut (dyn AsyncRead + Send + Unpin),
         total: u64,
     ) -> Result<u64, SendLargeError> {
-        let header = self.get_ref().plain_header(connection, total)?;
+        let link = self.get_ref();
+        let header = link.plain_header(connection, total)?;
         match self
             .send_from(header, total, Bytes::Reader(source), FrameFlags::empty())
-            .await?
+            .await
         {
-            None => Ok(header.message),
-            Some(sent) => Err(SendLargeError::SourceFailed { sent, total }),
+            Ok(None) => Ok(header.message),
+            Ok(Some(sent)) => Err(SendLargeError::SourceFailed { sent, total }),
+            Err(e) => Err(link.send_failure(connection, e)),
         }
     }
 
@@ -323,7 +358,8 @@ impl AsyncAdvancedLink {
         let link = self.get_ref();
         let header = link.response_header(request, status, error, data.len() as u64)?;
         let (wire, flags) = link.compressed(data);
-        self.send_message(header, &wire, flags).await?;
-        Ok(())
+        self.send_message(header, &wire, flags)
+            .await
+            .map_err(|e| link.respond_failure(request.connection, e))
     }
 }
