@@ -14,7 +14,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use advanced::tampering::Tampering;
-use advanced::{dial, link_config, standard_pair, with_watchdog};
+use advanced::{
+    check_required_encryption, dial, link_config, standard_pair, with_watchdog, Outcomes,
+};
 use hqq_runtime::advanced::{
     AcceptNegotiationError, AdvancedConfig, AdvancedLink, Codec, HandshakeError, Keys,
     NegotiateError, ProtocolOffer, RecvLargeError, TransportError,
@@ -70,13 +72,7 @@ fn tampered_pair(
 }
 
 /// Negotiates two fresh ends configured `a` and `b`; both outcomes.
-fn negotiate(
-    a: AdvancedConfig,
-    b: AdvancedConfig,
-) -> (
-    Result<hqq_runtime::advanced::Negotiated, NegotiateError>,
-    Result<hqq_runtime::advanced::Negotiated, AcceptNegotiationError>,
-) {
+fn negotiate(a: AdvancedConfig, b: AdvancedConfig) -> Outcomes {
     let (x, y) = standard_pair(SLOTS, BUFFER);
     let (x, y) = (AdvancedLink::new(x, a), AdvancedLink::new(y, b));
     std::thread::scope(|s| {
@@ -89,13 +85,7 @@ fn negotiate(
 /// The acceptor of `negotiated` failed the handshake with `error`, and the
 /// initiator was refused with HandshakeFailed.
 #[track_caller]
-fn assert_handshake_refused(
-    (initiated, accepted): (
-        Result<hqq_runtime::advanced::Negotiated, NegotiateError>,
-        Result<hqq_runtime::advanced::Negotiated, AcceptNegotiationError>,
-    ),
-    error: HandshakeError,
-) {
+fn assert_handshake_refused((initiated, accepted): Outcomes, error: HandshakeError) {
     assert_eq!(
         accepted.unwrap_err(),
         AcceptNegotiationError::Handshake(error)
@@ -368,26 +358,7 @@ fn encryption_and_compression_together_compress_first() {
 #[test]
 fn required_encryption_refuses_a_peer_that_does_not_ask() {
     with_watchdog(LIMIT, || {
-        let required = base().encryption_required(Keys::pre_shared(PSK));
-        let (initiated, accepted) = negotiate(required, base());
-        assert_eq!(
-            initiated.unwrap_err(),
-            NegotiateError::Handshake(HandshakeError::NotGranted)
-        );
-        assert!(accepted.is_ok());
-        let (initiated, accepted) = negotiate(base(), required);
-        assert_eq!(
-            accepted.unwrap_err(),
-            AcceptNegotiationError::Handshake(HandshakeError::NotGranted)
-        );
-        assert_eq!(
-            initiated.unwrap_err(),
-            NegotiateError::Refused(ErrorCode::InvalidOp)
-        );
-        // Optional encryption with the same peer: a plain link.
-        let (initiated, accepted) = negotiate(sealed(), base());
-        assert!(!initiated.unwrap().features.contains(Features::ENCRYPTION));
-        assert!(!accepted.unwrap().features.contains(Features::ENCRYPTION));
+        check_required_encryption(base(), Keys::pre_shared(PSK), negotiate);
     });
 }
 

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use advanced::check_required_encryption;
 use advanced::tampering::Tampering;
 use async_support::{current_thread, join, link_config, multi_thread, run, serial, CountingWaker};
 use hqq_runtime::advanced::{
@@ -772,40 +773,13 @@ fn a_wrong_key_fails_the_async_handshake_typed() {
 #[test]
 fn required_encryption_refuses_a_plain_peer_async() {
     let _serial = serial();
-    let required = AdvancedConfig::default().encryption_required(Keys::pre_shared(PSK));
-    let plain = AdvancedConfig::default();
-    let negotiate = |a: AdvancedConfig, b: AdvancedConfig| {
+    check_required_encryption(AdvancedConfig::default(), Keys::pre_shared(PSK), |a, b| {
         let (x, y) = ends(a, b);
         let (x, y) = (AsyncAdvancedLink::new(x), AsyncAdvancedLink::new(y));
         run(current_thread(), async {
             join(x.negotiate(a.offer), y.accept_negotiation()).await
         })
-    };
-    let (initiated, accepted) = negotiate(required, plain);
-    assert_eq!(
-        initiated.unwrap_err(),
-        NegotiateError::Handshake(HandshakeError::NotGranted)
-    );
-    assert!(accepted.is_ok());
-    let (initiated, accepted) = negotiate(plain, required);
-    assert_eq!(
-        accepted.unwrap_err(),
-        AcceptNegotiationError::Handshake(HandshakeError::NotGranted)
-    );
-    assert_eq!(
-        initiated.unwrap_err(),
-        NegotiateError::Refused(ErrorCode::InvalidOp)
-    );
-    // Optional encryption with the same peer: a plain link.
-    let (initiated, accepted) = negotiate(sealed_config(), plain);
-    assert!(!initiated
-        .expect("plain")
-        .features
-        .contains(Features::ENCRYPTION));
-    assert!(!accepted
-        .expect("plain")
-        .features
-        .contains(Features::ENCRYPTION));
+    });
 }
 
 #[test]

@@ -8,8 +8,12 @@ pub mod tampering;
 
 use std::time::Duration;
 
-use hqq_runtime::advanced::{AdvancedConfig, AdvancedLink, DialError};
+use hqq_runtime::advanced::{
+    AcceptNegotiationError, AdvancedConfig, AdvancedLink, DialError, HandshakeError, Keys,
+    NegotiateError, Negotiated,
+};
 use hqq_runtime::link::{LinkConfig, StandardLink};
+use hqq_runtime::protocol::{ErrorCode, Features};
 
 /// A Standard link configuration of `slots` buffers of `buffer` bytes.
 pub fn link_config(slots: u64, buffer: u64) -> LinkConfig {
@@ -78,4 +82,41 @@ pub fn dial(link: &AdvancedLink) -> u64 {
             Err(e) => panic!("dial: {e}"),
         }
     }
+}
+
+/// Both outcomes of one negotiation: the initiator's and the acceptor's.
+pub type Outcomes = (
+    Result<Negotiated, NegotiateError>,
+    Result<Negotiated, AcceptNegotiationError>,
+);
+
+/// Checks `encryption_required` with `negotiate` (which negotiates two
+/// fresh ends configured as given, blocking or async): a side that
+/// requires encryption refuses a `plain` peer (either role), and one that
+/// merely offers it gets a plain link.
+pub fn check_required_encryption(
+    plain: AdvancedConfig,
+    keys: Keys,
+    negotiate: impl Fn(AdvancedConfig, AdvancedConfig) -> Outcomes,
+) {
+    let required = plain.encryption_required(keys);
+    let (initiated, accepted) = negotiate(required, plain);
+    assert_eq!(
+        initiated.unwrap_err(),
+        NegotiateError::Handshake(HandshakeError::NotGranted)
+    );
+    assert!(accepted.is_ok());
+    let (initiated, accepted) = negotiate(plain, required);
+    assert_eq!(
+        accepted.unwrap_err(),
+        AcceptNegotiationError::Handshake(HandshakeError::NotGranted)
+    );
+    assert_eq!(
+        initiated.unwrap_err(),
+        NegotiateError::Refused(ErrorCode::InvalidOp)
+    );
+    // Optional encryption with the same peer: a plain link.
+    let (initiated, accepted) = negotiate(plain.encryption(keys), plain);
+    assert!(!initiated.unwrap().features.contains(Features::ENCRYPTION));
+    assert!(!accepted.unwrap().features.contains(Features::ENCRYPTION));
 }
