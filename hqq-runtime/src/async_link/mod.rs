@@ -41,6 +41,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! An [`AsyncAdvancedLink`] negotiates and honours what the blocking
+//! Advanced link does, QualityOfService aside (withheld: its sends do not
+//! wait for turns yet): with Encryption the same handshake steps run with
+//! awaits and messages are sealed and opened as there; with FlowControl a
+//! send awaits its credit chunk by chunk. So async and blocking ends can
+//! be mixed freely on one link and across processes.
+//!
 //! # Cancellation
 //!
 //! Every operation is a loop of a `try_` call, which completes or fails
