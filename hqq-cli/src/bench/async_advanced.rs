@@ -13,7 +13,7 @@ use hqq_runtime::advanced::{AdvancedLink, CallError};
 use hqq_runtime::async_link::AsyncAdvancedLink;
 use tokio::runtime::Runtime;
 
-use super::advanced::{spawn_advanced, AdvancedMode, ECHO_METHOD};
+use super::advanced::{spawn_advanced_with, AdvancedMode, Content, RowFeatures, ECHO_METHOD};
 use super::error::BenchError;
 use super::measure::{RoundTrip, Stream};
 use super::peer::{Peer, PeerRole};
@@ -38,9 +38,12 @@ impl std::fmt::Debug for AsyncCallClient {
     }
 }
 
-/// Starts the RPC echo peer (negotiated) and makes our end async.
-pub fn spawn_async_call() -> Result<AsyncCallClient, BenchError> {
-    let (link, peer): (AdvancedLink, Peer) = spawn_advanced(AdvancedMode::Rpc)?.into_parts();
+/// Starts the RPC echo peer (negotiated, with `features`: the
+/// encrypted row's calls are sealed and opened by the async path) and
+/// makes our end async.
+pub fn spawn_async_call(features: RowFeatures) -> Result<AsyncCallClient, BenchError> {
+    let (link, peer): (AdvancedLink, Peer) =
+        spawn_advanced_with(AdvancedMode::Rpc, Content::Filler, features)?.into_parts();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -66,6 +66,9 @@ pub const ASYNC_LINK_RECV: &str = "hqq AsyncStandardLink awaiting recv";
 pub const ICEORYX2: &str = "iceoryx2 publish-subscribe";
 /// Name of the async Advanced link's call rows (feature `tokio`).
 pub const ASYNC_ADVANCED_CALL: &str = "hqq AsyncAdvancedLink call";
+/// Name of the async Advanced link's call rows with Encryption negotiated
+/// (feature `tokio`).
+pub const ASYNC_ADVANCED_CALL_SEALED: &str = "hqq AsyncAdvancedLink call encrypted";
 /// Name of the rows of 1000 async calls in flight on one link (feature
 /// `tokio`; messages per second are calls per second).
 pub const ASYNC_CONCURRENT_CALLS: &str = "hqq AsyncAdvancedLink, 1000 concurrent calls";
@@ -235,7 +238,22 @@ pub const ROUND_TRIPS: &[RoundTripEntry] = &[
         name: ASYNC_ADVANCED_CALL,
         sizes: &[64],
         baselines: &[FLOOR_PROCESSES, ADVANCED_CALL, TOKIO_UNIX],
-        open: || Ok(Box::new(super::async_advanced::spawn_async_call()?)),
+        open: || {
+            Ok(Box::new(super::async_advanced::spawn_async_call(
+                RowFeatures::PLAIN,
+            )?))
+        },
+    },
+    #[cfg(feature = "tokio")]
+    RoundTripEntry {
+        name: ASYNC_ADVANCED_CALL_SEALED,
+        sizes: &[64],
+        baselines: &[ADVANCED_CALL_SEALED, ASYNC_ADVANCED_CALL],
+        open: || {
+            Ok(Box::new(super::async_advanced::spawn_async_call(
+                RowFeatures::SEALED,
+            )?))
+        },
     },
     RoundTripEntry {
         name: ADVANCED_CALL_BUSY,
@@ -425,7 +443,11 @@ pub const STREAMS: &[StreamEntry] = &[
     StreamEntry {
         name: ASYNC_CONCURRENT_CALLS,
         baselines: &[],
-        open: || Ok(Box::new(super::async_advanced::spawn_async_call()?)),
+        open: || {
+            Ok(Box::new(super::async_advanced::spawn_async_call(
+                RowFeatures::PLAIN,
+            )?))
+        },
     },
 ];
 
