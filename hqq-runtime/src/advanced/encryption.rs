@@ -76,6 +76,7 @@
 use std::fmt;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey};
 
@@ -93,6 +94,9 @@ const TAG_BYTES: u64 = 16;
 
 /// Bytes of the sequence number in front of the frames.
 const SEQ_BYTES: u64 = 8;
+
+/// Bytes a one-frame message grows by when sealed (its seq and tag).
+pub(crate) const SEALED_FRAME_OVERHEAD: u64 = SEQ_BYTES + TAG_BYTES;
 
 /// Messages below the newest accepted one that are still accepted (once).
 pub const REPLAY_WINDOW: u64 = 1024;
@@ -660,7 +664,6 @@ impl Sealer {
         // The seq, one frame and its tag: zeroed once per message, so
         // that each frame is read straight into it.
         let room = plain.min(FRAME_BYTES) + SEQ_BYTES + TAG_BYTES;
-        let out = vec![0u8; room as usize];
         SealedSource {
             key: &self.key,
             source,
@@ -669,12 +672,83 @@ impl Sealer {
             frame: 0,
             left: plain,
             frames_left: plain.div_ceil(FRAME_BYTES).max(1),
-            out,
+            out: FrameBuffer::new(room as usize),
             at: 0,
             end: 0,
+            weight: timing_weight(seq, plain),
             nanos: 0,
         }
     }
+}
+
+/// Bytes of the largest sealed frame kept on the stack (a small message's
+/// seq, frame and tag), so that sealing one allocates nothing.
+const INLINE_FRAME: usize = 256;
+
+/// The private buffer a frame is sealed in: on the stack for small
+/// messages, else on the heap.
+enum FrameBuffer {
+    Inline([u8; INLINE_FRAME], usize),
+    Heap(Vec<u8>),
+}
+
+impl FrameBuffer {
+    /// `room` zeroed bytes.
+    fn new(room: usize) -> FrameBuffer {
+        if room <= INLINE_FRAME {
+            FrameBuffer::Inline([0; INLINE_FRAME], room)
+        } else {
+            FrameBuffer::Heap(vec![0; room])
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            FrameBuffer::Inline(bytes, room) => &bytes[..*room],
+            FrameBuffer::Heap(bytes) => bytes,
+        }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            FrameBuffer::Inline(bytes, room) => &mut bytes[..*room],
+            FrameBuffer::Heap(bytes) => bytes,
+        }
+    }
+}
+
+/// Messages shorter than this are timed for the statistics only one in
+/// [`TIMING_SAMPLE`] (by sequence number), that one counting for all of
+/// them: two clock reads cost about as much as sealing such a message.
+pub(crate) const TIMED_BYTES: u64 = 4096;
+
+/// One in this many short messages is timed (see [`TIMED_BYTES`]).
+pub(crate) const TIMING_SAMPLE: u64 = 64;
+
+/// How much the time of sealing or opening message `seq` of `plain`
+/// bytes counts in the statistics: 1 for messages of [`TIMED_BYTES`] or
+/// more, [`TIMING_SAMPLE`] for the sampled short ones, 0 (not timed) for
+/// the other short ones.
+pub(crate) fn timing_weight(seq: u64, plain: u64) -> u64 {
+    if plain >= TIMED_BYTES {
+        1
+    } else if seq % TIMING_SAMPLE == 0 {
+        TIMING_SAMPLE
+    } else {
+        0
+    }
+}
+
+/// The sequence number of the sealed message `data` starts with.
+pub(crate) fn sealed_seq(data: &[u8]) -> Option<u64> {
+    data.first_chunk::<8>().map(|seq| u64::from_le_bytes(*seq))
+}
+
+/// Nanoseconds since `started`, times `weight` (saturating).
+pub(crate) fn weighted_nanos(started: Instant, weight: u64) -> u64 {
+    u64::try_from(started.elapsed().as_nanos())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(weight)
 }
 
 /// A message's sealed bytes, produced frame by frame from its plain source
@@ -688,14 +762,17 @@ pub(crate) struct SealedSource<'a> {
     left: u64,
     frames_left: u64,
     /// Sealed bytes not handed out yet: `out[at..end]`.
-    out: Vec<u8>,
+    out: FrameBuffer,
     at: usize,
     end: usize,
+    /// How much sealing this message counts in the statistics (see
+    /// [`timing_weight`]).
+    weight: u64,
     nanos: u64,
 }
 
 impl SealedSource<'_> {
-    /// Time spent sealing so far.
+    /// Time spent sealing so far (weighted, see [`timing_weight`]).
     pub(crate) fn nanos(&self) -> u64 {
         self.nanos
     }
@@ -707,16 +784,17 @@ impl SealedSource<'_> {
             return Ok(false);
         }
         let n = self.left.min(FRAME_BYTES) as usize;
+        let out = self.out.bytes_mut();
         let start = if self.frame == 0 {
-            self.out[..8].copy_from_slice(&self.seq.to_le_bytes());
+            out[..8].copy_from_slice(&self.seq.to_le_bytes());
             SEQ_BYTES as usize
         } else {
             0
         };
         // `out` holds the seq, a whole frame and its tag (see `seal`).
-        let (frame, rest) = self.out[start..].split_at_mut(n);
+        let (frame, rest) = out[start..].split_at_mut(n);
         self.source.read_exact(frame)?;
-        let started = std::time::Instant::now();
+        let started = (self.weight != 0).then(Instant::now);
         let tag = self
             .key
             .seal_in_place_separate_tag(
@@ -726,7 +804,11 @@ impl SealedSource<'_> {
             )
             .map_err(|_| io::Error::other("frame too large to seal"))?;
         rest[..TAG_BYTES as usize].copy_from_slice(tag.as_ref());
-        self.nanos += u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        if let Some(started) = started {
+            self.nanos = self
+                .nanos
+                .saturating_add(weighted_nanos(started, self.weight));
+        }
         self.at = 0;
         self.end = start + n + TAG_BYTES as usize;
         self.frame = self.frame.wrapping_add(1);
@@ -741,7 +823,7 @@ impl Read for SealedSource<'_> {
         if self.at == self.end && !self.refill()? {
             return Ok(0);
         }
-        let ready = &self.out[self.at..self.end];
+        let ready = &self.out.bytes()[self.at..self.end];
         let n = ready.len().min(buf.len());
         buf[..n].copy_from_slice(&ready[..n]);
         self.at += n;
@@ -1031,6 +1113,17 @@ mod tests {
         for bad in [0, 7, 8, 23, 8 + 65552 + 15] {
             assert_eq!(layout(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn short_messages_are_timed_one_in_sixty_four() {
+        let weights: Vec<u64> = (0..=TIMING_SAMPLE)
+            .map(|seq| timing_weight(seq, 64))
+            .collect();
+        assert_eq!(weights.iter().sum::<u64>(), 2 * TIMING_SAMPLE);
+        assert_eq!(weights[0], TIMING_SAMPLE);
+        assert_eq!(weights[TIMING_SAMPLE as usize], TIMING_SAMPLE);
+        assert!((1..=TIMING_SAMPLE).all(|seq| timing_weight(seq, TIMED_BYTES) == 1));
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::time::Instant;
 use super::{InboundError, Inbox, Reply};
 use crate::advanced::budget::ENTRY_BYTES;
 use crate::advanced::encryption::{
-    Binding, HandshakeError, MessageOpener, NoiseHandshake, OpenError, Opener, KEY_BYTES,
-    MAX_HANDSHAKE_MESSAGE,
+    sealed_seq, timing_weight, weighted_nanos, Binding, HandshakeError, MessageOpener,
+    NoiseHandshake, OpenError, Opener, KEY_BYTES, MAX_HANDSHAKE_MESSAGE, SEALED_FRAME_OVERHEAD,
 };
 use crate::advanced::negotiation::Negotiated;
 use crate::advanced::reassembly::{AssembledMessage, ChunkInfo, MessageKey};
@@ -114,13 +114,18 @@ impl Inbox {
             method_or_status: message.method_or_status,
             total: message.data.len() as u64,
         };
-        let started = Instant::now();
         let sealed = message.data.len() as u64;
+        let weight = sealed_seq(&message.data).map_or(0, |seq| {
+            timing_weight(seq, sealed.saturating_sub(SEALED_FRAME_OVERHEAD))
+        });
+        let started = (weight != 0).then(Instant::now);
         let opened = match self.opener.as_mut() {
             Some(opener) => opener.open_whole(&binding, &mut message.data),
             None => Err(OpenError::NotNegotiated),
         };
-        self.events.decryption_nanos += elapsed_nanos(started);
+        if let Some(started) = started {
+            self.events.decryption_nanos += weighted_nanos(started, weight);
+        }
         if let Err(e) = opened {
             self.budget.release(message.account(), message.charged, 1);
             return Err(self.open_failed(e));
