@@ -10,7 +10,7 @@
 mod advanced;
 mod support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -57,10 +57,14 @@ fn text(len: usize) -> Vec<u8> {
 
 /// A Standard link end that plays a process writing the segment: it logs
 /// every ConnCopy chunk as it is in the slot's buffer, can flip a byte of
-/// the next non-empty chunk there, and can send raw packets.
+/// the next non-empty chunk there (or the byte at a message offset), and
+/// can send raw packets.
 struct Tampering {
     inner: StandardLink,
     flip_next: AtomicBool,
+    /// The offset in the next message that reaches it whose byte is
+    /// flipped (`u64::MAX`: none).
+    flip_offset: AtomicU64,
     log: Mutex<Vec<(Packet, Vec<u8>)>>,
 }
 
@@ -69,6 +73,7 @@ impl Tampering {
         Tampering {
             inner,
             flip_next: AtomicBool::new(false),
+            flip_offset: AtomicU64::new(u64::MAX),
             log: Mutex::new(Vec::new()),
         }
     }
@@ -111,6 +116,11 @@ impl PacketTransport for Tampering {
                 let size = packet.operand(4) as usize;
                 if size > 0 && self.flip_next.swap(false, Ordering::SeqCst) {
                     buffer[size / 2] ^= 0x01;
+                }
+                let (offset, at) = (packet.operand(3), self.flip_offset.load(Ordering::SeqCst));
+                if (offset..offset + size as u64).contains(&at) {
+                    buffer[(at - offset) as usize] ^= 0x01;
+                    self.flip_offset.store(u64::MAX, Ordering::SeqCst);
                 }
                 let bytes = buffer[..size].to_vec();
                 self.log.lock().unwrap().push((packet, bytes));
@@ -346,6 +356,32 @@ fn a_changed_byte_in_the_segment_is_refused_and_the_next_message_arrives() {
             assert_eq!(got, text(150_000));
         });
         assert_eq!(b.stats().authentication_failures, 2);
+    });
+}
+
+#[test]
+fn a_changed_middle_frame_refuses_the_whole_message_and_the_next_arrives() {
+    with_watchdog(LIMIT, || {
+        let (a, b) = tampered_pair(sealed(), sealed());
+        // 320,000 bytes seal into five frames, each opened as its chunks
+        // arrive: offset 100,000 is in the second, which fails long
+        // before the last chunk.
+        a.transport().flip_offset.store(100_000, Ordering::SeqCst);
+        let after = text(70_000);
+        std::thread::scope(|s| {
+            // More than the ring holds: sent while the other side receives.
+            s.spawn(|| {
+                a.send_large(0, &text(320_000)).unwrap();
+                a.send_large(0, &after).unwrap();
+            });
+            assert_eq!(b.recv_large(0).unwrap().data, after);
+        });
+        let stats = b.stats();
+        assert_eq!(a.transport().flip_offset.load(Ordering::SeqCst), u64::MAX);
+        assert_eq!(stats.authentication_failures, 1);
+        assert_eq!(stats.messages_received, 1);
+        assert_eq!(stats.decrypted_bytes, 70_000);
+        assert_eq!(stats.held_bytes, 0);
     });
 }
 

@@ -95,9 +95,6 @@ const TAG_BYTES: u64 = 16;
 /// Bytes of the sequence number in front of the frames.
 const SEQ_BYTES: u64 = 8;
 
-/// Bytes a one-frame message grows by when sealed (its seq and tag).
-pub(crate) const SEALED_FRAME_OVERHEAD: u64 = SEQ_BYTES + TAG_BYTES;
-
 /// Messages below the newest accepted one that are still accepted (once).
 pub const REPLAY_WINDOW: u64 = 1024;
 
@@ -573,7 +570,7 @@ fn layout(total: u64) -> Option<(u64, u64)> {
 }
 
 /// What a sealed message's frames are bound to (the associated data).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Binding {
     pub(crate) connection: u64,
     pub(crate) message: u64,
@@ -687,32 +684,39 @@ const INLINE_FRAME: usize = 256;
 
 /// The private buffer a frame is sealed in: on the stack for small
 /// messages, else on the heap.
-enum FrameBuffer {
-    Inline([u8; INLINE_FRAME], usize),
-    Heap(Vec<u8>),
+struct FrameBuffer {
+    inline: [u8; INLINE_FRAME],
+    /// Empty unless `room` is above [`INLINE_FRAME`].
+    heap: Vec<u8>,
+    room: usize,
 }
 
 impl FrameBuffer {
     /// `room` zeroed bytes.
     fn new(room: usize) -> FrameBuffer {
-        if room <= INLINE_FRAME {
-            FrameBuffer::Inline([0; INLINE_FRAME], room)
+        let heap = if room > INLINE_FRAME {
+            vec![0; room]
         } else {
-            FrameBuffer::Heap(vec![0; room])
+            Vec::new()
+        };
+        FrameBuffer {
+            inline: [0; INLINE_FRAME],
+            heap,
+            room,
         }
     }
 
     fn bytes(&self) -> &[u8] {
-        match self {
-            FrameBuffer::Inline(bytes, room) => &bytes[..*room],
-            FrameBuffer::Heap(bytes) => bytes,
+        match self.inline.get(..self.room) {
+            Some(bytes) => bytes,
+            None => &self.heap,
         }
     }
 
     fn bytes_mut(&mut self) -> &mut [u8] {
-        match self {
-            FrameBuffer::Inline(bytes, room) => &mut bytes[..*room],
-            FrameBuffer::Heap(bytes) => bytes,
+        match self.inline.get_mut(..self.room) {
+            Some(bytes) => bytes,
+            None => &mut self.heap,
         }
     }
 }
@@ -740,12 +744,12 @@ pub(crate) fn timing_weight(seq: u64, plain: u64) -> u64 {
 }
 
 /// The sequence number of the sealed message `data` starts with.
-pub(crate) fn sealed_seq(data: &[u8]) -> Option<u64> {
+fn sealed_seq(data: &[u8]) -> Option<u64> {
     data.first_chunk::<8>().map(|seq| u64::from_le_bytes(*seq))
 }
 
 /// Nanoseconds since `started`, times `weight` (saturating).
-pub(crate) fn weighted_nanos(started: Instant, weight: u64) -> u64 {
+fn weighted_nanos(started: Instant, weight: u64) -> u64 {
     u64::try_from(started.elapsed().as_nanos())
         .unwrap_or(u64::MAX)
         .saturating_mul(weight)
@@ -955,27 +959,134 @@ impl Opener {
         binding: &Binding,
         data: &mut Vec<u8>,
     ) -> Result<(), OpenError> {
-        let total = data.len() as u64;
-        let (frames, _) = layout(total).ok_or(OpenError::BadLength { total })?;
-        let (seq, _) = data
-            .split_first_chunk::<8>()
-            .ok_or(OpenError::BadLength { total })?;
-        let seq = u64::from_le_bytes(*seq);
-        let binding = binding.bytes();
-        let full = (FRAME_BYTES + TAG_BYTES) as usize;
-        let mut read = SEQ_BYTES as usize;
-        let mut written = 0usize;
-        for index in 0..frames {
-            let end = (read + full).min(data.len());
-            let in_out = data.get_mut(written..end).ok_or(OpenError::Forged)?;
-            // `frames` < 2^32 (checked by `layout`).
-            let plain = self.open_frame(&binding, seq, index as u32, in_out, read - written)?;
-            written += plain;
-            read = end;
-        }
-        data.truncate(written);
-        Ok(())
+        OpenInPlace::new(*binding)?.finish(self, data).map(drop)
     }
+}
+
+/// A sealed message assembled in one buffer and opened there frame by
+/// frame as its bytes arrive, so that opening overlaps the sender's
+/// sealing of the frames after. The buffer holds the plain bytes of the
+/// opened frames at `..written`, then `written..read` that are spent, then
+/// the sealed bytes not opened yet from `read` on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct OpenInPlace {
+    binding: Binding,
+    frames: u64,
+    last_frame: u64,
+    /// The message's seq, once its first 8 bytes arrived.
+    seq: Option<u64>,
+    /// Frames opened.
+    index: u64,
+    read: usize,
+    written: usize,
+}
+
+impl OpenInPlace {
+    /// The opening of a message whose first chunk says `binding`.
+    pub(crate) fn new(binding: Binding) -> Result<OpenInPlace, OpenError> {
+        let (frames, last_frame) = layout(binding.total).ok_or(OpenError::BadLength {
+            total: binding.total,
+        })?;
+        Ok(OpenInPlace {
+            binding,
+            frames,
+            last_frame,
+            seq: None,
+            index: 0,
+            read: 0,
+            written: 0,
+        })
+    }
+
+    /// Whether a later chunk with `flags` belongs to this message.
+    pub(crate) fn binds(&self, flags: FrameFlags) -> bool {
+        Binding::flags_of(flags) == self.binding.flags
+    }
+
+    /// Where the next frame ends in the buffer (`None`: all are open).
+    fn next_end(&self) -> Option<usize> {
+        if self.index >= self.frames {
+            return None;
+        }
+        let size = if self.index + 1 == self.frames {
+            self.last_frame
+        } else {
+            FRAME_BYTES + TAG_BYTES
+        };
+        // At most the total, which the reassembler bounded to memory.
+        Some(self.read.max(SEQ_BYTES as usize) + size as usize)
+    }
+
+    /// Opens every frame `data` (the message's bytes so far) holds whole;
+    /// returns the (weighted, see [`timing_weight`]) nanoseconds it took.
+    /// The clock is read only when a frame is complete.
+    pub(crate) fn open_ready(
+        &mut self,
+        opener: &mut Opener,
+        data: &mut [u8],
+    ) -> Result<u64, OpenError> {
+        let Some(end) = self.next_end().filter(|&end| end <= data.len()) else {
+            return Ok(0);
+        };
+        let seq = match self.seq {
+            Some(seq) => seq,
+            None => {
+                let seq = sealed_seq(data).ok_or(OpenError::Forged)?;
+                self.read = SEQ_BYTES as usize;
+                self.seq = Some(seq);
+                seq
+            }
+        };
+        let weight = timing_weight(seq, self.plain_total());
+        let started = (weight != 0).then(Instant::now);
+        let binding = self.binding.bytes();
+        let mut end = end;
+        loop {
+            let in_out = data.get_mut(self.written..end).ok_or(OpenError::Forged)?;
+            // `frames` < 2^32 (checked by `layout`).
+            let plain = opener.open_frame(
+                &binding,
+                seq,
+                self.index as u32,
+                in_out,
+                self.read - self.written,
+            )?;
+            self.written += plain;
+            self.read = end;
+            self.index += 1;
+            match self.next_end().filter(|&next| next <= data.len()) {
+                Some(next) => end = next,
+                None => break,
+            }
+        }
+        Ok(started.map_or(0, |started| weighted_nanos(started, weight)))
+    }
+
+    /// Opens what is left of the whole message `data` and cuts it to its
+    /// plain bytes; returns the nanoseconds as [`open_ready`](Self::open_ready).
+    pub(crate) fn finish(
+        mut self,
+        opener: &mut Opener,
+        data: &mut Vec<u8>,
+    ) -> Result<u64, OpenError> {
+        let nanos = self.open_ready(opener, data)?;
+        if self.index != self.frames || self.read != data.len() {
+            return Err(OpenError::BadLength {
+                total: self.binding.total,
+            });
+        }
+        data.truncate(self.written);
+        Ok(nanos)
+    }
+
+    fn plain_total(&self) -> u64 {
+        plain_total(&self.binding, self.frames)
+    }
+}
+
+/// Plain bytes of a sealed message of `frames` frames bound to `binding`.
+fn plain_total(binding: &Binding, frames: u64) -> u64 {
+    binding.total - SEQ_BYTES - frames * TAG_BYTES
 }
 
 /// A sealed message being opened as its chunks arrive (streamed receive):
@@ -1022,7 +1133,7 @@ impl MessageOpener {
 
     /// Plain bytes of the whole message.
     pub(crate) fn plain_total(&self) -> u64 {
-        self.binding.total - SEQ_BYTES - self.frames * TAG_BYTES
+        plain_total(&self.binding, self.frames)
     }
 
     /// Takes the next sealed `bytes` (in order), appending to `out` the
