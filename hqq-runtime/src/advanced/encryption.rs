@@ -1238,7 +1238,7 @@ mod tests {
     }
 
     #[test]
-    fn whole_and_streamed_opening_at_any_split() {
+    fn whole_streamed_and_assembled_opening_at_any_split() {
         for cipher in Cipher::ALL {
             let key = [5u8; 32];
             let sealer = Sealer::new(cipher, &key).unwrap();
@@ -1260,6 +1260,18 @@ mod tests {
                     }
                     assert_eq!(out, plain);
                     assert_eq!(streamed.plain_total(), n as u64);
+                    // Assembled in one buffer, each frame opened as it
+                    // completes.
+                    let mut opener = Opener::new(cipher, &key).unwrap();
+                    let mut opening = OpenInPlace::new(b).unwrap();
+                    let mut assembled = Vec::new();
+                    for piece in sealed.chunks(split) {
+                        assembled.extend_from_slice(piece);
+                        opening.open_ready(&mut opener, &mut assembled).unwrap();
+                    }
+                    assert_eq!(opening.index, opening.frames);
+                    opening.finish(&mut opener, &mut assembled).unwrap();
+                    assert_eq!(assembled, plain);
                 }
             }
         }
