@@ -15,6 +15,11 @@ const EXPECTED_ROWS: &[(&str, &str, &str)] = &[
     ("cache-line floor (processes)", "64 B", "RTT median"),
     ("cache-line floor (processes)", "64 B", "RTT p99"),
     ("cache-line floor (threads)", "64 B", "RTT median"),
+    (
+        "cache-line floor (processes), again at the end",
+        "64 B",
+        "RTT median",
+    ),
     ("socketpair", "64 B", "RTT median"),
     ("socketpair", "4 KiB", "RTT p99"),
     ("pipe pair", "64 B", "RTT median"),

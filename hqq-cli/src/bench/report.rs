@@ -82,6 +82,8 @@ pub struct Report {
     pub quick: bool,
     /// The figures, in the order they were measured.
     pub rows: Vec<Row>,
+    /// Warnings about the run as a whole, printed after the table.
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -91,6 +93,7 @@ impl Report {
             machine,
             quick,
             rows: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -192,6 +195,9 @@ impl fmt::Display for Report {
         for row in &cells {
             let [a, b, c, d, e] = row;
             line([a, b, c, d, e])?;
+        }
+        for note in &self.notes {
+            writeln!(f, "note: {note}")?;
         }
         Ok(())
     }

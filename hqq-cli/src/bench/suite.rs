@@ -27,6 +27,8 @@ use super::report::{format_size, Metric, Report};
 
 /// Name of the cross-process cache-line floor.
 pub const FLOOR_PROCESSES: &str = "cache-line floor (processes)";
+/// Name of the same floor measured again as the suite's last step.
+pub const FLOOR_PROCESSES_END: &str = "cache-line floor (processes), again at the end";
 /// Name of the two-thread cache-line floor.
 pub const FLOOR_THREADS: &str = "cache-line floor (threads)";
 /// Name of the Unix socketpair baseline.
@@ -254,6 +256,38 @@ pub const ROUND_TRIPS: &[RoundTripEntry] = &[
         open: || Ok(Box::new(spawn_busy_call(Scheduling::PrioritiesAndFlow)?)),
     },
 ];
+
+/// The round trips measured last: the process floor again, so that a run
+/// in which the host moved the two CPUs closer or farther apart shows it
+/// (see [`floor_drift_note`]).
+pub const CLOSING_ROUND_TRIPS: &[RoundTripEntry] = &[RoundTripEntry {
+    name: FLOOR_PROCESSES_END,
+    sizes: &[64],
+    baselines: &[FLOOR_PROCESSES],
+    open: || Ok(Box::new(CacheLineProcesses::spawn()?)),
+}];
+
+/// How far the floor may move between the start and the end of a run
+/// before the report warns (a factor either way). On a VM the host places
+/// the two vCPUs on cores that share a cache, or on ones that do not, and
+/// may change its mind during a run; the floor then moves several-fold
+/// and so does every cross-process row.
+const FLOOR_DRIFT_LIMIT: f64 = 1.5;
+
+/// A warning for a report whose process floor moved by more than
+/// [`FLOOR_DRIFT_LIMIT`] between the start and the end of the run.
+pub fn floor_drift_note(report: &Report) -> Option<String> {
+    let median = |name| Some(report.row(name, Some(64), Metric::RttMedianNs)?.value);
+    let (start, end) = (median(FLOOR_PROCESSES)?, median(FLOOR_PROCESSES_END)?);
+    let ratio = end / start;
+    (!(1.0 / FLOOR_DRIFT_LIMIT..=FLOOR_DRIFT_LIMIT).contains(&ratio)).then(|| {
+        format!(
+            "the cache-line floor between the two CPUs moved from {start:.0} ns to {end:.0} ns \
+             during the run: the host placed them differently, so rows measured at different \
+             times are not comparable; run again"
+        )
+    })
+}
 
 /// The parked round trips (64 B, [`PARKED_SPACING`] apart), baselines first.
 pub const PARKED_ROUND_TRIPS: &[RoundTripEntry] = &[
@@ -523,6 +557,7 @@ impl Plan {
         }
         plans.extend(LARGE_STREAMS.iter().map(Plan::Large));
         plans.extend(IDLE_WAITS.iter().map(Plan::Idle));
+        plans.extend(CLOSING_ROUND_TRIPS.iter().map(|entry| Plan::Rtt(entry, 64)));
         plans
     }
 
@@ -647,5 +682,38 @@ pub fn run_suite(
                 source,
             })?;
     }
+    report.notes.extend(floor_drift_note(&report));
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::machine::Machine;
+
+    fn report_with_floors(start: f64, end: f64) -> Report {
+        let machine = Machine {
+            cpu_model: "Test CPU".to_owned(),
+            cores: 2,
+            kernel: "6.0".to_owned(),
+            load_average: None,
+            pinned: None,
+        };
+        let mut report = Report::new(machine, false);
+        report.push(FLOOR_PROCESSES, Some(64), Metric::RttMedianNs, start, &[]);
+        report.push(FLOOR_PROCESSES_END, Some(64), Metric::RttMedianNs, end, &[]);
+        report
+    }
+
+    #[test]
+    fn a_floor_that_moved_during_the_run_is_noted() {
+        assert_eq!(floor_drift_note(&report_with_floors(80.0, 100.0)), None);
+        assert_eq!(floor_drift_note(&report_with_floors(400.0, 300.0)), None);
+        let note = floor_drift_note(&report_with_floors(80.0, 400.0)).expect("moved 5x");
+        assert!(note.contains("from 80 ns to 400 ns"), "{note}");
+        assert!(floor_drift_note(&report_with_floors(400.0, 80.0)).is_some());
+        let mut report = report_with_floors(80.0, 400.0);
+        report.notes.extend(floor_drift_note(&report));
+        assert!(report.to_string().ends_with(&format!("note: {note}\n")));
+    }
 }

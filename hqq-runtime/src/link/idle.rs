@@ -160,6 +160,10 @@ impl EventIdle<'_> {
 }
 
 impl Idle for EventIdle<'_> {
+    fn spins(&self, _attempt: u32) -> bool {
+        self.waiter.borrow().is_spinning()
+    }
+
     fn idle(&self, attempt: u32, _deadline: Option<Instant>) -> IdleOutcome {
         let mut waiter = self.waiter.borrow_mut();
         if !waiter.is_spinning() || attempt % SPIN_CHECK_EVERY == SPIN_CHECK_EVERY - 1 {

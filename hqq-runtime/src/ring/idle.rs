@@ -27,6 +27,16 @@ pub enum IdleOutcome {
 pub trait Idle {
     /// Waits a little after failed attempt number `attempt` (0-based).
     fn idle(&self, attempt: u32, deadline: Option<Instant>) -> IdleOutcome;
+
+    /// Whether the wait after attempt number `attempt` only spins (no
+    /// yield, no sleep). A producer that found the ring full uses these
+    /// cheap waits to let several slots free before it claims again (see
+    /// [`Ring::claim_send_with`](super::Ring::claim_send_with)). The
+    /// default, `false`, makes it claim the first free slot.
+    fn spins(&self, attempt: u32) -> bool {
+        let _ = attempt;
+        false
+    }
 }
 
 /// Spins with exponential backoff, then yields the thread, then sleeps in
@@ -42,6 +52,10 @@ const YIELD_ATTEMPTS: u32 = 64;
 const MAX_NAP: Duration = Duration::from_micros(200);
 
 impl Idle for PollingIdle {
+    fn spins(&self, attempt: u32) -> bool {
+        attempt < SPIN_ATTEMPTS
+    }
+
     fn idle(&self, attempt: u32, deadline: Option<Instant>) -> IdleOutcome {
         if attempt < SPIN_ATTEMPTS {
             for _ in 0..(1u32 << attempt) {

@@ -254,6 +254,21 @@ impl<S: Slots> RingCore<S> {
         self.seq(p).load(Ordering::Acquire) != p
     }
 
+    /// Whether the slot `ahead` positions past the write position looks
+    /// free to a producer: a racy snapshot, for a producer that found the
+    /// ring full and would rather wait for a run of free slots than poll
+    /// the slot a consumer is releasing.
+    #[inline]
+    pub(crate) fn is_free_hint(&self, ahead: u64) -> bool {
+        // Relaxed: a hint; the claim that follows loads with Acquire.
+        let p = self
+            .slots
+            .write_position()
+            .load(Ordering::Relaxed)
+            .wrapping_add(ahead);
+        self.seq(p).load(Ordering::Relaxed) == p
+    }
+
     /// Whether the slot at the read position looks unavailable to a
     /// consumer (`seq != r + 1`): empty, or in a state a claim would
     /// report. A racy snapshot, for deciding whether to park.

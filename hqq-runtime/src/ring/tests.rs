@@ -405,6 +405,80 @@ impl Idle for StubbornIdle {
     }
 }
 
+/// An `Idle` standing in for a consumer: each wait releases one slot of
+/// `ring`, up to `frees` of them, and counts the waits.
+struct FreeingIdle<'a> {
+    ring: &'a Ring,
+    frees: u32,
+    spins: bool,
+    waits: std::cell::Cell<u32>,
+}
+
+impl Idle for FreeingIdle<'_> {
+    fn spins(&self, _attempt: u32) -> bool {
+        self.spins
+    }
+
+    fn idle(&self, _attempt: u32, _deadline: Option<Instant>) -> IdleOutcome {
+        let waits = self.waits.get();
+        if waits < self.frees {
+            drop(self.ring.try_claim_recv().unwrap());
+        }
+        self.waits.set(waits + 1);
+        IdleOutcome::Retry
+    }
+}
+
+fn full_ring(heap: &Heap, count: u64) -> Ring {
+    let ring = ring(heap, count);
+    for i in 0..count {
+        ring.try_claim_send().unwrap().commit(packet(i, 0));
+    }
+    ring
+}
+
+#[test]
+fn a_full_ring_is_claimed_again_once_a_run_of_slots_is_free() {
+    let heap = heap();
+    let ring = full_ring(&heap, 16);
+    let idle = FreeingIdle {
+        ring: &ring,
+        frees: u32::MAX,
+        spins: true,
+        waits: Default::default(),
+    };
+    ring.claim_send_with(&idle, None)
+        .unwrap()
+        .commit(packet(16, 0));
+    assert_eq!(idle.waits.get() as u64, ring.free_run());
+    assert_eq!(ring.free_run(), 2, "16 slots / 8");
+}
+
+#[test]
+fn a_producer_waits_for_a_run_only_while_it_spins_and_not_for_long() {
+    let heap = heap();
+    let ring = full_ring(&heap, 16);
+    let spinning = FreeingIdle {
+        ring: &ring,
+        frees: 1,
+        spins: true,
+        waits: Default::default(),
+    };
+    ring.claim_send_with(&spinning, None)
+        .unwrap()
+        .commit(packet(16, 0));
+    assert_eq!(spinning.waits.get(), FREE_RUN_ATTEMPTS);
+    let sleeping = FreeingIdle {
+        spins: false,
+        waits: Default::default(),
+        ..spinning
+    };
+    ring.claim_send_with(&sleeping, None)
+        .unwrap()
+        .commit(packet(17, 0));
+    assert_eq!(sleeping.waits.get(), 1, "claims the first free slot");
+}
+
 #[test]
 fn deadline_holds_even_if_idle_ignores_it() {
     let heap = heap();
