@@ -36,11 +36,12 @@
 //! buffer that is being sealed or opened.
 //!
 //! Memory: a sealed message received whole is opened in place in its
-//! buffer (no copy), each frame as soon as its chunks are in (so the
-//! receiver opens while the sender seals the frames after; one frame that
-//! fails refuses the whole message); a streamed one holds at most one frame (64 KiB and its tag) between
-//! chunks, outside the receive budget, so at most that much per message in
-//! progress (with the default 64 partial messages, about 4 MiB).
+//! buffer (no copy), each frame as soon as its chunks are in, so the
+//! receiver opens while the sender seals the frames after (one frame that
+//! fails refuses the whole message); a streamed one holds at most one
+//! frame (64 KiB and its tag) between chunks, outside the receive budget,
+//! so at most that much per message in progress (with the default 64
+//! partial messages, about 4 MiB).
 //!
 //! A message that fails any check is refused with an [`OpenError`], counted
 //! in [`AdvancedStats::authentication_failures`] or
