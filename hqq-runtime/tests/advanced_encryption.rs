@@ -265,6 +265,32 @@ fn a_changed_byte_in_the_segment_is_refused_and_the_next_message_arrives() {
 }
 
 #[test]
+fn a_changed_middle_frame_refuses_the_whole_message_and_the_next_arrives() {
+    with_watchdog(LIMIT, || {
+        let (a, b) = tampered_pair(sealed(), sealed());
+        // 320,000 bytes seal into five frames, each opened as its chunks
+        // arrive: offset 100,000 is in the second, which fails long
+        // before the last chunk.
+        a.transport().flip_offset.store(100_000, Ordering::SeqCst);
+        let after = text(70_000);
+        std::thread::scope(|s| {
+            // More than the ring holds: sent while the other side receives.
+            s.spawn(|| {
+                a.send_large(0, &text(320_000)).unwrap();
+                a.send_large(0, &after).unwrap();
+            });
+            assert_eq!(b.recv_large(0).unwrap().data, after);
+        });
+        let stats = b.stats();
+        assert_eq!(a.transport().flip_offset.load(Ordering::SeqCst), u64::MAX);
+        assert_eq!(stats.authentication_failures, 1);
+        assert_eq!(stats.messages_received, 1);
+        assert_eq!(stats.decrypted_bytes, 70_000);
+        assert_eq!(stats.held_bytes, 0);
+    });
+}
+
+#[test]
 fn a_replayed_message_is_refused_and_the_next_message_arrives() {
     with_watchdog(LIMIT, || {
         let (a, b) = tampered_pair(sealed(), sealed());

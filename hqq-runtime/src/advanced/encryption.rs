@@ -35,10 +35,13 @@
 //! receiver takes out of the segment: the peer never sees or changes a
 //! buffer that is being sealed or opened.
 //!
-//! Memory: a sealed message received whole is opened in place (no copy);
-//! a streamed one holds at most one frame (64 KiB and its tag) between
-//! chunks, outside the receive budget, so at most that much per message in
-//! progress (with the default 64 partial messages, about 4 MiB).
+//! Memory: a sealed message received whole is opened in place in its
+//! buffer (no copy), each frame as soon as its chunks are in, so the
+//! receiver opens while the sender seals the frames after (one frame that
+//! fails refuses the whole message); a streamed one holds at most one
+//! frame (64 KiB and its tag) between chunks, outside the receive budget,
+//! so at most that much per message in progress (with the default 64
+//! partial messages, about 4 MiB).
 //!
 //! A message that fails any check is refused with an [`OpenError`], counted
 //! in [`AdvancedStats::authentication_failures`] or
@@ -76,6 +79,7 @@
 use std::fmt;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey};
 
@@ -569,7 +573,7 @@ fn layout(total: u64) -> Option<(u64, u64)> {
 }
 
 /// What a sealed message's frames are bound to (the associated data).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Binding {
     pub(crate) connection: u64,
     pub(crate) message: u64,
@@ -660,7 +664,6 @@ impl Sealer {
         // The seq, one frame and its tag: zeroed once per message, so
         // that each frame is read straight into it.
         let room = plain.min(FRAME_BYTES) + SEQ_BYTES + TAG_BYTES;
-        let out = vec![0u8; room as usize];
         SealedSource {
             key: &self.key,
             source,
@@ -669,12 +672,90 @@ impl Sealer {
             frame: 0,
             left: plain,
             frames_left: plain.div_ceil(FRAME_BYTES).max(1),
-            out,
+            out: FrameBuffer::new(room as usize),
             at: 0,
             end: 0,
+            weight: timing_weight(seq, plain),
             nanos: 0,
         }
     }
+}
+
+/// Bytes of the largest sealed frame kept on the stack (a small message's
+/// seq, frame and tag), so that sealing one allocates nothing.
+const INLINE_FRAME: usize = 256;
+
+/// The private buffer a frame is sealed in: on the stack for small
+/// messages, else on the heap.
+struct FrameBuffer {
+    inline: [u8; INLINE_FRAME],
+    /// Empty unless `room` is above [`INLINE_FRAME`].
+    heap: Vec<u8>,
+    room: usize,
+}
+
+impl FrameBuffer {
+    /// `room` zeroed bytes.
+    fn new(room: usize) -> FrameBuffer {
+        let heap = if room > INLINE_FRAME {
+            vec![0; room]
+        } else {
+            Vec::new()
+        };
+        FrameBuffer {
+            inline: [0; INLINE_FRAME],
+            heap,
+            room,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self.inline.get(..self.room) {
+            Some(bytes) => bytes,
+            None => &self.heap,
+        }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self.inline.get_mut(..self.room) {
+            Some(bytes) => bytes,
+            None => &mut self.heap,
+        }
+    }
+}
+
+/// Messages shorter than this are timed for the statistics only one in
+/// [`TIMING_SAMPLE`] (by sequence number), that one counting for all of
+/// them: two clock reads cost about as much as sealing such a message.
+pub(crate) const TIMED_BYTES: u64 = 4096;
+
+/// One in this many short messages is timed (see [`TIMED_BYTES`]).
+pub(crate) const TIMING_SAMPLE: u64 = 64;
+
+/// How much the time of sealing or opening message `seq` of `plain`
+/// bytes counts in the statistics: 1 for messages of [`TIMED_BYTES`] or
+/// more, [`TIMING_SAMPLE`] for the sampled short ones, 0 (not timed) for
+/// the other short ones.
+pub(crate) fn timing_weight(seq: u64, plain: u64) -> u64 {
+    if plain >= TIMED_BYTES {
+        1
+    } else if seq % TIMING_SAMPLE == 0 {
+        TIMING_SAMPLE
+    } else {
+        0
+    }
+}
+
+/// The sequence number of the sealed message `data` starts with.
+fn sealed_seq(data: &[u8]) -> Option<u64> {
+    data.first_chunk::<8>().map(|seq| u64::from_le_bytes(*seq))
+}
+
+/// Nanoseconds since `started`, times `weight` (saturating).
+fn weighted_nanos(started: Instant, weight: u64) -> u64 {
+    u64::try_from(started.elapsed().as_nanos())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(weight)
 }
 
 /// A message's sealed bytes, produced frame by frame from its plain source
@@ -688,14 +769,17 @@ pub(crate) struct SealedSource<'a, R> {
     left: u64,
     frames_left: u64,
     /// Sealed bytes not handed out yet: `out[at..end]`.
-    out: Vec<u8>,
+    out: FrameBuffer,
     at: usize,
     end: usize,
+    /// How much sealing this message counts in the statistics (see
+    /// [`timing_weight`]).
+    weight: u64,
     nanos: u64,
 }
 
 impl<R: Read> SealedSource<'_, R> {
-    /// Time spent sealing so far.
+    /// Time spent sealing so far (weighted, see [`timing_weight`]).
     pub(crate) fn nanos(&self) -> u64 {
         self.nanos
     }
@@ -725,16 +809,17 @@ impl<R: Read> SealedSource<'_, R> {
             return Ok(false);
         }
         let n = self.left.min(FRAME_BYTES) as usize;
+        let out = self.out.bytes_mut();
         let start = if self.frame == 0 {
-            self.out[..8].copy_from_slice(&self.seq.to_le_bytes());
+            out[..8].copy_from_slice(&self.seq.to_le_bytes());
             SEQ_BYTES as usize
         } else {
             0
         };
         // `out` holds the seq, a whole frame and its tag (see `seal`).
-        let (frame, rest) = self.out[start..].split_at_mut(n);
+        let (frame, rest) = out[start..].split_at_mut(n);
         self.source.read_exact(frame)?;
-        let started = std::time::Instant::now();
+        let started = (self.weight != 0).then(Instant::now);
         let tag = self
             .key
             .seal_in_place_separate_tag(
@@ -744,7 +829,11 @@ impl<R: Read> SealedSource<'_, R> {
             )
             .map_err(|_| io::Error::other("frame too large to seal"))?;
         rest[..TAG_BYTES as usize].copy_from_slice(tag.as_ref());
-        self.nanos += u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        if let Some(started) = started {
+            self.nanos = self
+                .nanos
+                .saturating_add(weighted_nanos(started, self.weight));
+        }
         self.at = 0;
         self.end = start + n + TAG_BYTES as usize;
         self.frame = self.frame.wrapping_add(1);
@@ -759,7 +848,7 @@ impl<R: Read> Read for SealedSource<'_, R> {
         if self.at == self.end && !self.refill()? {
             return Ok(0);
         }
-        let ready = &self.out[self.at..self.end];
+        let ready = &self.out.bytes()[self.at..self.end];
         let n = ready.len().min(buf.len());
         buf[..n].copy_from_slice(&ready[..n]);
         self.at += n;
@@ -891,27 +980,134 @@ impl Opener {
         binding: &Binding,
         data: &mut Vec<u8>,
     ) -> Result<(), OpenError> {
-        let total = data.len() as u64;
-        let (frames, _) = layout(total).ok_or(OpenError::BadLength { total })?;
-        let (seq, _) = data
-            .split_first_chunk::<8>()
-            .ok_or(OpenError::BadLength { total })?;
-        let seq = u64::from_le_bytes(*seq);
-        let binding = binding.bytes();
-        let full = (FRAME_BYTES + TAG_BYTES) as usize;
-        let mut read = SEQ_BYTES as usize;
-        let mut written = 0usize;
-        for index in 0..frames {
-            let end = (read + full).min(data.len());
-            let in_out = data.get_mut(written..end).ok_or(OpenError::Forged)?;
-            // `frames` < 2^32 (checked by `layout`).
-            let plain = self.open_frame(&binding, seq, index as u32, in_out, read - written)?;
-            written += plain;
-            read = end;
-        }
-        data.truncate(written);
-        Ok(())
+        OpenInPlace::new(*binding)?.finish(self, data).map(drop)
     }
+}
+
+/// A sealed message assembled in one buffer and opened there frame by
+/// frame as its bytes arrive, so that opening overlaps the sender's
+/// sealing of the frames after. The buffer holds the plain bytes of the
+/// opened frames at `..written`, then `written..read` that are spent, then
+/// the sealed bytes not opened yet from `read` on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct OpenInPlace {
+    binding: Binding,
+    frames: u64,
+    last_frame: u64,
+    /// The message's seq, once its first 8 bytes arrived.
+    seq: Option<u64>,
+    /// Frames opened.
+    index: u64,
+    read: usize,
+    written: usize,
+}
+
+impl OpenInPlace {
+    /// The opening of a message whose first chunk says `binding`.
+    pub(crate) fn new(binding: Binding) -> Result<OpenInPlace, OpenError> {
+        let (frames, last_frame) = layout(binding.total).ok_or(OpenError::BadLength {
+            total: binding.total,
+        })?;
+        Ok(OpenInPlace {
+            binding,
+            frames,
+            last_frame,
+            seq: None,
+            index: 0,
+            read: 0,
+            written: 0,
+        })
+    }
+
+    /// Whether a later chunk with `flags` belongs to this message.
+    pub(crate) fn binds(&self, flags: FrameFlags) -> bool {
+        Binding::flags_of(flags) == self.binding.flags
+    }
+
+    /// Where the next frame ends in the buffer (`None`: all are open).
+    fn next_end(&self) -> Option<usize> {
+        if self.index >= self.frames {
+            return None;
+        }
+        let size = if self.index + 1 == self.frames {
+            self.last_frame
+        } else {
+            FRAME_BYTES + TAG_BYTES
+        };
+        // At most the total, which the reassembler bounded to memory.
+        Some(self.read.max(SEQ_BYTES as usize) + size as usize)
+    }
+
+    /// Opens every frame `data` (the message's bytes so far) holds whole;
+    /// returns the (weighted, see [`timing_weight`]) nanoseconds it took.
+    /// The clock is read only when a frame is complete.
+    pub(crate) fn open_ready(
+        &mut self,
+        opener: &mut Opener,
+        data: &mut [u8],
+    ) -> Result<u64, OpenError> {
+        let Some(end) = self.next_end().filter(|&end| end <= data.len()) else {
+            return Ok(0);
+        };
+        let seq = match self.seq {
+            Some(seq) => seq,
+            None => {
+                let seq = sealed_seq(data).ok_or(OpenError::Forged)?;
+                self.read = SEQ_BYTES as usize;
+                self.seq = Some(seq);
+                seq
+            }
+        };
+        let weight = timing_weight(seq, self.plain_total());
+        let started = (weight != 0).then(Instant::now);
+        let binding = self.binding.bytes();
+        let mut end = end;
+        loop {
+            let in_out = data.get_mut(self.written..end).ok_or(OpenError::Forged)?;
+            // `frames` < 2^32 (checked by `layout`).
+            let plain = opener.open_frame(
+                &binding,
+                seq,
+                self.index as u32,
+                in_out,
+                self.read - self.written,
+            )?;
+            self.written += plain;
+            self.read = end;
+            self.index += 1;
+            match self.next_end().filter(|&next| next <= data.len()) {
+                Some(next) => end = next,
+                None => break,
+            }
+        }
+        Ok(started.map_or(0, |started| weighted_nanos(started, weight)))
+    }
+
+    /// Opens what is left of the whole message `data` and cuts it to its
+    /// plain bytes; returns the nanoseconds as [`open_ready`](Self::open_ready).
+    pub(crate) fn finish(
+        mut self,
+        opener: &mut Opener,
+        data: &mut Vec<u8>,
+    ) -> Result<u64, OpenError> {
+        let nanos = self.open_ready(opener, data)?;
+        if self.index != self.frames || self.read != data.len() {
+            return Err(OpenError::BadLength {
+                total: self.binding.total,
+            });
+        }
+        data.truncate(self.written);
+        Ok(nanos)
+    }
+
+    fn plain_total(&self) -> u64 {
+        plain_total(&self.binding, self.frames)
+    }
+}
+
+/// Plain bytes of a sealed message of `frames` frames bound to `binding`.
+fn plain_total(binding: &Binding, frames: u64) -> u64 {
+    binding.total - SEQ_BYTES - frames * TAG_BYTES
 }
 
 /// A sealed message being opened as its chunks arrive (streamed receive):
@@ -958,7 +1154,7 @@ impl MessageOpener {
 
     /// Plain bytes of the whole message.
     pub(crate) fn plain_total(&self) -> u64 {
-        self.binding.total - SEQ_BYTES - self.frames * TAG_BYTES
+        plain_total(&self.binding, self.frames)
     }
 
     /// Takes the next sealed `bytes` (in order), appending to `out` the
@@ -1052,7 +1248,18 @@ mod tests {
     }
 
     #[test]
-    fn whole_and_streamed_opening_at_any_split() {
+    fn short_messages_are_timed_one_in_sixty_four() {
+        let weights: Vec<u64> = (0..=TIMING_SAMPLE)
+            .map(|seq| timing_weight(seq, 64))
+            .collect();
+        assert_eq!(weights.iter().sum::<u64>(), 2 * TIMING_SAMPLE);
+        assert_eq!(weights[0], TIMING_SAMPLE);
+        assert_eq!(weights[TIMING_SAMPLE as usize], TIMING_SAMPLE);
+        assert!((1..=TIMING_SAMPLE).all(|seq| timing_weight(seq, TIMED_BYTES) == 1));
+    }
+
+    #[test]
+    fn whole_streamed_and_assembled_opening_at_any_split() {
         for cipher in Cipher::ALL {
             let key = [5u8; 32];
             let sealer = Sealer::new(cipher, &key).unwrap();
@@ -1074,6 +1281,18 @@ mod tests {
                     }
                     assert_eq!(out, plain);
                     assert_eq!(streamed.plain_total(), n as u64);
+                    // Assembled in one buffer, each frame opened as it
+                    // completes.
+                    let mut opener = Opener::new(cipher, &key).unwrap();
+                    let mut opening = OpenInPlace::new(b).unwrap();
+                    let mut assembled = Vec::new();
+                    for piece in sealed.chunks(split) {
+                        assembled.extend_from_slice(piece);
+                        opening.open_ready(&mut opener, &mut assembled).unwrap();
+                    }
+                    assert_eq!(opening.index, opening.frames);
+                    opening.finish(&mut opener, &mut assembled).unwrap();
+                    assert_eq!(assembled, plain);
                 }
             }
         }

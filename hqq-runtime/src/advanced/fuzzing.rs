@@ -153,7 +153,7 @@ pub fn open(
     sealed: &[u8],
     split: usize,
 ) -> Result<Vec<u8>, crate::advanced::OpenError> {
-    use crate::advanced::encryption::{MessageOpener, Opener};
+    use crate::advanced::encryption::{MessageOpener, OpenInPlace, Opener};
 
     let binding = binding(message, sealed.len() as u64);
     let mut whole = sealed.to_vec();
@@ -172,13 +172,27 @@ pub fn open(
         }
         Ok(out)
     });
-    assert_eq!(
-        whole.is_ok(),
-        streamed.is_ok(),
-        "whole and streamed opening disagree"
-    );
-    if let (Ok(a), Ok(b)) = (&whole, &streamed) {
-        assert_eq!(a, b, "whole and streamed opening disagree");
+    let Ok(mut assembling_opener) = Opener::new(cipher, key) else {
+        return Err(crate::advanced::OpenError::NotNegotiated);
+    };
+    let assembled = OpenInPlace::new(binding).and_then(|mut opening| {
+        let mut data = Vec::new();
+        for piece in sealed.chunks(split.max(1)) {
+            data.extend_from_slice(piece);
+            opening.open_ready(&mut assembling_opener, &mut data)?;
+        }
+        opening.finish(&mut assembling_opener, &mut data)?;
+        Ok(data)
+    });
+    for other in [&streamed, &assembled] {
+        assert_eq!(
+            whole.is_ok(),
+            other.is_ok(),
+            "whole, streamed and assembled opening disagree"
+        );
+        if let (Ok(a), Ok(b)) = (&whole, other) {
+            assert_eq!(a, b, "whole, streamed and assembled opening disagree");
+        }
     }
     whole
 }

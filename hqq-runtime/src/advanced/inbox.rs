@@ -716,7 +716,12 @@ impl Inbox {
             .reassembler
             .accept(chunk, payload, &mut self.budget, now)?
         {
-            Assembled::Partial => return Ok(routed),
+            Assembled::Partial => {
+                if chunk.chunk_flags.contains(FrameFlags::ENCRYPTED) {
+                    self.open_arrived(chunk)?;
+                }
+                return Ok(routed);
+            }
             Assembled::Aborted(_) => {
                 routed.aborted = true;
                 return Ok(routed);

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::advanced::budget::{Account, Budget, Overflow, ENTRY_BYTES};
 use crate::advanced::chunking::MessageKind;
+use crate::advanced::encryption::OpenInPlace;
 use crate::advanced::idmap::IdMap;
 use crate::codec::Limits;
 use crate::payload_view::PayloadView;
@@ -377,6 +378,9 @@ pub(crate) struct AssembledMessage {
     /// What the message holds of the receive budget (one entry and this
     /// many bytes of its [`Account`]); whoever drops it gives it back.
     pub(crate) charged: u64,
+    /// A sealed message's frames opened so far (in `data`) as its chunks
+    /// arrived; `None` if none was.
+    pub(crate) opening: Option<OpenInPlace>,
 }
 
 impl AssembledMessage {
@@ -406,6 +410,8 @@ struct Partial {
     data: Vec<u8>,
     /// Bytes charged to the budget for it (capacity plus bookkeeping).
     charged: u64,
+    /// A sealed message's frames opened so far (see [`Reassembler::sealed_partial`]).
+    opening: Option<OpenInPlace>,
 }
 
 /// The first reservation of a message: its total if that is small, else
@@ -491,6 +497,7 @@ impl Reassembler {
             let partial = Partial {
                 data: Vec::new(),
                 charged: ENTRY_BYTES,
+                opening: None,
             };
             self.buffers.insert(key, partial);
         }
@@ -515,6 +522,7 @@ impl Reassembler {
             wire: done.data.len() as u64,
             data: done.data,
             charged: done.charged,
+            opening: done.opening,
         }))
     }
 
@@ -564,7 +572,28 @@ impl Reassembler {
             wire: data.len() as u64,
             data,
             charged,
+            opening: None,
         })))
+    }
+
+    /// The bytes so far of the message `key` in progress, and the state
+    /// of opening them (a sealed message is opened frame by frame as its
+    /// chunks arrive, in its own buffer: the caller keeps the state here,
+    /// so that it goes wherever the message goes).
+    pub(crate) fn sealed_partial(
+        &mut self,
+        key: &MessageKey,
+    ) -> Option<(&mut Vec<u8>, &mut Option<OpenInPlace>)> {
+        self.buffers
+            .get_mut(key)
+            .map(|partial| (&mut partial.data, &mut partial.opening))
+    }
+
+    /// Drops the message `key` in progress (refused elsewhere) and gives
+    /// back what it held of `budget`.
+    pub(crate) fn drop_message(&mut self, key: &MessageKey, budget: &mut Budget) {
+        self.sequencer.forget(key);
+        self.release(key, budget);
     }
 
     fn release(&mut self, key: &MessageKey, budget: &mut Budget) {

@@ -1,7 +1,7 @@
 //! A Standard link end that changes what it sends, for the encryption
 //! tests (blocking and async): a process that writes the segment.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -14,10 +14,14 @@ use hqq_runtime::Packet;
 
 /// A Standard link end that plays a process writing the segment: it logs
 /// every ConnCopy chunk as it is in the slot's buffer, can flip a byte of
-/// the next non-empty chunk there, and can send raw packets.
+/// the next non-empty chunk there (or the byte at a message offset), and
+/// can send raw packets.
 pub struct Tampering {
     inner: StandardLink,
     pub flip_next: AtomicBool,
+    /// The offset in the next message that reaches it whose byte is
+    /// flipped (`u64::MAX`: none).
+    pub flip_offset: AtomicU64,
     log: Mutex<Vec<(Packet, Vec<u8>)>>,
 }
 
@@ -26,6 +30,7 @@ impl Tampering {
         Tampering {
             inner,
             flip_next: AtomicBool::new(false),
+            flip_offset: AtomicU64::new(u64::MAX),
             log: Mutex::new(Vec::new()),
         }
     }
@@ -68,6 +73,11 @@ impl PacketTransport for Tampering {
                 let size = packet.operand(4) as usize;
                 if size > 0 && self.flip_next.swap(false, Ordering::SeqCst) {
                     buffer[size / 2] ^= 0x01;
+                }
+                let (offset, at) = (packet.operand(3), self.flip_offset.load(Ordering::SeqCst));
+                if (offset..offset + size as u64).contains(&at) {
+                    buffer[(at - offset) as usize] ^= 0x01;
+                    self.flip_offset.store(u64::MAX, Ordering::SeqCst);
                 }
                 let bytes = buffer[..size].to_vec();
                 self.log.lock().unwrap().push((packet, bytes));

@@ -7,8 +7,8 @@ use std::time::Instant;
 use super::{InboundError, Inbox, Reply};
 use crate::advanced::budget::ENTRY_BYTES;
 use crate::advanced::encryption::{
-    Binding, HandshakeError, MessageOpener, NoiseHandshake, OpenError, Opener, KEY_BYTES,
-    MAX_HANDSHAKE_MESSAGE,
+    Binding, HandshakeError, MessageOpener, NoiseHandshake, OpenError, OpenInPlace, Opener,
+    KEY_BYTES, MAX_HANDSHAKE_MESSAGE,
 };
 use crate::advanced::negotiation::Negotiated;
 use crate::advanced::reassembly::{AssembledMessage, ChunkInfo, MessageKey};
@@ -100,36 +100,82 @@ impl Inbox {
     }
 
     /// Replaces a whole sealed `message` (last chunk's flags `flags`) by
-    /// its plain bytes, in place; gives back the budget of the seal's
-    /// overhead, or everything the message held if it does not open.
+    /// its plain bytes, in place (opening what is left of it: a message
+    /// of several chunks had its frames opened as they arrived); gives
+    /// back the budget of the seal's overhead, or everything the message
+    /// held if it does not open.
     pub(super) fn open_whole(
         &mut self,
         flags: FrameFlags,
         mut message: AssembledMessage,
     ) -> Result<AssembledMessage, InboundError> {
-        let binding = Binding {
-            connection: message.key.connection,
-            message: message.key.message,
-            flags: Binding::flags_of(flags),
-            method_or_status: message.method_or_status,
-            total: message.data.len() as u64,
-        };
-        let started = Instant::now();
         let sealed = message.data.len() as u64;
+        let opening = match message.opening.take() {
+            Some(opening) if opening.binds(flags) => Ok(opening),
+            Some(_) => Err(OpenError::Forged),
+            None => OpenInPlace::new(Binding {
+                connection: message.key.connection,
+                message: message.key.message,
+                flags: Binding::flags_of(flags),
+                method_or_status: message.method_or_status,
+                total: sealed,
+            }),
+        };
         let opened = match self.opener.as_mut() {
-            Some(opener) => opener.open_whole(&binding, &mut message.data),
+            Some(opener) => opening.and_then(|opening| opening.finish(opener, &mut message.data)),
             None => Err(OpenError::NotNegotiated),
         };
-        self.events.decryption_nanos += elapsed_nanos(started);
-        if let Err(e) = opened {
-            self.budget.release(message.account(), message.charged, 1);
-            return Err(self.open_failed(e));
-        }
+        let nanos = match opened {
+            Ok(nanos) => nanos,
+            Err(e) => {
+                self.budget.release(message.account(), message.charged, 1);
+                return Err(self.open_failed(e));
+            }
+        };
+        self.events.decryption_nanos += nanos;
         let overhead = sealed - message.data.len() as u64;
         self.budget.release(message.account(), overhead, 0);
         message.charged -= overhead;
         self.events.decrypted_bytes += message.data.len() as u64;
         Ok(message)
+    }
+
+    /// Opens, in the message's own buffer, the frames that `chunk` (just
+    /// assembled, not the message's last) of a sealed message completed:
+    /// so the receiver opens frames while the sender seals the next ones.
+    /// A frame that does not open drops the whole message (counted, its
+    /// budget given back); its later chunks are then refused as chunks of
+    /// a message that never began.
+    pub(super) fn open_arrived(&mut self, chunk: &ConnCopy) -> Result<(), InboundError> {
+        let key = MessageKey::of(chunk);
+        let opened = self.open_partial(key, chunk);
+        opened.map_err(|e| {
+            self.reassembler.drop_message(&key, &mut self.budget);
+            self.open_failed(e)
+        })
+    }
+
+    fn open_partial(&mut self, key: MessageKey, chunk: &ConnCopy) -> Result<(), OpenError> {
+        let opener = self.opener.as_mut().ok_or(OpenError::NotNegotiated)?;
+        let Some((data, opening)) = self.reassembler.sealed_partial(&key) else {
+            return Ok(());
+        };
+        let flags = chunk.chunk_flags;
+        let opening = match opening {
+            Some(opening) if opening.binds(flags) => opening,
+            None if flags.contains(FrameFlags::BEGIN) => {
+                opening.insert(OpenInPlace::new(Binding {
+                    connection: key.connection,
+                    message: key.message,
+                    flags: Binding::flags_of(flags),
+                    method_or_status: chunk.method_or_status,
+                    total: chunk.total,
+                })?)
+            }
+            _ => return Err(OpenError::Forged),
+        };
+        self.events.decryption_nanos += opening.open_ready(opener, data)?;
+        Ok(())
     }
 
     /// Opens one chunk (`copy`, already out of the segment, charged
