@@ -56,6 +56,7 @@ pub mod async_link;
 pub mod ceiling;
 pub mod copy;
 pub mod cpu_time;
+pub mod cross_copy;
 pub mod echo;
 pub mod error;
 pub mod fd;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::advanced::{spawn_advanced, spawn_advanced_with, AdvancedMode, Content, RowFeatures};
 use super::ceiling::{Aead, Lz4Ceiling, Lz4Step, SealCeiling};
 use super::copy::CopyCeiling;
+use super::cross_copy::CrossCoreCopy;
 use super::error::BenchError;
 use super::fd::{spawn_pipe, spawn_socketpair};
 use super::floor::{CacheLineProcesses, CacheLineThreads};
@@ -37,6 +38,9 @@ pub const SOCKETPAIR: &str = "socketpair";
 pub const PIPE: &str = "pipe pair";
 /// Name of the copy ceiling: a bare `memcpy` loop.
 pub const MEMCPY: &str = "memcpy (1 MiB working set)";
+/// Name of the cross-core copy: the link's copies in on one CPU and out
+/// on the other, handed over by two counters instead of a ring.
+pub const CROSS_CORE_COPY: &str = "bare hand-off between the two CPUs (threads)";
 /// Name of the pipe pair's round trips 2 ms apart.
 pub const PIPE_PARKED: &str = "pipe pair, 2 ms apart";
 /// Name of the Standard link's round trips 2 ms apart.
@@ -424,13 +428,18 @@ pub const STREAMS: &[StreamEntry] = &[
         open: || Ok(Box::new(CopyCeiling::new())),
     },
     StreamEntry {
+        name: CROSS_CORE_COPY,
+        baselines: &[MEMCPY],
+        open: || Ok(Box::new(CrossCoreCopy::new())),
+    },
+    StreamEntry {
         name: PIPE,
         baselines: &[SOCKETPAIR],
         open: || Ok(Box::new(spawn_pipe()?)),
     },
     StreamEntry {
         name: STANDARD_LINK,
-        baselines: &[SOCKETPAIR, MEMCPY],
+        baselines: &[SOCKETPAIR, MEMCPY, CROSS_CORE_COPY],
         open: || Ok(Box::new(spawn_link()?)),
     },
     #[cfg(feature = "iceoryx2")]
