@@ -1,12 +1,14 @@
-//! The cross-core copy: one thread copies each message from a working set
-//! into one of [`SLOTS`] buffers, a thread on the peer CPU copies it out,
-//! and two counters hand the buffers back and forth. The copies are the
-//! Standard link's own (`memcpy` in, [`PayloadView::copy_to_slice`] out),
-//! but there is no ring, no packet, no check and no segment: about the
-//! least any transport that copies a message in on one core and out on
-//! another must do. A copy within one core ([`super::copy`]) does not show
-//! that cost, since there the source is already in the copying core's
-//! caches.
+//! A bare hand-off between the two CPUs: one thread copies each message
+//! from a working set into one of [`SLOTS`] buffers, a thread on the peer
+//! CPU copies it out, and two shared counters hand the buffers back and
+//! forth. The copies are the Standard link's own (`memcpy` in,
+//! [`PayloadView::copy_to_slice`] out); there is no ring, packet, check or
+//! segment. It is not a ceiling: both counters cross between the cores on
+//! every message, where the link's per-slot sequence words spread that
+//! traffic over many lines. It shows what copying in on one core and out
+//! on another costs without a protocol, which a copy within one core
+//! ([`super::copy`]) does not (there the source is already in the copying
+//! core's caches).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
