@@ -2,13 +2,13 @@
 //! over an [`AsyncStandardLink`] and over a tokio `UnixStream`, each
 //! driven by a current-thread tokio runtime in the parent (with the I/O
 //! and time drivers enabled as most applications have them; one
-//! `block_on` per lap of round trips, and per send or receive of the
-//! stream rows). The peers are the blocking ones of the
+//! `block_on` for all the laps of a round-trip row, and one per send or
+//! receive of the stream rows). The peers are the blocking ones of the
 //! Standard link and socketpair rows, so the rows differ from those only
 //! in the parent's waiting.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hqq_runtime::async_link::AsyncStandardLink;
 use hqq_runtime::wait::WaitPolicy;
@@ -52,12 +52,21 @@ impl EchoChannel for AsyncLinkChannel {
         self.runtime.block_on(recv_exact(link, buf))
     }
 
-    fn ping_pongs(&mut self, message: &mut [u8], count: u64) -> io::Result<()> {
+    fn timed_laps(
+        &mut self,
+        message: &mut [u8],
+        batch_len: u64,
+        laps: &mut [Duration],
+    ) -> io::Result<()> {
         let link = &self.link;
         self.runtime.block_on(async {
-            for _ in 0..count {
-                send(link, message).await?;
-                recv_exact(link, message).await?;
+            for lap in laps {
+                let start = Instant::now();
+                for _ in 0..batch_len {
+                    send(link, message).await?;
+                    recv_exact(link, message).await?;
+                }
+                *lap = start.elapsed();
             }
             Ok(())
         })
@@ -149,12 +158,21 @@ impl EchoChannel for TokioUnixChannel {
         self.runtime.block_on(stream.read_exact(buf)).map(drop)
     }
 
-    fn ping_pongs(&mut self, message: &mut [u8], count: u64) -> io::Result<()> {
+    fn timed_laps(
+        &mut self,
+        message: &mut [u8],
+        batch_len: u64,
+        laps: &mut [Duration],
+    ) -> io::Result<()> {
         let stream = &mut self.stream;
         self.runtime.block_on(async {
-            for _ in 0..count {
-                stream.write_all(message).await?;
-                stream.read_exact(message).await?;
+            for lap in laps {
+                let start = Instant::now();
+                for _ in 0..batch_len {
+                    stream.write_all(message).await?;
+                    stream.read_exact(message).await?;
+                }
+                *lap = start.elapsed();
             }
             Ok(())
         })

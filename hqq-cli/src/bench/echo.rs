@@ -47,15 +47,25 @@ pub trait EchoChannel {
     /// closed the channel first.
     fn recv_exact(&mut self, buf: &mut [u8]) -> io::Result<()>;
 
-    /// `count` round trips of `message` (sent, then its echo received into
-    /// it). Async channels override it to run all of them in one
-    /// `block_on`, as an async application runs its round trips inside its
-    /// runtime (entering the runtime twice per round trip would be measured
-    /// too otherwise).
-    fn ping_pongs(&mut self, message: &mut [u8], count: u64) -> io::Result<()> {
-        for _ in 0..count {
-            self.send(message)?;
-            self.recv_exact(message)?;
+    /// `laps.len()` laps of `batch_len` round trips of `message` (sent,
+    /// then its echo received into it), each lap's time stored in `laps`.
+    /// Async channels override it to run every lap in one `block_on`, as
+    /// an async application runs its round trips inside its runtime:
+    /// entering the runtime once per lap would be measured too otherwise,
+    /// and a lap is only a few round trips (see `measure::MIN_LAP`).
+    fn timed_laps(
+        &mut self,
+        message: &mut [u8],
+        batch_len: u64,
+        laps: &mut [Duration],
+    ) -> io::Result<()> {
+        for lap in laps {
+            let start = Instant::now();
+            for _ in 0..batch_len {
+                self.send(message)?;
+                self.recv_exact(message)?;
+            }
+            *lap = start.elapsed();
         }
         Ok(())
     }
@@ -215,14 +225,9 @@ impl<C: EchoChannel> RoundTrip for EchoClient<C> {
         self.start(Command::RoundTrips { size, count })?;
         let Self { channel, peer, buf } = self;
         let message = buf.get_mut(..size).unwrap_or_default();
-        for lap in laps {
-            let start = Instant::now();
-            if let Err(source) = channel.ping_pongs(message, batch_len) {
-                return Err(io_failure(peer, "ping-pong", source));
-            }
-            *lap = start.elapsed();
-        }
-        Ok(())
+        channel
+            .timed_laps(message, batch_len, laps)
+            .map_err(|source| io_failure(peer, "ping-pong", source))
     }
 }
 
