@@ -58,19 +58,49 @@ impl EchoChannel for AsyncLinkChannel {
         batch_len: u64,
         laps: &mut [Duration],
     ) -> io::Result<()> {
-        let link = &self.link;
-        self.runtime.block_on(async {
-            for lap in laps {
-                let start = Instant::now();
-                for _ in 0..batch_len {
-                    send(link, message).await?;
-                    recv_exact(link, message).await?;
-                }
-                *lap = start.elapsed();
-            }
-            Ok(())
-        })
+        timed_laps_in(&self.runtime, &mut self.link, message, batch_len, laps)
     }
+}
+
+/// An async end that echoes: one round trip of a message.
+trait AsyncRoundTrip {
+    /// Sends `message` and receives its echo into it.
+    async fn round_trip(&mut self, message: &mut [u8]) -> io::Result<()>;
+}
+
+impl AsyncRoundTrip for AsyncStandardLink {
+    async fn round_trip(&mut self, message: &mut [u8]) -> io::Result<()> {
+        send(self, message).await?;
+        recv_exact(self, message).await
+    }
+}
+
+impl AsyncRoundTrip for tokio::net::UnixStream {
+    async fn round_trip(&mut self, message: &mut [u8]) -> io::Result<()> {
+        self.write_all(message).await?;
+        self.read_exact(message).await.map(drop)
+    }
+}
+
+/// [`EchoChannel::timed_laps`] for an async end: every lap in one
+/// `block_on` of `runtime`.
+fn timed_laps_in(
+    runtime: &Runtime,
+    end: &mut impl AsyncRoundTrip,
+    message: &mut [u8],
+    batch_len: u64,
+    laps: &mut [Duration],
+) -> io::Result<()> {
+    runtime.block_on(async {
+        for lap in laps {
+            let start = Instant::now();
+            for _ in 0..batch_len {
+                end.round_trip(message).await?;
+            }
+            *lap = start.elapsed();
+        }
+        Ok(())
+    })
 }
 
 /// Sends `bytes` as messages of at most a buffer each.
@@ -164,18 +194,7 @@ impl EchoChannel for TokioUnixChannel {
         batch_len: u64,
         laps: &mut [Duration],
     ) -> io::Result<()> {
-        let stream = &mut self.stream;
-        self.runtime.block_on(async {
-            for lap in laps {
-                let start = Instant::now();
-                for _ in 0..batch_len {
-                    stream.write_all(message).await?;
-                    stream.read_exact(message).await?;
-                }
-                *lap = start.elapsed();
-            }
-            Ok(())
-        })
+        timed_laps_in(&self.runtime, &mut self.stream, message, batch_len, laps)
     }
 }
 
