@@ -221,3 +221,55 @@ fn pin_needs_two_cpus() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("different CPUs"));
 }
+
+/// `--alternate` measures the named rows once per round, with the floor
+/// around each round, and prints every round and the ratios (or why there
+/// are none: the floor may move on a loaded machine).
+#[test]
+fn alternate_prints_each_round_and_the_ratios() {
+    let output = run_hqq(&[
+        "bench",
+        "--quick",
+        "--alternate",
+        "RTT 64 B pipe pair",
+        "--alternate",
+        "stream 4 KiB hqq StandardLink",
+        "--rounds",
+        "2",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("[1] RTT 64 B pipe pair (RTT median)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[2] stream 4 KiB hqq StandardLink (stream GB/s)"),
+        "{stdout}"
+    );
+    let rounds: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.contains(" ns ") && line.contains(" GB/s"))
+        .collect();
+    assert_eq!(rounds.len(), 2, "{stdout}");
+    assert!(
+        stdout.contains("[2] / [1]: median") || stdout.contains("no round held its floor"),
+        "{stdout}"
+    );
+}
+
+/// A text that names no row, or more than one, is refused with the
+/// candidates.
+#[test]
+fn alternate_refuses_an_ambiguous_row() {
+    let output = run_hqq(&[
+        "bench",
+        "--alternate",
+        "StandardLink",
+        "--alternate",
+        "RTT 64 B pipe pair",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("it is part of: "), "{stderr}");
+}

@@ -1,5 +1,5 @@
 //! A bare hand-off between the two CPUs: one thread copies each message
-//! from a working set into one of [`SLOTS`] buffers, a thread on the peer
+//! from a working set into one of 256 buffers, a thread on the peer
 //! CPU copies it out, and two shared counters hand the buffers back and
 //! forth. The copies are the Standard link's own (`memcpy` in,
 //! [`PayloadView::copy_to_slice`] out); there is no ring, packet, check or

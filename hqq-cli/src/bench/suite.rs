@@ -294,7 +294,7 @@ pub const CLOSING_ROUND_TRIPS: &[RoundTripEntry] = &[RoundTripEntry {
 /// the two vCPUs on cores that share a cache, or on ones that do not, and
 /// may change its mind during a run; the floor then moves several-fold
 /// and so does every cross-process row.
-const FLOOR_DRIFT_LIMIT: f64 = 1.5;
+pub(super) const FLOOR_DRIFT_LIMIT: f64 = 1.5;
 
 /// A warning for a report whose process floor moved by more than
 /// [`FLOOR_DRIFT_LIMIT`] between the start and the end of the run.
@@ -563,7 +563,7 @@ pub struct SuiteRunError {
 
 /// One measurement of the suite.
 #[derive(Debug, Clone, Copy)]
-enum Plan {
+pub(super) enum Plan {
     Rtt(&'static RoundTripEntry, usize),
     Parked(&'static RoundTripEntry),
     Stream(&'static StreamEntry, usize),
@@ -572,7 +572,8 @@ enum Plan {
 }
 
 impl Plan {
-    fn all() -> Vec<Plan> {
+    /// Every measurement, in the order the suite runs them.
+    pub(super) fn all() -> Vec<Plan> {
         let mut plans = Vec::new();
         for size in SIZES {
             plans.extend(
@@ -592,7 +593,8 @@ impl Plan {
         plans
     }
 
-    fn label(self) -> String {
+    /// What the step is called in progress lines (and `--only`).
+    pub(super) fn label(self) -> String {
         match self {
             Plan::Rtt(entry, size) => format!("RTT {} {}", format_size(size), entry.name),
             Plan::Parked(entry) => format!("RTT 64 B {}", entry.name),
@@ -602,7 +604,8 @@ impl Plan {
         }
     }
 
-    fn run(self, config: &SuiteConfig, report: &mut Report) -> Result<(), BenchError> {
+    /// Starts the transport, measures it into `report`, and stops it.
+    pub(super) fn run(self, config: &SuiteConfig, report: &mut Report) -> Result<(), BenchError> {
         match self {
             Plan::Rtt(entry, size) => {
                 let figures = measure_rtt((entry.open)()?.as_mut(), size, config.rtt_laps)?;
