@@ -294,7 +294,7 @@ pub const CLOSING_ROUND_TRIPS: &[RoundTripEntry] = &[RoundTripEntry {
 /// the two vCPUs on cores that share a cache, or on ones that do not, and
 /// may change its mind during a run; the floor then moves several-fold
 /// and so does every cross-process row.
-pub(super) const FLOOR_DRIFT_LIMIT: f64 = 1.5;
+pub const FLOOR_DRIFT_LIMIT: f64 = 1.5;
 
 /// A warning for a report whose process floor moved by more than
 /// [`FLOOR_DRIFT_LIMIT`] between the start and the end of the run.
