@@ -233,7 +233,7 @@ fn alternate_prints_each_round_and_the_ratios() {
         "--alternate",
         "RTT 64 B pipe pair",
         "--alternate",
-        "stream 4 KiB hqq StandardLink",
+        "RTT 64 B hqq StandardLink",
         "--rounds",
         "2",
     ]);
@@ -244,12 +244,12 @@ fn alternate_prints_each_round_and_the_ratios() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("[2] stream 4 KiB hqq StandardLink (stream GB/s)"),
+        stdout.contains("[2] RTT 64 B hqq StandardLink (RTT median)"),
         "{stdout}"
     );
     let rounds: Vec<&str> = stdout
         .lines()
-        .filter(|line| line.contains(" ns ") && line.contains(" GB/s"))
+        .filter(|line| line.matches(" ns").count() == 2 && line.contains(" -> "))
         .collect();
     assert_eq!(rounds.len(), 2, "{stdout}");
     assert!(

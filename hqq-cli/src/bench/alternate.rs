@@ -200,8 +200,8 @@ pub struct AlternateRow {
     pub metric: Metric,
 }
 
-/// One row's figures divided by an earlier row's, over the rounds whose
-/// floor held.
+/// One row's figures divided by an earlier row's of the same metric, over
+/// the rounds whose floor held.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RatioSummary {
     /// Index (into [`AlternateReport::rows`]) of the row divided.
@@ -229,18 +229,20 @@ pub struct AlternateReport {
     pub rows: Vec<AlternateRow>,
     /// The rounds, in order.
     pub rounds: Vec<Round>,
-    /// Every row divided by every earlier row; empty if no round's floor
-    /// held.
+    /// Every row divided by every earlier row of the same metric; empty if
+    /// no round's floor held.
     pub ratios: Vec<RatioSummary>,
 }
 
-/// Each row divided by each earlier row, per round, summarized over the
-/// rounds whose floor held (ratios between figures of different metrics
-/// are taken as they are).
-fn summarize(rounds: &[Round], rows: usize) -> Vec<RatioSummary> {
+/// Each row divided by each earlier row of the same metric, per round,
+/// summarized over the rounds whose floor held.
+fn summarize(rounds: &[Round], rows: &[AlternateRow]) -> Vec<RatioSummary> {
     let held: Vec<&Round> = rounds.iter().filter(|r| r.floor_held()).collect();
-    let pairs = (0..rows).flat_map(|baseline| (baseline + 1..rows).map(move |row| (baseline, row)));
+    let count = rows.len();
+    let pairs =
+        (0..count).flat_map(|baseline| (baseline + 1..count).map(move |row| (baseline, row)));
     pairs
+        .filter(|&(baseline, row)| rows[baseline].metric == rows[row].metric)
         .filter_map(|(baseline, row)| {
             let mut ratios: Vec<f64> = held
                 .iter()
@@ -321,7 +323,7 @@ pub fn run_alternate(
     Ok(AlternateReport {
         machine,
         quick: config.quick,
-        ratios: summarize(&rounds, rows.len()),
+        ratios: summarize(&rounds, &rows),
         rows,
         rounds,
     })
@@ -345,7 +347,7 @@ impl fmt::Display for AlternateReport {
         for (index, round) in self.rounds.iter().enumerate() {
             writeln!(f, "{}", round_line(index, round, &self.rows))?;
         }
-        if self.ratios.is_empty() {
+        if !self.rounds.iter().any(Round::floor_held) {
             return writeln!(
                 f,
                 "no round held its floor within {FLOOR_DRIFT_LIMIT}x: no ratios"
@@ -392,12 +394,16 @@ pub fn round_line(index: usize, round: &Round, rows: &[AlternateRow]) -> String 
 mod tests {
     use super::*;
 
-    fn report(rounds: Vec<Round>) -> AlternateReport {
-        let ratios = summarize(&rounds, 2);
-        let row = |label: &str| AlternateRow {
+    fn row(label: &str, metric: Metric) -> AlternateRow {
+        AlternateRow {
             label: label.to_owned(),
-            metric: Metric::RttMedianNs,
-        };
+            metric,
+        }
+    }
+
+    fn report(rounds: Vec<Round>) -> AlternateReport {
+        let rows = vec![row("a", Metric::RttMedianNs), row("b", Metric::RttMedianNs)];
+        let ratios = summarize(&rounds, &rows);
         AlternateReport {
             machine: Machine {
                 cpu_model: "Test CPU".to_owned(),
@@ -407,7 +413,7 @@ mod tests {
                 pinned: None,
             },
             quick: false,
-            rows: vec![row("a"), row("b")],
+            rows,
             rounds,
             ratios,
         }
@@ -441,7 +447,7 @@ mod tests {
     }
 
     #[test]
-    fn every_row_is_divided_by_every_earlier_row() {
+    fn every_row_is_divided_by_every_earlier_row_of_its_metric() {
         let rounds = [
             Round {
                 floor_before_ns: 70.0,
@@ -454,7 +460,19 @@ mod tests {
                 floor_after_ns: 71.0,
             },
         ];
-        let pairs: Vec<(usize, usize, f64)> = summarize(&rounds, 3)
+        let rate = Metric::MessagesPerSec;
+        let rows = [
+            row("a", rate),
+            row("b", Metric::GigabytesPerSec),
+            row("c", rate),
+        ];
+        let pairs: Vec<(usize, usize, f64)> = summarize(&rounds, &rows)
+            .iter()
+            .map(|r| (r.row, r.baseline, r.median))
+            .collect();
+        assert_eq!(pairs, [(2, 0, 8.0)]);
+        let rows = [row("a", rate), row("b", rate), row("c", rate)];
+        let pairs: Vec<(usize, usize, f64)> = summarize(&rounds, &rows)
             .iter()
             .map(|r| (r.row, r.baseline, r.median))
             .collect();
