@@ -200,21 +200,45 @@ pub struct AlternateRow {
     pub metric: Metric,
 }
 
-/// One row's figures divided by an earlier row's of the same metric, over
-/// the rounds whose floor held.
+/// The median and range of per-round figures.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread {
+    /// Median over the rounds.
+    pub median: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values`; `None` if there are none.
+    fn of(mut values: Vec<f64>) -> Option<Spread> {
+        values.sort_by(f64::total_cmp);
+        let (min, max) = (*values.first()?, *values.last()?);
+        let mid = values.len() / 2;
+        let median = if values.len() % 2 == 0 {
+            (values[mid - 1] + values[mid]) / 2.0
+        } else {
+            values[mid]
+        };
+        Some(Spread { median, min, max })
+    }
+}
+
+/// One row's figures next to an earlier row's of the same metric, over the
+/// rounds whose floor held.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RatioSummary {
-    /// Index (into [`AlternateReport::rows`]) of the row divided.
+    /// Index (into [`AlternateReport::rows`]) of the row compared.
     pub row: usize,
-    /// Index of the row it is divided by.
+    /// Index of the row it is compared with.
     pub baseline: usize,
-    /// Median of the per-round ratios.
-    pub median: f64,
-    /// Smallest per-round ratio.
-    pub min: f64,
-    /// Largest per-round ratio.
-    pub max: f64,
-    /// Rounds the ratios come from.
+    /// `row / baseline`, per round.
+    pub ratio: Spread,
+    /// `row - baseline`, per round, in the metric's unit.
+    pub difference: Spread,
+    /// Rounds the figures come from.
     pub rounds: usize,
 }
 
@@ -244,30 +268,19 @@ fn summarize(rounds: &[Round], rows: &[AlternateRow]) -> Vec<RatioSummary> {
     pairs
         .filter(|&(baseline, row)| rows[baseline].metric == rows[row].metric)
         .filter_map(|(baseline, row)| {
-            let mut ratios: Vec<f64> = held
+            let pairs: Vec<(f64, f64)> = held
                 .iter()
-                .filter_map(|round| Some(round.values.get(row)? / round.values.get(baseline)?))
+                .filter_map(|round| Some((*round.values.get(row)?, *round.values.get(baseline)?)))
                 .collect();
-            ratios.sort_by(f64::total_cmp);
             Some(RatioSummary {
                 row,
                 baseline,
-                min: *ratios.first()?,
-                max: *ratios.last()?,
-                median: median(&ratios),
-                rounds: ratios.len(),
+                ratio: Spread::of(pairs.iter().map(|(r, b)| r / b).collect())?,
+                difference: Spread::of(pairs.iter().map(|(r, b)| r - b).collect())?,
+                rounds: pairs.len(),
             })
         })
         .collect()
-}
-
-fn median(sorted: &[f64]) -> f64 {
-    let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    } else {
-        sorted[mid]
-    }
 }
 
 /// Runs the alternating measurement, calling `on_round` with the rows,
@@ -358,14 +371,26 @@ impl fmt::Display for AlternateReport {
             "ratios over the rounds whose floor held within {FLOOR_DRIFT_LIMIT}x:"
         )?;
         for r in &self.ratios {
+            let (row, baseline) = (r.row + 1, r.baseline + 1);
+            let (ratio, difference) = (r.ratio, r.difference);
+            let signed = |value: f64| {
+                let text = self.rows[r.row].metric.format_value(value);
+                if value >= 0.0 {
+                    format!("+{text}")
+                } else {
+                    text
+                }
+            };
             writeln!(
                 f,
-                "[{}] / [{}]: median {:.3}x, range {:.3}x to {:.3}x ({} rounds)",
-                r.row + 1,
-                r.baseline + 1,
-                r.median,
-                r.min,
-                r.max,
+                "[{row}] / [{baseline}]: median {:.3}x, range {:.3}x to {:.3}x; \
+                 [{row}] - [{baseline}]: median {}, range {} to {} ({} rounds)",
+                ratio.median,
+                ratio.min,
+                ratio.max,
+                signed(difference.median),
+                signed(difference.min),
+                signed(difference.max),
                 r.rounds
             )?;
         }
@@ -439,11 +464,23 @@ mod tests {
             panic!("one pair: {:?}", report.ratios);
         };
         assert_eq!((summary.row, summary.baseline, summary.rounds), (1, 0, 3));
-        assert_eq!((summary.min, summary.median, summary.max), (2.0, 2.5, 3.0));
+        let ratio = summary.ratio;
+        assert_eq!((ratio.min, ratio.median, ratio.max), (2.0, 2.5, 3.0));
+        let difference = summary.difference;
+        assert_eq!(
+            (difference.min, difference.median, difference.max),
+            (150.0, 200.0, 500.0)
+        );
         let table = report.to_string();
         assert!(table.contains("70 -> 400"), "{table}");
         assert!(table.contains("* floor moved: not counted"), "{table}");
-        assert!(table.contains("[2] / [1]: median 2.500x, range 2.000x to 3.000x (3 rounds)"));
+        assert!(
+            table.contains(
+                "[2] / [1]: median 2.500x, range 2.000x to 3.000x; \
+                 [2] - [1]: median +200 ns, range +150 ns to +500 ns (3 rounds)"
+            ),
+            "{table}"
+        );
     }
 
     #[test]
@@ -468,13 +505,13 @@ mod tests {
         ];
         let pairs: Vec<(usize, usize, f64)> = summarize(&rounds, &rows)
             .iter()
-            .map(|r| (r.row, r.baseline, r.median))
+            .map(|r| (r.row, r.baseline, r.ratio.median))
             .collect();
         assert_eq!(pairs, [(2, 0, 8.0)]);
         let rows = [row("a", rate), row("b", rate), row("c", rate)];
         let pairs: Vec<(usize, usize, f64)> = summarize(&rounds, &rows)
             .iter()
-            .map(|r| (r.row, r.baseline, r.median))
+            .map(|r| (r.row, r.baseline, r.ratio.median))
             .collect();
         assert_eq!(pairs, [(1, 0, 3.0), (2, 0, 8.0), (2, 1, 3.0)]);
     }
