@@ -1038,6 +1038,7 @@ impl Ring {
         self.wait_recv(idle, deadline, true)
     }
 
+    /// The wait loop of both, taking the buffer at the claim if `hold`.
     fn wait_recv<I: Idle + ?Sized>(
         &self,
         idle: &I,
