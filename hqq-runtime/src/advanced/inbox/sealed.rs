@@ -110,20 +110,23 @@ impl Inbox {
         mut message: AssembledMessage,
     ) -> Result<AssembledMessage, InboundError> {
         let sealed = message.data.len() as u64;
-        let opening = match message.opening.take() {
-            Some(opening) if opening.binds(flags) => Ok(opening),
-            Some(_) => Err(OpenError::Forged),
-            None => OpenInPlace::new(Binding {
-                connection: message.key.connection,
-                message: message.key.message,
-                flags: Binding::flags_of(flags),
-                method_or_status: message.method_or_status,
-                total: sealed,
-            }),
-        };
-        let opened = match self.opener.as_mut() {
-            Some(opener) => opening.and_then(|opening| opening.finish(opener, &mut message.data)),
-            None => Err(OpenError::NotNegotiated),
+        let opened = match (self.opener.as_mut(), message.opening.take()) {
+            (None, _) => Err(OpenError::NotNegotiated),
+            (Some(opener), Some(opening)) if opening.binds(flags) => {
+                opening.finish(opener, &mut message.data)
+            }
+            (Some(_), Some(_)) => Err(OpenError::Forged),
+            // A message in one chunk: opened whole (one frame at once).
+            (Some(opener), None) => {
+                let binding = Binding {
+                    connection: message.key.connection,
+                    message: message.key.message,
+                    flags: Binding::flags_of(flags),
+                    method_or_status: message.method_or_status,
+                    total: sealed,
+                };
+                opener.open_whole(&binding, &mut message.data)
+            }
         };
         let nanos = match opened {
             Ok(nanos) => nanos,
