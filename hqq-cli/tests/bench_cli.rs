@@ -25,6 +25,16 @@ const EXPECTED_ROWS: &[(&str, &str, &str)] = &[
     ("pipe pair", "64 B", "RTT median"),
     ("pipe pair", "4 KiB", "RTT median"),
     ("socketpair", "64 B", "stream msgs/s"),
+    (
+        "bare hand-off between the two CPUs (threads)",
+        "4 KiB",
+        "stream GB/s",
+    ),
+    (
+        "ceiling: bare hand-off between the two CPUs, 64 messages per hand-off (threads)",
+        "4 KiB",
+        "stream GB/s",
+    ),
     ("socketpair", "4 KiB", "stream GB/s"),
     ("pipe pair", "64 B", "stream GB/s"),
     ("pipe pair", "4 KiB", "stream msgs/s"),
@@ -220,4 +230,56 @@ fn pin_needs_two_cpus() {
     let output = run_hqq(&["bench", "--quick", "--pin", "1,1"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("different CPUs"));
+}
+
+/// `--alternate` measures the named rows once per round, with the floor
+/// around each round, and prints every round and the ratios (or why there
+/// are none: the floor may move on a loaded machine).
+#[test]
+fn alternate_prints_each_round_and_the_ratios() {
+    let output = run_hqq(&[
+        "bench",
+        "--quick",
+        "--alternate",
+        "RTT 64 B pipe pair",
+        "--alternate",
+        "RTT 64 B hqq StandardLink",
+        "--rounds",
+        "2",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("[1] RTT 64 B pipe pair (RTT median)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[2] RTT 64 B hqq StandardLink (RTT median)"),
+        "{stdout}"
+    );
+    let rounds: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.matches(" ns").count() == 2 && line.contains(" -> "))
+        .collect();
+    assert_eq!(rounds.len(), 2, "{stdout}");
+    assert!(
+        stdout.contains("[2] / [1]: median") || stdout.contains("no round held its floor"),
+        "{stdout}"
+    );
+}
+
+/// A text that names no row, or more than one, is refused with the
+/// candidates.
+#[test]
+fn alternate_refuses_an_ambiguous_row() {
+    let output = run_hqq(&[
+        "bench",
+        "--alternate",
+        "StandardLink",
+        "--alternate",
+        "RTT 64 B pipe pair",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("it is part of: "), "{stderr}");
 }

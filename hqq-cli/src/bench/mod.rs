@@ -21,6 +21,11 @@
 //! line bounced between two processes or two threads ([`floor`]), and for
 //! streams the copy ceiling, a bare `memcpy` loop ([`copy`]).
 //!
+//! A few rows can also be measured in turn, in short batches, round after
+//! round, with the cache-line floor around each round
+//! ([`run_alternate`], `hqq bench --alternate`), so that the ratios
+//! between them come from one placement of the two CPUs.
+//!
 //! # Structure
 //!
 //! - A transport implements one small trait per measurement:
@@ -49,6 +54,7 @@
 //!    criterion bench pick it up from there.
 
 pub mod advanced;
+pub mod alternate;
 #[cfg(feature = "tokio")]
 pub mod async_advanced;
 #[cfg(feature = "tokio")]
@@ -75,6 +81,7 @@ pub mod suite;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub use alternate::{run_alternate, AlternateConfig, AlternateError, AlternateReport};
 pub use echo::{serve_echo, EchoChannel, EchoClient, MAX_MESSAGE_SIZE};
 pub use error::{BenchError, PeerRunError};
 pub use machine::Machine;

@@ -41,6 +41,10 @@ pub const MEMCPY: &str = "memcpy (1 MiB working set)";
 /// Name of the cross-core copy: the link's copies in on one CPU and out
 /// on the other, handed over by two counters instead of a ring.
 pub const CROSS_CORE_COPY: &str = "bare hand-off between the two CPUs (threads)";
+/// Name of the cross-core copy with the counters stored once per batch of
+/// messages: the ceiling of copying in on one CPU and out on the other.
+pub const CROSS_CORE_COPY_BATCHED: &str =
+    "ceiling: bare hand-off between the two CPUs, 64 messages per hand-off (threads)";
 /// Name of the pipe pair's round trips 2 ms apart.
 pub const PIPE_PARKED: &str = "pipe pair, 2 ms apart";
 /// Name of the Standard link's round trips 2 ms apart.
@@ -294,7 +298,7 @@ pub const CLOSING_ROUND_TRIPS: &[RoundTripEntry] = &[RoundTripEntry {
 /// the two vCPUs on cores that share a cache, or on ones that do not, and
 /// may change its mind during a run; the floor then moves several-fold
 /// and so does every cross-process row.
-const FLOOR_DRIFT_LIMIT: f64 = 1.5;
+pub const FLOOR_DRIFT_LIMIT: f64 = 1.5;
 
 /// A warning for a report whose process floor moved by more than
 /// [`FLOOR_DRIFT_LIMIT`] between the start and the end of the run.
@@ -433,13 +437,18 @@ pub const STREAMS: &[StreamEntry] = &[
         open: || Ok(Box::new(CrossCoreCopy::new())),
     },
     StreamEntry {
+        name: CROSS_CORE_COPY_BATCHED,
+        baselines: &[MEMCPY, CROSS_CORE_COPY],
+        open: || Ok(Box::new(CrossCoreCopy::batched(super::cross_copy::BATCH))),
+    },
+    StreamEntry {
         name: PIPE,
         baselines: &[SOCKETPAIR],
         open: || Ok(Box::new(spawn_pipe()?)),
     },
     StreamEntry {
         name: STANDARD_LINK,
-        baselines: &[SOCKETPAIR, MEMCPY, CROSS_CORE_COPY],
+        baselines: &[SOCKETPAIR, MEMCPY, CROSS_CORE_COPY, CROSS_CORE_COPY_BATCHED],
         open: || Ok(Box::new(spawn_link()?)),
     },
     #[cfg(feature = "iceoryx2")]
@@ -563,7 +572,7 @@ pub struct SuiteRunError {
 
 /// One measurement of the suite.
 #[derive(Debug, Clone, Copy)]
-enum Plan {
+pub(super) enum Plan {
     Rtt(&'static RoundTripEntry, usize),
     Parked(&'static RoundTripEntry),
     Stream(&'static StreamEntry, usize),
@@ -572,7 +581,8 @@ enum Plan {
 }
 
 impl Plan {
-    fn all() -> Vec<Plan> {
+    /// Every measurement, in the order the suite runs them.
+    pub(super) fn all() -> Vec<Plan> {
         let mut plans = Vec::new();
         for size in SIZES {
             plans.extend(
@@ -592,7 +602,8 @@ impl Plan {
         plans
     }
 
-    fn label(self) -> String {
+    /// What the step is called in progress lines (and `--only`).
+    pub(super) fn label(self) -> String {
         match self {
             Plan::Rtt(entry, size) => format!("RTT {} {}", format_size(size), entry.name),
             Plan::Parked(entry) => format!("RTT 64 B {}", entry.name),
@@ -602,7 +613,8 @@ impl Plan {
         }
     }
 
-    fn run(self, config: &SuiteConfig, report: &mut Report) -> Result<(), BenchError> {
+    /// Starts the transport, measures it into `report`, and stops it.
+    pub(super) fn run(self, config: &SuiteConfig, report: &mut Report) -> Result<(), BenchError> {
         match self {
             Plan::Rtt(entry, size) => {
                 let figures = measure_rtt((entry.open)()?.as_mut(), size, config.rtt_laps)?;

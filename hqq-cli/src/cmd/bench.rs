@@ -5,7 +5,11 @@ use std::io::{IsTerminal, Write};
 
 use clap::Args;
 
-use crate::bench::{run_suite, Pinning, Step, SuiteConfig, SuiteRunError};
+use crate::bench::alternate::round_line;
+use crate::bench::{
+    run_alternate, run_suite, AlternateConfig, AlternateError, Pinning, Step, SuiteConfig,
+    SuiteRunError,
+};
 
 /// Arguments of `hqq bench`.
 #[derive(Debug, Args)]
@@ -22,8 +26,19 @@ pub struct BenchArgs {
     pub pin: Option<Pinning>,
     /// Run only the steps whose label contains one of these texts (as the
     /// progress lines print them, e.g. `--only "RTT 64 B" --only stream`).
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", conflicts_with = "alternate")]
     pub only: Vec<String>,
+    /// Instead of the suite, measure these rows (two or more, labelled as
+    /// the progress lines print them, or by a text only one label has) in
+    /// turn, in short batches, for `--rounds` rounds, with the cache-line
+    /// floor before and after each round; prints each round and the ratios
+    /// of the rows to the first one, e.g. `--alternate "RTT 64 B hqq
+    /// StandardLink" --alternate "RTT 64 B socketpair"`.
+    #[arg(long, value_name = "ROW")]
+    pub alternate: Vec<String>,
+    /// Rounds of `--alternate`.
+    #[arg(long, default_value_t = 10, requires = "alternate")]
+    pub rounds: usize,
 }
 
 fn parse_pinning(text: &str) -> Result<Pinning, String> {
@@ -47,13 +62,19 @@ pub enum BenchCommandError {
     /// A measurement failed.
     #[error("benchmark failed")]
     Suite(#[from] SuiteRunError),
+    /// An alternating measurement failed.
+    #[error("alternating benchmark failed")]
+    Alternate(#[from] AlternateError),
     /// The report could not be written as JSON.
     #[error("serializing the report")]
     Json(#[from] serde_json::Error),
 }
 
-/// Runs the suite and prints its report on stdout.
+/// Runs the suite (or `--alternate`) and prints its report on stdout.
 pub fn run(args: &BenchArgs) -> Result<(), BenchCommandError> {
+    if !args.alternate.is_empty() {
+        return alternate(args);
+    }
     let mut config = if args.quick {
         SuiteConfig::quick()
     } else {
@@ -65,6 +86,30 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchCommandError> {
     let result = run_suite(&config, |step| progress.show(step));
     progress.finish();
     let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}
+
+/// Runs `--alternate`, printing each round on stderr as it ends.
+fn alternate(args: &BenchArgs) -> Result<(), BenchCommandError> {
+    let config = AlternateConfig {
+        rows: args.alternate.clone(),
+        rounds: args.rounds,
+        quick: args.quick,
+        pin: args.pin,
+    };
+    let report = run_alternate(&config, |rows, index, round| {
+        if index == 0 {
+            for (number, row) in rows.iter().enumerate() {
+                eprintln!("[{}] {}", number + 1, row.label);
+            }
+        }
+        eprintln!("{}", round_line(index, round, rows));
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
