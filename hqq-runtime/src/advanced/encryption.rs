@@ -1511,7 +1511,7 @@ mod tests {
     }
 
     #[test]
-    fn the_window_shifts_by_any_amount() {
+    fn the_window_moves_by_any_amount() {
         let mut window = ReplayWindow::default();
         let mut accepted = Vec::new();
         let mut seq = 0u64;

@@ -293,7 +293,7 @@ impl AdvancedCounters {
     }
 
     /// Adds the inbox's `events` and clears them (only those that moved:
-    /// an encrypted message moves two of the eleven).
+    /// an encrypted message moves one or two of the eleven).
     pub(crate) fn take_events(&self, events: &mut InboxEvents) {
         let events = std::mem::take(events);
         add_nonzero(&self.decrypted_bytes, events.decrypted_bytes);
