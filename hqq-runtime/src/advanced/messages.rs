@@ -136,7 +136,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
         deadline: Instant,
     ) -> Option<Result<Option<u64>, TransportError>> {
         let wire = sealing.binding.total;
-        if wire > self.chunk_size(self.granted(Features::FLOW_CONTROL)) {
+        if !self.one_chunk(wire) {
             return None;
         }
         let (outcome, nanos) = sealing
@@ -149,6 +149,11 @@ impl<T: PacketTransport> AdvancedLink<T> {
             self.counters.sealed(plain.len() as u64, nanos);
         }
         Some(outcome)
+    }
+
+    /// Whether a message of `total` bytes goes in one chunk.
+    pub(crate) fn one_chunk(&self, total: u64) -> bool {
+        total <= self.chunk_size(self.granted(Features::FLOW_CONTROL))
     }
 
     /// How the message of `header` (`total` plain bytes, `extra` flags on
