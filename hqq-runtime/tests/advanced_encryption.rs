@@ -265,6 +265,41 @@ fn a_changed_byte_in_the_segment_is_refused_and_the_next_message_arrives() {
 }
 
 #[test]
+fn a_changed_or_replayed_message_of_one_chunk_is_refused() {
+    with_watchdog(LIMIT, || {
+        // 64 bytes seal into 88 (seq, frame, tag), one chunk: sealed whole
+        // on the sending side and opened whole on the receiving side.
+        let (a, b) = tampered_pair(sealed(), sealed());
+        let short = text(64);
+        let places = [0u64, 8, 40, 71, 72, 87];
+        for (i, at) in places.into_iter().enumerate() {
+            a.transport().flip_offset.store(at, Ordering::SeqCst);
+            a.send_large(0, &short).unwrap();
+            a.send_large(0, b"good").unwrap();
+            assert_eq!(b.recv_large(0).unwrap().data, b"good", "byte {at}");
+            let stats = b.stats();
+            // A changed seq may name an accepted one: refused either way.
+            let refused = stats.authentication_failures + stats.replays_refused;
+            assert_eq!(refused, i as u64 + 1, "byte {at}");
+        }
+        a.transport().forget();
+        a.send_large(0, &short).unwrap();
+        assert_eq!(b.recv_large(0).unwrap().data, short);
+        let before = b.stats();
+        for (packet, bytes) in a.transport().chunks() {
+            a.transport().raw(packet, &bytes);
+        }
+        a.send_large(0, b"after").unwrap();
+        assert_eq!(b.recv_large(0).unwrap().data, b"after");
+        let stats = b.stats();
+        assert_eq!(stats.replays_refused, before.replays_refused + 1);
+        assert_eq!(stats.messages_received, places.len() as u64 + 2);
+        assert_eq!(stats.decrypted_bytes, 4 * places.len() as u64 + 64 + 5);
+        assert_eq!(stats.held_bytes, 0);
+    });
+}
+
+#[test]
 fn a_changed_middle_frame_refuses_the_whole_message_and_the_next_arrives() {
     with_watchdog(LIMIT, || {
         let (a, b) = tampered_pair(sealed(), sealed());

@@ -598,6 +598,9 @@ fn ends_on(
     (AdvancedLink::new(x, a), AdvancedLink::new(y, b))
 }
 
+/// A message that fits one chunk sealed.
+const SHORT: &[u8] = b"short";
+
 /// A message that spans two 64 KiB frames of a sealed message.
 fn sealed_text() -> Vec<u8> {
     (0..70_000u32)
@@ -607,7 +610,7 @@ fn sealed_text() -> Vec<u8> {
 
 /// The driving side of an encrypted exchange, async: sends the text from a
 /// reader (so it is sealed as it is read), takes it back echoed, and calls
-/// method 7 with it.
+/// method 7 with it and with a short message.
 async fn exchange_async(link: &AsyncAdvancedLink) {
     let data = sealed_text();
     let mut source = Trickle {
@@ -621,17 +624,22 @@ async fn exchange_async(link: &AsyncAdvancedLink) {
     assert_eq!(link.recv_large(0).await.expect("echo").data, data);
     let response = link.call(7, &data).await.expect("call");
     assert_eq!((response.status, response.data), (0, data));
+    // One chunk each way: sealed and opened whole.
+    let response = link.call(7, SHORT).await.expect("short call");
+    assert_eq!(response.data, SHORT);
 }
 
 /// The echoing side of an encrypted exchange, async.
 async fn echo_async(link: &AsyncAdvancedLink) {
     let message = link.recv_large(0).await.expect("recv_large");
     link.send_large(0, &message.data).await.expect("send_large");
-    let request = link.recv_request().await.expect("request");
-    assert_eq!(request.method, 7);
-    link.respond(&request, &request.data)
-        .await
-        .expect("respond");
+    for _ in 0..2 {
+        let request = link.recv_request().await.expect("request");
+        assert_eq!(request.method, 7);
+        link.respond(&request, &request.data)
+            .await
+            .expect("respond");
+    }
 }
 
 /// The driving side of an encrypted exchange, blocking.
@@ -640,26 +648,29 @@ fn exchange_blocking(link: &AdvancedLink) {
     link.send_large(0, &data).expect("send_large");
     assert_eq!(link.recv_large(0).expect("echo").data, data);
     assert_eq!(link.call(7, &data).expect("call").data, data);
+    assert_eq!(link.call(7, SHORT).expect("short call").data, SHORT);
 }
 
 /// The echoing side of an encrypted exchange, blocking.
 fn echo_blocking(link: &AdvancedLink) {
     let message = link.recv_large(0).expect("recv_large");
     link.send_large(0, &message.data).expect("send_large");
-    let request = link.recv_request().expect("request");
-    link.respond(&request, &request.data).expect("respond");
+    for _ in 0..2 {
+        let request = link.recv_request().expect("request");
+        link.respond(&request, &request.data).expect("respond");
+    }
 }
 
 /// Both ends negotiated Encryption, agreed on a cipher, and each opened
-/// what the other sealed: the three messages of an exchange each way.
+/// what the other sealed: the four messages of an exchange each way.
 #[track_caller]
 fn assert_sealed_both_ways(a: &AdvancedLink, b: &AdvancedLink) {
     for link in [a, b] {
         let features = link.negotiated().expect("negotiated").features;
         assert!(features.contains(Features::ENCRYPTION), "{features:?}");
         let stats = link.stats();
-        // Each side sent a message and a request or response.
-        let sent = 2 * sealed_text().len() as u64;
+        // Each side sent a message, a request or response, and a short one.
+        let sent = 2 * sealed_text().len() as u64 + SHORT.len() as u64;
         assert_eq!(stats.encrypted_bytes, sent, "{stats:?}");
         assert_eq!(stats.decrypted_bytes, sent, "{stats:?}");
         assert_eq!(stats.authentication_failures + stats.replays_refused, 0);

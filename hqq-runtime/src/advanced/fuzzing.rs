@@ -164,7 +164,7 @@ pub fn open(
     };
     let whole = whole_opener
         .open_whole(&binding, &mut whole)
-        .map(|()| whole);
+        .map(|_nanos| whole);
     let streamed = MessageOpener::new(binding).and_then(|mut streamed| {
         let mut out = Vec::new();
         for piece in sealed.chunks(split.max(1)) {

@@ -712,7 +712,7 @@ impl Inbox {
         if streamed {
             return self.stream_chunk(chunk, payload, now, routed);
         }
-        let message = match self
+        let mut message = match self
             .reassembler
             .accept(chunk, payload, &mut self.budget, now)?
         {
@@ -728,11 +728,9 @@ impl Inbox {
             }
             Assembled::Complete(message) => message,
         };
-        let message = if chunk.chunk_flags.contains(FrameFlags::ENCRYPTED) {
-            self.open_whole(chunk.chunk_flags, message)?
-        } else {
-            message
-        };
+        if chunk.chunk_flags.contains(FrameFlags::ENCRYPTED) {
+            self.open_whole(chunk.chunk_flags, &mut message)?;
+        }
         let message = if chunk.chunk_flags.contains(FrameFlags::COMPRESSED) {
             self.decompress_whole(chunk.chunk_flags, message)?
         } else {

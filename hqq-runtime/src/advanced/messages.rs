@@ -27,6 +27,34 @@ const LARGE_COPY: Option<(Features, &str)> = Some((Features::LARGE_COPY, "LargeC
 const REQUEST_RESPONSE: Option<(Features, &str)> =
     Some((Features::REQUEST_RESPONSE, "RequestResponse"));
 
+/// A message's bytes, as the caller hands them to the link.
+enum Body<'a> {
+    /// All of them at once.
+    Bytes(&'a [u8]),
+    /// This many bytes, read from the source as the chunks go out.
+    Reader(&'a mut dyn Read, u64),
+}
+
+impl<'a> Body<'a> {
+    fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(bytes) => bytes.len() as u64,
+            Body::Reader(_, len) => *len,
+        }
+    }
+
+    /// The body as a reader (`slice`: where the reader of bytes lives).
+    fn reader<'b>(self, slice: &'b mut &'a [u8]) -> &'b mut dyn Read {
+        match self {
+            Body::Bytes(bytes) => {
+                *slice = bytes;
+                slice
+            }
+            Body::Reader(source, _) => source,
+        }
+    }
+}
+
 /// How one message is sealed (see [`AdvancedLink::sealing`]).
 pub(crate) struct Sealing<'a> {
     pub(crate) sealer: &'a Sealer,
@@ -52,43 +80,80 @@ impl<T: PacketTransport> AdvancedLink<T> {
         }
     }
 
-    /// Sends `total` bytes from `source` as one message with `header` (its
-    /// size already checked), each chunk waiting for room until `deadline`.
+    /// Sends `body` as one message with `header` (its size already
+    /// checked), each chunk waiting for room until `deadline`.
     /// On a short or failing source the message is aborted and the result
-    /// is `Ok(Some(bytes sent before))`; a slice of exactly `total` bytes
-    /// never fails. A transport failure after the first chunk also tries
-    /// (once) to abort the message, so the peer does not keep it.
-    /// `extra` flags (a codec) go on every chunk.
+    /// is `Ok(Some(bytes sent before))`; [`Body::Bytes`] never fails. A
+    /// transport failure after the first chunk also tries (once) to abort
+    /// the message, so the peer does not keep it. `extra` flags (a codec)
+    /// go on every chunk.
     ///
     /// With FlowControl each chunk first waits for its connection's credit
     /// (chunks are then at most [`MAX_FLOW_CHUNK`]); with QualityOfService
     /// it then waits for its turn (see [`qos`](super::qos)).
     ///
     /// Once Encryption is negotiated the message is sealed as it is read
-    /// (its size checked with the seal's overhead).
+    /// (its size checked with the seal's overhead); bytes whose sealed
+    /// message fits one chunk are sealed whole first
+    /// ([`Sealer::seal_whole`]: on the stack, no per-frame state) and
+    /// copied once into the slot.
     fn send_message(
         &self,
         header: MessageHeader,
-        total: u64,
-        source: &mut dyn Read,
+        body: Body<'_>,
         extra: FrameFlags,
         deadline: Instant,
     ) -> Result<Option<u64>, TransportError> {
+        let total = body.len();
+        let mut bytes: &[u8] = &[];
         let Some(sealing) = self.sealing(&header, total, extra) else {
+            let source = body.reader(&mut bytes);
             return self.send_chunks(header, total, source, extra, deadline);
         };
+        if let Body::Bytes(plain) = body {
+            if let Some(outcome) = self.send_sealed_whole(header, &sealing, plain, deadline) {
+                return outcome;
+            }
+        }
+        let source = body.reader(&mut bytes);
         let mut source = sealing.sealer.seal(&sealing.binding, source, total);
-        let outcome = self.send_chunks(
-            header,
-            sealing.binding.total,
-            &mut source,
-            sealing.flags,
-            deadline,
-        );
+        let wire = sealing.binding.total;
+        let outcome = self.send_chunks(header, wire, &mut source, sealing.flags, deadline);
         if let Ok(None) = outcome {
             self.counters.sealed(total, source.nanos());
         }
         outcome
+    }
+
+    /// Sends the `plain` message of `header` as [`send_message`](Self::send_message)
+    /// does, sealed whole with `sealing` first, if its sealed form fits one
+    /// chunk (`None`, nothing sent or sealed, if not).
+    fn send_sealed_whole(
+        &self,
+        header: MessageHeader,
+        sealing: &Sealing<'_>,
+        plain: &[u8],
+        deadline: Instant,
+    ) -> Option<Result<Option<u64>, TransportError>> {
+        let wire = sealing.binding.total;
+        if !self.one_chunk(wire) {
+            return None;
+        }
+        let (outcome, nanos) = sealing
+            .sealer
+            .seal_whole(&sealing.binding, plain, |sealed| {
+                let mut sealed = sealed;
+                self.send_chunks(header, wire, &mut sealed, sealing.flags, deadline)
+            })?;
+        if let Ok(None) = outcome {
+            self.counters.sealed(plain.len() as u64, nanos);
+        }
+        Some(outcome)
+    }
+
+    /// Whether a message of `total` bytes goes in one chunk.
+    pub(crate) fn one_chunk(&self, total: u64) -> bool {
+        total <= self.chunk_size(self.granted(Features::FLOW_CONTROL))
     }
 
     /// How the message of `header` (`total` plain bytes, `extra` flags on
@@ -276,8 +341,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
         self.check_size(data.len() as u64)
             .map_err(|(size, max)| SendLargeError::TooLarge { size, max })?;
         let (wire, flags) = self.compressed(data);
-        let mut source: &[u8] = &wire;
-        self.send_plain(connection, &mut source, wire.len() as u64, flags, deadline)
+        self.send_plain(connection, Body::Bytes(&wire), flags, deadline)
     }
 
     /// `data` as this side sends it: compressed with its chunk flags when
@@ -326,21 +390,21 @@ impl<T: PacketTransport> AdvancedLink<T> {
         total: u64,
         deadline: Instant,
     ) -> Result<u64, SendLargeError> {
-        self.send_plain(connection, source, total, FrameFlags::empty(), deadline)
+        let body = Body::Reader(source, total);
+        self.send_plain(connection, body, FrameFlags::empty(), deadline)
     }
 
-    /// Sends a plain message of `total` bytes from `source`, `flags` on
-    /// every chunk.
+    /// Sends `body` as a plain message, `flags` on every chunk.
     fn send_plain(
         &self,
         connection: u64,
-        source: &mut dyn Read,
-        total: u64,
+        body: Body<'_>,
         flags: FrameFlags,
         deadline: Instant,
     ) -> Result<u64, SendLargeError> {
+        let total = body.len();
         let header = self.plain_header(connection, total)?;
-        match self.send_message(header, total, source, flags, deadline) {
+        match self.send_message(header, body, flags, deadline) {
             Ok(None) => Ok(header.message),
             Ok(Some(sent)) => Err(SendLargeError::SourceFailed { sent, total }),
             Err(e) => Err(self.send_failure(connection, e)),
@@ -498,9 +562,8 @@ impl<T: PacketTransport> AdvancedLink<T> {
             .then(|| self.scheduler.call(connection));
         let started = Instant::now();
         let (wire, flags) = self.compressed(request);
-        let mut source: &[u8] = &wire;
         let outcome = self
-            .send_message(header, wire.len() as u64, &mut source, flags, deadline)
+            .send_message(header, Body::Bytes(&wire), flags, deadline)
             .and_then(|_| {
                 self.wait_for_on(Wait::Until(deadline), Some(connection), |inbox| {
                     inbox.take_call(key)
@@ -625,8 +688,7 @@ impl<T: PacketTransport> AdvancedLink<T> {
     ) -> Result<(), RespondError> {
         let header = self.response_header(request, status, error, data.len() as u64)?;
         let (wire, flags) = self.compressed(data);
-        let mut source: &[u8] = &wire;
-        match self.send_message(header, wire.len() as u64, &mut source, flags, deadline) {
+        match self.send_message(header, Body::Bytes(&wire), flags, deadline) {
             Ok(_) => Ok(()),
             Err(e) => Err(self.respond_failure(request.connection, e)),
         }

@@ -150,6 +150,14 @@ fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
+/// [`add`] for counters that are mostly not moved: a locked add costs
+/// about as much as sealing a few bytes, so a zero is not added.
+fn add_nonzero(counter: &AtomicU64, n: u64) {
+    if n != 0 {
+        add(counter, n);
+    }
+}
+
 /// The live counters of an Advanced link: its words, latency buckets and
 /// connection table in a [`Statistics`] block.
 #[derive(Debug)]
@@ -279,27 +287,29 @@ impl AdvancedCounters {
 
     /// One message of `bytes` sealed in `nanos`.
     pub(crate) fn sealed(&self, bytes: u64, nanos: u64) {
-        add(&self.encrypted_bytes, bytes);
-        add(&self.encryption_nanos, nanos);
+        add_nonzero(&self.encrypted_bytes, bytes);
+        // Zero for the short messages that are not timed.
+        add_nonzero(&self.encryption_nanos, nanos);
     }
 
-    /// Adds the inbox's `events` and clears them.
+    /// Adds the inbox's `events` and clears them (only those that moved:
+    /// an encrypted message moves one or two of the eleven).
     pub(crate) fn take_events(&self, events: &mut InboxEvents) {
         let events = std::mem::take(events);
-        add(&self.decrypted_bytes, events.decrypted_bytes);
-        add(&self.decryption_nanos, events.decryption_nanos);
-        add(
+        add_nonzero(&self.decrypted_bytes, events.decrypted_bytes);
+        add_nonzero(&self.decryption_nanos, events.decryption_nanos);
+        add_nonzero(
             &self.authentication_failures,
             events.authentication_failures,
         );
-        add(&self.replays_refused, events.replays_refused);
-        add(&self.decompressed_bytes, events.decompressed_bytes);
-        add(&self.decompression_nanos, events.decompression_nanos);
-        add(&self.decompression_failures, events.decompression_failures);
-        add(&self.overflows, events.overflows);
-        add(&self.partials_evicted, events.evicted);
-        add(&self.replies_dropped, events.replies_dropped);
-        add(&self.credit_errors, events.credit_errors);
+        add_nonzero(&self.replays_refused, events.replays_refused);
+        add_nonzero(&self.decompressed_bytes, events.decompressed_bytes);
+        add_nonzero(&self.decompression_nanos, events.decompression_nanos);
+        add_nonzero(&self.decompression_failures, events.decompression_failures);
+        add_nonzero(&self.overflows, events.overflows);
+        add_nonzero(&self.partials_evicted, events.evicted);
+        add_nonzero(&self.replies_dropped, events.replies_dropped);
+        add_nonzero(&self.credit_errors, events.credit_errors);
     }
 
     /// Counts a chunk that waited for flow-control credit.

@@ -63,6 +63,24 @@ impl AsyncAdvancedLink {
             return self.send_chunks(header, total, &mut source, flags).await;
         };
         let (plain, reader) = match bytes {
+            Bytes::Slice(wire) if link.one_chunk(sealing.binding.total) => {
+                // Sealed whole first, as the blocking link does: one exact
+                // buffer, no per-frame state, one copy into the slot.
+                let whole = sealing
+                    .sealer
+                    .seal_whole(&sealing.binding, wire, <[u8]>::to_vec);
+                if let Some((sealed, nanos)) = whole {
+                    let mut source = MessageSource::Slice(&sealed);
+                    let outcome = self
+                        .send_chunks(header, sealing.binding.total, &mut source, sealing.flags)
+                        .await;
+                    if let Ok(None) = outcome {
+                        link.counters.sealed(total, nanos);
+                    }
+                    return outcome;
+                }
+                (Plain::Slice(wire), None)
+            }
             Bytes::Slice(wire) => (Plain::Slice(wire), None),
             Bytes::Reader(reader) => {
                 let reader: &mut (dyn AsyncRead + Send + Unpin) = reader;

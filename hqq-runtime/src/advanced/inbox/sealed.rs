@@ -103,27 +103,31 @@ impl Inbox {
     /// its plain bytes, in place (opening what is left of it: a message
     /// of several chunks had its frames opened as they arrived); gives
     /// back the budget of the seal's overhead, or everything the message
-    /// held if it does not open.
+    /// held if it does not open (the caller then drops it). The message
+    /// is not moved: it is some 200 bytes.
     pub(super) fn open_whole(
         &mut self,
         flags: FrameFlags,
-        mut message: AssembledMessage,
-    ) -> Result<AssembledMessage, InboundError> {
+        message: &mut AssembledMessage,
+    ) -> Result<(), InboundError> {
         let sealed = message.data.len() as u64;
-        let opening = match message.opening.take() {
-            Some(opening) if opening.binds(flags) => Ok(opening),
-            Some(_) => Err(OpenError::Forged),
-            None => OpenInPlace::new(Binding {
-                connection: message.key.connection,
-                message: message.key.message,
-                flags: Binding::flags_of(flags),
-                method_or_status: message.method_or_status,
-                total: sealed,
-            }),
-        };
-        let opened = match self.opener.as_mut() {
-            Some(opener) => opening.and_then(|opening| opening.finish(opener, &mut message.data)),
-            None => Err(OpenError::NotNegotiated),
+        let opened = match (self.opener.as_mut(), message.opening.take()) {
+            (None, _) => Err(OpenError::NotNegotiated),
+            (Some(opener), Some(opening)) if opening.binds(flags) => {
+                opening.finish(opener, &mut message.data)
+            }
+            (Some(_), Some(_)) => Err(OpenError::Forged),
+            // A message in one chunk: opened whole (one frame at once).
+            (Some(opener), None) => {
+                let binding = Binding {
+                    connection: message.key.connection,
+                    message: message.key.message,
+                    flags: Binding::flags_of(flags),
+                    method_or_status: message.method_or_status,
+                    total: sealed,
+                };
+                opener.open_whole(&binding, &mut message.data)
+            }
         };
         let nanos = match opened {
             Ok(nanos) => nanos,
@@ -137,7 +141,7 @@ impl Inbox {
         self.budget.release(message.account(), overhead, 0);
         message.charged -= overhead;
         self.events.decrypted_bytes += message.data.len() as u64;
-        Ok(message)
+        Ok(())
     }
 
     /// Opens, in the message's own buffer, the frames that `chunk` (just
