@@ -967,9 +967,7 @@ impl StandardLink {
     #[inline]
     fn wait_rx(&self, deadline: &mut Deadline) -> Result<RecvClaim<'_>, LinkRecvError> {
         let ring = self.memory.rx();
-        // Holding: the link reads every payload, and reports a buffer
-        // another claim of ours holds as corruption rather than as empty.
-        match ring.try_claim_recv_holding() {
+        match ring.try_claim_recv() {
             Ok(claim) => {
                 #[cfg(feature = "trace")]
                 super::trace::packet("rx", claim.index(), &claim.packet());
@@ -989,7 +987,7 @@ impl StandardLink {
             .parked_as(self.waiter_record(self.role().rx(), true))
             .watching(self.peer_watch())
             .recovering(self.dead_claims(ring));
-        let result = ring.claim_recv_holding_with(&idle, until);
+        let result = ring.claim_recv_with(&idle, until);
         self.counters().rx.waited(idle.stats());
         #[cfg(feature = "trace")]
         if let Ok(claim) = &result {

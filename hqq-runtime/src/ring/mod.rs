@@ -48,7 +48,7 @@ mod tests;
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use self::claims::ClaimKind;
@@ -685,13 +685,11 @@ impl Ring {
     }
 
     /// Releases claimed read position `position` of slot `index`: gives
-    /// the flag back if the claim `held` it (our buffer reads are done),
-    /// then hands the slot to producers and wakes them.
+    /// the flag back (our buffer reads are done), then hands the slot to
+    /// producers and wakes them.
     #[inline(always)]
-    fn release(&self, position: u64, index: usize, held: bool) {
-        if held {
-            self.owners.give_back(index);
-        }
+    fn release(&self, position: u64, index: usize) {
+        self.owners.give_back(index);
         self.core.release(position);
         self.notify_space();
     }
@@ -935,44 +933,17 @@ impl Ring {
 
     /// Claims the oldest published slot for a consumer without waiting; its
     /// packet is copied out once, at the claim.
-    ///
-    /// The slot's buffer is taken for the claim (its ownership flag)
-    /// only when the claim first reads it, so a claim whose payload is
-    /// never read costs one CAS, as in a plain queue. If a claim of this
-    /// process already holds the buffer then (only a peer that rewrote the
-    /// ring's positions can cause that), the payload reads as empty; see
-    /// [`RecvClaim::payload`].
     #[inline]
     pub fn try_claim_recv(&self) -> Result<RecvClaim<'_>, RingRecvError> {
-        self.claim_one_recv(false)
-    }
-
-    /// [`Ring::try_claim_recv`], with the buffer taken at the claim: a
-    /// buffer already held by a claim of this process makes it fail with
-    /// [`RingRecvError::Corrupt`] instead of reading as empty later. For
-    /// consumers (the link) that read every payload.
-    #[inline]
-    pub(crate) fn try_claim_recv_holding(&self) -> Result<RecvClaim<'_>, RingRecvError> {
-        self.claim_one_recv(true)
-    }
-
-    /// Claims one read position, taking its buffer now if `hold`.
-    #[inline(always)]
-    fn claim_one_recv(&self, hold: bool) -> Result<RecvClaim<'_>, RingRecvError> {
         match self.core.try_claim_recv(self.recorder(ClaimKind::Recv)) {
             // As in `try_claim_send`: the read position was moved back.
-            Ok((position, _)) if hold && !self.owners.take(self.core.index(position)) => {
+            Ok((position, _)) if !self.owners.take(self.core.index(position)) => {
                 Err(RingRecvError::Corrupt)
             }
             Ok((position, packet)) => Ok(RecvClaim {
                 ring: self,
                 position,
                 packet,
-                held: if hold {
-                    OnceLock::from(true)
-                } else {
-                    OnceLock::new()
-                },
             }),
             Err(failure) => Err(recv_error(failure)),
         }
@@ -1006,7 +977,7 @@ impl Ring {
             if !self.owners.take(self.core.index(position)) {
                 for taken in 0..i {
                     let position = start.wrapping_add(taken);
-                    self.release(position, self.core.index(position), true);
+                    self.release(position, self.core.index(position));
                 }
                 return Err(RingRecvError::Corrupt);
             }
@@ -1025,29 +996,9 @@ impl Ring {
         idle: &I,
         deadline: Option<Instant>,
     ) -> Result<RecvClaim<'_>, RingRecvWaitError> {
-        self.wait_recv(idle, deadline, false)
-    }
-
-    /// [`Ring::claim_recv_with`], with the buffer taken at the claim (see
-    /// [`Ring::try_claim_recv_holding`]).
-    pub(crate) fn claim_recv_holding_with<I: Idle + ?Sized>(
-        &self,
-        idle: &I,
-        deadline: Option<Instant>,
-    ) -> Result<RecvClaim<'_>, RingRecvWaitError> {
-        self.wait_recv(idle, deadline, true)
-    }
-
-    /// The wait loop of both, taking the buffer at the claim if `hold`.
-    fn wait_recv<I: Idle + ?Sized>(
-        &self,
-        idle: &I,
-        deadline: Option<Instant>,
-        hold: bool,
-    ) -> Result<RecvClaim<'_>, RingRecvWaitError> {
         let mut attempt = 0u32;
         loop {
-            match self.claim_one_recv(hold) {
+            match self.try_claim_recv() {
                 Ok(claim) => return Ok(claim),
                 Err(RingRecvError::Corrupt) => return Err(RingRecvWaitError::Corrupt),
                 Err(RingRecvError::Empty | RingRecvError::Contended) => {}
@@ -1238,10 +1189,6 @@ pub struct RecvClaim<'a> {
     ring: &'a Ring,
     position: u64,
     packet: Packet,
-    /// Whether the claim holds the slot's flag in `owners`: decided at the
-    /// first buffer access (or at the claim, by the holding claims), and
-    /// only once, even with threads sharing the claim.
-    held: OnceLock<bool>,
 }
 
 impl std::fmt::Debug for RecvClaim<'_> {
@@ -1278,38 +1225,15 @@ impl<'a> RecvClaim<'a> {
     /// The bytes live in shared memory, and a peer that violates the
     /// protocol can keep writing into them while the view is alive, so two
     /// reads of the same byte may differ: see [`PayloadView`].
-    ///
-    /// The first payload access takes the buffer for this claim (see
-    /// [`Ring::try_claim_recv`]). If another claim of this process holds it,
-    /// which only a peer that rewrote the ring's positions can cause, the
-    /// view is empty, now and for the rest of the claim.
     #[inline]
     pub fn payload(&self) -> PayloadView<'_> {
-        if self.holds_buffer() {
-            self.ring.buffer_view(self.index())
-        } else {
-            PayloadView::from_slice(&[])
-        }
+        self.ring.buffer_view(self.index())
     }
 
     /// Copies the first `len` payload bytes (typically a size operand from
-    /// the packet, which is untrusted) into `out[..len]`. Where
-    /// [`RecvClaim::payload`] is empty, the buffer counts as 0 bytes long.
+    /// the packet, which is untrusted) into `out[..len]`.
     pub fn read_payload(&self, len: u64, out: &mut [u8]) -> Result<usize, RingPayloadError> {
-        match len {
-            _ if self.holds_buffer() => read_payload(self.ring, self.index(), len, out),
-            0 => Ok(0),
-            _ => Err(RingPayloadError::TooLong { len, capacity: 0 }),
-        }
-    }
-
-    /// Whether this claim holds the slot's buffer, taking it on the first
-    /// call.
-    #[inline]
-    fn holds_buffer(&self) -> bool {
-        *self
-            .held
-            .get_or_init(|| self.ring.owners.take(self.index()))
+        read_payload(self.ring, self.index(), len, out)
     }
 
     /// Hints that the first `len` payload bytes are about to be read: asks
@@ -1333,8 +1257,7 @@ impl<'a> RecvClaim<'a> {
 impl Drop for RecvClaim<'_> {
     #[inline]
     fn drop(&mut self) {
-        let held = self.held.get() == Some(&true);
-        self.ring.release(self.position, self.index(), held);
+        self.ring.release(self.position, self.index());
     }
 }
 
@@ -1431,8 +1354,7 @@ impl Drop for RecvBatch<'_> {
     fn drop(&mut self) {
         for i in 0..self.len {
             let position = self.start.wrapping_add(i);
-            self.ring
-                .release(position, self.ring.core.index(position), true);
+            self.ring.release(position, self.ring.core.index(position));
         }
     }
 }

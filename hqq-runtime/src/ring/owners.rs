@@ -4,21 +4,12 @@
 //! The shared positions and sequence numbers decide which *process* may use
 //! a slot, and a peer can rewrite them: a peer that stores the write
 //! position back to `p` while one of our threads holds `p` lets a second
-//! thread of ours win `p` as well. Our own threads therefore reach a slot's
-//! buffer only through a claim that also took the slot's flag here, with an
-//! atomic swap: of two claims of one slot within this process, exactly one
-//! sees the flag clear. The loser gets no handle to the buffer (a send
-//! claim, or a receive claim taken for the link, reports the ring as
-//! corrupt; a receive claim's payload reads as empty), so buffer access
-//! within this process is exclusive whatever the peer writes.
-//!
-//! A send claim takes the flag when it wins its position; a receive claim
-//! ([`Ring::try_claim_recv`](super::Ring::try_claim_recv)) only at its first
-//! payload access. The packet itself is copied with atomic loads and needs
-//! no flag, and the flag is the one cache line a producer and a consumer
-//! would otherwise both write for every packet (true sharing: both claim
-//! the same slot in turn), which made single packet claims up to twice as
-//! slow as crossbeam's `ArrayQueue` (issue 19).
+//! thread of ours win `p` as well. Our own threads therefore take a slot
+//! only by also taking its flag here, with an atomic swap: of two claims of
+//! one slot within this process, exactly one sees the flag clear. The loser
+//! reports the ring as corrupt instead of getting a second handle to the
+//! buffer, so buffer access within this process is exclusive whatever the
+//! peer writes.
 //!
 //! Every [`Ring`](super::Ring) of this process over the same ring memory
 //! shares one `SlotOwners` (a process-wide table keyed by the ring's
