@@ -25,16 +25,6 @@ const EXPECTED_ROWS: &[(&str, &str, &str)] = &[
     ("pipe pair", "64 B", "RTT median"),
     ("pipe pair", "4 KiB", "RTT median"),
     ("socketpair", "64 B", "stream msgs/s"),
-    (
-        "bare hand-off between the two CPUs (threads)",
-        "4 KiB",
-        "stream GB/s",
-    ),
-    (
-        "ceiling: bare hand-off between the two CPUs, 64 messages per hand-off (threads)",
-        "4 KiB",
-        "stream GB/s",
-    ),
     ("socketpair", "4 KiB", "stream GB/s"),
     ("pipe pair", "64 B", "stream GB/s"),
     ("pipe pair", "4 KiB", "stream msgs/s"),

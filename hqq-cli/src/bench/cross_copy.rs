@@ -5,16 +5,11 @@
 //! [`PayloadView::copy_to_slice`] out); there is no ring, packet, check or
 //! segment. It is not a ceiling: both counters cross between the cores on
 //! every message, where the link's per-slot sequence words spread that
-//! traffic over many lines. It shows what copying in on one core and out
+//! traffic over many lines, and so does each buffer's (never contended)
+//! lock, which both sides take once per message, two to a cache line. It shows what copying in on one core and out
 //! on another costs without a protocol, which a copy within one core
 //! ([`super::copy`]) does not (there the source is already in the copying
 //! core's caches).
-//!
-//! [`CrossCoreCopy::batched`] hands the buffers over in batches instead:
-//! each counter is stored once per batch, so the counters' crossings cost
-//! almost nothing and what is left is the two copies, the copy out pulling
-//! every line from the other core. That is the ceiling of a transport that
-//! copies in on one core and out on the other.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -37,11 +32,6 @@ const SLOT_BYTES: usize = 4096;
 /// How long either side waits for the other before the row fails.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// Messages per hand-off of [`CrossCoreCopy::batched`] rows: a quarter of
-/// the buffers, so the writer is never held up by a batch the reader has
-/// not yet handed back.
-pub const BATCH: u64 = SLOTS as u64 / 4;
-
 /// Role name in errors.
 const ROLE: &str = "cross-core copy";
 
@@ -56,23 +46,12 @@ pub struct CrossCoreCopy {
     written: CachePadded<AtomicU64>,
     /// Messages read so far.
     read: CachePadded<AtomicU64>,
-    /// Messages per store of either counter (1 to `SLOTS`).
-    batch: u64,
 }
 
 impl CrossCoreCopy {
-    /// The buffers, filled so that no page is left unmapped, handed over
-    /// one message at a time.
+    /// The buffers, filled so that no page is left unmapped.
     pub fn new() -> CrossCoreCopy {
-        Self::batched(1)
-    }
-
-    /// As [`new`](Self::new), with each counter stored once every `batch`
-    /// messages (clamped to 1..=256, the number of buffers) and after the
-    /// last one.
-    pub fn batched(batch: u64) -> CrossCoreCopy {
         CrossCoreCopy {
-            batch: batch.clamp(1, SLOTS as u64),
             source: (0..WORKING_SET).map(|i| i as u8).collect(),
             slots: (0..SLOTS)
                 .map(|_| Mutex::new(vec![1; SLOT_BYTES]))
@@ -115,14 +94,6 @@ impl CrossCoreCopy {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether message `i` of `count` ends a batch. The writer, held at
-    /// message `i`, has published up to the last batch end at or before
-    /// `i`; the reader hands that back, which frees slot `i` since a batch
-    /// is at most `SLOTS` long.
-    fn hands_off(&self, i: u64, count: u64) -> bool {
-        (i + 1) % self.batch == 0 || i + 1 == count
-    }
-
     /// The reading side: copies `count` messages of `size` bytes out.
     fn read_messages(&self, size: usize, count: u64) -> Result<(), BenchError> {
         if let Some(cpu) = super::pin::peer_cpu() {
@@ -137,10 +108,8 @@ impl CrossCoreCopy {
             PayloadView::from_slice(&slot[..size]).copy_to_slice(&mut dest);
             std::hint::black_box(&mut dest);
             drop(slot);
-            if self.hands_off(i, count) {
-                // Release: hands the slots back after the copies.
-                self.read.store(i + 1, Ordering::Release);
-            }
+            // Release: hands the slot back after the copy.
+            self.read.store(i + 1, Ordering::Release);
         }
         Ok(())
     }
@@ -155,10 +124,8 @@ impl CrossCoreCopy {
             let mut slot = self.slot(i);
             slot[..size].copy_from_slice(&self.source[offset..offset + size]);
             drop(slot);
-            if self.hands_off(i, count) {
-                // Release: publishes the copies.
-                self.written.store(i + 1, Ordering::Release);
-            }
+            // Release: publishes the copy.
+            self.written.store(i + 1, Ordering::Release);
         }
         spin_until(|| self.read.load(Ordering::Acquire) == count)
     }
@@ -205,16 +172,5 @@ mod tests {
         let offset = (last as usize % (WORKING_SET / 100)) * 100;
         assert_eq!(copy.slot(last)[..100], copy.source[offset..offset + 100]);
         assert!(copy.stream(4096, 10).is_ok(), "a second run starts afresh");
-    }
-
-    #[test]
-    fn batched_hand_offs_carry_every_message_of_runs_of_any_length() {
-        for batch in [BATCH, SLOTS as u64, 7] {
-            let mut copy = CrossCoreCopy::batched(batch);
-            for count in [1, batch - 1, batch, SLOTS as u64 * 2 + 3] {
-                copy.stream(64, count).expect("streams");
-                assert_eq!(copy.read.load(Ordering::Relaxed), count, "batch {batch}");
-            }
-        }
     }
 }

@@ -41,10 +41,6 @@ pub const MEMCPY: &str = "memcpy (1 MiB working set)";
 /// Name of the cross-core copy: the link's copies in on one CPU and out
 /// on the other, handed over by two counters instead of a ring.
 pub const CROSS_CORE_COPY: &str = "bare hand-off between the two CPUs (threads)";
-/// Name of the cross-core copy with the counters stored once per batch of
-/// messages: the ceiling of copying in on one CPU and out on the other.
-pub const CROSS_CORE_COPY_BATCHED: &str =
-    "ceiling: bare hand-off between the two CPUs, 64 messages per hand-off (threads)";
 /// Name of the pipe pair's round trips 2 ms apart.
 pub const PIPE_PARKED: &str = "pipe pair, 2 ms apart";
 /// Name of the Standard link's round trips 2 ms apart.
@@ -437,18 +433,13 @@ pub const STREAMS: &[StreamEntry] = &[
         open: || Ok(Box::new(CrossCoreCopy::new())),
     },
     StreamEntry {
-        name: CROSS_CORE_COPY_BATCHED,
-        baselines: &[MEMCPY, CROSS_CORE_COPY],
-        open: || Ok(Box::new(CrossCoreCopy::batched(super::cross_copy::BATCH))),
-    },
-    StreamEntry {
         name: PIPE,
         baselines: &[SOCKETPAIR],
         open: || Ok(Box::new(spawn_pipe()?)),
     },
     StreamEntry {
         name: STANDARD_LINK,
-        baselines: &[SOCKETPAIR, MEMCPY, CROSS_CORE_COPY, CROSS_CORE_COPY_BATCHED],
+        baselines: &[SOCKETPAIR, MEMCPY, CROSS_CORE_COPY],
         open: || Ok(Box::new(spawn_link()?)),
     },
     #[cfg(feature = "iceoryx2")]
