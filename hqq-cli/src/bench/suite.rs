@@ -507,6 +507,9 @@ pub struct SuiteConfig {
     /// Run only the steps whose label contains one of these (`--only`);
     /// empty: every step.
     pub only: Vec<String>,
+    /// Measure the process floor briefly after every step and name the
+    /// steps it moved around (a spawn and about a millisecond each).
+    pub floor_checks: bool,
 }
 
 impl SuiteConfig {
@@ -521,6 +524,7 @@ impl SuiteConfig {
             quick: false,
             pin: None,
             only: Vec::new(),
+            floor_checks: true,
         }
     }
 
@@ -535,6 +539,7 @@ impl SuiteConfig {
             quick: true,
             pin: None,
             only: Vec::new(),
+            floor_checks: false,
         }
     }
 }
@@ -703,6 +708,15 @@ pub fn run_suite(
         machine.pinned = Some(pinning);
     }
     let mut report = Report::new(machine, config.quick);
+    let floor_failed = |source| SuiteRunError {
+        step: "checking the cache-line floor between steps".to_owned(),
+        source,
+    };
+    let sample = || match config.floor_checks {
+        true => floor_sample().map(Some).map_err(floor_failed),
+        false => Ok(None),
+    };
+    let mut placement = sample()?.map(Placement::new);
     for (index, plan) in plans.iter().enumerate() {
         let label = plan.label();
         on_step(&Step {
@@ -712,12 +726,70 @@ pub fn run_suite(
         });
         plan.run(config, &mut report)
             .map_err(|source| SuiteRunError {
-                step: label,
+                step: label.clone(),
                 source,
             })?;
+        if let (Some(placement), Some(floor_ns)) = (placement.as_mut(), sample()?) {
+            placement.after(label, floor_ns);
+        }
     }
     report.notes.extend(floor_drift_note(&report));
+    report.notes.extend(placement.and_then(|p| p.note()));
     Ok(report)
+}
+
+/// Round trips of the short floor check between two steps (well under a
+/// millisecond of bouncing at any placement).
+const FLOOR_SAMPLE_LAPS: usize = 500;
+
+/// A short measurement of the process floor, taken between steps.
+fn floor_sample() -> Result<f64, BenchError> {
+    let mut floor = CacheLineProcesses::spawn()?;
+    Ok(measure_rtt(&mut floor, 64, FLOOR_SAMPLE_LAPS)?.median_ns)
+}
+
+/// The floor before and after every step, against its first value: which
+/// steps ran (at least partly) while the host had placed the two CPUs
+/// differently. The start and end floors alone miss a placement that
+/// changed and changed back during the run.
+#[derive(Debug)]
+struct Placement {
+    first_ns: f64,
+    last_ns: f64,
+    moved: Vec<String>,
+}
+
+impl Placement {
+    fn new(first_ns: f64) -> Self {
+        Placement {
+            first_ns,
+            last_ns: first_ns,
+            moved: Vec::new(),
+        }
+    }
+
+    /// Records the floor `floor_ns` measured right after the step `label`.
+    fn after(&mut self, label: String, floor_ns: f64) {
+        let held =
+            |ns: f64| (1.0 / FLOOR_DRIFT_LIMIT..=FLOOR_DRIFT_LIMIT).contains(&(ns / self.first_ns));
+        if !held(self.last_ns) || !held(floor_ns) {
+            self.moved.push(label);
+        }
+        self.last_ns = floor_ns;
+    }
+
+    /// A warning naming the steps measured at another placement, if any.
+    fn note(&self) -> Option<String> {
+        (!self.moved.is_empty()).then(|| {
+            format!(
+                "the cache-line floor was outside {FLOOR_DRIFT_LIMIT}x of its first value \
+                 ({:.0} ns) before or after {} of the steps: {}",
+                self.first_ns,
+                self.moved.len(),
+                self.moved.join("; ")
+            )
+        })
+    }
 }
 
 #[cfg(test)]
@@ -737,6 +809,19 @@ mod tests {
         report.push(FLOOR_PROCESSES, Some(64), Metric::RttMedianNs, start, &[]);
         report.push(FLOOR_PROCESSES_END, Some(64), Metric::RttMedianNs, end, &[]);
         report
+    }
+
+    #[test]
+    fn steps_measured_at_another_placement_are_named() {
+        let mut placement = Placement::new(70.0);
+        placement.after("a".to_owned(), 80.0);
+        assert_eq!(placement.note(), None);
+        placement.after("b".to_owned(), 400.0);
+        placement.after("c".to_owned(), 72.0);
+        placement.after("d".to_owned(), 71.0);
+        let note = placement.note().expect("b ended and c began at 400 ns");
+        assert!(note.ends_with("2 of the steps: b; c"), "{note}");
+        assert!(note.contains("(70 ns)"), "{note}");
     }
 
     #[test]
