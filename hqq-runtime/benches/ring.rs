@@ -168,6 +168,31 @@ fn throughput(c: &mut Criterion) {
             };
             b.iter_custom(|iters| run_threads(iters, producers, consumers, &send, &recv));
         });
+        group.bench_function(BenchmarkId::new(name, "ring_packet"), |b| {
+            let heap = HeapRing::new();
+            let ring = heap.ring();
+            let send = |i| {
+                let backoff = Backoff::new();
+                loop {
+                    if let Ok(claim) = ring.try_claim_send() {
+                        claim.commit(packet(i));
+                        break;
+                    }
+                    backoff.snooze();
+                }
+            };
+            let recv = || match ring.try_recv_packet() {
+                Ok(packet) => {
+                    std::hint::black_box(packet);
+                    1
+                }
+                Err(_) => {
+                    std::thread::yield_now();
+                    0
+                }
+            };
+            b.iter_custom(|iters| run_threads(iters, producers, consumers, &send, &recv));
+        });
         group.bench_function(BenchmarkId::new(name, "ring_batch"), |b| {
             let heap = HeapRing::new();
             let ring = heap.ring();

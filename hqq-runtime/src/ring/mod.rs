@@ -949,6 +949,28 @@ impl Ring {
         }
     }
 
+    /// Receives the oldest published packet without waiting and hands its
+    /// slot back at once, for consumers whose messages are the packet
+    /// alone (as `crossbeam::queue::ArrayQueue::pop` returns its value).
+    ///
+    /// The slot's payload buffer is never reached, so unlike
+    /// [`Ring::try_claim_recv`] this takes no ownership flag: one CAS on
+    /// the read position, the packet's loads and one store handing the
+    /// slot back. A peer that moves the read position back can make two
+    /// receivers of this process get the same packet, as it could by
+    /// writing that packet twice; no buffer is shared by it.
+    #[inline]
+    pub fn try_recv_packet(&self) -> Result<Packet, RingRecvError> {
+        match self.core.try_claim_recv(self.recorder(ClaimKind::Recv)) {
+            Ok((position, packet)) => {
+                self.core.release(position);
+                self.notify_space();
+                Ok(packet)
+            }
+            Err(failure) => Err(recv_error(failure)),
+        }
+    }
+
     /// Claims up to `max` consecutive published slots with one CAS on the
     /// read position (at least one slot; `max` is clamped to `1..=count`
     /// and to at most 512, so that a claim record can name the batch).

@@ -116,6 +116,23 @@ fn full_then_empty() {
 }
 
 #[test]
+fn packet_receives_come_in_order_and_hand_the_slot_back_at_once() {
+    let heap = heap();
+    let ring = ring(&heap, 2);
+    for lap in 0..5 {
+        ring.try_claim_send().unwrap().commit(packet(lap, 0));
+        ring.try_claim_send().unwrap().commit(packet(lap, 1));
+        assert_eq!(ring.try_claim_send().unwrap_err(), RingSendError::Full);
+        assert_eq!(ring.try_recv_packet().unwrap(), packet(lap, 0));
+        // The slot is free again while nothing of the receive is held.
+        ring.try_claim_send().unwrap().commit(packet(lap, 2));
+        assert_eq!(ring.try_recv_packet().unwrap(), packet(lap, 1));
+        assert_eq!(ring.try_claim_recv().unwrap().packet(), packet(lap, 2));
+        assert_eq!(ring.try_recv_packet().unwrap_err(), RingRecvError::Empty);
+    }
+}
+
+#[test]
 fn full_while_a_consumer_holds_a_slot() {
     let heap = heap();
     let ring = ring(&heap, 2);
