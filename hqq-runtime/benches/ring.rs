@@ -139,6 +139,32 @@ fn run_threads(
     total
 }
 
+/// Sends packet `i`, snoozing while the ring is full.
+fn send_spinning(ring: &Ring, i: u64) {
+    let backoff = Backoff::new();
+    loop {
+        if let Ok(claim) = ring.try_claim_send() {
+            claim.commit(packet(i));
+            break;
+        }
+        backoff.snooze();
+    }
+}
+
+/// Receives one packet through a claim (1), or yields and returns 0.
+fn recv_claim(ring: &Ring) -> u64 {
+    match ring.try_claim_recv() {
+        Ok(claim) => {
+            std::hint::black_box(claim.packet());
+            1
+        }
+        Err(_) => {
+            std::thread::yield_now();
+            0
+        }
+    }
+}
+
 fn throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("throughput");
     group.throughput(Throughput::Elements(PACKETS));
@@ -146,41 +172,14 @@ fn throughput(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new(name, "ring"), |b| {
             let heap = HeapRing::new();
             let ring = heap.ring();
-            let send = |i| {
-                let backoff = Backoff::new();
-                loop {
-                    if let Ok(claim) = ring.try_claim_send() {
-                        claim.commit(packet(i));
-                        break;
-                    }
-                    backoff.snooze();
-                }
-            };
-            let recv = || match ring.try_claim_recv() {
-                Ok(claim) => {
-                    std::hint::black_box(claim.packet());
-                    1
-                }
-                Err(_) => {
-                    std::thread::yield_now();
-                    0
-                }
-            };
+            let send = |i| send_spinning(ring, i);
+            let recv = || recv_claim(ring);
             b.iter_custom(|iters| run_threads(iters, producers, consumers, &send, &recv));
         });
         group.bench_function(BenchmarkId::new(name, "ring_packet"), |b| {
             let heap = HeapRing::new();
             let ring = heap.ring();
-            let send = |i| {
-                let backoff = Backoff::new();
-                loop {
-                    if let Ok(claim) = ring.try_claim_send() {
-                        claim.commit(packet(i));
-                        break;
-                    }
-                    backoff.snooze();
-                }
-            };
+            let send = |i| send_spinning(ring, i);
             let recv = || match ring.try_recv_packet() {
                 Ok(packet) => {
                     std::hint::black_box(packet);
@@ -196,16 +195,7 @@ fn throughput(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new(name, "ring_batch"), |b| {
             let heap = HeapRing::new();
             let ring = heap.ring();
-            let send = |i| {
-                let backoff = Backoff::new();
-                loop {
-                    if let Ok(claim) = ring.try_claim_send() {
-                        claim.commit(packet(i));
-                        break;
-                    }
-                    backoff.snooze();
-                }
-            };
+            let send = |i| send_spinning(ring, i);
             let recv = || match ring.try_recv_batch(32) {
                 Ok(batch) => {
                     for i in 0..batch.len() {
@@ -355,26 +345,8 @@ fn claim_records(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(name, mode), |b| {
                 let heap = HeapRing::with_records(record);
                 let ring = heap.ring();
-                let send = |i| {
-                    let backoff = Backoff::new();
-                    loop {
-                        if let Ok(claim) = ring.try_claim_send() {
-                            claim.commit(packet(i));
-                            break;
-                        }
-                        backoff.snooze();
-                    }
-                };
-                let recv = || match ring.try_claim_recv() {
-                    Ok(claim) => {
-                        std::hint::black_box(claim.packet());
-                        1
-                    }
-                    Err(_) => {
-                        std::thread::yield_now();
-                        0
-                    }
-                };
+                let send = |i| send_spinning(ring, i);
+                let recv = || recv_claim(ring);
                 b.iter_custom(|iters| run_threads(iters, producers, consumers, &send, &recv));
             });
         }
